@@ -1,0 +1,38 @@
+//! onecard — a campus card (校园一卡通) service behind a WeChat Official Account.
+//!
+//! # Layout
+//!
+//! One straight message path, and nothing reaches back up it:
+//!
+//! ```text
+//! WeChat ──POST /wechat──► http::callback ──► actors::sessions ──► actors::session (one per openid)
+//!                          verify, decrypt,     spawn / find         one message at a time,
+//!                          parse, dedup                               dialog state in store
+//!                                                                          │
+//!                                                 actors::router ◄─────────┘
+//!                                                 rules::RuleTable (hot reloaded) + rules::actions
+//!                                                                          │
+//!                                                 adapters::* (card, sms, public data, ...)
+//! replies: passive XML inside the budget, or "success" and actors::pusher later
+//! ```
+//!
+//! - [`wechat`] the WeChat protocol: signatures, WXBizMsgCrypt, inbound XML, replies, API client.
+//! - [`http`] actix-web routes; the single place errors become HTTP statuses.
+//! - [`actors`] sessions, router, pusher, token keeper, adapter keeper.
+//! - [`rules`] operator-edited reply rules: load, validate, match, render, hot reload.
+//! - [`adapters`] one module per upstream system, behind typed handles.
+//! - [`store`] sled behind typed repositories; nothing else touches sled.
+//! - [`sim`] simulators of every upstream, speaking the adapters' wire protocol.
+
+pub mod actors;
+pub mod adapters;
+pub mod cli;
+pub mod domain;
+pub mod http;
+pub mod rules;
+pub mod settings;
+pub mod sim;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod wechat;
