@@ -1,2 +1,204 @@
-//! (being written)
+//! Operator-edited reply rules: load, validate, match, render and hot-reload them.
+//!
+//! Why it exists: a school's staff change what the account answers (keywords, menu clicks,
+//! office-hour replies, the welcome text) without a deploy, the way they used to in WeChat's own
+//! admin auto-reply, which stops working once our server takes over the account. The rule files
+//! live in `config/rules/*.toml`; docs/rules.md describes the format for operators.
+//!
+//! What it owns: the rule file model ([`model`]), the loader and validator that turns a
+//! directory into a [`RuleTable`] or a list of `file:line:col` [`Diagnostic`]s ([`load`]), the
+//! matcher ([`table`]: exact → `HashMap`, contains/prefix/suffix → Aho-Corasick, regex →
+//! `RegexSet`, menu and scan keys → `HashMap`, then the default reply; the cost of one match does
+//! not grow with the number of rules), reply templates ([`template`], minijinja with strict
+//! undefined), the live hot-reloaded table ([`reload`]), the WeChat menu file ([`menu`]) and the
+//! import of WeChat's admin auto-reply rules ([`import`]).
+//!
+//! What it must never do: call an upstream, touch the store, or know what an action does. It only
+//! knows action *names*, the template fields they declare and the message keys they render,
+//! through [`ActionCatalog`]. An invalid edit must never go live: a table is validated whole and
+//! swapped atomically, or the old one keeps serving.
+
 pub mod actions;
+pub mod import;
+pub mod load;
+pub mod menu;
+pub(crate) mod model;
+pub mod reload;
+pub mod table;
+pub mod template;
+mod tools;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use unicode_normalization::UnicodeNormalization;
+
+pub use load::load_dir;
+pub use table::{MatchKind, Matched, RuleTable};
+pub use template::{RenderedReply, ReplyMode, ReplySet};
+
+/// What the rules module needs to know about the built-in actions (implemented by the lead in
+/// [`actions`]): which template fields an action provides and which named messages it renders.
+pub trait ActionCatalog: Send + Sync {
+    /// Template fields the action provides, or None if no such action.
+    fn fields(&self, action: &str) -> Option<&'static [&'static str]>;
+    /// Message keys (see `[messages]`) the action may render; all must be defined in the rule
+    /// files.
+    fn messages(&self, action: &str) -> &'static [&'static str];
+    /// Every message key any action may use (checked to exist even if no rule names the action).
+    fn all_messages(&self) -> Vec<&'static str>;
+}
+
+/// What happened, as far as routing cares. Text is matched after [`normalize`]; menu and scan
+/// keys are matched exactly (after trimming; a `qrscene_` prefix on scan keys is ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger<'a> {
+    /// A text message (or the recognition text of a voice message).
+    Text(&'a str),
+    /// A menu CLICK event's `EventKey`.
+    Click(&'a str),
+    /// A SCAN event's `EventKey` (scene of a parametric QR code, user already subscribed).
+    Scan(&'a str),
+    /// A subscribe event; `scene` is the `EventKey` when the user subscribed by scanning a
+    /// parametric QR code (`qrscene_…`).
+    Subscribe { scene: Option<&'a str> },
+}
+
+/// One problem found in a rule (or menu) file, pointing at the offending text.
+/// Displays as `file:line:col: message`; line and column are 1-based, the column counts
+/// characters (not bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.col,
+            self.message
+        )
+    }
+}
+
+/// Errors at the rules boundary that are not load diagnostics: rendering, unknown message keys,
+/// the watcher, importing.
+#[derive(thiserror::Error)]
+pub enum RuleError {
+    #[error("template `{name}` failed to render")]
+    Render {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("no message `{0}` is defined in any [messages] table")]
+    UnknownMessage(String),
+    #[error("could not watch the rules directory {}", path.display())]
+    Watch {
+        path: PathBuf,
+        #[source]
+        source: notify::Error,
+    },
+    #[error("could not read {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the auto-reply JSON is not valid")]
+    ImportJson(#[source] serde_json::Error),
+    #[error("the auto-reply JSON cannot be imported: {0}")]
+    Import(String),
+}
+
+impl fmt::Debug for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        error_chain_fmt(self, f)
+    }
+}
+
+/// `Debug` that prints the whole cause chain (zero2prod's `error_chain_fmt`).
+fn error_chain_fmt(e: &impl std::error::Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{e}")?;
+    let mut current = e.source();
+    while let Some(cause) = current {
+        writeln!(f, "Caused by:\n\t{cause}")?;
+        current = cause.source();
+    }
+    Ok(())
+}
+
+/// The normal form text is matched in, applied to keywords at load time and to input at match
+/// time: Unicode NFKC (full-width ＡＢＣ１２３ and the ideographic space become ASCII), lower
+/// case, leading/trailing whitespace removed and inner runs of whitespace collapsed to one
+/// space. Idempotent: `normalize(&normalize(s)) == normalize(s)`.
+pub fn normalize(input: &str) -> String {
+    let mut out = normalize_once(input);
+    // Case mapping can, in rare scripts, produce text that NFKC changes again; iterate to a
+    // fixpoint (at most a few rounds) so keywords and inputs always meet.
+    for _ in 0..3 {
+        let next = normalize_once(&out);
+        if next == out {
+            break;
+        }
+        out = next;
+    }
+    out
+}
+
+fn normalize_once(input: &str) -> String {
+    let nfkc: String = input.nfkc().collect();
+    let lower = nfkc.to_lowercase();
+    let mut out = String::with_capacity(lower.len());
+    for word in lower.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_folds_full_width_and_case() {
+        assert_eq!(normalize("  ＡＢＣ１２３ "), "abc123");
+        assert_eq!(normalize("Help"), "help");
+        assert_eq!(normalize("余额\u{3000}查询"), "余额 查询");
+        assert_eq!(normalize("\t绑定   2023001\n"), "绑定 2023001");
+        assert_eq!(normalize("？"), "?");
+        assert_eq!(normalize(""), "");
+    }
+
+    #[test]
+    fn diagnostic_displays_file_line_col() {
+        let d = Diagnostic {
+            file: PathBuf::from("config/rules/card.toml"),
+            line: 3,
+            col: 10,
+            message: "unknown action `balanse`".into(),
+        };
+        assert_eq!(
+            d.to_string(),
+            "config/rules/card.toml:3:10: unknown action `balanse`"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalize_is_idempotent(s in "\\PC{0,24}") {
+            let once = normalize(&s);
+            proptest::prop_assert_eq!(normalize(&once), once);
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! The compiled, immutable rule table and the matcher.
+//!
+//! Why it exists: routing runs for every message, so it is a pure function of the table, the
+//! trigger and the campus-local time, and its cost does not grow with the number of rules:
+//! exact keywords are one `HashMap` lookup, contains/prefix/suffix keywords one Aho-Corasick
+//! pass, regexes one `RegexSet` pass, menu and scan keys one `HashMap` lookup each; only the
+//! rules that actually matched are ranked.
+//!
+//! Ranking among matching, currently active rules: higher `priority` first; then the match
+//! kind (exact, then prefix/suffix/contains, then regex); then the longer matched keyword (in
+//! characters); then the earlier rule (files in name order, rules in file order). When no text
+//! rule matches, the default rule answers.
+//!
+//! It never mutates rules after build, except the per-rule hit counters (atomics).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aho_corasick::{AhoCorasick, MatchKind as AcMatchKind};
+use chrono::{Datelike, NaiveDateTime, Timelike};
+use minijinja::Environment;
+use regex::{Regex, RegexSet};
+
+use super::template::{ReplySet, context, render_named};
+use super::{RuleError, Trigger, normalize};
+
+/// How a rule was selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MatchKind {
+    Exact,
+    Prefix,
+    Suffix,
+    Contains,
+    Regex,
+    Click,
+    Scan,
+    Subscribe,
+    Default,
+}
+
+impl MatchKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchKind::Exact => "exact",
+            MatchKind::Prefix => "prefix",
+            MatchKind::Suffix => "suffix",
+            MatchKind::Contains => "contains",
+            MatchKind::Regex => "regex",
+            MatchKind::Click => "click",
+            MatchKind::Scan => "scan",
+            MatchKind::Subscribe => "subscribe",
+            MatchKind::Default => "default",
+        }
+    }
+
+    /// Rank among text matches: exact beats prefix/suffix/contains beats regex.
+    fn rank(self) -> u8 {
+        match self {
+            MatchKind::Exact => 3,
+            MatchKind::Prefix | MatchKind::Suffix | MatchKind::Contains => 2,
+            MatchKind::Regex => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// The result of routing one trigger.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    pub rule_id: Arc<str>,
+    /// Regex groups 1.. (`{1}` is `captures[0]`); for a prefix match the text after the prefix,
+    /// for a suffix match the text before the suffix; empty otherwise. Non-participating groups
+    /// are empty strings.
+    pub captures: Vec<String>,
+    pub action: Option<Arc<str>>,
+    pub requires_binding: bool,
+    /// The default reply answered: the caller enforces [`RuleTable::default_cooldown`].
+    pub is_default: bool,
+    pub replies: Arc<ReplySet>,
+    /// Why this rule: the kind of match …
+    pub kind: MatchKind,
+    /// … and the keyword, pattern or key that matched (empty for subscribe/default).
+    pub pattern: Arc<str>,
+}
+
+/// A time window in campus local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Window {
+    /// Bit 0 = Monday … bit 6 = Sunday.
+    pub days: u8,
+    /// Minutes since midnight, inclusive.
+    pub from: u32,
+    /// Minutes since midnight, exclusive; up to 1440. `to < from` wraps past midnight.
+    pub to: u32,
+}
+
+impl Window {
+    pub(crate) fn contains(&self, now: NaiveDateTime) -> bool {
+        let day = now.weekday().num_days_from_monday();
+        let minute = now.hour() * 60 + now.minute();
+        let on = |d: u32| self.days & (1 << d) != 0;
+        if self.from <= self.to {
+            on(day) && minute >= self.from && minute < self.to
+        } else {
+            // e.g. 22:00–06:00: the evening part belongs to the day it starts on.
+            (on(day) && minute >= self.from) || (on((day + 6) % 7) && minute < self.to)
+        }
+    }
+}
+
+/// One compiled rule.
+pub(crate) struct CompiledRule {
+    pub id: Arc<str>,
+    pub name: Option<String>,
+    /// `file:line:col` of the rule's id, for `explain`.
+    pub origin: String,
+    pub priority: i32,
+    pub windows: Vec<Window>,
+    pub requires_binding: bool,
+    pub action: Option<Arc<str>>,
+    /// Fields the action declares (for `explain` placeholders).
+    pub fields: &'static [&'static str],
+    pub replies: Arc<ReplySet>,
+    pub hits: AtomicU64,
+}
+
+impl CompiledRule {
+    fn active(&self, now: NaiveDateTime) -> bool {
+        self.windows.is_empty() || self.windows.iter().any(|w| w.contains(now))
+    }
+}
+
+/// What the loader hands the table: rules plus their triggers (keywords already normalised).
+#[derive(Default)]
+pub(crate) struct Triggers {
+    pub exact: Vec<(String, usize)>,
+    pub prefix: Vec<(String, usize)>,
+    pub suffix: Vec<(String, usize)>,
+    pub contains: Vec<(String, usize)>,
+    pub regex: Vec<(Regex, usize)>,
+    pub click: Vec<(String, usize)>,
+    pub scan: Vec<(String, usize)>,
+    pub subscribe: Vec<usize>,
+    pub default: Vec<usize>,
+}
+
+/// The immutable, validated rule table. Build it with [`super::load_dir`].
+pub struct RuleTable {
+    rules: Vec<CompiledRule>,
+    exact: HashMap<String, Vec<usize>>,
+    /// One automaton over every contains/prefix/suffix keyword; `ac_hits[pattern id]` lists
+    /// which rules use the keyword and how.
+    ac: Option<AhoCorasick>,
+    ac_hits: Vec<(Arc<str>, Vec<(MatchKind, usize)>)>,
+    regex_set: RegexSet,
+    regexes: Vec<(Regex, usize)>,
+    click: HashMap<String, Vec<usize>>,
+    scan: HashMap<String, Vec<usize>>,
+    subscribe: Vec<usize>,
+    default: Vec<usize>,
+    default_cooldown: Duration,
+    messages: HashMap<String, String>,
+    env: Arc<Environment<'static>>,
+}
+
+/// A candidate before ranking.
+struct Candidate {
+    rule: usize,
+    kind: MatchKind,
+    len: usize,
+    pattern: Arc<str>,
+    /// Index into `regexes` for a regex match, whose captures are computed for the winner only.
+    regex: Option<usize>,
+    captures: Vec<String>,
+}
+
+impl RuleTable {
+    pub(crate) fn build(
+        rules: Vec<CompiledRule>,
+        triggers: Triggers,
+        messages: HashMap<String, String>,
+        env: Arc<Environment<'static>>,
+        default_cooldown: Duration,
+    ) -> Result<Self, String> {
+        let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
+        for (k, r) in triggers.exact {
+            exact.entry(k).or_default().push(r);
+        }
+        let mut ac_index: HashMap<String, usize> = HashMap::new();
+        let mut ac_hits: Vec<(Arc<str>, Vec<(MatchKind, usize)>)> = Vec::new();
+        for (list, kind) in [
+            (triggers.prefix, MatchKind::Prefix),
+            (triggers.suffix, MatchKind::Suffix),
+            (triggers.contains, MatchKind::Contains),
+        ] {
+            for (k, r) in list {
+                let idx = *ac_index.entry(k.clone()).or_insert_with(|| {
+                    ac_hits.push((Arc::from(k.as_str()), Vec::new()));
+                    ac_hits.len() - 1
+                });
+                if let Some(slot) = ac_hits.get_mut(idx) {
+                    slot.1.push((kind, r));
+                }
+            }
+        }
+        let ac = if ac_hits.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(AcMatchKind::Standard)
+                    .build(ac_hits.iter().map(|(k, _)| k.as_bytes()))
+                    .map_err(|e| format!("cannot build the keyword automaton: {e}"))?,
+            )
+        };
+        let regex_set = RegexSet::new(triggers.regex.iter().map(|(re, _)| re.as_str()))
+            .map_err(|e| format!("cannot build the regex set: {e}"))?;
+        let keyed = |list: Vec<(String, usize)>| {
+            let mut map: HashMap<String, Vec<usize>> = HashMap::new();
+            for (k, r) in list {
+                map.entry(k).or_default().push(r);
+            }
+            map
+        };
+        Ok(Self {
+            rules,
+            exact,
+            ac,
+            ac_hits,
+            regex_set,
+            regexes: triggers.regex,
+            click: keyed(triggers.click),
+            scan: keyed(triggers.scan),
+            subscribe: triggers.subscribe,
+            default: triggers.default,
+            default_cooldown,
+            messages,
+            env,
+        })
+    }
+
+    /// Find the rule answering `trigger` at campus-local time `now`, and count the hit.
+    pub fn route(&self, trigger: &Trigger<'_>, now: NaiveDateTime) -> Option<Matched> {
+        let found = self.find(trigger, now)?;
+        if let Some(rule) = self.rules.get(found.rule) {
+            rule.hits.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("onecard_rules_hits_total", "rule" => rule.id.to_string())
+                .increment(1);
+        }
+        self.to_matched(found)
+    }
+
+    /// Like [`route`](Self::route) but without counting a hit (for `explain`).
+    pub(crate) fn peek(&self, trigger: &Trigger<'_>, now: NaiveDateTime) -> Option<Matched> {
+        self.find(trigger, now).and_then(|c| self.to_matched(c))
+    }
+
+    fn to_matched(&self, c: Candidate) -> Option<Matched> {
+        let rule = self.rules.get(c.rule)?;
+        Some(Matched {
+            rule_id: rule.id.clone(),
+            captures: c.captures,
+            action: rule.action.clone(),
+            requires_binding: rule.requires_binding,
+            is_default: c.kind == MatchKind::Default,
+            replies: rule.replies.clone(),
+            kind: c.kind,
+            pattern: c.pattern,
+        })
+    }
+
+    fn find(&self, trigger: &Trigger<'_>, now: NaiveDateTime) -> Option<Candidate> {
+        match trigger {
+            Trigger::Text(text) => {
+                let text = normalize(text);
+                self.match_text(&text, now)
+                    .or_else(|| self.pick_plain(&self.default, MatchKind::Default, now))
+            }
+            Trigger::Click(key) => self.pick_keyed(&self.click, key.trim(), MatchKind::Click, now),
+            Trigger::Scan(scene) => {
+                self.pick_keyed(&self.scan, scene_key(scene), MatchKind::Scan, now)
+            }
+            Trigger::Subscribe { scene } => scene
+                .map(scene_key)
+                .filter(|s| !s.is_empty())
+                .and_then(|s| self.pick_keyed(&self.scan, s, MatchKind::Scan, now))
+                .or_else(|| self.pick_plain(&self.subscribe, MatchKind::Subscribe, now)),
+        }
+    }
+
+    fn match_text(&self, text: &str, now: NaiveDateTime) -> Option<Candidate> {
+        let mut cands: Vec<Candidate> = Vec::new();
+        if let Some((key, rules)) = self.exact.get_key_value(text) {
+            let pattern: Arc<str> = Arc::from(key.as_str());
+            for &r in rules {
+                cands.push(Candidate {
+                    rule: r,
+                    kind: MatchKind::Exact,
+                    len: key.chars().count(),
+                    pattern: pattern.clone(),
+                    regex: None,
+                    captures: Vec::new(),
+                });
+            }
+        }
+        if let Some(ac) = &self.ac {
+            for m in ac.find_overlapping_iter(text) {
+                let Some((kw, uses)) = self.ac_hits.get(m.pattern().as_usize()) else {
+                    continue;
+                };
+                for &(kind, r) in uses {
+                    let captures = match kind {
+                        MatchKind::Prefix if m.start() == 0 => {
+                            vec![text.get(m.end()..).unwrap_or("").trim().to_owned()]
+                        }
+                        MatchKind::Suffix if m.end() == text.len() => {
+                            vec![text.get(..m.start()).unwrap_or("").trim().to_owned()]
+                        }
+                        MatchKind::Contains => Vec::new(),
+                        _ => continue,
+                    };
+                    cands.push(Candidate {
+                        rule: r,
+                        kind,
+                        len: kw.chars().count(),
+                        pattern: kw.clone(),
+                        regex: None,
+                        captures,
+                    });
+                }
+            }
+        }
+        if !self.regexes.is_empty() {
+            for i in self.regex_set.matches(text).iter() {
+                let Some((re, r)) = self.regexes.get(i) else {
+                    continue;
+                };
+                let len = re
+                    .find(text)
+                    .map(|m| m.as_str().chars().count())
+                    .unwrap_or(0);
+                cands.push(Candidate {
+                    rule: *r,
+                    kind: MatchKind::Regex,
+                    len,
+                    pattern: Arc::from(re.as_str()),
+                    regex: Some(i),
+                    captures: Vec::new(),
+                });
+            }
+        }
+        let mut best = self.best(cands, now)?;
+        if let Some((re, _)) = best.regex.and_then(|i| self.regexes.get(i))
+            && let Some(caps) = re.captures(text)
+        {
+            best.captures = caps
+                .iter()
+                .skip(1)
+                .map(|g| g.map(|m| m.as_str().to_owned()).unwrap_or_default())
+                .collect();
+        }
+        Some(best)
+    }
+
+    fn best(&self, cands: Vec<Candidate>, now: NaiveDateTime) -> Option<Candidate> {
+        cands
+            .into_iter()
+            .filter_map(|c| {
+                let rule = self.rules.get(c.rule)?;
+                rule.active(now).then_some((rule.priority, c))
+            })
+            .max_by(|(pa, a), (pb, b)| {
+                pa.cmp(pb)
+                    .then(a.kind.rank().cmp(&b.kind.rank()))
+                    .then(a.len.cmp(&b.len))
+                    // earlier rule wins: reverse on the index
+                    .then(b.rule.cmp(&a.rule))
+            })
+            .map(|(_, c)| c)
+    }
+
+    fn pick_keyed(
+        &self,
+        map: &HashMap<String, Vec<usize>>,
+        key: &str,
+        kind: MatchKind,
+        now: NaiveDateTime,
+    ) -> Option<Candidate> {
+        let (k, rules) = map.get_key_value(key)?;
+        let pattern: Arc<str> = Arc::from(k.as_str());
+        let cands = rules
+            .iter()
+            .map(|&r| Candidate {
+                rule: r,
+                kind,
+                len: 0,
+                pattern: pattern.clone(),
+                regex: None,
+                captures: Vec::new(),
+            })
+            .collect();
+        self.best(cands, now)
+    }
+
+    fn pick_plain(
+        &self,
+        rules: &[usize],
+        kind: MatchKind,
+        now: NaiveDateTime,
+    ) -> Option<Candidate> {
+        let cands = rules
+            .iter()
+            .map(|&r| Candidate {
+                rule: r,
+                kind,
+                len: 0,
+                pattern: Arc::from(""),
+                regex: None,
+                captures: Vec::new(),
+            })
+            .collect();
+        self.best(cands, now)
+    }
+
+    /// How long the default reply stays quiet for a user after it answered them.
+    pub fn default_cooldown(&self) -> Duration {
+        self.default_cooldown
+    }
+
+    /// Render a named message from a `[messages]` table.
+    pub fn message(&self, key: &str, fields: &serde_json::Value) -> Result<String, RuleError> {
+        let name = self
+            .messages
+            .get(key)
+            .ok_or_else(|| RuleError::UnknownMessage(key.to_owned()))?;
+        render_named(&self.env, name, &context(fields, &[]))
+    }
+
+    /// Whether a `[messages]` key is defined.
+    pub fn has_message(&self, key: &str) -> bool {
+        self.messages.contains_key(key)
+    }
+
+    /// Number of (enabled) rules in the table.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Hits per rule id since this table (or, after a reload, the rule) went live.
+    pub fn hit_counts(&self) -> Vec<(String, u64)> {
+        self.rules
+            .iter()
+            .map(|r| (r.id.to_string(), r.hits.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Every menu CLICK key some rule answers.
+    pub fn click_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.click.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    /// Carry hit counters over from the table this one replaces (same rule id).
+    pub(crate) fn inherit_hits(&self, old: &RuleTable) {
+        let old_hits: HashMap<&str, u64> = old
+            .rules
+            .iter()
+            .map(|r| (&*r.id, r.hits.load(Ordering::Relaxed)))
+            .collect();
+        for r in &self.rules {
+            if let Some(&n) = old_hits.get(&*r.id) {
+                r.hits.store(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub(crate) fn rule_by_id(&self, id: &str) -> Option<&CompiledRule> {
+        self.rules.iter().find(|r| &*r.id == id)
+    }
+
+    pub(crate) fn describe_origin(&self, id: &str) -> Option<(&str, Option<&str>, i32)> {
+        self.rule_by_id(id)
+            .map(|r| (r.origin.as_str(), r.name.as_deref(), r.priority))
+    }
+}
+
+impl std::fmt::Debug for RuleTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleTable")
+            .field("rules", &self.rules.len())
+            .field("messages", &self.messages.len())
+            .field("default_cooldown", &self.default_cooldown)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A scene key as configured: trimmed, without the `qrscene_` prefix of subscribe events.
+pub(crate) fn scene_key(raw: &str) -> &str {
+    let t = raw.trim();
+    t.strip_prefix("qrscene_").unwrap_or(t)
+}
+
+/// `file:line:col` shortened to the file name, for people.
+pub(crate) fn short_origin(path: &Path, line: usize, col: usize) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    format!("{name}:{line}:{col}")
+}
