@@ -1,4 +1,4 @@
-//! Command line (being written).
+//! Command line (lead: being wired).
 pub fn run() -> anyhow::Result<()> {
     Ok(())
 }

@@ -1,1 +1,217 @@
-//! (being written)
+//! The store: every piece of state that must survive a restart, behind typed repositories.
+//!
+//! sled (pinned to the stable 0.34.7 line) is reached only from this module, so another engine
+//! can replace it without touching callers: nothing outside `store` sees a `sled::` type.
+//! Values are JSON (readable with `onecard store export`, stable across field additions);
+//! keys are UTF-8 strings.
+//!
+//! Durability: sled fsyncs in the background every 500 ms. Writes whose loss a user would
+//! notice (a binding, a queued reply, a counter that enforces a limit) await
+//! [`Store::flush`] before they are acknowledged; session dialog state rides the background
+//! flush because losing the last half-second of a dialog only repeats a question.
+
+mod bindings;
+mod counters;
+#[cfg(any())]
+mod outbox;
+mod sessions;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use bindings::{Binding, BindingsRepo};
+pub use counters::CountersRepo;
+#[cfg(any())]
+pub use outbox::{OutboxRepo, PendingReply};
+pub use sessions::{Dialog, SessionRecord, SessionsRepo};
+
+use crate::domain::OpenId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage engine error: {0}")]
+    Engine(String),
+    #[error("corrupt record in {tree}: {source}")]
+    Corrupt {
+        tree: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("that card is already bound to another WeChat user")]
+    CardTaken,
+    #[error("this WeChat user is already bound to a card")]
+    AlreadyBound,
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Engine(e.to_string())
+    }
+}
+
+/// Handle to the whole store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    inner: Arc<Trees>,
+}
+
+struct Trees {
+    sessions: sled::Tree,
+    bindings: sled::Tree,
+    bindings_by_student: sled::Tree,
+    outbox: sled::Tree,
+    counters: sled::Tree,
+    audit: sled::Tree,
+    feedback: sled::Tree,
+}
+
+impl Store {
+    /// Open (or create) the store in `dir`. An open failure names the path and how to restore:
+    /// the platform never silently starts empty over a damaged store.
+    pub fn open(dir: &Path, cache_mb: u64) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_mb.max(8) * 1024 * 1024)
+            .mode(sled::Mode::LowSpace)
+            .open()
+            .map_err(|e| {
+                StoreError::Engine(format!(
+                    "cannot open the store at {}: {e} (restore it from the last `onecard store export` file, or move the directory away to start empty)",
+                    dir.display()
+                ))
+            })?;
+        Self::from_db(db)
+    }
+
+    /// A throwaway store in a temporary location (deleted on drop), for unit tests and benches.
+    pub fn temporary() -> Result<Self, StoreError> {
+        let db = sled::Config::new().temporary(true).open()?;
+        Self::from_db(db)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let inner = Trees {
+            sessions: db.open_tree("sessions")?,
+            bindings: db.open_tree("bindings")?,
+            bindings_by_student: db.open_tree("bindings_by_student")?,
+            outbox: db.open_tree("outbox")?,
+            counters: db.open_tree("counters")?,
+            audit: db.open_tree("audit")?,
+            feedback: db.open_tree("feedback")?,
+        };
+        Ok(Self {
+            db,
+            inner: Arc::new(inner),
+        })
+    }
+
+    pub fn sessions(&self) -> SessionsRepo {
+        SessionsRepo::new(self.inner.sessions.clone())
+    }
+    pub fn bindings(&self) -> BindingsRepo {
+        BindingsRepo::new(
+            self.inner.bindings.clone(),
+            self.inner.bindings_by_student.clone(),
+        )
+    }
+    #[cfg(any())]
+    pub fn outbox(&self) -> OutboxRepo {
+        OutboxRepo::new(self.inner.outbox.clone(), self.db.clone())
+    }
+    pub fn counters(&self) -> CountersRepo {
+        CountersRepo::new(self.inner.counters.clone())
+    }
+
+    /// Wait until everything written so far is on disk.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Append an audit event (who did what; never secrets or full personal numbers).
+    pub fn audit(&self, event: &serde_json::Value) -> Result<(), StoreError> {
+        let id = self.db.generate_id()?;
+        let mut record = event.clone();
+        if let Some(obj) = record.as_object_mut() {
+            obj.insert("at".into(), chrono::Utc::now().timestamp().into());
+        }
+        self.inner
+            .audit
+            .insert(id.to_be_bytes(), to_json(&record))?;
+        Ok(())
+    }
+
+    /// Keep a user's free-text feedback for the back office.
+    pub fn add_feedback(&self, openid: &OpenId, text: &str, at: i64) -> Result<(), StoreError> {
+        let id = self.db.generate_id()?;
+        let record = serde_json::json!({ "openid": openid.as_str(), "text": text, "at": at });
+        self.inner
+            .feedback
+            .insert(id.to_be_bytes(), to_json(&record))?;
+        Ok(())
+    }
+
+    pub fn feedback_count(&self) -> usize {
+        self.inner.feedback.len()
+    }
+
+    /// Remove everything we hold about a user (WeChat requires it on unsubscribe): session,
+    /// binding, queued replies, per-user counters and feedback. Flushed before returning.
+    pub async fn forget_user(&self, openid: &OpenId) -> Result<(), StoreError> {
+        self.sessions().remove(openid)?;
+        self.bindings().unbind(openid)?;
+        #[cfg(any())]
+        self.outbox().take_all(openid)?;
+        self.counters()
+            .remove_prefix(&format!("u:{}:", openid.as_str()))?;
+        let mut doomed = Vec::new();
+        for item in self.inner.feedback.iter() {
+            let (k, v) = item?;
+            let rec: serde_json::Value = from_json("feedback", &v)?;
+            if rec.get("openid").and_then(|o| o.as_str()) == Some(openid.as_str()) {
+                doomed.push(k);
+            }
+        }
+        for k in doomed {
+            self.inner.feedback.remove(k)?;
+        }
+        self.flush().await
+    }
+
+    /// Every tree as JSON lines `{"tree":..,"key":..,"value":..}`: the backup and migration format.
+    pub fn export(&self, out: &mut dyn std::io::Write) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name)?;
+            let tree_name = String::from_utf8_lossy(&name).into_owned();
+            for item in tree.iter() {
+                let (k, v) = item?;
+                let line = serde_json::json!({
+                    "tree": tree_name,
+                    "key": hex::encode(&k),
+                    "value": String::from_utf8_lossy(&v),
+                });
+                writeln!(out, "{line}").map_err(|e| StoreError::Engine(e.to_string()))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Bytes on disk, for the `onecard_store_size_bytes` gauge.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serialising our own plain structs cannot fail (no maps with non-string keys).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { tree, source })
+}

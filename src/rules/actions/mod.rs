@@ -1,1 +1,173 @@
-//! Built-in rule actions (lead).
+//! Built-in actions: the named things a rule can do besides replying with fixed text.
+//!
+//! An action is one async function registered here by name, with the template fields it
+//! provides and the named messages it may answer with. The rule loader checks rule files
+//! against these declarations, so a rule that uses `{{ balanse }}` or names an action that does
+//! not exist is refused at load time, not discovered by a user.
+//!
+//! Actions never build Chinese sentences in Rust: they return fields, and either the rule's
+//! reply template or a named message from the rule files (`[messages]`) renders them.
+//! Multi-step conversations (binding, feedback) return a [`DialogChange`]; the session actor
+//! stores it, so a dialog survives a restart.
+
+mod builtin;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+
+use super::ActionCatalog;
+use crate::domain::OpenId;
+use crate::store::{Binding, Dialog, Store, StoreError};
+
+/// What actions may use: the store and the upstream adapters.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    /// Campus local time offset from UTC (hours).
+    pub utc_offset_hours: i32,
+}
+
+/// Everything an action sees about the message it answers.
+pub struct ActionInput<'a> {
+    pub openid: &'a OpenId,
+    /// The user's text after normalisation (empty for events).
+    pub text: &'a str,
+    /// The text as typed (trimmed), for things like feedback that keep the user's words.
+    pub raw_text: &'a str,
+    /// Regex captures of the matching rule (`{1}`, `{2}` …).
+    pub captures: &'a [String],
+    /// Set when this call continues a dialog the same action started.
+    pub dialog: Option<&'a Dialog>,
+    pub binding: Option<&'a Binding>,
+    pub now: i64,
+    pub services: &'a Services,
+}
+
+/// What an action returns.
+#[derive(Debug, Default)]
+pub struct ActionOutput {
+    /// Fields for the reply template (a JSON object).
+    pub fields: Value,
+    /// Answer with this named message instead of the rule's own reply.
+    pub message: Option<&'static str>,
+    pub dialog: DialogChange,
+}
+
+impl ActionOutput {
+    pub fn fields(fields: Value) -> Self {
+        Self {
+            fields,
+            ..Self::default()
+        }
+    }
+    pub fn message(key: &'static str, fields: Value) -> Self {
+        Self {
+            fields,
+            message: Some(key),
+            dialog: DialogChange::Keep,
+        }
+    }
+    pub fn with_dialog(mut self, change: DialogChange) -> Self {
+        self.dialog = change;
+        self
+    }
+}
+
+#[derive(Debug, Default, PartialEq)]
+pub enum DialogChange {
+    /// Leave the dialog state as it is.
+    #[default]
+    Keep,
+    /// Start or move to a step of this action's dialog.
+    Step { step: String, data: Value },
+    /// The dialog is over.
+    End,
+}
+
+/// Why an action could not answer. The router turns each into a named message in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("upstream {upstream} unavailable: {detail}")]
+    Upstream {
+        upstream: &'static str,
+        detail: String,
+    },
+    #[error("upstream {upstream} timed out")]
+    Timeout { upstream: &'static str },
+    #[error("action `{0}` needs a feature this deployment does not have")]
+    NotConfigured(&'static str),
+}
+
+pub type ActionFuture<'a> = Pin<Box<dyn Future<Output = Result<ActionOutput, ActionError>> + 'a>>;
+
+/// One registered action.
+pub struct ActionDef {
+    pub name: &'static str,
+    pub fields: &'static [&'static str],
+    pub messages: &'static [&'static str],
+    pub run: for<'a> fn(ActionInput<'a>) -> ActionFuture<'a>,
+}
+
+/// The registry: name → action. Implements [`ActionCatalog`] for the rule validator.
+pub struct ActionRegistry {
+    actions: HashMap<&'static str, ActionDef>,
+}
+
+/// Messages the router itself may send (not tied to one action).
+pub const ROUTER_MESSAGES: &[&str] = &[
+    "binding.required",
+    "dialog.cancelled",
+    "error.busy",
+    "error.timeout",
+    "rate.limited",
+];
+
+impl ActionRegistry {
+    /// Every built-in action of this build.
+    pub fn builtin() -> Self {
+        let mut reg = Self {
+            actions: HashMap::new(),
+        };
+        for def in builtin::all() {
+            reg.register(def);
+        }
+        reg
+    }
+
+    pub fn register(&mut self, def: ActionDef) {
+        self.actions.insert(def.name, def);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ActionDef> {
+        self.actions.get(name)
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v: Vec<_> = self.actions.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+impl ActionCatalog for ActionRegistry {
+    fn fields(&self, action: &str) -> Option<&'static [&'static str]> {
+        self.actions.get(action).map(|d| d.fields)
+    }
+    fn messages(&self, action: &str) -> &'static [&'static str] {
+        self.actions.get(action).map(|d| d.messages).unwrap_or(&[])
+    }
+    fn all_messages(&self) -> Vec<&'static str> {
+        let mut all: Vec<&'static str> = ROUTER_MESSAGES.to_vec();
+        for d in self.actions.values() {
+            all.extend_from_slice(d.messages);
+        }
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
