@@ -36,7 +36,8 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// actix-web worker threads; 0 = one per core.
     pub workers: usize,
-    /// Arbiters (threads) that host session actors; 0 = one per core.
+    /// Dedicated arbiters (threads) for session actors; 0 = sessions live on the HTTP worker
+    /// threads (no thread hop per message).
     pub session_arbiters: usize,
     /// sled page cache; sled's own default (1 GiB) is far too much for this workload.
     pub store_cache_mb: u64,

@@ -1,1 +1,269 @@
-//! (being written)
+//! Building the application: every part wired together, bound to a port, ready to run.
+//!
+//! Actors are started here once, before the HTTP server, and their handles moved into the
+//! route factory: a factory closure runs once per worker thread, so an actor started inside it
+//! would exist once per worker. Session actors live on their own arbiters (one thread each).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+
+use crate::actors::deliveries::Deliveries;
+use crate::actors::pusher::PusherHandle;
+use crate::actors::router::Router;
+use crate::actors::sessions::Sessions;
+use crate::actors::token_keeper::TokenKeeperHandle;
+use crate::http::{CallbackState, health::HealthState};
+use crate::rules::actions::{ActionRegistry, Services};
+use crate::rules::{Diagnostic, LiveRules};
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::wechat::api::ApiClient;
+use crate::wechat::{Codec, CodecConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("rule files are invalid:\n{}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
+    Rules(Vec<Diagnostic>),
+    #[error("WeChat settings: {0}")]
+    WeChat(String),
+    #[error("simulator settings: {0}")]
+    Sim(String),
+    #[error("server: {0}")]
+    Server(std::io::Error),
+}
+
+/// What a running application exposes to the CLI and to tests.
+#[derive(Clone)]
+pub struct AppHandles {
+    pub store: Store,
+    pub rules: LiveRules,
+    pub tokens: TokenKeeperHandle,
+    pub pusher: PusherHandle,
+    pub sessions: Sessions,
+    /// `http://127.0.0.1:PORT`
+    pub base_url: String,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    handles: AppHandles,
+    // Kept alive for as long as the application runs.
+    _watcher: Option<crate::rules::reload::RulesWatcher>,
+    _arbiters: Vec<actix_rt::Arbiter>,
+}
+
+impl Application {
+    /// Build everything and bind the listener. Must run inside an actix System.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_actions(settings, ActionRegistry::builtin()).await
+    }
+
+    /// Build with a custom action registry: the built-ins plus a school's own actions.
+    pub async fn build_with_actions(
+        mut settings: Settings,
+        actions: ActionRegistry,
+    ) -> Result<Self, StartupError> {
+        let listener =
+            TcpListener::bind(&settings.server.listen).map_err(|source| StartupError::Listen {
+                addr: settings.server.listen.clone(),
+                source,
+            })?;
+        let port = listener.local_addr().map_err(StartupError::Server)?.port();
+        let base_url = format!("http://127.0.0.1:{port}");
+        settings.resolve_self_urls(&base_url);
+
+        std::fs::create_dir_all(&settings.server.data_dir).map_err(|e| {
+            crate::store::StoreError::Engine(format!(
+                "cannot create {}: {e}",
+                settings.server.data_dir.display()
+            ))
+        })?;
+        let store = Store::open(&settings.server.data_dir, settings.server.store_cache_mb)?;
+
+        let actions = Arc::new(actions);
+        let rules =
+            LiveRules::load(&settings.rules.dir, actions.clone()).map_err(StartupError::Rules)?;
+        let watcher = if settings.rules.hot_reload {
+            match rules.watch() {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!(error = %e, "rule hot reload unavailable; use `onecard rules check` and restart");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
+        let w = &settings.wechat;
+        let codec = Codec::new(CodecConfig {
+            tokens: [&w.token, &w.previous_token]
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .cloned()
+                .collect(),
+            aes_keys: [&w.encoding_aes_key, &w.previous_encoding_aes_key]
+                .into_iter()
+                .filter(|k| !k.is_empty())
+                .cloned()
+                .collect(),
+            app_id: w.app_id.clone(),
+            timestamp_window_secs: w.timestamp_window_secs,
+            encrypted_only: w.encrypted_only,
+        })
+        .map_err(|e| StartupError::WeChat(e.to_string()))?;
+        let api = ApiClient::new(
+            &w.api_base,
+            &w.app_id,
+            &w.app_secret,
+            Duration::from_secs(10),
+        )
+        .map_err(|e| StartupError::WeChat(e.to_string()))?;
+        let tokens = TokenKeeperHandle::start(
+            api.clone(),
+            w.use_stable_token,
+            Duration::from_secs(w.token_refresh_margin_secs),
+        );
+        let template = Some(w.fallback_template_id.clone()).filter(|t| !t.is_empty());
+        let pusher = PusherHandle::start(api, tokens.clone(), store.clone(), template);
+
+        let services = Services {
+            store: store.clone(),
+            utc_offset_hours: settings.server.utc_offset_hours,
+        };
+        let s = &settings.sessions;
+        let router = Arc::new(Router::new(
+            rules.clone(),
+            actions,
+            services,
+            s.dialog_ttl_secs,
+            s.user_burst,
+            s.user_per_minute,
+        ));
+        let n_arbiters = settings.server.session_arbiters;
+        let arbiters: Vec<actix_rt::Arbiter> =
+            (0..n_arbiters).map(|_| actix_rt::Arbiter::new()).collect();
+        let sessions = Sessions::new(
+            arbiters.iter().map(|a| a.handle()).collect(),
+            router.clone(),
+            store.clone(),
+            Duration::from_secs(s.idle_secs),
+        );
+        let deliveries = Arc::new(Deliveries::new(
+            Duration::from_secs(s.dedup_window_secs),
+            s.dedup_capacity,
+        ));
+
+        let sim = match &settings.sim {
+            Some(table) => {
+                let cfg: crate::sim::SimConfig = toml::Value::Table(table.clone())
+                    .try_into()
+                    .map_err(|e: toml::de::Error| StartupError::Sim(e.to_string()))?;
+                Some(crate::sim::SimState::new(cfg))
+            }
+            None => None,
+        };
+
+        let callback = web::Data::new(CallbackState {
+            codec,
+            sessions: sessions.clone(),
+            deliveries,
+            pusher: pusher.clone(),
+            budget: Duration::from_millis(settings.server.callback_budget_ms),
+        });
+        let health = web::Data::new(HealthState {
+            rules: rules.clone(),
+            store: store.clone(),
+            prometheus: crate::telemetry::metrics_handle(),
+        });
+        let body_limit = settings.server.body_limit_bytes;
+        let mut server = HttpServer::new(move || {
+            let app = App::new().configure(crate::http::routes(
+                callback.clone(),
+                health.clone(),
+                body_limit,
+            ));
+            match &sim {
+                Some(state) => app.configure(crate::sim::configure(state.clone())),
+                None => app,
+            }
+        })
+        .listen(listener)
+        .map_err(StartupError::Server)?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.run();
+
+        spawn_housekeeping(router, pusher.clone());
+
+        Ok(Self {
+            port,
+            server,
+            handles: AppHandles {
+                store,
+                rules,
+                tokens,
+                pusher,
+                sessions,
+                base_url,
+            },
+            _watcher: watcher,
+            _arbiters: arbiters,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handles(&self) -> &AppHandles {
+        &self.handles
+    }
+
+    /// Serve until the process is told to stop (Ctrl-C / SIGTERM), then flush the store.
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        let store = self.handles.store.clone();
+        self.server.await.map_err(StartupError::Server)?;
+        store.flush().await?;
+        Ok(())
+    }
+
+    /// Split into the server future (to spawn) and the handles (tests).
+    pub fn into_parts(
+        self,
+    ) -> (
+        Server,
+        AppHandles,
+        Option<crate::rules::reload::RulesWatcher>,
+        Vec<actix_rt::Arbiter>,
+    ) {
+        (self.server, self.handles, self._watcher, self._arbiters)
+    }
+}
+
+/// Periodic chores: forget idle rate-limiter keys and closed push windows, keep the metrics
+/// recorder's histograms from growing.
+fn spawn_housekeeping(router: Arc<Router>, pusher: PusherHandle) {
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            router.sweep_limiters();
+            pusher.windows().sweep(chrono::Utc::now().timestamp());
+            crate::telemetry::metrics_handle().run_upkeep();
+        }
+    });
+}

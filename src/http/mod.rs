@@ -1,1 +1,33 @@
-//! (being written)
+//! actix-web routes: the WeChat callback, health and metrics.
+//!
+//! This is the single place where errors become HTTP statuses. Bad requests get a 4xx with a
+//! short reason, never a 5xx and never a panic: WeChat (or anyone) sending garbage must not be
+//! able to make the platform look broken. `/wechat` is deliberately not rate-limited by IP:
+//! every callback comes from Tencent's servers.
+
+pub mod callback;
+pub mod health;
+
+use actix_web::web;
+
+pub use callback::CallbackState;
+
+/// Mount the platform's own routes.
+pub fn routes(
+    callback: web::Data<CallbackState>,
+    health: web::Data<health::HealthState>,
+    body_limit: usize,
+) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(callback)
+            .app_data(health)
+            .service(
+                web::resource("/wechat")
+                    .app_data(web::PayloadConfig::new(body_limit))
+                    .route(web::get().to(callback::verify))
+                    .route(web::post().to(callback::receive)),
+            )
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/metrics", web::get().to(health::metrics));
+    }
+}

@@ -1,0 +1,358 @@
+//! The router: from one inbound message (plus the user's session record) to the replies.
+//!
+//! Order of decisions: unsubscribe forgets the user; a per-user rate limit; a dialog in
+//! progress takes the user's next text (unless they cancel or clearly start something else);
+//! otherwise the live rule table picks a rule, `requires_binding` is checked, the rule's action
+//! runs and its reply template is rendered. Errors of actions become named messages here and
+//! only here.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::{Value, json};
+
+use crate::domain::OpenId;
+use crate::rules::actions::{
+    ActionError, ActionInput, ActionOutput, ActionRegistry, DialogChange, Services,
+};
+use crate::rules::{LiveRules, Matched, RuleTable, Trigger, normalize};
+use crate::store::{Dialog, SessionRecord};
+use crate::wechat::{Event, InboundBody, InboundMessage, Reply};
+
+/// Words that abandon any dialog in progress.
+const CANCEL_WORDS: &[&str] = &["取消", "退出", "cancel", "q"];
+
+/// What the router decided for one message.
+#[derive(Debug, Default)]
+pub struct Routed {
+    pub replies: Vec<Reply>,
+    pub record: SessionRecord,
+    /// The user unsubscribed: forget everything about them.
+    pub forget_user: bool,
+}
+
+pub struct Router {
+    rules: LiveRules,
+    actions: Arc<ActionRegistry>,
+    services: Services,
+    dialog_ttl_secs: i64,
+    user_limiter: DefaultKeyedRateLimiter<OpenId>,
+}
+
+impl Router {
+    pub fn new(
+        rules: LiveRules,
+        actions: Arc<ActionRegistry>,
+        services: Services,
+        dialog_ttl_secs: u64,
+        user_burst: u32,
+        user_per_minute: u32,
+    ) -> Self {
+        let per_minute = NonZeroU32::new(user_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(user_burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            rules,
+            actions,
+            services,
+            dialog_ttl_secs: dialog_ttl_secs as i64,
+            user_limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+        }
+    }
+
+    pub fn rules(&self) -> &LiveRules {
+        &self.rules
+    }
+
+    /// Forget rate-limiter keys of users who have been quiet (governor never evicts by itself).
+    pub fn sweep_limiters(&self) {
+        self.user_limiter.retain_recent();
+        self.user_limiter.shrink_to_fit();
+        metrics::gauge!("onecard_router_limiter_keys").set(self.user_limiter.len() as f64);
+    }
+
+    fn local_now(&self, now: i64) -> chrono::NaiveDateTime {
+        let offset = chrono::Duration::hours(self.services.utc_offset_hours as i64);
+        chrono::DateTime::from_timestamp(now, 0)
+            .map(|t| t.naive_utc() + offset)
+            .unwrap_or_default()
+    }
+
+    pub async fn route(
+        &self,
+        openid: &OpenId,
+        message: &InboundMessage,
+        mut record: SessionRecord,
+        now: i64,
+    ) -> Routed {
+        let table = self.rules.current();
+        let (trigger_text, trigger) = match &message.body {
+            InboundBody::Event(Event::Unsubscribe) => {
+                return Routed {
+                    forget_user: true,
+                    ..Routed::default()
+                };
+            }
+            InboundBody::Text { content, .. } => (content.clone(), None),
+            InboundBody::Voice {
+                recognition: Some(text),
+                ..
+            } => (text.clone(), None),
+            InboundBody::Event(Event::Click { key }) => {
+                (String::new(), Some(TriggerKind::Click(key.clone())))
+            }
+            InboundBody::Event(Event::ScanCode { key, .. }) => {
+                (String::new(), Some(TriggerKind::Click(key.clone())))
+            }
+            InboundBody::Event(Event::Scan { key, .. }) => {
+                (String::new(), Some(TriggerKind::Scan(key.clone())))
+            }
+            InboundBody::Event(Event::Subscribe { scene, .. }) => {
+                (String::new(), Some(TriggerKind::Subscribe(scene.clone())))
+            }
+            // Events that expect no answer (location reports, page views, job results).
+            InboundBody::Event(_) => {
+                return Routed {
+                    record,
+                    ..Routed::default()
+                };
+            }
+            // Pictures, voice without recognition, locations, links: the default reply.
+            _ => (String::new(), None),
+        };
+
+        if self.user_limiter.check_key(openid).is_err() {
+            metrics::counter!("onecard_router_rate_limited_total").increment(1);
+            return Routed {
+                replies: self.named(&table, "rate.limited", &json!({})),
+                record,
+                forget_user: false,
+            };
+        }
+
+        let normalized = normalize(&trigger_text);
+        let raw = trigger_text.trim();
+        let local = self.local_now(now);
+        let owned_trigger = trigger;
+        let t = match &owned_trigger {
+            None => Trigger::Text(&normalized),
+            Some(TriggerKind::Click(k)) => Trigger::Click(k),
+            Some(TriggerKind::Scan(k)) => Trigger::Scan(k),
+            Some(TriggerKind::Subscribe(s)) => Trigger::Subscribe {
+                scene: s.as_deref(),
+            },
+        };
+        let matched = table.route(&t, local);
+
+        // A dialog in progress takes plain text, unless the user cancels or starts something else.
+        if let (Some(dialog), None) = (record.dialog.clone(), &owned_trigger) {
+            let expired = now - dialog.started_at > self.dialog_ttl_secs;
+            if !expired {
+                if CANCEL_WORDS.contains(&normalized.as_str()) {
+                    record.dialog = None;
+                    return Routed {
+                        replies: self.named(&table, "dialog.cancelled", &json!({})),
+                        record,
+                        forget_user: false,
+                    };
+                }
+                let starts_other = matches!(&matched, Some(m) if !m.is_default);
+                if !starts_other {
+                    let replies = self
+                        .run_action(
+                            &table,
+                            openid,
+                            &dialog.action.clone(),
+                            None,
+                            &normalized,
+                            raw,
+                            &[],
+                            Some(&dialog),
+                            &mut record,
+                            now,
+                        )
+                        .await;
+                    return Routed {
+                        replies,
+                        record,
+                        forget_user: false,
+                    };
+                }
+            }
+            record.dialog = None;
+        }
+
+        let Some(matched) = matched else {
+            return Routed {
+                record,
+                ..Routed::default()
+            };
+        };
+        if matched.is_default {
+            let cooldown = table.default_cooldown().as_secs() as i64;
+            if let Some(last) = record.last_default_reply_at {
+                if now - last < cooldown {
+                    return Routed {
+                        record,
+                        ..Routed::default()
+                    };
+                }
+            }
+            record.last_default_reply_at = Some(now);
+        }
+        let replies = match matched.action.clone() {
+            Some(action) => {
+                self.run_action(
+                    &table,
+                    openid,
+                    &action,
+                    Some(&matched),
+                    &normalized,
+                    raw,
+                    &matched.captures,
+                    None,
+                    &mut record,
+                    now,
+                )
+                .await
+            }
+            None => {
+                if matched.requires_binding && !self.is_bound(openid) {
+                    self.named(&table, "binding.required", &json!({}))
+                } else {
+                    self.render(&matched, &json!({}))
+                }
+            }
+        };
+        Routed {
+            replies,
+            record,
+            forget_user: false,
+        }
+    }
+
+    fn is_bound(&self, openid: &OpenId) -> bool {
+        matches!(self.services.store.bindings().get(openid), Ok(Some(_)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_action(
+        &self,
+        table: &RuleTable,
+        openid: &OpenId,
+        action: &str,
+        matched: Option<&Matched>,
+        text: &str,
+        raw: &str,
+        captures: &[String],
+        dialog: Option<&Dialog>,
+        record: &mut SessionRecord,
+        now: i64,
+    ) -> Vec<Reply> {
+        let Some(def) = self.actions.get(action) else {
+            // The validator refuses unknown actions, so this is a stale dialog from an older build.
+            record.dialog = None;
+            return self.named(table, "error.busy", &json!({}));
+        };
+        let binding = match self.services.store.bindings().get(openid) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read binding");
+                return self.named(table, "error.busy", &json!({}));
+            }
+        };
+        if matched.is_some_and(|m| m.requires_binding) && binding.is_none() {
+            return self.named(table, "binding.required", &json!({}));
+        }
+        let input = ActionInput {
+            openid,
+            text,
+            raw_text: raw,
+            captures,
+            dialog,
+            binding: binding.as_ref(),
+            now,
+            services: &self.services,
+        };
+        let started = std::time::Instant::now();
+        let result = (def.run)(input).await;
+        metrics::histogram!("onecard_action_duration_seconds", "action" => def.name)
+            .record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(ActionOutput {
+                fields,
+                message,
+                dialog: change,
+            }) => {
+                match change {
+                    DialogChange::Keep => {}
+                    DialogChange::End => record.dialog = None,
+                    DialogChange::Step { step, data } => {
+                        let started_at = record
+                            .dialog
+                            .as_ref()
+                            .filter(|d| d.action == def.name)
+                            .map(|d| d.started_at)
+                            .unwrap_or(now);
+                        record.dialog = Some(Dialog {
+                            action: def.name.to_owned(),
+                            step,
+                            data,
+                            started_at,
+                        });
+                    }
+                }
+                match (message, matched) {
+                    (Some(key), _) => self.named(table, key, &fields),
+                    (None, Some(m)) => self.render(m, &fields),
+                    (None, None) => Vec::new(),
+                }
+            }
+            Err(e) => {
+                metrics::counter!("onecard_action_errors_total", "action" => def.name).increment(1);
+                tracing::warn!(action = def.name, error = %e, "action failed");
+                let key = match e {
+                    ActionError::Timeout { .. } => "error.timeout",
+                    _ => "error.busy",
+                };
+                self.named(table, key, &json!({}))
+            }
+        }
+    }
+
+    fn render(&self, matched: &Matched, fields: &Value) -> Vec<Reply> {
+        match matched.replies.render(fields, &matched.captures) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(rule = %matched.rule_id, error = %e, "reply template failed");
+                vec![Reply::Text(fallback_text("error.busy").to_owned())]
+            }
+        }
+    }
+
+    fn named(&self, table: &RuleTable, key: &str, fields: &Value) -> Vec<Reply> {
+        match table.message(key, fields) {
+            Ok(text) => vec![Reply::Text(text)],
+            Err(e) => {
+                tracing::error!(message = key, error = %e, "named message failed");
+                vec![Reply::Text(fallback_text(key).to_owned())]
+            }
+        }
+    }
+}
+
+enum TriggerKind {
+    Click(String),
+    Scan(String),
+    Subscribe(Option<String>),
+}
+
+/// Last-resort texts when the rule files cannot render a message (they are validated, so this
+/// only happens if a template fails at render time). The one place Chinese lives in Rust.
+pub fn fallback_text(key: &str) -> &'static str {
+    match key {
+        "rate.limited" => "您发送消息太频繁了，请稍后再试。",
+        "error.timeout" => "系统响应超时，请稍后再试。",
+        _ => "系统繁忙，请稍后再试。",
+    }
+}

@@ -1,0 +1,177 @@
+//! The WeChat callback: `GET /wechat` (URL verification) and `POST /wechat` (messages).
+//!
+//! POST path, in order: signature and timestamp check, decryption (safe/compat mode), parse,
+//! dedup key, hand to the user's session, and answer within the budget — the passive reply if
+//! it is ready, otherwise "success" at once and the reply later through the pusher.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::actors::deliveries::{Begin, Completion, Deliveries, Waited};
+use crate::actors::pusher::{Interaction, PusherHandle};
+use crate::actors::router::fallback_text;
+use crate::actors::sessions::Sessions;
+use crate::domain::OpenId;
+use crate::wechat::{CallbackQuery, Codec, Event, InboundBody, InboundMessage, Reply, WeChatError};
+
+pub struct CallbackState {
+    pub codec: Codec,
+    pub sessions: Sessions,
+    pub deliveries: Arc<Deliveries>,
+    pub pusher: PusherHandle,
+    /// Answer every callback within this long.
+    pub budget: Duration,
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn refuse(e: &WeChatError, kind: &'static str) -> HttpResponse {
+    metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "refused")
+        .increment(1);
+    tracing::info!(reason = e.http_reason(), "callback refused");
+    let status = actix_web::http::StatusCode::from_u16(e.status())
+        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(e.http_reason())
+}
+
+fn parse_query(req: &HttpRequest) -> Result<CallbackQuery, HttpResponse> {
+    web::Query::<CallbackQuery>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .map_err(|_| {
+            HttpResponse::BadRequest()
+                .content_type("text/plain; charset=utf-8")
+                .body("malformed query string")
+        })
+}
+
+fn success() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(crate::wechat::reply::SUCCESS)
+}
+
+/// GET /wechat: WeChat's URL verification handshake.
+pub async fn verify(state: web::Data<CallbackState>, req: HttpRequest) -> HttpResponse {
+    let q = match parse_query(&req) {
+        Ok(q) => q,
+        Err(resp) => return resp,
+    };
+    match state.codec.verify_url(&q, now_unix()) {
+        Ok(echostr) => {
+            metrics::counter!("onecard_callback_requests_total", "kind" => "verify", "outcome" => "ok").increment(1);
+            HttpResponse::Ok()
+                .content_type("text/plain; charset=utf-8")
+                .body(echostr)
+        }
+        Err(e) => refuse(&e, "verify"),
+    }
+}
+
+/// Which customer-service window a message opens (WeChat counts menu clicks, follows and scans
+/// separately from messages).
+fn interaction_of(msg: &InboundMessage) -> Option<Interaction> {
+    match &msg.body {
+        InboundBody::Event(Event::Click { .. })
+        | InboundBody::Event(Event::ScanCode { .. })
+        | InboundBody::Event(Event::Subscribe { .. })
+        | InboundBody::Event(Event::Scan { .. }) => Some(Interaction::Event),
+        InboundBody::Event(_) | InboundBody::Unknown { .. } => None,
+        _ => Some(Interaction::Message),
+    }
+}
+
+/// POST /wechat: one message or event.
+pub async fn receive(
+    state: web::Data<CallbackState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let started = Instant::now();
+    let deadline = started + state.budget;
+    let now = now_unix();
+    let q = match parse_query(&req) {
+        Ok(q) => q,
+        Err(resp) => return resp,
+    };
+    let opened = match state.codec.open(&q, &body, now) {
+        Ok(o) => o,
+        Err(e) => return refuse(&e, "message"),
+    };
+    let kind = opened.message.kind_label();
+    let Ok(openid) = OpenId::parse(&opened.message.from_user) else {
+        metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "refused").increment(1);
+        return HttpResponse::BadRequest()
+            .content_type("text/plain; charset=utf-8")
+            .body("FromUserName is not an OpenID");
+    };
+    if matches!(opened.message.body, InboundBody::Unknown { .. }) {
+        metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "ignored").increment(1);
+        return success();
+    }
+    if matches!(opened.message.body, InboundBody::Event(Event::Unsubscribe)) {
+        state.pusher.forget(&openid);
+    } else if let Some(interaction) = interaction_of(&opened.message) {
+        state.pusher.record_interaction(&openid, interaction, now);
+    }
+
+    let message = Arc::new(opened.message);
+    let delivery = match state.deliveries.begin(message.dedup_key()) {
+        Begin::New(delivery) => {
+            let (sessions, pusher) = (state.sessions.clone(), state.pusher.clone());
+            let (d, oid, msg) = (delivery.clone(), openid.clone(), message.clone());
+            actix_web::rt::spawn(async move {
+                let replies = match sessions.deliver(&oid, msg, now).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(user = %oid.log_tag(), error = %e, "session failed");
+                        vec![Reply::Text(fallback_text("error.busy").to_owned())]
+                    }
+                };
+                let (replies, completion) = d.complete(replies);
+                let to_push = match completion {
+                    Completion::PushAll => replies.to_vec(),
+                    Completion::PushRest => replies.iter().skip(1).cloned().collect(),
+                };
+                pusher.push(&oid, to_push);
+            });
+            delivery
+        }
+        Begin::Retry(delivery) => delivery,
+    };
+
+    let response = match delivery.wait(deadline).await {
+        Waited::Ready(replies) => match replies.first() {
+            Some(first) => {
+                let xml = crate::wechat::reply::passive_xml(
+                    &message.from_user,
+                    &message.to_user,
+                    now,
+                    first,
+                );
+                let nonce = q.nonce.as_deref().unwrap_or_default();
+                metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "replied").increment(1);
+                HttpResponse::Ok()
+                    .content_type("text/xml; charset=utf-8")
+                    .body(state.codec.seal(&opened.mode, &xml, nonce, now))
+            }
+            None => {
+                metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "no_reply").increment(1);
+                success()
+            }
+        },
+        Waited::Late => {
+            metrics::counter!("onecard_callback_deadline_fallbacks_total").increment(1);
+            metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "late").increment(1);
+            success()
+        }
+    };
+    metrics::histogram!("onecard_callback_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
+    response
+}

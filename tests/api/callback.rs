@@ -1,0 +1,293 @@
+//! The callback as WeChat drives it: verification, every message type, both modes, and every
+//! kind of bad request refused with a 4xx.
+
+use onecard::wechat::{Event, InboundBody};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn url_verification_echoes_echostr_and_refuses_a_forged_signature() {
+    let app = spawn_app();
+    let now = chrono::Utc::now().timestamp();
+    let query = app
+        .wx
+        .platform()
+        .verify_url_query("4375120948345356249", now, "1514711492");
+    let resp = app.get(&format!("/wechat?{query}")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "4375120948345356249");
+
+    let forged = query.replace("signature=", "signature=f");
+    let resp = app.get(&format!("/wechat?{forged}")).await;
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    assert_ne!(resp.text().await.unwrap(), "4375120948345356249");
+}
+
+#[tokio::test]
+async fn help_is_answered_in_safe_and_plaintext_mode() {
+    let app = spawn_app();
+    let user = openid("help");
+    for wx in [&app.wx, &app.wx_plain] {
+        let ex = wx.text(&user, "帮助").await.unwrap();
+        assert_eq!(ex.status, 200, "{}", ex.body);
+        let text = text_of(&ex);
+        assert!(
+            text.contains("余额"),
+            "help should list the commands, got {text:?}"
+        );
+    }
+    // Safe mode answers with an encrypted envelope, plaintext mode with plain XML.
+    let safe = app.wx.text(&user, "帮助").await.unwrap();
+    assert!(
+        safe.body.contains("<Encrypt>") && safe.body.contains("<MsgSignature>"),
+        "{}",
+        safe.body
+    );
+    let plain = app.wx_plain.text(&user, "帮助").await.unwrap();
+    assert!(
+        plain.body.starts_with("<xml>")
+            && plain
+                .body
+                .contains(&format!("<ToUserName><![CDATA[{user}]]></ToUserName>")),
+        "{}",
+        plain.body
+    );
+    assert!(
+        plain.body.contains("<MsgType><![CDATA[text]]></MsgType>"),
+        "{}",
+        plain.body
+    );
+}
+
+#[tokio::test]
+async fn every_message_and_event_type_gets_a_protocol_correct_answer() {
+    let app = spawn_app();
+    let user = openid("types");
+    let bodies = vec![
+        InboundBody::Image {
+            pic_url: "http://x/p.jpg".into(),
+            media_id: "m1".into(),
+            msg_id: 11,
+        },
+        InboundBody::Voice {
+            media_id: "m2".into(),
+            format: "amr".into(),
+            recognition: Some("帮助".into()),
+            msg_id: 12,
+        },
+        InboundBody::Video {
+            media_id: "m3".into(),
+            thumb_media_id: "t3".into(),
+            msg_id: 13,
+        },
+        InboundBody::ShortVideo {
+            media_id: "m4".into(),
+            thumb_media_id: "t4".into(),
+            msg_id: 14,
+        },
+        InboundBody::Location {
+            latitude: 38.88,
+            longitude: 121.53,
+            scale: 15.0,
+            label: "大连理工大学".into(),
+            msg_id: 15,
+        },
+        InboundBody::Link {
+            title: "t".into(),
+            description: "d".into(),
+            url: "http://x".into(),
+            msg_id: 16,
+        },
+        InboundBody::Event(Event::Subscribe {
+            scene: None,
+            ticket: None,
+        }),
+        InboundBody::Event(Event::Scan {
+            key: "123".into(),
+            ticket: Some("T".into()),
+        }),
+        InboundBody::Event(Event::Location {
+            latitude: 38.8,
+            longitude: 121.5,
+            precision: 30.0,
+        }),
+        InboundBody::Event(Event::Click {
+            key: "NO_SUCH_KEY".into(),
+        }),
+        InboundBody::Event(Event::View {
+            url: "http://x".into(),
+            menu_id: Some("1".into()),
+        }),
+        InboundBody::Event(Event::ScanCode {
+            wait_msg: true,
+            key: "6".into(),
+            scan_type: "qrcode".into(),
+            scan_result: "1".into(),
+        }),
+        InboundBody::Event(Event::Pic {
+            kind: "pic_sysphoto".into(),
+            key: "6".into(),
+            count: 1,
+        }),
+        InboundBody::Event(Event::LocationSelect {
+            key: "6".into(),
+            latitude: "23".into(),
+            longitude: "113".into(),
+            scale: "15".into(),
+            label: "x".into(),
+            poiname: "".into(),
+        }),
+        InboundBody::Event(Event::TemplateSendJobFinish {
+            msg_id: 200163836,
+            status: "success".into(),
+        }),
+        InboundBody::Event(Event::MassSendJobFinish {
+            msg_id: 1000001625,
+            status: "err(30003)".into(),
+            total: 0,
+            filter: 0,
+            sent: 0,
+            errors: 0,
+        }),
+    ];
+    for body in bodies {
+        let label = format!("{body:?}");
+        let msg = app.wx.message(&user, body);
+        let ex = app.wx.send(&msg).await.unwrap();
+        assert_eq!(ex.status, 200, "{label}: {}", ex.body);
+        assert!(
+            ex.reply.is_some() || ex.body == "success",
+            "{label}: {}",
+            ex.body
+        );
+    }
+    // Voice with recognition is treated as its text.
+    let msg = app.wx.message(
+        &user,
+        InboundBody::Voice {
+            media_id: "m".into(),
+            format: "amr".into(),
+            recognition: Some("帮助".into()),
+            msg_id: 99,
+        },
+    );
+    let ex = app.wx.send(&msg).await.unwrap();
+    assert!(text_of(&ex).contains("余额"), "{}", text_of(&ex));
+    // A subscribe gets the welcome reply.
+    let ex = app
+        .wx
+        .event(
+            &openid("sub"),
+            Event::Subscribe {
+                scene: None,
+                ticket: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        ex.reply.is_some(),
+        "subscribe must be welcomed: {}",
+        ex.body
+    );
+    // Events nobody answers get "success".
+    let ex = app
+        .wx
+        .event(
+            &user,
+            Event::Location {
+                latitude: 1.0,
+                longitude: 2.0,
+                precision: 3.0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ex.body, "success");
+}
+
+#[tokio::test]
+async fn unknown_message_types_are_answered_success() {
+    let app = spawn_app();
+    let now = chrono::Utc::now().timestamp();
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[oUnknownType0000000000000001]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[miniprogrampage]]></MsgType><MsgId>777</MsgId></xml>"
+    );
+    let (query, body) =
+        app.wx
+            .platform()
+            .seal_inbound(&xml, true, now, "42", "oUnknownType0000000000000001");
+    let (status, text) = app.post_raw(&query, body).await;
+    assert_eq!((status, text.as_str()), (200, "success"));
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_with_4xx_never_5xx() {
+    let app = spawn_app();
+    let now = chrono::Utc::now().timestamp();
+    let user = "oBadRequests0000000000000001";
+    let good = app.wx.text_message(user, "帮助").to_xml();
+
+    // Forged msg_signature in safe mode.
+    let (q, body) = app.wx.platform().seal_inbound(&good, true, now, "1", user);
+    let forged = q.replace("msg_signature=", "msg_signature=0");
+    let (status, reason) = app.post_raw(&forged, body.clone()).await;
+    assert!((400..500).contains(&status), "forged: {status} {reason}");
+
+    // A stale timestamp (replay of an old capture).
+    let (q, body) = app
+        .wx
+        .platform()
+        .seal_inbound(&good, true, now - 3600, "1", user);
+    let (status, reason) = app.post_raw(&q, body).await;
+    assert!((400..500).contains(&status), "stale: {status} {reason}");
+
+    // Oversized body.
+    let huge = format!(
+        "<xml><Content><![CDATA[{}]]></Content></xml>",
+        "a".repeat(200 * 1024)
+    );
+    let (q, body) = app
+        .wx_plain
+        .platform()
+        .seal_inbound(&huge, false, now, "1", user);
+    let (status, _) = app.post_raw(&q, body).await;
+    assert_eq!(status, 413, "oversized");
+
+    // Malformed XML, correctly signed (plaintext mode signs the query only).
+    let (q, _) = app
+        .wx_plain
+        .platform()
+        .seal_inbound(&good, false, now, "1", user);
+    let (status, reason) = app.post_raw(&q, "<xml><ToUserName>oops").await;
+    assert!((400..500).contains(&status), "malformed: {status} {reason}");
+
+    // Entity-laden XML (billion laughs / XXE) is never expanded.
+    let evil = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><xml><ToUserName>a</ToUserName><FromUserName>oEvil</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&lol2;</Content><MsgId>1</MsgId></xml>"#;
+    let (status, reason) = app.post_raw(&q, evil).await;
+    assert!((400..500).contains(&status), "entities: {status} {reason}");
+    let xxe = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Content>&e;</Content></xml>"#;
+    let (status, _) = app.post_raw(&q, xxe).await;
+    assert!((400..500).contains(&status), "xxe");
+
+    // Missing signature parameters.
+    let (status, _) = app.post_raw("timestamp=1", good.clone()).await;
+    assert!((400..500).contains(&status));
+    let (status, _) = app.post_raw("", good).await;
+    assert!((400..500).contains(&status));
+
+    // And the platform is still healthy.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("onecard_callback_requests_total"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn content_with_cdata_terminator_round_trips() {
+    let app = spawn_app();
+    let ex = app.wx.text(&openid("cdata"), "]]><xml>").await.unwrap();
+    assert_eq!(ex.status, 200, "{}", ex.body);
+}

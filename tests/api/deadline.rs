@@ -1,0 +1,79 @@
+//! The deadline: a reply not ready within the budget is answered "success" at once and pushed
+//! later through the customer-service API; nothing is lost, nothing is sent twice.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_slow_action_is_answered_success_then_pushed() {
+    let app = slow_app(300);
+    let user = openid("slow");
+    let started = Instant::now();
+    let ex = app.wx.text(&user, "慢1200").await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "answered within the budget"
+    );
+    assert_eq!((ex.status, ex.body.as_str()), (200, "success"));
+    let pushed = app.wait_pushed(&user, 2, Duration::from_secs(5)).await;
+    assert_eq!(
+        pushed,
+        vec!["慢慢来：1200 毫秒".to_string(), "第二条回复".to_string()]
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("onecard_callback_deadline_fallbacks_total"),
+        "{metrics}"
+    );
+}
+
+/// WeChat delivers an unanswered message three times, about 5 s apart. Replayed for real
+/// against an action slower than the budget: the action runs once, every delivery is answered
+/// within the budget, and the reply reaches the user exactly once.
+#[tokio::test]
+async fn wechats_retry_schedule_against_a_slow_action() {
+    let app = slow_app(4000);
+    let user = openid("schedule");
+    let msg = app.wx.text_message(&user, "慢7000");
+    let t0 = Instant::now();
+    let first = app.wx.send(&msg).await.unwrap();
+    assert!(t0.elapsed() < Duration::from_millis(4600));
+    tokio::time::sleep_until((t0 + Duration::from_secs(5)).into()).await;
+    let second = app.wx.deliver(&msg).await.unwrap();
+    tokio::time::sleep_until((t0 + Duration::from_secs(10)).into()).await;
+    let third = app.wx.deliver(&msg).await.unwrap();
+    for ex in [&first, &second, &third] {
+        assert_eq!((ex.status, ex.body.as_str()), (200, "success"));
+    }
+    assert_eq!(slow_calls(&user), 1);
+    let pushed = app.wait_pushed(&user, 2, Duration::from_secs(3)).await;
+    assert_eq!(
+        pushed,
+        vec!["慢慢来：7000 毫秒".to_string(), "第二条回复".to_string()]
+    );
+}
+
+/// The customer-service window is closed (the user only clicked a menu more than a minute
+/// ago, as far as WeChat knows): the reply is kept and delivered with the user's next message.
+#[tokio::test]
+async fn a_reply_the_window_does_not_allow_is_kept_for_the_next_message() {
+    let app = slow_app(200);
+    let user = openid("window");
+    // Deliver without telling the simulator: WeChat knows of no interaction, so pushes fail.
+    let msg = app.wx.text_message(&user, "慢600");
+    let ex = app.wx.deliver(&msg).await.unwrap();
+    assert_eq!(ex.body, "success");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        app.pushed(&user).await.is_empty(),
+        "WeChat refused the push (45015)"
+    );
+    // The user writes again: the kept replies go out first.
+    let _ = app.wx.text(&user, "帮助").await.unwrap();
+    let pushed = app.wait_pushed(&user, 2, Duration::from_secs(5)).await;
+    assert_eq!(
+        pushed[..2],
+        ["慢慢来：600 毫秒".to_string(), "第二条回复".to_string()]
+    );
+}

@@ -1,0 +1,73 @@
+//! WeChat's retried deliveries: processed once, every delivery answered the same.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn concurrent_retries_of_one_msgid_are_answered_identically_and_processed_once() {
+    let app = slow_app(4000);
+    let user = openid("retry");
+    let msg = app.wx.text_message(&user, "慢300");
+    let (a, b, c) = tokio::join!(
+        app.wx.send(&msg),
+        app.wx.deliver(&msg),
+        app.wx.deliver(&msg)
+    );
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    assert_eq!(text_of(&a), "慢慢来：300 毫秒");
+    assert_eq!(text_of(&a), text_of(&b));
+    assert_eq!(text_of(&b), text_of(&c));
+    assert_eq!(slow_calls(&user), 1, "the action must run once");
+    // A late retry gets the remembered reply, still without running the action again.
+    let d = app.wx.deliver(&msg).await.unwrap();
+    assert_eq!(text_of(&d), "慢慢来：300 毫秒");
+    assert_eq!(slow_calls(&user), 1);
+    // The second reply of the rule went out once, through the customer-service API.
+    let pushed = app.wait_pushed(&user, 1, Duration::from_secs(3)).await;
+    assert_eq!(pushed, vec!["第二条回复".to_string()]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.pushed(&user).await.len(), 1, "no duplicate pushes");
+}
+
+#[tokio::test]
+async fn the_same_msgid_from_two_users_is_two_messages() {
+    let app = slow_app(4000);
+    let (u1, u2) = (openid("msgid1"), openid("msgid2"));
+    let mut m1 = app.wx.text_message(&u1, "慢10");
+    let mut m2 = app.wx.text_message(&u2, "慢10");
+    if let (
+        onecard::wechat::InboundBody::Text { msg_id: a, .. },
+        onecard::wechat::InboundBody::Text { msg_id: b, .. },
+    ) = (&mut m1.body, &mut m2.body)
+    {
+        *a = 424242;
+        *b = 424242;
+    }
+    let (r1, r2) = tokio::join!(app.wx.send(&m1), app.wx.send(&m2));
+    assert_eq!(text_of(&r1.unwrap()), "慢慢来：10 毫秒");
+    assert_eq!(text_of(&r2.unwrap()), "慢慢来：10 毫秒");
+    assert_eq!((slow_calls(&u1), slow_calls(&u2)), (1, 1));
+}
+
+#[tokio::test]
+async fn one_users_messages_are_handled_in_order() {
+    let app = slow_app(4000);
+    let user = openid("order");
+    // The first message is slow; the second must not overtake it inside the session.
+    let first = app.wx.text_message(&user, "慢400");
+    let second = app.wx.text_message(&user, "慢1");
+    let (a, b) = tokio::join!(app.wx.send(&first), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        let r = app.wx.send(&second).await;
+        (r, started.elapsed())
+    });
+    assert_eq!(text_of(&a.unwrap()), "慢慢来：400 毫秒");
+    let (b, waited) = b;
+    assert_eq!(text_of(&b.unwrap()), "慢慢来：1 毫秒");
+    assert!(
+        waited >= Duration::from_millis(250),
+        "second message ran alongside the first ({waited:?})"
+    );
+}

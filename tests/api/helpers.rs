@@ -1,0 +1,317 @@
+//! `spawn_app()`: the whole platform on 127.0.0.1:0 with a temporary store, a private copy of
+//! the rule files and the simulators, each app in its own thread and actix System — like a
+//! separate server process, so a test can stop one and start another on the same data.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use onecard::chat::{Exchange, WeChatClient};
+use onecard::rules::actions::ActionRegistry;
+use onecard::settings::Settings;
+use onecard::startup::Application;
+use onecard::wechat::Reply;
+
+pub const TOKEN: &str = "onecarddemo";
+pub const APP_ID: &str = "wx5f3a9c1e7b2d4a60";
+pub const APP_SECRET: &str = "0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f";
+pub const AES_KEY: &str = "u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8dKLzdocJ";
+
+pub struct TestOptions {
+    pub budget_ms: u64,
+    pub rules_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub extra_rules: Vec<(&'static str, String)>,
+    pub actions: fn() -> ActionRegistry,
+    pub settings: fn(&mut Settings),
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            budget_ms: 4000,
+            rules_dir: None,
+            data_dir: None,
+            extra_rules: Vec::new(),
+            actions: ActionRegistry::builtin,
+            settings: |_| {},
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub rules_dir: PathBuf,
+    pub data_dir: PathBuf,
+    /// Safe-mode client (the default for WeChat accounts handling personal data).
+    pub wx: WeChatClient,
+    /// Plaintext-mode client.
+    pub wx_plain: WeChatClient,
+    pub http: reqwest::Client,
+    system: actix_rt::System,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+pub fn base_settings(budget_ms: u64, rules_dir: &Path, data_dir: &Path) -> Settings {
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+callback_budget_ms = {budget_ms}
+workers = 2
+session_arbiters = 2
+store_cache_mb = 16
+
+[wechat]
+app_id = "{APP_ID}"
+app_secret = "{APP_SECRET}"
+token = "{TOKEN}"
+encoding_aes_key = "{AES_KEY}"
+api_base = "/sim/wechat"
+
+[rules]
+dir = "{rules}"
+menu = "config/menu.toml"
+
+[sim]
+accounts = 300
+
+[sim.wechat]
+app_id = "{APP_ID}"
+app_secret = "{APP_SECRET}"
+"#,
+        data = data_dir.display(),
+        rules = rules_dir.display(),
+    );
+    Settings::from_toml(&text, Vec::new()).expect("test settings")
+}
+
+pub fn spawn_app() -> TestApp {
+    spawn_app_with(TestOptions::default())
+}
+
+pub fn spawn_app_with(opts: TestOptions) -> TestApp {
+    onecard::telemetry::init_logging(true);
+    let tmp = tempfile::tempdir().unwrap();
+    let rules_dir = match &opts.rules_dir {
+        Some(d) => d.clone(),
+        None => {
+            let d = tmp.path().join("rules");
+            copy_dir(Path::new("config/rules"), &d);
+            d
+        }
+    };
+    for (name, text) in &opts.extra_rules {
+        std::fs::write(rules_dir.join(name), text).unwrap();
+    }
+    let data_dir = opts
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().join("data"));
+    let mut settings = base_settings(opts.budget_ms, &rules_dir, &data_dir);
+    (opts.settings)(&mut settings);
+
+    let (tx, rx) = mpsc::channel();
+    let actions = opts.actions;
+    let thread = std::thread::spawn(move || {
+        let system = actix_rt::System::new();
+        system.block_on(async move {
+            // The previous app on this data dir may still be releasing the store's lock.
+            let mut tries = 0;
+            let app = loop {
+                match Application::build_with_actions(settings.clone(), actions()).await {
+                    Ok(app) => break app,
+                    Err(e) if tries < 50 && e.to_string().contains("store") => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => panic!("app failed to start: {e}"),
+                }
+            };
+            let base = app.handles().base_url.clone();
+            tx.send((base, actix_rt::System::current())).unwrap();
+            let _ = app.run_until_stopped().await;
+        });
+        let _ = system.run();
+    });
+    let (base, system) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("app started");
+    let wx = WeChatClient::new(&base, TOKEN, Some(AES_KEY), APP_ID, true).unwrap();
+    let wx_plain = WeChatClient::new(&base, TOKEN, Some(AES_KEY), APP_ID, false).unwrap();
+    TestApp {
+        base,
+        rules_dir,
+        data_dir,
+        wx,
+        wx_plain,
+        http: reqwest::Client::new(),
+        system,
+        thread: Some(thread),
+        _tmp: if opts.rules_dir.is_none() || opts.data_dir.is_none() {
+            Some(tmp)
+        } else {
+            None
+        },
+    }
+}
+
+impl TestApp {
+    /// Stop the app like a process exit and wait until its threads are gone.
+    pub fn stop(mut self) {
+        self.system.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // Keep the temp dir alive for a restart if the caller owns the paths.
+        std::mem::forget(self._tmp.take());
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_raw(&self, query: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}/wechat?{}", self.base, query))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    }
+
+    /// Texts pushed to a user through the customer-service / template APIs, oldest first.
+    pub async fn pushed(&self, openid: &str) -> Vec<String> {
+        self.wx
+            .outbox(openid)
+            .await
+            .unwrap()
+            .iter()
+            .map(onecard::chat::pushed_text)
+            .collect()
+    }
+
+    /// Wait up to `timeout` for at least `n` pushed messages.
+    pub async fn wait_pushed(&self, openid: &str, n: usize, timeout: Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let got = self.pushed(openid).await;
+            if got.len() >= n || std::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.system.stop();
+    }
+}
+
+pub fn text_of(ex: &Exchange) -> String {
+    match &ex.reply {
+        Some(Reply::Text(t)) => t.clone(),
+        Some(Reply::News(a)) => format!("[news] {}", a.title),
+        None => format!("<none: {}>", ex.body),
+    }
+}
+
+/// A fresh OpenID per test so tests never share a session.
+pub fn openid(tag: &str) -> String {
+    let n: u64 = rand::random();
+    format!("oTest{tag}{n:016x}").chars().take(28).collect()
+}
+
+// ---- a deliberately slow action, registered through the public action registry -------------
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use onecard::rules::actions::{ActionDef, ActionFuture, ActionInput, ActionOutput};
+
+static SLOW_CALLS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+
+/// How many times the slow action ran for this user.
+pub fn slow_calls(openid: &str) -> usize {
+    SLOW_CALLS
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|m| m.get(openid).copied())
+        .unwrap_or(0)
+}
+
+fn slow_echo(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        {
+            let mut guard = SLOW_CALLS.lock().unwrap();
+            *guard
+                .get_or_insert_with(HashMap::new)
+                .entry(input.openid.as_str().to_owned())
+                .or_default() += 1;
+        }
+        let ms: u64 = input
+            .captures
+            .iter()
+            .find_map(|c| c.parse().ok())
+            .unwrap_or(1000);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(ActionOutput::fields(serde_json::json!({ "waited_ms": ms })))
+    })
+}
+
+/// The built-in actions plus `slow_echo` (sleeps for the number in "慢1500" ms).
+pub fn actions_with_slow() -> ActionRegistry {
+    let mut r = ActionRegistry::builtin();
+    r.register(ActionDef {
+        name: "slow_echo",
+        fields: &["waited_ms"],
+        messages: &[],
+        run: slow_echo,
+    });
+    r
+}
+
+pub const SLOW_RULE: &str = r#"
+[[rule]]
+id = "test.slow"
+regex = ['^慢(\d+)$']
+action = "slow_echo"
+replies = [{ text = "慢慢来：{{ waited_ms }} 毫秒" }, { text = "第二条回复" }]
+"#;
+
+pub fn slow_app(budget_ms: u64) -> TestApp {
+    spawn_app_with(TestOptions {
+        budget_ms,
+        extra_rules: vec![("test_slow.toml", SLOW_RULE.to_owned())],
+        actions: actions_with_slow,
+        ..TestOptions::default()
+    })
+}

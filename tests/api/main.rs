@@ -1,0 +1,10 @@
+//! One integration-test binary: the real app on a random port, driven over HTTP as WeChat
+//! drives it, with the simulators served by the same process.
+
+mod helpers;
+
+mod callback;
+mod deadline;
+mod dedup;
+mod restart;
+mod rules_reload;

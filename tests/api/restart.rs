@@ -1,0 +1,71 @@
+//! A restart in the middle of a dialog resumes it from the store.
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn restart_with_a_half_finished_dialog_restores_it_from_sled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    for entry in std::fs::read_dir("config/rules").unwrap() {
+        let e = entry.unwrap();
+        std::fs::copy(e.path(), rules.join(e.file_name())).unwrap();
+    }
+    let opts = || TestOptions {
+        data_dir: Some(data.clone()),
+        rules_dir: Some(rules.clone()),
+        ..TestOptions::default()
+    };
+    let user = openid("restart");
+
+    let app = spawn_app_with(opts());
+    let asked = app.wx.text(&user, "反馈").await.unwrap();
+    assert!(
+        text_of(&asked).contains("反馈"),
+        "feedback should ask for the text: {}",
+        text_of(&asked)
+    );
+    app.stop();
+
+    let app = spawn_app_with(opts());
+    let thanks = app.wx.text(&user, "二食堂的饺子很好吃").await.unwrap();
+    assert!(
+        text_of(&thanks).contains("感谢"),
+        "the dialog must continue after the restart: {}",
+        text_of(&thanks)
+    );
+    // The dialog is over: the next text is routed normally again.
+    let help = app.wx.text(&user, "帮助").await.unwrap();
+    assert!(text_of(&help).contains("余额"), "{}", text_of(&help));
+    app.stop();
+}
+
+#[tokio::test]
+async fn unsubscribe_removes_the_users_data_and_a_new_subscribe_starts_fresh() {
+    let app = spawn_app();
+    let user = openid("unsub");
+    let asked = app.wx.text(&user, "反馈").await.unwrap();
+    assert!(text_of(&asked).contains("反馈"));
+    let ex = app
+        .wx
+        .event(&user, onecard::wechat::Event::Unsubscribe)
+        .await
+        .unwrap();
+    assert_eq!(ex.body, "success");
+    let welcome = app
+        .wx
+        .event(
+            &user,
+            onecard::wechat::Event::Subscribe {
+                scene: None,
+                ticket: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(welcome.reply.is_some());
+    // The old feedback dialog is gone: "帮助" is help, not feedback text.
+    let help = app.wx.text(&user, "帮助").await.unwrap();
+    assert!(text_of(&help).contains("余额"), "{}", text_of(&help));
+}
