@@ -1,1 +1,332 @@
-//! placeholder
+//! The live rule table: read lock-free on every message, replaced atomically on reload.
+//!
+//! Why it exists: operators edit rule files while the service runs. A reload (from the
+//! directory watcher, the admin "reload now" button or a signal) validates the whole directory
+//! and swaps the new [`RuleTable`] in with one `ArcSwap::store`; readers holding the old table
+//! finish with it. An invalid edit never goes live: the old table keeps serving, every
+//! diagnostic is logged with `file:line:col` and the error is counted
+//! (`onecard_rules_reload_errors_total`).
+//!
+//! The watcher follows vector's `config/watcher.rs`: it watches the *directory* (editors save by
+//! writing a temporary file and renaming it over the old one, which silences a watch on the
+//! file's inode), debounces a burst of events until 200 ms of quiet, re-adds the watched path
+//! after each burst to survive a replaced directory (e.g. a Kubernetes ConfigMap swap), and offers
+//! a polling variant for network file systems. Dropping the [`RulesWatcher`] stops it.
+//!
+//! It must never block readers, and never swap in anything that did not pass [`load_dir`]'s
+//! validation.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use notify::{EventKind, RecursiveMode, Watcher};
+
+use super::load::{build, read_dir};
+use super::{ActionCatalog, Diagnostic, RuleError, RuleTable};
+
+/// Quiet time that ends a burst of file events.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+/// A burst never delays the reload longer than this, even if events keep coming.
+const MAX_BURST: Duration = Duration::from_millis(700);
+/// How often the watcher thread checks whether it was asked to stop.
+const STOP_POLL: Duration = Duration::from_millis(250);
+
+/// The live, hot-reloaded table. Cloning is cheap and every clone sees the same table.
+#[derive(Clone)]
+pub struct LiveRules {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    catalog: Arc<dyn ActionCatalog>,
+    table: ArcSwap<RuleTable>,
+    /// Failed reloads since start (also the metric).
+    reload_errors: AtomicU64,
+    /// Serialises reloads so two bursts never race to swap.
+    reload_lock: Mutex<Fingerprint>,
+    /// Diagnostics of the last failed reload, cleared by a good one (for the admin page).
+    last_errors: Mutex<Vec<Diagnostic>>,
+}
+
+/// Hash of the rule files' names and contents; a watcher event that did not change them (an
+/// editor's swap file, a `touch`) does not rebuild the table.
+type Fingerprint = Option<u64>;
+
+fn fingerprint(files: &[(PathBuf, String)]) -> u64 {
+    let mut h = DefaultHasher::new();
+    files.hash(&mut h);
+    h.finish()
+}
+
+impl LiveRules {
+    /// Load and validate `dir`; fails with every diagnostic if the rules are invalid.
+    pub fn load(dir: &Path, catalog: Arc<dyn ActionCatalog>) -> Result<Self, Vec<Diagnostic>> {
+        let files = read_dir(dir)?;
+        let fp = fingerprint(&files);
+        let table = build(dir, files, catalog.as_ref())?;
+        publish_gauge(&table);
+        tracing::info!(dir = %dir.display(), rules = table.rule_count(), "rules loaded");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                catalog,
+                table: ArcSwap::from_pointee(table),
+                reload_errors: AtomicU64::new(0),
+                reload_lock: Mutex::new(Some(fp)),
+                last_errors: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The table serving right now (a lock-free load).
+    pub fn current(&self) -> Arc<RuleTable> {
+        self.inner.table.load_full()
+    }
+
+    /// The directory the rules are loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Manual reload: validate the whole directory and swap atomically, or keep the old table
+    /// and return the diagnostics (also logged and counted).
+    pub fn reload(&self) -> Result<(), Vec<Diagnostic>> {
+        self.reload_inner(false).map(|_| ())
+    }
+
+    /// Reload unless the files are byte-for-byte what is already live. `Ok(true)` if swapped.
+    fn reload_inner(&self, skip_unchanged: bool) -> Result<bool, Vec<Diagnostic>> {
+        let mut last_fp = match self.inner.reload_lock.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let result = read_dir(&self.inner.dir).and_then(|files| {
+            let fp = fingerprint(&files);
+            if skip_unchanged && *last_fp == Some(fp) {
+                return Ok(None);
+            }
+            build(&self.inner.dir, files, self.inner.catalog.as_ref()).map(|t| Some((t, fp)))
+        });
+        match result {
+            Ok(None) => Ok(false),
+            Ok(Some((table, fp))) => {
+                table.inherit_hits(&self.current());
+                publish_gauge(&table);
+                let rules = table.rule_count();
+                self.inner.table.store(Arc::new(table));
+                *last_fp = Some(fp);
+                self.set_last_errors(Vec::new());
+                metrics::counter!("onecard_rules_reloads_total").increment(1);
+                tracing::info!(dir = %self.inner.dir.display(), rules, "rules reloaded");
+                Ok(true)
+            }
+            Err(diags) => {
+                // Remember nothing: the next event must retry even if the files stay the same.
+                *last_fp = None;
+                self.inner.reload_errors.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("onecard_rules_reload_errors_total").increment(1);
+                for d in &diags {
+                    tracing::warn!(
+                        file = %d.file.display(),
+                        line = d.line,
+                        col = d.col,
+                        problem = %d.message,
+                        "rule reload rejected; the previous rules keep serving"
+                    );
+                }
+                self.set_last_errors(diags.clone());
+                Err(diags)
+            }
+        }
+    }
+
+    fn set_last_errors(&self, diags: Vec<Diagnostic>) {
+        match self.inner.last_errors.lock() {
+            Ok(mut g) => *g = diags,
+            Err(poisoned) => *poisoned.into_inner() = diags,
+        }
+    }
+
+    /// Diagnostics of the last failed reload (empty after a successful one).
+    pub fn last_errors(&self) -> Vec<Diagnostic> {
+        match self.inner.last_errors.lock() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Failed reloads since start (also `onecard_rules_reload_errors_total`).
+    pub fn reload_errors(&self) -> u64 {
+        self.inner.reload_errors.load(Ordering::Relaxed)
+    }
+
+    /// Watch the rules directory with the platform's native watcher (inotify on Linux); a change
+    /// is live within about a second. Dropping the returned guard stops watching.
+    pub fn watch(&self) -> Result<RulesWatcher, RuleError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let watcher = notify::recommended_watcher(tx).map_err(|e| self.watch_err(e))?;
+        self.start(Box::new(watcher), rx)
+    }
+
+    /// Like [`watch`](Self::watch), but polling every `interval` (for NFS and other file
+    /// systems without change notification).
+    pub fn watch_polling(&self, interval: Duration) -> Result<RulesWatcher, RuleError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let config = notify::Config::default()
+            .with_poll_interval(interval)
+            .with_compare_contents(true);
+        let watcher = notify::PollWatcher::new(tx, config).map_err(|e| self.watch_err(e))?;
+        self.start(Box::new(watcher), rx)
+    }
+
+    fn watch_err(&self, source: notify::Error) -> RuleError {
+        RuleError::Watch {
+            path: self.inner.dir.clone(),
+            source,
+        }
+    }
+
+    fn start(
+        &self,
+        mut watcher: Box<dyn Watcher + Send>,
+        rx: Receiver<notify::Result<notify::Event>>,
+    ) -> Result<RulesWatcher, RuleError> {
+        watcher
+            .watch(&self.inner.dir, RecursiveMode::NonRecursive)
+            .map_err(|e| self.watch_err(e))?;
+        let watcher = Arc::new(Mutex::new(watcher));
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker {
+            live: self.clone(),
+            watcher: Arc::downgrade(&watcher),
+            stop: stop.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("rules-watcher".into())
+            .spawn(move || worker.run(rx))
+            .map_err(|source| RuleError::Io {
+                path: self.inner.dir.clone(),
+                source,
+            })?;
+        tracing::info!(dir = %self.inner.dir.display(), "watching rules directory");
+        Ok(RulesWatcher {
+            watcher: Some(watcher),
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn publish_gauge(table: &RuleTable) {
+    metrics::gauge!("onecard_rules_loaded_count").set(table.rule_count() as f64);
+}
+
+/// Keeps the directory watched; drop it to stop.
+pub struct RulesWatcher {
+    watcher: Option<Arc<Mutex<Box<dyn Watcher + Send>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for RulesWatcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Dropping the watcher drops its event sender, which also wakes the thread.
+        self.watcher.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for RulesWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RulesWatcher").finish_non_exhaustive()
+    }
+}
+
+struct Worker {
+    live: LiveRules,
+    /// Weak, so dropping the [`RulesWatcher`] really drops the watcher.
+    watcher: Weak<Mutex<Box<dyn Watcher + Send>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Worker {
+    fn run(self, rx: Receiver<notify::Result<notify::Event>>) {
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            match rx.recv_timeout(STOP_POLL) {
+                Ok(Ok(event)) if relevant(&event) => {}
+                Ok(Ok(_)) => continue,
+                Ok(Err(e)) => {
+                    // The backend lost track (queue overflow, removed directory…): re-add the
+                    // watch and reload speculatively.
+                    tracing::warn!(error = %e, "rules watcher error; re-adding the watch");
+                }
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            // Debounce: consume the burst until DEBOUNCE of quiet (bounded by MAX_BURST).
+            let started = Instant::now();
+            loop {
+                match rx.recv_timeout(DEBOUNCE) {
+                    Ok(_) if started.elapsed() < MAX_BURST => continue,
+                    Ok(_) | Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            self.readd();
+            // Errors are logged and counted inside.
+            let _ = self.live.reload_inner(true);
+        }
+    }
+
+    /// Re-add the directory watch to resolve inode changes (vector does the same).
+    fn readd(&self) {
+        let Some(watcher) = self.watcher.upgrade() else {
+            return;
+        };
+        let mut w = match watcher.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let dir = self.live.dir();
+        let _ = w.unwatch(dir);
+        if let Err(e) = w.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot re-add the rules directory watch");
+        }
+    }
+}
+
+/// Whether an event may change the rules: not a mere read, and not only about editor scratch
+/// files (`.card.toml.swp`, `card.toml~`). Kubernetes' `..data` swaps count.
+fn relevant(event: &notify::Event) -> bool {
+    if matches!(event.kind, EventKind::Access(_)) {
+        return false;
+    }
+    if event.paths.is_empty() {
+        return true;
+    }
+    event.paths.iter().any(|p| {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        name.starts_with("..")
+            || (!name.starts_with('.') && !name.ends_with('~') && !name.ends_with(".swp"))
+    })
+}
