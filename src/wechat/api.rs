@@ -1,0 +1,369 @@
+//! Client of WeChat's outbound HTTP API: access tokens, customer-service messages, template
+//! messages and the custom menu (PROTOCOL.md §8.1–8.4, 8.6).
+//!
+//! Why it exists: the pusher, the token keeper and the menu command need typed calls with one
+//! error model. Success and failure are decided on `errcode` in the JSON body, never on the
+//! HTTP status or `errmsg` text (§8.1). The base URL is configurable so the simulator can
+//! stand in for `https://api.weixin.qq.com`.
+//!
+//! It must never log the AppSecret or an access token (both travel in URLs or bodies, so
+//! transport errors are stripped of their URL), never retry or refresh tokens by itself (the
+//! token keeper owns that, single flight), and never escape Chinese as `\uXXXX` (errcode
+//! 40033).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::reply::Reply;
+
+/// errcodes that mean "this access_token is no longer good": refresh and retry once.
+const TOKEN_INVALID: [i64; 3] = [40001, 40014, 42001];
+
+/// Errors of an outbound API call.
+#[derive(thiserror::Error, Debug)]
+pub enum ApiError {
+    /// The request did not complete (connect, timeout, TLS, body read). URL stripped.
+    #[error("WeChat API transport error: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// WeChat answered with a non-zero `errcode`.
+    #[error("WeChat API error {errcode}: {errmsg}")]
+    Platform { errcode: i64, errmsg: String },
+    /// The response was not the JSON we expect (only position and category are kept, never
+    /// the body: it may hold a token).
+    #[error("WeChat API response not understood: {0}")]
+    Decode(String),
+    /// The client was configured with an unusable value.
+    #[error("invalid WeChat API client configuration: {0}")]
+    Config(&'static str),
+    /// A component in front of the API (e.g. the token keeper) could not answer.
+    #[error("WeChat API unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// 40001 / 40014 / 42001: the access token is invalid, expired or not the latest.
+    pub fn is_token_invalid(&self) -> bool {
+        matches!(self, Self::Platform { errcode, .. } if TOKEN_INVALID.contains(errcode))
+    }
+
+    /// WeChat's errcode, when WeChat answered with one.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            Self::Platform { errcode, .. } => Some(*errcode),
+            _ => None,
+        }
+    }
+}
+
+/// An access token and its lifetime in seconds.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub token: String,
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// A 客服 message (`message/custom/send`), shapes per PROTOCOL.md §8.3.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CustomMessage {
+    pub touser: String,
+    #[serde(flatten)]
+    pub body: CustomBody,
+}
+
+/// The typed part of a [`CustomMessage`]: `msgtype` plus its object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "msgtype", rename_all = "lowercase")]
+pub enum CustomBody {
+    Text { text: CustomText },
+    News { news: CustomNews },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CustomText {
+    pub content: String,
+}
+
+/// Exactly one article (the platform refuses more since 2018).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CustomNews {
+    pub articles: Vec<CustomArticle>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CustomArticle {
+    pub title: String,
+    pub description: String,
+    pub url: String,
+    pub picurl: String,
+}
+
+impl CustomMessage {
+    /// The push equivalent of a passive reply.
+    pub fn from_reply(openid: &str, reply: &Reply) -> Self {
+        let body = match reply {
+            Reply::Text(content) => CustomBody::Text {
+                text: CustomText {
+                    content: content.clone(),
+                },
+            },
+            Reply::News(a) => CustomBody::News {
+                news: CustomNews {
+                    articles: vec![CustomArticle {
+                        title: a.title.clone(),
+                        description: a.description.clone(),
+                        url: a.url.clone(),
+                        picurl: a.pic_url.clone(),
+                    }],
+                },
+            },
+        };
+        Self {
+            touser: openid.to_owned(),
+            body,
+        }
+    }
+}
+
+/// A 模板消息 (`message/template/send`), PROTOCOL.md §8.4. `data` serializes as
+/// `{"key":{"value":"…"}}`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TemplateMessage {
+    pub touser: String,
+    pub template_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Our outbox id: WeChat sends one message per openid + client_msg_id (10 min), so
+    /// retries are safe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
+    #[serde(serialize_with = "template_data")]
+    pub data: BTreeMap<String, String>,
+}
+
+fn template_data<S: Serializer>(data: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Value<'a> {
+        value: &'a str,
+    }
+    s.collect_map(data.iter().map(|(k, v)| (k, Value { value: v })))
+}
+
+/// The API client. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: Arc<str>,
+    app_id: Arc<str>,
+    /// The AppSecret: sent to the token endpoints only, never logged.
+    secret: Arc<str>,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("base", &self.base)
+            .field("app_id", &self.app_id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The union of the response shapes we read; unknown fields are ignored.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+    msgid: Option<u64>,
+}
+
+impl ApiClient {
+    /// `base_url` without the trailing slash, e.g. `https://api.weixin.qq.com` or the
+    /// simulator's `http://127.0.0.1:PORT/sim/wechat`. `timeout` bounds every call.
+    pub fn new(
+        base_url: &str,
+        app_id: &str,
+        app_secret: &str,
+        timeout: Duration,
+    ) -> Result<Self, ApiError> {
+        let base = base_url.trim().trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ApiError::Config(
+                "base_url must start with http:// or https://",
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| ApiError::Transport(e.without_url()))?;
+        Ok(Self {
+            http,
+            base: base.into(),
+            app_id: app_id.into(),
+            secret: app_secret.into(),
+        })
+    }
+
+    /// `GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`. Note: every call
+    /// invalidates the previous token after 5 minutes; only the token keeper calls this.
+    pub async fn fetch_token(&self) -> Result<AccessToken, ApiError> {
+        let req = self.http.get(self.url("/cgi-bin/token")).query(&[
+            ("grant_type", "client_credential"),
+            ("appid", &self.app_id),
+            ("secret", &self.secret),
+        ]);
+        let env = self.call("token", req).await?;
+        token_from(env)
+    }
+
+    /// `POST /cgi-bin/stable_token`: the same token for repeated calls unless `force_refresh`.
+    pub async fn fetch_stable_token(&self, force_refresh: bool) -> Result<AccessToken, ApiError> {
+        let body = serde_json::json!({
+            "grant_type": "client_credential",
+            "appid": &*self.app_id,
+            "secret": &*self.secret,
+            "force_refresh": force_refresh,
+        });
+        let req = self
+            .http
+            .post(self.url("/cgi-bin/stable_token"))
+            .json(&body);
+        let env = self.call("stable_token", req).await?;
+        token_from(env)
+    }
+
+    /// `POST /cgi-bin/message/custom/send?access_token=`.
+    pub async fn send_custom(&self, token: &str, msg: &CustomMessage) -> Result<(), ApiError> {
+        let req = self
+            .http
+            .post(self.url("/cgi-bin/message/custom/send"))
+            .query(&[("access_token", token)])
+            .json(msg);
+        self.call("custom_send", req).await.map(drop)
+    }
+
+    /// `POST /cgi-bin/message/custom/typing`: show or cancel "对方正在输入".
+    pub async fn send_typing(
+        &self,
+        token: &str,
+        openid: &str,
+        typing: bool,
+    ) -> Result<(), ApiError> {
+        let body = serde_json::json!({
+            "touser": openid,
+            "command": if typing { "Typing" } else { "CancelTyping" },
+        });
+        let req = self
+            .http
+            .post(self.url("/cgi-bin/message/custom/typing"))
+            .query(&[("access_token", token)])
+            .json(&body);
+        self.call("custom_typing", req).await.map(drop)
+    }
+
+    /// `POST /cgi-bin/message/template/send?access_token=`; returns WeChat's `msgid`, which
+    /// the later `TEMPLATESENDJOBFINISH` event carries as `MsgID`.
+    pub async fn send_template(&self, token: &str, msg: &TemplateMessage) -> Result<u64, ApiError> {
+        let req = self
+            .http
+            .post(self.url("/cgi-bin/message/template/send"))
+            .query(&[("access_token", token)])
+            .json(msg);
+        let env = self.call("template_send", req).await?;
+        env.msgid
+            .ok_or_else(|| ApiError::Decode("template send answer without msgid".into()))
+    }
+
+    /// `POST /cgi-bin/menu/create?access_token=` with the menu JSON as given.
+    pub async fn create_menu(&self, token: &str, menu: &serde_json::Value) -> Result<(), ApiError> {
+        let req = self
+            .http
+            .post(self.url("/cgi-bin/menu/create"))
+            .query(&[("access_token", token)])
+            .json(menu);
+        self.call("menu_create", req).await.map(drop)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Send, read the body, decide on `errcode`. Emits one metric and, on failure, one log
+    /// line with the endpoint and errcode/errmsg only.
+    async fn call(
+        &self,
+        endpoint: &'static str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Envelope, ApiError> {
+        let started = Instant::now();
+        let result = send(req).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(ApiError::Platform { .. }) => "errcode",
+            Err(ApiError::Transport(_)) => "transport",
+            Err(_) => "decode",
+        };
+        metrics::counter!("onecard_wechat_api_calls_total", "endpoint" => endpoint, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("onecard_wechat_api_duration_seconds", "endpoint" => endpoint)
+            .record(started.elapsed().as_secs_f64());
+        if let Err(e) = &result {
+            tracing::warn!(endpoint, errcode = e.errcode(), error = %e, "WeChat API call failed");
+        }
+        result
+    }
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Result<Envelope, ApiError> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| ApiError::Transport(e.without_url()))?;
+    let status = resp.status();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| ApiError::Transport(e.without_url()))?;
+    let env: Envelope = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::Decode(format!(
+            "HTTP {}: {:?} error at line {} column {}",
+            status.as_u16(),
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if env.errcode != 0 {
+        return Err(ApiError::Platform {
+            errcode: env.errcode,
+            errmsg: env.errmsg,
+        });
+    }
+    Ok(env)
+}
+
+fn token_from(env: Envelope) -> Result<AccessToken, ApiError> {
+    match (env.access_token, env.expires_in) {
+        (Some(token), Some(expires_in)) if !token.is_empty() => {
+            Ok(AccessToken { token, expires_in })
+        }
+        _ => Err(ApiError::Decode(
+            "token answer without access_token/expires_in".into(),
+        )),
+    }
+}

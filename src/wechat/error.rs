@@ -1,0 +1,143 @@
+//! The one error type of the WeChat protocol boundary.
+//!
+//! Why it exists: the HTTP callback needs one place to turn "this request is not a genuine,
+//! well-formed WeChat callback" into a 4xx status and a short reason, and operators need to tell
+//! a wrong token from a wrong EncodingAESKey from a replay at a glance. Each variant maps to
+//! exactly one [`WeChatError::status`] and [`WeChatError::http_reason`]; the reason is short
+//! English for the response body (WeChat never shows it to users).
+//!
+//! It must never carry secrets or message content: no token, no key bytes, no plaintext, no
+//! openid. Variants carry only lengths, indices and names of missing fields.
+
+use std::fmt;
+
+/// Everything that can go wrong while verifying, decrypting, parsing or sealing a WeChat
+/// callback. The numeric codes of Tencent's sample (`-40001` …) are given where one applies.
+#[derive(thiserror::Error)]
+pub enum WeChatError {
+    /// A required query parameter (`signature`, `timestamp`, `nonce`, `echostr`,
+    /// `msg_signature`) is absent or empty.
+    #[error("missing query parameter `{0}`")]
+    MissingParam(&'static str),
+    /// `encrypt_type` is neither absent, `raw` nor `aes`.
+    #[error("unsupported encrypt_type")]
+    UnsupportedEncryptType,
+    /// `timestamp` is not a decimal Unix time.
+    #[error("timestamp is not a decimal number")]
+    BadTimestamp,
+    /// `timestamp` is further from our clock than the configured window (replay protection).
+    #[error("timestamp is {skew_secs}s away from now, outside the ±{window_secs}s window")]
+    StaleTimestamp { skew_secs: i64, window_secs: i64 },
+    /// The 3-part `signature` matches none of the configured tokens (-40001).
+    #[error("signature does not match any configured token")]
+    BadSignature,
+    /// The 4-part `msg_signature` over `Encrypt` matches none of the configured tokens (-40001).
+    #[error("msg_signature does not match any configured token")]
+    BadMsgSignature,
+    /// A plaintext callback arrived while the codec is configured for encrypted mode only.
+    #[error("plaintext callback refused: encrypted mode only")]
+    PlaintextRefused,
+    /// An encrypted callback arrived but no EncodingAESKey is configured.
+    #[error("encrypted callback but no EncodingAESKey configured")]
+    NoAesKey,
+    /// The XML carries a `<!DOCTYPE` or `<!ENTITY` declaration; refused before parsing (XXE).
+    #[error("XML with DOCTYPE or ENTITY declarations is refused")]
+    Doctype,
+    /// The XML is not well formed, or uses an entity we do not resolve (-40002).
+    #[error("malformed XML: {0}")]
+    MalformedXml(String),
+    /// A required XML element is missing or has an unusable value (-40002).
+    #[error("missing or invalid XML element <{0}>")]
+    MissingField(&'static str),
+    /// The input is not valid UTF-8.
+    #[error("input is not valid UTF-8")]
+    NotUtf8,
+    /// An EncodingAESKey is not 43 characters of `[A-Za-z0-9]` decoding to 32 bytes (-40004).
+    #[error("invalid EncodingAESKey: {0}")]
+    InvalidAesKey(&'static str),
+    /// `Encrypt` is not canonical standard base64 (-40010).
+    #[error("Encrypt is not valid base64")]
+    Base64(#[source] base64::DecodeError),
+    /// The ciphertext is not a positive multiple of 32 bytes (-40008).
+    #[error("ciphertext length {0} is not a positive multiple of 32")]
+    CipherLength(usize),
+    /// The 32-byte PKCS#7 padding is not 1..=32 equal bytes (-40007).
+    #[error("invalid PKCS#7 padding")]
+    Padding,
+    /// The 4-byte message length points outside the decrypted buffer (-40008).
+    #[error("message length field out of bounds")]
+    LengthField,
+    /// The receive id after the message is not our AppID (-40005).
+    #[error("appid in the ciphertext does not match ours")]
+    AppIdMismatch,
+    /// The codec or platform was configured with an unusable value (start-up only).
+    #[error("invalid WeChat configuration: {0}")]
+    Config(&'static str),
+}
+
+impl WeChatError {
+    /// HTTP status for the callback response. Authentication failures (signature, replay,
+    /// refused plaintext) are 403; anything else the caller sent wrong is 400; a configuration
+    /// problem on our side is 500. 413 (body too large) is decided by the HTTP layer.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadSignature
+            | Self::BadMsgSignature
+            | Self::StaleTimestamp { .. }
+            | Self::PlaintextRefused => 403,
+            Self::Config(_) => 500,
+            Self::MissingParam(_)
+            | Self::UnsupportedEncryptType
+            | Self::BadTimestamp
+            | Self::NoAesKey
+            | Self::Doctype
+            | Self::MalformedXml(_)
+            | Self::MissingField(_)
+            | Self::NotUtf8
+            | Self::InvalidAesKey(_)
+            | Self::Base64(_)
+            | Self::CipherLength(_)
+            | Self::Padding
+            | Self::LengthField
+            | Self::AppIdMismatch => 400,
+        }
+    }
+
+    /// Short, stable English reason for a 4xx body and for a bounded metric label.
+    pub fn http_reason(&self) -> &'static str {
+        match self {
+            Self::MissingParam(_) => "missing parameter",
+            Self::UnsupportedEncryptType => "unsupported encrypt_type",
+            Self::BadTimestamp => "bad timestamp",
+            Self::StaleTimestamp { .. } => "stale timestamp",
+            Self::BadSignature => "bad signature",
+            Self::BadMsgSignature => "bad msg_signature",
+            Self::PlaintextRefused => "plaintext refused",
+            Self::NoAesKey => "encryption not configured",
+            Self::Doctype => "doctype refused",
+            Self::MalformedXml(_) => "malformed xml",
+            Self::MissingField(_) => "missing field",
+            Self::NotUtf8 => "not utf-8",
+            Self::InvalidAesKey(_) => "invalid aes key",
+            Self::Base64(_) => "bad base64",
+            Self::CipherLength(_) => "bad ciphertext length",
+            Self::Padding => "bad padding",
+            Self::LengthField => "bad length field",
+            Self::AppIdMismatch => "appid mismatch",
+            Self::Config(_) => "configuration error",
+        }
+    }
+}
+
+impl fmt::Debug for WeChatError {
+    /// Prints the message and its whole cause chain, one cause per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{self}")?;
+        let mut current = std::error::Error::source(self);
+        while let Some(cause) = current {
+            writeln!(f, "Caused by:\n\t{cause}")?;
+            current = cause.source();
+        }
+        Ok(())
+    }
+}
