@@ -54,6 +54,25 @@ pub enum RenderedReply {
     },
 }
 
+impl RenderedReply {
+    pub fn into_reply(self) -> crate::wechat::Reply {
+        match self {
+            RenderedReply::Text(text) => crate::wechat::Reply::Text(text),
+            RenderedReply::News {
+                title,
+                description,
+                pic_url,
+                url,
+            } => crate::wechat::Reply::News(crate::wechat::Article {
+                title,
+                description,
+                pic_url,
+                url,
+            }),
+        }
+    }
+}
+
 impl ReplySet {
     /// Send every reply, or one chosen at random.
     pub fn mode(&self) -> ReplyMode {
@@ -94,6 +113,20 @@ impl ReplySet {
                 }
             }
         }
+    }
+
+    /// Render with action fields (JSON object) and regex captures into WeChat replies.
+    /// Mode `send_all` → every reply in order, `random_one` → one chosen at random.
+    pub fn render(
+        &self,
+        fields: &serde_json::Value,
+        captures: &[String],
+    ) -> Result<Vec<crate::wechat::Reply>, RuleError> {
+        Ok(self
+            .render_plain(fields, captures)?
+            .into_iter()
+            .map(RenderedReply::into_reply)
+            .collect())
     }
 
     fn render_item(&self, item: &ReplyItem, ctx: &Value) -> Result<RenderedReply, RuleError> {
