@@ -330,3 +330,142 @@ fn relevant(event: &notify::Event) -> bool {
             || (!name.starts_with('.') && !name.ends_with('~') && !name.ends_with(".swp"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::load::tests::StubCatalog;
+    use crate::rules::{RenderedReply, Trigger};
+    use std::fs;
+
+    fn rule(reply: &str) -> String {
+        format!("[[rule]]\nid = \"hi\"\nexact = [\"你好\"]\nreply = \"{reply}\"\n")
+    }
+
+    fn now() -> chrono::NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 25)
+            .and_then(|d| d.and_hms_opt(10, 0, 0))
+            .unwrap()
+    }
+
+    fn reply(live: &LiveRules) -> String {
+        let table = live.current();
+        let m = table.route(&Trigger::Text("你好"), now()).unwrap();
+        match m
+            .replies
+            .render_plain(&serde_json::json!({}), &[])
+            .unwrap()
+            .remove(0)
+        {
+            RenderedReply::Text(t) => t,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Poll `cond` until it holds or `limit` passes; returns the time it took.
+    fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if cond() {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    fn setup() -> (tempfile::TempDir, LiveRules) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("chat.toml"), rule("旧的回复")).unwrap();
+        let live = LiveRules::load(dir.path(), Arc::new(StubCatalog)).unwrap();
+        (dir, live)
+    }
+
+    #[test]
+    fn an_edit_is_live_within_a_second() {
+        let (dir, live) = setup();
+        let _w = live.watch().unwrap();
+        assert_eq!(reply(&live), "旧的回复");
+        fs::write(dir.path().join("chat.toml"), rule("新的回复")).unwrap();
+        let took = within(Duration::from_secs(1), || reply(&live) == "新的回复");
+        assert!(took.is_some(), "the edit was not live within 1 s");
+        assert_eq!(live.reload_errors(), 0);
+    }
+
+    #[test]
+    fn editor_style_write_temp_and_rename_is_picked_up() {
+        let (dir, live) = setup();
+        let _w = live.watch().unwrap();
+        // vim/VS Code style: write a temporary file, then rename it over the original.
+        let tmp = dir.path().join(".chat.toml.swp");
+        fs::write(&tmp, rule("改名保存")).unwrap();
+        fs::rename(&tmp, dir.path().join("chat.toml")).unwrap();
+        assert!(
+            within(Duration::from_secs(1), || reply(&live) == "改名保存").is_some(),
+            "rename-over was not live within 1 s"
+        );
+        // And the watch survives it: a second edit is picked up too.
+        fs::write(dir.path().join("chat.toml"), rule("再改一次")).unwrap();
+        assert!(within(Duration::from_secs(1), || reply(&live) == "再改一次").is_some());
+    }
+
+    #[test]
+    fn an_invalid_edit_keeps_the_old_table_and_counts_an_error() {
+        let (dir, live) = setup();
+        let _w = live.watch().unwrap();
+        fs::write(
+            dir.path().join("chat.toml"),
+            "[[rule]]\nid = \"hi\"\nexact = [\"你好\"]\naction = \"nope\"\n",
+        )
+        .unwrap();
+        assert!(
+            within(Duration::from_secs(2), || live.reload_errors() >= 1).is_some(),
+            "the invalid edit was not noticed"
+        );
+        assert_eq!(reply(&live), "旧的回复");
+        let errors = live.last_errors();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 4);
+        assert_eq!(errors[0].message, "unknown action `nope`");
+        // Fixing the file makes it live again and clears the errors.
+        fs::write(dir.path().join("chat.toml"), rule("修好了")).unwrap();
+        assert!(within(Duration::from_secs(1), || reply(&live) == "修好了").is_some());
+        assert!(live.last_errors().is_empty());
+    }
+
+    #[test]
+    fn manual_reload_swaps_or_keeps_and_carries_hit_counts() {
+        let (dir, live) = setup();
+        reply(&live);
+        reply(&live);
+        fs::write(dir.path().join("chat.toml"), "[[rule]]\nid = \"hi\"\n").unwrap();
+        let diags = live.reload().unwrap_err();
+        assert_eq!(diags.len(), 1);
+        assert_eq!(live.reload_errors(), 1);
+        assert_eq!(reply(&live), "旧的回复");
+        fs::write(dir.path().join("chat.toml"), rule("手动")).unwrap();
+        live.reload().unwrap();
+        assert_eq!(reply(&live), "手动");
+        // two hits before (plus the one above) survive the swap
+        assert_eq!(live.current().hit_counts(), vec![("hi".to_owned(), 4)]);
+    }
+
+    #[test]
+    fn dropping_the_watcher_stops_reloading() {
+        let (dir, live) = setup();
+        let w = live.watch().unwrap();
+        drop(w);
+        fs::write(dir.path().join("chat.toml"), rule("不该生效")).unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(reply(&live), "旧的回复");
+    }
+
+    #[test]
+    fn polling_watcher_also_picks_up_edits() {
+        let (dir, live) = setup();
+        let _w = live.watch_polling(Duration::from_millis(100)).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        fs::write(dir.path().join("chat.toml"), rule("轮询")).unwrap();
+        assert!(within(Duration::from_secs(2), || reply(&live) == "轮询").is_some());
+    }
+}
