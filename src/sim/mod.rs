@@ -11,6 +11,7 @@
 //! constructs a [`SimState`], and the simulators never read the platform's store. State is
 //! in memory only; a restart starts a fresh, deterministic world from the seed.
 
+pub mod campus;
 pub mod wechat;
 
 use std::sync::Arc;
