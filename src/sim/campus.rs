@@ -1054,7 +1054,7 @@ fn random_person(
     let surname = *r.pick(SURNAMES);
     let mut name = surname.to_owned();
     for _ in 0..r.range(1, 2) {
-        let given: &str = r.pick(GIVEN);
+        let given: &str = r.pick::<&str>(GIVEN);
         name.push_str(given);
     }
     let dept = if kind == PersonKind::Staff && r.chance(0.3) {
