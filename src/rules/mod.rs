@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use unicode_normalization::UnicodeNormalization;
 
 pub use load::load_dir;
+pub use menu::Menu;
 pub use reload::{LiveRules, RulesWatcher};
 pub use table::{MatchKind, Matched, RuleTable};
 pub use template::{RenderedReply, ReplyMode, ReplySet};
