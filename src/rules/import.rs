@@ -1,1 +1,464 @@
-//! placeholder
+//! Import of WeChat's admin auto-reply rules (`get_current_autoreply_info`) into a rule file.
+//!
+//! Why it exists: switching an account to server mode silently disables the auto-reply rules
+//! the school's staff built in the MP admin UI (PEERS.md §2). The API still *returns* them, so
+//! `onecard rules import` turns that JSON into one of our TOML rule files: the subscribe reply,
+//! the default reply and every keyword rule with its `equal`/`contain` keywords, its
+//! `reply_all`/`random_one` mode and its text and news replies.
+//!
+//! What cannot be represented (image, voice and video replies: their media ids are temporary)
+//! becomes a comment in the output and a warning, never a crash. Keywords that two imported
+//! rules share (the admin UI's behaviour there is unclear) are kept in the first rule only, with a
+//! warning, so the output always passes validation. Text that looks like template syntax is
+//! wrapped in `{% raw %}` so it is sent literally.
+//!
+//! It never touches the network or the rules directory; the CLI decides where the text goes.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+
+use super::{RuleError, normalize};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AutoReplyInfo {
+    errcode: Option<i64>,
+    errmsg: Option<String>,
+    is_add_friend_reply_open: i64,
+    is_autoreply_open: i64,
+    add_friend_autoreply_info: Option<SimpleReply>,
+    message_default_autoreply_info: Option<SimpleReply>,
+    keyword_autoreply_info: Option<KeywordInfo>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SimpleReply {
+    #[serde(rename = "type")]
+    kind: String,
+    content: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct KeywordInfo {
+    list: Vec<KeywordRule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct KeywordRule {
+    rule_name: String,
+    create_time: i64,
+    reply_mode: String,
+    keyword_list_info: Vec<Keyword>,
+    reply_list_info: Vec<ReplyInfo>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Keyword {
+    match_mode: String,
+    content: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ReplyInfo {
+    #[serde(rename = "type")]
+    kind: String,
+    content: String,
+    news_info: Option<NewsInfo>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NewsInfo {
+    list: Vec<NewsItem>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NewsItem {
+    title: String,
+    digest: String,
+    cover_url: String,
+    content_url: String,
+}
+
+/// WeChat `get_current_autoreply_info` JSON → the text of a TOML rule file. Warnings about
+/// what could not be imported are comments in the text (and logged).
+pub fn import_autoreply(json: &str) -> Result<String, RuleError> {
+    let (text, warnings) = import_autoreply_with_warnings(json)?;
+    for w in &warnings {
+        tracing::warn!(warning = %w, "auto-reply import");
+    }
+    Ok(text)
+}
+
+/// Like [`import_autoreply`], also returning the warnings for the CLI to print.
+pub fn import_autoreply_with_warnings(json: &str) -> Result<(String, Vec<String>), RuleError> {
+    let info: AutoReplyInfo = serde_json::from_str(json).map_err(RuleError::ImportJson)?;
+    if let Some(code) = info.errcode.filter(|c| *c != 0) {
+        return Err(RuleError::Import(format!(
+            "WeChat answered errcode {code}: {}",
+            info.errmsg.as_deref().unwrap_or("")
+        )));
+    }
+    let mut out = Importer::default();
+    out.line("# 从公众号后台「自动回复」导入（接口 get_current_autoreply_info）。");
+    out.line("# 请检查后放入 config/rules/，并运行 `onecard rules check` 校验。");
+    out.line("# 图片、语音、视频回复无法导入（素材 id 为临时素材），已改为注释。");
+
+    // Subscribe reply.
+    if let Some(r) = &info.add_friend_autoreply_info {
+        out.simple(
+            "imported_subscribe",
+            "被关注回复",
+            "subscribe = true",
+            r,
+            info.is_add_friend_reply_open != 0,
+        );
+    }
+    // Default reply.
+    if let Some(r) = &info.message_default_autoreply_info {
+        out.simple(
+            "imported_default",
+            "收到消息回复",
+            "default = true",
+            r,
+            info.is_autoreply_open != 0,
+        );
+    }
+    // Keyword rules.
+    let rules = info
+        .keyword_autoreply_info
+        .map(|k| k.list)
+        .unwrap_or_default();
+    for (i, rule) in rules.iter().enumerate() {
+        out.keyword_rule(i + 1, rule);
+    }
+    Ok((out.text, out.warnings))
+}
+
+#[derive(Default)]
+struct Importer {
+    text: String,
+    warnings: Vec<String>,
+    /// (match kind, normalised keyword) already taken by an earlier imported rule.
+    taken: HashSet<(&'static str, String)>,
+}
+
+impl Importer {
+    fn line(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.text.push('\n');
+    }
+
+    fn warn(&mut self, w: String) {
+        let _ = writeln!(self.text, "# 警告：{w}");
+        self.warnings.push(w);
+    }
+
+    fn simple(&mut self, id: &str, name: &str, trigger: &str, r: &SimpleReply, open: bool) {
+        self.line("");
+        if !open {
+            let _ = writeln!(self.text, "# 「{name}」在公众号后台处于关闭状态，未导入。");
+            return;
+        }
+        if r.kind != "text" {
+            self.warn(format!(
+                "「{name}」是 {} 类型的回复，无法导入；请改写为文字或图文回复。",
+                kind_zh(&r.kind)
+            ));
+            return;
+        }
+        if r.content.trim().is_empty() {
+            self.warn(format!("「{name}」的内容为空，未导入。"));
+            return;
+        }
+        self.line("[[rule]]");
+        let _ = writeln!(self.text, "id = {}", quote(id));
+        let _ = writeln!(self.text, "name = {}", quote(name));
+        self.line(trigger);
+        let _ = writeln!(self.text, "reply = {}", quote(&literal(&r.content)));
+    }
+
+    fn keyword_rule(&mut self, n: usize, rule: &KeywordRule) {
+        self.line("");
+        let label = if rule.rule_name.trim().is_empty() {
+            format!("规则 {n}")
+        } else {
+            rule.rule_name.trim().to_owned()
+        };
+        let mut body = String::new();
+        let mut warnings = Vec::new();
+        let _ = writeln!(body, "[[rule]]");
+        let _ = writeln!(body, "id = {}", quote(&format!("autoreply_{n}")));
+        let _ = writeln!(body, "name = {}", quote(&label));
+        if let Some(date) =
+            chrono::DateTime::from_timestamp(rule.create_time, 0).filter(|_| rule.create_time > 0)
+        {
+            let _ = writeln!(body, "# 创建于 {}", date.format("%Y-%m-%d"));
+        }
+        let mut exact = Vec::new();
+        let mut contains = Vec::new();
+        for kw in &rule.keyword_list_info {
+            let content = kw.content.trim();
+            if content.is_empty() {
+                continue;
+            }
+            let (kind, list) = match kw.match_mode.as_str() {
+                "equal" => ("exact", &mut exact),
+                "contain" => ("contains", &mut contains),
+                other => {
+                    warnings.push(format!(
+                        "规则「{label}」的关键词「{content}」匹配方式 `{other}` 未知，按「半匹配」（contains）导入。"
+                    ));
+                    ("contains", &mut contains)
+                }
+            };
+            if !self.taken.insert((kind, normalize(content))) {
+                warnings.push(format!(
+                    "关键词「{content}」已在前面的规则中使用，规则「{label}」中的这一个未导入。"
+                ));
+                continue;
+            }
+            list.push(quote(content));
+        }
+        if !exact.is_empty() {
+            let _ = writeln!(body, "exact = [{}]", exact.join(", "));
+        }
+        if !contains.is_empty() {
+            let _ = writeln!(body, "contains = [{}]", contains.join(", "));
+        }
+        let mode = if rule.reply_mode == "random_one" {
+            "random_one"
+        } else {
+            "send_all"
+        };
+        let _ = writeln!(body, "mode = {}", quote(mode));
+        let mut replies = Vec::new();
+        for r in &rule.reply_list_info {
+            match r.kind.as_str() {
+                "text" if !r.content.trim().is_empty() => {
+                    replies.push(format!("  {{ text = {} }},", quote(&literal(&r.content))));
+                }
+                "text" => warnings.push(format!("规则「{label}」有一条空的文字回复，未导入。")),
+                "news" => {
+                    let items = r.news_info.as_ref().map(|n| &n.list[..]).unwrap_or(&[]);
+                    if items.is_empty() {
+                        warnings.push(format!("规则「{label}」的图文回复没有文章，未导入。"));
+                    }
+                    for a in items {
+                        if a.title.trim().is_empty() {
+                            warnings.push(format!("规则「{label}」的一篇图文没有标题，未导入。"));
+                            continue;
+                        }
+                        let mut news = format!("title = {}", quote(&literal(&a.title)));
+                        for (field, value) in [
+                            ("description", &a.digest),
+                            ("pic_url", &a.cover_url),
+                            ("url", &a.content_url),
+                        ] {
+                            if !value.trim().is_empty() {
+                                let _ = write!(news, ", {field} = {}", quote(&literal(value)));
+                            }
+                        }
+                        replies.push(format!("  {{ news = {{ {news} }} }},"));
+                    }
+                }
+                other => warnings.push(format!(
+                    "规则「{label}」的{}回复无法导入（素材 {}），已忽略。",
+                    kind_zh(other),
+                    if r.content.is_empty() {
+                        "未知"
+                    } else {
+                        r.content.as_str()
+                    }
+                )),
+            }
+        }
+        if !replies.is_empty() {
+            let _ = writeln!(body, "replies = [\n{}\n]", replies.join("\n"));
+        }
+        let usable = (!exact.is_empty() || !contains.is_empty()) && !replies.is_empty();
+        for w in warnings {
+            self.warn(w);
+        }
+        if usable {
+            self.text.push_str(&body);
+        } else {
+            self.warn(format!(
+                "规则「{label}」没有可导入的关键词或回复，整条规则已改为注释。"
+            ));
+            for l in body.lines() {
+                let _ = writeln!(self.text, "# {l}");
+            }
+        }
+    }
+}
+
+fn kind_zh(kind: &str) -> &'static str {
+    match kind {
+        "img" | "image" => "图片",
+        "voice" => "语音",
+        "video" => "视频",
+        "news" => "图文",
+        "text" => "文字",
+        _ => "未知类型",
+    }
+}
+
+/// A TOML basic string with every escape done by the toml crate.
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// Text that must be sent literally: wrapped in a raw block if it contains template syntax or
+/// something our `{N}` capture syntax would pick up.
+fn literal(s: &str) -> String {
+    let looks_like_template = s.contains("{{")
+        || s.contains("{%")
+        || s.contains("{#")
+        || s.as_bytes().windows(3).any(|w| {
+            w[0] == b'{' && w[1].is_ascii_digit() && (w[2] == b'}' || w[2].is_ascii_digit())
+        });
+    if looks_like_template {
+        format!("{{% raw %}}{s}{{% endraw %}}")
+    } else {
+        s.to_owned()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Shaped like the official sample (developers.weixin.qq.com … Getting_Rules_for_Auto_Replies)
+    /// with a school's content.
+    pub(crate) const SAMPLE: &str = r#"{
+  "is_add_friend_reply_open": 1,
+  "is_autoreply_open": 1,
+  "add_friend_autoreply_info": { "type": "text", "content": "欢迎关注XX大学一卡通！回复\"帮助\"查看功能。" },
+  "message_default_autoreply_info": { "type": "text", "content": "您的留言已收到，工作人员会尽快回复。" },
+  "keyword_autoreply_info": { "list": [
+    { "rule_name": "补卡指南", "create_time": 1423028166, "reply_mode": "reply_all",
+      "keyword_list_info": [
+        { "type": "text", "match_mode": "contain", "content": "补卡" },
+        { "type": "text", "match_mode": "equal", "content": "补办" }
+      ],
+      "reply_list_info": [
+        { "type": "news", "content": "KQb_w_Tiz-nSdVLoTV35Psmty8hGBulGhEdbb9SKs-o",
+          "news_info": { "list": [ { "title": "校园卡补办流程", "author": "一卡通中心", "digest": "携带身份证到服务中心",
+            "show_cover": 1, "cover_url": "http://mmbiz.qpic.cn/cover.jpg",
+            "content_url": "http://mp.weixin.qq.com/s?__biz=MzA&mid=1", "source_url": "" } ] } },
+        { "type": "text", "content": "工本费 20 元，可用 {{ 微信 }} 支付" }
+      ] },
+    { "rule_name": "语音问候", "create_time": 1423027971, "reply_mode": "random_one",
+      "keyword_list_info": [ { "type": "text", "match_mode": "contain", "content": "语音" } ],
+      "reply_list_info": [ { "type": "voice", "content": "NESsxgHEvAcg3egJTtYj4uG1PTL6iPhratdWKDLAXYErhN6oEEfMdVyblWtBY5vp" } ] },
+    { "rule_name": "作息", "create_time": 1423027926, "reply_mode": "random_one",
+      "keyword_list_info": [
+        { "type": "text", "match_mode": "equal", "content": "作息时间" },
+        { "type": "text", "match_mode": "contain", "content": "补卡" }
+      ],
+      "reply_list_info": [
+        { "type": "text", "content": "夏季作息：7:00 起床" },
+        { "type": "text", "content": "冬季作息：7:30 起床" },
+        { "type": "img", "content": "mVxSHjbK0nbpzeqFeodZB-jLD7ynaVOBtIjoCkzQ-Ip2bfDCHTmxlaKlnrvq1O7S" }
+      ] }
+  ] }
+}"#;
+
+    #[test]
+    fn imports_a_realistic_autoreply_export_into_loadable_rules() {
+        let (text, warnings) = import_autoreply_with_warnings(SAMPLE).unwrap();
+        assert_eq!(warnings.len(), 4, "{warnings:#?}");
+        assert!(warnings[0].contains("语音回复无法导入"), "{}", warnings[0]);
+        assert!(warnings[1].contains("整条规则已改为注释"));
+        assert!(warnings[2].contains("关键词「补卡」已在前面的规则中使用"));
+        assert!(warnings[3].contains("图片回复无法导入"));
+        assert!(text.contains("# 警告："));
+        assert!(text.contains("# id = \"autoreply_2\""));
+        // The generated file loads and routes like the admin rules did.
+        let files = vec![(std::path::PathBuf::from("r/imported.toml"), text.clone())];
+        let table = crate::rules::load::build(std::path::Path::new("r"), files, &NoActions)
+            .unwrap_or_else(|d| panic!("{d:#?}\n{text}"));
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 25)
+            .and_then(|d| d.and_hms_opt(9, 0, 0))
+            .unwrap();
+        use crate::rules::{RenderedReply, Trigger};
+        let m = table.route(&Trigger::Text("请问怎么补卡"), now).unwrap();
+        assert_eq!(&*m.rule_id, "autoreply_1");
+        let out = m.replies.render_plain(&serde_json::json!({}), &[]).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                RenderedReply::News {
+                    title: "校园卡补办流程".into(),
+                    description: "携带身份证到服务中心".into(),
+                    pic_url: "http://mmbiz.qpic.cn/cover.jpg".into(),
+                    url: "http://mp.weixin.qq.com/s?__biz=MzA&mid=1".into(),
+                },
+                // Template-looking text is sent literally.
+                RenderedReply::Text("工本费 20 元，可用 {{ 微信 }} 支付".into()),
+            ]
+        );
+        let m = table.route(&Trigger::Text("作息时间"), now).unwrap();
+        assert_eq!(&*m.rule_id, "autoreply_3");
+        assert_eq!(m.replies.len(), 2);
+        assert_eq!(m.replies.mode(), crate::rules::ReplyMode::RandomOne);
+        let m = table
+            .route(&Trigger::Subscribe { scene: None }, now)
+            .unwrap();
+        assert_eq!(
+            m.replies.render_plain(&serde_json::json!({}), &[]).unwrap(),
+            vec![RenderedReply::Text(
+                "欢迎关注XX大学一卡通！回复\"帮助\"查看功能。".into()
+            )]
+        );
+        let m = table.route(&Trigger::Text("随便说点什么"), now).unwrap();
+        assert!(m.is_default);
+        assert_eq!(
+            table.default_cooldown(),
+            std::time::Duration::from_secs(3600)
+        );
+    }
+
+    #[test]
+    fn closed_replies_and_errors() {
+        let (text, warnings) = import_autoreply_with_warnings(
+            r#"{"is_add_friend_reply_open":0,"is_autoreply_open":1,
+                "add_friend_autoreply_info":{"type":"text","content":"hi"},
+                "message_default_autoreply_info":{"type":"img","content":"MEDIA"}}"#,
+        )
+        .unwrap();
+        assert!(text.contains("「被关注回复」在公众号后台处于关闭状态，未导入。"));
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("图片"));
+        assert!(matches!(
+            import_autoreply(r#"{"errcode":40001,"errmsg":"invalid credential"}"#),
+            Err(RuleError::Import(_))
+        ));
+        assert!(matches!(
+            import_autoreply("not json"),
+            Err(RuleError::ImportJson(_))
+        ));
+    }
+
+    struct NoActions;
+    impl crate::rules::ActionCatalog for NoActions {
+        fn fields(&self, _: &str) -> Option<&'static [&'static str]> {
+            None
+        }
+        fn messages(&self, _: &str) -> &'static [&'static str] {
+            &[]
+        }
+        fn all_messages(&self) -> Vec<&'static str> {
+            Vec::new()
+        }
+    }
+}

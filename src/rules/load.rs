@@ -1009,9 +1009,10 @@ pub(crate) mod tests {
             &[
                 "bind.ask_student_id",
                 "bind.ask_code",
+                "bind.bad_code",
+                "bind.not_found",
                 "bind.done",
                 "bind.already",
-                "bind.bad_code",
             ],
         ),
         (
@@ -1022,10 +1023,15 @@ pub(crate) mod tests {
         (
             "bind_phone",
             &["phone_masked"],
-            &["phone.ask", "phone.ask_code", "phone.done"],
+            &[
+                "phone.ask",
+                "phone.ask_code",
+                "phone.bad_code",
+                "phone.done",
+            ],
         ),
         ("balance", &["balance_yuan", "card_no_masked", "as_of"], &[]),
-        ("transactions", &["count", "lines"], &["transactions.empty"]),
+        ("transactions", &["count", "items"], &["transactions.empty"]),
         (
             "card_info",
             &["card_no_masked", "name_masked", "status", "expires"],
@@ -1038,18 +1044,18 @@ pub(crate) mod tests {
         ),
         (
             "find_lost_card",
-            &["found", "place", "phone"],
+            &["place", "contact", "found_at"],
             &["lost.none"],
         ),
-        ("meetings", &["count", "lines"], &["meetings.none"]),
-        ("grades", &["term", "lines", "gpa"], &["grades.none"]),
-        ("timetable", &["day", "lines"], &["timetable.none"]),
+        ("meetings", &["count", "items"], &["meetings.none"]),
+        ("grades", &["term", "items", "gpa"], &["grades.none"]),
+        ("timetable", &["day", "items"], &["timetable.none"]),
         (
             "library_loans",
-            &["count", "lines", "overdue"],
+            &["count", "items", "overdue_count"],
             &["library.none"],
         ),
-        ("locker", &["count", "lines"], &["locker.none"]),
+        ("locker", &["count", "items"], &["locker.none"]),
     ];
 
     pub(crate) const ROUTER: &[&str] = &[

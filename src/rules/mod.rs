@@ -33,10 +33,12 @@ use std::path::PathBuf;
 
 use unicode_normalization::UnicodeNormalization;
 
+pub use import::{import_autoreply, import_autoreply_with_warnings};
 pub use load::load_dir;
 pub use menu::Menu;
 pub use reload::{LiveRules, RulesWatcher};
-pub use table::{MatchKind, Matched, RuleTable};
+pub use table::{MatchKind, Matched, RuleTable, TableStats};
+pub use tools::{check_dir, explain, unrouted_menu_keys};
 pub use template::{RenderedReply, ReplyMode, ReplySet};
 
 /// What the rules module needs to know about the built-in actions (implemented by the lead in

@@ -154,7 +154,7 @@ pub struct RuleTable {
     /// One automaton over every contains/prefix/suffix keyword; `ac_hits[pattern id]` lists
     /// which rules use the keyword and how.
     ac: Option<AhoCorasick>,
-    ac_hits: Vec<(Arc<str>, Vec<(MatchKind, usize)>)>,
+    ac_hits: Vec<AcEntry>,
     regex_set: RegexSet,
     regexes: Vec<(Regex, usize)>,
     click: HashMap<String, Vec<usize>>,
@@ -165,6 +165,24 @@ pub struct RuleTable {
     messages: HashMap<String, String>,
     env: Arc<Environment<'static>>,
 }
+
+/// What a table holds (see [`RuleTable::stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub exact: usize,
+    pub prefix: usize,
+    pub suffix: usize,
+    pub contains: usize,
+    pub regex: usize,
+    pub click: usize,
+    pub scan: usize,
+    pub subscribe: bool,
+    pub default: bool,
+    pub messages: usize,
+}
+
+/// One Aho-Corasick pattern: the keyword and every (kind, rule) that uses it.
+type AcEntry = (Arc<str>, Vec<(MatchKind, usize)>);
 
 /// A candidate before ranking.
 struct Candidate {
@@ -190,7 +208,7 @@ impl RuleTable {
             exact.entry(k).or_default().push(r);
         }
         let mut ac_index: HashMap<String, usize> = HashMap::new();
-        let mut ac_hits: Vec<(Arc<str>, Vec<(MatchKind, usize)>)> = Vec::new();
+        let mut ac_hits: Vec<AcEntry> = Vec::new();
         for (list, kind) in [
             (triggers.prefix, MatchKind::Prefix),
             (triggers.suffix, MatchKind::Suffix),
@@ -462,6 +480,30 @@ impl RuleTable {
         let mut keys: Vec<String> = self.click.keys().cloned().collect();
         keys.sort();
         keys
+    }
+
+    /// Counts of what the table holds, for `rules check`.
+    pub fn stats(&self) -> TableStats {
+        let mut s = TableStats {
+            exact: self.exact.values().map(Vec::len).sum(),
+            regex: self.regexes.len(),
+            click: self.click.len(),
+            scan: self.scan.len(),
+            subscribe: !self.subscribe.is_empty(),
+            default: !self.default.is_empty(),
+            messages: self.messages.len(),
+            ..TableStats::default()
+        };
+        for (_, uses) in &self.ac_hits {
+            for (kind, _) in uses {
+                match kind {
+                    MatchKind::Prefix => s.prefix += 1,
+                    MatchKind::Suffix => s.suffix += 1,
+                    _ => s.contains += 1,
+                }
+            }
+        }
+        s
     }
 
     /// Carry hit counters over from the table this one replaces (same rule id).

@@ -129,6 +129,14 @@ impl ReplySet {
             .collect())
     }
 
+    /// Render every reply (whatever the mode) with a prepared context (previews).
+    pub(crate) fn render_all_with(&self, ctx: &Value) -> Result<Vec<RenderedReply>, RuleError> {
+        self.items
+            .iter()
+            .map(|item| self.render_item(item, ctx))
+            .collect()
+    }
+
     fn render_item(&self, item: &ReplyItem, ctx: &Value) -> Result<RenderedReply, RuleError> {
         match item {
             ReplyItem::Text(name) => Ok(RenderedReply::Text(render_named(&self.env, name, ctx)?)),
@@ -269,7 +277,7 @@ pub(crate) fn rewrite_captures(src: &str) -> (String, usize) {
                     j += 1;
                 }
                 let n: usize = src.get(i + 1..j).and_then(|s| s.parse().ok()).unwrap_or(0);
-                if bytes.get(j) == Some(&b'}') && n >= 1 && n <= 99 {
+                if bytes.get(j) == Some(&b'}') && (1..=99).contains(&n) {
                     out.push_str(&src[last..i]);
                     out.push_str(&format!("{{{{ {CAPTURES}[{}] }}}}", n - 1));
                     max = max.max(n);

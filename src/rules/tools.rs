@@ -1,1 +1,421 @@
-//! Operator tools (wired into the CLI by the lead): `rules check` and `rules test`/explain.
+//! Operator tools behind `onecard rules check` and `onecard rules test` (the lead wires them
+//! into clap): validate a directory and summarise it, and explain which rule a message hits,
+//! why, and what the reply would look like.
+//!
+//! They only read; they never count hits or touch the live table's state.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
+
+use super::load::{build, read_dir};
+use super::table::MatchKind;
+use super::template::{RenderedReply, ReplyMode};
+use super::{ActionCatalog, Diagnostic, Menu, RuleTable, Trigger, normalize};
+
+/// Validate `dir` and return a one-paragraph summary, or every diagnostic.
+pub fn check_dir(dir: &Path, catalog: &dyn ActionCatalog) -> Result<String, Vec<Diagnostic>> {
+    let files = read_dir(dir)?;
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|(p, _)| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    let table = build(dir, files, catalog)?;
+    let s = table.stats();
+    Ok(format!(
+        "{dir}: OK — {rules} rules in {nfiles} files ({names}); keywords: {exact} exact, {prefix} prefix, {suffix} suffix, {contains} contains, {regex} regex; {click} menu keys, {scan} scan keys; subscribe reply: {sub}; default reply: {def} (cooldown {cool} min); {messages} messages",
+        dir = dir.display(),
+        rules = table.rule_count(),
+        nfiles = names.len(),
+        names = names.join(", "),
+        exact = s.exact,
+        prefix = s.prefix,
+        suffix = s.suffix,
+        contains = s.contains,
+        regex = s.regex,
+        click = s.click,
+        scan = s.scan,
+        sub = if s.subscribe { "yes" } else { "no" },
+        def = if s.default { "yes" } else { "no" },
+        cool = table.default_cooldown().as_secs() / 60,
+        messages = s.messages,
+    ))
+}
+
+/// Menu keys that no rule answers (a menu button that would get no reply).
+pub fn unrouted_menu_keys(menu: &Menu, table: &RuleTable) -> Vec<String> {
+    let routed = table.click_keys();
+    menu.click_keys()
+        .into_iter()
+        .filter(|k| !routed.contains(k))
+        .collect()
+}
+
+/// Which rule answers `trigger` at `now`, why, and the rendered reply with the action's fields
+/// shown as `‹field›` placeholders. Does not count a hit.
+pub fn explain(table: &RuleTable, trigger: &Trigger<'_>, now: NaiveDateTime) -> String {
+    let mut out = String::new();
+    match trigger {
+        Trigger::Text(t) => {
+            let _ = writeln!(out, "input: text {:?} (normalised: {:?})", t, normalize(t));
+        }
+        Trigger::Click(k) => {
+            let _ = writeln!(out, "input: menu click {k:?}");
+        }
+        Trigger::Scan(s) => {
+            let _ = writeln!(out, "input: scan {s:?}");
+        }
+        Trigger::Subscribe { scene } => {
+            let _ = writeln!(out, "input: subscribe (scene: {scene:?})");
+        }
+    }
+    let _ = writeln!(out, "time: {}", now.format("%Y-%m-%d %H:%M (%a)"));
+    let Some(m) = table.peek(trigger, now) else {
+        let _ = writeln!(
+            out,
+            "no rule matches (and no default rule is live): the user gets no reply"
+        );
+        return out;
+    };
+    let (origin, name, priority) = table.describe_origin(&m.rule_id).unwrap_or(("?", None, 0));
+    let _ = writeln!(
+        out,
+        "rule: `{}`{} at {origin}",
+        m.rule_id,
+        name.map(|n| format!(" ({n})")).unwrap_or_default()
+    );
+    let why = match m.kind {
+        MatchKind::Default => "no other rule matched, so the default reply answers".to_owned(),
+        MatchKind::Subscribe => "subscribe event".to_owned(),
+        kind => format!("{} `{}`", kind.as_str(), m.pattern),
+    };
+    let _ = writeln!(out, "why: {why}; priority {priority}");
+    if m.is_default {
+        let _ = writeln!(
+            out,
+            "note: the default reply is sent at most once per {} min per user",
+            table.default_cooldown().as_secs() / 60
+        );
+    }
+    if !m.captures.is_empty() {
+        let caps: Vec<String> = m
+            .captures
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{{{}}} = {c:?}", i + 1))
+            .collect();
+        let _ = writeln!(out, "captures: {}", caps.join(", "));
+    }
+    let fields: &[&str] = table
+        .rule_by_id(&m.rule_id)
+        .map(|r| r.fields)
+        .unwrap_or(&[]);
+    match &m.action {
+        Some(a) => {
+            let _ = writeln!(
+                out,
+                "action: {a} (fields: {})",
+                if fields.is_empty() {
+                    "none".to_owned()
+                } else {
+                    fields.join(", ")
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(out, "action: none");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "requires binding: {}",
+        if m.requires_binding { "yes" } else { "no" }
+    );
+    let mode = match m.replies.mode() {
+        ReplyMode::SendAll => "send all",
+        ReplyMode::RandomOne => "one at random",
+    };
+    if m.replies.is_empty() {
+        let _ = writeln!(
+            out,
+            "replies: none in the rule; the action answers with its own messages"
+        );
+        return out;
+    }
+    let _ = writeln!(out, "replies ({}, {mode}):", m.replies.len());
+    match m
+        .replies
+        .render_all_with(&placeholder_ctx(fields, &m.captures))
+    {
+        Ok(replies) => {
+            for (i, r) in replies.iter().enumerate() {
+                match r {
+                    RenderedReply::Text(t) => {
+                        let _ = writeln!(out, "[{}] text:", i + 1);
+                        for l in t.lines() {
+                            let _ = writeln!(out, "    {l}");
+                        }
+                    }
+                    RenderedReply::News {
+                        title,
+                        description,
+                        pic_url,
+                        url,
+                    } => {
+                        let _ = writeln!(out, "[{}] news: {title}", i + 1);
+                        for (label, v) in [
+                            ("description", description),
+                            ("pic_url", pic_url),
+                            ("url", url),
+                        ] {
+                            if !v.is_empty() {
+                                let _ = writeln!(out, "    {label}: {v}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "(cannot preview the reply: {e})");
+        }
+    }
+    out
+}
+
+/// The render context for previews: every declared field is a [`Placeholder`].
+fn placeholder_ctx(fields: &[&str], captures: &[String]) -> Value {
+    let mut map = std::collections::BTreeMap::new();
+    for f in fields {
+        map.insert(
+            (*f).to_owned(),
+            Value::from_object(Placeholder((*f).to_owned())),
+        );
+    }
+    map.insert(
+        super::template::CAPTURES.to_owned(),
+        Value::from(
+            captures
+                .iter()
+                .map(|c| Value::from(c.as_str()))
+                .collect::<Vec<_>>(),
+        ),
+    );
+    Value::from(map)
+}
+
+/// Renders as `‹path›`, has any attribute, and iterates once, so loops over list fields
+/// preview one item.
+#[derive(Debug)]
+struct Placeholder(String);
+
+impl Object for Placeholder {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let path = match key.as_str() {
+            Some(s) => format!("{}.{s}", self.0),
+            None => format!("{}[{key}]", self.0),
+        };
+        Some(Value::from_object(Placeholder(path)))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let item = Value::from_object(Placeholder(format!("{}[0]", self.0)));
+        Enumerator::Iter(Box::new(std::iter::once(item)))
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "‹{}›", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::load::tests::{CAMPUS, ROUTER, StubCatalog};
+    use std::path::PathBuf;
+
+    /// The full campus catalog, requiring every message key (as the lead's registry will).
+    struct Full;
+    impl ActionCatalog for Full {
+        fn fields(&self, action: &str) -> Option<&'static [&'static str]> {
+            StubCatalog.fields(action)
+        }
+        fn messages(&self, action: &str) -> &'static [&'static str] {
+            StubCatalog.messages(action)
+        }
+        fn all_messages(&self) -> Vec<&'static str> {
+            let mut all: Vec<&'static str> = ROUTER.to_vec();
+            for (_, _, m) in CAMPUS {
+                all.extend_from_slice(m);
+            }
+            all
+        }
+    }
+
+    /// What this issue's action registry offers: help, echo_openid, feedback.
+    struct Shipped;
+    impl ActionCatalog for Shipped {
+        fn fields(&self, action: &str) -> Option<&'static [&'static str]> {
+            match action {
+                "help" | "echo_openid" | "feedback" => StubCatalog.fields(action),
+                _ => None,
+            }
+        }
+        fn messages(&self, action: &str) -> &'static [&'static str] {
+            match action {
+                "feedback" => StubCatalog.messages(action),
+                _ => &[],
+            }
+        }
+        fn all_messages(&self) -> Vec<&'static str> {
+            let mut all = ROUTER.to_vec();
+            all.extend_from_slice(StubCatalog.messages("feedback"));
+            all
+        }
+    }
+
+    fn config(rel: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+
+    /// config/rules plus config/rules/campus, as it will be once the campus actions exist.
+    fn full_table() -> RuleTable {
+        let mut files = read_dir(&config("config/rules")).unwrap();
+        files.extend(read_dir(&config("config/rules/campus")).unwrap());
+        build(&config("config/rules"), files, &Full).unwrap_or_else(|d| {
+            panic!(
+                "{}",
+                d.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
+    }
+
+    fn wed(h: u32, m: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 25)
+            .and_then(|d| d.and_hms_opt(h, m, 0))
+            .unwrap()
+    }
+
+    #[test]
+    fn shipped_rules_load_with_the_actions_of_this_issue() {
+        let summary = check_dir(&config("config/rules"), &Shipped).unwrap_or_else(|d| {
+            panic!(
+                "{}",
+                d.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+        assert!(summary.contains("OK"), "{summary}");
+    }
+
+    #[test]
+    fn shipped_rules_with_campus_files_load_with_all_campus_actions() {
+        let t = full_table();
+        let now = wed(10, 0);
+        for (text, action) in [
+            ("帮助", "help"),
+            ("绑定", "bind_card"),
+            ("解绑", "unbind_card"),
+            ("余额", "balance"),
+            ("流水", "transactions"),
+            ("卡片信息", "card_info"),
+            ("挂失", "report_loss"),
+            ("失卡", "find_lost_card"),
+            ("会议", "meetings"),
+            ("成绩", "grades"),
+            ("课表", "timetable"),
+            ("借阅", "library_loans"),
+            ("存包柜", "locker"),
+            ("绑定手机", "bind_phone"),
+            ("绑定 2023001", "bind_card"),
+            ("绑定手机 13800138000", "bind_phone"),
+            ("查余额", "balance"),
+            ("ＨＥＬＰ", "help"),
+            ("我的openid", "echo_openid"),
+        ] {
+            let m = t
+                .route(&Trigger::Text(text), now)
+                .unwrap_or_else(|| panic!("{text} matched nothing"));
+            assert_eq!(m.action.as_deref(), Some(action), "{text}");
+        }
+        let m = t.route(&Trigger::Subscribe { scene: None }, now).unwrap();
+        assert_eq!(&*m.rule_id, "welcome");
+        let m = t.route(&Trigger::Text("今天食堂吃什么"), now).unwrap();
+        assert!(m.is_default);
+        assert_eq!(t.default_cooldown(), std::time::Duration::from_secs(3600));
+        let m = t.route(&Trigger::Text("人工客服"), wed(20, 0)).unwrap();
+        assert_eq!(&*m.rule_id, "staff_after_hours");
+    }
+
+    #[test]
+    fn shipped_menu_is_valid_and_every_key_has_a_rule() {
+        let menu = Menu::load(&config("config/menu.toml")).unwrap_or_else(|d| {
+            panic!(
+                "{}",
+                d.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+        let json = menu.to_wechat_json();
+        assert_eq!(json["button"].as_array().map(Vec::len), Some(3));
+        assert!(!menu.click_keys().is_empty());
+        assert_eq!(
+            unrouted_menu_keys(&menu, &full_table()),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn explain_shows_rule_reason_and_placeholders() {
+        let t = full_table();
+        let text = explain(&t, &Trigger::Text("余额"), wed(10, 0));
+        assert!(
+            text.contains("rule: `balance` (余额查询) at card.toml:"),
+            "{text}"
+        );
+        assert!(text.contains("why: exact `余额`; priority 0"), "{text}");
+        assert!(text.contains("requires binding: yes"), "{text}");
+        assert!(
+            text.contains("您的校园卡（‹card_no_masked›）当前余额为 ‹balance_yuan› 元。"),
+            "{text}"
+        );
+        let text = explain(&t, &Trigger::Text("流水"), wed(10, 0));
+        assert!(text.contains("‹items[0].place›"), "{text}");
+        // explain does not count hits
+        assert!(t.hit_counts().iter().all(|(_, n)| *n == 0));
+        let text = explain(&t, &Trigger::Text("天气"), wed(10, 0));
+        assert!(text.contains("default reply answers"), "{text}");
+        let text = explain(&t, &Trigger::Text("挂失"), wed(10, 0));
+        assert!(
+            text.contains("the action answers with its own messages"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn check_dir_reports_diagnostics() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.toml"),
+            "[[rule]]\nid = \"x\"\nexact = [\"a\"]\naction = \"nope\"\n",
+        )
+        .unwrap();
+        let d = check_dir(dir.path(), &StubCatalog).unwrap_err();
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].line, d[0].col), (4, 10));
+    }
+}
