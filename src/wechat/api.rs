@@ -233,12 +233,19 @@ impl ApiClient {
 
     /// `POST /cgi-bin/stable_token`: the same token for repeated calls unless `force_refresh`.
     pub async fn fetch_stable_token(&self, force_refresh: bool) -> Result<AccessToken, ApiError> {
-        let body = serde_json::json!({
-            "grant_type": "client_credential",
-            "appid": &*self.app_id,
-            "secret": &*self.secret,
-            "force_refresh": force_refresh,
-        });
+        #[derive(Serialize)]
+        struct StableTokenRequest<'a> {
+            grant_type: &'a str,
+            appid: &'a str,
+            secret: &'a str,
+            force_refresh: bool,
+        }
+        let body = StableTokenRequest {
+            grant_type: "client_credential",
+            appid: &self.app_id,
+            secret: &self.secret,
+            force_refresh,
+        };
         let req = self
             .http
             .post(self.url("/cgi-bin/stable_token"))
@@ -365,5 +372,235 @@ fn token_from(env: Envelope) -> Result<AccessToken, ApiError> {
         _ => Err(ApiError::Decode(
             "token answer without access_token/expires_in".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wechat::reply::Article;
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    use std::sync::Mutex;
+
+    /// What the fake WeChat saw: (method, path, query, body).
+    type Seen = Arc<Mutex<Vec<(String, String, String, String)>>>;
+
+    /// A fake API on 127.0.0.1:0 answering every request with `status` and `body`.
+    fn fake(status: u16, body: &'static str) -> (String, Seen) {
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        let server = HttpServer::new(move || {
+            let log = log.clone();
+            App::new().default_service(web::to(move |req: HttpRequest, bytes: web::Bytes| {
+                let log = log.clone();
+                async move {
+                    log.lock().unwrap().push((
+                        req.method().to_string(),
+                        req.path().to_owned(),
+                        req.query_string().to_owned(),
+                        String::from_utf8(bytes.to_vec()).unwrap(),
+                    ));
+                    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+                        .content_type("application/json")
+                        .body(body)
+                }
+            }))
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let port = server.addrs()[0].port();
+        actix_rt::spawn(server.run());
+        (format!("http://127.0.0.1:{port}/sim/wechat/"), seen)
+    }
+
+    fn client(base: &str) -> ApiClient {
+        ApiClient::new(base, "wxapp", "s3cret", Duration::from_secs(5)).unwrap()
+    }
+
+    fn last(seen: &Seen) -> (String, String, String, String) {
+        seen.lock().unwrap().last().cloned().unwrap()
+    }
+
+    #[actix_rt::test]
+    async fn fetch_token_sends_the_documented_query() {
+        let (base, seen) = fake(200, r#"{"access_token":"ACCESS_TOKEN","expires_in":7200}"#);
+        let t = client(&base).fetch_token().await.unwrap();
+        assert_eq!(
+            t,
+            AccessToken {
+                token: "ACCESS_TOKEN".into(),
+                expires_in: 7200
+            }
+        );
+        assert!(!format!("{t:?}").contains("ACCESS_TOKEN"));
+        let (method, path, query, _) = last(&seen);
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            ("GET", "/sim/wechat/cgi-bin/token")
+        );
+        assert_eq!(
+            query,
+            "grant_type=client_credential&appid=wxapp&secret=s3cret"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn stable_token_posts_json_and_errors_decide_on_errcode() {
+        let (base, seen) = fake(200, r#"{"access_token":"S","expires_in":300}"#);
+        let t = client(&base).fetch_stable_token(true).await.unwrap();
+        assert_eq!(t.expires_in, 300);
+        let (method, path, _, body) = last(&seen);
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            ("POST", "/sim/wechat/cgi-bin/stable_token")
+        );
+        assert_eq!(
+            body,
+            r#"{"grant_type":"client_credential","appid":"wxapp","secret":"s3cret","force_refresh":true}"#
+        );
+
+        let (base, _) = fake(200, r#"{"errcode":40013,"errmsg":"invalid appid rid: 1"}"#);
+        let err = client(&base).fetch_token().await.unwrap_err();
+        assert_eq!(err.errcode(), Some(40013));
+        assert!(!err.is_token_invalid());
+    }
+
+    #[actix_rt::test]
+    async fn custom_text_is_sent_with_chinese_unescaped() {
+        let (base, seen) = fake(200, r#"{"errcode":0,"errmsg":"ok"}"#);
+        let msg = CustomMessage::from_reply("o1", &Reply::Text("余额 12.30 元".into()));
+        client(&base).send_custom("TOK", &msg).await.unwrap();
+        let (_, path, query, body) = last(&seen);
+        assert_eq!(path, "/sim/wechat/cgi-bin/message/custom/send");
+        assert_eq!(query, "access_token=TOK");
+        assert_eq!(
+            body,
+            r#"{"touser":"o1","msgtype":"text","text":{"content":"余额 12.30 元"}}"#
+        );
+    }
+
+    #[test]
+    fn custom_news_shape() {
+        let msg = CustomMessage::from_reply(
+            "o1",
+            &Reply::News(Article {
+                title: "Happy Day".into(),
+                description: "Is Really A Happy Day".into(),
+                pic_url: "PIC_URL".into(),
+                url: "URL".into(),
+            }),
+        );
+        assert_eq!(
+            serde_json::to_string(&msg).unwrap(),
+            r#"{"touser":"o1","msgtype":"news","news":{"articles":[{"title":"Happy Day","description":"Is Really A Happy Day","url":"URL","picurl":"PIC_URL"}]}}"#
+        );
+    }
+
+    #[actix_rt::test]
+    async fn invalid_token_errcodes_are_recognised() {
+        for code in [40001, 40014, 42001] {
+            let body: &'static str = Box::leak(
+                format!(r#"{{"errcode":{code},"errmsg":"invalid credential hint: [x]"}}"#)
+                    .into_boxed_str(),
+            );
+            let (base, _) = fake(200, body);
+            let msg = CustomMessage::from_reply("o1", &Reply::Text("x".into()));
+            let err = client(&base).send_custom("OLD", &msg).await.unwrap_err();
+            assert!(err.is_token_invalid(), "{code}");
+            assert_eq!(err.errcode(), Some(code));
+        }
+        let (base, _) = fake(
+            200,
+            r#"{"errcode":45015,"errmsg":"response out of time limit"}"#,
+        );
+        let msg = CustomMessage::from_reply("o1", &Reply::Text("x".into()));
+        let err = client(&base).send_custom("T", &msg).await.unwrap_err();
+        assert!(!err.is_token_invalid());
+    }
+
+    #[actix_rt::test]
+    async fn template_send_returns_msgid_and_serializes_data_values() {
+        let (base, seen) = fake(200, r#"{"errcode":0,"errmsg":"ok","msgid":200228332}"#);
+        let msg = TemplateMessage {
+            touser: "o1".into(),
+            template_id: "tpl".into(),
+            url: None,
+            client_msg_id: Some("out-1".into()),
+            data: [
+                ("amount".to_owned(), "39.8元".to_owned()),
+                ("card".to_owned(), "2024001".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        assert_eq!(
+            client(&base).send_template("TOK", &msg).await.unwrap(),
+            200228332
+        );
+        let (_, path, query, body) = last(&seen);
+        assert_eq!(path, "/sim/wechat/cgi-bin/message/template/send");
+        assert_eq!(query, "access_token=TOK");
+        assert_eq!(
+            body,
+            r#"{"touser":"o1","template_id":"tpl","client_msg_id":"out-1","data":{"amount":{"value":"39.8元"},"card":{"value":"2024001"}}}"#
+        );
+    }
+
+    #[actix_rt::test]
+    async fn menu_create_posts_the_menu_as_given() {
+        let (base, seen) = fake(200, r#"{"errcode":0,"errmsg":"ok"}"#);
+        let menu = serde_json::json!({"button":[{"type":"click","name":"余额","key":"BALANCE"}]});
+        client(&base).create_menu("TOK", &menu).await.unwrap();
+        let (_, path, _, body) = last(&seen);
+        assert_eq!(path, "/sim/wechat/cgi-bin/menu/create");
+        // Key order is serde_json's; WeChat reads JSON, so compare values, and check that
+        // Chinese travels unescaped (errcode 40033 otherwise).
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            menu
+        );
+        assert!(body.contains("余额"));
+    }
+
+    #[actix_rt::test]
+    async fn http_status_is_ignored_non_json_is_a_decode_error() {
+        let (base, _) = fake(500, r#"{"errcode":0,"errmsg":"ok"}"#);
+        let menu = serde_json::json!({});
+        assert!(client(&base).create_menu("TOK", &menu).await.is_ok());
+        let (base, _) = fake(502, "<html>bad gateway</html>");
+        let err = client(&base).create_menu("TOK", &menu).await.unwrap_err();
+        assert!(matches!(err, ApiError::Decode(_)));
+        assert_eq!(err.errcode(), None);
+        let (base, _) = fake(200, r#"{"errcode":0,"errmsg":"ok"}"#);
+        assert!(matches!(
+            client(&base).fetch_token().await,
+            Err(ApiError::Decode(_))
+        ));
+    }
+
+    #[actix_rt::test]
+    async fn transport_errors_never_show_the_secret_or_token() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let c = client(&format!("http://127.0.0.1:{port}"));
+        let err = c.fetch_token().await.unwrap_err();
+        assert!(matches!(err, ApiError::Transport(_)));
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        let msg = CustomMessage::from_reply("o1", &Reply::Text("x".into()));
+        let shown = format!(
+            "{:?}",
+            c.send_custom("SECRET_TOKEN", &msg).await.unwrap_err()
+        );
+        assert!(!shown.contains("SECRET_TOKEN"), "{shown}");
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn base_url_must_be_http() {
+        assert!(ApiClient::new("ftp://x", "a", "s", Duration::from_secs(1)).is_err());
+        assert!(ApiClient::new("/sim/wechat", "a", "s", Duration::from_secs(1)).is_err());
     }
 }

@@ -388,3 +388,465 @@ pub(crate) fn envelope(encrypt: &str, msg_signature: &str, timestamp: &str, nonc
     out.push_str("\n</xml>");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wechat::inbound::InboundBody;
+    use crate::wechat::platform::Platform;
+    use proptest::prelude::*;
+
+    const V0_ENCRYPT: &str = "+qdx1OKCy+5JPCBFWw70tm0fJGb2Jmeia4FCB7kao+/Q5c/ohsOzQHi8khUOb05JCpj0JB4RvQMkUyus8TPxLKJGQqcvZqzDpVzazhZv6JsXUnnR8XGT740XgXZUXQ7vJVnAG+tE8NUd4yFyjPy7GgiaviNrlCTj+l5kdfMuFUPpRSrfMZuMcp3Fn2Pede2IuQrKEYwKSqFIZoNqJ4M8EajAsjLY2km32IIjdf8YL/P50F7mStwntrA2cPDrM1kb6mOcfBgRtWygb3VIYnSeOBrebufAlr7F9mFUPAJGj04=";
+    const ABC_EAK: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    const V5_EAK: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+    const V5_BODY: &str = "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName><Encrypt><![CDATA[RypEvHKD8QQKFhvQ6QleEB4J58tiPdvo+rtK1I9qca6aM/wvqnLSV5zEPeusUiX5L5X/0lWfrf0QADHHhGd3QczcdCUpj911L3vg3W/sYYvuJTs3TUUkSUXxaccAS0qhxchrRYt66wiSpGLYL42aM6A8dTT+6k4aSknmPj48kzJs8qLjvd4Xgpue06DOdnLxAUHzM6+kDZ+HMZfJYuR+LtwGc2hgf5gsijff0ekUNXZiqATP7PF5mZxZ3Izoun1s4zG4LUMnvw2r+KqCKIw+3IQH03v+BCA9nMELNqbSf6tiWSrXJB3LAVGUcallcrw8V2t9EL4EhzJWrQUax5wLVMNS0+rUPA3k22Ncx4XXZS9o0MBH27Bo6BpNelZpS+/uh9KsNlY6bHCmJU9p8g7m3fVKn28H3KDYA5Pl/T8Z1ptDAVe0lXdQ2YoyyH2uyPIGHBZZIs2pDBS8R07+qN+E7Q==]]></Encrypt></xml>";
+    const V1_BODY: &str = "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[oyORnuP8q7ou2gfYjqLzSIWZf0rs]]></FromUserName><CreateTime>1409735668</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[abcdteT]]></Content><MsgId>6054768590064713728</MsgId><Encrypt><![CDATA[hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE=]]></Encrypt></xml>";
+
+    fn codec(tokens: &[&str], keys: &[&str], app_id: &str) -> Codec {
+        Codec::new(CodecConfig {
+            tokens: tokens.iter().map(|s| s.to_string()).collect(),
+            aes_keys: keys.iter().map(|s| s.to_string()).collect(),
+            app_id: app_id.into(),
+            ..CodecConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn q(pairs: &[(&str, &str)]) -> CallbackQuery {
+        let mut q = CallbackQuery::default();
+        for (k, v) in pairs {
+            let v = Some(v.to_string());
+            match *k {
+                "signature" => q.signature = v,
+                "timestamp" => q.timestamp = v,
+                "nonce" => q.nonce = v,
+                "echostr" => q.echostr = v,
+                "openid" => q.openid = v,
+                "encrypt_type" => q.encrypt_type = v,
+                "msg_signature" => q.msg_signature = v,
+                _ => panic!("unknown key {k}"),
+            }
+        }
+        q
+    }
+
+    fn text_xml(content: &str) -> String {
+        format!(
+            "<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[o_user]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content><MsgId>42</MsgId></xml>"
+        )
+    }
+
+    #[test]
+    fn v0_get_verification_echoes_echostr() {
+        let c = codec(&["AAAAA"], &[], "");
+        let query = q(&[
+            ("signature", "f464b24fc39322e44b38aa78f5edd27bd1441696"),
+            ("echostr", "4375120948345356249"),
+            ("timestamp", "1714036504"),
+            ("nonce", "1514711492"),
+        ]);
+        assert_eq!(
+            c.verify_url(&query, 1714036504).unwrap(),
+            "4375120948345356249"
+        );
+        let mut bad = query.clone();
+        bad.nonce = Some("1514711493".into());
+        assert!(matches!(
+            c.verify_url(&bad, 1714036504),
+            Err(WeChatError::BadSignature)
+        ));
+        let mut missing = query.clone();
+        missing.echostr = None;
+        assert!(matches!(
+            c.verify_url(&missing, 1714036504),
+            Err(WeChatError::MissingParam("echostr"))
+        ));
+    }
+
+    #[test]
+    fn v0_plain_post_is_accepted_with_its_signature() {
+        let c = codec(&["AAAAA"], &[], "");
+        let query = q(&[
+            ("signature", "899cf89e464efb63f54ddac96b0a0a235f53aa78"),
+            ("timestamp", "1714037059"),
+            ("nonce", "486452656"),
+            ("openid", "o_user"),
+        ]);
+        let opened = c
+            .open(&query, text_xml("余额").as_bytes(), 1714037059)
+            .unwrap();
+        assert_eq!(opened.mode, Mode::Plain);
+        assert_eq!(
+            opened.message.body,
+            InboundBody::Text {
+                content: "余额".into(),
+                msg_id: 42
+            }
+        );
+    }
+
+    #[test]
+    fn v0_safe_inbound_authenticates_by_msg_signature_then_decrypts() {
+        // V0's plaintext is JSON (the example account chose JSON), so the codec must get
+        // through signature and decryption and then refuse it as XML: that proves the order.
+        let c = codec(&["AAAAA"], &["A".repeat(43).as_str()], "wxba5fad812f8e6fb9");
+        let body = format!(
+            "<xml><ToUserName><![CDATA[gh_97417a04a28d]]></ToUserName><Encrypt><![CDATA[{V0_ENCRYPT}]]></Encrypt></xml>"
+        );
+        let query = q(&[
+            ("signature", "6c5c811b55cc85e0e1b54100749188c20beb3f5d"),
+            ("timestamp", "1714112445"),
+            ("nonce", "415670741"),
+            ("openid", "o9AgO5Kd5ggOC-bXrbNODIiE3bGY"),
+            ("encrypt_type", "aes"),
+            ("msg_signature", "046e02f8204d34f8ba5fa3b1db94908f3df2e9b3"),
+        ]);
+        assert!(matches!(
+            c.open(&query, body.as_bytes(), 1714112445),
+            Err(WeChatError::MalformedXml(_))
+        ));
+        let mut wrong = query.clone();
+        wrong.msg_signature = Some("046e02f8204d34f8ba5fa3b1db94908f3df2e9b4".into());
+        assert!(matches!(
+            c.open(&wrong, body.as_bytes(), 1714112445),
+            Err(WeChatError::BadMsgSignature)
+        ));
+    }
+
+    #[test]
+    fn v0_reply_seals_deterministically() {
+        let c = codec(&["AAAAA"], &["A".repeat(43).as_str()], "wxba5fad812f8e6fb9");
+        let sealed = c.seal_with_random(
+            &Mode::Safe { key_index: 0 },
+            r#"{"demo_resp":"good luck"}"#,
+            "415670741",
+            1713424427,
+            *b"707722b803182950",
+        );
+        assert_eq!(
+            sealed,
+            "<xml>\n<Encrypt><![CDATA[ELGduP2YcVatjqIS+eZbp80MNLoAUWvzzyJxgGzxZO/5sAvd070Bs6qrLARC9nVHm48Y4hyRbtzve1L32tmxSQ==]]></Encrypt>\n<MsgSignature><![CDATA[1b9339964ed2e271e7c7b6ff2b0ef902fc94dea1]]></MsgSignature>\n<TimeStamp>1713424427</TimeStamp>\n<Nonce><![CDATA[415670741]]></Nonce>\n</xml>"
+        );
+    }
+
+    #[test]
+    fn v4c_envelope_exact_bytes() {
+        let c = codec(
+            &["123456"],
+            &["kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"],
+            "wx49f0ab532d5d035a",
+        );
+        let msg = "<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[test]]></Content>\n<FromUserName><![CDATA[wx49f0ab532d5d035a]]></FromUserName>\n<ToUserName><![CDATA[messense]]></ToUserName>\n<AgentID>1</AgentID>\n<CreateTime>1411525903</CreateTime>\n</xml>";
+        let sealed = c.seal_with_random(
+            &Mode::Safe { key_index: 0 },
+            msg,
+            "461056294",
+            1411525903,
+            *b"1234567890123456",
+        );
+        assert_eq!(
+            sealed,
+            "<xml>\n<Encrypt><![CDATA[9s4gMv99m88kKTh/H8IdkOiMg6bisoy3ypwy9H4hvSPe9nsGaqyw5hhSjdYbcrKk+j3nba4HMOTzHrluLBYqxgNcBqGsL8GqxlhZgURnAtObvesEl5nZ+uBE8bviY0LWke8Zy9V/QYKxNV2FqllNXcfmstttyIkMKCCmVbCFM2JTF5wY0nFhHZSjPUL2Q1qvSUCUld+/WIXrx0oyKQmpB6o8NRrrNrsDf03oxI1p9FxUgMnwKKZeOA/uu+2IEvEBtb7muXsVbwbgX05UPPJvFurDXafG0RQyPR+mf1nDnAtQmmNOuiR5MIkdQ39xn1vWwi1O5oazPoQJz0nTYjxxEE8kv3kFxtAGVRe3ypD3WeK2XeFYFMNMpatF9XiKzHo3]]></Encrypt>\n<MsgSignature><![CDATA[407518b7649e86ef23978113f92d27afa9296533]]></MsgSignature>\n<TimeStamp>1411525903</TimeStamp>\n<Nonce><![CDATA[461056294]]></Nonce>\n</xml>"
+        );
+    }
+
+    #[test]
+    fn v5_safe_body_opens_to_the_text_message() {
+        let c = codec(&["QDG6eK"], &[V5_EAK], "wx5823bf96d3bd56c7");
+        let query = q(&[
+            ("timestamp", "1409659813"),
+            ("nonce", "1372623149"),
+            ("encrypt_type", "aes"),
+            ("msg_signature", "477715d11cdb4164915debcba66cb864d751f3e6"),
+        ]);
+        let opened = c.open(&query, V5_BODY.as_bytes(), 1409659813).unwrap();
+        assert_eq!(opened.mode, Mode::Safe { key_index: 0 });
+        assert_eq!(opened.message.from_user, "mycreate");
+        assert_eq!(
+            opened.message.body,
+            InboundBody::Text {
+                content: "hello".into(),
+                msg_id: 4561255354251345929
+            }
+        );
+    }
+
+    #[test]
+    fn v1_compat_body_trusts_only_the_decrypted_copy() {
+        let c = codec(&["spamtest"], &[ABC_EAK], "wx2c2769f8efd9abc2");
+        let query = q(&[
+            ("signature", "16120ec1b8dbb870f510d87ce6bc2463eae6ca1a"),
+            ("timestamp", "1409735669"),
+            ("nonce", "1320562132"),
+            ("encrypt_type", "aes"),
+            ("msg_signature", "5d197aaffba7e9b25a30732f161a50dee96bd5fa"),
+        ]);
+        // Tamper with the plaintext copy: the decrypted one must win.
+        let tampered = V1_BODY.replace(
+            "<Content><![CDATA[abcdteT]]>",
+            "<Content><![CDATA[转账1000]]>",
+        );
+        let opened = c.open(&query, tampered.as_bytes(), 1409735669).unwrap();
+        assert_eq!(
+            opened.message.body,
+            InboundBody::Text {
+                content: "abcdteT".into(),
+                msg_id: 6054768590064713728
+            }
+        );
+        // The same request read as plaintext (no encrypt_type) is authenticated by `signature`.
+        let mut plain = query.clone();
+        plain.encrypt_type = None;
+        assert_eq!(
+            c.open(&plain, V1_BODY.as_bytes(), 1409735669).unwrap().mode,
+            Mode::Plain
+        );
+    }
+
+    #[test]
+    fn signature_where_msg_signature_is_needed_is_refused() {
+        let c = codec(&["spamtest"], &[ABC_EAK], "wx2c2769f8efd9abc2");
+        let query = q(&[
+            ("signature", "16120ec1b8dbb870f510d87ce6bc2463eae6ca1a"),
+            ("timestamp", "1409735669"),
+            ("nonce", "1320562132"),
+            ("encrypt_type", "aes"),
+        ]);
+        assert!(matches!(
+            c.open(&query, V1_BODY.as_bytes(), 1409735669),
+            Err(WeChatError::MissingParam("msg_signature"))
+        ));
+        // The 3-part signature passed as msg_signature does not verify either.
+        let mut swapped = query.clone();
+        swapped.msg_signature = swapped.signature.clone();
+        assert!(matches!(
+            c.open(&swapped, V1_BODY.as_bytes(), 1409735669),
+            Err(WeChatError::BadMsgSignature)
+        ));
+    }
+
+    #[test]
+    fn v2_wrong_appid_is_refused_after_a_valid_signature() {
+        let body = "<xml><ToUserName><![CDATA[x]]></ToUserName><Encrypt><![CDATA[rTNFcsut4LfGuAFKEUVVpwcaCOTJzOd9twZdIW910jb3k+iicx2uvhttIZ3Qg9Qgty3BEF2xbOrz6boTfb30dMomcgrkTqdFPwnhqbk+kIQ7rZiwny9D7NUrTgA5kpX3KsZvrXzUZyP2x9YOlxbgm572lmxKvM7HAQQhIQ/p6HBmoY30bGXFK0BtIu1pW9TjhOYrLQoU18nWYjWqDA1ynkmOytpv7QRI1P1+0NoxL0q2zO1DgeSvnE8CZGo/o5Ap/WHK5W2RAsinpzN4/LjPnmB6U01I5XCoJoC0GK/yMZycd2Oh8Nq6+wBkC1U85oy0ktOY4nLvsQMLrourmMGdZHuTbqpeJ8Ao/5PRYJ+WBvRUwPfGKBL2+2IKZF49vAJqkcGWSHGE76ZN2erXeuNazf/o9o3lIE3q739o4c8t9QGPe31GT2Go/rOz1BsrASwvauNulCh+++yz+CQzBIuikA==]]></Encrypt></xml>";
+        let query = q(&[
+            ("timestamp", "1458300676"),
+            ("nonce", "260774613"),
+            ("encrypt_type", "aes"),
+            ("msg_signature", "4f3ad57b6989f09f4eb392acce4f9e93942ed890"),
+        ]);
+        let right = codec(&["pamtest"], &[ABC_EAK], "wxb11529c136998cb6");
+        let opened = right.open(&query, body.as_bytes(), 1458300676).unwrap();
+        assert_eq!(opened.message.from_user, "asdasdasdsadasd");
+        let wrong = codec(&["pamtest"], &[ABC_EAK], "wxWRONG");
+        let err = wrong.open(&query, body.as_bytes(), 1458300676).unwrap_err();
+        assert!(matches!(err, WeChatError::AppIdMismatch));
+        assert_eq!(err.status(), 400);
+    }
+
+    #[test]
+    fn stale_and_future_timestamps_are_refused_before_the_signature() {
+        let c = codec(&["AAAAA"], &[], "");
+        let query = q(&[
+            ("signature", "899cf89e464efb63f54ddac96b0a0a235f53aa78"),
+            ("timestamp", "1714037059"),
+            ("nonce", "486452656"),
+        ]);
+        let body = text_xml("x");
+        assert!(c.open(&query, body.as_bytes(), 1714037059 + 300).is_ok());
+        let err = c
+            .open(&query, body.as_bytes(), 1714037059 + 301)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            WeChatError::StaleTimestamp {
+                skew_secs: 301,
+                window_secs: 300
+            }
+        ));
+        assert_eq!(err.status(), 403);
+        assert!(matches!(
+            c.open(&query, body.as_bytes(), 1714037059 - 301),
+            Err(WeChatError::StaleTimestamp { .. })
+        ));
+        let mut junk = query.clone();
+        junk.timestamp = Some("soon".into());
+        assert!(matches!(
+            c.open(&junk, body.as_bytes(), 0),
+            Err(WeChatError::BadTimestamp)
+        ));
+    }
+
+    #[test]
+    fn rotated_previous_token_and_key_are_accepted_and_the_reply_uses_the_decrypting_key() {
+        let old_key = "A".repeat(43);
+        let new_key = ABC_EAK;
+        let wechat_old = Platform::new("oldtoken", Some(&old_key), "wxapp").unwrap();
+        let ours = codec(&["newtoken", "oldtoken"], &[new_key, &old_key], "wxapp");
+        let (qs, body) =
+            wechat_old.seal_inbound(&text_xml("hi"), true, 1_700_000_000, "99", "o_user");
+        let query = parse_query(&qs);
+        let opened = ours.open(&query, body.as_bytes(), 1_700_000_000).unwrap();
+        assert_eq!(opened.mode, Mode::Safe { key_index: 1 });
+        let reply = "<xml><Content><![CDATA[ok]]></Content></xml>";
+        let sealed = ours.seal(&opened.mode, reply, "99", 1_700_000_001);
+        // Decrypts with the old key, not the new one.
+        let env = xml::parse(&sealed).unwrap();
+        let encrypt = env.get("Encrypt").unwrap();
+        assert_eq!(
+            crypto::decrypt(&AesKey::parse(&old_key).unwrap(), "wxapp", encrypt).unwrap(),
+            reply.as_bytes()
+        );
+        assert!(crypto::decrypt(&AesKey::parse(new_key).unwrap(), "wxapp", encrypt).is_err());
+        // An unknown token is still refused.
+        let stranger = Platform::new("someoneelse", Some(&old_key), "wxapp").unwrap();
+        let (qs, body) =
+            stranger.seal_inbound(&text_xml("hi"), true, 1_700_000_000, "99", "o_user");
+        assert!(matches!(
+            ours.open(&parse_query(&qs), body.as_bytes(), 1_700_000_000),
+            Err(WeChatError::BadMsgSignature)
+        ));
+    }
+
+    #[test]
+    fn encrypted_only_refuses_plaintext() {
+        let c = Codec::new(CodecConfig {
+            tokens: vec!["AAAAA".into()],
+            aes_keys: vec!["A".repeat(43)],
+            app_id: "wxapp".into(),
+            encrypted_only: true,
+            ..CodecConfig::default()
+        })
+        .unwrap();
+        let query = q(&[
+            ("signature", "899cf89e464efb63f54ddac96b0a0a235f53aa78"),
+            ("timestamp", "1714037059"),
+            ("nonce", "486452656"),
+        ]);
+        let err = c
+            .open(&query, text_xml("x").as_bytes(), 1714037059)
+            .unwrap_err();
+        assert!(matches!(err, WeChatError::PlaintextRefused));
+        assert_eq!(err.status(), 403);
+    }
+
+    #[test]
+    fn doctype_and_malformed_bodies_are_refused_after_authentication() {
+        let p = Platform::new("tok", None, "").unwrap();
+        let c = codec(&["tok"], &[], "");
+        let evil = r#"<!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><Content>&xxe;</Content></xml>"#;
+        let (qs, body) = p.seal_inbound(evil, false, 100, "1", "o");
+        let err = c.open(&parse_query(&qs), body.as_bytes(), 100).unwrap_err();
+        assert!(matches!(err, WeChatError::Doctype));
+        assert_eq!(err.status(), 400);
+        let (qs, body) = p.seal_inbound("<xml><ToUserName>", false, 100, "1", "o");
+        assert!(matches!(
+            c.open(&parse_query(&qs), body.as_bytes(), 100),
+            Err(WeChatError::MalformedXml(_))
+        ));
+    }
+
+    #[test]
+    fn success_and_empty_replies_are_not_encrypted() {
+        let c = codec(&["t"], &[ABC_EAK], "wxapp");
+        assert_eq!(
+            c.seal(&Mode::Safe { key_index: 0 }, SUCCESS, "1", 1),
+            "success"
+        );
+        assert_eq!(c.seal(&Mode::Safe { key_index: 0 }, "", "1", 1), "");
+        assert_eq!(c.seal(&Mode::Plain, "<xml/>", "1", 1), "<xml/>");
+    }
+
+    #[test]
+    fn bad_configuration_is_refused_at_start_up() {
+        let base = CodecConfig {
+            tokens: vec!["t".into()],
+            aes_keys: vec![ABC_EAK.into()],
+            app_id: "wxapp".into(),
+            ..CodecConfig::default()
+        };
+        assert!(Codec::new(base.clone()).is_ok());
+        for cfg in [
+            CodecConfig {
+                tokens: vec![],
+                ..base.clone()
+            },
+            CodecConfig {
+                aes_keys: vec!["short".into()],
+                ..base.clone()
+            },
+            CodecConfig {
+                app_id: String::new(),
+                ..base.clone()
+            },
+            CodecConfig {
+                timestamp_window_secs: 0,
+                ..base.clone()
+            },
+            CodecConfig {
+                aes_keys: vec![],
+                encrypted_only: true,
+                ..base.clone()
+            },
+        ] {
+            assert!(Codec::new(cfg).is_err());
+        }
+        assert!(!format!("{base:?}").contains(ABC_EAK));
+    }
+
+    /// Minimal query-string parser for tests (the HTTP layer uses serde_urlencoded).
+    fn parse_query(qs: &str) -> CallbackQuery {
+        let decode = |s: &str| {
+            let mut out = Vec::new();
+            let b = s.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%' {
+                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        };
+        let pairs: Vec<(String, String)> = qs
+            .split('&')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (decode(k), decode(v))
+            })
+            .collect();
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        q(&refs)
+    }
+
+    proptest! {
+        #[test]
+        fn platform_seal_then_codec_open_round_trips_in_both_modes(
+            content in "[^\\x00-\\x1f]{0,80}",
+            safe in any::<bool>(),
+            ts in 1_600_000_000i64..1_900_000_000,
+            nonce in "[0-9]{1,10}",
+        ) {
+            let wechat = Platform::new("tok3n", Some(ABC_EAK), "wxapp").unwrap();
+            let ours = codec(&["tok3n"], &[ABC_EAK], "wxapp");
+            let msg = crate::wechat::InboundMessage {
+                to_user: "gh_x".into(),
+                from_user: "o_user".into(),
+                create_time: ts,
+                body: InboundBody::Text { content: content.clone(), msg_id: 7 },
+            };
+            let (qs, body) = wechat.seal_inbound(&msg.to_xml(), safe, ts, &nonce, "o_user");
+            let opened = ours.open(&parse_query(&qs), body.as_bytes(), ts).unwrap();
+            prop_assert_eq!(&opened.message, &msg);
+            prop_assert_eq!(opened.mode, if safe { Mode::Safe { key_index: 0 } } else { Mode::Plain });
+            let reply = crate::wechat::reply::passive_xml("o_user", "gh_x", ts, &crate::wechat::Reply::Text(content.clone()));
+            let sealed = ours.seal(&opened.mode, &reply, &nonce, ts);
+            prop_assert_eq!(wechat.open_reply(&sealed).unwrap(), Some(reply));
+        }
+    }
+}

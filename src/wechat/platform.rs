@@ -173,3 +173,96 @@ fn percent_encode(out: &mut String, s: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v0_verify_url_query() {
+        let p = Platform::new("AAAAA", None, "").unwrap();
+        assert_eq!(
+            p.verify_url_query("4375120948345356249", 1714036504, "1514711492"),
+            "signature=f464b24fc39322e44b38aa78f5edd27bd1441696&timestamp=1714036504&nonce=1514711492&echostr=4375120948345356249"
+        );
+        assert!(
+            p.verify_url_query("a+b/c=", 1, "2")
+                .ends_with("&echostr=a%2Bb%2Fc%3D")
+        );
+    }
+
+    #[test]
+    fn plain_inbound_query_and_body() {
+        let p = Platform::new("AAAAA", None, "").unwrap();
+        let (q, body) = p.seal_inbound("<xml/>", false, 1714037059, "486452656", "o_user");
+        assert_eq!(
+            q,
+            "signature=899cf89e464efb63f54ddac96b0a0a235f53aa78&timestamp=1714037059&nonce=486452656&openid=o_user"
+        );
+        assert_eq!(body, "<xml/>");
+        // Safe requested without a key: plaintext.
+        let (q, _) = p.seal_inbound("<xml/>", true, 1714037059, "486452656", "o_user");
+        assert!(!q.contains("encrypt_type"));
+    }
+
+    #[test]
+    fn safe_inbound_carries_to_user_encrypt_and_msg_signature() {
+        let p = Platform::new("AAAAA", Some(&"A".repeat(43)), "wxba5fad812f8e6fb9").unwrap();
+        let xml_text =
+            "<xml><ToUserName><![CDATA[gh_97417a04a28d]]></ToUserName><Content>x</Content></xml>";
+        let (q, body) = p.seal_inbound(
+            xml_text,
+            true,
+            1714112445,
+            "415670741",
+            "o9AgO5Kd5ggOC-bXrbNODIiE3bGY",
+        );
+        assert!(q.starts_with("signature=6c5c811b55cc85e0e1b54100749188c20beb3f5d&timestamp=1714112445&nonce=415670741&openid=o9AgO5Kd5ggOC-bXrbNODIiE3bGY&encrypt_type=aes&msg_signature="));
+        let f = xml::parse(&body).unwrap();
+        assert_eq!(f.get("ToUserName"), Some("gh_97417a04a28d"));
+        let encrypt = f.get("Encrypt").unwrap();
+        let msg_sig = q.rsplit_once("msg_signature=").unwrap().1;
+        assert_eq!(
+            msg_sig,
+            signature::sign(&["AAAAA", "1714112445", "415670741", encrypt])
+        );
+        let key = AesKey::parse(&"A".repeat(43)).unwrap();
+        assert_eq!(
+            crypto::decrypt(&key, "wxba5fad812f8e6fb9", encrypt).unwrap(),
+            xml_text.as_bytes()
+        );
+    }
+
+    #[test]
+    fn open_reply_handles_success_plain_and_verifies_envelopes() {
+        let p = Platform::new("AAAAA", Some(&"A".repeat(43)), "wxba5fad812f8e6fb9").unwrap();
+        assert_eq!(p.open_reply("success").unwrap(), None);
+        assert_eq!(p.open_reply("").unwrap(), None);
+        assert_eq!(
+            p.open_reply("<xml><A>1</A></xml>").unwrap(),
+            Some("<xml><A>1</A></xml>".into())
+        );
+        let env = "<xml>\n<Encrypt><![CDATA[ELGduP2YcVatjqIS+eZbp80MNLoAUWvzzyJxgGzxZO/5sAvd070Bs6qrLARC9nVHm48Y4hyRbtzve1L32tmxSQ==]]></Encrypt>\n<MsgSignature><![CDATA[1b9339964ed2e271e7c7b6ff2b0ef902fc94dea1]]></MsgSignature>\n<TimeStamp>1713424427</TimeStamp>\n<Nonce><![CDATA[415670741]]></Nonce>\n</xml>";
+        assert_eq!(
+            p.open_reply(env).unwrap(),
+            Some(r#"{"demo_resp":"good luck"}"#.into())
+        );
+        let forged = env.replace(
+            "1b9339964ed2e271e7c7b6ff2b0ef902fc94dea1",
+            "1b9339964ed2e271e7c7b6ff2b0ef902fc94dea2",
+        );
+        assert!(matches!(
+            p.open_reply(&forged),
+            Err(WeChatError::BadMsgSignature)
+        ));
+        let no_key = Platform::new("AAAAA", None, "wxba5fad812f8e6fb9").unwrap();
+        assert!(matches!(no_key.open_reply(env), Err(WeChatError::NoAesKey)));
+    }
+
+    #[test]
+    fn bad_platform_configuration_is_refused() {
+        assert!(Platform::new("", None, "").is_err());
+        assert!(Platform::new("t", Some("nope"), "wx").is_err());
+        assert!(!Platform::new("t", Some(""), "wx").unwrap().can_encrypt());
+    }
+}

@@ -87,3 +87,80 @@ pub fn parse_passive(xml_text: &str) -> Result<(String, Reply), WeChatError> {
     };
     Ok((to_user, reply))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn text_reply_exact_bytes_match_the_official_sample() {
+        assert_eq!(
+            passive_xml("toUser", "fromUser", 12345678, &Reply::Text("你好".into())),
+            "<xml>\n<ToUserName><![CDATA[toUser]]></ToUserName>\n<FromUserName><![CDATA[fromUser]]></FromUserName>\n<CreateTime>12345678</CreateTime>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[你好]]></Content>\n</xml>"
+        );
+    }
+
+    #[test]
+    fn news_reply_exact_bytes_match_the_official_sample() {
+        let article = Article {
+            title: "title1".into(),
+            description: "description1".into(),
+            pic_url: "picurl".into(),
+            url: "url".into(),
+        };
+        assert_eq!(
+            passive_xml(
+                "toUser",
+                "fromUser",
+                12345678,
+                &Reply::News(article.clone())
+            ),
+            "<xml>\n<ToUserName><![CDATA[toUser]]></ToUserName>\n<FromUserName><![CDATA[fromUser]]></FromUserName>\n<CreateTime>12345678</CreateTime>\n<MsgType><![CDATA[news]]></MsgType>\n<ArticleCount>1</ArticleCount>\n<Articles>\n<item>\n<Title><![CDATA[title1]]></Title>\n<Description><![CDATA[description1]]></Description>\n<PicUrl><![CDATA[picurl]]></PicUrl>\n<Url><![CDATA[url]]></Url>\n</item>\n</Articles>\n</xml>"
+        );
+        let xml = passive_xml("toUser", "fromUser", 1, &Reply::News(article.clone()));
+        assert_eq!(
+            parse_passive(&xml).unwrap(),
+            ("toUser".to_owned(), Reply::News(article))
+        );
+    }
+
+    #[test]
+    fn cdata_terminator_in_content_round_trips() {
+        let xml = passive_xml("o1", "gh", 1, &Reply::Text("a]]>b".into()));
+        assert!(xml.contains("<Content><![CDATA[a]]]]><![CDATA[>b]]></Content>"));
+        assert_eq!(
+            parse_passive(&xml).unwrap(),
+            ("o1".to_owned(), Reply::Text("a]]>b".into()))
+        );
+    }
+
+    #[test]
+    fn control_characters_are_dropped_from_replies() {
+        let xml = passive_xml("o1", "gh", 1, &Reply::Text("余额\u{1d}12.30\u{0}元".into()));
+        assert!(xml.contains("<![CDATA[余额12.30元]]>"));
+    }
+
+    #[test]
+    fn parse_passive_refuses_unknown_types_and_garbage() {
+        assert!(parse_passive("success").is_err());
+        assert!(
+            parse_passive("<xml><ToUserName>a</ToUserName><MsgType>image</MsgType></xml>").is_err()
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_round_trips_through_cdata(s in proptest::string::string_regex("[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\r]{0,64}").unwrap()) {
+            let xml = passive_xml("o", "gh", 1, &Reply::Text(s.clone()));
+            prop_assert_eq!(parse_passive(&xml).unwrap().1, Reply::Text(s));
+        }
+
+        #[test]
+        fn cdata_heavy_text_round_trips(parts in proptest::collection::vec(prop_oneof![Just("]]>"), Just("]"), Just(">"), Just("<![CDATA["), Just("&amp;"), Just("中")], 0..20)) {
+            let s: String = parts.concat();
+            let xml = passive_xml("o", "gh", 1, &Reply::Text(s.clone()));
+            prop_assert_eq!(parse_passive(&xml).unwrap().1, Reply::Text(s));
+        }
+    }
+}
