@@ -16,16 +16,54 @@ use super::table::MatchKind;
 use super::template::{RenderedReply, ReplyMode};
 use super::{ActionCatalog, Diagnostic, Menu, RuleTable, Trigger, normalize};
 
-/// Validate `dir` and return a one-paragraph summary, or every diagnostic.
+/// Validate `dir` and return a summary, or every diagnostic. If a `menu.toml` sits next to the
+/// rules directory (`config/menu.toml` for `config/rules/`), it is validated too, and menu keys
+/// no rule answers are listed as a warning in the summary.
 pub fn check_dir(dir: &Path, catalog: &dyn ActionCatalog) -> Result<String, Vec<Diagnostic>> {
     let files = read_dir(dir)?;
     let names: Vec<String> = files
         .iter()
         .filter_map(|(p, _)| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    let table = build(dir, files, catalog)?;
+    let menu_path = dir
+        .parent()
+        .map(|p| p.join("menu.toml"))
+        .filter(|p| p.is_file());
+    let table = build(dir, files, catalog);
+    let menu = menu_path.as_deref().map(Menu::load);
+    let (table, menu) = match (table, menu) {
+        (Ok(t), None) => (t, None),
+        (Ok(t), Some(Ok(m))) => (t, Some(m)),
+        (Ok(_), Some(Err(d))) => return Err(d),
+        (Err(mut d), Some(Err(md))) => {
+            d.extend(md);
+            return Err(d);
+        }
+        (Err(d), _) => return Err(d),
+    };
+    let mut summary = summarize(dir, &names, &table);
+    if let (Some(menu), Some(path)) = (menu, &menu_path) {
+        let unrouted = unrouted_menu_keys(&menu, &table);
+        let _ = write!(
+            summary,
+            "\n{}: OK — {} menu keys",
+            path.display(),
+            menu.click_keys().len()
+        );
+        if !unrouted.is_empty() {
+            let _ = write!(
+                summary,
+                "\nwarning: no rule answers these menu keys: {}",
+                unrouted.join(", ")
+            );
+        }
+    }
+    Ok(summary)
+}
+
+fn summarize(dir: &Path, names: &[String], table: &RuleTable) -> String {
     let s = table.stats();
-    Ok(format!(
+    format!(
         "{dir}: OK — {rules} rules in {nfiles} files ({names}); keywords: {exact} exact, {prefix} prefix, {suffix} suffix, {contains} contains, {regex} regex; {click} menu keys, {scan} scan keys; subscribe reply: {sub}; default reply: {def} (cooldown {cool} min); {messages} messages",
         dir = dir.display(),
         rules = table.rule_count(),
@@ -42,7 +80,7 @@ pub fn check_dir(dir: &Path, catalog: &dyn ActionCatalog) -> Result<String, Vec<
         def = if s.default { "yes" } else { "no" },
         cool = table.default_cooldown().as_secs() / 60,
         messages = s.messages,
-    ))
+    )
 }
 
 /// Menu keys that no rule answers (a menu button that would get no reply).
@@ -317,7 +355,16 @@ mod tests {
                     .join("\n")
             )
         });
-        assert!(summary.contains("OK"), "{summary}");
+        assert!(summary.contains("rules in 3 files"), "{summary}");
+        // config/menu.toml is checked too; the campus keys wait for the campus rules.
+        assert!(
+            summary.contains("menu.toml: OK — 15 menu keys"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("warning: no rule answers these menu keys: CARD_BALANCE"),
+            "{summary}"
+        );
     }
 
     #[test]
