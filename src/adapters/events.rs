@@ -1,0 +1,124 @@
+//! Typed telemetry events of the adapters: the only place in `adapters` that logs or records
+//! metrics (STYLE habit 9).
+//!
+//! Why it exists: one definition of every metric name and label, with bounded label values
+//! (`upstream`, `op`, `outcome` are `&'static str` from code, never from input), and one place
+//! to check that no secret or personal data reaches a log line — events carry no request or
+//! response bodies, no account numbers, no phone numbers. It must never take a `String` that
+//! came from a user or an upstream.
+//!
+//! Metrics:
+//! - `onecard_upstream_calls_total{upstream,op,outcome}` — every attempt, outcome ∈ ok,
+//!   rejected, timeout, unavailable, breaker_open, rate_limited, saturated, protocol, config.
+//! - `onecard_upstream_latency_seconds{upstream,op}` — histogram of attempt latency.
+//! - `onecard_upstream_breaker_state{upstream}` — gauge, 0 closed, 1 half-open, 2 open.
+//! - `onecard_upstream_restarts_total{upstream}` — adapter actors restarted by the keeper.
+
+use std::time::Duration;
+
+use super::policy::BreakerState;
+
+/// One attempt of one upstream call finished.
+pub struct UpstreamCalled {
+    pub upstream: &'static str,
+    pub op: &'static str,
+    pub attempt: u32,
+    pub outcome: &'static str,
+    /// The protocol code of a business rejection or busy answer (bounded: documented codes).
+    pub code: Option<u32>,
+    pub latency: Duration,
+}
+
+impl UpstreamCalled {
+    pub fn emit(self) {
+        let ms = self.latency.as_millis() as u64;
+        match self.outcome {
+            "ok" | "rejected" => tracing::debug!(
+                upstream = self.upstream,
+                op = self.op,
+                attempt = self.attempt,
+                outcome = self.outcome,
+                code = self.code,
+                latency_ms = ms,
+                "upstream call"
+            ),
+            _ => tracing::warn!(
+                upstream = self.upstream,
+                op = self.op,
+                attempt = self.attempt,
+                outcome = self.outcome,
+                code = self.code,
+                latency_ms = ms,
+                "upstream call failed"
+            ),
+        }
+        metrics::counter!(
+            "onecard_upstream_calls_total",
+            "upstream" => self.upstream,
+            "op" => self.op,
+            "outcome" => self.outcome
+        )
+        .increment(1);
+        metrics::histogram!(
+            "onecard_upstream_latency_seconds",
+            "upstream" => self.upstream,
+            "op" => self.op
+        )
+        .record(self.latency.as_secs_f64());
+    }
+}
+
+/// A breaker changed state (also emitted once at start, as closed).
+pub struct BreakerChanged {
+    pub upstream: &'static str,
+    pub state: BreakerState,
+}
+
+impl BreakerChanged {
+    pub fn emit(self) {
+        if self.state == BreakerState::Closed {
+            tracing::info!(
+                upstream = self.upstream,
+                state = self.state.as_str(),
+                "breaker"
+            );
+        } else {
+            tracing::warn!(
+                upstream = self.upstream,
+                state = self.state.as_str(),
+                "breaker"
+            );
+        }
+        metrics::gauge!("onecard_upstream_breaker_state", "upstream" => self.upstream)
+            .set(self.state.gauge());
+    }
+}
+
+/// The keeper found an adapter actor dead and started a new one.
+pub struct AdapterRestarted {
+    pub upstream: &'static str,
+    pub restarts: u64,
+}
+
+impl AdapterRestarted {
+    pub fn emit(self) {
+        tracing::error!(
+            upstream = self.upstream,
+            restarts = self.restarts,
+            "adapter actor died; restarted"
+        );
+        metrics::counter!("onecard_upstream_restarts_total", "upstream" => self.upstream)
+            .increment(1);
+    }
+}
+
+/// Result of one adapter's health check (for `/healthz` and `onecard rules check`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Health {
+    pub upstream: &'static str,
+    pub ok: bool,
+    pub breaker: &'static str,
+    /// Short reason when not ok (an outcome label or an HTTP status), never a body.
+    pub detail: String,
+    pub latency_ms: u64,
+}
