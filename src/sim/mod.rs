@@ -12,15 +12,26 @@
 //! in memory only; a restart starts a fresh, deterministic world from the seed.
 
 pub mod campus;
+pub mod card;
+pub mod faults;
+pub mod public_data;
+pub mod sms;
+pub mod upstream;
 pub mod wechat;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
-use actix_web::web;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
+use serde_json::json;
 
+pub use card::CardSimConfig;
+pub use faults::Faults;
 pub use wechat::WechatSimConfig;
+
+use crate::adapters::wire::Credentials;
 
 /// Configuration of all simulators (`[sim]` in the config file). Every field has a default, so
 /// an empty section gives a working demo world.
@@ -39,12 +50,15 @@ pub struct SimConfig {
     /// Credentials the adapters sign upstream requests with (card, SMS, public data).
     #[serde(default)]
     pub upstream: UpstreamCredentials,
-    /// Fault injection per upstream, keyed by upstream name (`card`, `sms`, `public_data`,
-    /// `wechat`); adjustable at run time through `POST /sim/faults/{upstream}`.
+    /// School policy of the simulated card system (limits, online 解挂, load hours).
     #[serde(default)]
-    pub faults: std::collections::BTreeMap<String, serde_json::Value>,
-    /// Generate new transactions in the background ("live campus"). Off by default so that
-    /// balances change only through the API.
+    pub card: CardSimConfig,
+    /// Fault injection per upstream (`card`, `sms`, `public_data`, `wechat`); adjustable at run
+    /// time through `POST /sim/faults/{upstream}`.
+    #[serde(default)]
+    pub faults: BTreeMap<String, Faults>,
+    /// Generate new card transactions in the background ("live campus"). Off by default so
+    /// that balances change only through the API.
     #[serde(default)]
     pub live_activity: bool,
 }
@@ -63,13 +77,15 @@ impl Default for SimConfig {
             seed: default_seed(),
             accounts: default_accounts(),
             upstream: UpstreamCredentials::default(),
-            faults: Default::default(),
+            card: CardSimConfig::default(),
+            faults: BTreeMap::new(),
             live_activity: false,
         }
     }
 }
 
-/// The app key / secret pair an upstream gateway hands out to onecard.
+/// The app key / secret pair the school's gateways hand out to onecard (the defaults are the
+/// credentials of docs/upstream-api.md §2.5, so the doc's vectors work against the simulator).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamCredentials {
@@ -83,7 +99,7 @@ fn default_app_key() -> String {
     "onecard-demo".to_owned()
 }
 fn default_app_secret() -> String {
-    "sim-upstream-secret-change-me".to_owned()
+    "demo-secret-change-me".to_owned()
 }
 
 impl Default for UpstreamCredentials {
@@ -92,6 +108,12 @@ impl Default for UpstreamCredentials {
             app_key: default_app_key(),
             app_secret: default_app_secret(),
         }
+    }
+}
+
+impl UpstreamCredentials {
+    pub fn to_wire(&self) -> Credentials {
+        Credentials::new(self.app_key.clone(), self.app_secret.clone())
     }
 }
 
@@ -120,6 +142,15 @@ struct Inner {
     cfg: SimConfig,
     clock: SimClock,
     wechat: wechat::WechatSim,
+    campus: campus::Campus,
+    card: card::CardSim,
+    sms: sms::SmsSim,
+    faults: faults::FaultBoard,
+    card_gw: upstream::Gateway,
+    sms_gw: upstream::Gateway,
+    data_gw: upstream::Gateway,
+    /// The live-activity task is started once, by the first worker that mounts the routes.
+    live_started: AtomicBool,
 }
 
 /// Every simulator's state behind one `Arc`; cheap to clone into each actix worker.
@@ -129,13 +160,24 @@ pub struct SimState {
 }
 
 impl SimState {
+    /// Build every simulator; generates the campus (≈ 5 000 people: tens of milliseconds).
     pub fn new(cfg: SimConfig) -> Self {
-        let wechat = wechat::WechatSim::new(cfg.wechat.clone());
+        let clock = SimClock::default();
+        let t0 = clock.now();
+        let creds = vec![cfg.upstream.to_wire()];
         Self {
             inner: Arc::new(Inner {
+                wechat: wechat::WechatSim::new(cfg.wechat.clone()),
+                campus: campus::Campus::generate(cfg.seed, cfg.accounts, t0),
+                card: card::CardSim::new(cfg.card.clone()),
+                sms: sms::SmsSim::default(),
+                faults: faults::FaultBoard::new(&cfg.faults),
+                card_gw: upstream::Gateway::new("card", creds.clone()),
+                sms_gw: upstream::Gateway::new("sms", creds.clone()),
+                data_gw: upstream::Gateway::new("public_data", creds),
+                live_started: AtomicBool::new(false),
+                clock,
                 cfg,
-                clock: SimClock::default(),
-                wechat,
             }),
         }
     }
@@ -154,17 +196,142 @@ impl SimState {
     pub fn wechat(&self) -> &wechat::WechatSim {
         &self.inner.wechat
     }
+
+    /// The generated campus (people, cards, history as of the start).
+    pub fn campus(&self) -> &campus::Campus {
+        &self.inner.campus
+    }
+
+    /// The card system's live state.
+    pub fn card(&self) -> &card::CardSim {
+        &self.inner.card
+    }
+
+    /// The SMS platform's state.
+    pub fn sms(&self) -> &sms::SmsSim {
+        &self.inner.sms
+    }
+
+    /// Fault settings of every upstream.
+    pub fn faults(&self) -> &faults::FaultBoard {
+        &self.inner.faults
+    }
+
+    pub(crate) fn card_gateway(&self) -> &upstream::Gateway {
+        &self.inner.card_gw
+    }
+    fn sms_gateway(&self) -> &upstream::Gateway {
+        &self.inner.sms_gw
+    }
+    fn data_gateway(&self) -> &upstream::Gateway {
+        &self.inner.data_gw
+    }
+
+    fn start_live_activity(&self) {
+        if !self.inner.cfg.live_activity || self.inner.live_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            let mut n: u64 = 0;
+            loop {
+                tick.tick().await;
+                n += 1;
+                let now = state.clock().now();
+                let people = state.campus().people();
+                let mut r = campus::Rng::derive(state.config().seed, &[n, 0x11FE]);
+                for _ in 0..5 {
+                    let p = r.pick(people);
+                    if let Some(c) = p.cards.first() {
+                        let amount = r.range(6, 20) * 100 + r.range(0, 1) * 50;
+                        state
+                            .card()
+                            .live_consume(state.campus(), &c.account, amount, now);
+                    }
+                }
+            }
+        });
+    }
 }
 
-/// Mount every simulator route under `/sim/...` on an actix-web App.
+fn card_gw(s: &SimState) -> &upstream::Gateway {
+    s.card_gateway()
+}
+fn sms_gw(s: &SimState) -> &upstream::Gateway {
+    s.sms_gateway()
+}
+fn data_gw(s: &SimState) -> &upstream::Gateway {
+    s.data_gateway()
+}
+
+/// The card gateway: base URL `http://HOST:PORT/sim/card`.
+static CARD: upstream::Service = upstream::Service {
+    gateway: card_gw,
+    ops: card::OPS,
+    mount: "/sim/card",
+};
+/// The SMS gateway: base URL `http://HOST:PORT/sim/sms`.
+static SMS: upstream::Service = upstream::Service {
+    gateway: sms_gw,
+    ops: sms::OPS,
+    mount: "/sim/sms",
+};
+/// The public data gateway: base URL `http://HOST:PORT/sim/data`.
+static DATA: upstream::Service = upstream::Service {
+    gateway: data_gw,
+    ops: public_data::OPS,
+    mount: "/sim/data",
+};
+
+async fn serve_card(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    upstream::serve(s, &CARD, req, body).await
+}
+async fn serve_sms(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    upstream::serve(s, &SMS, req, body).await
+}
+async fn serve_data(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    upstream::serve(s, &DATA, req, body).await
+}
+async fn health_card(s: web::Data<SimState>) -> HttpResponse {
+    upstream::health(s, "card").await
+}
+async fn health_sms(s: web::Data<SimState>) -> HttpResponse {
+    upstream::health(s, "sms").await
+}
+async fn health_data(s: web::Data<SimState>) -> HttpResponse {
+    upstream::health(s, "public_data").await
+}
+
+/// Mount every simulator route under `/sim/...` on an actix-web App:
+///
+/// - `/sim/wechat/...` the WeChat API (base URL for our client) + inspection;
+/// - `/sim/card`, `/sim/sms`, `/sim/data`: base URLs of the upstream gateways
+///   (`POST {base}/api/v1/...`, signed per docs/upstream-api.md);
+/// - `/sim/card/accounts`, `/sim/sms/outbox`, `/sim/faults`, `/sim/clock/advance`: inspection
+///   and knobs for demos and tests (unsigned).
 pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
+        state.start_live_activity();
         cfg.service(
             web::scope("/sim")
                 .app_data(web::Data::new(state))
                 .app_data(web::JsonConfig::default().limit(256 * 1024))
                 .route("/clock/advance", web::post().to(advance_clock))
-                .service(web::scope("/wechat").configure(wechat::routes)),
+                .route("/faults", web::get().to(get_faults))
+                .route("/faults/{upstream}", web::post().to(set_faults))
+                .service(web::scope("/wechat").configure(wechat::routes))
+                .route("/card/api/v1/health", web::get().to(health_card))
+                .route("/card/api/v1/{tail:.*}", web::post().to(serve_card))
+                .route("/card/accounts", web::get().to(list_accounts))
+                .route("/card/accounts/{id}", web::get().to(get_account))
+                .route("/card/accounts/{id}/claim", web::post().to(claim))
+                .route("/card/accounts/{id}/found", web::post().to(found))
+                .route("/sms/api/v1/health", web::get().to(health_sms))
+                .route("/sms/api/v1/{tail:.*}", web::post().to(serve_sms))
+                .route("/sms/outbox", web::get().to(sms_outbox))
+                .route("/data/api/v1/health", web::get().to(health_data))
+                .route("/data/api/v1/{tail:.*}", web::post().to(serve_data)),
         );
     }
 }
@@ -176,12 +343,98 @@ struct AdvanceBody {
 }
 
 /// `POST /sim/clock/advance {"secs":N}`: jump the simulators' clock forward.
-async fn advance_clock(
-    state: web::Data<SimState>,
-    body: web::Json<AdvanceBody>,
-) -> web::Json<serde_json::Value> {
+async fn advance_clock(state: web::Data<SimState>, body: web::Json<AdvanceBody>) -> HttpResponse {
     state.clock().advance(body.secs);
-    web::Json(serde_json::json!({ "now": state.clock().now() }))
+    HttpResponse::Ok().json(json!({ "now": state.clock().now() }))
+}
+
+/// `GET /sim/faults`: every upstream's fault settings.
+async fn get_faults(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.faults().all())
+}
+
+/// `POST /sim/faults/{upstream}` with a [`Faults`] JSON body (missing fields = off).
+async fn set_faults(
+    state: web::Data<SimState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let upstream = path.into_inner();
+    let faults: Faults = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => return HttpResponse::BadRequest().json(json!({"error": e.to_string()})),
+    };
+    match state.faults().set(&upstream, faults) {
+        Ok(()) => HttpResponse::Ok().json(state.faults().get(&upstream)),
+        Err(e @ faults::FaultError::UnknownUpstream(_)) => {
+            HttpResponse::NotFound().json(json!({"error": e.to_string()}))
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({"error": e.to_string()})),
+    }
+}
+
+/// `GET /sim/card/accounts?limit=N` (default 20): accounts in id order, demo users first.
+async fn list_accounts(
+    state: web::Data<SimState>,
+    q: web::Query<std::collections::HashMap<String, String>>,
+) -> HttpResponse {
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(20);
+    HttpResponse::Ok().json(card::list_accounts(&state, limit))
+}
+
+/// `GET /sim/card/accounts/{id}` (学工号): one account with `pending_fen`.
+async fn get_account(state: web::Data<SimState>, id: web::Path<String>) -> HttpResponse {
+    match state.card().view(state.campus(), &id) {
+        Some(v) => HttpResponse::Ok().json(v),
+        None => HttpResponse::NotFound().json(json!({"error": "no such account"})),
+    }
+}
+
+/// `POST /sim/card/accounts/{id}/claim`: 领款 — move pending loads into the balance, as a POS
+/// tap would.
+async fn claim(state: web::Data<SimState>, id: web::Path<String>) -> HttpResponse {
+    let now = state.clock().now();
+    match state.card().claim(state.campus(), &id, now) {
+        Some(claimed) => HttpResponse::Ok().json(json!({"claimed_fen": claimed})),
+        None => HttpResponse::NotFound().json(json!({"error": "no such account"})),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FoundBody {
+    place: String,
+}
+
+/// `POST /sim/card/accounts/{id}/found {"place":"第一食堂服务台"}`: someone handed the card in.
+async fn found(
+    state: web::Data<SimState>,
+    id: web::Path<String>,
+    body: web::Json<FoundBody>,
+) -> HttpResponse {
+    let now = state.clock().now();
+    if state
+        .card()
+        .register_found(state.campus(), &id, &body.place, now)
+    {
+        HttpResponse::Ok().json(json!({"ok": true}))
+    } else {
+        HttpResponse::NotFound().json(json!({"error": "no such account"}))
+    }
+}
+
+/// `GET /sim/sms/outbox?phone=P`: messages sent to P, oldest first, each with its `text`.
+async fn sms_outbox(
+    state: web::Data<SimState>,
+    q: web::Query<std::collections::HashMap<String, String>>,
+) -> HttpResponse {
+    match q.get("phone") {
+        Some(phone) => HttpResponse::Ok().json(state.sms().outbox(phone)),
+        None => HttpResponse::BadRequest().json(json!({"error": "phone is required"})),
+    }
 }
 
 /// Lock a mutex, recovering the data if a previous holder panicked: a simulator must keep

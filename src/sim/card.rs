@@ -1,0 +1,1211 @@
+//! The simulated campus card system (一卡通 gateway), docs/upstream-api.md §5: account lookup,
+//! balance with 过渡余额, transactions by date range, card info, password check, report / cancel
+//! loss, lost-and-found, and the money operations (load, reverse, debit, refund, trade query,
+//! day records) with idempotency keys.
+//!
+//! Why it exists: onecard's card adapter, the demo and the integration tests need a card system
+//! that behaves like a vendor's: business codes, limits, the day cut, pending loads that must be
+//! claimed. It owns the *live* state of every card (balances, flags, the journal of what
+//! happened since the simulator started, the trades by key); the generated history before that
+//! comes from [`super::campus`]. Balances change only through these operations (or the opt-in
+//! live activity / explicit `/sim` claim). It must never expose a full phone number through the
+//! signed API (only `phone_masked`), and never log names, phones or password digests.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::campus::{Campus, CardSeed, GenTx, Person, local_date, local_secs, local_ts, rfc3339};
+use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
+use super::{SimState, lock};
+use crate::adapters::wire::{
+    self, AccountList, AccountQuery, AccountRef, Balance, CancelLoss, CardFlags, CardInfo,
+    CardStatus, DailyRecord, DailyRecords, DailyRecordsQuery, Debit, DebitResult, Direction,
+    ErrorCode, FoundCard, FoundStatus, IdType, LoadCreate, LoadResult, LoadSource, LossChannel,
+    LossResult, Page, PasswordVerify, PasswordVerifyResult, ReconKind, Refund, ReportLoss, Reverse,
+    ReverseResult, ReverseState, TradeKind, TradeQuery, TradeState, TradeStatus, Transaction,
+    TransactionsQuery, TxType,
+};
+
+/// `[sim.card]`: school policy switches of the simulated card system.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardSimConfig {
+    /// Whether 解挂 is allowed online (with the card password); `false` → 2110.
+    pub cancel_loss_online: bool,
+    /// Loads are accepted only inside this daily window (campus time, `HH:MM`); none = always.
+    pub load_hours: Option<super::faults::DownWindow>,
+    pub single_limit_fen: i64,
+    pub day_limit_fen: i64,
+    pub nopwd_limit_fen: i64,
+    pub wallet_cap_fen: i64,
+    /// Wrong passwords before the card password locks.
+    pub password_attempts: u32,
+}
+
+impl Default for CardSimConfig {
+    fn default() -> Self {
+        Self {
+            cancel_loss_online: true,
+            load_hours: None,
+            single_limit_fen: 5_000,
+            day_limit_fen: 10_000,
+            nopwd_limit_fen: 2_000,
+            wallet_cap_fen: 100_000,
+            password_attempts: 5,
+        }
+    }
+}
+
+/// Offline terminals honour a loss after this delay (blacklist propagation, DOMAIN.md §4).
+const LOSS_EFFECTIVE_AFTER_SECS: i64 = 300;
+/// The accounting day ends at 23:30 campus time (DOMAIN.md §11).
+const DAY_CUT_SECS: i64 = 23 * 3600 + 30 * 60;
+/// Day records of D are ready at 06:00 on D+1.
+const RECORDS_READY_SECS: i64 = 6 * 3600;
+
+/// Accounting date of an instant: after the day cut it is already tomorrow.
+pub fn acc_date(ts: i64) -> NaiveDate {
+    let d = local_date(ts);
+    if local_secs(ts) >= DAY_CUT_SECS {
+        d.succ_opt().unwrap_or(d)
+    } else {
+        d
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Live {
+    balance: i64,
+    pending: i64,
+    subsidy_pending: i64,
+    lost: bool,
+    frozen: bool,
+    closed: bool,
+    lost_at: Option<i64>,
+    loss_effective_at: Option<i64>,
+    loss_channel: Option<LossChannel>,
+    wrong_passwords: u32,
+    /// (day, spent that day)
+    day_spent: (NaiveDate, i64),
+    /// Since `t0`, oldest first.
+    journal: Vec<GenTx>,
+    /// Pending loads not yet claimed, oldest first: (trade key, amount, source name).
+    unclaimed: Vec<((String, String), i64, &'static str)>,
+    found: Option<(String, i64, bool)>,
+}
+
+impl Live {
+    fn from_seed(campus: &Campus, p: &Person, ci: usize) -> Option<Self> {
+        let c: &CardSeed = p.cards.get(ci)?;
+        let today = local_date(campus.t0());
+        let spent_today: i64 = campus
+            .history(p, ci, today, today)
+            .iter()
+            .filter(|t| !t.incoming)
+            .map(|t| t.amount_fen)
+            .sum();
+        Some(Live {
+            balance: c.balance_fen,
+            pending: c.pending_fen,
+            subsidy_pending: c.subsidy_pending_fen,
+            lost: c.lost,
+            frozen: c.frozen,
+            closed: c.closed,
+            lost_at: c.lost.then_some(c.inactive_since).flatten(),
+            loss_effective_at: c
+                .lost
+                .then_some(c.inactive_since.map(|t| t + LOSS_EFFECTIVE_AFTER_SECS))
+                .flatten(),
+            loss_channel: c.lost.then_some(LossChannel::Counter),
+            wrong_passwords: 0,
+            day_spent: (today, spent_today),
+            journal: Vec::new(),
+            unclaimed: if c.pending_fen > 0 {
+                vec![((String::new(), String::new()), c.pending_fen, "在线充值")]
+            } else {
+                Vec::new()
+            },
+            found: campus
+                .found_entry(p, ci)
+                .map(|(place, at, collected)| (place.to_owned(), at, collected)),
+        })
+    }
+
+    fn status(&self) -> CardStatus {
+        if self.closed {
+            CardStatus::Closed
+        } else if self.lost {
+            CardStatus::Lost
+        } else if self.frozen {
+            CardStatus::Frozen
+        } else {
+            CardStatus::Normal
+        }
+    }
+
+    fn spent_on(&self, day: NaiveDate) -> i64 {
+        if self.day_spent.0 == day {
+            self.day_spent.1
+        } else {
+            0
+        }
+    }
+}
+
+/// A committed card write, for trade/query, reversal, refunds and day records.
+#[derive(Clone, Debug)]
+struct Trade {
+    kind: TradeKind,
+    account: String,
+    amount: i64,
+    trade_no: String,
+    acc_date: NaiveDate,
+    at: i64,
+    state: TradeState,
+    tx_type: TxType,
+    /// Debits: total refunded so far. Loads: whether claimed.
+    refunded: i64,
+    claimed: bool,
+}
+
+#[derive(Default)]
+struct CardState {
+    accounts: HashMap<String, Live>,
+    /// (app key, out_trade_no) → trade
+    trades: HashMap<(String, String), Trade>,
+    seq: u64,
+}
+
+/// The card system's live state.
+pub struct CardSim {
+    cfg: CardSimConfig,
+    st: Mutex<CardState>,
+}
+
+/// An account as the inspection endpoints show it (with the full phone, for test harnesses).
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq)]
+pub struct AccountView {
+    pub id: String,
+    pub name: String,
+    pub status: CardStatus,
+    pub phone: Option<String>,
+    pub balance_fen: i64,
+    pub pending_fen: i64,
+    pub account: String,
+    pub card_no: String,
+    pub kind: &'static str,
+    pub dept: String,
+}
+
+impl CardSim {
+    pub fn new(cfg: CardSimConfig) -> Self {
+        Self {
+            cfg,
+            st: Mutex::new(CardState::default()),
+        }
+    }
+
+    fn next_no(st: &mut CardState, prefix: char, now: i64) -> String {
+        st.seq += 1;
+        format!("{prefix}{}{:06}", local_date(now).format("%Y%m%d"), st.seq)
+    }
+
+    /// The primary card of `sno` as the inspection endpoints show it.
+    pub fn view(&self, campus: &Campus, sno: &str) -> Option<AccountView> {
+        let p = campus.person_by_sno(sno)?;
+        let c = p.cards.first()?;
+        let mut st = lock(&self.st);
+        let live = live_mut(&mut st, campus, &c.account)?;
+        Some(AccountView {
+            id: p.sno.clone(),
+            name: p.name.clone(),
+            status: live.status(),
+            phone: p.phone.clone(),
+            balance_fen: live.balance,
+            pending_fen: live.pending,
+            account: c.account.clone(),
+            card_no: c.card_no.clone(),
+            kind: p.kind.cust_type().1,
+            dept: p.dept.clone(),
+        })
+    }
+
+    /// Claim (领款) every pending load of `sno`'s primary card, as a POS tap would. Returns the
+    /// amount moved into the spendable balance.
+    pub fn claim(&self, campus: &Campus, sno: &str, now: i64) -> Option<i64> {
+        let p = campus.person_by_sno(sno)?;
+        let account = p.cards.first()?.account.clone();
+        let mut st = lock(&self.st);
+        Some(claim_pending(&mut st, campus, &account, now))
+    }
+
+    /// Register a found card at a service point (lost-and-found desk).
+    pub fn register_found(&self, campus: &Campus, sno: &str, place: &str, now: i64) -> bool {
+        let Some(p) = campus.person_by_sno(sno) else {
+            return false;
+        };
+        let Some(c) = p.cards.first() else {
+            return false;
+        };
+        let mut st = lock(&self.st);
+        match live_mut(&mut st, campus, &c.account) {
+            Some(live) => {
+                live.found = Some((place.to_owned(), now, false));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A POS purchase from the live-activity generator: spends from the balance if possible.
+    pub fn live_consume(&self, campus: &Campus, account: &str, amount: i64, now: i64) -> bool {
+        let mut st = lock(&self.st);
+        claim_pending(&mut st, campus, account, now);
+        let Some(live) = live_mut(&mut st, campus, account) else {
+            return false;
+        };
+        if live.status() != CardStatus::Normal || live.balance < amount {
+            return false;
+        }
+        let m = *super::campus::CANTEENS
+            .get((now as usize / 7) % super::campus::CANTEENS.len())
+            .unwrap_or(&super::campus::STAFF_CANTEEN);
+        live.balance -= amount;
+        let today = local_date(now);
+        let spent = live.spent_on(today) + amount;
+        live.day_spent = (today, spent);
+        let balance = live.balance;
+        let account = account.to_owned();
+        let no = Self::next_no(&mut st, 'P', now);
+        if let Some(live) = st.accounts.get_mut(&account) {
+            live.journal.push(GenTx {
+                trade_no: no,
+                at: now,
+                tx_type: "CONSUME",
+                type_name: "持卡人消费",
+                incoming: false,
+                amount_fen: amount,
+                balance_after_fen: balance,
+                merchant_id: m.id,
+                merchant_name: m.name,
+                terminal_id: format!("P{}01", &m.id[1..]),
+                location: m.location.replace("{n}", "1"),
+            });
+        }
+        true
+    }
+}
+
+fn live_mut<'a>(st: &'a mut CardState, campus: &Campus, account: &str) -> Option<&'a mut Live> {
+    if !st.accounts.contains_key(account) {
+        let (p, ci) = campus.by_account(account)?;
+        let live = Live::from_seed(campus, p, ci)?;
+        st.accounts.insert(account.to_owned(), live);
+    }
+    st.accounts.get_mut(account)
+}
+
+fn claim_pending(st: &mut CardState, campus: &Campus, account: &str, now: i64) -> i64 {
+    let Some(live) = live_mut(st, campus, account) else {
+        return 0;
+    };
+    let claims = std::mem::take(&mut live.unclaimed);
+    let mut total = 0;
+    let mut keys = Vec::new();
+    for (key, amount, source) in claims {
+        let amount = amount.min(live.pending);
+        if amount <= 0 {
+            continue;
+        }
+        live.pending -= amount;
+        live.balance += amount;
+        total += amount;
+        live.journal.push(GenTx {
+            trade_no: format!(
+                "C{}{:0>6}{:03}",
+                local_date(now).format("%Y%m%d"),
+                account,
+                live.journal.len() % 1000
+            ),
+            at: now,
+            tx_type: "CLAIM",
+            type_name: "领款",
+            incoming: true,
+            amount_fen: amount,
+            balance_after_fen: live.balance,
+            merchant_id: super::campus::KIOSK.id,
+            merchant_name: source,
+            terminal_id: "P090101".to_owned(),
+            location: "第一食堂门口自助圈存机1".to_owned(),
+        });
+        keys.push(key);
+    }
+    for key in keys {
+        if let Some(t) = st.trades.get_mut(&key) {
+            t.claimed = true;
+        }
+    }
+    total
+}
+
+fn sim(state: &SimState) -> (&Campus, &CardSim) {
+    (state.campus(), state.card())
+}
+
+fn not_found() -> OpError {
+    ErrorCode::AccountNotFound.into()
+}
+
+fn date(s: &str, field: &str) -> Result<NaiveDate, OpError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| OpError::msg(ErrorCode::BadRequest, format!("{field} 必须是 YYYY-MM-DD")))
+}
+
+fn wire_account(p: &Person, ci: usize, live: &Live, today: NaiveDate) -> Option<wire::Account> {
+    let c = p.cards.get(ci)?;
+    let (cust_type, cust_type_name) = p.kind.cust_type();
+    Some(wire::Account {
+        account: c.account.clone(),
+        sno: p.sno.clone(),
+        name: p.name.clone(),
+        cust_type: cust_type.to_owned(),
+        cust_type_name: cust_type_name.to_owned(),
+        card_type: c.card_type.to_owned(),
+        card_type_name: c.card_type_name.to_owned(),
+        status: live.status(),
+        flags: flags(live, c, today),
+        dept: p.dept.clone(),
+        expire_date: c.expire_date.to_string(),
+        phone_masked: p.phone.as_deref().map(super::campus::mask_phone),
+        card_no: c.card_no.clone(),
+        card_no_display: c.card_no_display.clone(),
+    })
+}
+
+fn flags(live: &Live, c: &CardSeed, today: NaiveDate) -> CardFlags {
+    CardFlags {
+        lost: live.lost,
+        frozen: live.frozen,
+        expired: c.expire_date < today,
+        dormant: false,
+    }
+}
+
+fn account_get(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: AccountQuery = parse(body)?;
+    let (campus, card) = sim(state);
+    let found: Vec<(&Person, usize)> = match q.id_type {
+        IdType::Sno => campus
+            .person_by_sno(&q.id)
+            .map(|p| (0..p.cards.len()).map(|ci| (p, ci)).collect())
+            .unwrap_or_default(),
+        IdType::CardNo => campus.by_card_no(&q.id).into_iter().collect(),
+        IdType::Account => campus.by_account(&q.id).into_iter().collect(),
+    };
+    if found.is_empty() {
+        return Err(not_found());
+    }
+    let today = local_date(ctx.now);
+    let mut st = lock(&card.st);
+    let mut accounts = Vec::new();
+    for (p, ci) in found {
+        let Some(c) = p.cards.get(ci) else { continue };
+        let Some(live) = live_mut(&mut st, campus, &c.account) else {
+            continue;
+        };
+        accounts.extend(wire_account(p, ci, live, today));
+    }
+    to_value(&AccountList { accounts })
+}
+
+fn balance_get(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: AccountRef = parse(body)?;
+    let (campus, card) = sim(state);
+    let mut st = lock(&card.st);
+    let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
+    let cfg = &card.cfg;
+    to_value(&Balance {
+        account: q.account,
+        balance_fen: live.balance,
+        pending_fen: live.pending,
+        subsidy_pending_fen: live.subsidy_pending,
+        day_spent_fen: live.spent_on(local_date(ctx.now)),
+        single_limit_fen: cfg.single_limit_fen,
+        day_limit_fen: cfg.day_limit_fen,
+        nopwd_limit_fen: cfg.nopwd_limit_fen,
+        wallet_cap_fen: cfg.wallet_cap_fen,
+        as_of: rfc3339(ctx.now),
+    })
+}
+
+fn tx_type(s: &str) -> TxType {
+    match s {
+        "CONSUME" => TxType::Consume,
+        "LOAD_BANK" => TxType::LoadBank,
+        "LOAD_CASH" => TxType::LoadCash,
+        "LOAD_ONLINE" => TxType::LoadOnline,
+        "CLAIM" => TxType::Claim,
+        "SUBSIDY" => TxType::Subsidy,
+        "REFUND" => TxType::Refund,
+        "BILL_PAY" => TxType::BillPay,
+        "FEE" => TxType::Fee,
+        "REVERSAL" => TxType::Reversal,
+        "ADJUST" => TxType::Adjust,
+        "TRANSFER" => TxType::Transfer,
+        _ => TxType::Other,
+    }
+}
+
+fn wire_tx(t: &GenTx) -> Transaction {
+    Transaction {
+        trade_no: t.trade_no.clone(),
+        occurred_at: rfc3339(t.at),
+        acc_date: acc_date(t.at).to_string(),
+        tx_type: tx_type(t.tx_type),
+        type_name: t.type_name.to_owned(),
+        direction: if t.incoming {
+            Direction::In
+        } else {
+            Direction::Out
+        },
+        amount_fen: t.amount_fen,
+        balance_after_fen: t.balance_after_fen,
+        merchant_id: t.merchant_id.to_owned(),
+        merchant_name: t.merchant_name.to_owned(),
+        terminal_id: t.terminal_id.clone(),
+        location: t.location.clone(),
+        remark: String::new(),
+    }
+}
+
+fn transactions_list(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
+    let q: TransactionsQuery = parse(body)?;
+    let from = date(&q.from, "from")?;
+    let to = date(&q.to, "to")?;
+    if from > to {
+        return Err(OpError::msg(ErrorCode::BadRequest, "from 晚于 to"));
+    }
+    if (to - from).num_days() > 366 {
+        return Err(ErrorCode::RangeTooLong.into());
+    }
+    let (campus, card) = sim(state);
+    let (p, ci) = campus.by_account(&q.account).ok_or_else(not_found)?;
+    let live_part: Vec<GenTx> = {
+        let mut st = lock(&card.st);
+        let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
+        live.journal
+            .iter()
+            .rev()
+            .filter(|t| (from..=to).contains(&local_date(t.at)))
+            .cloned()
+            .collect()
+    };
+    let all = live_part
+        .into_iter()
+        .chain(campus.history(p, ci, from, to))
+        .map(|t| wire_tx(&t))
+        .filter(|t| q.direction.is_none_or(|d| d == t.direction))
+        .filter(|t| q.tx_type.is_none_or(|ty| ty == t.tx_type));
+    let page = q.page.max(1);
+    let page_size = q.page_size.clamp(1, wire::MAX_PAGE_SIZE);
+    let all: Vec<Transaction> = all.collect();
+    let items = all
+        .iter()
+        .skip(((page - 1) * page_size) as usize)
+        .take(page_size as usize)
+        .cloned()
+        .collect();
+    to_value(&Page {
+        total: all.len() as u64,
+        page,
+        page_size,
+        items,
+    })
+}
+
+fn info_get(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: AccountRef = parse(body)?;
+    let (campus, card) = sim(state);
+    let (p, ci) = campus.by_account(&q.account).ok_or_else(not_found)?;
+    let c = p.cards.get(ci).ok_or_else(not_found)?;
+    let mut st = lock(&card.st);
+    let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
+    to_value(&CardInfo {
+        account: q.account.clone(),
+        card_no: c.card_no.clone(),
+        card_no_display: c.card_no_display.clone(),
+        card_type: c.card_type.to_owned(),
+        card_type_name: c.card_type_name.to_owned(),
+        status: live.status(),
+        flags: flags(live, c, local_date(ctx.now)),
+        issue_date: c.issue_date.to_string(),
+        expire_date: c.expire_date.to_string(),
+        lost_at: live.lost.then(|| live.lost_at.map(rfc3339)).flatten(),
+        loss_effective_at: live
+            .lost
+            .then(|| live.loss_effective_at.map(rfc3339))
+            .flatten(),
+        loss_channel: if live.lost { live.loss_channel } else { None },
+    })
+}
+
+/// Check a password digest, counting failures. `Ok(true)` = right, `Ok(false)` = wrong (attempt
+/// counted), `Err(2107)` = locked.
+fn check_password(
+    cfg: &CardSimConfig,
+    ctx: &Ctx,
+    p: &Person,
+    account: &str,
+    live: &mut Live,
+    digest: &str,
+) -> Result<bool, OpError> {
+    if live.wrong_passwords >= cfg.password_attempts {
+        return Err(ErrorCode::PasswordLocked.into());
+    }
+    let expected = wire::password_digest(&ctx.creds, account, &p.password);
+    let ok = expected.len() == digest.len()
+        && bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            digest.to_ascii_lowercase().as_bytes(),
+        ));
+    if ok {
+        live.wrong_passwords = 0;
+    } else {
+        live.wrong_passwords += 1;
+        if live.wrong_passwords >= cfg.password_attempts {
+            return Err(ErrorCode::PasswordLocked.into());
+        }
+    }
+    Ok(ok)
+}
+
+fn password_verify(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: PasswordVerify = parse(body)?;
+    let (campus, card) = sim(state);
+    let (p, _) = campus.by_account(&q.account).ok_or_else(not_found)?;
+    let mut st = lock(&card.st);
+    let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
+    let ok = check_password(&card.cfg, ctx, p, &q.account, live, &q.password_digest)?;
+    to_value(&PasswordVerifyResult {
+        ok,
+        attempts_left: card
+            .cfg
+            .password_attempts
+            .saturating_sub(live.wrong_passwords),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_trade(
+    st: &mut CardState,
+    ctx: &Ctx,
+    key: &str,
+    kind: TradeKind,
+    account: &str,
+    amount: i64,
+    tx_type: TxType,
+    prefix: char,
+) -> Trade {
+    let trade = Trade {
+        kind,
+        account: account.to_owned(),
+        amount,
+        trade_no: CardSim::next_no(st, prefix, ctx.now),
+        acc_date: acc_date(ctx.now),
+        at: ctx.now,
+        state: TradeState::Success,
+        tx_type,
+        refunded: 0,
+        claimed: false,
+    };
+    st.trades
+        .insert((ctx.creds.app_key.clone(), key.to_owned()), trade.clone());
+    trade
+}
+
+fn report_loss(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: ReportLoss = parse(body)?;
+    let (campus, card) = sim(state);
+    let mut st = lock(&card.st);
+    let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
+    if live.closed {
+        return Err(ErrorCode::CardClosed.into());
+    }
+    if live.lost {
+        return Err(ErrorCode::AlreadyLost.into());
+    }
+    live.lost = true;
+    live.lost_at = Some(ctx.now);
+    live.loss_effective_at = Some(ctx.now + LOSS_EFFECTIVE_AFTER_SECS);
+    live.loss_channel = Some(q.channel);
+    live.found = None;
+    let trade = record_trade(
+        &mut st,
+        ctx,
+        &q.out_trade_no,
+        TradeKind::ReportLoss,
+        &q.account,
+        0,
+        TxType::Other,
+        'L',
+    );
+    to_value(&LossResult {
+        trade_no: trade.trade_no,
+        status: CardStatus::Lost,
+        effective_at: rfc3339(ctx.now + LOSS_EFFECTIVE_AFTER_SECS),
+    })
+}
+
+fn cancel_loss(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: CancelLoss = parse(body)?;
+    let (campus, card) = sim(state);
+    if !card.cfg.cancel_loss_online {
+        return Err(ErrorCode::NotAllowedOnline.into());
+    }
+    let (p, _) = campus.by_account(&q.account).ok_or_else(not_found)?;
+    let mut st = lock(&card.st);
+    let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
+    if live.closed {
+        return Err(ErrorCode::CardClosed.into());
+    }
+    if !live.lost {
+        return Err(ErrorCode::NotLost.into());
+    }
+    if !check_password(&card.cfg, ctx, p, &q.account, live, &q.password_digest)? {
+        return Err(ErrorCode::PasswordWrong.into());
+    }
+    live.lost = false;
+    live.lost_at = None;
+    live.loss_effective_at = None;
+    live.loss_channel = None;
+    if let Some(f) = live.found.as_mut() {
+        f.2 = true;
+    }
+    let status = live.status();
+    let trade = record_trade(
+        &mut st,
+        ctx,
+        &q.out_trade_no,
+        TradeKind::CancelLoss,
+        &q.account,
+        0,
+        TxType::Other,
+        'U',
+    );
+    to_value(&LossResult {
+        trade_no: trade.trade_no,
+        status,
+        effective_at: rfc3339(ctx.now + LOSS_EFFECTIVE_AFTER_SECS),
+    })
+}
+
+fn found_get(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
+    let q: AccountRef = parse(body)?;
+    let (campus, card) = sim(state);
+    let mut st = lock(&card.st);
+    let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
+    let answer = match &live.found {
+        Some((place, at, collected)) => FoundCard {
+            found: true,
+            place: Some(place.clone()),
+            found_at: Some(rfc3339(*at)),
+            pickup_hours: Some("周一至周五 08:00-17:00".to_owned()),
+            status: Some(if *collected {
+                FoundStatus::Collected
+            } else {
+                FoundStatus::Waiting
+            }),
+        },
+        None => FoundCard {
+            found: false,
+            place: None,
+            found_at: None,
+            pickup_hours: None,
+            status: None,
+        },
+    };
+    to_value(&answer)
+}
+
+fn in_window(w: &super::faults::DownWindow, now: i64) -> bool {
+    let parse = |s: &str| -> Option<i64> {
+        let (h, m) = s.split_once(':')?;
+        Some(h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+    };
+    let (Some(a), Some(b)) = (parse(&w.from), parse(&w.to)) else {
+        return true;
+    };
+    let t = local_secs(now);
+    if a <= b {
+        (a..b).contains(&t)
+    } else {
+        t >= a || t < b
+    }
+}
+
+fn load_create(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: LoadCreate = parse(body)?;
+    let (campus, card) = sim(state);
+    let cfg = &card.cfg;
+    let mut st = lock(&card.st);
+    let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
+    if q.amount_fen <= 0 || q.amount_fen % 100 != 0 {
+        return Err(OpError::msg(
+            ErrorCode::AmountInvalid,
+            "圈存金额必须是正整数元",
+        ));
+    }
+    if live.status() != CardStatus::Normal {
+        return Err(ErrorCode::StatusNotNormal.into());
+    }
+    if let Some(w) = &cfg.load_hours
+        && !in_window(w, ctx.now)
+    {
+        return Err(ErrorCode::OutOfServiceHours.into());
+    }
+    if live.balance + live.pending + q.amount_fen > cfg.wallet_cap_fen {
+        return Err(ErrorCode::OverWalletCap.into());
+    }
+    live.pending += q.amount_fen;
+    let pending_after = live.pending;
+    let (tx, source) = match q.source {
+        LoadSource::Bank => (TxType::LoadBank, "银行圈存"),
+        LoadSource::Online => (TxType::LoadOnline, "在线充值"),
+        LoadSource::Cash => (TxType::LoadCash, "现金充值"),
+    };
+    let slot = (ctx.creds.app_key.clone(), q.out_trade_no.clone());
+    live.unclaimed.push((slot, q.amount_fen, source));
+    let trade = record_trade(
+        &mut st,
+        ctx,
+        &q.out_trade_no,
+        TradeKind::Load,
+        &q.account,
+        q.amount_fen,
+        tx,
+        'Q',
+    );
+    to_value(&LoadResult {
+        trade_no: trade.trade_no,
+        acc_date: trade.acc_date.to_string(),
+        state: TradeState::Success,
+        pending_fen_after: pending_after,
+    })
+}
+
+fn load_reverse(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: Reverse = parse(body)?;
+    let (campus, card) = sim(state);
+    let mut st = lock(&card.st);
+    let orig_slot = (ctx.creds.app_key.clone(), q.orig_out_trade_no.clone());
+    let Some(orig) = st
+        .trades
+        .get(&orig_slot)
+        .cloned()
+        .filter(|t| t.kind == TradeKind::Load)
+    else {
+        return to_value(&ReverseResult {
+            state: ReverseState::NothingToReverse,
+            trade_no: None,
+        });
+    };
+    if orig.state == TradeState::Reversed {
+        let by = st
+            .trades
+            .values()
+            .find(|t| {
+                t.kind == TradeKind::LoadReverse
+                    && t.at >= orig.at
+                    && t.account == orig.account
+                    && t.amount == orig.amount
+            })
+            .map(|t| t.trade_no.clone());
+        return to_value(&ReverseResult {
+            state: ReverseState::Reversed,
+            trade_no: by,
+        });
+    }
+    if orig.acc_date < acc_date(ctx.now) {
+        return Err(ErrorCode::ReverseWindowClosed.into());
+    }
+    let live = live_mut(&mut st, campus, &orig.account).ok_or_else(not_found)?;
+    let still_pending = live.unclaimed.iter().position(|(k, _, _)| *k == orig_slot);
+    let Some(pos) = still_pending.filter(|_| !orig.claimed && live.pending >= orig.amount) else {
+        return Err(ErrorCode::CannotReverse.into());
+    };
+    live.unclaimed.remove(pos);
+    live.pending -= orig.amount;
+    if let Some(t) = st.trades.get_mut(&orig_slot) {
+        t.state = TradeState::Reversed;
+    }
+    let trade = record_trade(
+        &mut st,
+        ctx,
+        &q.out_trade_no,
+        TradeKind::LoadReverse,
+        &orig.account,
+        orig.amount,
+        TxType::Reversal,
+        'R',
+    );
+    to_value(&ReverseResult {
+        state: ReverseState::Reversed,
+        trade_no: Some(trade.trade_no),
+    })
+}
+
+fn biller_name(id: &str) -> &'static str {
+    match id {
+        "elec" => "电控缴费",
+        "net" => "网费缴费",
+        "photo" => "照片采集费",
+        "library" => "图书馆罚款",
+        "exam" => "考试报名费",
+        "donation" => "校友捐赠",
+        _ => "代扣代缴",
+    }
+}
+
+fn pay_debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: Debit = parse(body)?;
+    let (campus, card) = sim(state);
+    let cfg = &card.cfg;
+    let (p, _) = campus.by_account(&q.account).ok_or_else(not_found)?;
+    let mut st = lock(&card.st);
+    let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
+    if q.amount_fen <= 0 {
+        return Err(ErrorCode::AmountInvalid.into());
+    }
+    if live.status() != CardStatus::Normal {
+        return Err(ErrorCode::StatusNotNormal.into());
+    }
+    if q.amount_fen > cfg.single_limit_fen {
+        return Err(ErrorCode::OverSingleLimit.into());
+    }
+    let today = local_date(ctx.now);
+    if live.spent_on(today) + q.amount_fen > cfg.day_limit_fen {
+        return Err(ErrorCode::OverDayLimit.into());
+    }
+    let password_ok = match &q.password_digest {
+        None => None,
+        Some(d) => Some(check_password(cfg, ctx, p, &q.account, live, d)?),
+    };
+    match password_ok {
+        None if q.amount_fen > cfg.nopwd_limit_fen => {
+            return Err(ErrorCode::PasswordRequired.into());
+        }
+        Some(false) => return Err(ErrorCode::PasswordWrong.into()),
+        None | Some(true) => {}
+    }
+    if live.balance < q.amount_fen {
+        return Err(ErrorCode::InsufficientFunds.into());
+    }
+    live.balance -= q.amount_fen;
+    live.day_spent = (today, live.spent_on(today) + q.amount_fen);
+    let balance = live.balance;
+    let trade = record_trade(
+        &mut st,
+        ctx,
+        &q.out_trade_no,
+        TradeKind::Debit,
+        &q.account,
+        q.amount_fen,
+        TxType::BillPay,
+        'D',
+    );
+    if let Some(live) = st.accounts.get_mut(&q.account) {
+        live.journal.push(GenTx {
+            trade_no: trade.trade_no.clone(),
+            at: ctx.now,
+            tx_type: "BILL_PAY",
+            type_name: "代扣代缴",
+            incoming: false,
+            amount_fen: q.amount_fen,
+            balance_after_fen: balance,
+            merchant_id: "M0700",
+            merchant_name: biller_name(&q.biller_id),
+            terminal_id: "W000001".to_owned(),
+            location: "微信服务号".to_owned(),
+        });
+    }
+    to_value(&DebitResult {
+        trade_no: trade.trade_no,
+        acc_date: trade.acc_date.to_string(),
+        balance_after_fen: balance,
+    })
+}
+
+fn pay_refund(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: Refund = parse(body)?;
+    let (campus, card) = sim(state);
+    let mut st = lock(&card.st);
+    let orig_slot = (ctx.creds.app_key.clone(), q.orig_out_trade_no.clone());
+    let Some(orig) = st
+        .trades
+        .get(&orig_slot)
+        .cloned()
+        .filter(|t| t.kind == TradeKind::Debit)
+    else {
+        return Err(ErrorCode::OriginalNotFound.into());
+    };
+    if q.amount_fen <= 0 {
+        return Err(ErrorCode::AmountInvalid.into());
+    }
+    if orig.refunded + q.amount_fen > orig.amount {
+        return Err(ErrorCode::RefundExceedsOriginal.into());
+    }
+    if let Some(t) = st.trades.get_mut(&orig_slot) {
+        t.refunded += q.amount_fen;
+    }
+    let live = live_mut(&mut st, campus, &orig.account).ok_or_else(not_found)?;
+    live.balance += q.amount_fen;
+    let balance = live.balance;
+    let trade = record_trade(
+        &mut st,
+        ctx,
+        &q.out_trade_no,
+        TradeKind::Refund,
+        &orig.account,
+        q.amount_fen,
+        TxType::Refund,
+        'F',
+    );
+    if let Some(live) = st.accounts.get_mut(&orig.account) {
+        live.journal.push(GenTx {
+            trade_no: trade.trade_no.clone(),
+            at: ctx.now,
+            tx_type: "REFUND",
+            type_name: "退款",
+            incoming: true,
+            amount_fen: q.amount_fen,
+            balance_after_fen: balance,
+            merchant_id: "M0700",
+            merchant_name: "代扣代缴",
+            terminal_id: "W000001".to_owned(),
+            location: "微信服务号".to_owned(),
+        });
+    }
+    to_value(&DebitResult {
+        trade_no: trade.trade_no,
+        acc_date: trade.acc_date.to_string(),
+        balance_after_fen: balance,
+    })
+}
+
+fn trade_query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: TradeQuery = parse(body)?;
+    let gw = state.card_gateway();
+    let not_found = TradeStatus {
+        out_trade_no: q.out_trade_no.clone(),
+        state: TradeState::NotFound,
+        kind: None,
+        trade_no: None,
+        acc_date: None,
+        amount_fen: None,
+        error_code: None,
+        error_message: None,
+    };
+    let Some(rec) = gw.write_record(&ctx.creds.app_key, &q.out_trade_no) else {
+        return to_value(&not_found);
+    };
+    let kind = match rec.op {
+        wire::paths::CARD_REPORT_LOSS => Some(TradeKind::ReportLoss),
+        wire::paths::CARD_CANCEL_LOSS => Some(TradeKind::CancelLoss),
+        wire::paths::CARD_LOAD_CREATE => Some(TradeKind::Load),
+        wire::paths::CARD_LOAD_REVERSE => Some(TradeKind::LoadReverse),
+        wire::paths::CARD_PAY_DEBIT => Some(TradeKind::Debit),
+        wire::paths::CARD_PAY_REFUND => Some(TradeKind::Refund),
+        _ => None,
+    };
+    let answer = match rec.result {
+        Err(e) => TradeStatus {
+            state: TradeState::Failed,
+            kind,
+            amount_fen: rec.body.get("amount_fen").and_then(Value::as_i64),
+            error_code: Some(e.code.as_u32()),
+            error_message: Some(
+                e.message
+                    .unwrap_or_else(|| e.code.default_message().to_owned()),
+            ),
+            ..not_found
+        },
+        Ok(_) => {
+            let st = lock(&state.card().st);
+            match st
+                .trades
+                .get(&(ctx.creds.app_key.clone(), q.out_trade_no.clone()))
+            {
+                Some(t) => TradeStatus {
+                    state: t.state,
+                    kind: Some(t.kind),
+                    trade_no: Some(t.trade_no.clone()),
+                    acc_date: Some(t.acc_date.to_string()),
+                    amount_fen: Some(t.amount),
+                    ..not_found
+                },
+                // A reversal that found nothing to reverse committed nothing either.
+                None => TradeStatus {
+                    state: TradeState::Success,
+                    kind,
+                    ..not_found
+                },
+            }
+        }
+    };
+    to_value(&answer)
+}
+
+fn recon_daily(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: DailyRecordsQuery = parse(body)?;
+    let day = date(&q.acc_date, "acc_date")?;
+    let ready_at = local_ts(day.succ_opt().unwrap_or(day), RECORDS_READY_SECS);
+    if ctx.now < ready_at {
+        return Err(ErrorCode::RecordsNotReady.into());
+    }
+    let (campus, card) = sim(state);
+    let st = lock(&card.st);
+    let mut rows: Vec<(i64, DailyRecord)> = st
+        .trades
+        .iter()
+        .filter(|((app, _), t)| *app == ctx.creds.app_key && t.acc_date == day)
+        .filter(|(_, t)| match q.kind {
+            ReconKind::Load => t.kind == TradeKind::Load,
+            ReconKind::Debit => t.kind == TradeKind::Debit,
+            ReconKind::Refund => t.kind == TradeKind::Refund,
+            ReconKind::Reversal => t.kind == TradeKind::LoadReverse,
+            ReconKind::All => !matches!(t.kind, TradeKind::ReportLoss | TradeKind::CancelLoss),
+        })
+        .map(|((_, key), t)| {
+            let sno = campus
+                .by_account(&t.account)
+                .map(|(p, _)| p.sno.clone())
+                .unwrap_or_default();
+            (
+                t.at,
+                DailyRecord {
+                    acc_date: t.acc_date.to_string(),
+                    trade_no: t.trade_no.clone(),
+                    out_trade_no: key.clone(),
+                    account: t.account.clone(),
+                    sno,
+                    tx_type: t.tx_type,
+                    amount_fen: t.amount,
+                    state: t.state,
+                    occurred_at: rfc3339(t.at),
+                },
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| (a.0, &a.1.trade_no).cmp(&(b.0, &b.1.trade_no)));
+    let page = q.page.max(1);
+    let page_size = q.page_size.clamp(1, wire::MAX_PAGE_SIZE);
+    let count = rows.len() as u64;
+    let sum_fen = rows.iter().map(|(_, r)| r.amount_fen).sum();
+    let items = rows
+        .into_iter()
+        .skip(((page - 1) * page_size) as usize)
+        .take(page_size as usize)
+        .map(|(_, r)| r)
+        .collect();
+    to_value(&DailyRecords {
+        acc_date: day.to_string(),
+        count,
+        sum_fen,
+        page: Page {
+            total: count,
+            page,
+            page_size,
+            items,
+        },
+    })
+}
+
+/// Every operation of the card gateway.
+pub static OPS: &[Op] = &[
+    Op {
+        path: wire::paths::CARD_ACCOUNT_GET,
+        write: None,
+        run: account_get,
+    },
+    Op {
+        path: wire::paths::CARD_BALANCE_GET,
+        write: None,
+        run: balance_get,
+    },
+    Op {
+        path: wire::paths::CARD_TRANSACTIONS_LIST,
+        write: None,
+        run: transactions_list,
+    },
+    Op {
+        path: wire::paths::CARD_INFO_GET,
+        write: None,
+        run: info_get,
+    },
+    Op {
+        path: wire::paths::CARD_PASSWORD_VERIFY,
+        write: None,
+        run: password_verify,
+    },
+    Op {
+        path: wire::paths::CARD_FOUND_GET,
+        write: None,
+        run: found_get,
+    },
+    Op {
+        path: wire::paths::CARD_TRADE_QUERY,
+        write: None,
+        run: trade_query,
+    },
+    Op {
+        path: wire::paths::CARD_RECON_DAILY,
+        write: None,
+        run: recon_daily,
+    },
+    Op {
+        path: wire::paths::CARD_REPORT_LOSS,
+        write: Some(("out_trade_no", ErrorCode::CardDuplicateKeyMismatch)),
+        run: report_loss,
+    },
+    Op {
+        path: wire::paths::CARD_CANCEL_LOSS,
+        write: Some(("out_trade_no", ErrorCode::CardDuplicateKeyMismatch)),
+        run: cancel_loss,
+    },
+    Op {
+        path: wire::paths::CARD_LOAD_CREATE,
+        write: Some(("out_trade_no", ErrorCode::CardDuplicateKeyMismatch)),
+        run: load_create,
+    },
+    Op {
+        path: wire::paths::CARD_LOAD_REVERSE,
+        write: Some(("out_trade_no", ErrorCode::CardDuplicateKeyMismatch)),
+        run: load_reverse,
+    },
+    Op {
+        path: wire::paths::CARD_PAY_DEBIT,
+        write: Some(("out_trade_no", ErrorCode::CardDuplicateKeyMismatch)),
+        run: pay_debit,
+    },
+    Op {
+        path: wire::paths::CARD_PAY_REFUND,
+        write: Some(("out_trade_no", ErrorCode::CardDuplicateKeyMismatch)),
+        run: pay_refund,
+    },
+];
+
+/// `json!` view for `GET /sim/card/accounts?limit=N`.
+pub fn list_accounts(state: &SimState, limit: usize) -> Value {
+    let campus = state.campus();
+    let views: Vec<AccountView> = campus
+        .people()
+        .iter()
+        .take(limit)
+        .filter_map(|p| state.card().view(campus, &p.sno))
+        .collect();
+    json!(views)
+}

@@ -1,0 +1,599 @@
+//! The simulated public data store (数据中心), docs/upstream-api.md §7: meeting sign-ins, grades
+//! by term, timetable by week, library loans (due, overdue, fines) and lockers.
+//!
+//! Why it exists: the "查成绩 / 查课表 / 图书借阅 / 会议签到" replies need realistic, stable data
+//! per person. Everything is derived deterministically from the seed, the person and the term
+//! (or week), as of the simulator's start, so it costs no memory and never changes under a
+//! test. It owns no state. It must never log grades or names.
+
+use chrono::{Datelike, Days, NaiveDate, Weekday};
+use serde_json::Value;
+
+use super::SimState;
+use super::campus::{Campus, Person, PersonKind, Rng, local_date, local_ts, rfc3339};
+use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
+use crate::adapters::wire::{
+    self, ErrorCode, Grade, Grades, GradesQuery, Lesson, Loan, Loans, Locker, Meeting, Meetings,
+    MeetingsQuery, PersonRef, SignInStatus, Timetable, TimetableQuery,
+};
+
+/// Weeks in a term (teaching + exams).
+const TERM_WEEKS: u32 = 20;
+
+/// A term: `2025-2026-1` is the autumn term of academic year 2025–2026.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Term {
+    pub year: i32,
+    pub half: u8,
+}
+
+impl Term {
+    pub fn name(self) -> String {
+        format!("{}-{}-{}", self.year, self.year + 1, self.half)
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut it = s.split('-');
+        let y: i32 = it.next()?.parse().ok()?;
+        let y2: i32 = it.next()?.parse().ok()?;
+        let half: u8 = it.next()?.parse().ok()?;
+        (y2 == y + 1 && (half == 1 || half == 2) && it.next().is_none())
+            .then_some(Term { year: y, half })
+    }
+
+    /// Monday of week 1: the first Monday on or after 1 Sep (autumn) / 24 Feb (spring).
+    pub fn start(self) -> NaiveDate {
+        let d = if self.half == 1 {
+            NaiveDate::from_ymd_opt(self.year, 9, 1)
+        } else {
+            NaiveDate::from_ymd_opt(self.year + 1, 2, 24)
+        }
+        .unwrap_or_default();
+        let offset = (7 - d.weekday().num_days_from_monday()) % 7;
+        d + Days::new(u64::from(offset))
+    }
+
+    pub fn end(self) -> NaiveDate {
+        self.start() + Days::new(u64::from(TERM_WEEKS) * 7 - 1)
+    }
+
+    fn next(self) -> Self {
+        if self.half == 1 {
+            Term {
+                year: self.year,
+                half: 2,
+            }
+        } else {
+            Term {
+                year: self.year + 1,
+                half: 1,
+            }
+        }
+    }
+
+    /// The latest term that has started on `day`.
+    pub fn current(day: NaiveDate) -> Self {
+        let mut t = Term {
+            year: day.year() - 1,
+            half: 1,
+        };
+        while t.next().start() <= day {
+            t = t.next();
+        }
+        t
+    }
+
+    /// 1-based teaching week of `day` in this term (may exceed [`TERM_WEEKS`] in vacations).
+    pub fn week_of(self, day: NaiveDate) -> u32 {
+        let days = (day - self.start()).num_days().max(0);
+        (days / 7) as u32 + 1
+    }
+}
+
+/// Terms a person has been at school, oldest first, up to the current one.
+fn terms_of(p: &Person, today: NaiveDate) -> Vec<Term> {
+    let cur = Term::current(today);
+    let mut t = Term {
+        year: p.year,
+        half: 1,
+    };
+    let mut out = Vec::new();
+    while t <= cur {
+        out.push(t);
+        t = t.next();
+    }
+    out
+}
+
+/// Grades of a term are published a week after it ends.
+fn published(t: Term, today: NaiveDate) -> bool {
+    today > t.end() + Days::new(7)
+}
+
+struct Course {
+    code: &'static str,
+    name: &'static str,
+    credit_tenths: u32,
+    category: &'static str,
+}
+
+const fn c(
+    code: &'static str,
+    name: &'static str,
+    credit_tenths: u32,
+    category: &'static str,
+) -> Course {
+    Course {
+        code,
+        name,
+        credit_tenths,
+        category,
+    }
+}
+
+const COURSES: &[Course] = &[
+    c("MA1001", "高等数学A(1)", 50, "必修"),
+    c("MA1002", "高等数学A(2)", 50, "必修"),
+    c("MA1101", "线性代数", 30, "必修"),
+    c("MA2101", "概率论与数理统计", 30, "必修"),
+    c("PH1001", "大学物理(1)", 40, "必修"),
+    c("PH1002", "大学物理(2)", 40, "必修"),
+    c("EN1001", "大学英语(1)", 30, "必修"),
+    c("EN1002", "大学英语(2)", 30, "必修"),
+    c("CS1001", "程序设计基础", 35, "必修"),
+    c("CS2001", "数据结构", 35, "必修"),
+    c("CS2002", "计算机组成原理", 40, "必修"),
+    c("CS3001", "操作系统", 35, "必修"),
+    c("CS3002", "计算机网络", 35, "必修"),
+    c("CS3003", "数据库系统原理", 30, "必修"),
+    c("MX1001", "思想道德与法治", 30, "必修"),
+    c("MX1002", "中国近现代史纲要", 30, "必修"),
+    c("MX2001", "马克思主义基本原理", 30, "必修"),
+    c("PE1001", "体育(1)", 10, "必修"),
+    c("PE1002", "体育(2)", 10, "必修"),
+    c("EE2001", "电路原理", 40, "必修"),
+    c("ME2001", "工程制图", 30, "必修"),
+    c("EC2001", "微观经济学", 30, "限选"),
+    c("GE3001", "创新创业基础", 20, "选修"),
+    c("GE3002", "中国传统文化", 20, "选修"),
+    c("GE3003", "艺术鉴赏", 10, "选修"),
+    c("GE3004", "心理健康教育", 10, "选修"),
+    c("GR5001", "数值分析", 30, "必修"),
+    c("GR5002", "矩阵论", 30, "必修"),
+    c("GR5003", "学术英语写作", 20, "必修"),
+    c("GR5004", "自然辩证法概论", 10, "必修"),
+];
+
+const BUILDINGS: &[&str] = &[
+    "综合教学楼A",
+    "综合教学楼B",
+    "第二教学馆",
+    "研究生教学楼",
+    "主楼",
+];
+const TEACHERS: &[&str] = &[
+    "王建华",
+    "李明",
+    "张秀英",
+    "刘伟",
+    "陈静",
+    "杨帆",
+    "赵磊",
+    "黄丽",
+    "周涛",
+    "吴晓燕",
+];
+
+/// The courses a person takes (or teaches) in a term, with their weekly slot.
+fn courses(seed: u64, p: &Person, t: Term) -> Vec<(&'static Course, Lesson)> {
+    let mut r = Rng::derive(
+        seed,
+        &[p.index as u64, t.year as u64, u64::from(t.half), 0xC0],
+    );
+    let grad = matches!(p.kind, PersonKind::Master | PersonKind::Phd);
+    let n = if p.kind == PersonKind::Staff {
+        r.range(2, 4)
+    } else if grad {
+        r.range(3, 5)
+    } else {
+        r.range(6, 9)
+    };
+    let pool: Vec<&Course> = COURSES
+        .iter()
+        .filter(|c| c.code.starts_with("GR") == grad || c.code.starts_with("GE"))
+        .collect();
+    let mut chosen: Vec<&Course> = Vec::new();
+    let mut slots: Vec<(u8, u8)> = Vec::new();
+    let mut out = Vec::new();
+    let mut guard = 0;
+    while (out.len() as i64) < n && guard < 100 {
+        guard += 1;
+        let course = *r.pick(&pool);
+        if chosen.iter().any(|c| c.code == course.code) {
+            continue;
+        }
+        let weekday = r.range(1, 5) as u8;
+        let start = *r.pick(&[1u8, 3, 5, 7, 9]);
+        if slots.contains(&(weekday, start)) {
+            continue;
+        }
+        chosen.push(course);
+        slots.push((weekday, start));
+        let weeks: Vec<u32> = match r.range(0, 3) {
+            0 => (1..=8).collect(),
+            1 => (9..=16).collect(),
+            2 => (1..=16).step_by(2).collect(),
+            _ => (1..=16).collect(),
+        };
+        let teacher = if p.kind == PersonKind::Staff {
+            p.name.clone()
+        } else {
+            (*r.pick(TEACHERS)).to_owned()
+        };
+        out.push((
+            course,
+            Lesson {
+                course_name: course.name.to_owned(),
+                teacher,
+                location: format!(
+                    "{}-{}{:02}",
+                    r.pick(BUILDINGS),
+                    r.range(1, 5),
+                    r.range(1, 30)
+                ),
+                weekday,
+                start_section: start,
+                end_section: start + 1,
+                weeks,
+            },
+        ));
+    }
+    out
+}
+
+fn person<'a>(campus: &'a Campus, sno: &str) -> Result<&'a Person, OpError> {
+    campus
+        .person_by_sno(sno)
+        .ok_or_else(|| ErrorCode::PersonNotFound.into())
+}
+
+fn grades(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: GradesQuery = parse(body)?;
+    let p = person(state.campus(), &q.sno)?;
+    if p.kind == PersonKind::Staff {
+        return Err(ErrorCode::PersonNotFound.into());
+    }
+    let today = local_date(ctx.now);
+    let all = terms_of(p, today);
+    let terms: Vec<Term> = all
+        .iter()
+        .copied()
+        .filter(|t| published(*t, today))
+        .collect();
+    let wanted: Vec<Term> = match &q.term {
+        None => terms.clone(),
+        Some(name) => {
+            let t = Term::parse(name)
+                .filter(|t| all.contains(t))
+                .ok_or_else(|| OpError::from(ErrorCode::TermNotFound))?;
+            if !published(t, today) {
+                return Err(ErrorCode::GradesNotPublished.into());
+            }
+            vec![t]
+        }
+    };
+    let seed = state.config().seed;
+    let mut items = Vec::new();
+    for t in wanted {
+        let mut r = Rng::derive(
+            seed,
+            &[p.index as u64, t.year as u64, u64::from(t.half), 0x6D],
+        );
+        for (course, _) in courses(seed, p, t) {
+            let roll = r.f64();
+            let (score, gp, exam_type) = if roll < 0.01 {
+                ("缺考".to_owned(), Some(0), "正常")
+            } else if roll < 0.06 || course.category == "选修" && roll < 0.4 {
+                let (s, gp) = *r.pick(&[
+                    ("优秀", 400u32),
+                    ("良好", 350),
+                    ("中等", 250),
+                    ("及格", 150),
+                ]);
+                (s.to_owned(), Some(gp), "正常")
+            } else {
+                let s = (82.0 + 8.0 * r.normal()).round().clamp(35.0, 100.0) as u32;
+                let gp = if s >= 60 { ((s - 50) * 10).min(400) } else { 0 };
+                (s.to_string(), Some(gp), "正常")
+            };
+            let failed = score.parse::<u32>().is_ok_and(|s| s < 60);
+            items.push(Grade {
+                term: t.name(),
+                course_code: course.code.to_owned(),
+                course_name: course.name.to_owned(),
+                credit_tenths: course.credit_tenths,
+                category: course.category.to_owned(),
+                score,
+                grade_point_hundredths: gp,
+                exam_type: exam_type.to_owned(),
+            });
+            if failed {
+                let s = r.range(60, 75) as u32;
+                items.push(Grade {
+                    term: t.name(),
+                    course_code: course.code.to_owned(),
+                    course_name: course.name.to_owned(),
+                    credit_tenths: course.credit_tenths,
+                    category: course.category.to_owned(),
+                    score: s.to_string(),
+                    grade_point_hundredths: Some(100),
+                    exam_type: "补考".to_owned(),
+                });
+            }
+        }
+    }
+    to_value(&Grades {
+        terms: terms.iter().map(|t| t.name()).collect(),
+        items,
+    })
+}
+
+fn timetable(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: TimetableQuery = parse(body)?;
+    let p = person(state.campus(), &q.sno)?;
+    let today = local_date(ctx.now);
+    let all = terms_of(p, today);
+    let term = match &q.term {
+        None => Term::current(today),
+        Some(name) => Term::parse(name)
+            .filter(|t| all.contains(t) || p.kind == PersonKind::Staff)
+            .ok_or_else(|| OpError::from(ErrorCode::TermNotFound))?,
+    };
+    if p.kind != PersonKind::Staff && !all.contains(&term) {
+        return Err(ErrorCode::TermNotFound.into());
+    }
+    let week = q.week.unwrap_or_else(|| term.week_of(today));
+    if week == 0 || week > 30 {
+        return Err(OpError::msg(ErrorCode::BadRequest, "week 超出范围"));
+    }
+    let mut items: Vec<Lesson> = courses(state.config().seed, p, term)
+        .into_iter()
+        .map(|(_, l)| l)
+        .filter(|l| l.weeks.contains(&week))
+        .collect();
+    items.sort_by_key(|l| (l.weekday, l.start_section));
+    to_value(&Timetable {
+        term: term.name(),
+        term_start: term.start().to_string(),
+        week_no: week,
+        items,
+    })
+}
+
+const BOOKS: &[(&str, &str)] = &[
+    ("深入理解计算机系统", "Randal E. Bryant"),
+    ("算法导论", "Thomas H. Cormen"),
+    ("活着", "余华"),
+    ("三体", "刘慈欣"),
+    ("平凡的世界", "路遥"),
+    ("围城", "钱锺书"),
+    ("乡土中国", "费孝通"),
+    ("经济学原理", "N. Gregory Mankiw"),
+    ("高等数学同济第七版", "同济大学数学系"),
+    ("Rust程序设计语言", "Steve Klabnik"),
+    ("红楼梦", "曹雪芹"),
+    ("人类简史", "尤瓦尔·赫拉利"),
+    ("数据库系统概念", "Abraham Silberschatz"),
+    ("百年孤独", "加西亚·马尔克斯"),
+];
+
+/// 0.10 元 per overdue day, as most Chinese university libraries charge.
+const FINE_PER_DAY_FEN: i64 = 10;
+
+fn loans(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
+    let q: PersonRef = parse(body)?;
+    let campus = state.campus();
+    let p = campus
+        .person_by_sno(&q.sno)
+        .ok_or_else(|| OpError::from(ErrorCode::ReaderNotFound))?;
+    let mut r = Rng::derive(state.config().seed, &[p.index as u64, 0x1B]);
+    if p.cards.first().is_some_and(|c| c.closed) || (p.index >= 10 && r.chance(0.03)) {
+        return Err(ErrorCode::ReaderNotFound.into());
+    }
+    // As of the simulator's start, so a test sees the same fines all day.
+    let today = local_date(campus.t0());
+    let n = match p.index {
+        0 => 2,
+        4 => 3,
+        _ => r.range(0, 5),
+    };
+    let mut items = Vec::new();
+    for i in 0..n {
+        let (title, author) = *r.pick(BOOKS);
+        let overdue_wanted = p.index == 4 && i < 2;
+        let borrowed_ago = if overdue_wanted {
+            r.range(45, 80)
+        } else {
+            r.range(1, 70)
+        };
+        let borrowed = today - Days::new(borrowed_ago as u64);
+        let renew_count = if overdue_wanted {
+            0
+        } else {
+            r.range(0, 1) as u32
+        };
+        let due = borrowed + Days::new(30 * (u64::from(renew_count) + 1));
+        let overdue_days = (today - due).num_days().max(0) as u32;
+        items.push(Loan {
+            barcode: format!("C{:07}", r.range(100_000, 9_999_999)),
+            title: title.to_owned(),
+            author: author.to_owned(),
+            borrowed_at: borrowed.to_string(),
+            due_at: due.to_string(),
+            renew_count,
+            overdue_days,
+            fine_fen: i64::from(overdue_days) * FINE_PER_DAY_FEN,
+        });
+    }
+    let total_fine_fen = items.iter().map(|l| l.fine_fen).sum();
+    to_value(&Loans {
+        items,
+        total_fine_fen,
+    })
+}
+
+fn locker(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
+    let q: PersonRef = parse(body)?;
+    let campus = state.campus();
+    let p = person(campus, &q.sno)?;
+    let mut r = Rng::derive(state.config().seed, &[p.index as u64, 0x10C]);
+    let assigned = p.index == 0 || (p.index >= 10 && p.kind.is_student() && r.chance(0.3));
+    let term = Term::current(local_date(campus.t0()));
+    let answer = if assigned {
+        let floor = r.range(1, 4);
+        Locker {
+            assigned: true,
+            locker_no: Some(format!(
+                "{}{}-{:03}",
+                *r.pick(&["A", "B", "C"]),
+                floor,
+                r.range(1, 240)
+            )),
+            location: Some(format!(
+                "图书馆{}楼",
+                ["一", "二", "三", "四"][(floor - 1) as usize % 4]
+            )),
+            assigned_at: Some((term.start() + Days::new(r.range(1, 10) as u64)).to_string()),
+            expires_at: Some(term.end().to_string()),
+        }
+    } else {
+        Locker {
+            assigned: false,
+            locker_no: None,
+            location: None,
+            assigned_at: None,
+            expires_at: None,
+        }
+    };
+    to_value(&answer)
+}
+
+const MEETINGS_STAFF: &[&str] = &[
+    "学院教职工大会",
+    "党支部组织生活会",
+    "系务会议",
+    "教学工作例会",
+    "安全工作会议",
+];
+const MEETINGS_STUDENT: &[&str] = &[
+    "年级大会",
+    "班会",
+    "学术报告会",
+    "就业指导讲座",
+    "团日活动",
+    "安全教育讲座",
+];
+const ROOMS: &[&str] = &[
+    "行政楼第一会议室",
+    "学院报告厅",
+    "图书馆报告厅",
+    "大学生活动中心多功能厅",
+    "主楼201",
+];
+
+fn meetings(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: MeetingsQuery = parse(body)?;
+    let p = person(state.campus(), &q.sno)?;
+    let from = NaiveDate::parse_from_str(&q.from, "%Y-%m-%d")
+        .map_err(|_| OpError::msg(ErrorCode::BadRequest, "from 必须是 YYYY-MM-DD"))?;
+    let to = NaiveDate::parse_from_str(&q.to, "%Y-%m-%d")
+        .map_err(|_| OpError::msg(ErrorCode::BadRequest, "to 必须是 YYYY-MM-DD"))?;
+    if from > to || (to - from).num_days() > 366 {
+        return Err(OpError::msg(ErrorCode::BadRequest, "日期范围无效"));
+    }
+    let seed = state.config().seed;
+    let staff = p.kind == PersonKind::Staff;
+    let mut items = Vec::new();
+    // One draw per ISO week, so a range query is consistent with its sub-ranges.
+    let mut monday = from - Days::new(u64::from(from.weekday().num_days_from_monday()));
+    while monday <= to {
+        let iso = monday.iso_week();
+        let mut r = Rng::derive(
+            seed,
+            &[
+                p.index as u64,
+                iso.year() as u64,
+                u64::from(iso.week()),
+                0x3E,
+            ],
+        );
+        if r.chance(if staff { 0.6 } else { 0.3 }) {
+            let day = monday + Days::new(r.range(0, 4) as u64);
+            let start_secs = if r.chance(0.7) {
+                14 * 3600 + 30 * 60
+            } else {
+                19 * 3600
+            };
+            let start = local_ts(day, start_secs);
+            let end = start + 90 * 60;
+            if (from..=to).contains(&day) && end <= ctx.now && day.weekday() != Weekday::Sun {
+                let roll = r.f64();
+                let (status, signed_at) = if roll < 0.80 {
+                    (SignInStatus::Signed, Some(start - r.range(60, 900)))
+                } else if roll < 0.88 {
+                    (SignInStatus::Late, Some(start + r.range(120, 1200)))
+                } else if roll < 0.93 {
+                    (SignInStatus::Leave, None)
+                } else {
+                    (SignInStatus::Absent, None)
+                };
+                items.push(Meeting {
+                    meeting_id: format!("MT{}{:05}", day.format("%Y%m%d"), p.index % 100_000),
+                    name: (*r.pick(if staff {
+                        MEETINGS_STAFF
+                    } else {
+                        MEETINGS_STUDENT
+                    }))
+                    .to_owned(),
+                    room: (*r.pick(ROOMS)).to_owned(),
+                    start: rfc3339(start),
+                    end: rfc3339(end),
+                    status,
+                    signed_at: signed_at.map(rfc3339),
+                });
+            }
+        }
+        monday = monday + Days::new(7);
+    }
+    items.reverse();
+    to_value(&Meetings { items })
+}
+
+/// Every operation of the public data gateway.
+pub static OPS: &[Op] = &[
+    Op {
+        path: wire::paths::DATA_MEETINGS_LIST,
+        write: None,
+        run: meetings,
+    },
+    Op {
+        path: wire::paths::DATA_GRADES_LIST,
+        write: None,
+        run: grades,
+    },
+    Op {
+        path: wire::paths::DATA_TIMETABLE_GET,
+        write: None,
+        run: timetable,
+    },
+    Op {
+        path: wire::paths::DATA_LIBRARY_LOANS,
+        write: None,
+        run: loans,
+    },
+    Op {
+        path: wire::paths::DATA_LOCKER_GET,
+        write: None,
+        run: locker,
+    },
+];

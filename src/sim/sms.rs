@@ -1,0 +1,234 @@
+//! The simulated school SMS platform, docs/upstream-api.md §6: templated sends (to a phone or
+//! to the phone on file for a 学工号), per-phone rate limits (1/min, 5/h, 10/day per sign),
+//! blacklist, delivery receipts that arrive seconds later, and an outbox a test harness or the
+//! demo page can read (`GET /sim/sms/outbox?phone=P`).
+//!
+//! Why it exists: binding by SMS code is the first thing a new user does; the demo and tests
+//! need to read the code that was "sent". It owns the sent messages and the rate-limit counters.
+//! It must never log message texts (they carry verification codes) or full phone numbers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::campus::{Rng, mask_phone, rfc3339};
+use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
+use super::{SimState, lock};
+use crate::adapters::wire::{
+    self, ErrorCode, SmsDelivery, SmsSend, SmsSendResult, SmsStatus, SmsStatusQuery,
+};
+
+/// Templates the platform knows: id → text with `${param}` placeholders.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "SMS_BIND_CODE",
+        "您正在绑定校园卡微信服务，验证码${code}，${minutes}分钟内有效。如非本人操作请忽略本短信。",
+    ),
+    (
+        "SMS_VERIFY_CODE",
+        "您的验证码为${code}，${minutes}分钟内有效，请勿泄露给他人。",
+    ),
+    (
+        "SMS_LOSS_NOTICE",
+        "您的校园卡（尾号${tail}）已于${time}挂失。如非本人操作，请尽快联系卡务中心。",
+    ),
+    (
+        "SMS_LOAD_NOTICE",
+        "您的校园卡已充值${amount}元，请在食堂任意POS机或自助圈存机领款。",
+    ),
+    (
+        "SMS_LOW_BALANCE",
+        "您的校园卡余额为${balance}元，请及时充值。",
+    ),
+];
+
+/// Numbers on the platform's blacklist (3006).
+pub const BLACKLIST: &[&str] = &["13900000000", "13800000099"];
+
+/// A message the platform accepted.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SentSms {
+    pub biz_id: String,
+    pub out_id: String,
+    pub phone: String,
+    pub sign: String,
+    pub template_id: String,
+    pub params: BTreeMap<String, String>,
+    /// What the handset shows: `【sign】text`.
+    pub text: String,
+    pub accepted_at: i64,
+    /// When the carrier receipt arrives, and whether it says delivered.
+    pub report_at: i64,
+    pub delivered: bool,
+}
+
+#[derive(Default)]
+struct SmsState {
+    sent: Vec<SentSms>,
+    /// (phone, sign) → accepted times
+    rate: HashMap<(String, String), Vec<i64>>,
+}
+
+/// The SMS platform's state.
+#[derive(Default)]
+pub struct SmsSim {
+    st: Mutex<SmsState>,
+}
+
+impl SmsSim {
+    /// Messages sent to `phone`, oldest first.
+    pub fn outbox(&self, phone: &str) -> Vec<SentSms> {
+        lock(&self.st)
+            .sent
+            .iter()
+            .filter(|m| m.phone == phone)
+            .cloned()
+            .collect()
+    }
+}
+
+fn render(template: &str, params: &BTreeMap<String, String>) -> Result<String, OpError> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| OpError::from(ErrorCode::TemplateNotFound))?;
+        let name = &after[..end];
+        let value = params
+            .get(name)
+            .ok_or_else(|| OpError::msg(ErrorCode::BadRequest, format!("缺少模板参数 {name}")))?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn valid_phone(p: &str) -> bool {
+    p.len() == 11
+        && p.starts_with('1')
+        && p.bytes().all(|b| b.is_ascii_digit())
+        && p.as_bytes()[1] >= b'3'
+}
+
+fn send(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: SmsSend = parse(body)?;
+    let phone = match (&q.phone, &q.sno) {
+        (Some(phone), None) => phone.clone(),
+        (None, Some(sno)) => state
+            .campus()
+            .person_by_sno(sno)
+            .and_then(|p| p.phone.clone())
+            .ok_or_else(|| OpError::from(ErrorCode::NoPhoneOnFile))?,
+        _ => {
+            return Err(OpError::msg(
+                ErrorCode::BadRequest,
+                "phone 与 sno 必须且只能填一个",
+            ));
+        }
+    };
+    if !valid_phone(&phone) {
+        return Err(ErrorCode::InvalidPhone.into());
+    }
+    if q.sign.trim().is_empty() {
+        return Err(OpError::msg(ErrorCode::BadRequest, "sign 不能为空"));
+    }
+    let template = TEMPLATES
+        .iter()
+        .find(|(id, _)| *id == q.template_id)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| OpError::from(ErrorCode::TemplateNotFound))?;
+    if BLACKLIST.contains(&phone.as_str()) {
+        return Err(ErrorCode::PhoneBlacklisted.into());
+    }
+    let text = format!("【{}】{}", q.sign, render(template, &q.params)?);
+    let mut st = lock(&state.sms().st);
+    let times = st.rate.entry((phone.clone(), q.sign.clone())).or_default();
+    times.retain(|t| ctx.now - t < 86_400);
+    let within = |secs: i64| times.iter().filter(|t| ctx.now - **t < secs).count();
+    if within(60) >= 1 {
+        return Err(ErrorCode::SmsRateLimitMinute.into());
+    }
+    if within(3600) >= 5 {
+        return Err(ErrorCode::SmsRateLimitHour.into());
+    }
+    if times.len() >= 10 {
+        return Err(ErrorCode::SmsRateLimitDay.into());
+    }
+    times.push(ctx.now);
+    let n = st.sent.len() as u64 + 1;
+    let biz_id = format!("B{}{:06}", ctx.now, n);
+    let mut r = Rng::derive(state.config().seed, &[n, ctx.now as u64]);
+    // Receipts 2–20 s later; ~1.5 % undelivered (never for the documented demo numbers).
+    let report_at = ctx.now + r.range(2, 20);
+    let delivered = phone.starts_with("1380000") || !r.chance(0.015);
+    st.sent.push(SentSms {
+        biz_id: biz_id.clone(),
+        out_id: q.out_id.clone(),
+        phone: phone.clone(),
+        sign: q.sign.clone(),
+        template_id: q.template_id.clone(),
+        params: q.params.clone(),
+        text,
+        accepted_at: ctx.now,
+        report_at,
+        delivered,
+    });
+    metrics::counter!("onecard_sim_sms_sent_total").increment(1);
+    to_value(&SmsSendResult {
+        biz_id,
+        accepted_at: rfc3339(ctx.now),
+        phone_masked: mask_phone(&phone),
+    })
+}
+
+fn status(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
+    let q: SmsStatusQuery = parse(body)?;
+    if q.biz_id.is_none() && q.out_id.is_none() {
+        return Err(OpError::msg(
+            ErrorCode::BadRequest,
+            "biz_id 或 out_id 至少填一个",
+        ));
+    }
+    let st = lock(&state.sms().st);
+    let m = st
+        .sent
+        .iter()
+        .find(|m| {
+            q.biz_id.as_ref().is_none_or(|b| *b == m.biz_id)
+                && q.out_id.as_ref().is_none_or(|o| *o == m.out_id)
+        })
+        .ok_or_else(|| OpError::from(ErrorCode::SmsNotFound))?;
+    let reported = ctx.now >= m.report_at;
+    to_value(&SmsStatus {
+        biz_id: m.biz_id.clone(),
+        out_id: m.out_id.clone(),
+        status: match (reported, m.delivered) {
+            (false, _) => SmsDelivery::Sending,
+            (true, true) => SmsDelivery::Delivered,
+            (true, false) => SmsDelivery::Failed,
+        },
+        err_code: reported.then(|| if m.delivered { "DELIVRD" } else { "UNDELIV" }.to_owned()),
+        send_time: rfc3339(m.accepted_at),
+        report_time: reported.then(|| rfc3339(m.report_at)),
+    })
+}
+
+/// Every operation of the SMS gateway.
+pub static OPS: &[Op] = &[
+    Op {
+        path: wire::paths::SMS_SEND,
+        write: Some(("out_id", ErrorCode::SmsDuplicateKeyMismatch)),
+        run: send,
+    },
+    Op {
+        path: wire::paths::SMS_STATUS,
+        write: None,
+        run: status,
+    },
+];

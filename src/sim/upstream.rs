@@ -1,0 +1,393 @@
+//! The server half of docs/upstream-api.md, shared by the card, SMS and public-data
+//! simulators: fault injection, request verification (`wire::verify_request`: app key,
+//! timestamp window, HMAC signature, nonce replay), operation dispatch, idempotent writes and the
+//! signed JSON envelope.
+//!
+//! Why it exists: every simulated gateway must refuse unsigned, wrongly signed and replayed
+//! requests exactly as documented and replay writes by key; doing it once here keeps the three
+//! simulators honest and identical. It owns each upstream's replay guard and idempotency store.
+//! It must never re-implement signing (that is `adapters::wire`) and never log request bodies,
+//! secrets or signatures.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::faults::Outcome;
+use super::{SimState, lock};
+use crate::adapters::wire::{self, Credentials, Envelope, ErrorCode, ReplayGuard};
+
+/// A business or protocol refusal: the code plus an optional specific message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpError {
+    pub code: ErrorCode,
+    pub message: Option<String>,
+}
+
+impl From<ErrorCode> for OpError {
+    fn from(code: ErrorCode) -> Self {
+        Self {
+            code,
+            message: None,
+        }
+    }
+}
+
+impl OpError {
+    pub fn msg(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: Some(message.into()),
+        }
+    }
+    fn message(&self) -> String {
+        self.message
+            .clone()
+            .unwrap_or_else(|| self.code.default_message().to_owned())
+    }
+}
+
+pub type OpResult = Result<Value, OpError>;
+
+/// Who is calling and when.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub creds: Credentials,
+    pub now: i64,
+}
+
+/// One operation of an upstream.
+pub struct Op {
+    pub path: &'static str,
+    /// For writes: the body field holding the idempotency key and the code for "same key,
+    /// different body".
+    pub write: Option<(&'static str, ErrorCode)>,
+    pub run: fn(&SimState, &Ctx, Value) -> OpResult,
+}
+
+/// Parse a request body into its wire type; any mismatch is `1007`.
+pub fn parse<T: DeserializeOwned>(v: Value) -> Result<T, OpError> {
+    serde_json::from_value(v)
+        .map_err(|e| OpError::msg(ErrorCode::BadRequest, format!("请求格式错误: {e}")))
+}
+
+/// Serialize a wire answer.
+pub fn to_value<T: serde::Serialize>(t: &T) -> OpResult {
+    serde_json::to_value(t).map_err(|_| OpError::from(ErrorCode::SystemBusy))
+}
+
+/// The stored outcome of a write, replayed for the same key and body.
+#[derive(Clone, Debug)]
+pub struct WriteRecord {
+    pub op: &'static str,
+    pub body: Value,
+    pub result: Result<Value, OpError>,
+    pub at: i64,
+}
+
+/// Per-upstream server state: credentials, nonce cache, idempotency store.
+pub struct Gateway {
+    pub name: &'static str,
+    creds: Vec<Credentials>,
+    guard: ReplayGuard,
+    /// (app key, idempotency key) → record. Holding this lock across a write also serialises
+    /// concurrent writes with the same key.
+    writes: Mutex<HashMap<(String, String), WriteRecord>>,
+}
+
+impl Gateway {
+    pub fn new(name: &'static str, creds: Vec<Credentials>) -> Self {
+        Self {
+            name,
+            creds,
+            guard: ReplayGuard::default(),
+            writes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The stored write for `key` of `app_key`, if that key was ever committed.
+    pub fn write_record(&self, app_key: &str, key: &str) -> Option<WriteRecord> {
+        lock(&self.writes)
+            .get(&(app_key.to_owned(), key.to_owned()))
+            .cloned()
+    }
+}
+
+/// An upstream's operation table and gateway, selected by the route.
+pub struct Service {
+    pub gateway: fn(&SimState) -> &Gateway,
+    pub ops: &'static [Op],
+    /// Where the upstream is mounted, e.g. `/sim/card` (its base URL's path).
+    pub mount: &'static str,
+}
+
+fn envelope_response(
+    status: u16,
+    request_id: &str,
+    code: ErrorCode,
+    message: String,
+    data: Option<Value>,
+    creds: Option<&Credentials>,
+    now: i64,
+) -> HttpResponse {
+    let env = Envelope {
+        code: code.as_u32(),
+        message,
+        request_id: request_id.to_owned(),
+        data,
+    };
+    let body = serde_json::to_vec(&env).unwrap_or_default();
+    let status_code =
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
+    let mut resp = HttpResponse::build(status_code);
+    resp.content_type("application/json; charset=utf-8")
+        .insert_header((wire::headers::REQUEST_ID, request_id.to_owned()));
+    if let Some(creds) = creds {
+        let sig = wire::sign_response(creds, status, request_id, now, &body);
+        resp.insert_header((wire::headers::TIMESTAMP, now.to_string()))
+            .insert_header((wire::headers::SIGNATURE, sig));
+    }
+    resp.body(body)
+}
+
+fn error_response(
+    request_id: &str,
+    err: &OpError,
+    creds: Option<&Credentials>,
+    now: i64,
+) -> HttpResponse {
+    envelope_response(
+        err.code.http_status(),
+        request_id,
+        err.code,
+        err.message(),
+        None,
+        creds,
+        now,
+    )
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// `GET {mount}/api/v1/health`: unsigned liveness of the gateway (503 when down).
+pub async fn health(state: web::Data<SimState>, upstream: &'static str) -> HttpResponse {
+    let now = state.clock().now();
+    let plan = state.faults().plan(upstream, now);
+    if plan.outcome == Outcome::Down {
+        let e = OpError::from(ErrorCode::UpstreamUnavailable);
+        return error_response("", &e, None, now);
+    }
+    envelope_response(
+        200,
+        "",
+        ErrorCode::Ok,
+        "ok".into(),
+        Some(serde_json::json!({})),
+        None,
+        now,
+    )
+}
+
+/// Serve one signed operation of `svc`.
+pub async fn serve(
+    state: web::Data<SimState>,
+    svc: &'static Service,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let gw = (svc.gateway)(&state);
+    let request_id = header(&req, wire::headers::REQUEST_ID)
+        .or_else(|| header(&req, wire::headers::NONCE))
+        .unwrap_or("")
+        .chars()
+        .take(64)
+        .collect::<String>();
+
+    // 1. Faults happen before anything else, like a gateway that is slow or gone.
+    let plan = state.faults().plan(gw.name, state.clock().now());
+    if !plan.delay.is_zero() {
+        tokio::time::sleep(plan.delay).await;
+    }
+    let now = state.clock().now();
+    match plan.outcome {
+        Outcome::Down => {
+            return error_response(
+                &request_id,
+                &ErrorCode::UpstreamUnavailable.into(),
+                None,
+                now,
+            );
+        }
+        Outcome::Error => {
+            return error_response(&request_id, &ErrorCode::SystemBusy.into(), None, now);
+        }
+        Outcome::Hang(d) => {
+            tokio::time::sleep(d).await;
+            return HttpResponse::ServiceUnavailable().finish();
+        }
+        Outcome::Proceed | Outcome::LoseResponse => {}
+    }
+
+    // 2. Signature, timestamp, nonce (docs/upstream-api.md §2.3).
+    let path = req.path();
+    let path_and_query = match req.query_string() {
+        "" => path.to_owned(),
+        q => format!("{path}?{q}"),
+    };
+    let creds_for_key = header(&req, wire::headers::APP_KEY)
+        .and_then(|k| gw.creds.iter().find(|c| c.app_key == k).cloned());
+    if body.len() > wire::MAX_BODY_BYTES {
+        return error_response(
+            &request_id,
+            &ErrorCode::BadRequest.into(),
+            creds_for_key.as_ref(),
+            now,
+        );
+    }
+    let mut verified = wire::verify_request(
+        gw.creds.as_slice(),
+        req.method().as_str(),
+        &path_and_query,
+        req.headers(),
+        &body,
+        now,
+        &gw.guard,
+    );
+    // Clients whose base URL has a path (`http://host/sim/card`) may sign the path relative to
+    // it (`/api/v1/...`); accept that form too. The nonce was not consumed by the failed check.
+    if verified == Err(wire::WireError::BadSignature)
+        && let Some(rel) = path_and_query.strip_prefix(svc.mount)
+    {
+        verified = wire::verify_request(
+            gw.creds.as_slice(),
+            req.method().as_str(),
+            rel,
+            req.headers(),
+            &body,
+            now,
+            &gw.guard,
+        );
+    }
+    let creds = match verified {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(upstream = gw.name, error = %e, "sim: refused unsigned or bad request");
+            metrics::counter!("onecard_sim_upstream_refused_total", "upstream" => gw.name, "code" => e.code().as_u32().to_string())
+                .increment(1);
+            return error_response(
+                &request_id,
+                &OpError::from(e.code()),
+                creds_for_key.as_ref(),
+                now,
+            );
+        }
+    };
+
+    // 3. Operation.
+    let op_path = path.strip_prefix(svc.mount).unwrap_or(path);
+    let Some(op) = svc.ops.iter().find(|o| o.path == op_path) else {
+        return error_response(
+            &request_id,
+            &ErrorCode::UnknownOperation.into(),
+            Some(&creds),
+            now,
+        );
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            let e = OpError::msg(ErrorCode::BadRequest, "请求体必须是 JSON 对象");
+            return error_response(&request_id, &e, Some(&creds), now);
+        }
+    };
+    let ctx = Ctx {
+        creds: creds.clone(),
+        now,
+    };
+    let result = match op.write {
+        None => (op.run)(&state, &ctx, value),
+        Some((field, dup_code)) => {
+            match run_write(&state, gw, op, &ctx, &req, value, field, dup_code) {
+                Ok(r) => r,
+                Err(e) => Err(e),
+            }
+        }
+    };
+    metrics::counter!("onecard_sim_upstream_requests_total", "upstream" => gw.name, "code" => result.as_ref().err().map_or(0, |e| e.code.as_u32()).to_string())
+        .increment(1);
+    if plan.outcome == Outcome::LoseResponse {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    match result {
+        Ok(data) => envelope_response(
+            200,
+            &request_id,
+            ErrorCode::Ok,
+            "ok".into(),
+            Some(data),
+            Some(&creds),
+            now,
+        ),
+        Err(e) => error_response(&request_id, &e, Some(&creds), now),
+    }
+}
+
+/// Idempotent write: header = body key (`1008`), same key + same body replays the stored result
+/// (failures too), same key + different body is `dup_code`.
+#[allow(clippy::too_many_arguments)]
+fn run_write(
+    state: &SimState,
+    gw: &Gateway,
+    op: &Op,
+    ctx: &Ctx,
+    req: &HttpRequest,
+    body: Value,
+    field: &str,
+    dup_code: ErrorCode,
+) -> Result<OpResult, OpError> {
+    let key = body
+        .get(field)
+        .and_then(Value::as_str)
+        .filter(|k| wire::valid_idempotency_key(k))
+        .ok_or_else(|| OpError::msg(ErrorCode::BadRequest, format!("{field} 缺失或格式错误")))?
+        .to_owned();
+    if header(req, wire::headers::IDEMPOTENCY_KEY) != Some(key.as_str()) {
+        return Err(ErrorCode::IdempotencyKeyMismatch.into());
+    }
+    let mut writes = lock(&gw.writes);
+    let slot = (ctx.creds.app_key.clone(), key);
+    if let Some(rec) = writes.get(&slot) {
+        if rec.body == body && rec.op == op.path {
+            return Ok(rec.result.clone());
+        }
+        return Err(dup_code.into());
+    }
+    let result = (op.run)(state, ctx, body.clone());
+    // A malformed body never committed anything: do not pin the key to it.
+    if result
+        .as_ref()
+        .err()
+        .is_some_and(|e| e.code == ErrorCode::BadRequest)
+    {
+        return Ok(result);
+    }
+    writes.insert(
+        slot,
+        WriteRecord {
+            op: op.path,
+            body,
+            result: result.clone(),
+            at: ctx.now,
+        },
+    );
+    Ok(result)
+}
