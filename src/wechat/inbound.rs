@@ -1026,6 +1026,21 @@ mod tests {
     }
 
     #[test]
+    fn a_user_typing_markup_gets_parsed_not_refused() {
+        let m = InboundMessage::parse(
+            b"<xml><ToUserName><![CDATA[a]]></ToUserName><FromUserName><![CDATA[b]]></FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[<!DOCTYPE html> &amp; ]]]]><![CDATA[>]]></Content><MsgId>3</MsgId></xml>",
+        )
+        .unwrap();
+        assert_eq!(
+            m.body,
+            InboundBody::Text {
+                content: "<!DOCTYPE html> &amp; ]]>".into(),
+                msg_id: 3
+            }
+        );
+    }
+
+    #[test]
     fn malformed_and_incomplete_messages_are_refused() {
         assert!(matches!(
             InboundMessage::parse(b"<xml><ToUserName>a</xml>"),

@@ -44,16 +44,40 @@ pub(crate) fn strip_illegal_controls(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Refuse any DTD or entity declaration, whatever its case, before a parser sees it.
+/// Refuse any DTD or entity declaration, whatever its case, before a parser sees it. CDATA
+/// sections are skipped: a user who types `<!DOCTYPE html>` sends text, not a DTD, and must get
+/// an answer rather than a refused callback.
 pub(crate) fn reject_dtd(input: &[u8]) -> Result<(), WeChatError> {
+    const CDATA_OPEN: &[u8] = b"<![CDATA[";
+    const CDATA_CLOSE: &[u8] = b"]]>";
     const NEEDLES: [&[u8]; 2] = [b"<!DOCTYPE", b"<!ENTITY"];
-    let found = input.windows(9).any(|w| w.eq_ignore_ascii_case(NEEDLES[0]))
-        || input.windows(8).any(|w| w.eq_ignore_ascii_case(NEEDLES[1]));
-    if found {
-        Err(WeChatError::Doctype)
-    } else {
-        Ok(())
+    let mut i = 0;
+    while let Some(offset) = input[i..].iter().position(|&b| b == b'<') {
+        let at = i + offset;
+        let rest = &input[at..];
+        if rest.starts_with(CDATA_OPEN) {
+            let body = at + CDATA_OPEN.len();
+            match input[body..]
+                .windows(CDATA_CLOSE.len())
+                .position(|w| w == CDATA_CLOSE)
+            {
+                Some(end) => {
+                    i = body + end + CDATA_CLOSE.len();
+                    continue;
+                }
+                // Unterminated CDATA: nothing after it is markup; the parser refuses it.
+                None => return Ok(()),
+            }
+        }
+        if NEEDLES
+            .iter()
+            .any(|n| rest.len() >= n.len() && rest[..n.len()].eq_ignore_ascii_case(n))
+        {
+            return Err(WeChatError::Doctype);
+        }
+        i = at + 1;
     }
+    Ok(())
 }
 
 /// Append `value` to `out` as one or more CDATA sections: illegal controls are dropped and
@@ -140,6 +164,7 @@ impl Fields {
 /// and trailing content. Does not strip control characters: callers decide (inbound strips).
 pub(crate) fn parse(input: &str) -> Result<Fields, WeChatError> {
     reject_dtd(input.as_bytes())?;
+    let input = input.strip_prefix('\u{feff}').unwrap_or(input);
     let malformed = |e: &dyn std::fmt::Display| WeChatError::MalformedXml(e.to_string());
     let mut reader = Reader::from_str(input);
     // One frame per open element: name, collected text, whether it has child elements.
@@ -291,6 +316,29 @@ mod tests {
             reject_dtd(b"<xml><!ENTITY a 'b'></xml>"),
             Err(WeChatError::Doctype)
         ));
+    }
+
+    #[test]
+    fn doctype_typed_by_a_user_inside_cdata_is_just_text() {
+        let f =
+            parse("<xml><Content><![CDATA[<!DOCTYPE html><!ENTITY x]]></Content></xml>").unwrap();
+        assert_eq!(f.get("Content"), Some("<!DOCTYPE html><!ENTITY x"));
+        assert!(matches!(
+            parse("<xml><A><![CDATA[ok]]></A></xml><!DOCTYPE x>"),
+            Err(WeChatError::Doctype)
+        ));
+        assert!(matches!(
+            reject_dtd(b"<![CDATA[a]]><!entity y>"),
+            Err(WeChatError::Doctype)
+        ));
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_tolerated() {
+        assert_eq!(
+            parse("\u{feff}<xml><A>1</A></xml>").unwrap().get("A"),
+            Some("1")
+        );
     }
 
     #[test]
