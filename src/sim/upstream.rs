@@ -180,8 +180,8 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 
 /// `GET {mount}/api/v1/health`: unsigned liveness of the gateway (503 when down).
 pub async fn health(state: web::Data<SimState>, upstream: &'static str) -> HttpResponse {
-    let now = state.clock().now();
-    let plan = state.faults().plan(upstream, now);
+    let plan = state.faults().plan(upstream, state.clock().now());
+    let now = chrono::Utc::now().timestamp();
     if plan.outcome == Outcome::Down {
         let e = OpError::from(ErrorCode::UpstreamUnavailable);
         return error_response("", &e, None, now);
@@ -217,7 +217,9 @@ pub async fn serve(
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;
     }
-    let now = state.clock().now();
+    // Signatures use the wall clock; business logic the (advanceable) simulated clock.
+    let now = chrono::Utc::now().timestamp();
+    let sim_now = state.clock().now();
     match plan.outcome {
         Outcome::Down => {
             return error_response(
@@ -311,7 +313,7 @@ pub async fn serve(
     };
     let ctx = Ctx {
         creds: creds.clone(),
-        now,
+        now: sim_now,
     };
     let result = match op.write {
         None => (op.run)(&state, &ctx, value),
@@ -390,4 +392,369 @@ fn run_write(
         },
     );
     Ok(result)
+}
+
+/// A simulator on a real port and a client that signs like the adapters do (relative paths,
+/// fresh nonce, `Idempotency-Key` on writes). Shared by the simulators' unit tests.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use rand::Rng as _;
+    use serde_json::Value;
+
+    use crate::adapters::wire::{self, Credentials};
+    use crate::sim::{SimConfig, SimState, configure};
+
+    pub struct Sim {
+        pub base: String,
+        pub state: SimState,
+        pub creds: Credentials,
+        pub http: reqwest::Client,
+    }
+
+    /// Start the simulators on 127.0.0.1:0 (inside an `#[actix_web::test]`).
+    pub async fn spawn(cfg: SimConfig) -> Sim {
+        let state = SimState::new(cfg);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let s = state.clone();
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new().configure(configure(s.clone()))
+        })
+        .workers(1)
+        .listen(listener)
+        .expect("listen")
+        .run();
+        actix_web::rt::spawn(server);
+        let creds = state.config().upstream.to_wire();
+        Sim {
+            base,
+            state,
+            creds,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn nonce() -> String {
+        let mut r = rand::rng();
+        (0..24)
+            .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[r.random_range(0..36)]))
+            .collect()
+    }
+
+    pub struct Answer {
+        pub status: u16,
+        pub body: Value,
+        pub headers: reqwest::header::HeaderMap,
+        pub bytes: Vec<u8>,
+    }
+
+    impl Answer {
+        pub fn code(&self) -> u64 {
+            self.body["code"].as_u64().unwrap_or(u64::MAX)
+        }
+        pub fn data(&self) -> &Value {
+            &self.body["data"]
+        }
+    }
+
+    impl Sim {
+        /// Send `headers` + `body` to `{base}{mount}{path}` as is.
+        pub async fn raw(
+            &self,
+            mount: &str,
+            path: &str,
+            headers: Vec<(&'static str, String)>,
+            body: Vec<u8>,
+        ) -> Answer {
+            let mut req = self
+                .http
+                .post(format!("{}{mount}{path}", self.base))
+                .body(body);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            let resp = req.send().await.expect("send");
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let bytes = resp.bytes().await.expect("body").to_vec();
+            let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            Answer {
+                status,
+                body,
+                headers,
+                bytes,
+            }
+        }
+
+        /// Signed headers for `path` (relative to the mount, like the adapters sign).
+        pub fn sign(
+            &self,
+            path: &str,
+            body: &[u8],
+            key: Option<&str>,
+        ) -> Vec<(&'static str, String)> {
+            let mut h = wire::sign_request(
+                &self.creds,
+                "POST",
+                path,
+                body,
+                chrono::Utc::now().timestamp(),
+                &nonce(),
+            );
+            if let Some(k) = key {
+                h = h.with_idempotency_key(k);
+            }
+            h.pairs()
+        }
+
+        /// A signed read.
+        pub async fn call(&self, mount: &str, path: &str, body: Value) -> Answer {
+            let bytes = serde_json::to_vec(&body).expect("json");
+            let headers = self.sign(path, &bytes, None);
+            self.raw(mount, path, headers, bytes).await
+        }
+
+        /// A signed write with its idempotency key.
+        pub async fn write(&self, mount: &str, path: &str, body: Value, key: &str) -> Answer {
+            let bytes = serde_json::to_vec(&body).expect("json");
+            let headers = self.sign(path, &bytes, Some(key));
+            self.raw(mount, path, headers, bytes).await
+        }
+
+        pub async fn get(&self, path: &str) -> (u16, Value) {
+            let resp = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .expect("send");
+            let status = resp.status().as_u16();
+            (status, resp.json().await.unwrap_or(Value::Null))
+        }
+
+        pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+            let resp = self
+                .http
+                .post(format!("{}{path}", self.base))
+                .json(&body)
+                .send()
+                .await
+                .expect("send");
+            let status = resp.status().as_u16();
+            (status, resp.json().await.unwrap_or(Value::Null))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use serde_json::json;
+
+    use super::testkit::{Sim, nonce, spawn};
+    use crate::adapters::wire::{self, paths};
+    use crate::sim::SimConfig;
+
+    const BAL: &str = paths::CARD_BALANCE_GET;
+
+    async fn sim() -> Sim {
+        spawn(SimConfig {
+            accounts: 200,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
+    #[actix_web::test]
+    async fn signed_request_gets_a_signed_envelope() {
+        let s = sim().await;
+        let a = s.call("/sim/card", BAL, json!({"account": "20001"})).await;
+        assert_eq!(a.status, 200);
+        assert_eq!(a.code(), 0);
+        assert_eq!(a.body["message"], "ok");
+        assert_eq!(a.data()["balance_fen"], 5230);
+        let rid = a.headers[wire::headers::REQUEST_ID]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(a.body["request_id"], rid);
+        let ts: i64 = a.headers[wire::headers::TIMESTAMP]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let sig = a.headers[wire::headers::SIGNATURE].to_str().unwrap();
+        wire::verify_response(
+            &s.creds,
+            200,
+            &rid,
+            ts,
+            &a.bytes,
+            sig,
+            chrono::Utc::now().timestamp(),
+        )
+        .unwrap();
+        // The full request-line path is accepted as well.
+        let body = br#"{"account":"20001"}"#.to_vec();
+        let full = format!("/sim/card{BAL}");
+        let h = s.sign(&full, &body, None);
+        assert_eq!(s.raw("/sim/card", BAL, h, body).await.code(), 0);
+    }
+
+    #[actix_web::test]
+    async fn unsigned_wrongly_signed_stale_and_replayed_requests_are_refused() {
+        let s = sim().await;
+        let body = br#"{"account":"20001"}"#.to_vec();
+        let unsigned = s.raw("/sim/card", BAL, vec![], body.clone()).await;
+        assert_eq!((unsigned.status, unsigned.code()), (401, 1001));
+        assert_eq!(unsigned.body["data"], serde_json::Value::Null);
+
+        let mut h = s.sign(BAL, &body, None);
+        h[3].1 = "0".repeat(64);
+        let wrong = s.raw("/sim/card", BAL, h, body.clone()).await;
+        assert_eq!((wrong.status, wrong.code()), (401, 1002));
+        assert_eq!(wrong.body["message"], "签名检验失败");
+
+        let tampered = s.sign(BAL, &body, None);
+        let other = br#"{"account":"20002"}"#.to_vec();
+        assert_eq!(s.raw("/sim/card", BAL, tampered, other).await.code(), 1002);
+
+        let old = wire::sign_request(
+            &s.creds,
+            "POST",
+            BAL,
+            &body,
+            chrono::Utc::now().timestamp() - 301,
+            &nonce(),
+        );
+        let stale = s.raw("/sim/card", BAL, old.pairs(), body.clone()).await;
+        assert_eq!((stale.status, stale.code()), (401, 1003));
+
+        let stranger = wire::Credentials::new("someone", "else");
+        let h = wire::sign_request(
+            &stranger,
+            "POST",
+            BAL,
+            &body,
+            chrono::Utc::now().timestamp(),
+            &nonce(),
+        );
+        let unknown = s.raw("/sim/card", BAL, h.pairs(), body.clone()).await;
+        assert_eq!((unknown.status, unknown.code()), (403, 1005));
+
+        let h = s.sign(BAL, &body, None);
+        assert_eq!(
+            s.raw("/sim/card", BAL, h.clone(), body.clone())
+                .await
+                .code(),
+            0
+        );
+        let replay = s.raw("/sim/card", BAL, h, body.clone()).await;
+        assert_eq!((replay.status, replay.code()), (401, 1004));
+
+        let nope = s
+            .call("/sim/card", "/api/v1/card/teleport", json!({}))
+            .await;
+        assert_eq!((nope.status, nope.code()), (404, 1009));
+        let bad = s.call("/sim/card", BAL, json!({"acct": 1})).await;
+        assert_eq!((bad.status, bad.code()), (400, 1007));
+        // Each upstream has its own gateway: a card nonce is not an SMS nonce, but still signed.
+        let sms = s
+            .call("/sim/sms", paths::SMS_STATUS, json!({"biz_id": "B0"}))
+            .await;
+        assert_eq!(sms.code(), 3010);
+        let (status, health) = s.get("/sim/card/api/v1/health").await;
+        assert_eq!((status, health["code"].as_u64()), (200, Some(0)));
+    }
+
+    #[actix_web::test]
+    async fn fault_knobs_error_down_lost_response_and_latency() {
+        let s = sim().await;
+        let (status, _) = s.post("/sim/faults/card", json!({"error_rate": 1.0})).await;
+        assert_eq!(status, 200);
+        let a = s.call("/sim/card", BAL, json!({"account": "20001"})).await;
+        assert_eq!((a.status, a.code()), (503, 9000));
+        // Other upstreams are unaffected.
+        assert_eq!(
+            s.call(
+                "/sim/data",
+                paths::DATA_LOCKER_GET,
+                json!({"sno": "2021000001"})
+            )
+            .await
+            .code(),
+            0
+        );
+
+        s.post("/sim/faults/card", json!({"down": true})).await;
+        let a = s.call("/sim/card", BAL, json!({"account": "20001"})).await;
+        assert_eq!((a.status, a.code()), (503, 9001));
+        assert_eq!(s.get("/sim/card/api/v1/health").await.0, 503);
+
+        // Lost response: the load commits, the client sees a bare 503, the key tells the truth.
+        s.post("/sim/faults/card", json!({"lost_response_rate": 1.0}))
+            .await;
+        let load = json!({"account": "20001", "amount_fen": 5000, "out_trade_no": "LDLOST1", "source": "bank", "source_ref": "BK1"});
+        let a = s
+            .write(
+                "/sim/card",
+                paths::CARD_LOAD_CREATE,
+                load.clone(),
+                "LDLOST1",
+            )
+            .await;
+        assert_eq!(a.status, 503);
+        assert!(a.bytes.is_empty());
+        s.post("/sim/faults/card", json!({})).await;
+        let q = s
+            .call(
+                "/sim/card",
+                paths::CARD_TRADE_QUERY,
+                json!({"out_trade_no": "LDLOST1"}),
+            )
+            .await;
+        assert_eq!(q.data()["state"], "SUCCESS");
+        let again = s
+            .write("/sim/card", paths::CARD_LOAD_CREATE, load, "LDLOST1")
+            .await;
+        assert_eq!(
+            again.data()["pending_fen_after"],
+            5000,
+            "re-sent with the same key: one effect"
+        );
+
+        s.post("/sim/faults/card", json!({"latency_ms": 250})).await;
+        let t = Instant::now();
+        assert_eq!(
+            s.call("/sim/card", BAL, json!({"account": "20001"}))
+                .await
+                .code(),
+            0
+        );
+        assert!(t.elapsed().as_millis() >= 250);
+
+        s.post(
+            "/sim/faults/sms",
+            json!({"timeout_rate": 1.0, "hang_ms": 300}),
+        )
+        .await;
+        let t = Instant::now();
+        let a = s
+            .call("/sim/sms", paths::SMS_STATUS, json!({"biz_id": "B0"}))
+            .await;
+        assert_eq!(a.status, 503);
+        assert!(t.elapsed().as_millis() >= 300);
+
+        let (_, all) = s.get("/sim/faults").await;
+        assert_eq!(all["card"]["latency_ms"], 250);
+        assert_eq!(all["sms"]["hang_ms"], 300);
+        assert_eq!(all["public_data"]["error_rate"], 0.0);
+        assert_eq!(s.post("/sim/faults/bank", json!({})).await.0, 404);
+        assert_eq!(
+            s.post("/sim/faults/card", json!({"error_rate": 2})).await.0,
+            400
+        );
+        assert_eq!(s.post("/sim/faults/card", json!({"typo": 1})).await.0, 400);
+    }
 }
