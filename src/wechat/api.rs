@@ -160,6 +160,96 @@ fn template_data<S: Serializer>(data: &BTreeMap<String, String>, s: S) -> Result
     s.collect_map(data.iter().map(|(k, v)| (k, Value { value: v })))
 }
 
+/// Where WeChat's web authorization starts (not under the API base).
+pub const OAUTH_AUTHORIZE_BASE: &str = "https://open.weixin.qq.com/connect/oauth2/authorize";
+
+/// Web authorization scope (PROTOCOL.md §8.7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OAuthScope {
+    /// `snsapi_base`: silent, yields the openid only. Enough to bind a card.
+    Base,
+    /// `snsapi_userinfo`: consent page; nickname and avatar.
+    UserInfo,
+}
+
+impl OAuthScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Base => "snsapi_base",
+            Self::UserInfo => "snsapi_userinfo",
+        }
+    }
+}
+
+/// The authorize URL to redirect a user to, parameters in the order WeChat checks
+/// (`appid, redirect_uri, response_type, scope, state`) and ending in `#wechat_redirect`.
+/// `state` must be 1..=128 characters of `[A-Za-z0-9]` (carry a CSRF nonce in it).
+pub fn oauth_authorize_url(
+    authorize_base: &str,
+    app_id: &str,
+    redirect_uri: &str,
+    scope: OAuthScope,
+    state: &str,
+) -> Result<String, ApiError> {
+    if state.is_empty() || state.len() > 128 || !state.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ApiError::Config(
+            "OAuth state must be 1..=128 letters or digits",
+        ));
+    }
+    let mut url = String::with_capacity(authorize_base.len() + redirect_uri.len() * 3 + 120);
+    url.push_str(authorize_base);
+    url.push_str("?appid=");
+    super::platform::percent_encode(&mut url, app_id);
+    url.push_str("&redirect_uri=");
+    super::platform::percent_encode(&mut url, redirect_uri);
+    url.push_str("&response_type=code&scope=");
+    url.push_str(scope.as_str());
+    url.push_str("&state=");
+    url.push_str(state);
+    url.push_str("#wechat_redirect");
+    Ok(url)
+}
+
+/// The answer of `sns/oauth2/access_token`: who the user is. The web-auth token is per user
+/// and unrelated to the account's access token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OAuthUser {
+    pub openid: String,
+    pub scope: String,
+    pub unionid: Option<String>,
+    /// A 快照页 virtual user: never bind a card to it.
+    pub is_snapshot_user: bool,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for OAuthUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthUser")
+            .field("scope", &self.scope)
+            .field("is_snapshot_user", &self.is_snapshot_user)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A JS-SDK ticket (`cgi-bin/ticket/getticket?type=jsapi`); cache it like the access token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JsapiTicket {
+    pub ticket: String,
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for JsapiTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsapiTicket")
+            .field("ticket", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
 /// The API client. Cheap to clone.
 #[derive(Clone)]
 pub struct ApiClient {
@@ -190,6 +280,13 @@ struct Envelope {
     access_token: Option<String>,
     expires_in: Option<u64>,
     msgid: Option<u64>,
+    ticket: Option<String>,
+    refresh_token: Option<String>,
+    openid: Option<String>,
+    scope: Option<String>,
+    unionid: Option<String>,
+    #[serde(default)]
+    is_snapshotuser: u8,
 }
 
 impl ApiClient {
@@ -304,6 +401,49 @@ impl ApiClient {
             .query(&[("access_token", token)])
             .json(menu);
         self.call("menu_create", req).await.map(drop)
+    }
+
+    /// `GET /sns/oauth2/access_token?appid=&secret=&code=&grant_type=authorization_code`:
+    /// exchange the one-time `code` from the OAuth redirect for the user's openid.
+    pub async fn exchange_oauth_code(&self, code: &str) -> Result<OAuthUser, ApiError> {
+        let req = self.http.get(self.url("/sns/oauth2/access_token")).query(&[
+            ("appid", &*self.app_id),
+            ("secret", &*self.secret),
+            ("code", code),
+            ("grant_type", "authorization_code"),
+        ]);
+        let env = self.call("sns_access_token", req).await?;
+        match (env.openid, env.access_token) {
+            (Some(openid), Some(access_token)) if !openid.is_empty() => Ok(OAuthUser {
+                openid,
+                scope: env.scope.unwrap_or_default(),
+                unionid: env.unionid.filter(|u| !u.is_empty()),
+                is_snapshot_user: env.is_snapshotuser == 1,
+                access_token,
+                refresh_token: env.refresh_token.unwrap_or_default(),
+                expires_in: env.expires_in.unwrap_or(0),
+            }),
+            _ => Err(ApiError::Decode(
+                "OAuth answer without openid/access_token".into(),
+            )),
+        }
+    }
+
+    /// `GET /cgi-bin/ticket/getticket?access_token=&type=jsapi`.
+    pub async fn fetch_jsapi_ticket(&self, token: &str) -> Result<JsapiTicket, ApiError> {
+        let req = self
+            .http
+            .get(self.url("/cgi-bin/ticket/getticket"))
+            .query(&[("access_token", token), ("type", "jsapi")]);
+        let env = self.call("jsapi_ticket", req).await?;
+        match (env.ticket, env.expires_in) {
+            (Some(ticket), Some(expires_in)) if !ticket.is_empty() => {
+                Ok(JsapiTicket { ticket, expires_in })
+            }
+            _ => Err(ApiError::Decode(
+                "ticket answer without ticket/expires_in".into(),
+            )),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -596,6 +736,79 @@ mod tests {
         );
         assert!(!shown.contains("SECRET_TOKEN"), "{shown}");
         assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn oauth_authorize_url_has_the_checked_parameter_order() {
+        assert_eq!(
+            oauth_authorize_url(
+                OAUTH_AUTHORIZE_BASE,
+                "wxapp",
+                "https://card.example.edu/h5/bind?from=menu",
+                OAuthScope::Base,
+                "abc123"
+            )
+            .unwrap(),
+            "https://open.weixin.qq.com/connect/oauth2/authorize?appid=wxapp&redirect_uri=https%3A%2F%2Fcard.example.edu%2Fh5%2Fbind%3Ffrom%3Dmenu&response_type=code&scope=snsapi_base&state=abc123#wechat_redirect"
+        );
+        for bad in ["", "a-b", &"x".repeat(129)] {
+            assert!(
+                oauth_authorize_url(
+                    OAUTH_AUTHORIZE_BASE,
+                    "wx",
+                    "https://x",
+                    OAuthScope::UserInfo,
+                    bad
+                )
+                .is_err()
+            );
+        }
+    }
+
+    #[actix_rt::test]
+    async fn oauth_code_exchange_and_snapshot_users() {
+        let (base, seen) = fake(
+            200,
+            r#"{"access_token":"AT","expires_in":7200,"refresh_token":"RT","openid":"oUser","scope":"snsapi_base","is_snapshotuser":1}"#,
+        );
+        let user = client(&base).exchange_oauth_code("CODE1").await.unwrap();
+        assert_eq!(user.openid, "oUser");
+        assert!(user.is_snapshot_user);
+        assert_eq!(user.unionid, None);
+        assert!(!format!("{user:?}").contains("AT"));
+        let (method, path, query, _) = last(&seen);
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            ("GET", "/sim/wechat/sns/oauth2/access_token")
+        );
+        assert_eq!(
+            query,
+            "appid=wxapp&secret=s3cret&code=CODE1&grant_type=authorization_code"
+        );
+
+        let (base, _) = fake(200, r#"{"errcode":40163,"errmsg":"code been used"}"#);
+        assert_eq!(
+            client(&base)
+                .exchange_oauth_code("CODE1")
+                .await
+                .unwrap_err()
+                .errcode(),
+            Some(40163)
+        );
+    }
+
+    #[actix_rt::test]
+    async fn jsapi_ticket_is_fetched_with_the_token() {
+        let (base, seen) = fake(
+            200,
+            r#"{"errcode":0,"errmsg":"ok","ticket":"bxLdikRXVbTPdHSM05e5u5sUoXNKd8-41ZO3MhKoyN5OfkWITDGgnr2fwJ0m9E8NYzWKVZvdVtaUgWvsdshFKA","expires_in":7200}"#,
+        );
+        let t = client(&base).fetch_jsapi_ticket("TOK").await.unwrap();
+        assert_eq!(t.expires_in, 7200);
+        assert!(t.ticket.starts_with("bxLdikRX"));
+        let (_, path, query, _) = last(&seen);
+        assert_eq!(path, "/sim/wechat/cgi-bin/ticket/getticket");
+        assert_eq!(query, "access_token=TOK&type=jsapi");
     }
 
     #[test]

@@ -161,7 +161,7 @@ fn query(pairs: &[(&str, &str)]) -> String {
     out
 }
 
-fn percent_encode(out: &mut String, s: &str) {
+pub(crate) fn percent_encode(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

@@ -32,9 +32,54 @@ pub fn verify(expected_hex: &str, parts: &[&str]) -> bool {
     bool::from(computed.as_bytes().ct_eq(given.as_bytes()))
 }
 
+/// JS-SDK `wx.config` signature (PROTOCOL.md §8.7): sha1 of
+/// `jsapi_ticket=…&noncestr=…&timestamp=…&url=…` (keys in ASCII order, values raw, not
+/// URL-escaped). `url` is the page URL; anything from `#` on is dropped, as WeChat requires.
+pub fn jsapi_signature(jsapi_ticket: &str, noncestr: &str, timestamp: i64, url: &str) -> String {
+    let url = url.split('#').next().unwrap_or(url);
+    let plain =
+        format!("jsapi_ticket={jsapi_ticket}&noncestr={noncestr}&timestamp={timestamp}&url={url}");
+    hex::encode(Sha1::digest(plain.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const J_TICKET: &str =
+        "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg";
+
+    #[test]
+    fn j_jsapi_signature_vectors() {
+        assert_eq!(
+            jsapi_signature(
+                J_TICKET,
+                "Wm3WZYTPz0wzccnW",
+                1414587457,
+                "http://mp.weixin.qq.com?params=value"
+            ),
+            "0f9de62fce790f9a083d5c99e95740ceb90c27ed"
+        );
+        assert_eq!(
+            jsapi_signature(
+                J_TICKET,
+                "Wm3WZYTPz0wzccnW",
+                1414587457,
+                "http://mp.weixin.qq.com"
+            ),
+            "f4d90daf4b3bca3078ab155816175ba34c443a7b"
+        );
+        // The fragment is not part of the signed URL.
+        assert_eq!(
+            jsapi_signature(
+                J_TICKET,
+                "Wm3WZYTPz0wzccnW",
+                1414587457,
+                "http://mp.weixin.qq.com#/bind"
+            ),
+            "f4d90daf4b3bca3078ab155816175ba34c443a7b"
+        );
+    }
 
     #[test]
     fn v0_get_verify_signature_official_example() {
