@@ -18,6 +18,8 @@
 //! that restarts it if it dies (actix's Supervisor does not cover panics, RUST.md 1.2.1).
 
 pub mod card;
+#[cfg(test)]
+mod contract_tests;
 pub mod events;
 pub mod policy;
 pub mod public_data;
