@@ -38,8 +38,8 @@ pub use load::load_dir;
 pub use menu::Menu;
 pub use reload::{LiveRules, RulesWatcher};
 pub use table::{MatchKind, Matched, RuleTable, TableStats};
-pub use tools::{check_dir, explain, unrouted_menu_keys};
 pub use template::{RenderedReply, ReplyMode, ReplySet};
+pub use tools::{check_dir, explain, unrouted_menu_keys};
 
 /// What the rules module needs to know about the built-in actions (implemented by the lead in
 /// [`actions`]): which template fields an action provides and which named messages it renders.
