@@ -229,7 +229,7 @@ struct DemoUser {
 
 const DEMO_USERS: &[DemoUser] = &[
     DemoUser {
-        sno: "2021000001",
+        sno: "2024000001",
         name: "张三",
         kind: PersonKind::Undergrad,
         dept: "计算机科学与技术学院",
@@ -242,7 +242,7 @@ const DEMO_USERS: &[DemoUser] = &[
         second_card: false,
     },
     DemoUser {
-        sno: "2021000002",
+        sno: "2024000002",
         name: "李四",
         kind: PersonKind::Undergrad,
         dept: "电子信息与电气工程学院",
@@ -255,7 +255,7 @@ const DEMO_USERS: &[DemoUser] = &[
         second_card: false,
     },
     DemoUser {
-        sno: "2021000003",
+        sno: "2024000003",
         name: "王五",
         kind: PersonKind::Undergrad,
         dept: "机械工程学院",
@@ -268,7 +268,7 @@ const DEMO_USERS: &[DemoUser] = &[
         second_card: false,
     },
     DemoUser {
-        sno: "2021000004",
+        sno: "2024000004",
         name: "赵六",
         kind: PersonKind::Undergrad,
         dept: "数学科学学院",
@@ -281,7 +281,7 @@ const DEMO_USERS: &[DemoUser] = &[
         second_card: false,
     },
     DemoUser {
-        sno: "2022000005",
+        sno: "2025000005",
         name: "陈晓雨",
         kind: PersonKind::Master,
         dept: "经济管理学院",
@@ -294,7 +294,7 @@ const DEMO_USERS: &[DemoUser] = &[
         second_card: false,
     },
     DemoUser {
-        sno: "2021000006",
+        sno: "2024000006",
         name: "刘洋",
         kind: PersonKind::Undergrad,
         dept: "物理学院",
@@ -307,7 +307,7 @@ const DEMO_USERS: &[DemoUser] = &[
         second_card: true,
     },
     DemoUser {
-        sno: "2021000007",
+        sno: "2024000007",
         name: "孙佳琪",
         kind: PersonKind::Undergrad,
         dept: "外国语学院",
@@ -333,7 +333,7 @@ const DEMO_USERS: &[DemoUser] = &[
         second_card: false,
     },
     DemoUser {
-        sno: "2017000009",
+        sno: "2019000009",
         name: "吴敏",
         kind: PersonKind::Undergrad,
         dept: "土木工程学院",
@@ -1183,17 +1183,17 @@ mod tests {
     #[test]
     fn demo_users_are_fixed() {
         let c = campus();
-        let p = c.person_by_sno("2021000001").unwrap();
+        let p = c.person_by_sno("2024000001").unwrap();
         assert_eq!(p.name, "张三");
         assert_eq!(p.phone.as_deref(), Some("13800000001"));
         assert_eq!(p.cards[0].balance_fen, 5230);
         assert_eq!(p.password, DEMO_PASSWORD);
-        assert!(c.person_by_sno("2021000003").unwrap().cards[0].lost);
+        assert!(c.person_by_sno("2024000003").unwrap().cards[0].lost);
         let (_, card) = c
-            .by_account(&c.person_by_sno("2021000006").unwrap().cards[1].account)
+            .by_account(&c.person_by_sno("2024000006").unwrap().cards[1].account)
             .unwrap();
         assert_eq!(card, 1);
-        let wang = c.person_by_sno("2021000003").unwrap();
+        let wang = c.person_by_sno("2024000003").unwrap();
         let (place, _, collected) = c.found_entry(wang, 0).unwrap();
         assert!(!place.is_empty());
         assert!(!collected);

@@ -1209,3 +1209,601 @@ pub fn list_accounts(state: &SimState, limit: usize) -> Value {
         .collect();
     json!(views)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::adapters::wire::{self, paths};
+    use crate::sim::SimConfig;
+    use crate::sim::campus::local_date;
+    use crate::sim::upstream::testkit::{Sim, spawn};
+
+    const CARD: &str = "/sim/card";
+
+    async fn sim() -> Sim {
+        spawn(SimConfig {
+            accounts: 300,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
+    async fn read(s: &Sim, path: &str, body: Value) -> Value {
+        let a = s.call(CARD, path, body).await;
+        assert_eq!(a.code(), 0, "{path}: {}", a.body);
+        a.data().clone()
+    }
+
+    async fn write_code(s: &Sim, path: &str, body: Value) -> (u64, Value) {
+        let key = body["out_trade_no"].as_str().unwrap().to_owned();
+        let a = s.write(CARD, path, body, &key).await;
+        (a.code(), a.data().clone())
+    }
+
+    fn digest(s: &Sim, account: &str, pw: &str) -> String {
+        wire::password_digest(&s.creds, account, pw)
+    }
+
+    #[actix_web::test]
+    async fn account_lookup_by_sno_card_no_and_account() {
+        let s = sim().await;
+        let d = read(
+            &s,
+            paths::CARD_ACCOUNT_GET,
+            json!({"id_type": "sno", "id": "2024000001"}),
+        )
+        .await;
+        let acc = &d["accounts"][0];
+        assert_eq!(d["accounts"].as_array().unwrap().len(), 1);
+        assert_eq!(acc["account"], "20001");
+        assert_eq!(acc["name"], "张三");
+        assert_eq!(acc["status"], "normal");
+        assert_eq!(acc["phone_masked"], "138****0001");
+        assert_eq!(acc["cust_type_name"], "本科");
+        assert_eq!(
+            acc["flags"],
+            json!({"lost": false, "frozen": false, "expired": false, "dormant": false})
+        );
+        let card_no = acc["card_no"].as_str().unwrap().to_owned();
+        let by_card = read(
+            &s,
+            paths::CARD_ACCOUNT_GET,
+            json!({"id_type": "card_no", "id": card_no}),
+        )
+        .await;
+        assert_eq!(by_card["accounts"][0]["sno"], "2024000001");
+        let multi = read(
+            &s,
+            paths::CARD_ACCOUNT_GET,
+            json!({"id_type": "sno", "id": "2024000006"}),
+        )
+        .await;
+        assert_eq!(multi["accounts"].as_array().unwrap().len(), 2);
+        assert_eq!(multi["accounts"][1]["card_type_name"], "过渡临时卡");
+        let lost = read(
+            &s,
+            paths::CARD_ACCOUNT_GET,
+            json!({"id_type": "account", "id": "20003"}),
+        )
+        .await;
+        assert_eq!(lost["accounts"][0]["status"], "lost");
+        let none = s
+            .call(
+                CARD,
+                paths::CARD_ACCOUNT_GET,
+                json!({"id_type": "sno", "id": "1999999999"}),
+            )
+            .await;
+        assert_eq!((none.status, none.code()), (200, 2001));
+        assert_eq!(none.body["message"], "账户信息不存在");
+        // No full phone number leaves the signed API.
+        assert!(!none.body.to_string().contains("13800000001"));
+        assert!(!serde_json::to_string(&d).unwrap().contains("13800000001"));
+    }
+
+    #[actix_web::test]
+    async fn balance_shows_pending_and_limits() {
+        let s = sim().await;
+        let b = read(&s, paths::CARD_BALANCE_GET, json!({"account": "20002"})).await;
+        assert_eq!(b["balance_fen"], 1280);
+        assert_eq!(b["pending_fen"], 10000);
+        assert_eq!(b["wallet_cap_fen"], 100000);
+        assert_eq!(b["nopwd_limit_fen"], 2000);
+        assert!(b["as_of"].as_str().unwrap().ends_with("+08:00"));
+        let (_, v) = s.get("/sim/card/accounts/2024000002").await;
+        assert_eq!(
+            (v["balance_fen"].as_i64(), v["pending_fen"].as_i64()),
+            (Some(1280), Some(10000))
+        );
+        let (_, claimed) = s
+            .post("/sim/card/accounts/2024000002/claim", json!({}))
+            .await;
+        assert_eq!(claimed["claimed_fen"], 10000);
+        let b = read(&s, paths::CARD_BALANCE_GET, json!({"account": "20002"})).await;
+        assert_eq!(
+            (b["balance_fen"].as_i64(), b["pending_fen"].as_i64()),
+            (Some(11280), Some(0))
+        );
+    }
+
+    #[actix_web::test]
+    async fn transactions_page_newest_first_with_filters_and_range_checks() {
+        let s = sim().await;
+        let today = local_date(s.state.clock().now());
+        let from = (today - chrono::Days::new(30)).to_string();
+        let to = today.to_string();
+        let q = |page: u32, size: u32| json!({"account": "20001", "from": from, "to": to, "page": page, "page_size": size});
+        let p1 = read(&s, paths::CARD_TRANSACTIONS_LIST, q(1, 10)).await;
+        let total = p1["total"].as_u64().unwrap();
+        assert!(
+            total > 20,
+            "a month of a student's card has many records: {total}"
+        );
+        let items = p1["items"].as_array().unwrap();
+        assert_eq!(items.len(), 10);
+        assert_eq!(
+            items[0]["balance_after_fen"], 5230,
+            "newest record ends at today's balance"
+        );
+        for w in items.windows(2) {
+            assert!(w[0]["occurred_at"].as_str() >= w[1]["occurred_at"].as_str());
+        }
+        let p2 = read(&s, paths::CARD_TRANSACTIONS_LIST, q(2, 10)).await;
+        assert_ne!(p2["items"][0], items[0]);
+        let big = read(&s, paths::CARD_TRANSACTIONS_LIST, q(1, 500)).await;
+        assert_eq!(big["page_size"], 50);
+        let loads = read(
+            &s,
+            paths::CARD_TRANSACTIONS_LIST,
+            json!({"account": "20001", "from": from, "to": to, "direction": "in"}),
+        )
+        .await;
+        assert!(
+            loads["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["direction"] == "in")
+        );
+        let t = &items[0];
+        for field in [
+            "trade_no",
+            "acc_date",
+            "type",
+            "type_name",
+            "merchant_id",
+            "merchant_name",
+            "terminal_id",
+            "location",
+        ] {
+            assert!(
+                t[field].as_str().is_some_and(|v| !v.is_empty()),
+                "{field}: {t}"
+            );
+        }
+        let long = s
+            .call(
+                CARD,
+                paths::CARD_TRANSACTIONS_LIST,
+                json!({"account": "20001", "from": "2024-01-01", "to": "2025-06-01"}),
+            )
+            .await;
+        assert_eq!(long.code(), 2010);
+        let backwards = s
+            .call(
+                CARD,
+                paths::CARD_TRANSACTIONS_LIST,
+                json!({"account": "20001", "from": to, "to": from}),
+            )
+            .await;
+        assert_eq!(backwards.code(), 1007);
+    }
+
+    #[actix_web::test]
+    async fn load_is_idempotent_reversible_and_queryable_by_key() {
+        let s = sim().await;
+        let load = json!({"account": "20001", "amount_fen": 5000, "out_trade_no": "LD0001", "source": "bank", "source_ref": "BK0001"});
+        let (code, first) = write_code(&s, paths::CARD_LOAD_CREATE, load.clone()).await;
+        assert_eq!(code, 0);
+        assert_eq!(first["state"], "SUCCESS");
+        assert_eq!(first["pending_fen_after"], 5000);
+        let (_, again) = write_code(&s, paths::CARD_LOAD_CREATE, load.clone()).await;
+        assert_eq!(
+            again, first,
+            "same key, same body: the original answer, no second credit"
+        );
+        assert_eq!(
+            read(&s, paths::CARD_BALANCE_GET, json!({"account": "20001"})).await["pending_fen"],
+            5000
+        );
+        let mut changed = load.clone();
+        changed["amount_fen"] = json!(10000);
+        assert_eq!(
+            write_code(&s, paths::CARD_LOAD_CREATE, changed).await.0,
+            2009
+        );
+        // The header must carry the same key.
+        let a = s
+            .write(CARD, paths::CARD_LOAD_CREATE, load.clone(), "OTHERKEY")
+            .await;
+        assert_eq!((a.status, a.code()), (400, 1008));
+        let q = read(
+            &s,
+            paths::CARD_TRADE_QUERY,
+            json!({"out_trade_no": "LD0001"}),
+        )
+        .await;
+        assert_eq!(q["state"], "SUCCESS");
+        assert_eq!(q["kind"], "load");
+        assert_eq!(q["amount_fen"], 5000);
+        assert_eq!(q["trade_no"], first["trade_no"]);
+        let missing = read(
+            &s,
+            paths::CARD_TRADE_QUERY,
+            json!({"out_trade_no": "NEVER"}),
+        )
+        .await;
+        assert_eq!(missing["state"], "NOT_FOUND");
+        assert_eq!(missing["kind"], Value::Null);
+
+        let rev = json!({"orig_out_trade_no": "LD0001", "out_trade_no": "RV0001"});
+        let (code, r) = write_code(&s, paths::CARD_LOAD_REVERSE, rev.clone()).await;
+        assert_eq!((code, r["state"].as_str()), (0, Some("REVERSED")));
+        assert_eq!(
+            read(&s, paths::CARD_BALANCE_GET, json!({"account": "20001"})).await["pending_fen"],
+            0
+        );
+        assert_eq!(
+            write_code(&s, paths::CARD_LOAD_REVERSE, rev).await.1["state"],
+            "REVERSED"
+        );
+        let again = json!({"orig_out_trade_no": "LD0001", "out_trade_no": "RV0002"});
+        assert_eq!(
+            write_code(&s, paths::CARD_LOAD_REVERSE, again).await.1["state"],
+            "REVERSED"
+        );
+        assert_eq!(
+            read(
+                &s,
+                paths::CARD_TRADE_QUERY,
+                json!({"out_trade_no": "LD0001"})
+            )
+            .await["state"],
+            "REVERSED"
+        );
+        let nothing = json!({"orig_out_trade_no": "GHOST", "out_trade_no": "RV0003"});
+        assert_eq!(
+            write_code(&s, paths::CARD_LOAD_REVERSE, nothing).await.1,
+            json!({"state": "NOTHING_TO_REVERSE", "trade_no": null})
+        );
+
+        // A claimed load cannot be reversed.
+        let load2 = json!({"account": "20001", "amount_fen": 2000, "out_trade_no": "LD0002", "source": "online", "source_ref": "WX1"});
+        assert_eq!(write_code(&s, paths::CARD_LOAD_CREATE, load2).await.0, 0);
+        s.post("/sim/card/accounts/2024000001/claim", json!({}))
+            .await;
+        let rev2 = json!({"orig_out_trade_no": "LD0002", "out_trade_no": "RV0004"});
+        assert_eq!(write_code(&s, paths::CARD_LOAD_REVERSE, rev2).await.0, 2211);
+        let b = read(&s, paths::CARD_BALANCE_GET, json!({"account": "20001"})).await;
+        assert_eq!(b["balance_fen"], 7230);
+        let today = local_date(s.state.clock().now()).to_string();
+        let tx = read(
+            &s,
+            paths::CARD_TRANSACTIONS_LIST,
+            json!({"account": "20001", "from": today, "to": today, "type": "CLAIM"}),
+        )
+        .await;
+        assert_eq!(tx["items"][0]["amount_fen"], 2000);
+        assert_eq!(tx["items"][0]["balance_after_fen"], 7230);
+    }
+
+    #[actix_web::test]
+    async fn load_refusals_are_recorded_and_replayed() {
+        let s = sim().await;
+        let odd = json!({"account": "20001", "amount_fen": 5050, "out_trade_no": "LD0100", "source": "bank", "source_ref": "B"});
+        assert_eq!(
+            write_code(&s, paths::CARD_LOAD_CREATE, odd.clone()).await.0,
+            2205
+        );
+        assert_eq!(
+            write_code(&s, paths::CARD_LOAD_CREATE, odd).await.0,
+            2205,
+            "failures replay too"
+        );
+        let q = read(
+            &s,
+            paths::CARD_TRADE_QUERY,
+            json!({"out_trade_no": "LD0100"}),
+        )
+        .await;
+        assert_eq!(
+            (q["state"].as_str(), q["error_code"].as_u64()),
+            (Some("FAILED"), Some(2205))
+        );
+        let cap = json!({"account": "20010", "amount_fen": 2000, "out_trade_no": "LD0101", "source": "bank", "source_ref": "B"});
+        assert_eq!(write_code(&s, paths::CARD_LOAD_CREATE, cap).await.0, 2201);
+        let lost = json!({"account": "20003", "amount_fen": 2000, "out_trade_no": "LD0102", "source": "bank", "source_ref": "B"});
+        assert_eq!(write_code(&s, paths::CARD_LOAD_CREATE, lost).await.0, 2202);
+        let nobody = json!({"account": "99", "amount_fen": 2000, "out_trade_no": "LD0103", "source": "bank", "source_ref": "B"});
+        assert_eq!(
+            write_code(&s, paths::CARD_LOAD_CREATE, nobody).await.0,
+            2001
+        );
+    }
+
+    #[actix_web::test]
+    async fn debit_limits_password_and_refunds() {
+        // A high day limit: what the student already spent today before t0 depends on the hour.
+        let card = crate::sim::CardSimConfig {
+            day_limit_fen: 30_000,
+            ..Default::default()
+        };
+        let s = spawn(SimConfig {
+            accounts: 300,
+            card,
+            ..SimConfig::default()
+        })
+        .await;
+        let debit = |key: &str, amount: i64, pw: Option<String>| {
+            let mut b = json!({"account": "20001", "amount_fen": amount, "out_trade_no": key, "biller_id": "elec", "target_id": "XY7-609", "remark": "电费"});
+            if let Some(pw) = pw {
+                b["password_digest"] = json!(pw);
+            }
+            b
+        };
+        assert_eq!(
+            write_code(&s, paths::CARD_PAY_DEBIT, debit("DB1", 3000, None))
+                .await
+                .0,
+            2308
+        );
+        assert_eq!(
+            write_code(
+                &s,
+                paths::CARD_PAY_DEBIT,
+                debit("DB2", 3000, Some(digest(&s, "20001", "000000")))
+            )
+            .await
+            .0,
+            2106
+        );
+        assert_eq!(
+            write_code(&s, paths::CARD_PAY_DEBIT, debit("DB3", 6000, None))
+                .await
+                .0,
+            2304
+        );
+        let (code, ok) = write_code(
+            &s,
+            paths::CARD_PAY_DEBIT,
+            debit("DB4", 3000, Some(digest(&s, "20001", "123456"))),
+        )
+        .await;
+        assert_eq!(code, 0);
+        assert_eq!(ok["balance_after_fen"], 2230);
+        let (code, small) = write_code(&s, paths::CARD_PAY_DEBIT, debit("DB5", 1500, None)).await;
+        assert_eq!((code, small["balance_after_fen"].as_i64()), (0, Some(730)));
+        assert_eq!(
+            write_code(&s, paths::CARD_PAY_DEBIT, debit("DB6", 1000, None))
+                .await
+                .0,
+            2301
+        );
+        let refund = |key: &str, amount: i64| json!({"orig_out_trade_no": "DB4", "out_trade_no": key, "amount_fen": amount});
+        let (code, r) = write_code(&s, paths::CARD_PAY_REFUND, refund("RF1", 1000)).await;
+        assert_eq!((code, r["balance_after_fen"].as_i64()), (0, Some(1730)));
+        assert_eq!(
+            write_code(&s, paths::CARD_PAY_REFUND, refund("RF2", 2001))
+                .await
+                .0,
+            2306
+        );
+        assert_eq!(
+            write_code(&s, paths::CARD_PAY_REFUND, refund("RF3", 2000))
+                .await
+                .0,
+            0
+        );
+        let ghost = json!({"orig_out_trade_no": "NOPE", "out_trade_no": "RF4", "amount_fen": 1});
+        assert_eq!(write_code(&s, paths::CARD_PAY_REFUND, ghost).await.0, 2307);
+        let today = local_date(s.state.clock().now()).to_string();
+        let tx = read(
+            &s,
+            paths::CARD_TRANSACTIONS_LIST,
+            json!({"account": "20001", "from": today, "to": today}),
+        )
+        .await;
+        let types: Vec<&str> = tx["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .take(4)
+            .map(|t| t["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["REFUND", "REFUND", "BILL_PAY", "BILL_PAY"]);
+        assert_eq!(tx["items"][0]["balance_after_fen"], 3730);
+        // Day records are ready at 06:00 the next day.
+        let day = read(&s, paths::CARD_BALANCE_GET, json!({"account": "20001"})).await;
+        assert_eq!(day["balance_fen"], 3730);
+        let acc_date = ok["acc_date"].as_str().unwrap().to_owned();
+        let recon = json!({"acc_date": acc_date, "kind": "all"});
+        assert_eq!(
+            s.call(CARD, paths::CARD_RECON_DAILY, recon.clone())
+                .await
+                .code(),
+            2403
+        );
+        s.state.clock().advance(2 * 86_400);
+        let r = read(&s, paths::CARD_RECON_DAILY, recon).await;
+        assert_eq!(r["count"], 4);
+        assert_eq!(r["sum_fen"], 3000 + 1500 + 1000 + 2000);
+        let debits = read(
+            &s,
+            paths::CARD_RECON_DAILY,
+            json!({"acc_date": acc_date, "kind": "debit"}),
+        )
+        .await;
+        assert_eq!(debits["count"], 2);
+        assert_eq!(debits["page"]["items"][0]["out_trade_no"], "DB4");
+        assert_eq!(debits["page"]["items"][0]["sno"], "2024000001");
+        assert_eq!(debits["page"]["items"][0]["type"], "BILL_PAY");
+    }
+
+    #[actix_web::test]
+    async fn report_loss_then_cancel_with_password_and_lost_and_found() {
+        let s = sim().await;
+        let (code, r) = write_code(
+            &s,
+            paths::CARD_REPORT_LOSS,
+            json!({"account": "20001", "out_trade_no": "RL1", "channel": "wechat"}),
+        )
+        .await;
+        assert_eq!(code, 0);
+        assert_eq!(r["status"], "lost");
+        let info = read(&s, paths::CARD_INFO_GET, json!({"account": "20001"})).await;
+        assert_eq!(
+            (info["status"].as_str(), info["loss_channel"].as_str()),
+            (Some("lost"), Some("wechat"))
+        );
+        assert_eq!(info["loss_effective_at"], r["effective_at"]);
+        assert_eq!(
+            write_code(
+                &s,
+                paths::CARD_REPORT_LOSS,
+                json!({"account": "20001", "out_trade_no": "RL2", "channel": "wechat"})
+            )
+            .await
+            .0,
+            2103
+        );
+        let (_, v) = s.get("/sim/card/accounts/2024000001").await;
+        assert_eq!(v["status"], "lost");
+        let cancel = |key: &str, pw: &str| json!({"account": "20001", "out_trade_no": key, "password_digest": digest(&s, "20001", pw)});
+        assert_eq!(
+            write_code(&s, paths::CARD_CANCEL_LOSS, cancel("CL1", "999999"))
+                .await
+                .0,
+            2106
+        );
+        let (code, c) = write_code(&s, paths::CARD_CANCEL_LOSS, cancel("CL2", "123456")).await;
+        assert_eq!((code, c["status"].as_str()), (0, Some("normal")));
+        assert_eq!(
+            write_code(&s, paths::CARD_CANCEL_LOSS, cancel("CL3", "123456"))
+                .await
+                .0,
+            2104
+        );
+        assert_eq!(
+            write_code(
+                &s,
+                paths::CARD_REPORT_LOSS,
+                json!({"account": "20009", "out_trade_no": "RL3", "channel": "wechat"})
+            )
+            .await
+            .0,
+            2105
+        );
+
+        let found = read(&s, paths::CARD_FOUND_GET, json!({"account": "20003"})).await;
+        assert_eq!(found["found"], true);
+        assert_eq!(found["status"], "waiting");
+        assert!(
+            found["place"].as_str().unwrap().contains("服务台")
+                || found["place"].as_str().unwrap().contains("室")
+                || found["place"].as_str().unwrap().contains("中心")
+        );
+        let none = read(&s, paths::CARD_FOUND_GET, json!({"account": "20001"})).await;
+        assert_eq!(
+            none,
+            json!({"found": false, "place": null, "found_at": null, "pickup_hours": null, "status": null})
+        );
+        s.post(
+            "/sim/card/accounts/2024000001/found",
+            json!({"place": "图书馆总服务台"}),
+        )
+        .await;
+        assert_eq!(
+            read(&s, paths::CARD_FOUND_GET, json!({"account": "20001"})).await["place"],
+            "图书馆总服务台"
+        );
+    }
+
+    #[actix_web::test]
+    async fn password_locks_after_five_wrong_attempts() {
+        let s = sim().await;
+        let verify =
+            |pw: &str| json!({"account": "20001", "password_digest": digest(&s, "20001", pw)});
+        assert_eq!(
+            read(&s, paths::CARD_PASSWORD_VERIFY, verify("123456")).await,
+            json!({"ok": true, "attempts_left": 5})
+        );
+        for left in (1..5).rev() {
+            assert_eq!(
+                read(&s, paths::CARD_PASSWORD_VERIFY, verify("111111")).await,
+                json!({"ok": false, "attempts_left": left})
+            );
+        }
+        assert_eq!(
+            s.call(CARD, paths::CARD_PASSWORD_VERIFY, verify("111111"))
+                .await
+                .code(),
+            2107
+        );
+        assert_eq!(
+            s.call(CARD, paths::CARD_PASSWORD_VERIFY, verify("123456"))
+                .await
+                .code(),
+            2107
+        );
+    }
+
+    #[actix_web::test]
+    async fn debits_stop_at_the_day_limit() {
+        let s = sim().await;
+        let pw = digest(&s, "20010", "123456");
+        let spent_before =
+            read(&s, paths::CARD_BALANCE_GET, json!({"account": "20010"})).await["day_spent_fen"]
+                .as_i64()
+                .unwrap();
+        let mut spent = spent_before;
+        let mut refused = None;
+        for i in 0..10 {
+            let body = json!({"account": "20010", "amount_fen": 5000, "out_trade_no": format!("DL{i}"), "biller_id": "net", "target_id": "2023000010", "password_digest": pw});
+            match write_code(&s, paths::CARD_PAY_DEBIT, body).await.0 {
+                0 => spent += 5000,
+                code => {
+                    refused = Some(code);
+                    break;
+                }
+            }
+        }
+        assert_eq!(refused, Some(2305));
+        assert!(spent <= 10_000 && spent + 5000 > 10_000, "spent {spent}");
+        let b = read(&s, paths::CARD_BALANCE_GET, json!({"account": "20010"})).await;
+        assert_eq!(b["day_spent_fen"].as_i64(), Some(spent));
+        assert_eq!(
+            b["balance_fen"].as_i64(),
+            Some(99_000 - (spent - spent_before))
+        );
+    }
+
+    #[actix_web::test]
+    async fn inspection_lists_accounts_with_phones() {
+        let s = sim().await;
+        let (status, list) = s.get("/sim/card/accounts?limit=12").await;
+        assert_eq!(status, 200);
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 12);
+        assert_eq!(list[0]["id"], "2024000001");
+        assert_eq!(list[0]["phone"], "13800000001");
+        assert_eq!(list[0]["balance_fen"], 5230);
+        assert_eq!(list[3]["status"], "frozen");
+        assert_eq!(list[8]["status"], "closed");
+        assert!(
+            list.iter()
+                .all(|a| a["name"].is_string() && a["status"].is_string())
+        );
+        assert_eq!(s.get("/sim/card/accounts/0000000000").await.0, 404);
+    }
+}

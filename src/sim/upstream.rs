@@ -680,7 +680,7 @@ mod tests {
             s.call(
                 "/sim/data",
                 paths::DATA_LOCKER_GET,
-                json!({"sno": "2021000001"})
+                json!({"sno": "2024000001"})
             )
             .await
             .code(),
