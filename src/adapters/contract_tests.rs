@@ -280,6 +280,22 @@ async fn a_read_is_signed_exactly_as_documented() {
 }
 
 #[actix_rt::test]
+async fn a_base_url_prefix_is_part_of_the_signed_path() {
+    let server = TestServer::start(|_, _| Reply::ok(balance_json()));
+    let mut c = cfg(&server);
+    c.base_url = format!("{}/gw/card/", server.base_url);
+    let card = card::actor::start(&c).unwrap();
+    card.balance("42940").await.unwrap();
+    let r = &server.requests()[0];
+    assert_eq!(r.path, "/gw/card/api/v1/card/balance/get");
+    let ts: i64 = r.header("x-timestamp").unwrap().parse().unwrap();
+    let nonce = r.header("x-nonce").unwrap();
+    let expected = wire::sign_request(&creds(), "POST", &r.path, &r.body, ts, nonce);
+    assert_eq!(r.header("x-signature"), Some(expected.signature.as_str()));
+    card.stop();
+}
+
+#[actix_rt::test]
 async fn reads_are_retried_with_fresh_nonces() {
     let server = TestServer::start(|_, n| {
         if n < 2 {

@@ -203,13 +203,24 @@ impl UpstreamClient {
         idempotency_key: Option<&str>,
     ) -> Result<Resp, AdapterError> {
         let nonce = fresh_nonce();
-        let mut signed = wire::sign_request(&self.creds, "POST", path, body, unix_now(), &nonce);
+        let url = format!("{}{}", self.base_url, path);
+        // The signature covers the path exactly as on the request line, including a prefix
+        // the base URL may carry (`http://host/gw/card` → `/gw/card/api/v1/...`).
+        let signed_path = match reqwest::Url::parse(&url) {
+            Ok(u) => match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_owned(),
+            },
+            Err(e) => return Err(AdapterError::Config(format!("{op}: url: {e}"))),
+        };
+        let mut signed =
+            wire::sign_request(&self.creds, "POST", &signed_path, body, unix_now(), &nonce);
         if let Some(key) = idempotency_key {
             signed = signed.with_idempotency_key(key);
         }
         let mut request = self
             .http
-            .post(format!("{}{}", self.base_url, path))
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_vec());
         for (name, value) in signed.pairs() {
