@@ -10,7 +10,8 @@
 //! Metrics:
 //! - `onecard_upstream_calls_total{upstream,op,outcome}` — every attempt, outcome ∈ ok,
 //!   rejected, timeout, unavailable, breaker_open, rate_limited, saturated, protocol, config.
-//! - `onecard_upstream_latency_seconds{upstream,op}` — histogram of attempt latency.
+//! - `onecard_upstream_latency_seconds{upstream,op}` — histogram of the latency of attempts
+//!   that reached the upstream (local refusals are not latency).
 //! - `onecard_upstream_breaker_state{upstream}` — gauge, 0 closed, 1 half-open, 2 open.
 //! - `onecard_upstream_restarts_total{upstream}` — adapter actors restarted by the keeper.
 
@@ -27,6 +28,9 @@ pub struct UpstreamCalled {
     /// The protocol code of a business rejection or busy answer (bounded: documented codes).
     pub code: Option<u32>,
     pub latency: Duration,
+    /// False when refused locally (breaker open, own rate limit, no slot): such attempts are
+    /// counted but kept out of the latency histogram.
+    pub reached_upstream: bool,
 }
 
 impl UpstreamCalled {
@@ -59,12 +63,14 @@ impl UpstreamCalled {
             "outcome" => self.outcome
         )
         .increment(1);
-        metrics::histogram!(
-            "onecard_upstream_latency_seconds",
-            "upstream" => self.upstream,
-            "op" => self.op
-        )
-        .record(self.latency.as_secs_f64());
+        if self.reached_upstream {
+            metrics::histogram!(
+                "onecard_upstream_latency_seconds",
+                "upstream" => self.upstream,
+                "op" => self.op
+            )
+            .record(self.latency.as_secs_f64());
+        }
     }
 }
 

@@ -295,6 +295,14 @@ impl Policy {
                 _ => None,
             },
             latency: started.elapsed(),
+            reached_upstream: !matches!(
+                result,
+                Err(AdapterError::Unavailable(
+                    Unavailable::BreakerOpen | Unavailable::ActorDown
+                )) | Err(AdapterError::RateLimited(RateLimitSource::Local))
+                    | Err(AdapterError::Saturated)
+                    | Err(AdapterError::Config(_))
+            ),
         }
         .emit();
         result
