@@ -597,3 +597,230 @@ pub static OPS: &[Op] = &[
         run: locker,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::Term;
+    use crate::adapters::wire::paths;
+    use crate::sim::SimConfig;
+    use crate::sim::campus::local_date;
+    use crate::sim::upstream::testkit::{Sim, spawn};
+
+    const DATA: &str = "/sim/data";
+
+    async fn sim() -> Sim {
+        spawn(SimConfig {
+            accounts: 100,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
+    async fn ok(s: &Sim, path: &str, body: Value) -> Value {
+        let a = s.call(DATA, path, body).await;
+        assert_eq!(a.code(), 0, "{path}: {}", a.body);
+        a.data().clone()
+    }
+
+    #[test]
+    fn terms_start_on_mondays_and_roll_over() {
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let t = Term::current(d(2025, 11, 25));
+        assert_eq!(t.name(), "2025-2026-1");
+        assert_eq!(t.start(), d(2025, 9, 1));
+        assert_eq!(t.week_of(d(2025, 11, 25)), 13);
+        assert_eq!(Term::current(d(2026, 3, 10)).name(), "2025-2026-2");
+        assert_eq!(Term::current(d(2026, 8, 1)).name(), "2025-2026-2");
+        assert_eq!(
+            Term::parse("2024-2025-2"),
+            Some(Term {
+                year: 2024,
+                half: 2
+            })
+        );
+        assert_eq!(Term::parse("2024-2026-1"), None);
+    }
+
+    #[actix_web::test]
+    async fn grades_by_term_with_published_and_missing_terms() {
+        let s = sim().await;
+        let all = ok(&s, paths::DATA_GRADES_LIST, json!({"sno": "2024000001"})).await;
+        let terms: Vec<&str> = all["terms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert!(!terms.is_empty());
+        assert_eq!(terms[0], "2024-2025-1");
+        let items = all["items"].as_array().unwrap();
+        assert!(items.len() >= 6 * terms.len());
+        for g in items {
+            assert!(terms.contains(&g["term"].as_str().unwrap()));
+            assert!(g["credit_tenths"].as_u64().unwrap() >= 10);
+            assert!(["必修", "选修", "限选"].contains(&g["category"].as_str().unwrap()));
+            assert!(g["grade_point_hundredths"].as_u64().unwrap() <= 400);
+        }
+        let one = ok(
+            &s,
+            paths::DATA_GRADES_LIST,
+            json!({"sno": "2024000001", "term": terms[0]}),
+        )
+        .await;
+        assert!(
+            one["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|g| g["term"] == terms[0])
+        );
+        assert_eq!(
+            ok(&s, paths::DATA_GRADES_LIST, json!({"sno": "2024000001"})).await,
+            all,
+            "stable"
+        );
+        let current = Term::current(local_date(s.state.clock().now())).name();
+        let a = s
+            .call(
+                DATA,
+                paths::DATA_GRADES_LIST,
+                json!({"sno": "2024000001", "term": current}),
+            )
+            .await;
+        assert_eq!(a.code(), 4002);
+        let a = s
+            .call(
+                DATA,
+                paths::DATA_GRADES_LIST,
+                json!({"sno": "2024000001", "term": "2010-2011-1"}),
+            )
+            .await;
+        assert_eq!(a.code(), 4003);
+        let a = s
+            .call(DATA, paths::DATA_GRADES_LIST, json!({"sno": "0000000000"}))
+            .await;
+        assert_eq!(a.code(), 4001);
+    }
+
+    #[actix_web::test]
+    async fn timetable_lists_only_the_weeks_lessons() {
+        let s = sim().await;
+        let now = ok(&s, paths::DATA_TIMETABLE_GET, json!({"sno": "2024000001"})).await;
+        let term = Term::current(local_date(s.state.clock().now()));
+        assert_eq!(now["term"], term.name());
+        assert_eq!(now["term_start"], term.start().to_string());
+        for week in [1u64, 5, 12, 16] {
+            let t = ok(
+                &s,
+                paths::DATA_TIMETABLE_GET,
+                json!({"sno": "2024000001", "term": term.name(), "week": week}),
+            )
+            .await;
+            assert_eq!(t["week_no"], week);
+            let items = t["items"].as_array().unwrap();
+            assert!(!items.is_empty(), "week {week}");
+            for l in items {
+                assert!(l["weeks"].as_array().unwrap().contains(&json!(week)));
+                assert!((1..=5).contains(&l["weekday"].as_u64().unwrap()));
+                assert_eq!(
+                    l["end_section"].as_u64().unwrap(),
+                    l["start_section"].as_u64().unwrap() + 1
+                );
+            }
+        }
+        let t = ok(
+            &s,
+            paths::DATA_TIMETABLE_GET,
+            json!({"sno": "2024000001", "term": term.name(), "week": 20}),
+        )
+        .await;
+        assert_eq!(t["items"], json!([]), "exam week: no lessons");
+        let a = s
+            .call(
+                DATA,
+                paths::DATA_TIMETABLE_GET,
+                json!({"sno": "2024000001", "term": "2030-2031-1"}),
+            )
+            .await;
+        assert_eq!(a.code(), 4003);
+    }
+
+    #[actix_web::test]
+    async fn library_loans_with_overdue_fines_and_lockers() {
+        let s = sim().await;
+        let l = ok(&s, paths::DATA_LIBRARY_LOANS, json!({"sno": "2025000005"})).await;
+        let items = l["items"].as_array().unwrap();
+        assert_eq!(items.len(), 3);
+        let overdue: Vec<&Value> = items
+            .iter()
+            .filter(|i| i["overdue_days"].as_u64().unwrap() > 0)
+            .collect();
+        assert!(overdue.len() >= 2);
+        for i in items {
+            assert_eq!(
+                i["fine_fen"].as_u64().unwrap(),
+                i["overdue_days"].as_u64().unwrap() * 10
+            );
+        }
+        let total: u64 = items.iter().map(|i| i["fine_fen"].as_u64().unwrap()).sum();
+        assert_eq!(l["total_fine_fen"].as_u64().unwrap(), total);
+        assert_eq!(
+            s.call(
+                DATA,
+                paths::DATA_LIBRARY_LOANS,
+                json!({"sno": "2019000009"})
+            )
+            .await
+            .code(),
+            4004
+        );
+        let locker = ok(&s, paths::DATA_LOCKER_GET, json!({"sno": "2024000001"})).await;
+        assert_eq!(locker["assigned"], true);
+        assert!(locker["location"].as_str().unwrap().starts_with("图书馆"));
+        let none = ok(&s, paths::DATA_LOCKER_GET, json!({"sno": "2008900001"})).await;
+        assert_eq!(
+            none,
+            json!({"assigned": false, "locker_no": null, "location": null, "assigned_at": null, "expires_at": null})
+        );
+    }
+
+    #[actix_web::test]
+    async fn meetings_in_range_with_sign_in_states() {
+        let s = sim().await;
+        let today = local_date(s.state.clock().now());
+        let from = (today - chrono::Days::new(120)).to_string();
+        let m = ok(
+            &s,
+            paths::DATA_MEETINGS_LIST,
+            json!({"sno": "2008900001", "from": from, "to": today.to_string()}),
+        )
+        .await;
+        let items = m["items"].as_array().unwrap();
+        assert!(items.len() >= 5, "staff go to meetings: {}", items.len());
+        for i in items {
+            let status = i["status"].as_str().unwrap();
+            assert!(["signed", "absent", "leave", "late"].contains(&status));
+            assert_eq!(
+                i["signed_at"].is_null(),
+                matches!(status, "absent" | "leave")
+            );
+            assert!(i["start"].as_str().unwrap() >= from.as_str());
+        }
+        for w in items.windows(2) {
+            assert!(
+                w[0]["start"].as_str() >= w[1]["start"].as_str(),
+                "newest first"
+            );
+        }
+        let a = s
+            .call(
+                DATA,
+                paths::DATA_MEETINGS_LIST,
+                json!({"sno": "nobody", "from": from, "to": from}),
+            )
+            .await;
+        assert_eq!(a.code(), 4001);
+    }
+}

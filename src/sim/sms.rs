@@ -232,3 +232,142 @@ pub static OPS: &[Op] = &[
         run: status,
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::adapters::wire::paths;
+    use crate::sim::SimConfig;
+    use crate::sim::upstream::testkit::{Sim, spawn};
+
+    const SMS: &str = "/sim/sms";
+
+    async fn sim() -> Sim {
+        spawn(SimConfig {
+            accounts: 100,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
+    fn bind(sno: &str, code: &str, out_id: &str) -> Value {
+        json!({"sno": sno, "sign": "校园一卡通", "template_id": "SMS_BIND_CODE", "params": {"code": code, "minutes": "5"}, "out_id": out_id})
+    }
+
+    async fn send(s: &Sim, body: Value) -> (u64, Value) {
+        let key = body["out_id"].as_str().unwrap().to_owned();
+        let a = s.write(SMS, paths::SMS_SEND, body, &key).await;
+        (a.code(), a.data().clone())
+    }
+
+    #[actix_web::test]
+    async fn send_by_sno_reaches_the_phone_on_file_once_per_key() {
+        let s = sim().await;
+        let (code, r) = send(&s, bind("2024000001", "482913", "SMS0001")).await;
+        assert_eq!(code, 0);
+        assert_eq!(r["phone_masked"], "138****0001");
+        assert!(r["biz_id"].as_str().unwrap().starts_with('B'));
+        let (code, again) = send(&s, bind("2024000001", "482913", "SMS0001")).await;
+        assert_eq!(
+            (code, &again),
+            (0, &r),
+            "same out_id: same biz_id, no second message"
+        );
+        assert_eq!(
+            send(&s, bind("2024000001", "000000", "SMS0001")).await.0,
+            3009
+        );
+        let (status, out) = s.get("/sim/sms/outbox?phone=13800000001").await;
+        assert_eq!(status, 200);
+        let out = out.as_array().unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0]["text"],
+            "【校园一卡通】您正在绑定校园卡微信服务，验证码482913，5分钟内有效。如非本人操作请忽略本短信。"
+        );
+        assert_eq!(out[0]["biz_id"], r["biz_id"]);
+        assert_eq!(
+            s.get("/sim/sms/outbox?phone=13800000002").await.1,
+            json!([])
+        );
+    }
+
+    #[actix_web::test]
+    async fn rate_limits_per_phone_minute_hour_day() {
+        let s = sim().await;
+        assert_eq!(send(&s, bind("2024000001", "1", "R1")).await.0, 0);
+        assert_eq!(send(&s, bind("2024000001", "2", "R2")).await.0, 3001);
+        // Another sign is another budget; another phone too.
+        let mut other_sign = bind("2024000001", "3", "R3");
+        other_sign["sign"] = json!("大连理工大学");
+        assert_eq!(send(&s, other_sign).await.0, 0);
+        assert_eq!(send(&s, bind("2024000002", "4", "R4")).await.0, 0);
+        for i in 0..4 {
+            s.state.clock().advance(61);
+            assert_eq!(
+                send(&s, bind("2024000001", "5", &format!("H{i}"))).await.0,
+                0
+            );
+        }
+        s.state.clock().advance(61);
+        assert_eq!(send(&s, bind("2024000001", "6", "H9")).await.0, 3002);
+        for i in 0..5 {
+            s.state.clock().advance(3601);
+            assert_eq!(
+                send(&s, bind("2024000001", "7", &format!("D{i}"))).await.0,
+                0,
+                "{i}"
+            );
+        }
+        s.state.clock().advance(3601);
+        assert_eq!(send(&s, bind("2024000001", "8", "D9")).await.0, 3003);
+        s.state.clock().advance(86_400);
+        assert_eq!(send(&s, bind("2024000001", "9", "N1")).await.0, 0);
+    }
+
+    #[actix_web::test]
+    async fn refusals_and_delivery_receipts() {
+        let s = sim().await;
+        let mut both = bind("2024000001", "1", "E1");
+        both["phone"] = json!("13800000001");
+        assert_eq!(send(&s, both).await.0, 1007);
+        assert_eq!(
+            send(&s, bind("2024000007", "1", "E2")).await.0,
+            3007,
+            "no phone on file"
+        );
+        let mut tpl = bind("2024000001", "1", "E3");
+        tpl["template_id"] = json!("SMS_NOPE");
+        assert_eq!(send(&s, tpl).await.0, 3005);
+        let mut black = bind("2024000001", "1", "E4");
+        black.as_object_mut().unwrap().remove("sno");
+        black["phone"] = json!("13900000000");
+        assert_eq!(send(&s, black.clone()).await.0, 3006);
+        black["phone"] = json!("1234");
+        black["out_id"] = json!("E5");
+        assert_eq!(send(&s, black).await.0, 3004);
+        let mut missing = bind("2024000001", "1", "E6");
+        missing["params"] = json!({"code": "1"});
+        assert_eq!(send(&s, missing).await.0, 1007);
+
+        let (_, r) = send(&s, bind("2024000002", "777777", "OK1")).await;
+        let st = s
+            .call(SMS, paths::SMS_STATUS, json!({"out_id": "OK1"}))
+            .await;
+        assert_eq!(st.data()["status"], "SENDING");
+        assert_eq!(st.data()["err_code"], Value::Null);
+        s.state.clock().advance(21);
+        let st = s
+            .call(SMS, paths::SMS_STATUS, json!({"biz_id": r["biz_id"]}))
+            .await;
+        assert_eq!(st.data()["status"], "DELIVERED");
+        assert_eq!(st.data()["err_code"], "DELIVRD");
+        assert_eq!(
+            s.call(SMS, paths::SMS_STATUS, json!({"out_id": "NOPE"}))
+                .await
+                .code(),
+            3010
+        );
+    }
+}
