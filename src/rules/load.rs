@@ -1342,6 +1342,17 @@ reply = "楼 {1} 房间 {2}"
     }
 
     #[test]
+    fn regexes_match_case_insensitively_like_the_normalised_input() {
+        let t = ok(&[(
+            "a.toml",
+            "[[rule]]\nid = \"room\"\nregex = ['^ROOM(\\d+)$']\nreply = \"房间 {1}\"\n",
+        )]);
+        let m = t.route(&Trigger::Text("Room１０１"), at(10, 0)).unwrap();
+        assert_eq!(m.captures, vec!["101".to_owned()]);
+        assert_eq!(first_text(&m, serde_json::json!({})), "房间 101");
+    }
+
+    #[test]
     fn input_is_normalised_before_matching() {
         let t = ok(&[(
             "a.toml",

@@ -22,10 +22,13 @@ use std::time::Duration;
 use aho_corasick::{AhoCorasick, MatchKind as AcMatchKind};
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use minijinja::Environment;
-use regex::{Regex, RegexSet};
+use regex::{Regex, RegexSet, RegexSetBuilder};
 
 use super::template::{ReplySet, context, render_named};
 use super::{RuleError, Trigger, normalize};
+
+/// Compiled size limit of the set of all regexes (each one alone is limited at load).
+const REGEX_SET_SIZE_LIMIT: usize = 64 << 20;
 
 /// How a rule was selected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -234,7 +237,12 @@ impl RuleTable {
                     .map_err(|e| format!("cannot build the keyword automaton: {e}"))?,
             )
         };
-        let regex_set = RegexSet::new(triggers.regex.iter().map(|(re, _)| re.as_str()))
+        // Same options as each rule's own regex (see `load`), or the set and the capture pass
+        // would disagree.
+        let regex_set = RegexSetBuilder::new(triggers.regex.iter().map(|(re, _)| re.as_str()))
+            .case_insensitive(true)
+            .size_limit(REGEX_SET_SIZE_LIMIT)
+            .build()
             .map_err(|e| format!("cannot build the regex set: {e}"))?;
         let keyed = |list: Vec<(String, usize)>| {
             let mut map: HashMap<String, Vec<usize>> = HashMap::new();
