@@ -22,7 +22,7 @@ use toml::Spanned;
 
 use super::model::{NewsDef, ReplyDef, RuleDef, RuleFile, WindowDef};
 use super::table::{CompiledRule, MatchKind, RuleTable, Triggers, Window, scene_key, short_origin};
-use super::template::{CAPTURES, ReplyItem, ReplySet, new_env, rewrite_captures};
+use super::template::{CAPTURES, ReplyItem, ReplyMode, ReplySet, new_env, rewrite_captures};
 use super::{ActionCatalog, Diagnostic, normalize};
 
 /// WeChat's admin auto-reply default: the default reply fires at most once per 60 minutes.
@@ -95,10 +95,15 @@ pub(crate) fn build(
     files: Vec<(PathBuf, String)>,
     catalog: &dyn ActionCatalog,
 ) -> Result<RuleTable, Vec<Diagnostic>> {
+    let env = new_env();
+    let globals = env.globals().map(|(k, _)| k.to_owned()).collect();
     let mut v = Validator {
         dir: dir.to_path_buf(),
         sources: Vec::new(),
         diags: Vec::new(),
+        env,
+        globals,
+        seq: 0,
     };
     let mut parsed: Vec<(usize, RuleFile)> = Vec::new();
     for (path, text) in files {
@@ -209,11 +214,26 @@ struct Validator {
     dir: PathBuf,
     sources: Vec<Source>,
     diags: Vec<Diagnostic>,
+    /// Every template of the table (replies and messages), compiled once.
+    env: Environment<'static>,
+    /// Names minijinja itself defines (`range`, `dict`, …): not fields an action must provide.
+    globals: BTreeSet<String>,
+    /// Makes template names unique.
+    seq: usize,
 }
 
 /// A rule that passed its own checks, waiting for the cross-file checks.
 struct Pending {
-    rule: CompiledRule,
+    id: Arc<str>,
+    name: Option<String>,
+    origin: String,
+    priority: i32,
+    windows: Vec<Window>,
+    requires_binding: bool,
+    action: Option<Arc<str>>,
+    fields: &'static [&'static str],
+    mode: ReplyMode,
+    items: Vec<ReplyItem>,
     enabled: bool,
     has_windows: bool,
     triggers: Vec<(TriggerKey, Loc)>,
@@ -265,9 +285,6 @@ impl Validator {
         parsed: Vec<(usize, RuleFile)>,
         catalog: &dyn ActionCatalog,
     ) -> Option<RuleTable> {
-        let mut env = new_env();
-        let globals: BTreeSet<String> = env.globals().map(|(k, _)| k.to_owned()).collect();
-
         // Settings.
         let mut cooldown: Option<(u64, Loc)> = None;
         for (file, f) in &parsed {
@@ -314,7 +331,7 @@ impl Validator {
                     self.error(&loc, format!("empty message `{key}`"));
                 }
                 let name = format!("message:{key}");
-                if let Some(name) = self.compile(&mut env, name, text, &loc, &globals, None) {
+                if let Some(name) = self.compile(name, text, &loc, None) {
                     messages.insert(key.clone(), name);
                 }
                 message_locs.insert(key, loc);
@@ -324,7 +341,6 @@ impl Validator {
         // Rules.
         let mut pendings: Vec<Pending> = Vec::new();
         let mut ids: HashMap<String, Loc> = HashMap::new();
-        let mut seq = 0usize;
         for (file, f) in &parsed {
             for def in &f.rules {
                 let id_loc = Loc {
@@ -347,18 +363,8 @@ impl Validator {
                 } else {
                     ids.insert(id.clone(), id_loc.clone());
                 }
-                if let Some(p) = self.rule(
-                    *file,
-                    def,
-                    id_loc,
-                    catalog,
-                    &message_locs,
-                    &globals,
-                    &mut env,
-                    &mut seq,
-                ) {
-                    pendings.push(p);
-                }
+                let pending = self.rule(*file, def, id_loc, catalog, &message_locs);
+                pendings.push(pending);
             }
         }
 
@@ -407,7 +413,7 @@ impl Validator {
             if let Some((first_rule, first_loc)) = list.first() {
                 let first_id = pendings
                     .get(*first_rule)
-                    .map(|p| p.rule.id.to_string())
+                    .map(|p| p.id.to_string())
                     .unwrap_or_default();
                 for (_, loc) in list.iter().skip(1) {
                     dups.push((
@@ -433,6 +439,7 @@ impl Validator {
         // Build.
         let mut triggers = Triggers::default();
         let mut rules = Vec::new();
+        let env = Arc::new(std::mem::replace(&mut self.env, new_env()));
         for p in pendings.into_iter().filter(|p| p.enabled) {
             let idx = rules.len();
             let mut regexes = p.regexes.into_iter();
@@ -454,23 +461,24 @@ impl Validator {
                     TriggerKey::Default => triggers.default.push(idx),
                 }
             }
-            rules.push(p.rule);
+            rules.push(CompiledRule {
+                id: p.id,
+                name: p.name,
+                origin: p.origin,
+                priority: p.priority,
+                windows: p.windows,
+                requires_binding: p.requires_binding,
+                action: p.action,
+                fields: p.fields,
+                replies: Arc::new(ReplySet {
+                    mode: p.mode,
+                    items: p.items,
+                    env: env.clone(),
+                }),
+                hits: AtomicU64::new(0),
+            });
         }
         let minutes = cooldown.map(|(m, _)| m).unwrap_or(DEFAULT_COOLDOWN_MINUTES);
-        let env = Arc::new(env);
-        // The ReplySets were built before the environment was final; point them at it.
-        let rules = rules
-            .into_iter()
-            .map(|mut r| {
-                let items = r.replies.items.clone();
-                r.replies = Arc::new(ReplySet {
-                    mode: r.replies.mode,
-                    items,
-                    env: env.clone(),
-                });
-                r
-            })
-            .collect();
         match RuleTable::build(
             rules,
             triggers,
@@ -491,7 +499,6 @@ impl Validator {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn rule(
         &mut self,
         file: usize,
@@ -499,10 +506,7 @@ impl Validator {
         id_loc: Loc,
         catalog: &dyn ActionCatalog,
         message_locs: &HashMap<String, Loc>,
-        globals: &BTreeSet<String>,
-        env: &mut Environment<'static>,
-        seq: &mut usize,
-    ) -> Option<Pending> {
+    ) -> Pending {
         let before = self.diags.len();
         let id = def.id.get_ref().clone();
         let loc = |s: Range<usize>| Loc { file, span: s };
@@ -631,19 +635,18 @@ impl Validator {
             max_captures,
         };
         if let Some(text) = &def.reply {
-            *seq += 1;
             let l = loc(text.span());
             if text.get_ref().trim().is_empty() {
                 self.error(&l, "empty reply".into());
-            } else if let Some(name) =
-                self.compile(env, format!("{id}#{seq}"), text, &l, globals, Some(&ctx))
-            {
-                items.push(ReplyItem::Text(name));
+            } else {
+                let name = self.template_name(&id, "");
+                if let Some(name) = self.compile(name, text, &l, Some(&ctx)) {
+                    items.push(ReplyItem::Text(name));
+                }
             }
         }
         for r in &def.replies {
-            *seq += 1;
-            if let Some(item) = self.reply(file, &id, *seq, r, env, globals, &ctx) {
+            if let Some(item) = self.reply(file, &id, r, &ctx) {
                 items.push(item);
             }
         }
@@ -652,11 +655,16 @@ impl Validator {
             && def.action.is_none()
             && self.diags.len() == before
         {
-            self.error(&id_loc, format!("rule `{id}` has no reply (add `reply = \"…\"` or [[rule.replies]], or an action)"));
+            self.error(
+                &id_loc,
+                format!(
+                    "rule `{id}` has no reply (add `reply = \"…\"` or [[rule.replies]], or an action)"
+                ),
+            );
         }
 
         let (path, line, col) = self.loc_of(&id_loc);
-        let rule = CompiledRule {
+        Pending {
             id: Arc::from(id.as_str()),
             name: def.name.clone(),
             origin: short_origin(&path, line, col),
@@ -665,32 +673,26 @@ impl Validator {
             requires_binding: def.requires_binding,
             action: action_name,
             fields,
-            replies: Arc::new(ReplySet {
-                mode: def.mode,
-                items,
-                // Replaced by the final shared environment when the table is built.
-                env: Arc::new(Environment::new()),
-            }),
-            hits: AtomicU64::new(0),
-        };
-        Some(Pending {
-            rule,
+            mode: def.mode,
+            items,
             enabled: def.enabled,
             has_windows: !def.when.is_empty(),
             triggers,
             regexes,
-        })
+        }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A unique template name that still tells a person which rule it belongs to.
+    fn template_name(&mut self, id: &str, part: &str) -> String {
+        self.seq += 1;
+        format!("{id}#{}{part}", self.seq)
+    }
+
     fn reply(
         &mut self,
         file: usize,
         id: &str,
-        seq: usize,
         r: &Spanned<ReplyDef>,
-        env: &mut Environment<'static>,
-        globals: &BTreeSet<String>,
         ctx: &TemplateCtx<'_>,
     ) -> Option<ReplyItem> {
         let l = Loc {
@@ -708,10 +710,11 @@ impl Validator {
                     self.error(&tl, "empty reply".into());
                     return None;
                 }
-                self.compile(env, format!("{id}#{seq}"), text, &tl, globals, Some(ctx))
+                let name = self.template_name(id, "");
+                self.compile(name, text, &tl, Some(ctx))
                     .map(ReplyItem::Text)
             }
-            (None, Some(news)) => self.news(file, id, seq, news, env, globals, ctx),
+            (None, Some(news)) => self.news(file, id, news, ctx),
             _ => {
                 self.error(&l, "a reply needs exactly one of `text` or `news`".into());
                 None
@@ -719,15 +722,11 @@ impl Validator {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn news(
         &mut self,
         file: usize,
         id: &str,
-        seq: usize,
         news: &NewsDef,
-        env: &mut Environment<'static>,
-        globals: &BTreeSet<String>,
         ctx: &TemplateCtx<'_>,
     ) -> Option<ReplyItem> {
         let tl = Loc {
@@ -738,30 +737,22 @@ impl Validator {
             self.error(&tl, "empty reply: a news reply needs a title".into());
             return None;
         }
-        let title = self.compile(
-            env,
-            format!("{id}#{seq}.title"),
-            &news.title,
-            &tl,
-            globals,
-            Some(ctx),
-        );
-        let mut opt = |part: &str, v: &Option<Spanned<String>>| -> Option<Option<String>> {
-            match v {
-                None => Some(None),
-                Some(s) => {
-                    let l = Loc {
-                        file,
-                        span: s.span(),
-                    };
-                    self.compile(env, format!("{id}#{seq}.{part}"), s, &l, globals, Some(ctx))
-                        .map(Some)
-                }
-            }
+        let name = self.template_name(id, ".title");
+        let title = self.compile(name, &news.title, &tl, Some(ctx));
+        let part = |this: &mut Self, label: &str, v: &Option<Spanned<String>>| {
+            let Some(s) = v else {
+                return Some(None);
+            };
+            let l = Loc {
+                file,
+                span: s.span(),
+            };
+            let name = this.template_name(id, &format!(".{label}"));
+            this.compile(name, s, &l, Some(ctx)).map(Some)
         };
-        let description = opt("description", &news.description);
-        let pic_url = opt("pic_url", &news.pic_url);
-        let url = opt("url", &news.url);
+        let description = part(self, "description", &news.description);
+        let pic_url = part(self, "pic_url", &news.pic_url);
+        let url = part(self, "url", &news.url);
         Some(ReplyItem::News {
             title: title?,
             description: description?,
@@ -770,20 +761,17 @@ impl Validator {
         })
     }
 
-    /// Compile one template into `env`; check syntax, fields against the action and capture
-    /// references. Returns the template name on success.
-    #[allow(clippy::too_many_arguments)]
+    /// Compile one template; check its syntax, the fields it uses against the action and its
+    /// capture references. Returns the template name on success.
     fn compile(
         &mut self,
-        env: &mut Environment<'static>,
         name: String,
         text: &Spanned<String>,
         loc: &Loc,
-        globals: &BTreeSet<String>,
         ctx: Option<&TemplateCtx<'_>>,
     ) -> Option<String> {
         let (source, used_captures) = rewrite_captures(text.get_ref());
-        if let Err(e) = env.add_template_owned(name.clone(), source) {
+        if let Err(e) = self.env.add_template_owned(name.clone(), source) {
             let (line, col) = self.template_pos(loc, e.line().unwrap_or(1));
             let detail = e
                 .detail()
@@ -797,47 +785,45 @@ impl Validator {
             );
             return None;
         }
-        let mut ok = true;
-        if let Some(ctx) = ctx {
-            let used = match env.get_template(&name) {
-                Ok(t) => t.undeclared_variables(false),
-                Err(_) => Default::default(),
+        let Some(ctx) = ctx else {
+            return Some(name);
+        };
+        let used = match self.env.get_template(&name) {
+            Ok(t) => t.undeclared_variables(false),
+            Err(_) => Default::default(),
+        };
+        let mut unknown: Vec<String> = used
+            .into_iter()
+            .filter(|v| {
+                v != CAPTURES && !self.globals.contains(v) && !ctx.fields.contains(&v.as_str())
+            })
+            .collect();
+        unknown.sort();
+        let mut ok = unknown.is_empty();
+        for var in unknown {
+            let message = match ctx.action {
+                Some(action) if ctx.fields.is_empty() => {
+                    format!("template uses `{var}`, but action `{action}` provides no fields")
+                }
+                Some(action) => format!(
+                    "template uses `{var}`, which action `{action}` does not provide (it provides: {})",
+                    ctx.fields.join(", ")
+                ),
+                None => {
+                    format!("template uses `{var}`, but the rule has no action to provide it")
+                }
             };
-            let mut unknown: Vec<&String> = used
-                .iter()
-                .filter(|v| {
-                    v.as_str() != CAPTURES
-                        && !globals.contains(*v)
-                        && !ctx.fields.contains(&v.as_str())
-                })
-                .collect();
-            unknown.sort();
-            for var in unknown {
-                ok = false;
-                let message = match ctx.action {
-                    Some(action) if ctx.fields.is_empty() => {
-                        format!("template uses `{var}`, but action `{action}` provides no fields")
-                    }
-                    Some(action) => format!(
-                        "template uses `{var}`, which action `{action}` does not provide (it provides: {})",
-                        ctx.fields.join(", ")
-                    ),
-                    None => {
-                        format!("template uses `{var}`, but the rule has no action to provide it")
-                    }
-                };
-                self.error(loc, message);
-            }
-            if used_captures > ctx.max_captures {
-                ok = false;
-                self.error(
-                    loc,
-                    format!(
-                        "reply uses {{{used_captures}}}, but the rule's triggers provide at most {} capture(s)",
-                        ctx.max_captures
-                    ),
-                );
-            }
+            self.error(loc, message);
+        }
+        if used_captures > ctx.max_captures {
+            ok = false;
+            self.error(
+                loc,
+                format!(
+                    "reply uses {{{used_captures}}}, but the rule's triggers provide at most {} capture(s)",
+                    ctx.max_captures
+                ),
+            );
         }
         ok.then_some(name)
     }
