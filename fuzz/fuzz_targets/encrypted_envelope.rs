@@ -9,7 +9,9 @@ use onecard::wechat::crypto::{AesKey, decrypt, encrypt_with_random};
 
 fuzz_target!(|data: &[u8]| {
     let key = AesKey::parse("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG").expect("key");
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     if selector & 1 == 0 {
         let b64 = base64::engine::general_purpose::STANDARD.encode(rest);
         let _ = decrypt(&key, "wx2c2769f8efd9abc2", &b64);
@@ -18,5 +20,8 @@ fuzz_target!(|data: &[u8]| {
     }
     // And our own encryption always decrypts back.
     let ct = encrypt_with_random(&key, [7; 16], "wx2c2769f8efd9abc2", rest);
-    assert_eq!(decrypt(&key, "wx2c2769f8efd9abc2", &ct).expect("round trip"), rest);
+    assert_eq!(
+        decrypt(&key, "wx2c2769f8efd9abc2", &ct).expect("round trip"),
+        rest
+    );
 });

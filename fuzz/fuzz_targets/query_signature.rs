@@ -30,9 +30,12 @@ fuzz_target!(|data: &[u8]| {
             _ => {}
         }
     }
-    for result in [codec.verify_url(&q, 1_700_000_000).err(), codec.open(&q, body.as_bytes(), 1_700_000_000).err()]
-        .into_iter()
-        .flatten()
+    for result in [
+        codec.verify_url(&q, 1_700_000_000).err(),
+        codec.open(&q, body.as_bytes(), 1_700_000_000).err(),
+    ]
+    .into_iter()
+    .flatten()
     {
         assert!((400..500).contains(&result.status()));
     }
