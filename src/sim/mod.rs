@@ -320,7 +320,11 @@ pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                 .route("/clock/advance", web::post().to(advance_clock))
                 .route("/faults", web::get().to(get_faults))
                 .route("/faults/{upstream}", web::post().to(set_faults))
-                .service(web::scope("/wechat").configure(wechat::routes))
+                .service(
+                    web::scope("/wechat")
+                        .wrap(actix_web::middleware::from_fn(wechat::faults_mw))
+                        .configure(wechat::routes),
+                )
                 .route("/card/api/v1/health", web::get().to(health_card))
                 .route("/card/api/v1/{tail:.*}", web::post().to(serve_card))
                 .route("/card/accounts", web::get().to(list_accounts))
@@ -441,4 +445,44 @@ async fn sms_outbox(
 /// serving even after a bug in one request.
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readme_config_parses_and_empty_config_is_the_default_world() {
+        let readme = include_str!("README.md");
+        let start = readme
+            .find("```toml\n[sim]")
+            .map(|i| i + "```toml\n".len())
+            .unwrap();
+        let end = start + readme[start..].find("```").unwrap();
+        let table: toml::Table = toml::from_str(&readme[start..end]).unwrap();
+        let cfg: SimConfig = table["sim"].clone().try_into().unwrap();
+        assert_eq!(cfg.accounts, 5000);
+        assert_eq!(
+            cfg.card.load_hours.as_ref().map(|w| w.from.as_str()),
+            Some("05:00")
+        );
+        assert_eq!(cfg.faults["card"].p99_ms, Some(300));
+        let empty: SimConfig = toml::from_str("").unwrap();
+        assert_eq!(empty.upstream.app_key, "onecard-demo");
+        assert_eq!(empty.wechat.token_ttl_secs, 7200);
+        assert!(
+            toml::from_str::<SimConfig>("acounts = 3").is_err(),
+            "typos are errors"
+        );
+    }
+
+    #[test]
+    fn clock_only_moves_forward() {
+        let c = SimClock::default();
+        let t = c.now();
+        c.advance(-100);
+        assert!(c.now() >= t);
+        c.advance(3600);
+        assert!(c.now() >= t + 3600);
+    }
 }

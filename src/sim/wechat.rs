@@ -783,6 +783,41 @@ fn token_q(q: &Query) -> Option<&str> {
     q.get("access_token").map(String::as_str)
 }
 
+/// Fault injection for the WeChat API (`/cgi-bin/...` only; the inspection endpoints never
+/// fail): latency, `-1 system error` (HTTP 200, as WeChat answers when busy), hangs and lost
+/// responses, per `[sim.faults.wechat]` / `POST /sim/faults/wechat`.
+pub(crate) async fn faults_mw(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use super::faults::Outcome;
+    let state = req.app_data::<web::Data<SimState>>().cloned();
+    let Some(state) = state.filter(|_| req.path().contains("/cgi-bin/")) else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let plan = state.faults().plan("wechat", state.clock().now());
+    if !plan.delay.is_zero() {
+        tokio::time::sleep(plan.delay).await;
+    }
+    let busy = || reply(Err(wx(-1, "system error")));
+    match plan.outcome {
+        Outcome::Proceed => next.call(req).await.map(|r| r.map_into_boxed_body()),
+        Outcome::Error | Outcome::Down => Ok(req.into_response(busy())),
+        Outcome::Hang(d) => {
+            tokio::time::sleep(d).await;
+            Ok(req.into_response(HttpResponse::ServiceUnavailable().finish()))
+        }
+        Outcome::LoseResponse => {
+            let done = next.call(req).await?;
+            let (req, _) = done.into_parts();
+            Ok(actix_web::dev::ServiceResponse::new(
+                req,
+                HttpResponse::ServiceUnavailable().finish(),
+            ))
+        }
+    }
+}
+
 /// Routes of this simulator, to be mounted under `/sim/wechat`.
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/cgi-bin/token", web::get().to(get_token))
@@ -1404,6 +1439,30 @@ mod tests {
         // None of these consumed the window.
         assert_eq!(state.wechat().outbox(ALICE).len(), 0);
         assert_eq!(state.wechat().stats().custom_refused, 0);
+    }
+
+    #[actix_web::test]
+    async fn wechat_faults_answer_system_error_but_spare_inspection() {
+        let state = SimState::new(SimConfig::default());
+        let app = app!(state);
+        state
+            .faults()
+            .set(
+                "wechat",
+                crate::sim::Faults {
+                    error_rate: 1.0,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let v = get!(app, token_uri()).await;
+        assert_eq!(errcode(&v), -1);
+        assert_eq!(get!(app, "/sim/wechat/stats").await["token_fetches"], 0);
+        state
+            .faults()
+            .set("wechat", crate::sim::Faults::default())
+            .unwrap();
+        assert_eq!(get!(app, token_uri()).await["expires_in"], 7200);
     }
 
     #[actix_web::test]
