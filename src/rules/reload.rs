@@ -262,6 +262,9 @@ struct Worker {
 
 impl Worker {
     fn run(self, rx: Receiver<notify::Result<notify::Event>>) {
+        // Set while the directory cannot be watched (removed, being replaced): retried on every
+        // tick until it can, then the rules are reloaded.
+        let mut broken = false;
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return;
@@ -274,6 +277,7 @@ impl Worker {
                     // watch and reload speculatively.
                     tracing::warn!(error = %e, "rules watcher error; re-adding the watch");
                 }
+                Err(RecvTimeoutError::Timeout) if broken => {}
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -289,16 +293,24 @@ impl Worker {
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
-            self.readd();
+            let was_broken = broken;
+            broken = !self.readd(!was_broken);
+            if broken {
+                continue;
+            }
+            if was_broken {
+                tracing::info!(dir = %self.live.dir().display(), "rules directory is back; watching it again");
+            }
             // Errors are logged and counted inside.
             let _ = self.live.reload_inner(true);
         }
     }
 
-    /// Re-add the directory watch to resolve inode changes (vector does the same).
-    fn readd(&self) {
+    /// Re-add the directory watch to resolve inode changes (vector does the same). Returns
+    /// whether the directory is watched; logs a failure only if `log` (once per outage).
+    fn readd(&self, log: bool) -> bool {
         let Some(watcher) = self.watcher.upgrade() else {
-            return;
+            return false;
         };
         let mut w = match watcher.lock() {
             Ok(g) => g,
@@ -306,8 +318,14 @@ impl Worker {
         };
         let dir = self.live.dir();
         let _ = w.unwatch(dir);
-        if let Err(e) = w.watch(dir, RecursiveMode::NonRecursive) {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot re-add the rules directory watch");
+        match w.watch(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => true,
+            Err(e) => {
+                if log {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the rules directory; retrying");
+                }
+                false
+            }
         }
     }
 }
@@ -458,6 +476,28 @@ mod tests {
         fs::write(dir.path().join("chat.toml"), rule("不该生效")).unwrap();
         std::thread::sleep(Duration::from_millis(600));
         assert_eq!(reply(&live), "旧的回复");
+    }
+
+    #[test]
+    fn a_replaced_directory_is_watched_again() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("rules");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("chat.toml"), rule("旧的回复")).unwrap();
+        let live = LiveRules::load(&dir, Arc::new(StubCatalog)).unwrap();
+        let _w = live.watch().unwrap();
+        // Kubernetes/deploy-tool style: the whole directory is swapped for a new one.
+        let staged = parent.path().join("rules.new");
+        fs::create_dir(&staged).unwrap();
+        fs::write(staged.join("chat.toml"), rule("新目录")).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        fs::rename(&staged, &dir).unwrap();
+        assert!(
+            within(Duration::from_secs(3), || reply(&live) == "新目录").is_some(),
+            "the replaced directory was not picked up"
+        );
+        fs::write(dir.join("chat.toml"), rule("之后的修改")).unwrap();
+        assert!(within(Duration::from_secs(2), || reply(&live) == "之后的修改").is_some());
     }
 
     #[test]
