@@ -1794,6 +1794,23 @@ replies = [{ text = "一" }, { news = { title = "二", url = "https://example.ed
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn exact_beats_contains_beats_regex_for_any_keyword(kw in "[a-z0-9\\p{Han}]{1,8}") {
+            // Rules are listed regex first so file order cannot explain the result.
+            let file = format!(
+                "[[rule]]\nid = \"regex\"\nregex = [{re}]\nreply = \"r\"\n\
+                 [[rule]]\nid = \"contains\"\ncontains = [{kw}]\nreply = \"c\"\n\
+                 [[rule]]\nid = \"exact\"\nexact = [{kw}]\nreply = \"e\"\n",
+                re = toml_string(&regex::escape(&kw)),
+                kw = toml_string(&kw),
+            );
+            let t = ok(&[("a.toml", &file)]);
+            proptest::prop_assert_eq!(id(&t, &kw), "exact");
+            proptest::prop_assert_eq!(id(&t, &format!("前{kw}后")), "contains");
+        }
+    }
+
     fn toml_string(s: &str) -> String {
         let mut out = String::from("\"");
         for c in s.chars() {
