@@ -1811,6 +1811,51 @@ replies = [{ text = "一" }, { news = { title = "二", url = "https://example.ed
         }
     }
 
+    const FRAGMENTS: &[&str] = &[
+        "[[rule]]",
+        "id = \"a\"",
+        "id = \"b\"",
+        "exact = [\"余额\"]",
+        "contains = [\"\"]",
+        "prefix = [\"绑定\"]",
+        "regex = ['(']",
+        "regex = ['^(\\d+)$']",
+        "reply = \"{1} {{ x }}\"",
+        "reply = \"{% if %}\"",
+        "reply = \"\"",
+        "action = \"balance\"",
+        "action = \"bind_card\"",
+        "default = true",
+        "subscribe = true",
+        "[[rule.when]]",
+        "days = \"mon-sun\"",
+        "from = \"24:00\"",
+        "to = \"00:00\"",
+        "[[rule.replies]]",
+        "news = { title = \"t\" }",
+        "text = \"x\"",
+        "[messages]",
+        "\"bind.ask_student_id\" = \"{{\"",
+        "[settings]",
+        "default_cooldown_minutes = 5",
+        "= \"",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn any_mix_of_rule_lines_loads_or_reports_without_panicking(
+            picks in proptest::collection::vec(0..FRAGMENTS.len(), 0..24)
+        ) {
+            let text: String = picks.iter().map(|&i| format!("{}\n", FRAGMENTS[i])).collect();
+            if let Err(diags) = load(&[("a.toml", &text)]) {
+                proptest::prop_assert!(!diags.is_empty());
+                for d in diags {
+                    proptest::prop_assert!(d.line >= 1 && d.col >= 1);
+                }
+            }
+        }
+    }
+
     fn toml_string(s: &str) -> String {
         let mut out = String::from("\"");
         for c in s.chars() {
