@@ -112,10 +112,11 @@ pub fn explain(table: &RuleTable, trigger: &Trigger<'_>, now: NaiveDateTime) -> 
     }
     let _ = writeln!(out, "time: {}", now.format("%Y-%m-%d %H:%M (%a)"));
     let Some(m) = table.peek(trigger, now) else {
-        let _ = writeln!(
-            out,
-            "no rule matches (and no default rule is live): the user gets no reply"
-        );
+        let why = match trigger {
+            Trigger::Text(_) => "no rule matches and no default rule is live",
+            _ => "no rule answers this event",
+        };
+        let _ = writeln!(out, "{why}: the user gets no reply");
         return out;
     };
     let (origin, name, priority) = table.describe_origin(&m.rule_id).unwrap_or(("?", None, 0));
@@ -446,6 +447,8 @@ mod tests {
         assert!(t.hit_counts().iter().all(|(_, n)| *n == 0));
         let text = explain(&t, &Trigger::Text("天气"), wed(10, 0));
         assert!(text.contains("default reply answers"), "{text}");
+        let text = explain(&t, &Trigger::Click("NO_SUCH_KEY"), wed(10, 0));
+        assert!(text.contains("no rule answers this event"), "{text}");
         let text = explain(&t, &Trigger::Text("挂失"), wed(10, 0));
         assert!(
             text.contains("the action answers with its own messages"),
