@@ -128,3 +128,61 @@ pub struct Health {
     pub detail: String,
     pub latency_ms: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    #[test]
+    fn metric_names_and_labels_are_the_documented_ones() {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[0.05, 0.1, 0.5, 1.0])
+            .unwrap()
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            UpstreamCalled {
+                upstream: "card",
+                op: "balance_get",
+                attempt: 1,
+                outcome: "ok",
+                code: None,
+                latency: Duration::from_millis(70),
+                reached_upstream: true,
+            }
+            .emit();
+            UpstreamCalled {
+                upstream: "card",
+                op: "balance_get",
+                attempt: 2,
+                outcome: "breaker_open",
+                code: None,
+                latency: Duration::ZERO,
+                reached_upstream: false,
+            }
+            .emit();
+            BreakerChanged {
+                upstream: "card",
+                state: BreakerState::Open,
+            }
+            .emit();
+            AdapterRestarted {
+                upstream: "sms",
+                restarts: 1,
+            }
+            .emit();
+        });
+        let text = handle.render();
+        for line in [
+            r#"onecard_upstream_calls_total{upstream="card",op="balance_get",outcome="ok"} 1"#,
+            r#"onecard_upstream_calls_total{upstream="card",op="balance_get",outcome="breaker_open"} 1"#,
+            r#"onecard_upstream_latency_seconds_bucket{upstream="card",op="balance_get",le="0.1"} 1"#,
+            r#"onecard_upstream_latency_seconds_count{upstream="card",op="balance_get"} 1"#,
+            r#"onecard_upstream_breaker_state{upstream="card"} 2"#,
+            r#"onecard_upstream_restarts_total{upstream="sms"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line}\n{text}");
+        }
+    }
+}

@@ -414,4 +414,21 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(
+            status in 100u16..600,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            let _ = decode::<Balance>("op", status, "r", &body);
+        }
+
+        #[test]
+        fn decoding_any_envelope_code_never_panics(status in 100u16..600, code in 0u32..10_000) {
+            let body = format!(r#"{{"code":{code},"message":"m","request_id":"r","data":null}}"#);
+            let r = decode::<Balance>("op", status, "r", body.as_bytes());
+            proptest::prop_assert!(r.is_err());
+        }
+    }
 }
