@@ -13,7 +13,10 @@ use super::error::WeChatError;
 use super::xml::{self, Fields};
 
 /// One inbound message or event, after decryption (PROTOCOL.md §4).
-#[derive(Clone, Debug, PartialEq)]
+///
+/// `Debug` is safe to log: user text, locations and URLs print as their length only and the
+/// openid as its last four characters. Use the fields themselves where content is needed.
+#[derive(Clone, PartialEq)]
 pub struct InboundMessage {
     /// Our account's original id (`gh_…`); replies come *from* it.
     pub to_user: String,
@@ -24,8 +27,8 @@ pub struct InboundMessage {
     pub body: InboundBody,
 }
 
-/// What the user sent (`MsgType`).
-#[derive(Clone, Debug, PartialEq)]
+/// What the user sent (`MsgType`). `Debug` redacts user content (see [`InboundMessage`]).
+#[derive(Clone, PartialEq)]
 pub enum InboundBody {
     Text {
         content: String,
@@ -74,7 +77,8 @@ pub enum InboundBody {
 }
 
 /// `MsgType` = `event`, by `Event` compared case-insensitively (PROTOCOL.md §4.3).
-#[derive(Clone, Debug, PartialEq)]
+/// `Debug` redacts scan results and locations.
+#[derive(Clone, PartialEq)]
 pub enum Event {
     /// Follow. `EventKey` `qrscene_X` (follow via a parametric QR code) gives `scene` `X`; an
     /// empty or absent key gives `None`; any other key is kept as is.
@@ -136,6 +140,193 @@ pub enum Event {
         event: String,
         key: Option<String>,
     },
+}
+
+/// Debug-prints a user-supplied string as its length only.
+pub(crate) struct Redacted<'a>(pub(crate) &'a str);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} chars>", self.0.chars().count())
+    }
+}
+
+/// Debug-prints an openid as `…` plus its last four characters.
+struct Tail<'a>(&'a str);
+
+impl std::fmt::Debug for Tail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tail: String = self
+            .0
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        write!(f, "\"…{tail}\"")
+    }
+}
+
+const HIDDEN: Redacted<'static> = Redacted("");
+
+impl std::fmt::Debug for InboundMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundMessage")
+            .field("to_user", &self.to_user)
+            .field("from_user", &Tail(&self.from_user))
+            .field("create_time", &self.create_time)
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for InboundBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text { content, msg_id } => f
+                .debug_struct("Text")
+                .field("content", &Redacted(content))
+                .field("msg_id", msg_id)
+                .finish(),
+            Self::Image {
+                media_id, msg_id, ..
+            } => f
+                .debug_struct("Image")
+                .field("media_id", media_id)
+                .field("msg_id", msg_id)
+                .finish_non_exhaustive(),
+            Self::Voice {
+                media_id,
+                format,
+                recognition,
+                msg_id,
+            } => f
+                .debug_struct("Voice")
+                .field("media_id", media_id)
+                .field("format", format)
+                .field("recognition", &recognition.as_deref().map(Redacted))
+                .field("msg_id", msg_id)
+                .finish(),
+            Self::Video {
+                media_id,
+                thumb_media_id,
+                msg_id,
+            } => f
+                .debug_struct("Video")
+                .field("media_id", media_id)
+                .field("thumb_media_id", thumb_media_id)
+                .field("msg_id", msg_id)
+                .finish(),
+            Self::ShortVideo {
+                media_id,
+                thumb_media_id,
+                msg_id,
+            } => f
+                .debug_struct("ShortVideo")
+                .field("media_id", media_id)
+                .field("thumb_media_id", thumb_media_id)
+                .field("msg_id", msg_id)
+                .finish(),
+            Self::Location { label, msg_id, .. } => f
+                .debug_struct("Location")
+                .field("coordinates", &HIDDEN)
+                .field("label", &Redacted(label))
+                .field("msg_id", msg_id)
+                .finish(),
+            Self::Link {
+                title, url, msg_id, ..
+            } => f
+                .debug_struct("Link")
+                .field("title", &Redacted(title))
+                .field("url", &Redacted(url))
+                .field("msg_id", msg_id)
+                .finish_non_exhaustive(),
+            Self::Event(event) => f.debug_tuple("Event").field(event).finish(),
+            Self::Unknown { msg_type, msg_id } => f
+                .debug_struct("Unknown")
+                .field("msg_type", msg_type)
+                .field("msg_id", msg_id)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Subscribe { scene, ticket } => f
+                .debug_struct("Subscribe")
+                .field("scene", scene)
+                .field("ticket", &ticket.as_ref().map(|_| HIDDEN))
+                .finish(),
+            Self::Unsubscribe => f.write_str("Unsubscribe"),
+            Self::Scan { key, .. } => f
+                .debug_struct("Scan")
+                .field("key", key)
+                .finish_non_exhaustive(),
+            Self::Location { .. } => f
+                .debug_struct("Location")
+                .field("coordinates", &HIDDEN)
+                .finish(),
+            Self::Click { key } => f.debug_struct("Click").field("key", key).finish(),
+            Self::View { url, menu_id } => f
+                .debug_struct("View")
+                .field("url", url)
+                .field("menu_id", menu_id)
+                .finish(),
+            Self::ScanCode {
+                wait_msg,
+                key,
+                scan_type,
+                scan_result,
+            } => f
+                .debug_struct("ScanCode")
+                .field("wait_msg", wait_msg)
+                .field("key", key)
+                .field("scan_type", scan_type)
+                .field("scan_result", &Redacted(scan_result))
+                .finish(),
+            Self::Pic { kind, key, count } => f
+                .debug_struct("Pic")
+                .field("kind", kind)
+                .field("key", key)
+                .field("count", count)
+                .finish(),
+            Self::LocationSelect { key, .. } => f
+                .debug_struct("LocationSelect")
+                .field("key", key)
+                .field("location", &HIDDEN)
+                .finish(),
+            Self::TemplateSendJobFinish { msg_id, status } => f
+                .debug_struct("TemplateSendJobFinish")
+                .field("msg_id", msg_id)
+                .field("status", status)
+                .finish(),
+            Self::MassSendJobFinish {
+                msg_id,
+                status,
+                total,
+                filter,
+                sent,
+                errors,
+            } => f
+                .debug_struct("MassSendJobFinish")
+                .field("msg_id", msg_id)
+                .field("status", status)
+                .field("total", total)
+                .field("filter", filter)
+                .field("sent", sent)
+                .field("errors", errors)
+                .finish(),
+            Self::Unknown { event, key } => f
+                .debug_struct("Unknown")
+                .field("event", event)
+                .field("key", key)
+                .finish(),
+        }
+    }
 }
 
 impl InboundMessage {
@@ -1038,6 +1229,34 @@ mod tests {
                 msg_id: 3
             }
         );
+    }
+
+    #[test]
+    fn debug_output_never_shows_user_content_or_the_full_openid() {
+        let m = InboundMessage {
+            to_user: "gh_x".into(),
+            from_user: "oyORnuP8q7ou2gfYjqLzSIWZf0rs".into(),
+            create_time: 1,
+            body: InboundBody::Text {
+                content: "绑定 13812345678".into(),
+                msg_id: 9,
+            },
+        };
+        let shown = format!("{m:?}");
+        assert!(
+            !shown.contains("13812345678") && !shown.contains("oyORnuP8"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("…f0rs") && shown.contains("<14 chars>"),
+            "{shown}"
+        );
+        let loc = InboundBody::Event(Event::Location {
+            latitude: 23.1,
+            longitude: 113.3,
+            precision: 1.0,
+        });
+        assert!(!format!("{loc:?}").contains("23.1"));
     }
 
     #[test]

@@ -10,16 +10,27 @@
 //! replies since 2018) and never encrypt: sealing is [`super::codec`]'s job.
 
 use super::error::WeChatError;
+use super::inbound::Redacted;
 use super::xml;
 
 /// The body that tells WeChat "no passive reply; do not retry" (no encryption needed).
 pub const SUCCESS: &str = "success";
 
-/// What we answer. A passive news reply carries exactly one article.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What we answer. A passive news reply carries exactly one article. `Debug` prints text as
+/// its length only: replies carry balances, names and grades.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Reply {
     Text(String),
     News(Article),
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(text) => f.debug_tuple("Text").field(&Redacted(text)).finish(),
+            Self::News(article) => f.debug_tuple("News").field(article).finish(),
+        }
+    }
 }
 
 /// One 图文 article.
@@ -139,6 +150,12 @@ mod tests {
     fn control_characters_are_dropped_from_replies() {
         let xml = passive_xml("o1", "gh", 1, &Reply::Text("余额\u{1d}12.30\u{0}元".into()));
         assert!(xml.contains("<![CDATA[余额12.30元]]>"));
+    }
+
+    #[test]
+    fn debug_shows_reply_length_not_text() {
+        let shown = format!("{:?}", Reply::Text("你的成绩：95".into()));
+        assert_eq!(shown, "Text(<7 chars>)");
     }
 
     #[test]
