@@ -360,9 +360,11 @@ fn not_found() -> OpError {
     ErrorCode::AccountNotFound.into()
 }
 
-fn date(s: &str, field: &str) -> Result<NaiveDate, OpError> {
+pub(crate) fn date(s: &str, field: &str) -> Result<NaiveDate, OpError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| OpError::msg(ErrorCode::BadRequest, format!("{field} 必须是 YYYY-MM-DD")))
+        .ok()
+        .filter(|d| (1970..=2200).contains(&chrono::Datelike::year(d)))
+        .ok_or_else(|| OpError::msg(ErrorCode::BadRequest, format!("{field} 必须是 YYYY-MM-DD")))
 }
 
 fn wire_account(p: &Person, ci: usize, live: &Live, today: NaiveDate) -> Option<wire::Account> {
@@ -515,7 +517,7 @@ fn transactions_list(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
     let all: Vec<Transaction> = all.collect();
     let items = all
         .iter()
-        .skip(((page - 1) * page_size) as usize)
+        .skip((page as usize - 1).saturating_mul(page_size as usize))
         .take(page_size as usize)
         .cloned()
         .collect();
@@ -734,7 +736,8 @@ fn found_get(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
 fn in_window(w: &super::faults::DownWindow, now: i64) -> bool {
     let parse = |s: &str| -> Option<i64> {
         let (h, m) = s.split_once(':')?;
-        Some(h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+        let (h, m) = (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?);
+        ((0..=24).contains(&h) && (0..60).contains(&m)).then_some(h * 3600 + m * 60)
     };
     let (Some(a), Some(b)) = (parse(&w.from), parse(&w.to)) else {
         return true;
@@ -1107,7 +1110,7 @@ fn recon_daily(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let sum_fen = rows.iter().map(|(_, r)| r.amount_fen).sum();
     let items = rows
         .into_iter()
-        .skip(((page - 1) * page_size) as usize)
+        .skip((page as usize - 1).saturating_mul(page_size as usize))
         .take(page_size as usize)
         .map(|(_, r)| r)
         .collect();
@@ -1805,5 +1808,43 @@ mod tests {
                 .all(|a| a["name"].is_string() && a["status"].is_string())
         );
         assert_eq!(s.get("/sim/card/accounts/0000000000").await.0, 404);
+    }
+}
+
+#[cfg(test)]
+mod live_tests {
+    use crate::sim::{SimConfig, SimState};
+
+    #[test]
+    fn live_activity_taps_claim_pending_then_spend() {
+        let state = SimState::new(SimConfig {
+            accounts: 20,
+            ..SimConfig::default()
+        });
+        let now = state.clock().now();
+        // 李四: 12.80 元 spendable, 100 元 pending; a 15 元 lunch claims first, then pays.
+        assert!(
+            state
+                .card()
+                .live_consume(state.campus(), "20002", 1500, now)
+        );
+        let v = state.card().view(state.campus(), "2024000002").unwrap();
+        assert_eq!((v.balance_fen, v.pending_fen), (1280 + 10_000 - 1500, 0));
+        // A lost card cannot pay.
+        assert!(!state.card().live_consume(state.campus(), "20003", 100, now));
+        // More than the balance: refused, nothing changes.
+        assert!(
+            !state
+                .card()
+                .live_consume(state.campus(), "20005", 5000, now)
+        );
+        assert_eq!(
+            state
+                .card()
+                .view(state.campus(), "2025000005")
+                .unwrap()
+                .balance_fen,
+            350
+        );
     }
 }

@@ -128,12 +128,20 @@ pub struct SimClock {
 impl SimClock {
     /// Current simulated time, unix seconds.
     pub fn now(&self) -> i64 {
-        chrono::Utc::now().timestamp() + self.offset_secs.load(Ordering::Relaxed)
+        chrono::Utc::now()
+            .timestamp()
+            .saturating_add(self.offset_secs.load(Ordering::Relaxed))
     }
-    /// Move simulated time forward by `secs` (negative values are ignored).
+    /// Move simulated time forward by `secs` (negative values are ignored; the total offset is
+    /// capped at 100 years so no date arithmetic downstream can overflow).
     pub fn advance(&self, secs: i64) {
+        const MAX_OFFSET: i64 = 100 * 366 * 86_400;
         if secs > 0 {
-            self.offset_secs.fetch_add(secs, Ordering::Relaxed);
+            let _ = self
+                .offset_secs
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
+                    Some(o.saturating_add(secs).min(MAX_OFFSET))
+                });
         }
     }
 }

@@ -37,8 +37,11 @@ impl Term {
         let y: i32 = it.next()?.parse().ok()?;
         let y2: i32 = it.next()?.parse().ok()?;
         let half: u8 = it.next()?.parse().ok()?;
-        (y2 == y + 1 && (half == 1 || half == 2) && it.next().is_none())
-            .then_some(Term { year: y, half })
+        ((1900..2200).contains(&y)
+            && y2 == y + 1
+            && (half == 1 || half == 2)
+            && it.next().is_none())
+        .then_some(Term { year: y, half })
     }
 
     /// Monday of week 1: the first Monday on or after 1 Sep (autumn) / 24 Feb (spring).
@@ -504,10 +507,8 @@ const ROOMS: &[&str] = &[
 fn meetings(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: MeetingsQuery = parse(body)?;
     let p = person(state.campus(), &q.sno)?;
-    let from = NaiveDate::parse_from_str(&q.from, "%Y-%m-%d")
-        .map_err(|_| OpError::msg(ErrorCode::BadRequest, "from 必须是 YYYY-MM-DD"))?;
-    let to = NaiveDate::parse_from_str(&q.to, "%Y-%m-%d")
-        .map_err(|_| OpError::msg(ErrorCode::BadRequest, "to 必须是 YYYY-MM-DD"))?;
+    let from = super::card::date(&q.from, "from")?;
+    let to = super::card::date(&q.to, "to")?;
     if from > to || (to - from).num_days() > 366 {
         return Err(OpError::msg(ErrorCode::BadRequest, "日期范围无效"));
     }

@@ -758,3 +758,85 @@ mod tests {
         assert_eq!(s.post("/sim/faults/card", json!({"typo": 1})).await.0, 400);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::Ctx;
+    use crate::sim::{SimConfig, SimState, card, public_data, sms};
+
+    fn state() -> &'static SimState {
+        static STATE: std::sync::OnceLock<SimState> = std::sync::OnceLock::new();
+        STATE.get_or_init(|| {
+            SimState::new(SimConfig {
+                accounts: 50,
+                ..SimConfig::default()
+            })
+        })
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<i64>().prop_map(|n| json!(n)),
+            (0u32..400).prop_map(|n| json!(n)),
+            "[0-9]{1,12}".prop_map(|s| json!(s)),
+            "(19|20|21|99)[0-9]{2}-[01][0-9]-[0-3][0-9]".prop_map(|s| json!(s)),
+            "[a-z_]{0,12}".prop_map(|s| json!(s)),
+            Just(json!("2024000001")),
+            Just(json!("20001")),
+            Just(json!(null)),
+        ]
+    }
+
+    const FIELDS: &[&str] = &[
+        "account",
+        "id_type",
+        "id",
+        "from",
+        "to",
+        "page",
+        "page_size",
+        "direction",
+        "type",
+        "amount_fen",
+        "out_trade_no",
+        "orig_out_trade_no",
+        "source",
+        "source_ref",
+        "channel",
+        "password_digest",
+        "biller_id",
+        "target_id",
+        "acc_date",
+        "kind",
+        "sno",
+        "term",
+        "week",
+        "phone",
+        "sign",
+        "template_id",
+        "params",
+        "out_id",
+        "biz_id",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Whatever JSON object arrives, no operation panics: it answers data or a code.
+        #[test]
+        fn no_operation_panics_on_any_body(
+            op in 0usize..(card::OPS.len() + sms::OPS.len() + public_data::OPS.len()),
+            fields in proptest::collection::vec((0usize..FIELDS.len(), scalar()), 0..8),
+        ) {
+            let mut body = serde_json::Map::new();
+            for (f, v) in fields {
+                body.insert(FIELDS[f].to_owned(), v);
+            }
+            let all: Vec<&super::Op> = card::OPS.iter().chain(sms::OPS).chain(public_data::OPS).collect();
+            let ctx = Ctx { creds: state().config().upstream.to_wire(), now: state().clock().now() };
+            let _ = (all[op].run)(state(), &ctx, Value::Object(body));
+        }
+    }
+}

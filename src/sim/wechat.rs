@@ -416,7 +416,7 @@ impl WechatSim {
         if slot.is_none_or(|g| g.opened_at <= at) {
             *slot = Some(Grant {
                 opened_at: at,
-                until: at + secs,
+                until: at.saturating_add(secs),
                 left: pushes,
             });
         }
