@@ -359,21 +359,6 @@ impl HeaderLookup for Vec<(&'static str, String)> {
     }
 }
 
-impl HeaderLookup for SignedHeaders {
-    fn header(&self, name: &str) -> Option<&str> {
-        let n = name.to_ascii_lowercase();
-        match n.as_str() {
-            "x-app-key" => Some(&self.app_key),
-            "x-nonce" => Some(&self.nonce),
-            "x-signature" => Some(&self.signature),
-            "x-request-id" => Some(&self.request_id),
-            "idempotency-key" => self.idempotency_key.as_deref(),
-            // the timestamp is an integer field; verify_request reads it through `pairs()`
-            _ => None,
-        }
-    }
-}
-
 fn valid_nonce(nonce: &str) -> bool {
     (NONCE_MIN_LEN..=NONCE_MAX_LEN).contains(&nonce.len())
         && nonce
