@@ -811,6 +811,57 @@ mod tests {
         assert_eq!(query, "access_token=TOK&type=jsapi");
     }
 
+    /// Contract with `onecard sim`: the simulator speaks the same wire protocol as WeChat, so
+    /// this client must work against it unchanged.
+    #[actix_rt::test]
+    async fn contract_with_the_wechat_simulator() {
+        use crate::sim::{SimConfig, SimState, configure};
+        let cfg = SimConfig {
+            accounts: 10,
+            ..SimConfig::default()
+        };
+        let (app_id, secret) = (cfg.wechat.app_id.clone(), cfg.wechat.app_secret.clone());
+        let state = SimState::new(cfg);
+        let server = HttpServer::new(move || App::new().configure(configure(state.clone())))
+            .workers(1)
+            .bind(("127.0.0.1", 0))
+            .unwrap();
+        let port = server.addrs()[0].port();
+        actix_rt::spawn(server.run());
+        let base = format!("http://127.0.0.1:{port}/sim/wechat");
+        let api = ApiClient::new(&base, &app_id, &secret, Duration::from_secs(5)).unwrap();
+
+        let token = api.fetch_token().await.unwrap();
+        assert!(!token.token.is_empty() && token.expires_in > 0);
+        let stable = api.fetch_stable_token(false).await.unwrap();
+        assert_eq!(api.fetch_stable_token(false).await.unwrap(), stable);
+
+        let msg = TemplateMessage {
+            touser: "oyORnuP8q7ou2gfYjqLzSIWZf0rs".into(),
+            template_id: "tpl_balance".into(),
+            url: None,
+            client_msg_id: Some("outbox-1".into()),
+            data: [("amount".to_owned(), "12.30元".to_owned())]
+                .into_iter()
+                .collect(),
+        };
+        let first = api.send_template(&token.token, &msg).await.unwrap();
+        assert_eq!(
+            api.send_template(&token.token, &msg).await.unwrap(),
+            first,
+            "client_msg_id dedup"
+        );
+
+        let menu = serde_json::json!({"button":[{"type":"click","name":"余额","key":"BALANCE"}]});
+        api.create_menu(&stable.token, &menu).await.unwrap();
+
+        let err = api.send_template("not-a-token", &msg).await.unwrap_err();
+        assert!(err.is_token_invalid(), "{err}");
+
+        let wrong = ApiClient::new(&base, &app_id, "wrong-secret", Duration::from_secs(5)).unwrap();
+        assert!(wrong.fetch_token().await.unwrap_err().errcode().is_some());
+    }
+
     #[test]
     fn base_url_must_be_http() {
         assert!(ApiClient::new("ftp://x", "a", "s", Duration::from_secs(1)).is_err());
