@@ -1,4 +1,424 @@
-//! Command line (lead: being wired).
+//! The command line: parse arguments, load settings, start logging, call into the library.
+//! Everything here is wiring; the behaviour lives in the modules it calls.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::chat::{WeChatClient, pushed_text};
+use crate::rules::actions::ActionRegistry;
+use crate::settings::Settings;
+use crate::startup::Application;
+use crate::wechat::{Event, Reply};
+
+#[derive(Parser)]
+#[command(name = "onecard", version, about = "校园一卡通 × 微信公众号 platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything in one process on loopback: platform + every simulator (config/demo.toml).
+    Demo {
+        #[arg(long, default_value = "config/demo.toml")]
+        config: PathBuf,
+        /// Listen address (default from the config: 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory for the embedded store.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// The platform alone, pointed at real upstreams.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// The upstream simulators alone (WeChat API, card system, SMS, public data).
+    Sim {
+        #[arg(long, default_value = "config/demo.toml")]
+        config: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+    },
+    /// Play WeChat in the terminal against a running callback.
+    Chat {
+        /// Server root of the platform.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Settings to take token, app_id and EncodingAESKey from.
+        #[arg(long, default_value = "config/demo.toml")]
+        config: PathBuf,
+        /// The OpenID to chat as.
+        #[arg(long, default_value = "oDemoUser000000000000000001")]
+        openid: String,
+        /// Plaintext mode instead of safe mode.
+        #[arg(long)]
+        plain: bool,
+    },
+    /// Rule files: check, test, import.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// The custom menu.
+    Menu {
+        #[command(subcommand)]
+        command: MenuCommand,
+    },
+    /// Replay WeChat's URL verification and a signed test message against a deployed callback,
+    /// and explain what is wrong.
+    Doctor {
+        /// The callback URL as configured in WeChat (…/wechat).
+        url: String,
+        #[arg(long, default_value = "config/demo.toml")]
+        config: PathBuf,
+    },
+    /// The embedded store: backup.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate every rule file; print file:line:col errors.
+    Check { dir: Option<PathBuf> },
+    /// Show which rule a message hits and the rendered reply.
+    Test {
+        text: Option<String>,
+        /// An event instead of text: CLICK:KEY, SCAN:KEY, SUBSCRIBE or SUBSCRIBE:SCENE.
+        #[arg(long)]
+        event: Option<String>,
+        #[arg(long, default_value = "config/rules")]
+        dir: PathBuf,
+    },
+    /// Convert WeChat's get_current_autoreply_info JSON into a rule file.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MenuCommand {
+    /// Validate config/menu.toml against WeChat's limits.
+    Check {
+        #[arg(long, default_value = "config/menu.toml")]
+        file: PathBuf,
+    },
+    /// Validate and push the menu through the WeChat API.
+    Push {
+        #[arg(long, default_value = "config/demo.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Write every record as JSON lines (the backup and migration format).
+    Export {
+        #[arg(long, default_value = "data/demo")]
+        data: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
 pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo {
+            config,
+            listen,
+            data,
+        } => {
+            let mut settings = load(&config)?;
+            if let Some(l) = listen {
+                settings.server.listen = l;
+            }
+            if let Some(d) = data {
+                settings.server.data_dir = d;
+            }
+            if settings.sim.is_none() {
+                bail!("{} has no [sim] section; `demo` needs the simulators", config.display());
+            }
+            serve(settings, true)
+        }
+        Command::Serve { config, data } => {
+            let mut settings = load(&config)?;
+            if let Some(d) = data {
+                settings.server.data_dir = d;
+            }
+            serve(settings, false)
+        }
+        Command::Sim { config, listen } => {
+            crate::telemetry::init_logging(false);
+            let settings = load(&config)?;
+            let table = settings.sim.context("the config has no [sim] section")?;
+            let cfg: crate::sim::SimConfig = toml::Value::Table(table).try_into()?;
+            actix_web::rt::System::new().block_on(async move {
+                let state = crate::sim::SimState::new(cfg);
+                tracing::info!(%listen, "simulators listening under /sim/");
+                actix_web::HttpServer::new(move || {
+                    actix_web::App::new().configure(crate::sim::configure(state.clone()))
+                })
+                .bind(&listen)?
+                .run()
+                .await
+            })?;
+            Ok(())
+        }
+        Command::Chat {
+            url,
+            config,
+            openid,
+            plain,
+        } => chat(&url, &load(&config)?, &openid, !plain),
+        Command::Rules { command } => rules(command),
+        Command::Menu { command } => menu(command),
+        Command::Doctor { url, config } => doctor(&url, &load(&config)?),
+        Command::Store { command } => match command {
+            StoreCommand::Export { data, out } => {
+                let store = crate::store::Store::open(&data, 16)?;
+                let n = match out {
+                    Some(path) => {
+                        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                        store.export(&mut f)?
+                    }
+                    None => store.export(&mut std::io::stdout().lock())?,
+                };
+                eprintln!("exported {n} records");
+                Ok(())
+            }
+        },
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Settings> {
+    Settings::load(path).with_context(|| format!("loading settings from {}", path.display()))
+}
+
+fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+    crate::telemetry::init_logging(false);
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings.clone()).await?;
+        let base = app.handles().base_url.clone();
+        if demo {
+            println!("onecard demo is running at {base}");
+            println!("  callback      {base}/wechat   (token {:?}, app_id {:?}, safe mode)", settings.wechat.token, settings.wechat.app_id);
+            println!("  health        {base}/healthz");
+            println!("  metrics       {base}/metrics");
+            println!("  simulators    {base}/sim/…");
+            println!("chat with it in another terminal:  cargo run --release -- chat --url {base}");
+        } else {
+            tracing::info!(%base, "onecard serving");
+        }
+        app.run_until_stopped().await?;
+        anyhow::Ok(())
+    })
+}
+
+fn print_reply(reply: &Reply) {
+    match reply {
+        Reply::Text(t) => println!("公众号 > {t}"),
+        Reply::News(a) => println!("公众号 > [图文] {}\n          {}\n          {}", a.title, a.description, a.url),
+    }
+}
+
+fn chat(url: &str, settings: &Settings, openid: &str, safe: bool) -> anyhow::Result<()> {
+    let w = &settings.wechat;
+    let key = Some(w.encoding_aes_key.as_str()).filter(|k| !k.is_empty());
+    let safe = safe && key.is_some();
+    let client = WeChatClient::new(url, &w.token, key, &w.app_id, safe)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    println!("chatting with {url} as {openid} ({} mode). Type a message; commands:", if safe { "safe" } else { "plaintext" });
+    println!("  /click KEY   menu click     /subscribe [SCENE]   follow     /scan KEY   scan a QR code");
+    println!("  /unsubscribe                /wait SECONDS (show pushed messages)          /quit");
+    let mut seen = rt.block_on(client.outbox(openid)).map(|v| v.len()).unwrap_or(0);
+    let stdin = std::io::stdin();
+    loop {
+        print!("我 > ");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        if stdin.lock().read_line(&mut line)? == 0 {
+            break;
+        }
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut words = line.splitn(2, ' ');
+        let head = words.next().unwrap_or_default();
+        let arg = words.next().map(str::trim).unwrap_or_default().to_owned();
+        let exchange = match head {
+            "/quit" | "/exit" => break,
+            "/wait" => {
+                let secs: u64 = arg.parse().unwrap_or(5);
+                std::thread::sleep(Duration::from_secs(secs));
+                None
+            }
+            "/click" => Some(rt.block_on(client.event(openid, Event::Click { key: arg }))),
+            "/scan" => Some(rt.block_on(client.event(openid, Event::Scan { key: arg, ticket: None }))),
+            "/subscribe" => Some(rt.block_on(client.event(
+                openid,
+                Event::Subscribe {
+                    scene: Some(arg).filter(|s| !s.is_empty()),
+                    ticket: None,
+                },
+            ))),
+            "/unsubscribe" => Some(rt.block_on(client.event(openid, Event::Unsubscribe))),
+            _ => Some(rt.block_on(client.text(openid, line))),
+        };
+        match exchange {
+            Some(Ok(ex)) if ex.status != 200 => println!("(HTTP {}: {})", ex.status, ex.body),
+            Some(Ok(ex)) => match ex.reply {
+                Some(r) => print_reply(&r),
+                None => println!("(no passive reply: \"{}\")", ex.body),
+            },
+            Some(Err(e)) => println!("(error: {e})"),
+            None => {}
+        }
+        // Replies that came later through the customer-service API.
+        std::thread::sleep(Duration::from_millis(150));
+        if let Ok(pushed) = rt.block_on(client.outbox(openid)) {
+            for msg in pushed.iter().skip(seen) {
+                println!("公众号 (推送) > {}", pushed_text(msg));
+            }
+            seen = pushed.len();
+        }
+    }
     Ok(())
+}
+
+fn parse_event(spec: &str) -> anyhow::Result<(String, Option<String>)> {
+    let (kind, key) = match spec.split_once(':') {
+        Some((k, v)) => (k.to_ascii_uppercase(), Some(v.to_owned())),
+        None => (spec.to_ascii_uppercase(), None),
+    };
+    Ok((kind, key))
+}
+
+fn rules(command: RulesCommand) -> anyhow::Result<()> {
+    let catalog = ActionRegistry::builtin();
+    match command {
+        RulesCommand::Check { dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("config/rules"));
+            match crate::rules::check_dir(&dir, &catalog) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    Ok(())
+                }
+                Err(diags) => {
+                    for d in &diags {
+                        eprintln!("{d}");
+                    }
+                    bail!("{} error(s) in {}", diags.len(), dir.display())
+                }
+            }
+        }
+        RulesCommand::Test { text, event, dir } => {
+            let table = crate::rules::load_dir(&dir, &catalog).map_err(|diags| {
+                anyhow::anyhow!(diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+            })?;
+            let now = chrono::Utc::now().naive_utc() + chrono::Duration::hours(8);
+            let normalized;
+            let trigger = match (&text, &event) {
+                (_, Some(spec)) => {
+                    let (kind, key) = parse_event(spec)?;
+                    match (kind.as_str(), key) {
+                        ("CLICK", Some(k)) => {
+                            normalized = k;
+                            crate::rules::Trigger::Click(&normalized)
+                        }
+                        ("SCAN", Some(k)) => {
+                            normalized = k;
+                            crate::rules::Trigger::Scan(&normalized)
+                        }
+                        ("SUBSCRIBE", k) => {
+                            normalized = k.unwrap_or_default();
+                            crate::rules::Trigger::Subscribe {
+                                scene: Some(normalized.as_str()).filter(|s| !s.is_empty()),
+                            }
+                        }
+                        _ => bail!("--event takes CLICK:KEY, SCAN:KEY, SUBSCRIBE or SUBSCRIBE:SCENE"),
+                    }
+                }
+                (Some(t), None) => {
+                    normalized = crate::rules::normalize(t);
+                    crate::rules::Trigger::Text(&normalized)
+                }
+                (None, None) => bail!("give a text or --event"),
+            };
+            println!("{}", crate::rules::explain(&table, &trigger, now));
+            Ok(())
+        }
+        RulesCommand::Import { file, out } => {
+            let json = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let toml = crate::rules::import_autoreply(&json)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, toml)?;
+                    eprintln!("wrote {}; check it with `onecard rules check`", path.display());
+                }
+                None => print!("{toml}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn menu(command: MenuCommand) -> anyhow::Result<()> {
+    let load_menu = |path: &Path| {
+        crate::rules::menu::Menu::load(path).map_err(|diags| {
+            anyhow::anyhow!(diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+        })
+    };
+    match command {
+        MenuCommand::Check { file } => {
+            let menu = load_menu(&file)?;
+            println!("{} is valid:\n{}", file.display(), serde_json::to_string_pretty(&menu.to_wechat_json())?);
+            Ok(())
+        }
+        MenuCommand::Push { config } => {
+            let settings = load(&config)?;
+            let menu = load_menu(&settings.rules.menu)?;
+            let w = &settings.wechat;
+            if w.api_base.starts_with('/') {
+                bail!("api_base {:?} is relative to a running demo; start `onecard demo` and set ONECARD__WECHAT__API_BASE=http://127.0.0.1:8080/sim/wechat", w.api_base);
+            }
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async {
+                let api = crate::wechat::api::ApiClient::new(&w.api_base, &w.app_id, &w.app_secret, Duration::from_secs(10))?;
+                let token = if w.use_stable_token { api.fetch_stable_token(false).await? } else { api.fetch_token().await? };
+                api.create_menu(&token.token, &menu.to_wechat_json()).await?;
+                println!("menu pushed to {}", w.api_base);
+                anyhow::Ok(())
+            })
+        }
+    }
+}
+
+fn doctor(url: &str, settings: &Settings) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = rt.block_on(crate::doctor::diagnose(url, &settings.wechat));
+    for line in &report.lines {
+        println!("{line}");
+    }
+    if report.ok {
+        println!("✔ the callback answers like WeChat expects");
+        Ok(())
+    } else {
+        bail!("the callback has problems (see above)")
+    }
 }

@@ -24,21 +24,16 @@
 //! - [`store`] sled behind typed repositories; nothing else touches sled.
 //! - [`sim`] simulators of every upstream, speaking the adapters' wire protocol.
 
-#[cfg(any())] // lead: enabled once wechat/rules APIs land
 pub mod actors;
 pub mod adapters;
-#[cfg(any())] // lead: enabled once wechat/rules APIs land
 pub mod chat;
 pub mod cli;
-#[cfg(any())] // lead: enabled once wechat/rules APIs land
 pub mod doctor;
 pub mod domain;
-#[cfg(any())] // lead: enabled once wechat/rules APIs land
 pub mod http;
 pub mod rules;
 pub mod settings;
 pub mod sim;
-#[cfg(any())] // lead: enabled once wechat/rules APIs land
 pub mod startup;
 pub mod store;
 pub mod telemetry;

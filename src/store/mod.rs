@@ -11,8 +11,8 @@
 //! flush because losing the last half-second of a dialog only repeats a question.
 
 mod bindings;
+mod codes;
 mod counters;
-#[cfg(any())]
 mod outbox;
 mod sessions;
 
@@ -20,8 +20,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use bindings::{Binding, BindingsRepo};
+pub use codes::{Check, CodesRepo, Issue};
 pub use counters::CountersRepo;
-#[cfg(any())]
 pub use outbox::{OutboxRepo, PendingReply};
 pub use sessions::{Dialog, SessionRecord, SessionsRepo};
 
@@ -114,12 +114,14 @@ impl Store {
             self.inner.bindings_by_student.clone(),
         )
     }
-    #[cfg(any())]
     pub fn outbox(&self) -> OutboxRepo {
         OutboxRepo::new(self.inner.outbox.clone(), self.db.clone())
     }
     pub fn counters(&self) -> CountersRepo {
         CountersRepo::new(self.inner.counters.clone())
+    }
+    pub fn codes(&self) -> CodesRepo {
+        CodesRepo::new(self.counters())
     }
 
     /// Wait until everything written so far is on disk.
@@ -160,7 +162,6 @@ impl Store {
     pub async fn forget_user(&self, openid: &OpenId) -> Result<(), StoreError> {
         self.sessions().remove(openid)?;
         self.bindings().unbind(openid)?;
-        #[cfg(any())]
         self.outbox().take_all(openid)?;
         self.counters()
             .remove_prefix(&format!("u:{}:", openid.as_str()))?;

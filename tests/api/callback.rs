@@ -152,7 +152,8 @@ async fn every_message_and_event_type_gets_a_protocol_correct_answer() {
     ];
     for body in bodies {
         let label = format!("{body:?}");
-        let msg = app.wx.message(&user, body);
+        // One user per message: this is about types, not about one user's rate limit.
+        let msg = app.wx.message(&openid("types"), body);
         let ex = app.wx.send(&msg).await.unwrap();
         assert_eq!(ex.status, 200, "{label}: {}", ex.body);
         assert!(
@@ -171,6 +172,7 @@ async fn every_message_and_event_type_gets_a_protocol_correct_answer() {
             msg_id: 99,
         },
     );
+    let msg = app.wx.message(&openid("voice"), msg.body);
     let ex = app.wx.send(&msg).await.unwrap();
     assert!(text_of(&ex).contains("余额"), "{}", text_of(&ex));
     // A subscribe gets the welcome reply.

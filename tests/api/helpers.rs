@@ -50,12 +50,14 @@ pub struct TestApp {
     /// Plaintext-mode client.
     pub wx_plain: WeChatClient,
     pub http: reqwest::Client,
+    server: Option<actix_web::dev::ServerHandle>,
     system: actix_rt::System,
     thread: Option<std::thread::JoinHandle<()>>,
     _tmp: Option<tempfile::TempDir>,
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copy the rule files (not sub-directories) of `from` into `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -143,12 +145,22 @@ pub fn spawn_app_with(opts: TestOptions) -> TestApp {
                 }
             };
             let base = app.handles().base_url.clone();
-            tx.send((base, actix_rt::System::current())).unwrap();
-            let _ = app.run_until_stopped().await;
+            let (server, handles, watcher, arbiters) = app.into_parts();
+            tx.send((base, server.handle(), actix_rt::System::current()))
+                .unwrap();
+            let _ = server.await;
+            // Shut down like a process exit: flush, stop the actors, release the store.
+            let _ = handles.store.flush().await;
+            drop((handles, watcher));
+            for a in arbiters {
+                a.stop();
+                let _ = a.join();
+            }
+            actix_rt::System::current().stop();
         });
         let _ = system.run();
     });
-    let (base, system) = rx
+    let (base, server, system) = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("app started");
     let wx = WeChatClient::new(&base, TOKEN, Some(AES_KEY), APP_ID, true).unwrap();
@@ -160,6 +172,7 @@ pub fn spawn_app_with(opts: TestOptions) -> TestApp {
         wx,
         wx_plain,
         http: reqwest::Client::new(),
+        server: Some(server),
         system,
         thread: Some(thread),
         _tmp: if opts.rules_dir.is_none() || opts.data_dir.is_none() {
@@ -171,11 +184,13 @@ pub fn spawn_app_with(opts: TestOptions) -> TestApp {
 }
 
 impl TestApp {
-    /// Stop the app like a process exit and wait until its threads are gone.
-    pub fn stop(mut self) {
-        self.system.stop();
+    /// Stop the app like a process exit (graceful) and wait until its threads are gone.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop(true).await;
+        }
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
         // Keep the temp dir alive for a restart if the caller owns the paths.
         std::mem::forget(self._tmp.take());
@@ -231,6 +246,10 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            // Not awaited: the test is over; the process exits anyway.
+            drop(server.stop(false));
+        }
         self.system.stop();
     }
 }

@@ -7,11 +7,7 @@ async fn restart_with_a_half_finished_dialog_restores_it_from_sled() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let rules = tmp.path().join("rules");
-    std::fs::create_dir_all(&rules).unwrap();
-    for entry in std::fs::read_dir("config/rules").unwrap() {
-        let e = entry.unwrap();
-        std::fs::copy(e.path(), rules.join(e.file_name())).unwrap();
-    }
+    copy_dir(std::path::Path::new("config/rules"), &rules);
     let opts = || TestOptions {
         data_dir: Some(data.clone()),
         rules_dir: Some(rules.clone()),
@@ -22,11 +18,11 @@ async fn restart_with_a_half_finished_dialog_restores_it_from_sled() {
     let app = spawn_app_with(opts());
     let asked = app.wx.text(&user, "反馈").await.unwrap();
     assert!(
-        text_of(&asked).contains("反馈"),
+        text_of(&asked).contains("意见"),
         "feedback should ask for the text: {}",
         text_of(&asked)
     );
-    app.stop();
+    app.stop().await;
 
     let app = spawn_app_with(opts());
     let thanks = app.wx.text(&user, "二食堂的饺子很好吃").await.unwrap();
@@ -38,7 +34,7 @@ async fn restart_with_a_half_finished_dialog_restores_it_from_sled() {
     // The dialog is over: the next text is routed normally again.
     let help = app.wx.text(&user, "帮助").await.unwrap();
     assert!(text_of(&help).contains("余额"), "{}", text_of(&help));
-    app.stop();
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -46,7 +42,7 @@ async fn unsubscribe_removes_the_users_data_and_a_new_subscribe_starts_fresh() {
     let app = spawn_app();
     let user = openid("unsub");
     let asked = app.wx.text(&user, "反馈").await.unwrap();
-    assert!(text_of(&asked).contains("反馈"));
+    assert!(text_of(&asked).contains("意见"));
     let ex = app
         .wx
         .event(&user, onecard::wechat::Event::Unsubscribe)
