@@ -22,8 +22,8 @@ use super::reply::Reply;
 /// errcodes that mean "this access_token is no longer good": refresh and retry once.
 const TOKEN_INVALID: [i64; 3] = [40001, 40014, 42001];
 
-/// Errors of an outbound API call.
-#[derive(thiserror::Error, Debug)]
+/// Errors of an outbound API call. `Debug` prints the cause chain.
+#[derive(thiserror::Error)]
 pub enum ApiError {
     /// The request did not complete (connect, timeout, TLS, body read). URL stripped.
     #[error("WeChat API transport error: {0}")]
@@ -41,6 +41,18 @@ pub enum ApiError {
     /// A component in front of the API (e.g. the token keeper) could not answer.
     #[error("WeChat API unavailable: {0}")]
     Unavailable(String),
+}
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{self}")?;
+        let mut current = std::error::Error::source(self);
+        while let Some(cause) = current {
+            writeln!(f, "Caused by:\n\t{cause}")?;
+            current = cause.source();
+        }
+        Ok(())
+    }
 }
 
 impl ApiError {
