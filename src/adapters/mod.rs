@@ -23,6 +23,8 @@ mod contract_tests;
 pub mod events;
 pub mod policy;
 pub mod public_data;
+#[cfg(test)]
+mod sim_roundtrip_tests;
 pub mod sms;
 pub mod supervise;
 pub mod transport;
