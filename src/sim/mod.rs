@@ -13,6 +13,8 @@
 
 pub mod campus;
 pub mod card;
+#[cfg(test)]
+mod e2e_tests;
 pub mod faults;
 pub mod public_data;
 pub mod sms;
