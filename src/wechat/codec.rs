@@ -746,6 +746,84 @@ mod tests {
     }
 
     #[test]
+    fn odd_encrypt_types_and_missing_keys_are_400s() {
+        let plain_only = codec(&["t"], &[], "");
+        let p = Platform::new("t", Some(ABC_EAK), "wxapp").unwrap();
+        let (qs, body) = p.seal_inbound(&text_xml("x"), true, 100, "1", "o");
+        let err = plain_only
+            .open(&parse_query(&qs), body.as_bytes(), 100)
+            .unwrap_err();
+        assert!(matches!(err, WeChatError::NoAesKey));
+        assert_eq!(err.status(), 400);
+        let mut odd = parse_query(&qs);
+        odd.encrypt_type = Some("des".into());
+        assert!(matches!(
+            plain_only.open(&odd, body.as_bytes(), 100),
+            Err(WeChatError::UnsupportedEncryptType)
+        ));
+        // encrypt_type=raw is plaintext; AES is case-insensitive.
+        let both = codec(&["t"], &[ABC_EAK], "wxapp");
+        let mut upper = parse_query(&qs);
+        upper.encrypt_type = Some("AES".into());
+        assert!(both.open(&upper, body.as_bytes(), 100).is_ok());
+        let (qs, body) = p.seal_inbound(&text_xml("x"), false, 100, "1", "o");
+        let mut raw = parse_query(&qs);
+        raw.encrypt_type = Some("raw".into());
+        assert_eq!(
+            both.open(&raw, body.as_bytes(), 100).unwrap().mode,
+            Mode::Plain
+        );
+        // A safe-mode query over a body without <Encrypt>.
+        let mut safe_q = parse_query(&qs);
+        safe_q.encrypt_type = Some("aes".into());
+        safe_q.msg_signature = Some("0".repeat(40));
+        assert!(matches!(
+            both.open(&safe_q, body.as_bytes(), 100),
+            Err(WeChatError::MissingField("Encrypt"))
+        ));
+    }
+
+    #[test]
+    fn a_key_index_out_of_range_seals_with_the_current_key() {
+        let c = codec(&["t"], &[ABC_EAK], "wxapp");
+        let sealed = c.seal(&Mode::Safe { key_index: 5 }, "<xml/>", "1", 1);
+        let p = Platform::new("t", Some(ABC_EAK), "wxapp").unwrap();
+        assert_eq!(p.open_reply(&sealed).unwrap(), Some("<xml/>".into()));
+    }
+
+    #[test]
+    fn every_error_has_a_reason_and_a_client_status_except_config() {
+        let all = [
+            WeChatError::MissingParam("nonce"),
+            WeChatError::UnsupportedEncryptType,
+            WeChatError::BadTimestamp,
+            WeChatError::StaleTimestamp {
+                skew_secs: 1,
+                window_secs: 0,
+            },
+            WeChatError::BadSignature,
+            WeChatError::BadMsgSignature,
+            WeChatError::PlaintextRefused,
+            WeChatError::NoAesKey,
+            WeChatError::Doctype,
+            WeChatError::MalformedXml("x".into()),
+            WeChatError::MissingField("Content"),
+            WeChatError::NotUtf8,
+            WeChatError::InvalidAesKey("x"),
+            WeChatError::CipherLength(48),
+            WeChatError::Padding,
+            WeChatError::LengthField,
+            WeChatError::AppIdMismatch,
+        ];
+        for e in &all {
+            assert!(!e.http_reason().is_empty());
+            assert!((400..500).contains(&e.status()), "{e}");
+        }
+        assert_eq!(WeChatError::BadSignature.status(), 403);
+        assert_eq!(WeChatError::Config("x").status(), 500);
+    }
+
+    #[test]
     fn success_and_empty_replies_are_not_encrypted() {
         let c = codec(&["t"], &[ABC_EAK], "wxapp");
         assert_eq!(
