@@ -150,7 +150,10 @@ pub fn run() -> anyhow::Result<()> {
                 settings.server.data_dir = d;
             }
             if settings.sim.is_none() {
-                bail!("{} has no [sim] section; `demo` needs the simulators", config.display());
+                bail!(
+                    "{} has no [sim] section; `demo` needs the simulators",
+                    config.display()
+                );
             }
             serve(settings, true)
         }
@@ -215,7 +218,10 @@ fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         let base = app.handles().base_url.clone();
         if demo {
             println!("onecard demo is running at {base}");
-            println!("  callback      {base}/wechat   (token {:?}, app_id {:?}, safe mode)", settings.wechat.token, settings.wechat.app_id);
+            println!(
+                "  callback      {base}/wechat   (token {:?}, app_id {:?}, safe mode)",
+                settings.wechat.token, settings.wechat.app_id
+            );
             println!("  health        {base}/healthz");
             println!("  metrics       {base}/metrics");
             println!("  simulators    {base}/sim/…");
@@ -231,7 +237,10 @@ fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
 fn print_reply(reply: &Reply) {
     match reply {
         Reply::Text(t) => println!("公众号 > {t}"),
-        Reply::News(a) => println!("公众号 > [图文] {}\n          {}\n          {}", a.title, a.description, a.url),
+        Reply::News(a) => println!(
+            "公众号 > [图文] {}\n          {}\n          {}",
+            a.title, a.description, a.url
+        ),
     }
 }
 
@@ -240,11 +249,21 @@ fn chat(url: &str, settings: &Settings, openid: &str, safe: bool) -> anyhow::Res
     let key = Some(w.encoding_aes_key.as_str()).filter(|k| !k.is_empty());
     let safe = safe && key.is_some();
     let client = WeChatClient::new(url, &w.token, key, &w.app_id, safe)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    println!("chatting with {url} as {openid} ({} mode). Type a message; commands:", if safe { "safe" } else { "plaintext" });
-    println!("  /click KEY   menu click     /subscribe [SCENE]   follow     /scan KEY   scan a QR code");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "chatting with {url} as {openid} ({} mode). Type a message; commands:",
+        if safe { "safe" } else { "plaintext" }
+    );
+    println!(
+        "  /click KEY   menu click     /subscribe [SCENE]   follow     /scan KEY   scan a QR code"
+    );
     println!("  /unsubscribe                /wait SECONDS (show pushed messages)          /quit");
-    let mut seen = rt.block_on(client.outbox(openid)).map(|v| v.len()).unwrap_or(0);
+    let mut seen = rt
+        .block_on(client.outbox(openid))
+        .map(|v| v.len())
+        .unwrap_or(0);
     let stdin = std::io::stdin();
     loop {
         print!("我 > ");
@@ -268,7 +287,13 @@ fn chat(url: &str, settings: &Settings, openid: &str, safe: bool) -> anyhow::Res
                 None
             }
             "/click" => Some(rt.block_on(client.event(openid, Event::Click { key: arg }))),
-            "/scan" => Some(rt.block_on(client.event(openid, Event::Scan { key: arg, ticket: None }))),
+            "/scan" => Some(rt.block_on(client.event(
+                openid,
+                Event::Scan {
+                    key: arg,
+                    ticket: None,
+                },
+            ))),
             "/subscribe" => Some(rt.block_on(client.event(
                 openid,
                 Event::Subscribe {
@@ -328,7 +353,13 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
         }
         RulesCommand::Test { text, event, dir } => {
             let table = crate::rules::load_dir(&dir, &catalog).map_err(|diags| {
-                anyhow::anyhow!(diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+                anyhow::anyhow!(
+                    diags
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
             })?;
             let now = chrono::Utc::now().naive_utc() + chrono::Duration::hours(8);
             let normalized;
@@ -350,7 +381,9 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
                                 scene: Some(normalized.as_str()).filter(|s| !s.is_empty()),
                             }
                         }
-                        _ => bail!("--event takes CLICK:KEY, SCAN:KEY, SUBSCRIBE or SUBSCRIBE:SCENE"),
+                        _ => {
+                            bail!("--event takes CLICK:KEY, SCAN:KEY, SUBSCRIBE or SUBSCRIBE:SCENE")
+                        }
                     }
                 }
                 (Some(t), None) => {
@@ -369,7 +402,10 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
             match out {
                 Some(path) => {
                     std::fs::write(&path, toml)?;
-                    eprintln!("wrote {}; check it with `onecard rules check`", path.display());
+                    eprintln!(
+                        "wrote {}; check it with `onecard rules check`",
+                        path.display()
+                    );
                 }
                 None => print!("{toml}"),
             }
@@ -381,13 +417,23 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
 fn menu(command: MenuCommand) -> anyhow::Result<()> {
     let load_menu = |path: &Path| {
         crate::rules::menu::Menu::load(path).map_err(|diags| {
-            anyhow::anyhow!(diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+            anyhow::anyhow!(
+                diags
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
         })
     };
     match command {
         MenuCommand::Check { file } => {
             let menu = load_menu(&file)?;
-            println!("{} is valid:\n{}", file.display(), serde_json::to_string_pretty(&menu.to_wechat_json())?);
+            println!(
+                "{} is valid:\n{}",
+                file.display(),
+                serde_json::to_string_pretty(&menu.to_wechat_json())?
+            );
             Ok(())
         }
         MenuCommand::Push { config } => {
@@ -395,13 +441,28 @@ fn menu(command: MenuCommand) -> anyhow::Result<()> {
             let menu = load_menu(&settings.rules.menu)?;
             let w = &settings.wechat;
             if w.api_base.starts_with('/') {
-                bail!("api_base {:?} is relative to a running demo; start `onecard demo` and set ONECARD__WECHAT__API_BASE=http://127.0.0.1:8080/sim/wechat", w.api_base);
+                bail!(
+                    "api_base {:?} is relative to a running demo; start `onecard demo` and set ONECARD__WECHAT__API_BASE=http://127.0.0.1:8080/sim/wechat",
+                    w.api_base
+                );
             }
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async {
-                let api = crate::wechat::api::ApiClient::new(&w.api_base, &w.app_id, &w.app_secret, Duration::from_secs(10))?;
-                let token = if w.use_stable_token { api.fetch_stable_token(false).await? } else { api.fetch_token().await? };
-                api.create_menu(&token.token, &menu.to_wechat_json()).await?;
+                let api = crate::wechat::api::ApiClient::new(
+                    &w.api_base,
+                    &w.app_id,
+                    &w.app_secret,
+                    Duration::from_secs(10),
+                )?;
+                let token = if w.use_stable_token {
+                    api.fetch_stable_token(false).await?
+                } else {
+                    api.fetch_token().await?
+                };
+                api.create_menu(&token.token, &menu.to_wechat_json())
+                    .await?;
                 println!("menu pushed to {}", w.api_base);
                 anyhow::Ok(())
             })
@@ -410,7 +471,9 @@ fn menu(command: MenuCommand) -> anyhow::Result<()> {
 }
 
 fn doctor(url: &str, settings: &Settings) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let report = rt.block_on(crate::doctor::diagnose(url, &settings.wechat));
     for line in &report.lines {
         println!("{line}");

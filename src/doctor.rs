@@ -32,7 +32,10 @@ impl Report {
 pub async fn diagnose(url: &str, w: &WeChatSettings) -> Report {
     let mut r = Report {
         ok: true,
-        lines: vec![format!("checking {url} as WeChat would (app_id {})", w.app_id)],
+        lines: vec![format!(
+            "checking {url} as WeChat would (app_id {})",
+            w.app_id
+        )],
     };
     let parsed = match reqwest::Url::parse(url) {
         Ok(u) => u,
@@ -42,8 +45,12 @@ pub async fn diagnose(url: &str, w: &WeChatSettings) -> Report {
         }
     };
     match (parsed.scheme(), parsed.port()) {
-        ("http", None) | ("https", None) => r.pass("scheme and port are ones WeChat accepts (80/443)"),
-        (_, Some(p)) => r.warn(format!("port {p}: WeChat only calls ports 80 and 443; put a proxy in front")),
+        ("http", None) | ("https", None) => {
+            r.pass("scheme and port are ones WeChat accepts (80/443)")
+        }
+        (_, Some(p)) => r.warn(format!(
+            "port {p}: WeChat only calls ports 80 and 443; put a proxy in front"
+        )),
         (s, _) => r.fail(format!("scheme {s}: WeChat only calls http:// or https://")),
     }
     let key = Some(w.encoding_aes_key.as_str()).filter(|k| !k.is_empty());
@@ -56,12 +63,18 @@ pub async fn diagnose(url: &str, w: &WeChatSettings) -> Report {
     };
 
     // 1. URL verification (GET) with the right signature.
-    let echostr = rand::rng().random_range(1_000_000_000_000u64..9_999_999_999_999).to_string();
+    let echostr = rand::rng()
+        .random_range(1_000_000_000_000u64..9_999_999_999_999)
+        .to_string();
     let now = chrono::Utc::now().timestamp();
-    let query = client.platform().verify_url_query(&echostr, now, "1514711492");
+    let query = client
+        .platform()
+        .verify_url_query(&echostr, now, "1514711492");
     match client.http().get(format!("{url}?{query}")).send().await {
         Err(e) => {
-            r.fail(format!("cannot connect: {e} (is the server running and reachable from the internet?)"));
+            r.fail(format!(
+                "cannot connect: {e} (is the server running and reachable from the internet?)"
+            ));
             return r;
         }
         Ok(resp) => {

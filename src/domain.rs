@@ -32,7 +32,15 @@ impl OpenId {
     }
     /// A short, non-reversible tag for logs: enough to correlate lines, useless to identify.
     pub fn log_tag(&self) -> String {
-        let tail: String = self.0.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = self
+            .0
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         format!("…{tail}")
     }
 }
@@ -55,7 +63,9 @@ impl fmt::Display for OpenId {
 }
 
 /// An amount of money in 分 (1/100 yuan).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Fen(pub i64);
 
 impl Fen {

@@ -1,8 +1,8 @@
 //! Exactly-once feel for WeChat's retried deliveries, inside the callback budget.
 //!
 //! WeChat retries a message it got no answer to (three deliveries, about 5 s apart). Each
-//! delivery is keyed (messages: FromUserName + MsgId; events: FromUserName + CreateTime + Event
-//! + EventKey — MsgId alone has collided across users in other SDKs). The first delivery
+//! delivery is keyed (messages: FromUserName and MsgId; events: FromUserName, CreateTime, Event
+//! and EventKey — MsgId alone has collided across users in other SDKs). The first delivery
 //! starts the work; a retry that arrives while it runs waits for the same result, and one that
 //! arrives later gets the remembered result: the work runs once, every delivery sees the same
 //! reply.

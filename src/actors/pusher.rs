@@ -68,17 +68,19 @@ impl ServiceWindows {
         let Some(w) = map.get_mut(openid) else {
             return false;
         };
-        if let Some(at) = w.message_at {
-            if now - at < MESSAGE_WINDOW_SECS && w.sent_since_message < MESSAGE_QUOTA {
-                w.sent_since_message += 1;
-                return true;
-            }
+        if let Some(at) = w.message_at
+            && now - at < MESSAGE_WINDOW_SECS
+            && w.sent_since_message < MESSAGE_QUOTA
+        {
+            w.sent_since_message += 1;
+            return true;
         }
-        if let Some(at) = w.event_at {
-            if now - at < EVENT_WINDOW_SECS && w.sent_since_event < EVENT_QUOTA {
-                w.sent_since_event += 1;
-                return true;
-            }
+        if let Some(at) = w.event_at
+            && now - at < EVENT_WINDOW_SECS
+            && w.sent_since_event < EVENT_QUOTA
+        {
+            w.sent_since_event += 1;
+            return true;
         }
         false
     }
@@ -319,8 +321,8 @@ impl PusherHandle {
         }
     }
 
-    /// Queue replies for pushing. Uses the bounded mailbox; if it is full the replies are kept
-    /// in the store instead of being dropped.
+    /// Queue replies for pushing. Uses the bounded mailbox; if it is full (rare: a burst of late
+    /// replies) the push is queued past the bound rather than dropped.
     pub fn push(&self, openid: &OpenId, replies: Vec<Reply>) {
         if replies.is_empty() {
             return;

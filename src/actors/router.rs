@@ -190,8 +190,10 @@ impl Router {
         };
         if matched.is_default {
             let cooldown = table.default_cooldown().as_secs() as i64;
-            if let Some(last) = record.last_default_reply_at {
-                if now - last < cooldown {
+            if let Some(last) = record.last_default_reply_at
+                && now - last < cooldown
+            {
+                {
                     return Routed {
                         record,
                         ..Routed::default()

@@ -102,10 +102,7 @@ impl Handler<Deliver> for SessionActor {
         let router = self.router.clone();
         let openid = self.openid.clone();
         let record = self.record.clone();
-        let fut = async move {
-            let routed = router.route(&openid, &msg.message, record, msg.now).await;
-            routed
-        };
+        let fut = async move { router.route(&openid, &msg.message, record, msg.now).await };
         AtomicResponse::new(Box::pin(fut.into_actor(self).then(|routed, act, _ctx| {
             let store = act.store.clone();
             let openid = act.openid.clone();

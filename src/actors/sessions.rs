@@ -6,7 +6,7 @@
 //! callback waits in.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,9 +61,7 @@ impl Sessions {
     }
 
     fn hash(&self, openid: &OpenId) -> usize {
-        let mut h = self.inner.hasher.build_hasher();
-        openid.hash(&mut h);
-        h.finish() as usize
+        self.inner.hasher.hash_one(openid) as usize
     }
 
     fn shard(&self, openid: &OpenId) -> &Mutex<HashMap<OpenId, Addr<SessionActor>>> {
@@ -75,10 +73,10 @@ impl Sessions {
             .shard(openid)
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(addr) = shard.get(openid) {
-            if addr.connected() {
-                return addr.clone();
-            }
+        if let Some(addr) = shard.get(openid)
+            && addr.connected()
+        {
+            return addr.clone();
         }
         let arbiter = if self.inner.arbiters.is_empty() {
             actix_rt::Arbiter::current()

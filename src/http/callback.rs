@@ -40,13 +40,15 @@ fn refuse(e: &WeChatError, kind: &'static str) -> HttpResponse {
         .body(e.http_reason())
 }
 
-fn parse_query(req: &HttpRequest) -> Result<CallbackQuery, HttpResponse> {
+fn parse_query(req: &HttpRequest) -> Result<CallbackQuery, Box<HttpResponse>> {
     web::Query::<CallbackQuery>::from_query(req.query_string())
         .map(|q| q.into_inner())
         .map_err(|_| {
-            HttpResponse::BadRequest()
-                .content_type("text/plain; charset=utf-8")
-                .body("malformed query string")
+            Box::new(
+                HttpResponse::BadRequest()
+                    .content_type("text/plain; charset=utf-8")
+                    .body("malformed query string"),
+            )
         })
 }
 
@@ -60,7 +62,7 @@ fn success() -> HttpResponse {
 pub async fn verify(state: web::Data<CallbackState>, req: HttpRequest) -> HttpResponse {
     let q = match parse_query(&req) {
         Ok(q) => q,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match state.codec.verify_url(&q, now_unix()) {
         Ok(echostr) => {
@@ -97,7 +99,7 @@ pub async fn receive(
     let now = now_unix();
     let q = match parse_query(&req) {
         Ok(q) => q,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let opened = match state.codec.open(&q, &body, now) {
         Ok(o) => o,

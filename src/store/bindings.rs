@@ -50,10 +50,10 @@ impl BindingsRepo {
     pub fn bind(&self, openid: &OpenId, binding: &Binding) -> Result<(), StoreError> {
         let value = to_json(binding);
         let result = (&self.by_openid, &self.by_student).transaction(|(by_openid, by_student)| {
-            if let Some(owner) = by_student.get(binding.student_id.as_str())? {
-                if owner.as_ref() != openid.as_str().as_bytes() {
-                    return Err(ConflictableTransactionError::Abort(StoreError::CardTaken));
-                }
+            if let Some(owner) = by_student.get(binding.student_id.as_str())?
+                && owner.as_ref() != openid.as_str().as_bytes()
+            {
+                return Err(ConflictableTransactionError::Abort(StoreError::CardTaken));
             }
             if by_openid.get(openid.as_str())?.is_some() {
                 return Err(ConflictableTransactionError::Abort(

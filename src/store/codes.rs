@@ -32,19 +32,27 @@ pub enum Issue {
     /// Send this code.
     Code(String),
     /// A code went to this phone less than a minute ago.
-    TooSoon { wait_secs: i64 },
+    TooSoon {
+        wait_secs: i64,
+    },
     /// Ten codes went to this phone today.
     DailyLimit,
-    Locked { minutes_left: i64 },
+    Locked {
+        minutes_left: i64,
+    },
 }
 
 #[derive(Debug, PartialEq)]
 pub enum Check {
     /// Right code: what it confirms.
     Ok(serde_json::Value),
-    Wrong { tries_left: u32 },
+    Wrong {
+        tries_left: u32,
+    },
     /// Too many wrong tries: locked now.
-    Locked { minutes_left: i64 },
+    Locked {
+        minutes_left: i64,
+    },
     Expired,
     NoCode,
 }
@@ -55,7 +63,9 @@ pub struct CodesRepo {
 }
 
 fn hash(openid: &OpenId, code: &str) -> String {
-    hex::encode(Sha256::digest(format!("{}:{code}", openid.as_str()).as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("{}:{code}", openid.as_str()).as_bytes(),
+    ))
 }
 
 impl CodesRepo {
@@ -71,12 +81,17 @@ impl CodesRepo {
     }
 
     /// Minutes left on a lock of this user or this subject (card), if any.
-    pub fn locked(&self, openid: &OpenId, subject: &str, now: i64) -> Result<Option<i64>, StoreError> {
+    pub fn locked(
+        &self,
+        openid: &OpenId,
+        subject: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
         for key in Self::lock_keys(openid, subject) {
-            if let Some(until) = self.counters.get_value(&key)?.and_then(|v| v.as_i64()) {
-                if until > now {
-                    return Ok(Some((until - now + 59) / 60));
-                }
+            if let Some(until) = self.counters.get_value(&key)?.and_then(|v| v.as_i64())
+                && until > now
+            {
+                return Ok(Some((until - now + 59) / 60));
             }
         }
         Ok(None)
@@ -97,12 +112,12 @@ impl CodesRepo {
             return Ok(Issue::Locked { minutes_left });
         }
         let last_key = format!("p:{phone}:last");
-        if let Some(last) = self.counters.get_value(&last_key)?.and_then(|v| v.as_i64()) {
-            if now - last < RESEND_SECS {
-                return Ok(Issue::TooSoon {
-                    wait_secs: RESEND_SECS - (now - last),
-                });
-            }
+        if let Some(last) = self.counters.get_value(&last_key)?.and_then(|v| v.as_i64())
+            && now - last < RESEND_SECS
+        {
+            return Ok(Issue::TooSoon {
+                wait_secs: RESEND_SECS - (now - last),
+            });
         }
         let day = now.div_euclid(86_400);
         let day_key = format!("p:{phone}:day:{day}");
@@ -187,9 +202,27 @@ mod tests {
     fn a_right_code_confirms_its_payload_once() {
         let store = Store::temporary().unwrap();
         let codes = store.codes();
-        let Issue::Code(code) = codes.issue("bind", &user(), "S1", "13800000001", serde_json::json!({"sno":"S1"}), 1000).unwrap() else { panic!() };
-        assert_eq!(codes.check("bind", &user(), "S1", &code, 1010).unwrap(), Check::Ok(serde_json::json!({"sno":"S1"})));
-        assert_eq!(codes.check("bind", &user(), "S1", &code, 1011).unwrap(), Check::NoCode);
+        let Issue::Code(code) = codes
+            .issue(
+                "bind",
+                &user(),
+                "S1",
+                "13800000001",
+                serde_json::json!({"sno":"S1"}),
+                1000,
+            )
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            codes.check("bind", &user(), "S1", &code, 1010).unwrap(),
+            Check::Ok(serde_json::json!({"sno":"S1"}))
+        );
+        assert_eq!(
+            codes.check("bind", &user(), "S1", &code, 1011).unwrap(),
+            Check::NoCode
+        );
     }
 
     #[test]
@@ -197,32 +230,133 @@ mod tests {
         let store = Store::temporary().unwrap();
         let codes = store.codes();
         let phone = "13800000002";
-        assert!(matches!(codes.issue("bind", &user(), "S", phone, serde_json::Value::Null, 0).unwrap(), Issue::Code(_)));
-        assert_eq!(codes.issue("bind", &user(), "S", phone, serde_json::Value::Null, 30).unwrap(), Issue::TooSoon { wait_secs: 30 });
+        assert!(matches!(
+            codes
+                .issue("bind", &user(), "S", phone, serde_json::Value::Null, 0)
+                .unwrap(),
+            Issue::Code(_)
+        ));
+        assert_eq!(
+            codes
+                .issue("bind", &user(), "S", phone, serde_json::Value::Null, 30)
+                .unwrap(),
+            Issue::TooSoon { wait_secs: 30 }
+        );
         for i in 1..10 {
-            assert!(matches!(codes.issue("bind", &user(), "S", phone, serde_json::Value::Null, i * 61).unwrap(), Issue::Code(_)), "code {i}");
+            assert!(
+                matches!(
+                    codes
+                        .issue("bind", &user(), "S", phone, serde_json::Value::Null, i * 61)
+                        .unwrap(),
+                    Issue::Code(_)
+                ),
+                "code {i}"
+            );
         }
-        assert_eq!(codes.issue("bind", &user(), "S", phone, serde_json::Value::Null, 10 * 61).unwrap(), Issue::DailyLimit);
+        assert_eq!(
+            codes
+                .issue(
+                    "bind",
+                    &user(),
+                    "S",
+                    phone,
+                    serde_json::Value::Null,
+                    10 * 61
+                )
+                .unwrap(),
+            Issue::DailyLimit
+        );
         // The next day it works again.
-        assert!(matches!(codes.issue("bind", &user(), "S", phone, serde_json::Value::Null, 86_400 + 5).unwrap(), Issue::Code(_)));
+        assert!(matches!(
+            codes
+                .issue(
+                    "bind",
+                    &user(),
+                    "S",
+                    phone,
+                    serde_json::Value::Null,
+                    86_400 + 5
+                )
+                .unwrap(),
+            Issue::Code(_)
+        ));
     }
 
     #[test]
     fn five_wrong_tries_lock_for_thirty_minutes_and_expired_codes_fail() {
         let store = Store::temporary().unwrap();
         let codes = store.codes();
-        let Issue::Code(code) = codes.issue("bind", &user(), "S3", "13800000003", serde_json::Value::Null, 0).unwrap() else { panic!() };
+        let Issue::Code(code) = codes
+            .issue(
+                "bind",
+                &user(),
+                "S3",
+                "13800000003",
+                serde_json::Value::Null,
+                0,
+            )
+            .unwrap()
+        else {
+            panic!()
+        };
         let wrong = if code == "000000" { "111111" } else { "000000" };
         for left in (1..5).rev() {
-            assert_eq!(codes.check("bind", &user(), "S3", wrong, 10).unwrap(), Check::Wrong { tries_left: left });
+            assert_eq!(
+                codes.check("bind", &user(), "S3", wrong, 10).unwrap(),
+                Check::Wrong { tries_left: left }
+            );
         }
-        assert_eq!(codes.check("bind", &user(), "S3", wrong, 10).unwrap(), Check::Locked { minutes_left: 30 });
-        assert_eq!(codes.issue("bind", &user(), "S3", "13800000003", serde_json::Value::Null, 100).unwrap(), Issue::Locked { minutes_left: 29 });
+        assert_eq!(
+            codes.check("bind", &user(), "S3", wrong, 10).unwrap(),
+            Check::Locked { minutes_left: 30 }
+        );
+        assert_eq!(
+            codes
+                .issue(
+                    "bind",
+                    &user(),
+                    "S3",
+                    "13800000003",
+                    serde_json::Value::Null,
+                    100
+                )
+                .unwrap(),
+            Issue::Locked { minutes_left: 29 }
+        );
         // Another user binding the same card is locked out too.
         let other = OpenId::parse("oCodeTest000000000000000002").unwrap();
-        assert!(matches!(codes.issue("bind", &other, "S3", "13800000003", serde_json::Value::Null, 100).unwrap(), Issue::Locked { .. }));
+        assert!(matches!(
+            codes
+                .issue(
+                    "bind",
+                    &other,
+                    "S3",
+                    "13800000003",
+                    serde_json::Value::Null,
+                    100
+                )
+                .unwrap(),
+            Issue::Locked { .. }
+        ));
         // After the lock, a new code works; an old one expires after 5 minutes.
-        let Issue::Code(_) = codes.issue("bind", &user(), "S3", "13800000003", serde_json::Value::Null, 1900).unwrap() else { panic!() };
-        assert_eq!(codes.check("bind", &user(), "S3", "123456", 1900 + 301).unwrap(), Check::Expired);
+        let Issue::Code(_) = codes
+            .issue(
+                "bind",
+                &user(),
+                "S3",
+                "13800000003",
+                serde_json::Value::Null,
+                1900,
+            )
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            codes
+                .check("bind", &user(), "S3", "123456", 1900 + 301)
+                .unwrap(),
+            Check::Expired
+        );
     }
 }

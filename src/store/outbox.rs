@@ -116,10 +116,10 @@ impl OutboxRepo {
         for item in self.tree.iter() {
             let (k, _) = item?;
             let end = k.iter().position(|b| *b == 0).unwrap_or(k.len());
-            if let Ok(o) = OpenId::parse(&String::from_utf8_lossy(&k[..end])) {
-                if users.last() != Some(&o) {
-                    users.push(o);
-                }
+            if let Ok(o) = OpenId::parse(&String::from_utf8_lossy(&k[..end]))
+                && users.last() != Some(&o)
+            {
+                users.push(o);
             }
         }
         Ok(users)
