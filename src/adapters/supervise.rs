@@ -13,7 +13,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -114,6 +114,8 @@ struct KeptInner<C: Send + Sync + 'static> {
     /// Mailbox deadline: the policy's worst case plus a margin.
     deadline: Duration,
     restarts: AtomicU64,
+    /// Set by [`Kept::stop`]: the keeper exits and nothing is restarted any more.
+    stopped: AtomicBool,
 }
 
 impl<C: Send + Sync + 'static> KeptInner<C> {
@@ -135,6 +137,9 @@ impl<C: Send + Sync + 'static> KeptInner<C> {
 
     /// Restart the actor if its mailbox is closed. Returns whether it restarted.
     fn ensure_alive(&self) -> bool {
+        if self.stopped.load(Ordering::SeqCst) {
+            return false;
+        }
         let mut guard = match self.addr.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -175,6 +180,7 @@ impl<C: Send + Sync + 'static> Kept<C> {
             mailbox_capacity: mailbox_capacity.max(1),
             deadline,
             restarts: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
         };
         let inner = Arc::new(inner);
         let weak: Weak<KeptInner<C>> = Arc::downgrade(&inner);
@@ -182,10 +188,10 @@ impl<C: Send + Sync + 'static> Kept<C> {
             loop {
                 tokio::time::sleep(check_every).await;
                 match weak.upgrade() {
-                    Some(inner) => {
+                    Some(inner) if !inner.stopped.load(Ordering::SeqCst) => {
                         inner.ensure_alive();
                     }
-                    None => break,
+                    _ => break,
                 }
             }
         });
@@ -208,6 +214,7 @@ impl<C: Send + Sync + 'static> Kept<C> {
 
     /// Stop the adapter's arbiter (its thread). Calls after this fail with `ActorDown`.
     pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::SeqCst);
         self.inner.arbiter.stop();
     }
 
@@ -351,6 +358,20 @@ mod tests {
         assert!(kept.is_alive());
         assert_eq!(kept.restarts(), 1);
         kept.stop();
+    }
+
+    #[actix_rt::test]
+    async fn a_stopped_adapter_stays_stopped() {
+        let (kept, built) = start_fake(Duration::from_millis(20), Duration::from_secs(5));
+        kept.stop();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let r = kept
+            .invoke(true, |c: Arc<Fake>| boxed(async move { Ok(c.generation) }))
+            .await;
+        assert_eq!(r, Err(AdapterError::Unavailable(Unavailable::ActorDown)));
+        assert_eq!(kept.restarts(), 0);
+        // never rebuilt (the first build may or may not have run before the stop)
+        assert!(built.load(Ordering::SeqCst) <= 1);
     }
 
     #[actix_rt::test]
