@@ -109,7 +109,7 @@ fn bench(c: &mut Criterion) {
                 NOW,
                 &reply,
             );
-            codec.seal(&opened.mode, &xml, NONCE, NOW)
+            codec.seal_reply(&opened, &xml, NONCE, NOW)
         })
     });
     g.finish();

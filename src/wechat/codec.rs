@@ -97,6 +97,10 @@ pub enum Mode {
 pub struct Opened {
     pub message: InboundMessage,
     pub mode: Mode,
+    /// Which configured token authenticated the request (0 = current). [`Codec::seal_reply`]
+    /// signs the reply with the same one, so replies stay valid while WeChat still uses the
+    /// previous token during a rotation.
+    pub token_index: usize,
 }
 
 /// Verifies, decrypts and parses callbacks; seals replies. Cheap to clone.
@@ -202,12 +206,14 @@ impl Codec {
             }
             let sig = required(&q.signature, "signature")?;
             self.check_timestamp(timestamp, now_unix)?;
-            self.match_token(sig, &[timestamp, nonce])
+            let token_index = self
+                .match_token(sig, &[timestamp, nonce])
                 .ok_or(WeChatError::BadSignature)?;
             let message = InboundMessage::parse(body)?;
             return Ok(Opened {
                 message,
                 mode: Mode::Plain,
+                token_index,
             });
         }
 
@@ -218,7 +224,8 @@ impl Codec {
         }
         self.check_timestamp(timestamp, now_unix)?;
         let encrypt = extract_encrypt(body)?;
-        self.match_token(msg_sig, &[timestamp, nonce, &encrypt])
+        let token_index = self
+            .match_token(msg_sig, &[timestamp, nonce, &encrypt])
             .ok_or(WeChatError::BadMsgSignature)?;
 
         let mut first_err = None;
@@ -240,6 +247,7 @@ impl Codec {
                     return Ok(Opened {
                         message,
                         mode: Mode::Safe { key_index },
+                        token_index,
                     });
                 }
                 Err(e) => {
@@ -254,7 +262,26 @@ impl Codec {
     /// key that decrypted the request and a `MsgSignature` under the current token; `success`
     /// and the empty body need no encryption and pass through.
     pub fn seal(&self, mode: &Mode, reply_xml: &str, nonce: &str, now_unix: i64) -> String {
-        self.seal_inner(mode, reply_xml, nonce, now_unix, None)
+        self.seal_inner(mode, 0, reply_xml, nonce, now_unix, None)
+    }
+
+    /// [`Codec::seal`] for the reply to `opened`: the key that decrypted it *and* the token
+    /// that authenticated it. Prefer this over `seal` on the callback path.
+    pub fn seal_reply(
+        &self,
+        opened: &Opened,
+        reply_xml: &str,
+        nonce: &str,
+        now_unix: i64,
+    ) -> String {
+        self.seal_inner(
+            &opened.mode,
+            opened.token_index,
+            reply_xml,
+            nonce,
+            now_unix,
+            None,
+        )
     }
 
     /// [`Codec::seal`] with a fixed 16-byte prefix: deterministic output for vectors and tests.
@@ -266,12 +293,13 @@ impl Codec {
         now_unix: i64,
         random: [u8; 16],
     ) -> String {
-        self.seal_inner(mode, reply_xml, nonce, now_unix, Some(random))
+        self.seal_inner(mode, 0, reply_xml, nonce, now_unix, Some(random))
     }
 
     fn seal_inner(
         &self,
         mode: &Mode,
+        token_index: usize,
         reply_xml: &str,
         nonce: &str,
         now_unix: i64,
@@ -307,7 +335,8 @@ impl Codec {
         let token = self
             .inner
             .tokens
-            .first()
+            .get(token_index)
+            .or_else(|| self.inner.tokens.first())
             .map(String::as_str)
             .unwrap_or_default();
         let msg_signature = signature::sign(&[token, &timestamp, nonce, &encrypt]);
@@ -687,6 +716,18 @@ mod tests {
         let query = parse_query(&qs);
         let opened = ours.open(&query, body.as_bytes(), 1_700_000_000).unwrap();
         assert_eq!(opened.mode, Mode::Safe { key_index: 1 });
+        assert_eq!(opened.token_index, 1);
+        // seal_reply signs with the token WeChat used, so WeChat (still on the old token)
+        // accepts the reply; `seal` signs with the current token.
+        let reply_for_old = ours.seal_reply(&opened, "<xml/>", "99", 1_700_000_001);
+        assert_eq!(
+            wechat_old.open_reply(&reply_for_old).unwrap(),
+            Some("<xml/>".into())
+        );
+        assert!(matches!(
+            wechat_old.open_reply(&ours.seal(&opened.mode, "<xml/>", "99", 1_700_000_001)),
+            Err(WeChatError::BadMsgSignature)
+        ));
         let reply = "<xml><Content><![CDATA[ok]]></Content></xml>";
         let sealed = ours.seal(&opened.mode, reply, "99", 1_700_000_001);
         // Decrypts with the old key, not the new one.
