@@ -16,6 +16,7 @@ use super::{
 use crate::adapters::events::Health;
 use crate::adapters::policy::Policy;
 use crate::adapters::supervise::{Builder, Kept, boxed, start_on_own_arbiter};
+use crate::adapters::wire::ErrorCode;
 use crate::adapters::{AdapterError, UpstreamConfig};
 use crate::domain::StudentId;
 
@@ -84,6 +85,25 @@ impl CardHandle {
     /// The accounts of a 学工号, primary card first.
     pub async fn find_by_sno(&self, sno: &StudentId) -> Result<Vec<Account>, AdapterError> {
         self.find_accounts(IdType::Sno, sno.as_str()).await
+    }
+
+    /// The primary (first) account of a 学工号; `Rejected { code: 2001 }` when there is none.
+    pub async fn primary_account(&self, sno: &StudentId) -> Result<Account, AdapterError> {
+        self.find_by_sno(sno)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AdapterError::Rejected {
+                code: ErrorCode::AccountNotFound.as_u32(),
+                message: ErrorCode::AccountNotFound.default_message().to_owned(),
+            })
+    }
+
+    /// Balance of a person's primary card (two calls: account lookup, then balance). Prefer
+    /// [`Self::balance`] with the account kept in the binding.
+    pub async fn balance_of(&self, sno: &StudentId) -> Result<Balance, AdapterError> {
+        let account = self.primary_account(sno).await?;
+        self.balance(&account.account).await
     }
 
     pub async fn balance(&self, account: &str) -> Result<Balance, AdapterError> {
