@@ -364,6 +364,25 @@ mod tests {
     }
 
     #[test]
+    fn docs_list_every_registered_action_with_its_fields_and_messages() {
+        let docs = std::fs::read_to_string(config("docs/rules.md")).expect("docs/rules.md");
+        let registry = crate::rules::actions::ActionRegistry::builtin();
+        for name in registry.names() {
+            let head = format!("| `{name}` |");
+            let Some(row) = docs.lines().find(|l| l.starts_with(&head)) else {
+                panic!("docs/rules.md (Built-in actions) has no row for action `{name}`");
+            };
+            let declared = registry.fields(name).unwrap_or(&[]);
+            for item in declared.iter().chain(registry.messages(name)) {
+                assert!(
+                    row.contains(&format!("`{item}`")),
+                    "docs/rules.md: the row of `{name}` does not mention `{item}`"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn shipped_rules_with_campus_files_load_with_all_campus_actions() {
         let t = full_table();
         let now = wed(10, 0);
