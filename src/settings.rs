@@ -19,6 +19,7 @@ pub struct Settings {
     pub wechat: WeChatSettings,
     pub rules: RulesSettings,
     pub sessions: SessionSettings,
+    pub services: ServicesSettings,
     /// Upstream adapters (`[upstreams.card]`, …): handed to `adapters` as they are.
     pub upstreams: toml::Table,
     /// Simulators served on our own listener under `/sim/` (demo); absent in production.
@@ -148,6 +149,31 @@ impl Default for SessionSettings {
             dialog_ttl_secs: 600,
             user_burst: 10,
             user_per_minute: 30,
+        }
+    }
+}
+
+/// What the campus services need beyond the adapters: SMS signature and template ids as
+/// registered with the school's SMS platform.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServicesSettings {
+    pub sms_sign: String,
+    /// Template for the binding code; parameters `code`, `minutes`.
+    pub bind_code_template: String,
+    /// Template for other verification codes (绑定手机); parameters `code`, `minutes`.
+    pub verify_code_template: String,
+    /// Transactions shown per page ("回复 更多" shows the next).
+    pub page_size: u32,
+}
+
+impl Default for ServicesSettings {
+    fn default() -> Self {
+        Self {
+            sms_sign: "校园一卡通".into(),
+            bind_code_template: "SMS_BIND_CODE".into(),
+            verify_code_template: "SMS_VERIFY_CODE".into(),
+            page_size: 5,
         }
     }
 }

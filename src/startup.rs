@@ -37,6 +37,8 @@ pub enum StartupError {
     Rules(Vec<Diagnostic>),
     #[error("WeChat settings: {0}")]
     WeChat(String),
+    #[error("upstream settings: {0}")]
+    Upstreams(String),
     #[error("simulator settings: {0}")]
     Sim(String),
     #[error("server: {0}")]
@@ -139,8 +141,24 @@ impl Application {
         let template = Some(w.fallback_template_id.clone()).filter(|t| !t.is_empty());
         let pusher = PusherHandle::start(api, tokens.clone(), store.clone(), template);
 
+        let adapters = if settings.upstreams.is_empty() {
+            tracing::warn!(
+                "no [upstreams] configured: campus services answer that they are unavailable"
+            );
+            None
+        } else {
+            let cfg = crate::adapters::AdaptersConfig::from_table(&settings.upstreams)
+                .map_err(|e| StartupError::Upstreams(e.to_string()))?;
+            Some(
+                crate::adapters::start(&cfg)
+                    .await
+                    .map_err(|e| StartupError::Upstreams(e.to_string()))?,
+            )
+        };
         let services = Services {
             store: store.clone(),
+            adapters: adapters.clone(),
+            settings: settings.services.clone(),
             utc_offset_hours: settings.server.utc_offset_hours,
         };
         let s = &settings.sessions;

@@ -315,7 +315,9 @@ impl Router {
                 tracing::warn!(action = def.name, error = %e, "action failed");
                 let key = match e {
                     ActionError::Timeout { .. } => "error.timeout",
-                    _ => "error.busy",
+                    ActionError::NotBound => "binding.required",
+                    ActionError::NotConfigured(_) => "error.unavailable",
+                    ActionError::Store(_) | ActionError::Upstream { .. } => "error.busy",
                 };
                 self.named(table, key, &json!({}))
             }

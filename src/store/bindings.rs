@@ -15,6 +15,15 @@ pub struct Binding {
     pub bound_at: i64,
     /// Masked phone on file when bound (display only).
     pub phone_masked: String,
+    /// The card system's ledger account (账号), the key of every card operation.
+    #[serde(default)]
+    pub account: String,
+    /// Card number as the card system displays it.
+    #[serde(default)]
+    pub card_no: String,
+    /// A phone the user verified for notifications (绑定手机); full number, never logged.
+    #[serde(default)]
+    pub phone: Option<crate::domain::Phone>,
 }
 
 #[derive(Clone)]
@@ -86,6 +95,12 @@ impl BindingsRepo {
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
+    }
+
+    /// Replace the record of an existing binding (e.g. a verified phone was added).
+    pub fn update(&self, openid: &OpenId, binding: &Binding) -> Result<(), StoreError> {
+        self.by_openid.insert(openid.as_str(), to_json(binding))?;
+        Ok(())
     }
 
     pub fn count(&self) -> usize {

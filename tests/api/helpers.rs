@@ -68,6 +68,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 pub fn base_settings(budget_ms: u64, rules_dir: &Path, data_dir: &Path) -> Settings {
+    let upstream_timeout_ms = 3000;
     let text = format!(
         r#"
 [server]
@@ -85,9 +86,30 @@ token = "{TOKEN}"
 encoding_aes_key = "{AES_KEY}"
 api_base = "/sim/wechat"
 
+[sessions]
+# Tests drive one user hard; the per-user limit has its own test.
+user_burst = 100
+
 [rules]
 dir = "{rules}"
 menu = "config/menu.toml"
+
+[upstreams.card]
+base_url = "/sim/card"
+app_key = "onecard-demo"
+app_secret = "demo-secret-change-me"
+timeout_ms = {upstream_timeout_ms}
+breaker_cooldown_ms = 500
+
+[upstreams.sms]
+base_url = "/sim/sms"
+app_key = "onecard-demo"
+app_secret = "demo-secret-change-me"
+
+[upstreams.public_data]
+base_url = "/sim/data"
+app_key = "onecard-demo"
+app_secret = "demo-secret-change-me"
 
 [sim]
 accounts = 300
@@ -333,4 +355,78 @@ pub fn slow_app(budget_ms: u64) -> TestApp {
         actions: actions_with_slow,
         ..TestOptions::default()
     })
+}
+
+// ---- the campus simulators, as a test reads them -------------------------------------------
+
+impl TestApp {
+    /// An account as the card simulator holds it (`id`, `name`, `status`, `phone`, `balance_fen`, `pending_fen`).
+    pub async fn sim_account(&self, sno: &str) -> serde_json::Value {
+        self.get(&format!("/sim/card/accounts/{sno}"))
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Texts the SMS simulator delivered to `phone`, oldest first.
+    pub async fn sms_texts(&self, phone: &str) -> Vec<String> {
+        let list: Vec<serde_json::Value> = self
+            .get(&format!("/sim/sms/outbox?phone={phone}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        list.iter()
+            .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The six-digit code in the newest SMS to `phone`.
+    pub async fn latest_code(&self, phone: &str) -> String {
+        let texts = self.sms_texts(phone).await;
+        let last = texts.last().expect("an SMS was sent");
+        last.chars()
+            .collect::<Vec<_>>()
+            .windows(6)
+            .map(|w| w.iter().collect::<String>())
+            .find(|w| w.chars().all(|c| c.is_ascii_digit()))
+            .expect("a six-digit code in the SMS")
+    }
+
+    /// Set fault knobs of one simulated upstream (`card`, `sms`, `public_data`).
+    pub async fn set_faults(&self, upstream: &str, faults: serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("{}/sim/faults/{upstream}", self.base))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "faults: {}",
+            r.text().await.unwrap()
+        );
+    }
+
+    /// Send text and return the reply text.
+    pub async fn say(&self, user: &str, text: &str) -> String {
+        text_of(&self.wx.text(user, text).await.unwrap())
+    }
+
+    /// Bind `sno` to `user` through the real dialog (happy path).
+    pub async fn bind(&self, user: &str, sno: &str) {
+        let phone = self.sim_account(sno).await["phone"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let asked = self.say(user, "绑定").await;
+        assert!(asked.contains("学号"), "{asked}");
+        let sent = self.say(user, sno).await;
+        assert!(sent.contains("验证码"), "{sent}");
+        let code = self.latest_code(&phone).await;
+        let done = self.say(user, &code).await;
+        assert!(done.contains("绑定成功"), "{done}");
+    }
 }

@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod binding;
 mod callback;
 mod deadline;
 mod dedup;
+mod queries;
 mod restart;
 mod rules_reload;

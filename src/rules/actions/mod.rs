@@ -10,7 +10,11 @@
 //! Multi-step conversations (binding, feedback) return a [`DialogChange`]; the session actor
 //! stores it, so a dialog survives a restart.
 
+mod bind;
 mod builtin;
+mod card;
+mod public;
+mod support;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,6 +30,10 @@ use crate::store::{Binding, Dialog, Store, StoreError};
 #[derive(Clone)]
 pub struct Services {
     pub store: Store,
+    /// The upstream systems; None where a deployment has none configured (then campus
+    /// actions answer that the service is not available).
+    pub adapters: Option<crate::adapters::Adapters>,
+    pub settings: crate::settings::ServicesSettings,
     /// Campus local time offset from UTC (hours).
     pub utc_offset_hours: i32,
 }
@@ -99,8 +107,10 @@ pub enum ActionError {
     },
     #[error("upstream {upstream} timed out")]
     Timeout { upstream: &'static str },
-    #[error("action `{0}` needs a feature this deployment does not have")]
+    #[error("action needs {0}, which this deployment does not have")]
     NotConfigured(&'static str),
+    #[error("the user has not bound a card")]
+    NotBound,
 }
 
 pub type ActionFuture<'a> = Pin<Box<dyn Future<Output = Result<ActionOutput, ActionError>> + 'a>>;
@@ -124,6 +134,7 @@ pub const ROUTER_MESSAGES: &[&str] = &[
     "dialog.cancelled",
     "error.busy",
     "error.timeout",
+    "error.unavailable",
     "rate.limited",
 ];
 
@@ -133,7 +144,12 @@ impl ActionRegistry {
         let mut reg = Self {
             actions: HashMap::new(),
         };
-        for def in builtin::all() {
+        for def in builtin::all()
+            .into_iter()
+            .chain(bind::all())
+            .chain(card::all())
+            .chain(public::all())
+        {
             reg.register(def);
         }
         reg

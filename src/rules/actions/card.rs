@@ -1,0 +1,328 @@
+//! Card queries and report-loss: balance, transactions (paged: "回复 更多"), card info,
+//! report loss (with an explicit confirmation) and the lost-and-found lookup.
+
+use chrono::Duration;
+use serde_json::{Value, json};
+
+use super::support::{
+    adapters, argument, binding, is_confirm, mask_card, mask_name, parse_day, short_time, today,
+    upstream, yuan,
+};
+use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput, DialogChange};
+use crate::adapters::wire::{CardStatus, Direction, ErrorCode, TransactionsQuery};
+
+/// How far back "流水" looks without a day named.
+const RECENT_DAYS: i64 = 30;
+
+pub(super) fn all() -> Vec<ActionDef> {
+    vec![
+        ActionDef {
+            name: "balance",
+            fields: &[
+                "balance_yuan",
+                "pending_yuan",
+                "has_pending",
+                "card_no_masked",
+                "as_of",
+            ],
+            messages: &[],
+            run: balance,
+        },
+        ActionDef {
+            name: "transactions",
+            fields: TRANSACTION_FIELDS,
+            messages: &["transactions.empty", "transactions.bad_day"],
+            run: transactions,
+        },
+        ActionDef {
+            name: "more",
+            fields: TRANSACTION_FIELDS,
+            messages: &["more.none"],
+            run: more,
+        },
+        ActionDef {
+            name: "card_info",
+            fields: &[
+                "card_no_masked",
+                "name_masked",
+                "status",
+                "card_type",
+                "issued",
+                "expires",
+            ],
+            messages: &[],
+            run: card_info,
+        },
+        ActionDef {
+            name: "report_loss",
+            fields: &["card_no_masked"],
+            messages: &[
+                "loss.confirm",
+                "loss.done",
+                "loss.already",
+                "loss.closed",
+                "loss.kept",
+            ],
+            run: report_loss,
+        },
+        ActionDef {
+            name: "find_lost_card",
+            fields: &["place", "pickup_hours", "found_at"],
+            messages: &["lost.none", "lost.not_lost"],
+            run: find_lost_card,
+        },
+    ]
+}
+
+const TRANSACTION_FIELDS: &[&str] = &[
+    "period", "count", "total", "page", "pages", "has_more", "items",
+];
+
+fn balance(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        let b = binding(&input)?;
+        let bal = adapters(&input)?
+            .card
+            .balance(&b.account)
+            .await
+            .map_err(upstream("card"))?;
+        Ok(ActionOutput::fields(json!({
+            "balance_yuan": yuan(bal.balance_fen),
+            "pending_yuan": yuan(bal.pending_fen),
+            "has_pending": bal.pending_fen > 0,
+            "card_no_masked": mask_card(&b.card_no),
+            "as_of": short_time(&input, &bal.as_of),
+        })))
+    })
+}
+
+/// Where a paged list stopped, kept per user for "更多".
+fn cursor_key(input: &ActionInput<'_>) -> String {
+    format!("u:{}:more", input.openid.as_str())
+}
+
+async fn transactions_page(
+    input: &ActionInput<'_>,
+    account: &str,
+    from: &str,
+    to: &str,
+    period: &str,
+    page: u32,
+) -> Result<ActionOutput, ActionError> {
+    let page_size = input.services.settings.page_size.max(1);
+    let query = TransactionsQuery {
+        account: account.to_owned(),
+        from: from.to_owned(),
+        to: to.to_owned(),
+        page,
+        page_size,
+        direction: None,
+        tx_type: None,
+    };
+    let result = adapters(input)?
+        .card
+        .transactions(&query)
+        .await
+        .map_err(upstream("card"))?;
+    let pages = result.total.div_ceil(page_size as u64).max(1);
+    let has_more = (page as u64) < pages;
+    let store = &input.services.store;
+    if has_more {
+        store.counters().put_value(
+            &cursor_key(input),
+            &json!({ "kind": "transactions", "account": account, "from": from, "to": to, "period": period, "page": page + 1 }),
+        )?;
+    } else {
+        store.counters().remove(&cursor_key(input))?;
+    }
+    if result.items.is_empty() {
+        return Ok(ActionOutput::message(
+            "transactions.empty",
+            json!({ "period": period }),
+        ));
+    }
+    let items: Vec<Value> = result
+        .items
+        .iter()
+        .map(|t| {
+            let sign = match t.direction {
+                Direction::In => "+",
+                Direction::Out => "-",
+            };
+            json!({
+                "time": short_time(input, &t.occurred_at),
+                "place": if t.merchant_name.is_empty() { &t.type_name } else { &t.merchant_name },
+                "type": t.type_name,
+                "amount_yuan": format!("{sign}{}", yuan(t.amount_fen)),
+                "balance_yuan": yuan(t.balance_after_fen),
+            })
+        })
+        .collect();
+    Ok(ActionOutput::fields(json!({
+        "period": period,
+        "count": items.len(),
+        "total": result.total,
+        "page": page,
+        "pages": pages,
+        "has_more": has_more,
+        "items": items,
+    })))
+}
+
+fn transactions(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        let b = binding(&input)?;
+        let today = today(&input);
+        let (from, to, period) = match argument(&input) {
+            Some(arg) => match parse_day(&arg, today) {
+                Some(day) => {
+                    let d = day.format("%Y-%m-%d").to_string();
+                    (d.clone(), d, day.format("%m月%d日").to_string())
+                }
+                None => return Ok(ActionOutput::message("transactions.bad_day", json!({}))),
+            },
+            None => (
+                (today - Duration::days(RECENT_DAYS))
+                    .format("%Y-%m-%d")
+                    .to_string(),
+                today.format("%Y-%m-%d").to_string(),
+                format!("近{RECENT_DAYS}天"),
+            ),
+        };
+        transactions_page(&input, &b.account, &from, &to, &period, 1).await
+    })
+}
+
+fn more(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        let cursor = input
+            .services
+            .store
+            .counters()
+            .get_value(&cursor_key(&input))?;
+        let Some(c) =
+            cursor.filter(|c| c.get("kind").and_then(Value::as_str) == Some("transactions"))
+        else {
+            return Ok(ActionOutput::message("more.none", json!({})));
+        };
+        let s = |k: &str| {
+            c.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let page = c.get("page").and_then(Value::as_u64).unwrap_or(2) as u32;
+        transactions_page(
+            &input,
+            &s("account"),
+            &s("from"),
+            &s("to"),
+            &s("period"),
+            page,
+        )
+        .await
+    })
+}
+
+pub(super) fn status_text(status: CardStatus) -> &'static str {
+    match status {
+        CardStatus::Normal => "正常",
+        CardStatus::Lost => "已挂失",
+        CardStatus::Frozen => "已冻结",
+        CardStatus::Closed => "已注销",
+    }
+}
+
+fn card_info(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        let b = binding(&input)?;
+        let info = adapters(&input)?
+            .card
+            .card_info(&b.account)
+            .await
+            .map_err(upstream("card"))?;
+        Ok(ActionOutput::fields(json!({
+            "card_no_masked": mask_card(&info.card_no_display),
+            "name_masked": mask_name(&b.name),
+            "status": status_text(info.status),
+            "card_type": info.card_type_name,
+            "issued": info.issue_date,
+            "expires": info.expire_date,
+        })))
+    })
+}
+
+fn report_loss(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        let b = binding(&input)?;
+        let fields = json!({ "card_no_masked": mask_card(&b.card_no) });
+        let card = &adapters(&input)?.card;
+        let Some(dialog) = input.dialog else {
+            let info = card.card_info(&b.account).await.map_err(upstream("card"))?;
+            return Ok(match info.status {
+                CardStatus::Lost => ActionOutput::message("loss.already", fields),
+                CardStatus::Closed => ActionOutput::message("loss.closed", fields),
+                _ => {
+                    ActionOutput::message("loss.confirm", fields).with_dialog(DialogChange::Step {
+                        step: "await_confirm".into(),
+                        data: json!({}),
+                    })
+                }
+            });
+        };
+        if !is_confirm(input.text) {
+            return Ok(ActionOutput::message("loss.kept", fields).with_dialog(DialogChange::End));
+        }
+        // One key per confirmation: a retried delivery or a repeated "确认" cannot report twice.
+        let tail = &input.openid.as_str()[input.openid.as_str().len().saturating_sub(8)..];
+        let out_trade_no = format!("LOSS{}{tail}", dialog.started_at);
+        match card.report_loss(&b.account, &out_trade_no).await {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(ErrorCode::AlreadyLost) => {
+                return Ok(
+                    ActionOutput::message("loss.already", fields).with_dialog(DialogChange::End)
+                );
+            }
+            Err(e) if e.code() == Some(ErrorCode::CardClosed) => {
+                return Ok(
+                    ActionOutput::message("loss.closed", fields).with_dialog(DialogChange::End)
+                );
+            }
+            Err(e) => return Err(upstream("card")(e)),
+        }
+        input
+            .services
+            .store
+            .audit(&json!({ "event": "card_reported_lost", "user": input.openid.log_tag() }))?;
+        Ok(ActionOutput::message("loss.done", fields).with_dialog(DialogChange::End))
+    })
+}
+
+fn find_lost_card(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        let b = binding(&input)?;
+        let found = adapters(&input)?
+            .card
+            .found_card(&b.account)
+            .await
+            .map_err(upstream("card"))?;
+        if !found.found {
+            let info = adapters(&input)?
+                .card
+                .card_info(&b.account)
+                .await
+                .map_err(upstream("card"))?;
+            let key = if info.status == CardStatus::Lost {
+                "lost.none"
+            } else {
+                "lost.not_lost"
+            };
+            return Ok(ActionOutput::message(key, json!({})));
+        }
+        Ok(ActionOutput::fields(json!({
+            "place": found.place.unwrap_or_default(),
+            "pickup_hours": found.pickup_hours.unwrap_or_default(),
+            "found_at": found.found_at.map(|t| short_time(&input, &t)).unwrap_or_default(),
+        })))
+    })
+}

@@ -1,0 +1,279 @@
+//! Public-information queries: meeting sign-ins, grades, timetable, library loans, locker.
+
+use chrono::{Datelike, Duration, NaiveDate};
+use serde_json::{Value, json};
+
+use super::support::{
+    adapters, argument, binding, parse_day, short_time, today, upstream, weekday_name, yuan,
+};
+use super::{ActionDef, ActionFuture, ActionInput, ActionOutput};
+use crate::adapters::wire::{Lesson, SignInStatus};
+
+/// Loans due within this many days are "due soon".
+const DUE_SOON_DAYS: i64 = 3;
+
+pub(super) fn all() -> Vec<ActionDef> {
+    vec![
+        ActionDef {
+            name: "meetings",
+            fields: &["count", "items"],
+            messages: &["meetings.none"],
+            run: meetings,
+        },
+        ActionDef {
+            name: "grades",
+            fields: &["term", "terms", "count", "items", "gpa", "credits"],
+            messages: &["grades.none"],
+            run: grades,
+        },
+        ActionDef {
+            name: "timetable",
+            fields: &["day", "week_no", "count", "items"],
+            messages: &["timetable.none", "timetable.bad_day"],
+            run: timetable,
+        },
+        ActionDef {
+            name: "library_loans",
+            fields: &[
+                "count",
+                "overdue_count",
+                "due_soon_count",
+                "fine_yuan",
+                "items",
+            ],
+            messages: &["library.none"],
+            run: library_loans,
+        },
+        ActionDef {
+            name: "locker",
+            fields: &["count", "items"],
+            messages: &["locker.none"],
+            run: locker,
+        },
+    ]
+}
+
+fn meetings(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        let b = binding(&input)?;
+        let today = today(&input);
+        let from = (today - Duration::days(7)).format("%Y-%m-%d").to_string();
+        let to = (today + Duration::days(30)).format("%Y-%m-%d").to_string();
+        let list = adapters(&input)?
+            .public_data
+            .meetings(&b.student_id, &from, &to)
+            .await
+            .map_err(upstream("public_data"))?;
+        if list.is_empty() {
+            return Ok(ActionOutput::message("meetings.none", json!({})));
+        }
+        let items: Vec<Value> = list
+            .iter()
+            .map(|m| {
+                json!({
+                    "time": short_time(&input, &m.start),
+                    "title": m.name,
+                    "room": m.room,
+                    "signed": matches!(m.status, SignInStatus::Signed | SignInStatus::Late),
+                    "status": match m.status {
+                        SignInStatus::Signed => "已签到",
+                        SignInStatus::Late => "迟到签到",
+                        SignInStatus::Absent => "未签到",
+                        SignInStatus::Leave => "请假",
+                    },
+                })
+            })
+            .collect();
+        Ok(ActionOutput::fields(
+            json!({ "count": items.len(), "items": items }),
+        ))
+    })
+}
+
+fn grades(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        let b = binding(&input)?;
+        let wanted = argument(&input);
+        let data = adapters(&input)?
+            .public_data
+            .grades(&b.student_id, wanted.as_deref())
+            .await
+            .map_err(upstream("public_data"))?;
+        // No term named: the latest published term.
+        let term = wanted
+            .or_else(|| data.terms.iter().max().cloned())
+            .unwrap_or_default();
+        let rows: Vec<_> = data.items.iter().filter(|g| g.term == term).collect();
+        if rows.is_empty() {
+            return Ok(ActionOutput::message(
+                "grades.none",
+                json!({ "term": term, "terms": data.terms }),
+            ));
+        }
+        let (mut weighted, mut credits) = (0u64, 0u64);
+        for g in &rows {
+            if let Some(gp) = g.grade_point_hundredths {
+                weighted += gp as u64 * g.credit_tenths as u64;
+                credits += g.credit_tenths as u64;
+            }
+        }
+        let gpa = if credits > 0 {
+            format!("{:.2}", weighted as f64 / credits as f64 / 100.0)
+        } else {
+            "—".to_owned()
+        };
+        let items: Vec<Value> = rows
+            .iter()
+            .map(|g| {
+                json!({
+                    "course": g.course_name,
+                    "score": g.score,
+                    "credit": format!("{}.{}", g.credit_tenths / 10, g.credit_tenths % 10),
+                    "category": g.category,
+                })
+            })
+            .collect();
+        let total_credits: u32 = rows.iter().map(|g| g.credit_tenths).sum();
+        Ok(ActionOutput::fields(json!({
+            "term": term,
+            "terms": data.terms,
+            "count": items.len(),
+            "items": items,
+            "gpa": gpa,
+            "credits": format!("{}.{}", total_credits / 10, total_credits % 10),
+        })))
+    })
+}
+
+fn lesson_json(l: &Lesson, with_day: bool) -> Value {
+    json!({
+        "period": if l.start_section == l.end_section { l.start_section.to_string() } else { format!("{}-{}", l.start_section, l.end_section) },
+        "course": l.course_name,
+        "room": l.location,
+        "teacher": l.teacher,
+        "weekday": if with_day { weekday_name(l.weekday as u32) } else { "" },
+    })
+}
+
+fn timetable(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        let b = binding(&input)?;
+        let today = today(&input);
+        let arg = argument(&input).unwrap_or_else(|| "今天".to_owned());
+        let whole_week = matches!(arg.as_str(), "本周" | "这周" | "一周" | "周" | "本星期");
+        let next_week = matches!(arg.as_str(), "下周" | "下星期");
+        let day: Option<NaiveDate> = if whole_week || next_week {
+            None
+        } else {
+            parse_day(&arg, today)
+        };
+        if !whole_week && !next_week && day.is_none() {
+            return Ok(ActionOutput::message("timetable.bad_day", json!({})));
+        }
+        let public = &adapters(&input)?.public_data;
+        let current = public
+            .timetable(&b.student_id, None, None)
+            .await
+            .map_err(upstream("public_data"))?;
+        // Which teaching week the day falls in, counted from the current one.
+        let target = day.unwrap_or(today + Duration::days(if next_week { 7 } else { 0 }));
+        let week_shift = (target.iso_week().week() as i64 - today.iso_week().week() as i64)
+            + 52 * (target.iso_week().year() - today.iso_week().year()) as i64;
+        let week_no = (current.week_no as i64 + week_shift).max(1) as u32;
+        let table = if week_no == current.week_no {
+            current
+        } else {
+            public
+                .timetable(&b.student_id, Some(&current.term), Some(week_no))
+                .await
+                .map_err(upstream("public_data"))?
+        };
+        let (label, mut lessons): (String, Vec<&Lesson>) = match day {
+            Some(d) => {
+                let wd = d.weekday().number_from_monday() as u8;
+                (
+                    format!("{}（{}）", d.format("%m月%d日"), weekday_name(wd as u32)),
+                    table.items.iter().filter(|l| l.weekday == wd).collect(),
+                )
+            }
+            None => (format!("第 {week_no} 周"), table.items.iter().collect()),
+        };
+        lessons.sort_by_key(|l| (l.weekday, l.start_section));
+        if lessons.is_empty() {
+            return Ok(ActionOutput::message(
+                "timetable.none",
+                json!({ "day": label }),
+            ));
+        }
+        let items: Vec<Value> = lessons
+            .iter()
+            .map(|l| lesson_json(l, day.is_none()))
+            .collect();
+        Ok(ActionOutput::fields(
+            json!({ "day": label, "week_no": week_no, "count": items.len(), "items": items }),
+        ))
+    })
+}
+
+fn library_loans(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        let b = binding(&input)?;
+        let loans = adapters(&input)?
+            .public_data
+            .library_loans(&b.student_id)
+            .await
+            .map_err(upstream("public_data"))?;
+        if loans.items.is_empty() {
+            return Ok(ActionOutput::message("library.none", json!({})));
+        }
+        let today = today(&input);
+        let mut items: Vec<Value> = Vec::new();
+        let (mut overdue, mut due_soon) = (0, 0);
+        let mut sorted = loans.items.clone();
+        sorted.sort_by(|a, b| a.due_at.cmp(&b.due_at));
+        for l in &sorted {
+            let due = NaiveDate::parse_from_str(&l.due_at, "%Y-%m-%d").ok();
+            let is_overdue = l.overdue_days > 0 || due.is_some_and(|d| d < today);
+            let soon =
+                !is_overdue && due.is_some_and(|d| d - today <= Duration::days(DUE_SOON_DAYS));
+            overdue += usize::from(is_overdue);
+            due_soon += usize::from(soon);
+            items.push(json!({
+                "title": l.title,
+                "due_date": l.due_at,
+                "overdue": is_overdue,
+                "overdue_days": l.overdue_days,
+                "due_soon": soon,
+                "fine_yuan": yuan(l.fine_fen),
+            }));
+        }
+        Ok(ActionOutput::fields(json!({
+            "count": items.len(),
+            "overdue_count": overdue,
+            "due_soon_count": due_soon,
+            "fine_yuan": yuan(loans.total_fine_fen),
+            "items": items,
+        })))
+    })
+}
+
+fn locker(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        let b = binding(&input)?;
+        let l = adapters(&input)?
+            .public_data
+            .locker(&b.student_id)
+            .await
+            .map_err(upstream("public_data"))?;
+        if !l.assigned {
+            return Ok(ActionOutput::message("locker.none", json!({})));
+        }
+        let items = vec![json!({
+            "place": l.location.unwrap_or_default(),
+            "box_no": l.locker_no.unwrap_or_default(),
+            "since": l.assigned_at.unwrap_or_default(),
+            "until": l.expires_at.unwrap_or_default(),
+        })];
+        Ok(ActionOutput::fields(json!({ "count": 1, "items": items })))
+    })
+}

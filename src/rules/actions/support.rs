@@ -1,0 +1,191 @@
+//! What the campus actions share: reaching the adapters, turning adapter errors into action
+//! errors, masking personal data for replies, and campus-local dates.
+
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Utc};
+
+use super::{ActionError, ActionInput};
+use crate::adapters::{AdapterError, Adapters};
+use crate::store::Binding;
+
+/// The running adapters, or a clear error where the deployment has none.
+pub fn adapters<'a>(input: &ActionInput<'a>) -> Result<&'a Adapters, ActionError> {
+    input
+        .services
+        .adapters
+        .as_ref()
+        .ok_or(ActionError::NotConfigured("upstream adapters"))
+}
+
+/// The caller's binding (the router checks `requires_binding` first; this is the same check
+/// for actions reached through a dialog).
+pub fn binding<'a>(input: &ActionInput<'a>) -> Result<&'a Binding, ActionError> {
+    input.binding.ok_or(ActionError::NotBound)
+}
+
+pub fn upstream(name: &'static str) -> impl Fn(AdapterError) -> ActionError {
+    move |e| match e {
+        AdapterError::Timeout => ActionError::Timeout { upstream: name },
+        other => ActionError::Upstream {
+            upstream: name,
+            detail: other.outcome().to_owned(),
+        },
+    }
+}
+
+/// 张三 → 张*, 欧阳娜娜 → 欧***.
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => {
+            let rest = chars.count();
+            format!("{first}{}", "*".repeat(rest.max(1)))
+        }
+        None => String::new(),
+    }
+}
+
+/// Keep the last four characters: `****1234`.
+pub fn mask_card(card_no: &str) -> String {
+    let chars: Vec<char> = card_no.chars().collect();
+    let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+    format!("****{tail}")
+}
+
+/// The last four digits of a masked phone (`138****1234` → `1234`).
+pub fn phone_tail(masked: &str) -> String {
+    let chars: Vec<char> = masked.chars().collect();
+    chars[chars.len().saturating_sub(4)..].iter().collect()
+}
+
+pub fn yuan(fen: i64) -> String {
+    crate::domain::Fen(fen).yuan()
+}
+
+fn offset(input: &ActionInput<'_>) -> FixedOffset {
+    FixedOffset::east_opt(input.services.utc_offset_hours * 3600)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset is valid"))
+}
+
+/// Today on campus.
+pub fn today(input: &ActionInput<'_>) -> NaiveDate {
+    DateTime::<Utc>::from_timestamp(input.now, 0)
+        .unwrap_or_default()
+        .with_timezone(&offset(input))
+        .date_naive()
+}
+
+/// An RFC 3339 time as campus-local `MM-DD HH:MM`; unparseable input is shown as is.
+pub fn short_time(input: &ActionInput<'_>, rfc3339: &str) -> String {
+    match DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => t
+            .with_timezone(&offset(input))
+            .format("%m-%d %H:%M")
+            .to_string(),
+        Err(_) => rfc3339.to_owned(),
+    }
+}
+
+pub fn weekday_name(weekday: u32) -> &'static str {
+    match weekday {
+        1 => "周一",
+        2 => "周二",
+        3 => "周三",
+        4 => "周四",
+        5 => "周五",
+        6 => "周六",
+        _ => "周日",
+    }
+}
+
+/// A day the user named: 今天, 昨天, 明天, `2026-11-20`, `11-20`, `11月20日`.
+pub fn parse_day(text: &str, today: NaiveDate) -> Option<NaiveDate> {
+    let t = text.trim();
+    match t {
+        "今天" | "今日" => return Some(today),
+        "昨天" | "昨日" => return Some(today - Duration::days(1)),
+        "前天" => return Some(today - Duration::days(2)),
+        "明天" | "明日" => return Some(today + Duration::days(1)),
+        _ => {}
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Some(d);
+    }
+    let digits: Vec<u32> = t
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    match digits.as_slice() {
+        [m, d] => NaiveDate::from_ymd_opt(today.year(), *m, *d).map(|date| {
+            // "12-30" typed in January means last year.
+            if date > today {
+                NaiveDate::from_ymd_opt(today.year() - 1, *m, *d).unwrap_or(date)
+            } else {
+                date
+            }
+        }),
+        [y, m, d] => NaiveDate::from_ymd_opt(*y as i32, *m, *d),
+        _ => None,
+    }
+}
+
+/// The user confirmed (确认 / 是 / yes).
+pub fn is_confirm(text: &str) -> bool {
+    matches!(
+        text.trim(),
+        "确认" | "确定" | "是" | "是的" | "yes" | "y" | "好" | "好的"
+    )
+}
+
+/// What follows a keyword: the first regex/prefix capture, else the text after the first space.
+pub fn argument(input: &ActionInput<'_>) -> Option<String> {
+    input
+        .captures
+        .iter()
+        .map(|c| c.trim())
+        .find(|c| !c.is_empty())
+        .map(str::to_owned)
+        .or_else(|| {
+            input
+                .text
+                .split_once(' ')
+                .map(|(_, rest)| rest.trim().to_owned())
+                .filter(|r| !r.is_empty())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_only_what_identifies_nobody() {
+        assert_eq!(mask_name("张三"), "张*");
+        assert_eq!(mask_name("欧阳娜娜"), "欧***");
+        assert_eq!(mask_card("1234567890"), "****7890");
+        assert_eq!(phone_tail("138****1234"), "1234");
+    }
+
+    #[test]
+    fn days_in_the_forms_students_type() {
+        let today = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+        assert_eq!(parse_day("今天", today), Some(today));
+        assert_eq!(
+            parse_day("昨天", today),
+            NaiveDate::from_ymd_opt(2026, 1, 4)
+        );
+        assert_eq!(
+            parse_day("2025-12-30", today),
+            NaiveDate::from_ymd_opt(2025, 12, 30)
+        );
+        assert_eq!(
+            parse_day("12-30", today),
+            NaiveDate::from_ymd_opt(2025, 12, 30)
+        );
+        assert_eq!(
+            parse_day("1月3日", today),
+            NaiveDate::from_ymd_opt(2026, 1, 3)
+        );
+        assert_eq!(parse_day("随便", today), None);
+    }
+}
