@@ -870,6 +870,57 @@ mod tests {
         let err = api.send_template("not-a-token", &msg).await.unwrap_err();
         assert!(err.is_token_invalid(), "{err}");
 
+        let ticket = api.fetch_jsapi_ticket(&token.token).await.unwrap();
+        assert!(!ticket.ticket.is_empty() && ticket.expires_in > 0);
+
+        // Web authorization end to end: our authorize URL passes the simulator's parameter-order
+        // check, its redirect carries a code, and the code names the signed-in user once.
+        let authorize = oauth_authorize_url(
+            &format!("{base}/connect/oauth2/authorize"),
+            &app_id,
+            "http://127.0.0.1:8080/h5/bind?from=menu",
+            OAuthScope::Base,
+            "csrf42",
+        )
+        .unwrap();
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let resp = browser
+            .get(authorize.replace(
+                "&state=csrf42",
+                "&state=csrf42&sim_openid=oyORnuP8q7ou2gfYjqLzSIWZf0rs",
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 302);
+        let location = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            location.starts_with("http://127.0.0.1:8080/h5/bind?from=menu&code="),
+            "{location}"
+        );
+        assert!(location.ends_with("&state=csrf42"), "{location}");
+        let code = location
+            .split("code=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        let user = api.exchange_oauth_code(code).await.unwrap();
+        assert_eq!(user.openid, "oyORnuP8q7ou2gfYjqLzSIWZf0rs");
+        assert!(!user.is_snapshot_user);
+        assert!(
+            api.exchange_oauth_code(code)
+                .await
+                .unwrap_err()
+                .errcode()
+                .is_some(),
+            "single use"
+        );
+
         let wrong = ApiClient::new(&base, &app_id, "wrong-secret", Duration::from_secs(5)).unwrap();
         assert!(wrong.fetch_token().await.unwrap_err().errcode().is_some());
     }
