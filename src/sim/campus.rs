@@ -1209,6 +1209,8 @@ mod tests {
         let mut students = 0usize;
         let mut lunch_peak = 0usize;
         let mut meals = 0usize;
+        let mut by_merchant: HashMap<&str, usize> = HashMap::new();
+        let mut consumes = 0usize;
         for p in c
             .people()
             .iter()
@@ -1247,6 +1249,10 @@ mod tests {
                 .collect();
             records += nov.len();
             for t in &h {
+                if t.tx_type == "CONSUME" {
+                    consumes += 1;
+                    *by_merchant.entry(t.merchant_name).or_default() += 1;
+                }
                 if t.merchant_id.starts_with("M01") {
                     canteen += 1;
                     let s = local_secs(t.at);
@@ -1266,6 +1272,26 @@ mod tests {
             );
             assert_eq!(week.as_slice(), &h[..week.len()]);
         }
+        // Merchant mix: canteens dominate, and every everyday merchant shows up.
+        let canteen_share = canteen as f64 / consumes as f64;
+        assert!(
+            (0.55..0.9).contains(&canteen_share),
+            "canteen share {canteen_share}"
+        );
+        for m in [
+            "红太阳超市",
+            "开水房",
+            "西区浴室",
+            "洗衣房",
+            "文印中心",
+            "第一食堂",
+            "第二食堂",
+        ] {
+            let n = by_merchant.get(m).copied().unwrap_or(0);
+            assert!(n * 200 > consumes, "{m}: {n} of {consumes}");
+        }
+        let loads = by_merchant.len();
+        assert!(loads >= 10, "{by_merchant:?}");
         let per_day = records as f64 / students as f64 / 14.0;
         assert!(
             (2.5..6.0).contains(&per_day),

@@ -121,19 +121,46 @@ impl UpstreamCredentials {
 
 /// Wall clock of the simulators with an adjustable offset, so tests can jump past a 1-minute
 /// window or a 5-minute token overlap without sleeping.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SimClock {
     /// Seconds added to the system clock; only ever grows.
     offset_secs: AtomicI64,
+    /// When set (not `i64::MIN`), time stands still here (plus the offset): for tests that must
+    /// not see the wall clock tick between two calls.
+    frozen_at: AtomicI64,
+}
+
+impl Default for SimClock {
+    fn default() -> Self {
+        Self {
+            offset_secs: AtomicI64::new(0),
+            frozen_at: AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 impl SimClock {
     /// Current simulated time, unix seconds.
     pub fn now(&self) -> i64 {
-        chrono::Utc::now()
-            .timestamp()
-            .saturating_add(self.offset_secs.load(Ordering::Relaxed))
+        let frozen = self.frozen_at.load(Ordering::Relaxed);
+        let base = if frozen == i64::MIN {
+            chrono::Utc::now().timestamp()
+        } else {
+            frozen
+        };
+        base.saturating_add(self.offset_secs.load(Ordering::Relaxed))
     }
+
+    /// Stop the clock at the current wall time; only [`SimClock::advance`] moves it after this.
+    pub fn freeze(&self) {
+        let _ = self.frozen_at.compare_exchange(
+            i64::MIN,
+            chrono::Utc::now().timestamp(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
     /// Move simulated time forward by `secs` (negative values are ignored; the total offset is
     /// capped at 100 years so no date arithmetic downstream can overflow).
     pub fn advance(&self, secs: i64) {
@@ -327,7 +354,9 @@ pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
             web::scope("/sim")
                 .app_data(web::Data::new(state))
                 .app_data(web::JsonConfig::default().limit(256 * 1024))
+                .route("/clock", web::get().to(get_clock))
                 .route("/clock/advance", web::post().to(advance_clock))
+                .route("/clock/freeze", web::post().to(freeze_clock))
                 .route("/faults", web::get().to(get_faults))
                 .route("/faults/{upstream}", web::post().to(set_faults))
                 .service(
@@ -359,6 +388,17 @@ struct AdvanceBody {
 /// `POST /sim/clock/advance {"secs":N}`: jump the simulators' clock forward.
 async fn advance_clock(state: web::Data<SimState>, body: web::Json<AdvanceBody>) -> HttpResponse {
     state.clock().advance(body.secs);
+    HttpResponse::Ok().json(json!({ "now": state.clock().now() }))
+}
+
+/// `GET /sim/clock`: the simulators' current business time.
+async fn get_clock(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "now": state.clock().now() }))
+}
+
+/// `POST /sim/clock/freeze`: stop business time (only `advance` moves it afterwards).
+async fn freeze_clock(state: web::Data<SimState>) -> HttpResponse {
+    state.clock().freeze();
     HttpResponse::Ok().json(json!({ "now": state.clock().now() }))
 }
 
@@ -494,5 +534,11 @@ mod tests {
         assert!(c.now() >= t);
         c.advance(3600);
         assert!(c.now() >= t + 3600);
+        c.freeze();
+        let frozen = c.now();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(c.now(), frozen);
+        c.advance(5);
+        assert_eq!(c.now(), frozen + 5);
     }
 }

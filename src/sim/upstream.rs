@@ -414,6 +414,8 @@ pub(crate) mod testkit {
     /// Start the simulators on 127.0.0.1:0 (inside an `#[actix_web::test]`).
     pub async fn spawn(cfg: SimConfig) -> Sim {
         let state = SimState::new(cfg);
+        // Business time stands still unless a test advances it (signatures use the wall clock).
+        state.clock().freeze();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let s = state.clone();
@@ -666,6 +668,20 @@ mod tests {
         assert_eq!(sms.code(), 3010);
         let (status, health) = s.get("/sim/card/api/v1/health").await;
         assert_eq!((status, health["code"].as_u64()), (200, Some(0)));
+    }
+
+    #[actix_web::test]
+    async fn clock_endpoints_freeze_and_advance_business_time() {
+        let s = sim().await;
+        let (_, a) = s.get("/sim/clock").await;
+        let (status, b) = s.post("/sim/clock/advance", json!({"secs": 90})).await;
+        assert_eq!(status, 200);
+        assert_eq!(b["now"].as_i64().unwrap(), a["now"].as_i64().unwrap() + 90);
+        assert_eq!(s.post("/sim/clock/freeze", json!({})).await.1, b);
+        assert_eq!(
+            s.post("/sim/clock/advance", json!({"secs": "x"})).await.0,
+            400
+        );
     }
 
     #[actix_web::test]

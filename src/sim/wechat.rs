@@ -518,10 +518,6 @@ impl WechatSim {
             st.template_dedup.insert((openid.clone(), id), (now, msgid));
         }
         st.stats.template_sent += 1;
-        let mut body = body;
-        if let Some(obj) = body.as_object_mut() {
-            obj.insert("msgid".to_owned(), json!(msgid));
-        }
         push_outbox(&mut st, &openid, body, "template", now);
         Ok(msgid)
     }
@@ -1297,6 +1293,7 @@ mod tests {
     #[actix_web::test]
     async fn token_endpoint_answers_real_shape_and_rejects_bad_credentials() {
         let state = SimState::new(SimConfig::default());
+        state.clock().freeze();
         let app = app!(state);
         let v = get!(app, &token_uri()).await;
         let obj = v.as_object().unwrap();
@@ -1335,6 +1332,7 @@ mod tests {
     #[actix_web::test]
     async fn new_token_fetch_kills_the_previous_one_after_five_minutes() {
         let state = SimState::new(SimConfig::default());
+        state.clock().freeze();
         let app = app!(state);
         let a = get!(app, &token_uri()).await["access_token"]
             .as_str()
@@ -1418,6 +1416,7 @@ mod tests {
     #[actix_web::test]
     async fn stable_token_is_stable_until_forced_and_force_is_rate_limited() {
         let state = SimState::new(SimConfig::default());
+        state.clock().freeze();
         let app = app!(state);
         let body = |force: bool| json!({"grant_type":"client_credential","appid":APPID,"secret":SECRET,"force_refresh":force});
         let uri = "/sim/wechat/cgi-bin/stable_token";
@@ -1462,6 +1461,7 @@ mod tests {
     #[actix_web::test]
     async fn user_message_allows_five_pushes_then_45047_and_closes_after_48h() {
         let state = SimState::new(SimConfig::default());
+        state.clock().freeze();
         let app = app!(state);
         let token = get!(app, &token_uri()).await["access_token"]
             .as_str()
@@ -1519,6 +1519,7 @@ mod tests {
     #[actix_web::test]
     async fn menu_click_allows_three_pushes_within_one_minute() {
         let state = SimState::new(SimConfig::default());
+        state.clock().freeze();
         let app = app!(state);
         let token = get!(app, &token_uri()).await["access_token"]
             .as_str()
@@ -1574,6 +1575,7 @@ mod tests {
     #[actix_web::test]
     async fn outbox_lists_custom_and_template_messages_oldest_first_and_dedups_templates() {
         let state = SimState::new(SimConfig::default());
+        state.clock().freeze();
         let app = app!(state);
         let token = get!(app, &token_uri()).await["access_token"]
             .as_str()
@@ -1612,15 +1614,19 @@ mod tests {
         let out = get!(app, &format!("/sim/wechat/outbox?openid={ALICE}")).await;
         let out = out.as_array().unwrap();
         assert_eq!(out.len(), 4);
+        // `at` is the simulated clock, which also ticks with the wall clock during the test.
+        let at = |i: usize| out[i]["at"].as_i64().unwrap();
+        assert!((t0..=t0 + 1).contains(&at(0)));
         assert_eq!(
             out[0],
-            json!({"touser": ALICE, "msgtype": "text", "text": {"content": "查询中……"}, "kind": "custom", "at": t0})
+            json!({"touser": ALICE, "msgtype": "text", "text": {"content": "查询中……"}, "kind": "custom", "at": at(0)})
         );
-        assert_eq!(out[1]["kind"], "template");
-        assert_eq!(out[1]["at"], t0 + 2);
-        assert_eq!(out[1]["msgid"], 200228332);
-        assert_eq!(out[1]["data"]["keyword2"]["value"], "50.00元");
-        assert_eq!(out[2]["msgid"], 200228333);
+        assert!((t0 + 2..=t0 + 3).contains(&at(1)));
+        let mut expected = tmpl.clone();
+        expected["kind"] = json!("template");
+        expected["at"] = json!(at(1));
+        assert_eq!(out[1], expected, "the accepted body plus kind and at");
+        assert!((600..=601).contains(&(at(2) - at(1))));
         assert_eq!(out[3]["msgtype"], "news");
         assert_eq!(
             get!(app, &format!("/sim/wechat/outbox?openid={BOB}")).await,
@@ -1632,6 +1638,7 @@ mod tests {
     #[actix_web::test]
     async fn bad_message_bodies_get_wechat_error_codes() {
         let state = SimState::new(SimConfig::default());
+        state.clock().freeze();
         let app = app!(state);
         let token = get!(app, &token_uri()).await["access_token"]
             .as_str()
@@ -1668,6 +1675,7 @@ mod tests {
     #[actix_web::test]
     async fn wechat_faults_answer_system_error_but_spare_inspection() {
         let state = SimState::new(SimConfig::default());
+        state.clock().freeze();
         let app = app!(state);
         state
             .faults()
@@ -1692,6 +1700,7 @@ mod tests {
     #[actix_web::test]
     async fn oauth_code_is_single_use_and_names_the_signed_in_user() {
         let state = SimState::new(SimConfig::default());
+        state.clock().freeze();
         let app = app!(state);
         let authorize = |extra: &str| {
             format!(
@@ -1833,6 +1842,7 @@ mod tests {
     #[actix_web::test]
     async fn menu_create_enforces_wechat_limits_and_stores_the_menu() {
         let state = SimState::new(SimConfig::default());
+        state.clock().freeze();
         let app = app!(state);
         let token = get!(app, &token_uri()).await["access_token"]
             .as_str()
