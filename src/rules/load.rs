@@ -981,6 +981,8 @@ pub(crate) mod tests {
     /// A catalog that knows the shipped actions and the campus ones (issue 3).
     pub(crate) struct StubCatalog;
 
+    /// Mirrors the declarations of the lead's registry (src/rules/actions/), so tests that need
+    /// "every campus action" do not depend on the registry's internals.
     pub(crate) const CAMPUS: &[(&str, &[&str], &[&str])] = &[
         ("help", &[], &[]),
         ("echo_openid", &["openid"], &[]),
@@ -994,9 +996,18 @@ pub(crate) mod tests {
             &["student_id", "name_masked"],
             &[
                 "bind.ask_student_id",
+                "bind.bad_student_id",
                 "bind.ask_code",
+                "bind.code_format",
                 "bind.bad_code",
+                "bind.code_expired",
+                "bind.too_soon",
+                "bind.daily_limit",
+                "bind.locked",
                 "bind.not_found",
+                "bind.no_phone",
+                "bind.card_closed",
+                "bind.card_taken",
                 "bind.done",
                 "bind.already",
             ],
@@ -1004,44 +1015,96 @@ pub(crate) mod tests {
         (
             "unbind_card",
             &["card_no_masked"],
-            &["unbind.confirm", "unbind.done"],
+            &["unbind.confirm", "unbind.done", "unbind.kept"],
         ),
         (
             "bind_phone",
             &["phone_masked"],
             &[
                 "phone.ask",
+                "phone.invalid",
                 "phone.ask_code",
+                "phone.code_format",
                 "phone.bad_code",
+                "phone.code_expired",
+                "phone.too_soon",
+                "phone.daily_limit",
+                "phone.locked",
                 "phone.done",
             ],
         ),
-        ("balance", &["balance_yuan", "card_no_masked", "as_of"], &[]),
-        ("transactions", &["count", "items"], &["transactions.empty"]),
+        (
+            "balance",
+            &[
+                "balance_yuan",
+                "pending_yuan",
+                "has_pending",
+                "card_no_masked",
+                "as_of",
+            ],
+            &[],
+        ),
+        (
+            "transactions",
+            TRANSACTION_FIELDS,
+            &["transactions.empty", "transactions.bad_day"],
+        ),
+        ("more", TRANSACTION_FIELDS, &["more.none"]),
         (
             "card_info",
-            &["card_no_masked", "name_masked", "status", "expires"],
+            &[
+                "card_no_masked",
+                "name_masked",
+                "status",
+                "card_type",
+                "issued",
+                "expires",
+            ],
             &[],
         ),
         (
             "report_loss",
             &["card_no_masked"],
-            &["loss.confirm", "loss.done", "loss.already"],
+            &[
+                "loss.confirm",
+                "loss.done",
+                "loss.already",
+                "loss.closed",
+                "loss.kept",
+            ],
         ),
         (
             "find_lost_card",
-            &["place", "contact", "found_at"],
-            &["lost.none"],
+            &["place", "pickup_hours", "found_at"],
+            &["lost.none", "lost.not_lost"],
         ),
         ("meetings", &["count", "items"], &["meetings.none"]),
-        ("grades", &["term", "items", "gpa"], &["grades.none"]),
-        ("timetable", &["day", "items"], &["timetable.none"]),
+        (
+            "grades",
+            &["term", "terms", "count", "items", "gpa", "credits"],
+            &["grades.none"],
+        ),
+        (
+            "timetable",
+            &["day", "week_no", "count", "items"],
+            &["timetable.none", "timetable.bad_day"],
+        ),
         (
             "library_loans",
-            &["count", "items", "overdue_count"],
+            &[
+                "count",
+                "overdue_count",
+                "due_soon_count",
+                "fine_yuan",
+                "items",
+            ],
             &["library.none"],
         ),
         ("locker", &["count", "items"], &["locker.none"]),
+    ];
+
+    const TRANSACTION_FIELDS: &[&str] = &[
+        "period", "count", "total", "page", "pages", "has_more", "items",
     ];
 
     pub(crate) const ROUTER: &[&str] = &[
@@ -1049,6 +1112,7 @@ pub(crate) mod tests {
         "dialog.cancelled",
         "error.busy",
         "error.timeout",
+        "error.unavailable",
         "rate.limited",
     ];
 
