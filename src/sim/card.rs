@@ -1334,7 +1334,8 @@ mod tests {
     async fn transactions_page_newest_first_with_filters_and_range_checks() {
         let s = sim().await;
         let today = local_date(s.state.clock().now());
-        let from = (today - chrono::Days::new(30)).to_string();
+        // 120 days always reach into term time, even from the middle of a vacation.
+        let from = (today - chrono::Days::new(120)).to_string();
         let to = today.to_string();
         let q = |page: u32, size: u32| json!({"account": "20001", "from": from, "to": to, "page": page, "page_size": size});
         let p1 = read(&s, paths::CARD_TRANSACTIONS_LIST, q(1, 10)).await;
