@@ -7,6 +7,7 @@ mod binding;
 mod callback;
 mod deadline;
 mod dedup;
+mod platform;
 mod queries;
 mod restart;
 mod rules_reload;

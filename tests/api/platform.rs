@@ -1,0 +1,167 @@
+//! The WeChat platform side of operations: the access_token holder, key rotation, the
+//! encrypted-only switch, pushing the menu, `onecard doctor`, and the metrics operators read.
+
+use std::time::Duration;
+
+use onecard::wechat::api::ApiClient;
+
+use crate::helpers::*;
+
+async fn sim_stats(app: &TestApp) -> serde_json::Value {
+    app.get("/sim/wechat/stats").await.json().await.unwrap()
+}
+
+/// Many late replies at once after WeChat expired the token: one refresh, not a storm.
+#[tokio::test]
+async fn an_expired_access_token_is_refreshed_once_for_many_pushes() {
+    let app = slow_app(100);
+    // A first push fetches the token.
+    let warm = openid("warm");
+    app.wx.text(&warm, "慢300").await.unwrap();
+    app.wait_pushed(&warm, 2, Duration::from_secs(5)).await;
+    let before = sim_stats(&app).await["token_fetches"].as_u64().unwrap();
+    assert_eq!(before, 1);
+    // WeChat invalidates it (42001 on the next call).
+    let r = app
+        .http
+        .post(format!("{}/sim/wechat/expire_tokens", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let users: Vec<String> = (0..8).map(|i| openid(&format!("storm{i}"))).collect();
+    let sends = users.iter().map(|u| app.wx.text(u, "慢300"));
+    for ex in futures_util::future::join_all(sends).await {
+        assert_eq!(ex.unwrap().body, "success");
+    }
+    for u in &users {
+        let pushed = app.wait_pushed(u, 2, Duration::from_secs(5)).await;
+        assert_eq!(pushed.len(), 2, "{u}: {pushed:?}");
+    }
+    let after = sim_stats(&app).await["token_fetches"].as_u64().unwrap();
+    assert_eq!(
+        after,
+        before + 1,
+        "exactly one refresh after the token expired"
+    );
+    assert!(
+        app.metrics()
+            .await
+            .contains("onecard_wechat_token_refreshes_total")
+    );
+}
+
+#[tokio::test]
+async fn rotated_token_and_aes_key_keep_working_during_the_switch() {
+    const NEW_TOKEN: &str = "rotatedtoken2026";
+    const NEW_KEY: &str = "Zx9wV8uT7sR6qP5oN4mL3kJ2iH1gF0eDcBa98765432";
+    let app = spawn_app_with(TestOptions {
+        settings: |s| {
+            s.wechat.previous_token = s.wechat.token.clone();
+            s.wechat.previous_encoding_aes_key = s.wechat.encoding_aes_key.clone();
+            s.wechat.token = NEW_TOKEN.into();
+            s.wechat.encoding_aes_key = NEW_KEY.into();
+        },
+        ..TestOptions::default()
+    });
+    let user = openid("rotate");
+    // WeChat still signing and encrypting with the old values.
+    assert!(app.say(&user, "帮助").await.contains("余额"));
+    // And with the new ones.
+    let new = onecard::chat::WeChatClient::new(&app.base, NEW_TOKEN, Some(NEW_KEY), APP_ID, true)
+        .unwrap();
+    let ex = new.text(&user, "帮助").await.unwrap();
+    assert!(text_of(&ex).contains("余额"), "{}", ex.body);
+    // Anything else is refused.
+    let stranger =
+        onecard::chat::WeChatClient::new(&app.base, "sometoken", Some(NEW_KEY), APP_ID, true)
+            .unwrap();
+    assert!((400..500).contains(&stranger.text(&user, "帮助").await.unwrap().status));
+}
+
+#[tokio::test]
+async fn encrypted_only_refuses_plaintext() {
+    let app = spawn_app_with(TestOptions {
+        settings: |s| s.wechat.encrypted_only = true,
+        ..TestOptions::default()
+    });
+    let user = openid("encrypted");
+    let plain = app.wx_plain.text(&user, "帮助").await.unwrap();
+    assert!(
+        (400..500).contains(&plain.status),
+        "{} {}",
+        plain.status,
+        plain.body
+    );
+    assert!(app.say(&user, "帮助").await.contains("余额"));
+}
+
+#[tokio::test]
+async fn the_menu_is_validated_and_pushed_through_the_api() {
+    let app = spawn_app();
+    let menu = onecard::rules::menu::Menu::load(std::path::Path::new("config/menu.toml")).unwrap();
+    let api = ApiClient::new(
+        &format!("{}/sim/wechat", app.base),
+        APP_ID,
+        APP_SECRET,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let token = api.fetch_stable_token(false).await.unwrap();
+    api.create_menu(&token.token, &menu.to_wechat_json())
+        .await
+        .unwrap();
+    let stored: serde_json::Value = app.get("/sim/wechat/menu").await.json().await.unwrap();
+    assert_eq!(stored["button"].as_array().unwrap().len(), 3, "{stored}");
+    // Every click key of the menu is answered by a rule.
+    let user = openid("menu");
+    for key in menu.click_keys() {
+        let ex = app
+            .wx
+            .event(&user, onecard::wechat::Event::Click { key: key.clone() })
+            .await
+            .unwrap();
+        assert!(
+            ex.reply.is_some(),
+            "menu key {key} has no rule: {}",
+            ex.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn doctor_passes_a_correct_callback_and_explains_a_wrong_token() {
+    let app = spawn_app();
+    let mut settings = base_settings(
+        4000,
+        std::path::Path::new("config/rules"),
+        std::path::Path::new("/tmp"),
+    );
+    let report = onecard::doctor::diagnose(&format!("{}/wechat", app.base), &settings.wechat).await;
+    assert!(report.ok, "{}", report.lines.join("\n"));
+    settings.wechat.token = "wrongtoken".into();
+    let report = onecard::doctor::diagnose(&format!("{}/wechat", app.base), &settings.wechat).await;
+    assert!(!report.ok);
+    let text = report.lines.join("\n");
+    assert!(text.contains("Token"), "{text}");
+}
+
+#[tokio::test]
+async fn metrics_cover_what_operators_watch() {
+    let app = spawn_app();
+    let user = openid("metrics");
+    app.say(&user, "帮助").await;
+    let msg = app.wx.text_message(&user, "你好");
+    app.wx.send(&msg).await.unwrap();
+    app.wx.deliver(&msg).await.unwrap();
+    let m = app.metrics().await;
+    for name in [
+        "onecard_callback_requests_total",
+        "onecard_callback_duration_seconds_bucket",
+        "onecard_rules_hits_total",
+        "onecard_callback_dedup_hits_total",
+    ] {
+        assert!(m.contains(name), "missing {name} in\n{m}");
+    }
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
