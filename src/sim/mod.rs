@@ -265,7 +265,10 @@ impl SimState {
     }
 
     fn start_live_activity(&self) {
-        if !self.inner.cfg.live_activity || self.inner.live_started.swap(true, Ordering::SeqCst) {
+        if !self.inner.cfg.live_activity || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        if self.inner.live_started.swap(true, Ordering::SeqCst) {
             return;
         }
         let state = self.clone();

@@ -212,6 +212,10 @@ pub async fn serve(
         .take(64)
         .collect::<String>();
 
+    // Every envelope is signed when we know the caller's app key (docs/upstream-api.md §2.4).
+    let creds_for_key = header(&req, wire::headers::APP_KEY)
+        .and_then(|k| gw.creds.iter().find(|c| c.app_key == k).cloned());
+
     // 1. Faults happen before anything else, like a gateway that is slow or gone.
     let plan = state.faults().plan(gw.name, state.clock().now());
     if !plan.delay.is_zero() {
@@ -225,12 +229,17 @@ pub async fn serve(
             return error_response(
                 &request_id,
                 &ErrorCode::UpstreamUnavailable.into(),
-                None,
+                creds_for_key.as_ref(),
                 now,
             );
         }
         Outcome::Error => {
-            return error_response(&request_id, &ErrorCode::SystemBusy.into(), None, now);
+            return error_response(
+                &request_id,
+                &ErrorCode::SystemBusy.into(),
+                creds_for_key.as_ref(),
+                now,
+            );
         }
         Outcome::Hang(d) => {
             tokio::time::sleep(d).await;
@@ -245,8 +254,6 @@ pub async fn serve(
         "" => path.to_owned(),
         q => format!("{path}?{q}"),
     };
-    let creds_for_key = header(&req, wire::headers::APP_KEY)
-        .and_then(|k| gw.creds.iter().find(|c| c.app_key == k).cloned());
     if body.len() > wire::MAX_BODY_BYTES {
         return error_response(
             &request_id,
@@ -691,6 +698,26 @@ mod tests {
         assert_eq!(status, 200);
         let a = s.call("/sim/card", BAL, json!({"account": "20001"})).await;
         assert_eq!((a.status, a.code()), (503, 9000));
+        let rid = a.headers[wire::headers::REQUEST_ID]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let ts: i64 = a.headers[wire::headers::TIMESTAMP]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let sig = a.headers[wire::headers::SIGNATURE].to_str().unwrap();
+        wire::verify_response(
+            &s.creds,
+            503,
+            &rid,
+            ts,
+            &a.bytes,
+            sig,
+            chrono::Utc::now().timestamp(),
+        )
+        .expect("fault envelopes are signed too");
         // Other upstreams are unaffected.
         assert_eq!(
             s.call(
