@@ -5,7 +5,7 @@
 //! admin auto-reply, which stops working once our server takes over the account. The rule files
 //! live in `config/rules/*.toml`; docs/rules.md describes the format for operators.
 //!
-//! What it owns: the rule file model ([`model`]), the loader and validator that turns a
+//! What it owns: the rule file model (`model`), the loader and validator that turns a
 //! directory into a [`RuleTable`] or a list of `file:line:col` [`Diagnostic`]s ([`load`]), the
 //! matcher ([`table`]: exact → `HashMap`, contains/prefix/suffix → Aho-Corasick, regex →
 //! `RegexSet`, menu and scan keys → `HashMap`, then the default reply; the cost of one match does
@@ -17,6 +17,32 @@
 //! knows action *names*, the template fields they declare and the message keys they render,
 //! through [`ActionCatalog`]. An invalid edit must never go live: a table is validated whole and
 //! swapped atomically, or the old one keeps serving.
+//!
+//! # The format in one screen (docs/rules.md has the rest)
+//!
+//! ```toml
+//! [settings]
+//! default_cooldown_minutes = 60          # the default reply answers a user once per hour
+//!
+//! [[rule]]
+//! id = "balance"                         # unique; the `rule` label of onecard_rules_hits_total
+//! exact = ["余额"]                        # also: contains, prefix, suffix, regex, click, scan,
+//! click = ["CARD_BALANCE"]               #       subscribe = true, default = true
+//! action = "balance"                     # its declared fields are the template's variables
+//! requires_binding = true
+//! reply = "余额 {{ balance_yuan }} 元"     # or replies = [{ text = … }, { news = { title, … } }]
+//! [[rule.when]]                          # optional windows, campus local time
+//! days = "mon-fri"
+//! from = "08:00"
+//! to = "22:00"
+//!
+//! [messages]
+//! "bind.ask_student_id" = "请输入学号"      # named texts actions render in dialogs
+//! ```
+//!
+//! Text is matched after [`normalize`]. Among matching live rules the winner is: higher
+//! `priority`, then exact > prefix/suffix/contains > regex, then the longer keyword, then the
+//! earlier rule; the default rule answers when nothing matched.
 
 pub mod actions;
 pub mod import;

@@ -13,7 +13,7 @@
 //! after each burst to survive a replaced directory (e.g. a Kubernetes ConfigMap swap), and offers
 //! a polling variant for network file systems. Dropping the [`RulesWatcher`] stops it.
 //!
-//! It must never block readers, and never swap in anything that did not pass [`load_dir`]'s
+//! It must never block readers, and never swap in anything that did not pass [`load_dir`](super::load_dir)'s
 //! validation.
 
 use std::collections::hash_map::DefaultHasher;
