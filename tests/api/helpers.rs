@@ -430,3 +430,19 @@ impl TestApp {
         assert!(done.contains("绑定成功"), "{done}");
     }
 }
+
+fn panicking(_input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move { panic!("a bug in an action") })
+}
+
+/// The built-ins plus `crash`, an action with a bug (it panics).
+pub fn actions_with_crash() -> ActionRegistry {
+    let mut r = actions_with_slow();
+    r.register(ActionDef {
+        name: "crash",
+        fields: &[],
+        messages: &[],
+        run: panicking,
+    });
+    r
+}

@@ -10,5 +10,5 @@ mod dedup;
 mod platform;
 mod queries;
 mod restart;
-mod soak;
 mod rules_reload;
+mod soak;

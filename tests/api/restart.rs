@@ -65,3 +65,27 @@ async fn unsubscribe_removes_the_users_data_and_a_new_subscribe_starts_fresh() {
     let help = app.wx.text(&user, "帮助").await.unwrap();
     assert!(text_of(&help).contains("余额"), "{}", text_of(&help));
 }
+
+/// A panicking action kills its session actor; the registry starts a fresh one, the callback
+/// still answers (with the busy message), and the user's next message is served normally.
+#[tokio::test]
+async fn a_crashing_session_is_restarted_and_the_callback_still_answers() {
+    let app = spawn_app_with(TestOptions {
+        extra_rules: vec![(
+            "test_crash.toml",
+            "[[rule]]\nid = \"test.crash\"\nexact = [\"崩溃\"]\naction = \"crash\"\nreply = \"不会到这里\"\n".to_owned(),
+        )],
+        actions: actions_with_crash,
+        ..TestOptions::default()
+    });
+    let user = openid("crash");
+    let ex = app.wx.text(&user, "崩溃").await.unwrap();
+    assert_eq!(ex.status, 200);
+    assert!(text_of(&ex).contains("系统繁忙"), "{}", text_of(&ex));
+    assert!(app.say(&user, "帮助").await.contains("余额"));
+    assert!(
+        app.metrics()
+            .await
+            .contains("onecard_sessions_restarted_total")
+    );
+}

@@ -16,19 +16,26 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[ignore = "measurement; run with --ignored --nocapture in release"]
 async fn balance_latency_through_the_whole_stack() {
     let app = spawn_app();
-    let accounts: Vec<serde_json::Value> =
-        app.get("/sim/card/accounts?limit=120").await.json().await.unwrap();
+    let accounts: Vec<serde_json::Value> = app
+        .get("/sim/card/accounts?limit=120")
+        .await
+        .json()
+        .await
+        .unwrap();
     let snos: Vec<String> = accounts
         .iter()
         .filter(|a| a["status"] == "normal" && a["phone"].is_string())
         .map(|a| a["id"].as_str().unwrap().to_owned())
         .take(16)
         .collect();
-    let users: Vec<String> = (0..snos.len()).map(|i| openid(&format!("lat{i}"))).collect();
+    let users: Vec<String> = (0..snos.len())
+        .map(|i| openid(&format!("lat{i}")))
+        .collect();
     for (u, s) in users.iter().zip(&snos) {
         app.bind(u, s).await;
     }
-    app.set_faults("card", serde_json::json!({ "latency_ms": 20 })).await;
+    app.set_faults("card", serde_json::json!({ "latency_ms": 20 }))
+        .await;
     let per_user = 60;
     let started = Instant::now();
     let tasks = users.iter().map(|u| {
@@ -44,7 +51,11 @@ async fn balance_latency_through_the_whole_stack() {
             lat
         }
     });
-    let mut all: Vec<Duration> = futures_util::future::join_all(tasks).await.into_iter().flatten().collect();
+    let mut all: Vec<Duration> = futures_util::future::join_all(tasks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     let wall = started.elapsed();
     all.sort();
     println!(
