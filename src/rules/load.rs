@@ -1517,6 +1517,9 @@ reply = "你好！"
         t.route(&Trigger::Click("CARD_BALANCE"), at(10, 0));
         let hits: HashMap<String, u64> = t.hit_counts().into_iter().collect();
         assert_eq!(hits["exact"], 3);
+        let info = t.rules();
+        let menu = info.iter().find(|r| r.id == "menu").unwrap();
+        assert_eq!((menu.hits, menu.origin.as_str()), (1, "a.toml:28:6"));
         assert_eq!(hits["menu"], 1);
         assert_eq!(hits["regex"], 0);
         assert_eq!(t.rule_count(), 9);

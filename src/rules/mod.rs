@@ -63,7 +63,7 @@ pub use import::{import_autoreply, import_autoreply_with_warnings};
 pub use load::load_dir;
 pub use menu::Menu;
 pub use reload::{LiveRules, RulesWatcher};
-pub use table::{MatchKind, Matched, RuleTable, TableStats};
+pub use table::{MatchKind, Matched, RuleInfo, RuleTable, TableStats};
 pub use template::{RenderedReply, ReplyMode, ReplySet};
 pub use tools::{check_dir, explain, unrouted_menu_keys};
 

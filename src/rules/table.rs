@@ -169,6 +169,23 @@ pub struct RuleTable {
     env: Arc<Environment<'static>>,
 }
 
+/// A rule as the admin page shows it (see [`RuleTable::rules`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleInfo {
+    pub id: String,
+    pub name: Option<String>,
+    /// `file:line:col` of the rule's id.
+    pub origin: String,
+    pub action: Option<String>,
+    pub requires_binding: bool,
+    pub priority: i32,
+    /// The rule has `when` windows (it is not always live).
+    pub windowed: bool,
+    /// Number of replies in the rule (0: the action answers with its messages).
+    pub replies: usize,
+    pub hits: u64,
+}
+
 /// What a table holds (see [`RuleTable::stats`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableStats {
@@ -480,6 +497,25 @@ impl RuleTable {
         self.rules
             .iter()
             .map(|r| (r.id.to_string(), r.hits.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// One line per rule, for the admin page: who it is, where it lives, what it does, how often
+    /// it answered.
+    pub fn rules(&self) -> Vec<RuleInfo> {
+        self.rules
+            .iter()
+            .map(|r| RuleInfo {
+                id: r.id.to_string(),
+                name: r.name.clone(),
+                origin: r.origin.clone(),
+                action: r.action.as_deref().map(str::to_owned),
+                requires_binding: r.requires_binding,
+                priority: r.priority,
+                windowed: !r.windows.is_empty(),
+                replies: r.replies.len(),
+                hits: r.hits.load(Ordering::Relaxed),
+            })
             .collect()
     }
 
