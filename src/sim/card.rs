@@ -170,6 +170,8 @@ struct Trade {
     /// Debits: total refunded so far. Loads: whether claimed.
     refunded: i64,
     claimed: bool,
+    /// Loads: the trade number of the reversal that undid it.
+    reversed_by: Option<String>,
 }
 
 #[derive(Default)]
@@ -623,6 +625,7 @@ fn record_trade(
         tx_type,
         refunded: 0,
         claimed: false,
+        reversed_by: None,
     };
     st.trades
         .insert((ctx.creds.app_key.clone(), key.to_owned()), trade.clone());
@@ -817,19 +820,9 @@ fn load_reverse(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         });
     };
     if orig.state == TradeState::Reversed {
-        let by = st
-            .trades
-            .values()
-            .find(|t| {
-                t.kind == TradeKind::LoadReverse
-                    && t.at >= orig.at
-                    && t.account == orig.account
-                    && t.amount == orig.amount
-            })
-            .map(|t| t.trade_no.clone());
         return to_value(&ReverseResult {
             state: ReverseState::Reversed,
-            trade_no: by,
+            trade_no: orig.reversed_by,
         });
     }
     if orig.acc_date < acc_date(ctx.now) {
@@ -842,9 +835,6 @@ fn load_reverse(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     };
     live.unclaimed.remove(pos);
     live.pending -= orig.amount;
-    if let Some(t) = st.trades.get_mut(&orig_slot) {
-        t.state = TradeState::Reversed;
-    }
     let trade = record_trade(
         &mut st,
         ctx,
@@ -855,6 +845,10 @@ fn load_reverse(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         TxType::Reversal,
         'R',
     );
+    if let Some(t) = st.trades.get_mut(&orig_slot) {
+        t.state = TradeState::Reversed;
+        t.reversed_by = Some(trade.trade_no.clone());
+    }
     to_value(&ReverseResult {
         state: ReverseState::Reversed,
         trade_no: Some(trade.trade_no),
@@ -1464,8 +1458,9 @@ mod tests {
         );
         let again = json!({"orig_out_trade_no": "LD0001", "out_trade_no": "RV0002"});
         assert_eq!(
-            write_code(&s, paths::CARD_LOAD_REVERSE, again).await.1["state"],
-            "REVERSED"
+            write_code(&s, paths::CARD_LOAD_REVERSE, again).await.1,
+            r,
+            "already reversed: REVERSED with the first reversal's trade_no"
         );
         assert_eq!(
             read(
