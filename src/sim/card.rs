@@ -736,7 +736,7 @@ fn found_get(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
     to_value(&answer)
 }
 
-fn in_window(w: &super::faults::DownWindow, now: i64) -> bool {
+pub(crate) fn in_window(w: &super::faults::DownWindow, now: i64) -> bool {
     let parse = |s: &str| -> Option<i64> {
         let (h, m) = s.split_once(':')?;
         let (h, m) = (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?);

@@ -11,6 +11,7 @@
 //! constructs a [`SimState`], and the simulators never read the platform's store. State is
 //! in memory only; a restart starts a fresh, deterministic world from the seed.
 
+pub mod bank;
 pub mod campus;
 pub mod card;
 #[cfg(test)]
@@ -29,6 +30,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+pub use bank::BankSimConfig;
 pub use card::CardSimConfig;
 pub use faults::Faults;
 pub use wechat::WechatSimConfig;
@@ -55,6 +57,9 @@ pub struct SimConfig {
     /// School policy of the simulated card system (limits, online 解挂, load hours).
     #[serde(default)]
     pub card: CardSimConfig,
+    /// The co-operating bank (limits, service hours, share of 未决 answers).
+    #[serde(default)]
+    pub bank: BankSimConfig,
     /// Fault injection per upstream (`card`, `sms`, `public_data`, `wechat`); adjustable at run
     /// time through `POST /sim/faults/{upstream}`.
     #[serde(default)]
@@ -80,6 +85,7 @@ impl Default for SimConfig {
             accounts: default_accounts(),
             upstream: UpstreamCredentials::default(),
             card: CardSimConfig::default(),
+            bank: BankSimConfig::default(),
             faults: BTreeMap::new(),
             live_activity: false,
         }
@@ -181,11 +187,13 @@ struct Inner {
     wechat: wechat::WechatSim,
     campus: campus::Campus,
     card: card::CardSim,
+    bank: bank::BankSim,
     sms: sms::SmsSim,
     faults: faults::FaultBoard,
     card_gw: upstream::Gateway,
     sms_gw: upstream::Gateway,
     data_gw: upstream::Gateway,
+    bank_gw: upstream::Gateway,
     /// The live-activity task is started once, by the first worker that mounts the routes.
     live_started: AtomicBool,
 }
@@ -207,11 +215,13 @@ impl SimState {
                 wechat: wechat::WechatSim::new(cfg.wechat.clone()),
                 campus: campus::Campus::generate(cfg.seed, cfg.accounts, t0),
                 card: card::CardSim::new(cfg.card.clone()),
+                bank: bank::BankSim::new(cfg.bank.clone()),
                 sms: sms::SmsSim::default(),
                 faults: faults::FaultBoard::new(&cfg.faults),
                 card_gw: upstream::Gateway::new("card", creds.clone()),
                 sms_gw: upstream::Gateway::new("sms", creds.clone()),
-                data_gw: upstream::Gateway::new("public_data", creds),
+                data_gw: upstream::Gateway::new("public_data", creds.clone()),
+                bank_gw: upstream::Gateway::new("bank", creds),
                 live_started: AtomicBool::new(false),
                 clock,
                 cfg,
@@ -244,6 +254,11 @@ impl SimState {
         &self.inner.card
     }
 
+    /// The bank's state.
+    pub fn bank(&self) -> &bank::BankSim {
+        &self.inner.bank
+    }
+
     /// The SMS platform's state.
     pub fn sms(&self) -> &sms::SmsSim {
         &self.inner.sms
@@ -262,6 +277,9 @@ impl SimState {
     }
     fn data_gateway(&self) -> &upstream::Gateway {
         &self.inner.data_gw
+    }
+    pub(crate) fn bank_gateway(&self) -> &upstream::Gateway {
+        &self.inner.bank_gw
     }
 
     fn start_live_activity(&self) {
@@ -304,6 +322,9 @@ fn sms_gw(s: &SimState) -> &upstream::Gateway {
 fn data_gw(s: &SimState) -> &upstream::Gateway {
     s.data_gateway()
 }
+fn bank_gw(s: &SimState) -> &upstream::Gateway {
+    s.bank_gateway()
+}
 
 /// The card gateway: base URL `http://HOST:PORT/sim/card`.
 static CARD: upstream::Service = upstream::Service {
@@ -323,6 +344,12 @@ static DATA: upstream::Service = upstream::Service {
     ops: public_data::OPS,
     mount: "/sim/data",
 };
+/// The bank gateway: base URL `http://HOST:PORT/sim/bank`.
+static BANK: upstream::Service = upstream::Service {
+    gateway: bank_gw,
+    ops: bank::OPS,
+    mount: "/sim/bank",
+};
 
 async fn serve_card(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     upstream::serve(s, &CARD, req, body).await
@@ -332,6 +359,12 @@ async fn serve_sms(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -
 }
 async fn serve_data(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     upstream::serve(s, &DATA, req, body).await
+}
+async fn serve_bank(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    upstream::serve(s, &BANK, req, body).await
+}
+async fn health_bank(s: web::Data<SimState>) -> HttpResponse {
+    upstream::health(s, "bank").await
 }
 async fn health_card(s: web::Data<SimState>) -> HttpResponse {
     upstream::health(s, "card").await
@@ -377,7 +410,9 @@ pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                 .route("/sms/api/v1/{tail:.*}", web::post().to(serve_sms))
                 .route("/sms/outbox", web::get().to(sms_outbox))
                 .route("/data/api/v1/health", web::get().to(health_data))
-                .route("/data/api/v1/{tail:.*}", web::post().to(serve_data)),
+                .route("/data/api/v1/{tail:.*}", web::post().to(serve_data))
+                .route("/bank/api/v1/health", web::get().to(health_bank))
+                .route("/bank/api/v1/{tail:.*}", web::post().to(serve_bank)),
         );
     }
 }
