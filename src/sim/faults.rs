@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::campus::local_secs;
 
 /// The upstreams that take faults.
-pub const UPSTREAMS: &[&str] = &["card", "sms", "public_data", "bank", "wechat"];
+pub const UPSTREAMS: &[&str] = &["card", "sms", "public_data", "bank", "billers", "wechat"];
 
 /// A daily window (campus time, `HH:MM`) during which the upstream is down; `from > to` wraps
 /// midnight (e.g. `23:30`–`00:30`).
@@ -79,7 +79,7 @@ impl Default for Faults {
 /// Why a fault setting was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FaultError {
-    #[error("unknown upstream {0:?}; known: card, sms, public_data, bank, wechat")]
+    #[error("unknown upstream {0:?}; known: card, sms, public_data, bank, billers, wechat")]
     UnknownUpstream(String),
     #[error("{0} must be between 0 and 1")]
     Rate(&'static str),

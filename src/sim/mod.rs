@@ -12,6 +12,7 @@
 //! in memory only; a restart starts a fresh, deterministic world from the seed.
 
 pub mod bank;
+pub mod billers;
 pub mod campus;
 pub mod card;
 #[cfg(test)]
@@ -188,12 +189,14 @@ struct Inner {
     campus: campus::Campus,
     card: card::CardSim,
     bank: bank::BankSim,
+    billers: billers::BillersSim,
     sms: sms::SmsSim,
     faults: faults::FaultBoard,
     card_gw: upstream::Gateway,
     sms_gw: upstream::Gateway,
     data_gw: upstream::Gateway,
     bank_gw: upstream::Gateway,
+    billers_gw: upstream::Gateway,
     /// The live-activity task is started once, by the first worker that mounts the routes.
     live_started: AtomicBool,
 }
@@ -216,12 +219,14 @@ impl SimState {
                 campus: campus::Campus::generate(cfg.seed, cfg.accounts, t0),
                 card: card::CardSim::new(cfg.card.clone()),
                 bank: bank::BankSim::new(cfg.bank.clone()),
+                billers: billers::BillersSim::default(),
                 sms: sms::SmsSim::default(),
                 faults: faults::FaultBoard::new(&cfg.faults),
                 card_gw: upstream::Gateway::new("card", creds.clone()),
                 sms_gw: upstream::Gateway::new("sms", creds.clone()),
                 data_gw: upstream::Gateway::new("public_data", creds.clone()),
-                bank_gw: upstream::Gateway::new("bank", creds),
+                bank_gw: upstream::Gateway::new("bank", creds.clone()),
+                billers_gw: upstream::Gateway::new("billers", creds),
                 live_started: AtomicBool::new(false),
                 clock,
                 cfg,
@@ -259,6 +264,11 @@ impl SimState {
         &self.inner.bank
     }
 
+    /// The billers' state.
+    pub fn billers(&self) -> &billers::BillersSim {
+        &self.inner.billers
+    }
+
     /// The SMS platform's state.
     pub fn sms(&self) -> &sms::SmsSim {
         &self.inner.sms
@@ -280,6 +290,9 @@ impl SimState {
     }
     pub(crate) fn bank_gateway(&self) -> &upstream::Gateway {
         &self.inner.bank_gw
+    }
+    pub(crate) fn billers_gateway(&self) -> &upstream::Gateway {
+        &self.inner.billers_gw
     }
 
     fn start_live_activity(&self) {
@@ -325,6 +338,9 @@ fn data_gw(s: &SimState) -> &upstream::Gateway {
 fn bank_gw(s: &SimState) -> &upstream::Gateway {
     s.bank_gateway()
 }
+fn billers_gw(s: &SimState) -> &upstream::Gateway {
+    s.billers_gateway()
+}
 
 /// The card gateway: base URL `http://HOST:PORT/sim/card`.
 static CARD: upstream::Service = upstream::Service {
@@ -350,6 +366,12 @@ static BANK: upstream::Service = upstream::Service {
     ops: bank::OPS,
     mount: "/sim/bank",
 };
+/// The billers gateway: base URL `http://HOST:PORT/sim/billers`.
+static BILLERS: upstream::Service = upstream::Service {
+    gateway: billers_gw,
+    ops: billers::OPS,
+    mount: "/sim/billers",
+};
 
 async fn serve_card(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     upstream::serve(s, &CARD, req, body).await
@@ -365,6 +387,12 @@ async fn serve_bank(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) 
 }
 async fn health_bank(s: web::Data<SimState>) -> HttpResponse {
     upstream::health(s, "bank").await
+}
+async fn serve_billers(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    upstream::serve(s, &BILLERS, req, body).await
+}
+async fn health_billers(s: web::Data<SimState>) -> HttpResponse {
+    upstream::health(s, "billers").await
 }
 async fn health_card(s: web::Data<SimState>) -> HttpResponse {
     upstream::health(s, "card").await
@@ -412,7 +440,9 @@ pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                 .route("/data/api/v1/health", web::get().to(health_data))
                 .route("/data/api/v1/{tail:.*}", web::post().to(serve_data))
                 .route("/bank/api/v1/health", web::get().to(health_bank))
-                .route("/bank/api/v1/{tail:.*}", web::post().to(serve_bank)),
+                .route("/bank/api/v1/{tail:.*}", web::post().to(serve_bank))
+                .route("/billers/api/v1/health", web::get().to(health_billers))
+                .route("/billers/api/v1/{tail:.*}", web::post().to(serve_billers)),
         );
     }
 }

@@ -395,9 +395,15 @@ const FINE_PER_DAY_FEN: i64 = 10;
 
 fn loans(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
     let q: PersonRef = parse(body)?;
+    to_value(&loans_of(state, &q.sno)?)
+}
+
+/// The library loans of `sno` as of the simulator's start (also the library-fine biller's
+/// receivables).
+pub(crate) fn loans_of(state: &SimState, sno: &str) -> Result<Loans, OpError> {
     let campus = state.campus();
     let p = campus
-        .person_by_sno(&q.sno)
+        .person_by_sno(sno)
         .ok_or_else(|| OpError::from(ErrorCode::ReaderNotFound))?;
     let mut r = Rng::derive(state.config().seed, &[p.index as u64, 0x1B]);
     if p.cards.first().is_some_and(|c| c.closed) || (p.index >= 10 && r.chance(0.03)) {
@@ -439,7 +445,7 @@ fn loans(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
         });
     }
     let total_fine_fen = items.iter().map(|l| l.fine_fen).sum();
-    to_value(&Loans {
+    Ok(Loans {
         items,
         total_fine_fen,
     })

@@ -808,7 +808,7 @@ mod props {
     use serde_json::{Value, json};
 
     use super::Ctx;
-    use crate::sim::{SimConfig, SimState, bank, card, public_data, sms};
+    use crate::sim::{SimConfig, SimState, bank, billers, card, public_data, sms};
 
     fn state() -> &'static SimState {
         static STATE: std::sync::OnceLock<SimState> = std::sync::OnceLock::new();
@@ -870,14 +870,14 @@ mod props {
         /// Whatever JSON object arrives, no operation panics: it answers data or a code.
         #[test]
         fn no_operation_panics_on_any_body(
-            op in 0usize..(card::OPS.len() + sms::OPS.len() + public_data::OPS.len() + bank::OPS.len()),
+            op in 0usize..(card::OPS.len() + sms::OPS.len() + public_data::OPS.len() + bank::OPS.len() + billers::OPS.len()),
             fields in proptest::collection::vec((0usize..FIELDS.len(), scalar()), 0..8),
         ) {
             let mut body = serde_json::Map::new();
             for (f, v) in fields {
                 body.insert(FIELDS[f].to_owned(), v);
             }
-            let all: Vec<&super::Op> = card::OPS.iter().chain(sms::OPS).chain(public_data::OPS).chain(bank::OPS).collect();
+            let all: Vec<&super::Op> = card::OPS.iter().chain(sms::OPS).chain(public_data::OPS).chain(bank::OPS).chain(billers::OPS).collect();
             let ctx = Ctx { creds: state().config().upstream.to_wire(), now: state().clock().now() };
             let _ = (all[op].run)(state(), &ctx, Value::Object(body));
         }
