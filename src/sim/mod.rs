@@ -1,5 +1,6 @@
 //! Simulators of every upstream we cannot reach from a laptop or a test: the WeChat platform
-//! API, the campus card system, the SMS platform and the public data services.
+//! API, the campus card system, the SMS platform, the public data services, the bank (银校转账)
+//! and the billers (缴费).
 //!
 //! They exist so that `onecard demo`, `onecard sim` and the integration tests exercise the real
 //! HTTP clients against servers that behave like the real systems: the same JSON shapes and
@@ -61,8 +62,8 @@ pub struct SimConfig {
     /// The co-operating bank (limits, service hours, share of 未决 answers).
     #[serde(default)]
     pub bank: BankSimConfig,
-    /// Fault injection per upstream (`card`, `sms`, `public_data`, `wechat`); adjustable at run
-    /// time through `POST /sim/faults/{upstream}`.
+    /// Fault injection per upstream (`card`, `sms`, `public_data`, `bank`, `billers`, `wechat`);
+    /// adjustable at run time through `POST /sim/faults/{upstream}`.
     #[serde(default)]
     pub faults: BTreeMap<String, Faults>,
     /// Generate new card transactions in the background ("live campus"). Off by default so
@@ -407,7 +408,7 @@ async fn health_data(s: web::Data<SimState>) -> HttpResponse {
 /// Mount every simulator route under `/sim/...` on an actix-web App:
 ///
 /// - `/sim/wechat/...` the WeChat API (base URL for our client) + inspection;
-/// - `/sim/card`, `/sim/sms`, `/sim/data`: base URLs of the upstream gateways
+/// - `/sim/card`, `/sim/sms`, `/sim/data`, `/sim/bank`, `/sim/billers`: base URLs of the gateways
 ///   (`POST {base}/api/v1/...`, signed per docs/upstream-api.md);
 /// - `/sim/card/accounts`, `/sim/sms/outbox`, `/sim/faults`, `/sim/clock/advance`: inspection
 ///   and knobs for demos and tests (unsigned).
