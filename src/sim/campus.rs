@@ -649,6 +649,8 @@ impl Campus {
             let events = self.day_events(person, card, day);
             let mut i = events.len();
             let mut day_out: Vec<GenTx> = Vec::new();
+            // Nobody tops up twice a day: a high balance is worked off over several days.
+            let mut loaded_today = false;
             while i > 0 {
                 i -= 1;
                 let ev = &events[i];
@@ -663,7 +665,8 @@ impl Campus {
                 };
                 day_out.push(ev.to_tx(c, day, day_out.len(), after));
                 running = before;
-                if !ev.incoming && running > person.habits.reload_above_fen {
+                if !ev.incoming && !loaded_today && running > person.habits.reload_above_fen {
+                    loaded_today = true;
                     // Going back in time: the balance was low, so the person had loaded.
                     let amount = if running >= 20_500 {
                         20_000
