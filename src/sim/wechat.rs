@@ -75,6 +75,8 @@ const EVENT_WINDOW_PUSHES: u32 = 3;
 const TEMPLATE_DEDUP_SECS: i64 = 600;
 /// OAuth codes are single-use and expire after 5 minutes.
 const OAUTH_CODE_TTL_SECS: i64 = 300;
+/// `cgi-bin/token` calls allowed per day.
+const TOKEN_DAILY_QUOTA: u32 = 2000;
 /// The user the OAuth step signs in when the browser names none (`sim_openid`).
 pub const DEFAULT_OAUTH_OPENID: &str = "oSimDemoUser0000000000000001";
 
@@ -111,6 +113,7 @@ const E_REQUIRE_SUBSCRIBE: WxError = wx(43004, "require subscribe");
 const E_EMPTY_POST: WxError = wx(44002, "empty post data");
 const E_EMPTY_CONTENT: WxError = wx(44004, "empty content");
 const E_ARTICLE_SIZE: WxError = wx(45008, "article size out of limit");
+const E_DAILY_QUOTA: WxError = wx(45009, "reach max api daily quota limit");
 const E_MINUTE_QUOTA: WxError = wx(
     45011,
     "api minute-quota reach limit  mustslower  retry next minute",
@@ -210,6 +213,8 @@ struct WxState {
     plain_current: Option<String>,
     stable_current: Option<String>,
     last_force_refresh: Option<i64>,
+    /// (campus day, `cgi-bin/token` calls that day): the daily quota is 2000.
+    token_calls_today: (i64, u32),
     users: HashMap<String, UserWindow>,
     outbox: HashMap<String, Vec<Value>>,
     /// (openid, client_msg_id) → (first accepted at, msgid).
@@ -298,6 +303,15 @@ impl WechatSim {
     ) -> Result<IssuedToken, WxError> {
         self.check_credentials(grant_type, appid, secret, E_INVALID_CREDENTIAL)?;
         let mut st = lock(&self.st);
+        // Daily quota of cgi-bin/token (PROTOCOL.md §8.2): a refresh loop runs into 45009.
+        let day = (now + 8 * 3600).div_euclid(86_400);
+        if st.token_calls_today.0 != day {
+            st.token_calls_today = (day, 0);
+        }
+        if st.token_calls_today.1 >= TOKEN_DAILY_QUOTA {
+            return Err(E_DAILY_QUOTA);
+        }
+        st.token_calls_today.1 += 1;
         let token = new_token();
         if let Some(prev) = st.plain_current.take()
             && let Some(rec) = st.tokens.get_mut(&prev)
@@ -1205,6 +1219,7 @@ mod tests {
     use actix_web::{App, test};
     use serde_json::{Value, json};
 
+    use super::{WechatSim, WechatSimConfig};
     use crate::sim::{SimConfig, SimState, configure};
 
     const APPID: &str = "wx5f3a9c1e7b2d4a60";
@@ -1410,6 +1425,25 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .starts_with("access_token expired")
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_token_refresh_loop_hits_the_daily_quota() {
+        let sim = WechatSim::new(WechatSimConfig::default());
+        let g = Some("client_credential");
+        let now = 1_764_062_400; // 17:20 campus time
+        for _ in 0..2000 {
+            assert!(sim.fetch_token(g, Some(APPID), Some(SECRET), now).is_ok());
+        }
+        assert_eq!(
+            sim.fetch_token(g, Some(APPID), Some(SECRET), now),
+            Err(super::E_DAILY_QUOTA)
+        );
+        // The quota resets at campus midnight (7 h later).
+        assert!(
+            sim.fetch_token(g, Some(APPID), Some(SECRET), now + 7 * 3600)
+                .is_ok()
         );
     }
 
