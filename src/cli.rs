@@ -398,7 +398,10 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
         RulesCommand::Import { file, out } => {
             let json = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let toml = crate::rules::import_autoreply(&json)?;
+            let (toml, warnings) = crate::rules::import_autoreply_with_warnings(&json)?;
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
             match out {
                 Some(path) => {
                     std::fs::write(&path, toml)?;

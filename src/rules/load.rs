@@ -470,11 +470,7 @@ impl Validator {
                 requires_binding: p.requires_binding,
                 action: p.action,
                 fields: p.fields,
-                replies: Arc::new(ReplySet {
-                    mode: p.mode,
-                    items: p.items,
-                    env: env.clone(),
-                }),
+                replies: Arc::new(ReplySet::new(p.mode, p.items, env.clone())),
                 hits: AtomicU64::new(0),
             });
         }

@@ -171,6 +171,10 @@ fn error_chain_fmt(e: &impl std::error::Error, f: &mut fmt::Formatter<'_>) -> fm
 /// space. Idempotent: `normalize(&normalize(s)) == normalize(s)`.
 pub fn normalize(input: &str) -> String {
     let mut out = normalize_once(input);
+    // Most input is already normal (e.g. 余额): one pass, no fixpoint check.
+    if out == input {
+        return out;
+    }
     // Case mapping can, in rare scripts, produce text that NFKC changes again; iterate to a
     // fixpoint (at most a few rounds) so keywords and inputs always meet.
     for _ in 0..3 {
@@ -184,8 +188,13 @@ pub fn normalize(input: &str) -> String {
 }
 
 fn normalize_once(input: &str) -> String {
-    let nfkc: String = input.nfkc().collect();
-    let lower = nfkc.to_lowercase();
+    let lower = if unicode_normalization::is_nfkc_quick(input.chars())
+        == unicode_normalization::IsNormalized::Yes
+    {
+        input.to_lowercase()
+    } else {
+        input.nfkc().collect::<String>().to_lowercase()
+    };
     let mut out = String::with_capacity(lower.len());
     for word in lower.split_whitespace() {
         if !out.is_empty() {

@@ -28,6 +28,9 @@ pub struct ReplySet {
     pub(crate) items: Vec<ReplyItem>,
     /// The table's shared environment holding every compiled template.
     pub(crate) env: Arc<Environment<'static>>,
+    /// Per item: the finished text when the template has no template syntax at all (most
+    /// replies), so rendering it needs no template engine and no context.
+    literals: Vec<Option<String>>,
 }
 
 /// One reply of a rule; every string is the *name* of a compiled template in the environment.
@@ -74,6 +77,31 @@ impl RenderedReply {
 }
 
 impl ReplySet {
+    pub(crate) fn new(
+        mode: ReplyMode,
+        items: Vec<ReplyItem>,
+        env: Arc<Environment<'static>>,
+    ) -> Self {
+        let literals = items
+            .iter()
+            .map(|item| match item {
+                ReplyItem::Text(name) => env
+                    .get_template(name)
+                    .ok()
+                    .map(|t| t.source().to_owned())
+                    .filter(|src| !src.contains('{'))
+                    .map(|src| src.trim_end().to_owned()),
+                ReplyItem::News { .. } => None,
+            })
+            .collect();
+        Self {
+            mode,
+            items,
+            env,
+            literals,
+        }
+    }
+
     /// Send every reply, or one chosen at random.
     pub fn mode(&self) -> ReplyMode {
         self.mode
@@ -95,6 +123,21 @@ impl ReplySet {
         fields: &serde_json::Value,
         captures: &[String],
     ) -> Result<Vec<RenderedReply>, RuleError> {
+        if self.literals.iter().all(Option::is_some) {
+            let texts = self.literals.iter().flatten();
+            return Ok(match self.mode {
+                ReplyMode::SendAll => texts.map(|t| RenderedReply::Text(t.clone())).collect(),
+                ReplyMode::RandomOne => {
+                    let all: Vec<&String> = texts.collect();
+                    if all.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    vec![RenderedReply::Text(
+                        all[rand::rng().random_range(0..all.len())].clone(),
+                    )]
+                }
+            });
+        }
         let ctx = context(fields, captures);
         match self.mode {
             ReplyMode::SendAll => self
@@ -351,11 +394,7 @@ mod tests {
                 .unwrap();
             items.push(ReplyItem::Text(name));
         }
-        ReplySet {
-            mode,
-            items,
-            env: Arc::new(env),
-        }
+        ReplySet::new(mode, items, Arc::new(env))
     }
 
     #[test]

@@ -27,12 +27,13 @@ fn is_illegal_control(c: char) -> bool {
 
 /// Remove XML-illegal control bytes. They are ASCII, so removing them from UTF-8 bytes can
 /// never split a multi-byte sequence.
-pub(crate) fn strip_illegal_control_bytes(input: &[u8]) -> Vec<u8> {
-    input
-        .iter()
-        .copied()
-        .filter(|&b| !is_illegal_control(char::from(b)))
-        .collect()
+pub(crate) fn strip_illegal_control_bytes(input: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let illegal = |b: &u8| is_illegal_control(char::from(*b));
+    if !input.iter().any(illegal) {
+        // The common case: nothing to strip, nothing to copy.
+        return std::borrow::Cow::Borrowed(input);
+    }
+    std::borrow::Cow::Owned(input.iter().copied().filter(|b| !illegal(b)).collect())
 }
 
 /// Remove XML-illegal control characters from text we are about to write.
@@ -52,15 +53,12 @@ pub(crate) fn reject_dtd(input: &[u8]) -> Result<(), WeChatError> {
     const CDATA_CLOSE: &[u8] = b"]]>";
     const NEEDLES: [&[u8]; 2] = [b"<!DOCTYPE", b"<!ENTITY"];
     let mut i = 0;
-    while let Some(offset) = input[i..].iter().position(|&b| b == b'<') {
+    while let Some(offset) = memchr::memchr(b'<', &input[i..]) {
         let at = i + offset;
         let rest = &input[at..];
         if rest.starts_with(CDATA_OPEN) {
             let body = at + CDATA_OPEN.len();
-            match input[body..]
-                .windows(CDATA_CLOSE.len())
-                .position(|w| w == CDATA_CLOSE)
-            {
+            match memchr::memmem::find(&input[body..], CDATA_CLOSE) {
                 Some(end) => {
                     i = body + end + CDATA_CLOSE.len();
                     continue;
@@ -85,7 +83,11 @@ pub(crate) fn reject_dtd(input: &[u8]) -> Result<(), WeChatError> {
 pub(crate) fn push_cdata(out: &mut String, value: &str) {
     let clean = strip_illegal_controls(value);
     out.push_str("<![CDATA[");
-    out.push_str(&clean.replace("]]>", "]]]]><![CDATA[>"));
+    if clean.contains("]]>") {
+        out.push_str(&clean.replace("]]>", "]]]]><![CDATA[>"));
+    } else {
+        out.push_str(&clean);
+    }
     out.push_str("]]>");
 }
 
@@ -344,7 +346,7 @@ mod tests {
     #[test]
     fn control_bytes_are_stripped_but_tab_lf_cr_kept() {
         assert_eq!(
-            strip_illegal_control_bytes(b"a\x1db\x00c\td\ne\rf"),
+            strip_illegal_control_bytes(b"a\x1db\x00c\td\ne\rf").as_ref(),
             b"abc\td\ne\rf"
         );
         assert_eq!(strip_illegal_controls("x\u{1d}y\u{b}"), "xy");
