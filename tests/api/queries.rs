@@ -98,6 +98,11 @@ async fn public_information_queries() {
     assert!(tomorrow.contains("月"), "{tomorrow}");
     let staff = openid("staff");
     app.bind(&staff, "2008900001").await;
+    let no_grades = app.say(&staff, "成绩").await;
+    assert!(
+        no_grades.contains("暂无成绩"),
+        "staff have no transcript: {no_grades}"
+    );
     let meetings = app.say(&staff, "会议").await;
     assert!(meetings.contains("会议"), "{meetings}");
     let zhang = openid("locker");
