@@ -228,11 +228,18 @@ fn timetable(input: ActionInput<'_>) -> ActionFuture<'_> {
 fn library_loans(input: ActionInput<'_>) -> ActionFuture<'_> {
     Box::pin(async move {
         let b = binding(&input)?;
-        let loans = adapters(&input)?
+        let loans = match adapters(&input)?
             .public_data
             .library_loans(&b.student_id)
             .await
-            .map_err(upstream("public_data"))?;
+        {
+            Ok(l) => l,
+            // No library account (4004 读者不存在): nothing borrowed, not a failure.
+            Err(e) if e.code() == Some(crate::adapters::wire::ErrorCode::ReaderNotFound) => {
+                return Ok(ActionOutput::message("library.none", json!({})));
+            }
+            Err(e) => return Err(upstream("public_data")(e)),
+        };
         if loans.items.is_empty() {
             return Ok(ActionOutput::message("library.none", json!({})));
         }
