@@ -77,3 +77,38 @@ async fn a_reply_the_window_does_not_allow_is_kept_for_the_next_message() {
         ["慢慢来：600 毫秒".to_string(), "第二条回复".to_string()]
     );
 }
+
+/// With a fallback template configured, a reply the customer-service window does not allow
+/// goes out at once as a template message instead of waiting for the user's next message.
+#[tokio::test]
+async fn a_closed_window_falls_back_to_the_configured_template_message() {
+    let app = spawn_app_with(TestOptions {
+        budget_ms: 200,
+        extra_rules: vec![("test_slow.toml", SLOW_RULE.to_owned())],
+        actions: actions_with_slow,
+        settings: |s| s.wechat.fallback_template_id = "TPL_REPLY".into(),
+        ..TestOptions::default()
+    });
+    let user = openid("template");
+    // Not reported to the simulator: WeChat knows of no interaction, custom pushes get 45015.
+    let msg = app.wx.text_message(&user, "慢500");
+    assert_eq!(app.wx.deliver(&msg).await.unwrap().body, "success");
+    let outbox = {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let o = app.wx.outbox(&user).await.unwrap();
+            if o.len() >= 2 || std::time::Instant::now() > deadline {
+                break o;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert_eq!(outbox.len(), 2, "{outbox:?}");
+    assert!(
+        outbox
+            .iter()
+            .all(|m| m["kind"] == "template" && m["template_id"] == "TPL_REPLY"),
+        "{outbox:?}"
+    );
+    assert_eq!(onecard::chat::pushed_text(&outbox[0]), "慢慢来：500 毫秒");
+}
