@@ -109,7 +109,7 @@ fn bench(c: &mut Criterion) {
                 NOW,
                 &reply,
             );
-            codec.seal_reply(&opened, &xml, NONCE, NOW)
+            codec.seal_reply(&opened.mode, opened.token_index, &xml, NONCE, NOW)
         })
     });
     g.finish();

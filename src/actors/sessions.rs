@@ -65,12 +65,17 @@ impl Sessions {
     }
 
     fn shard(&self, openid: &OpenId) -> &Mutex<HashMap<OpenId, Addr<SessionActor>>> {
-        &self.inner.shards[self.hash(openid) % SHARDS]
+        self.shard_of(self.hash(openid))
+    }
+
+    fn shard_of(&self, hash: usize) -> &Mutex<HashMap<OpenId, Addr<SessionActor>>> {
+        &self.inner.shards[hash % SHARDS]
     }
 
     fn address(&self, openid: &OpenId) -> Addr<SessionActor> {
+        let hash = self.hash(openid);
         let mut shard = self
-            .shard(openid)
+            .shard_of(hash)
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(addr) = shard.get(openid)
@@ -81,7 +86,7 @@ impl Sessions {
         let arbiter = if self.inner.arbiters.is_empty() {
             actix_rt::Arbiter::current()
         } else {
-            self.inner.arbiters[self.hash(openid) / SHARDS % self.inner.arbiters.len()].clone()
+            self.inner.arbiters[hash / SHARDS % self.inner.arbiters.len()].clone()
         };
         let (oid, router, store, sessions, idle) = (
             openid.clone(),

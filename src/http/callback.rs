@@ -122,7 +122,12 @@ pub async fn receive(
         state.pusher.record_interaction(&openid, interaction, now);
     }
 
-    let message = Arc::new(opened.message.clone());
+    let crate::wechat::Opened {
+        message,
+        mode,
+        token_index,
+    } = opened;
+    let message = Arc::new(message);
     let delivery = match state.deliveries.begin(message.dedup_key()) {
         Begin::New(delivery) => {
             let (sessions, pusher) = (state.sessions.clone(), state.pusher.clone());
@@ -160,7 +165,7 @@ pub async fn receive(
                 metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "replied").increment(1);
                 HttpResponse::Ok()
                     .content_type("text/xml; charset=utf-8")
-                    .body(state.codec.seal_reply(&opened, &xml, nonce, now))
+                    .body(state.codec.seal_reply(&mode, token_index, &xml, nonce, now))
             }
             None => {
                 metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "no_reply").increment(1);

@@ -267,21 +267,17 @@ impl Codec {
 
     /// [`Codec::seal`] for the reply to `opened`: the key that decrypted it *and* the token
     /// that authenticated it. Prefer this over `seal` on the callback path.
+    ///
+    /// Takes the two parts of [`Opened`] it needs, so the caller can move the message out.
     pub fn seal_reply(
         &self,
-        opened: &Opened,
+        mode: &Mode,
+        token_index: usize,
         reply_xml: &str,
         nonce: &str,
         now_unix: i64,
     ) -> String {
-        self.seal_inner(
-            &opened.mode,
-            opened.token_index,
-            reply_xml,
-            nonce,
-            now_unix,
-            None,
-        )
+        self.seal_inner(mode, token_index, reply_xml, nonce, now_unix, None)
     }
 
     /// [`Codec::seal`] with a fixed 16-byte prefix: deterministic output for vectors and tests.
@@ -719,7 +715,13 @@ mod tests {
         assert_eq!(opened.token_index, 1);
         // seal_reply signs with the token WeChat used, so WeChat (still on the old token)
         // accepts the reply; `seal` signs with the current token.
-        let reply_for_old = ours.seal_reply(&opened, "<xml/>", "99", 1_700_000_001);
+        let reply_for_old = ours.seal_reply(
+            &opened.mode,
+            opened.token_index,
+            "<xml/>",
+            "99",
+            1_700_000_001,
+        );
         assert_eq!(
             wechat_old.open_reply(&reply_for_old).unwrap(),
             Some("<xml/>".into())
