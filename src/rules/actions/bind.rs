@@ -72,6 +72,83 @@ fn step(name: &str, data: serde_json::Value) -> DialogChange {
     }
 }
 
+/// The messages one verification-code dialog answers with; binding and phone verification
+/// share the code rules and differ only in their words.
+struct CodeMessages {
+    too_soon: &'static str,
+    daily_limit: &'static str,
+    locked: &'static str,
+    bad_code: &'static str,
+    expired: &'static str,
+    /// No code is pending (or it was consumed): start the dialog over.
+    restart: &'static str,
+    restart_step: &'static str,
+}
+
+const BIND_CODES: CodeMessages = CodeMessages {
+    too_soon: "bind.too_soon",
+    daily_limit: "bind.daily_limit",
+    locked: "bind.locked",
+    bad_code: "bind.bad_code",
+    expired: "bind.code_expired",
+    restart: "bind.ask_student_id",
+    restart_step: "await_student_id",
+};
+
+const PHONE_CODES: CodeMessages = CodeMessages {
+    too_soon: "phone.too_soon",
+    daily_limit: "phone.daily_limit",
+    locked: "phone.locked",
+    bad_code: "phone.bad_code",
+    expired: "phone.code_expired",
+    restart: "phone.ask",
+    restart_step: "await_phone",
+};
+
+/// The code to send, or the reply that explains why none is sent.
+fn code_or_refusal(
+    m: &CodeMessages,
+    issued: Issue,
+    waiting: DialogChange,
+    fields: serde_json::Value,
+) -> Result<String, ActionOutput> {
+    match issued {
+        Issue::Code(code) => Ok(code),
+        Issue::TooSoon { wait_secs } => Err(ActionOutput::message(
+            m.too_soon,
+            json!({ "wait_secs": wait_secs }),
+        )
+        .with_dialog(waiting)),
+        Issue::DailyLimit => {
+            Err(ActionOutput::message(m.daily_limit, fields).with_dialog(DialogChange::End))
+        }
+        Issue::Locked { minutes_left } => Err(ActionOutput::message(
+            m.locked,
+            json!({ "minutes_left": minutes_left }),
+        )
+        .with_dialog(DialogChange::End)),
+    }
+}
+
+/// What a right code confirms, or the reply for a wrong, expired or missing one.
+fn payload_or_refusal(m: &CodeMessages, checked: Check) -> Result<serde_json::Value, ActionOutput> {
+    match checked {
+        Check::Ok(payload) => Ok(payload),
+        Check::Wrong { tries_left } => Err(ActionOutput::message(
+            m.bad_code,
+            json!({ "tries_left": tries_left }),
+        )),
+        Check::Locked { minutes_left } => Err(ActionOutput::message(
+            m.locked,
+            json!({ "minutes_left": minutes_left }),
+        )
+        .with_dialog(DialogChange::End)),
+        Check::Expired => Err(ActionOutput::message(m.expired, json!({}))),
+        Check::NoCode => Err(ActionOutput::message(m.restart, json!({}))
+            .with_dialog(step(m.restart_step, json!({})))),
+    }
+}
+
 /// Words that ask for a new code.
 fn wants_resend(text: &str) -> bool {
     matches!(text.trim(), "重发" | "重新发送" | "再发一次" | "没收到")
@@ -161,26 +238,9 @@ async fn ask_for_code(input: &ActionInput<'_>, typed: &str) -> Result<ActionOutp
     )?;
     store.flush().await?;
     let dialog = step("await_code", json!({ "student_id": sno.as_str() }));
-    let code = match issued {
-        Issue::Code(code) => code,
-        Issue::TooSoon { wait_secs } => {
-            return Ok(
-                ActionOutput::message("bind.too_soon", json!({ "wait_secs": wait_secs }))
-                    .with_dialog(dialog),
-            );
-        }
-        Issue::DailyLimit => {
-            return Ok(
-                ActionOutput::message("bind.daily_limit", fields).with_dialog(DialogChange::End)
-            );
-        }
-        Issue::Locked { minutes_left } => {
-            return Ok(ActionOutput::message(
-                "bind.locked",
-                json!({ "minutes_left": minutes_left }),
-            )
-            .with_dialog(DialogChange::End));
-        }
+    let code = match code_or_refusal(&BIND_CODES, issued, dialog.clone(), fields.clone()) {
+        Ok(code) => code,
+        Err(refused) => return Ok(refused),
     };
     let params = BTreeMap::from([
         ("code".to_owned(), code),
@@ -222,26 +282,9 @@ async fn check_code(input: &ActionInput<'_>, sno: &str) -> Result<ActionOutput, 
         .codes()
         .check("bind", input.openid, sno, typed, input.now)?;
     store.flush().await?;
-    let payload = match checked {
-        Check::Ok(payload) => payload,
-        Check::Wrong { tries_left } => {
-            return Ok(ActionOutput::message(
-                "bind.bad_code",
-                json!({ "tries_left": tries_left }),
-            ));
-        }
-        Check::Locked { minutes_left } => {
-            return Ok(ActionOutput::message(
-                "bind.locked",
-                json!({ "minutes_left": minutes_left }),
-            )
-            .with_dialog(DialogChange::End));
-        }
-        Check::Expired => return Ok(ActionOutput::message("bind.code_expired", json!({}))),
-        Check::NoCode => {
-            return Ok(ActionOutput::message("bind.ask_student_id", json!({}))
-                .with_dialog(step("await_student_id", json!({}))));
-        }
+    let payload = match payload_or_refusal(&BIND_CODES, checked) {
+        Ok(payload) => payload,
+        Err(refused) => return Ok(refused),
     };
     let text = |k: &str| {
         payload
@@ -352,26 +395,9 @@ async fn send_phone_code(
     )?;
     store.flush().await?;
     let dialog = step("await_code", json!({ "phone": phone.expose() }));
-    let code = match issued {
-        Issue::Code(code) => code,
-        Issue::TooSoon { wait_secs } => {
-            return Ok(
-                ActionOutput::message("phone.too_soon", json!({ "wait_secs": wait_secs }))
-                    .with_dialog(dialog),
-            );
-        }
-        Issue::DailyLimit => {
-            return Ok(
-                ActionOutput::message("phone.daily_limit", fields).with_dialog(DialogChange::End)
-            );
-        }
-        Issue::Locked { minutes_left } => {
-            return Ok(ActionOutput::message(
-                "phone.locked",
-                json!({ "minutes_left": minutes_left }),
-            )
-            .with_dialog(DialogChange::End));
-        }
+    let code = match code_or_refusal(&PHONE_CODES, issued, dialog.clone(), fields.clone()) {
+        Ok(code) => code,
+        Err(refused) => return Ok(refused),
     };
     let s = &input.services.settings;
     let send = crate::adapters::wire::SmsSend {
@@ -410,26 +436,9 @@ async fn check_phone_code(
         input.now,
     )?;
     store.flush().await?;
-    let payload = match checked {
-        Check::Ok(p) => p,
-        Check::Wrong { tries_left } => {
-            return Ok(ActionOutput::message(
-                "phone.bad_code",
-                json!({ "tries_left": tries_left }),
-            ));
-        }
-        Check::Locked { minutes_left } => {
-            return Ok(ActionOutput::message(
-                "phone.locked",
-                json!({ "minutes_left": minutes_left }),
-            )
-            .with_dialog(DialogChange::End));
-        }
-        Check::Expired => return Ok(ActionOutput::message("phone.code_expired", json!({}))),
-        Check::NoCode => {
-            return Ok(ActionOutput::message("phone.ask", json!({}))
-                .with_dialog(step("await_phone", json!({}))));
-        }
+    let payload = match payload_or_refusal(&PHONE_CODES, checked) {
+        Ok(payload) => payload,
+        Err(refused) => return Ok(refused),
     };
     let Some(phone) = payload
         .get("phone")

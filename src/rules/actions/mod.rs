@@ -84,7 +84,7 @@ impl ActionOutput {
     }
 }
 
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub enum DialogChange {
     /// Leave the dialog state as it is.
     #[default]
