@@ -22,7 +22,8 @@
 //! - [`rules`] operator-edited reply rules: load, validate, match, render, hot reload.
 //! - [`adapters`] one module per upstream system, behind typed handles.
 //! - [`store`] sled behind typed repositories; nothing else touches sled.
-//! - [`sim`] simulators of every upstream, speaking the adapters' wire protocol.
+//! - [`wire`] the upstream protocol in types: signing, verification, envelope, bodies.
+//! - [`sim`] simulators of every upstream, speaking the [`wire`] protocol.
 
 pub mod actors;
 pub mod adapters;
@@ -38,3 +39,4 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod wechat;
+pub mod wire;

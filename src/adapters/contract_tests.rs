@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::wire::{self, Credentials, ReplayGuard};
 use super::*;
 use crate::domain::StudentId;
+use crate::wire::{self, Credentials, ReplayGuard};
 
 #[derive(Clone, Debug)]
 struct Recorded {

@@ -2,9 +2,9 @@
 //! each behind a supervised actor and a typed handle.
 //!
 //! Why it exists: the school's systems are slow, flaky and rate limited; this module is where
-//! that stops. It owns the wire protocol ([`wire`], shared with the simulators), request
-//! signing, timeouts, retries of idempotent reads, concurrency and rate limits and a circuit
-//! breaker per upstream ([`policy`]), and the actor + keeper that isolate each upstream
+//! that stops. It owns the signed HTTP calls (built on the protocol
+//! types of [`crate::wire`], shared with the simulators), timeouts, retries of idempotent
+//! reads, concurrency and rate limits and a circuit breaker per upstream ([`policy`]), and the actor + keeper that isolate each upstream
 //! ([`supervise`]). It must never compose user-facing replies (that is the lead's, from
 //! [`AdapterError`]'s variants), never retry a write except with the same idempotency key, and
 //! never log secrets or personal data (only [`events`] logs, and it masks).
@@ -24,11 +24,15 @@ pub mod events;
 pub mod policy;
 pub mod public_data;
 #[cfg(test)]
+mod sim_e2e_tests;
+#[cfg(test)]
 mod sim_roundtrip_tests;
 pub mod sms;
 pub mod supervise;
 pub mod transport;
-pub mod wire;
+/// The wire protocol lives in [`crate::wire`] (shared with the simulators); this alias keeps
+/// `adapters::wire::…` paths compiling while callers move to `crate::wire`.
+pub use crate::wire;
 
 use std::time::Duration;
 

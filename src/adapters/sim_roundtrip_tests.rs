@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use super::wire::TransactionsQuery;
 use super::*;
 use crate::domain::StudentId;
 use crate::sim::SimConfig;
 use crate::sim::upstream::testkit;
+use crate::wire::TransactionsQuery;
 
 fn upstream(base: &str, mount: &str, sim: &testkit::Sim) -> UpstreamConfig {
     let mut c = UpstreamConfig::new(

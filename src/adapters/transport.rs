@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 
 use super::events::Health;
 use super::policy::{CallKind, Policy};
-use super::wire::{self, Credentials, Envelope, ErrorCode};
 use super::{AdapterError, RateLimitSource, Unavailable, UpstreamConfig};
+use crate::wire::{self, Credentials, Envelope, ErrorCode};
 
 /// Responses bigger than this are refused (a page of 50 transactions is ≈ 20 KiB).
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -358,7 +358,7 @@ fn decode<Resp: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::wire::Balance;
+    use crate::wire::Balance;
 
     #[test]
     fn scrub_removes_every_quoted_value() {

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::campus::{Person, Rng, local_date, local_secs, local_ts};
 use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
 use super::{SimState, lock};
-use crate::adapters::wire::{
+use crate::wire::{
     self, BankBinding, BankDebit, BankDebitResult, BankStatement, BankStatementRow,
     BankTradeStatus, ErrorCode, Page, Reverse, ReverseResult, ReverseState, StatementQuery,
     TradeQuery, TradeState,
@@ -461,9 +461,9 @@ pub static OPS: &[Op] = &[
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::adapters::wire::paths;
     use crate::sim::upstream::testkit::{Sim, spawn};
     use crate::sim::{BankSimConfig, SimConfig};
+    use crate::wire::paths;
 
     const BANK: &str = "/sim/bank";
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::campus::{Rng, local_date, local_ts, rfc3339};
 use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
 use super::{SimState, lock};
-use crate::adapters::wire::{
+use crate::wire::{
     self, AmountRule, Biller, BillerCatalog, BillerLookup, BillerPay, BillerPayResult, BillerState,
     BillerStatement, BillerStatementRow, BillerTarget, ErrorCode, Location, Locations,
     LocationsQuery, Page, Receivable, TradeQuery,
@@ -592,9 +592,9 @@ pub static OPS: &[Op] = &[
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::adapters::wire::paths;
     use crate::sim::SimConfig;
     use crate::sim::upstream::testkit::{Sim, spawn};
+    use crate::wire::paths;
 
     const B: &str = "/sim/billers";
 

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::campus::{Campus, CardSeed, GenTx, Person, local_date, local_secs, local_ts, rfc3339};
 use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
 use super::{SimState, lock};
-use crate::adapters::wire::{
+use crate::wire::{
     self, AccountList, AccountQuery, AccountRef, Balance, CancelLoss, CardFlags, CardInfo,
     CardStatus, DailyRecord, DailyRecords, DailyRecordsQuery, Debit, DebitResult, Direction,
     ErrorCode, FoundCard, FoundStatus, IdType, LoadCreate, LoadResult, LoadSource, LossChannel,
@@ -1211,10 +1211,10 @@ pub fn list_accounts(state: &SimState, limit: usize) -> Value {
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::adapters::wire::{self, paths};
     use crate::sim::SimConfig;
     use crate::sim::campus::local_date;
     use crate::sim::upstream::testkit::{Sim, spawn};
+    use crate::wire::{self, paths};
 
     const CARD: &str = "/sim/card";
 

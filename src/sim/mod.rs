@@ -16,8 +16,6 @@ pub mod bank;
 pub mod billers;
 pub mod campus;
 pub mod card;
-#[cfg(test)]
-mod e2e_tests;
 pub mod faults;
 pub mod public_data;
 pub mod sms;
@@ -37,7 +35,7 @@ pub use card::CardSimConfig;
 pub use faults::Faults;
 pub use wechat::WechatSimConfig;
 
-use crate::adapters::wire::Credentials;
+use crate::wire::Credentials;
 
 /// Configuration of all simulators (`[sim]` in the config file). Every field has a default, so
 /// an empty section gives a working demo world.

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::SimState;
 use super::campus::{Campus, Person, PersonKind, Rng, local_date, local_ts, rfc3339};
 use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
-use crate::adapters::wire::{
+use crate::wire::{
     self, ErrorCode, Grade, Grades, GradesQuery, Lesson, Loan, Loans, Locker, Meeting, Meetings,
     MeetingsQuery, PersonRef, SignInStatus, Timetable, TimetableQuery,
 };
@@ -610,10 +610,10 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::Term;
-    use crate::adapters::wire::paths;
     use crate::sim::SimConfig;
     use crate::sim::campus::local_date;
     use crate::sim::upstream::testkit::{Sim, spawn};
+    use crate::wire::paths;
 
     const DATA: &str = "/sim/data";
 

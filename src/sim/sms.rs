@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::campus::{Rng, mask_phone, rfc3339};
 use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
 use super::{SimState, lock};
-use crate::adapters::wire::{
+use crate::wire::{
     self, ErrorCode, SmsDelivery, SmsSend, SmsSendResult, SmsStatus, SmsStatusQuery,
 };
 
@@ -237,9 +237,9 @@ pub static OPS: &[Op] = &[
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::adapters::wire::paths;
     use crate::sim::SimConfig;
     use crate::sim::upstream::testkit::{Sim, spawn};
+    use crate::wire::paths;
 
     const SMS: &str = "/sim/sms";
 

@@ -6,7 +6,7 @@
 //! Why it exists: every simulated gateway must refuse unsigned, wrongly signed and replayed
 //! requests exactly as documented and replay writes by key; doing it once here keeps the three
 //! simulators honest and identical. It owns each upstream's replay guard and idempotency store.
-//! It must never re-implement signing (that is `adapters::wire`) and never log request bodies,
+//! It must never re-implement signing (that is `crate::wire`) and never log request bodies,
 //! secrets or signatures.
 
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::faults::Outcome;
 use super::{SimState, lock};
-use crate::adapters::wire::{self, Credentials, Envelope, ErrorCode, ReplayGuard};
+use crate::wire::{self, Credentials, Envelope, ErrorCode, ReplayGuard};
 
 /// A business or protocol refusal: the code plus an optional specific message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -408,8 +408,8 @@ pub(crate) mod testkit {
     use rand::Rng as _;
     use serde_json::Value;
 
-    use crate::adapters::wire::{self, Credentials};
     use crate::sim::{SimConfig, SimState, configure};
+    use crate::wire::{self, Credentials};
 
     pub struct Sim {
         pub base: String,
@@ -562,8 +562,8 @@ mod tests {
     use serde_json::json;
 
     use super::testkit::{Sim, nonce, spawn};
-    use crate::adapters::wire::{self, paths};
     use crate::sim::SimConfig;
+    use crate::wire::{self, paths};
 
     const BAL: &str = paths::CARD_BALANCE_GET;
 

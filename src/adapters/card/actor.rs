@@ -16,9 +16,9 @@ use super::{
 use crate::adapters::events::Health;
 use crate::adapters::policy::Policy;
 use crate::adapters::supervise::{Builder, Kept, boxed, start_on_own_arbiter};
-use crate::adapters::wire::ErrorCode;
 use crate::adapters::{AdapterError, UpstreamConfig};
 use crate::domain::StudentId;
+use crate::wire::ErrorCode;
 
 /// Run `$body` (a future using `$c: Arc<Box<dyn CardSystem>>`) inside the actor; the listed
 /// borrowed arguments are copied into the message (and re-copied for a re-send).

@@ -18,8 +18,8 @@ use super::{
 use crate::adapters::events::Health;
 use crate::adapters::policy::Policy;
 use crate::adapters::transport::UpstreamClient;
-use crate::adapters::wire::{self, paths};
 use crate::adapters::{AdapterError, UpstreamConfig};
+use crate::wire::{self, paths};
 
 #[derive(Debug)]
 pub struct CardClient {

@@ -3,7 +3,7 @@
 //!
 //! Why it exists: it is the upstream most features depend on and the one most likely to be
 //! slow at lunch time. It owns the [`CardSystem`] trait (what the card system can do, in
-//! protocol types from [`crate::adapters::wire`]), its HTTP client and its supervised actor.
+//! protocol types from [`crate::wire`]), its HTTP client and its supervised actor.
 //! It must never turn an answer into user text, never log an account number, a name or a
 //! password, and never retry a write (loss reports, loads, debits): those go out once with
 //! their `out_trade_no`, and a caller that saw a timeout asks [`CardSystem::trade_status`].
@@ -14,7 +14,7 @@ pub mod health;
 
 use futures_util::future::BoxFuture;
 
-pub use super::wire::{
+pub use crate::wire::{
     Account, Balance, CardFlags, CardInfo, CardStatus, DailyRecords, DailyRecordsQuery, Debit,
     DebitResult, FoundCard, IdType, LoadCreate, LoadResult, LossResult, Page, PasswordVerifyResult,
     Refund, Reverse, ReverseResult, TradeStatus, Transaction, TransactionsQuery,

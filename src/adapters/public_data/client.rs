@@ -9,8 +9,8 @@ use super::{Grades, Loans, Locker, Meeting, PublicData, Timetable, UPSTREAM};
 use crate::adapters::events::Health;
 use crate::adapters::policy::Policy;
 use crate::adapters::transport::UpstreamClient;
-use crate::adapters::wire::{self, paths};
 use crate::adapters::{AdapterError, UpstreamConfig};
+use crate::wire::{self, paths};
 
 #[derive(Debug)]
 pub struct PublicDataClient {

@@ -13,7 +13,7 @@ pub mod health;
 
 use futures_util::future::BoxFuture;
 
-pub use super::wire::{
+pub use crate::wire::{
     Grade, Grades, Lesson, Loan, Loans, Locker, Meeting, SignInStatus, Timetable,
 };
 pub use actor::PublicDataHandle;

@@ -9,8 +9,8 @@ use super::{SmsPlatform, SmsSend, SmsSendResult, SmsStatus, SmsStatusQuery, UPST
 use crate::adapters::events::Health;
 use crate::adapters::policy::Policy;
 use crate::adapters::transport::UpstreamClient;
-use crate::adapters::wire::paths;
 use crate::adapters::{AdapterError, UpstreamConfig};
+use crate::wire::paths;
 
 #[derive(Debug)]
 pub struct SmsClient {

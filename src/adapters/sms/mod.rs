@@ -13,7 +13,7 @@ pub mod health;
 
 use futures_util::future::BoxFuture;
 
-pub use super::wire::{SmsDelivery, SmsSend, SmsSendResult, SmsStatus, SmsStatusQuery};
+pub use crate::wire::{SmsDelivery, SmsSend, SmsSendResult, SmsStatus, SmsStatusQuery};
 pub use actor::SmsHandle;
 pub use client::SmsClient;
 

@@ -11,9 +11,9 @@ use serde_json::json;
 
 use super::support::{adapters, binding, mask_card, mask_name, phone_tail, upstream};
 use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput, DialogChange};
-use crate::adapters::wire::{CardStatus, ErrorCode};
 use crate::domain::{Phone, StudentId};
 use crate::store::{Binding, Check, Issue, StoreError};
+use crate::wire::{CardStatus, ErrorCode};
 
 pub(super) fn all() -> Vec<ActionDef> {
     vec![
@@ -400,7 +400,7 @@ async fn send_phone_code(
         Err(refused) => return Ok(refused),
     };
     let s = &input.services.settings;
-    let send = crate::adapters::wire::SmsSend {
+    let send = crate::wire::SmsSend {
         phone: Some(phone.expose().to_owned()),
         sno: None,
         sign: s.sms_sign.clone(),

@@ -9,7 +9,7 @@ use super::support::{
     upstream, yuan,
 };
 use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput, DialogChange};
-use crate::adapters::wire::{CardStatus, Direction, ErrorCode, TransactionsQuery};
+use crate::wire::{CardStatus, Direction, ErrorCode, TransactionsQuery};
 
 /// How far back "流水" looks without a day named.
 const RECENT_DAYS: i64 = 30;

@@ -7,7 +7,7 @@ use super::support::{
     adapters, argument, binding, parse_day, short_time, today, upstream, weekday_name, yuan,
 };
 use super::{ActionDef, ActionFuture, ActionInput, ActionOutput};
-use crate::adapters::wire::{Lesson, SignInStatus};
+use crate::wire::{Lesson, SignInStatus};
 
 /// Loans due within this many days are "due soon".
 const DUE_SOON_DAYS: i64 = 3;
@@ -235,7 +235,7 @@ fn library_loans(input: ActionInput<'_>) -> ActionFuture<'_> {
         {
             Ok(l) => l,
             // No library account (4004 读者不存在): nothing borrowed, not a failure.
-            Err(e) if e.code() == Some(crate::adapters::wire::ErrorCode::ReaderNotFound) => {
+            Err(e) if e.code() == Some(crate::wire::ErrorCode::ReaderNotFound) => {
                 return Ok(ActionOutput::message("library.none", json!({})));
             }
             Err(e) => return Err(upstream("public_data")(e)),

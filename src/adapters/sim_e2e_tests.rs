@@ -3,14 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::adapters::wire::{
-    ErrorCode, IdType, LoadCreate, LoadSource, TradeState, TransactionsQuery,
-};
 use crate::adapters::{self, AdapterError, UpstreamConfig};
 use crate::domain::StudentId;
 use crate::sim::SimConfig;
 use crate::sim::campus::local_date;
 use crate::sim::upstream::testkit::spawn;
+use crate::wire::{ErrorCode, IdType, LoadCreate, LoadSource, TradeState, TransactionsQuery};
 
 fn cfg(base: &str, mount: &str) -> UpstreamConfig {
     let mut c = UpstreamConfig::new(
@@ -70,7 +68,7 @@ async fn card_adapter_round_trips_against_the_simulator() {
         TradeState::Success
     );
     let lost = card.report_loss("20001", "E2ERL1").await.unwrap();
-    assert_eq!(lost.status, crate::adapters::wire::CardStatus::Lost);
+    assert_eq!(lost.status, crate::wire::CardStatus::Lost);
     match card.balance("99999999").await {
         Err(e) => assert_eq!(e.code(), Some(ErrorCode::AccountNotFound), "{e:?}"),
         Ok(b) => panic!("unexpected {b:?}"),

@@ -1,0 +1,78 @@
+//! Body types of the bank (银校转账): binding, debit (idempotent by `out_trade_no`), query by
+//! key, statement. Reversal (冲正) uses the card system's [`super::Reverse`] /
+//! [`super::ReverseResult`].
+
+use serde::{Deserialize, Serialize};
+
+use super::envelope::{Page, TradeState, default_page, default_page_size};
+
+/// `bank/binding/get`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankBinding {
+    pub bound: bool,
+    pub bank_code: Option<String>,
+    pub bank_name: Option<String>,
+    /// first 6 + last 4
+    pub card_masked: Option<String>,
+    pub holder_name_masked: Option<String>,
+    pub bound_at: Option<String>,
+}
+
+/// `bank/debit` (write)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankDebit {
+    pub sno: String,
+    pub amount_fen: i64,
+    pub out_trade_no: String,
+    /// `campus_card_load`
+    pub purpose: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankDebitResult {
+    pub bank_trade_no: Option<String>,
+    pub bank_date: String,
+    pub state: TradeState,
+}
+
+/// `bank/query` answer (`bank/reverse` takes [`super::Reverse`], answers
+/// [`super::ReverseResult`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankTradeStatus {
+    pub out_trade_no: String,
+    pub state: TradeState,
+    pub bank_trade_no: Option<String>,
+    pub amount_fen: Option<i64>,
+}
+
+/// `bank/statement`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementQuery {
+    pub date: String,
+    #[serde(default = "default_page")]
+    pub page: u32,
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankStatementRow {
+    pub bank_date: String,
+    pub bank_trade_no: String,
+    pub out_trade_no: String,
+    pub card_masked: String,
+    pub sno: String,
+    pub amount_fen: i64,
+    /// DEBIT | REVERSAL
+    #[serde(rename = "type")]
+    pub row_type: String,
+    pub state: TradeState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankStatement {
+    pub date: String,
+    pub count: u64,
+    pub sum_fen: i64,
+    pub page: Page<BankStatementRow>,
+}

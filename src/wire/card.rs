@@ -1,0 +1,445 @@
+//! Body types of the card system (一卡通): accounts, balances, transactions, loss reports,
+//! loads (圈存) and their reversal, e-wallet debits and refunds, daily records.
+
+use serde::{Deserialize, Serialize};
+
+use super::envelope::{Page, TradeState, default_page, default_page_size};
+use super::signing::{Credentials, hmac_hex};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdType {
+    /// 学工号
+    Sno,
+    /// transaction card number (交易卡号) or printed number (显示卡号)
+    CardNo,
+    /// ledger account (账号)
+    Account,
+}
+
+/// `card/account/get`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountQuery {
+    pub id_type: IdType,
+    pub id: String,
+}
+
+/// 正常 / 挂失 / 冻结 / 注销; precedence closed > lost > frozen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardStatus {
+    Normal,
+    Lost,
+    Frozen,
+    Closed,
+}
+
+/// The independent flags behind [`CardStatus`] (lost and frozen can coexist).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardFlags {
+    pub lost: bool,
+    pub frozen: bool,
+    pub expired: bool,
+    pub dormant: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// ledger account (账号), the key for every other card operation
+    pub account: String,
+    pub sno: String,
+    pub name: String,
+    /// customer type code and name, e.g. `"40"`, `"本科"`
+    pub cust_type: String,
+    pub cust_type_name: String,
+    /// card type code and name, e.g. `"1"`, `"正式卡"`
+    pub card_type: String,
+    pub card_type_name: String,
+    pub status: CardStatus,
+    pub flags: CardFlags,
+    pub dept: String,
+    /// `YYYY-MM-DD`
+    pub expire_date: String,
+    /// phone on file, already masked by the card system (`138****1234`); absent if none
+    pub phone_masked: Option<String>,
+    pub card_no: String,
+    pub card_no_display: String,
+}
+
+/// Several cards per person exist; the first is the primary one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountList {
+    pub accounts: Vec<Account>,
+}
+
+/// `card/balance/get`, `card/info/get`, `card/found/get`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRef {
+    pub account: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub account: String,
+    /// spendable
+    pub balance_fen: i64,
+    /// 过渡余额: loaded but not yet claimed at a POS or kiosk
+    pub pending_fen: i64,
+    /// 补助 waiting to be claimed
+    pub subsidy_pending_fen: i64,
+    pub day_spent_fen: i64,
+    pub single_limit_fen: i64,
+    pub day_limit_fen: i64,
+    /// 免密额度
+    pub nopwd_limit_fen: i64,
+    /// balance + pending may not exceed this
+    pub wallet_cap_fen: i64,
+    /// RFC 3339
+    pub as_of: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// money into the spendable balance
+    In,
+    /// money out of it
+    Out,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TxType {
+    Consume,
+    LoadBank,
+    LoadCash,
+    LoadOnline,
+    Claim,
+    Subsidy,
+    Refund,
+    BillPay,
+    Fee,
+    Reversal,
+    Adjust,
+    Transfer,
+    /// a type this client does not know yet (servers may add types)
+    #[serde(other)]
+    Other,
+}
+
+/// `card/transactions/list`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionsQuery {
+    pub account: String,
+    /// `YYYY-MM-DD`, inclusive, by trade date
+    pub from: String,
+    /// `YYYY-MM-DD`, inclusive
+    pub to: String,
+    #[serde(default = "default_page")]
+    pub page: u32,
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub tx_type: Option<TxType>,
+}
+
+/// Newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub trade_no: String,
+    /// RFC 3339
+    pub occurred_at: String,
+    /// accounting date `YYYY-MM-DD` (may be the next day after the day cut)
+    pub acc_date: String,
+    #[serde(rename = "type")]
+    pub tx_type: TxType,
+    /// vendor name, e.g. 持卡人消费
+    pub type_name: String,
+    pub direction: Direction,
+    /// magnitude, always ≥ 0; the sign is `direction`
+    pub amount_fen: i64,
+    pub balance_after_fen: i64,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub terminal_id: String,
+    pub location: String,
+    #[serde(default)]
+    pub remark: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossChannel {
+    Wechat,
+    Phone,
+    Web,
+    Counter,
+    Kiosk,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardInfo {
+    pub account: String,
+    pub card_no: String,
+    pub card_no_display: String,
+    pub card_type: String,
+    pub card_type_name: String,
+    pub status: CardStatus,
+    pub flags: CardFlags,
+    /// `YYYY-MM-DD`
+    pub issue_date: String,
+    pub expire_date: String,
+    /// RFC 3339, when the loss was reported / becomes effective on offline terminals
+    pub lost_at: Option<String>,
+    pub loss_effective_at: Option<String>,
+    pub loss_channel: Option<LossChannel>,
+}
+
+/// `card/password/verify`. `password_digest` = hex(HMAC-SHA256(app_secret,
+/// "PWD\n" + account + "\n" + password)) — see [`password_digest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordVerify {
+    pub account: String,
+    pub password_digest: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordVerifyResult {
+    pub ok: bool,
+    pub attempts_left: u32,
+}
+
+/// How a card password travels: never in clear, bound to the account and the app secret.
+pub fn password_digest(creds: &Credentials, account: &str, password: &str) -> String {
+    hmac_hex(&creds.app_secret, &format!("PWD\n{account}\n{password}"))
+}
+
+/// `card/report_loss` (write)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportLoss {
+    pub account: String,
+    pub out_trade_no: String,
+    pub channel: LossChannel,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LossResult {
+    pub trade_no: String,
+    pub status: CardStatus,
+    /// RFC 3339; offline terminals honour the loss from this moment
+    pub effective_at: String,
+}
+
+/// `card/cancel_loss` (write)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelLoss {
+    pub account: String,
+    pub out_trade_no: String,
+    pub password_digest: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FoundStatus {
+    Waiting,
+    Collected,
+}
+
+/// `card/found/get`: is my lost card at a service point?
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoundCard {
+    pub found: bool,
+    pub place: Option<String>,
+    /// RFC 3339
+    pub found_at: Option<String>,
+    pub pickup_hours: Option<String>,
+    pub status: Option<FoundStatus>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadSource {
+    Bank,
+    Online,
+    Cash,
+}
+
+/// `card/load/create` (圈存入账, write): credits `pending_fen`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadCreate {
+    pub account: String,
+    pub amount_fen: i64,
+    pub out_trade_no: String,
+    pub source: LoadSource,
+    /// the counterparty's serial (e.g. the bank debit's `out_trade_no`)
+    pub source_ref: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadResult {
+    pub trade_no: String,
+    pub acc_date: String,
+    pub state: TradeState,
+    pub pending_fen_after: i64,
+}
+
+/// `card/load/reverse` (冲正, write). Idempotent; reversing an unknown or failed load answers
+/// `NOTHING_TO_REVERSE`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reverse {
+    pub orig_out_trade_no: String,
+    pub out_trade_no: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReverseState {
+    Reversed,
+    NothingToReverse,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReverseResult {
+    pub state: ReverseState,
+    pub trade_no: Option<String>,
+}
+
+/// `card/pay/debit` (e-wallet payment to a biller, write)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Debit {
+    pub account: String,
+    pub amount_fen: i64,
+    pub out_trade_no: String,
+    pub biller_id: String,
+    pub target_id: String,
+    #[serde(default)]
+    pub remark: String,
+    /// required above `nopwd_limit_fen` (else 2308)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_digest: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DebitResult {
+    pub trade_no: String,
+    pub acc_date: String,
+    pub balance_after_fen: i64,
+}
+
+/// `card/pay/refund` (write), partial refunds allowed up to the original amount in total.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub orig_out_trade_no: String,
+    pub out_trade_no: String,
+    pub amount_fen: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradeKind {
+    ReportLoss,
+    CancelLoss,
+    Load,
+    LoadReverse,
+    Debit,
+    Refund,
+}
+
+/// `card/trade/query` answer, for any card write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeStatus {
+    pub out_trade_no: String,
+    pub state: TradeState,
+    pub kind: Option<TradeKind>,
+    pub trade_no: Option<String>,
+    pub acc_date: Option<String>,
+    pub amount_fen: Option<i64>,
+    /// for `FAILED`: the code and message the write answered with
+    pub error_code: Option<u32>,
+    pub error_message: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconKind {
+    Load,
+    Debit,
+    Refund,
+    Reversal,
+    All,
+}
+
+/// `card/recon/daily`: every money record of one accounting day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyRecordsQuery {
+    pub acc_date: String,
+    pub kind: ReconKind,
+    #[serde(default = "default_page")]
+    pub page: u32,
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyRecord {
+    pub acc_date: String,
+    pub trade_no: String,
+    pub out_trade_no: String,
+    pub account: String,
+    pub sno: String,
+    #[serde(rename = "type")]
+    pub tx_type: TxType,
+    pub amount_fen: i64,
+    pub state: TradeState,
+    pub occurred_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyRecords {
+    pub acc_date: String,
+    /// totals over the whole day (all pages) for the requested kind
+    pub count: u64,
+    pub sum_fen: i64,
+    pub page: Page<DailyRecord>,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::wire::*;
+
+    #[test]
+    fn transaction_json_uses_type_and_fen_and_tolerates_new_types() {
+        let json = r#"{"trade_no":"T1","occurred_at":"2025-11-25T12:03:04+08:00","acc_date":"2025-11-25",
+            "type":"CONSUME","type_name":"持卡人消费","direction":"out","amount_fen":1250,
+            "balance_after_fen":4830,"merchant_id":"M01","merchant_name":"第一食堂","terminal_id":"P0101",
+            "location":"第一食堂二楼"}"#;
+        let t: Transaction = serde_json::from_str(json).unwrap();
+        assert_eq!(t.tx_type, TxType::Consume);
+        assert_eq!(t.amount_fen, 1250);
+        let new_type = json.replace("CONSUME", "CROWDFUND");
+        let t2: Transaction = serde_json::from_str(&new_type).unwrap();
+        assert_eq!(t2.tx_type, TxType::Other);
+        // floats are refused for money
+        let float = json.replace("1250", "12.5");
+        assert!(serde_json::from_str::<Transaction>(&float).is_err());
+    }
+
+    #[test]
+    fn optional_request_fields_are_omitted_not_null() {
+        let q = TransactionsQuery {
+            account: "42940".into(),
+            from: "2025-11-01".into(),
+            to: "2025-11-25".into(),
+            page: 1,
+            page_size: 20,
+            direction: None,
+            tx_type: Some(TxType::Consume),
+        };
+        assert_eq!(
+            serde_json::to_string(&q).unwrap(),
+            r#"{"account":"42940","from":"2025-11-01","to":"2025-11-25","page":1,"page_size":20,"type":"CONSUME"}"#
+        );
+    }
+}
