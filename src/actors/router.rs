@@ -193,12 +193,13 @@ impl Router {
             if let Some(last) = record.last_default_reply_at
                 && now - last < cooldown
             {
-                {
-                    return Routed {
-                        record,
-                        ..Routed::default()
-                    };
-                }
+                // The full default text answers once per cooldown; later misses still get a
+                // one-line pointer to 「帮助」, so nobody is left without an answer.
+                return Routed {
+                    replies: self.named(&table, "default.hint", &json!({})),
+                    record,
+                    forget_user: false,
+                };
             }
             record.last_default_reply_at = Some(now);
         }

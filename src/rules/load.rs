@@ -1106,6 +1106,7 @@ pub(crate) mod tests {
     pub(crate) const ROUTER: &[&str] = &[
         "binding.required",
         "dialog.cancelled",
+        "default.hint",
         "error.busy",
         "error.timeout",
         "error.unavailable",

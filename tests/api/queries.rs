@@ -98,10 +98,10 @@ async fn public_information_queries() {
     assert!(tomorrow.contains("月"), "{tomorrow}");
     let staff = openid("staff");
     app.bind(&staff, "2008900001").await;
-    let no_grades = app.say(&staff, "成绩").await;
-    assert!(
-        no_grades.contains("暂无成绩"),
-        "staff have no transcript: {no_grades}"
+    // Staff have no transcript: the reply names no (blank) term.
+    assert_eq!(
+        app.say(&staff, "成绩").await,
+        "暂未查到您的成绩，成绩录入后即可查询。"
     );
     let meetings = app.say(&staff, "会议").await;
     assert!(meetings.contains("会议"), "{meetings}");
@@ -215,4 +215,22 @@ async fn per_user_rate_limit_answers_politely() {
     );
     // Another user is not affected.
     assert!(app.say(&openid("calm"), "帮助").await.contains("余额"));
+}
+
+#[tokio::test]
+async fn unmatched_messages_after_the_default_reply_still_get_a_pointer_to_help() {
+    let app = spawn_app();
+    let user = openid("lost-newcomer");
+    let full =
+        "抱歉，暂时没有理解您的意思。回复「帮助」查看可用功能，或回复「人工客服」联系工作人员。";
+    let hint = "没有找到对应的功能，回复「帮助」查看可以办理的业务。";
+    assert_eq!(app.say(&user, "今天食堂吃什么").await, full);
+    // Inside the cooldown: never silence, a one-line hint instead of the full text again.
+    assert_eq!(app.say(&user, "宿舍几点关门").await, hint);
+    assert_eq!(app.say(&user, "明天下雨吗").await, hint);
+    // Matched keywords are unaffected.
+    assert_eq!(
+        app.say(&user, "你好").await,
+        "您好！回复「帮助」查看可以办理的业务。"
+    );
 }

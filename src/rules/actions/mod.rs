@@ -132,6 +132,7 @@ pub struct ActionRegistry {
 pub const ROUTER_MESSAGES: &[&str] = &[
     "binding.required",
     "dialog.cancelled",
+    "default.hint",
     "error.busy",
     "error.timeout",
     "error.unavailable",
