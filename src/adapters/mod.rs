@@ -9,9 +9,10 @@
 //! [`AdapterError`]'s variants), never retry a write except with the same idempotency key, and
 //! never log secrets or personal data (only [`events`] logs, and it masks).
 //!
-//! Layout per upstream (STYLE habit 8): `mod.rs` (the trait and its types), `client.rs` (signed
-//! HTTP through [`transport::UpstreamClient`]), `actor.rs` (the actor and the typed handle
-//! callers use, e.g. `card.balance("42940").await?`), `health.rs`.
+//! Layout per upstream: `mod.rs` (the interface trait, an [`handle::Upstream`], and its
+//! types), `client.rs` (signed HTTP through [`transport::UpstreamClient`]) and `actor.rs` (the
+//! typed methods callers use, e.g. `card.balance("42940").await?`, on the one generic
+//! [`handle::AdapterHandle`], which also carries start, health, restarts and stop).
 //!
 //! Call [`start`] from inside the actix System, once, before the HTTP server: each adapter gets
 //! its own arbiter (thread), its own `reqwest::Client` built there (RUST.md 1.2.2) and a keeper
@@ -21,6 +22,7 @@ pub mod card;
 #[cfg(test)]
 mod contract_tests;
 pub mod events;
+pub mod handle;
 pub mod policy;
 pub mod public_data;
 #[cfg(test)]
@@ -288,9 +290,9 @@ impl Adapters {
     /// Health of every upstream (one unsigned `GET /api/v1/health` each, concurrently).
     pub async fn health(&self) -> Vec<events::Health> {
         let (a, b, c) = futures_util::join!(
-            card::health::check(&self.card),
-            sms::health::check(&self.sms),
-            public_data::health::check(&self.public_data),
+            self.card.health(),
+            self.sms.health(),
+            self.public_data.health(),
         );
         vec![a, b, c]
     }

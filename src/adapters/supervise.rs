@@ -26,7 +26,8 @@ use super::{AdapterError, Unavailable};
 /// Builds the adapter's client; runs inside the adapter's arbiter, again after each restart.
 pub type Builder<C> = Arc<dyn Fn() -> Result<C, AdapterError> + Send + Sync>;
 
-type LocalFuture<T> = Pin<Box<dyn Future<Output = Result<T, AdapterError>>>>;
+/// The future a call runs inside the actor (not `Send`: it lives on the adapter's thread).
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = Result<T, AdapterError>>>>;
 
 /// "Run this against your client": the one message an adapter actor handles. The closure is
 /// called on the actor's thread and its future runs there, concurrently with other calls

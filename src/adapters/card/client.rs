@@ -16,6 +16,7 @@ use super::{
     Reverse, ReverseResult, TradeStatus, Transaction, TransactionsQuery, UPSTREAM,
 };
 use crate::adapters::events::Health;
+use crate::adapters::handle::Upstream;
 use crate::adapters::policy::Policy;
 use crate::adapters::transport::UpstreamClient;
 use crate::adapters::{AdapterError, UpstreamConfig};
@@ -228,7 +229,9 @@ impl CardSystem for CardClient {
             .read("recon_daily", paths::CARD_RECON_DAILY, query)
             .boxed()
     }
+}
 
+impl Upstream for CardClient {
     fn health(&self) -> BoxFuture<'_, Health> {
         self.http.health().boxed()
     }

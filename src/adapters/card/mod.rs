@@ -10,7 +10,6 @@
 
 pub mod actor;
 pub mod client;
-pub mod health;
 
 use futures_util::future::BoxFuture;
 
@@ -23,14 +22,14 @@ pub use actor::CardHandle;
 pub use client::CardClient;
 
 use super::AdapterError;
-use super::events::Health;
+use super::handle::Upstream;
 
 /// The upstream's name in metrics and logs.
 pub const UPSTREAM: &str = "card";
 
 /// Everything onecard asks of the card system. Implemented by [`CardClient`] (HTTP) and by
 /// fakes in tests; [`CardHandle`] runs an implementation inside the adapter actor.
-pub trait CardSystem: Send + Sync + 'static {
+pub trait CardSystem: Upstream {
     /// `card/account/get`: every account of one person (the first is the primary card).
     fn find_accounts<'a>(
         &'a self,
@@ -106,7 +105,4 @@ pub trait CardSystem: Send + Sync + 'static {
         &'a self,
         query: &'a DailyRecordsQuery,
     ) -> BoxFuture<'a, Result<DailyRecords, AdapterError>>;
-
-    /// Unsigned health probe plus breaker state.
-    fn health(&self) -> BoxFuture<'_, Health>;
 }

@@ -7,6 +7,7 @@ use futures_util::future::BoxFuture;
 
 use super::{Grades, Loans, Locker, Meeting, PublicData, Timetable, UPSTREAM};
 use crate::adapters::events::Health;
+use crate::adapters::handle::Upstream;
 use crate::adapters::policy::Policy;
 use crate::adapters::transport::UpstreamClient;
 use crate::adapters::{AdapterError, UpstreamConfig};
@@ -106,7 +107,9 @@ impl PublicData for PublicDataClient {
         }
         .boxed()
     }
+}
 
+impl Upstream for PublicDataClient {
     fn health(&self) -> BoxFuture<'_, Health> {
         self.http.health().boxed()
     }

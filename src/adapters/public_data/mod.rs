@@ -9,7 +9,6 @@
 
 pub mod actor;
 pub mod client;
-pub mod health;
 
 use futures_util::future::BoxFuture;
 
@@ -20,12 +19,12 @@ pub use actor::PublicDataHandle;
 pub use client::PublicDataClient;
 
 use super::AdapterError;
-use super::events::Health;
+use super::handle::Upstream;
 
 pub const UPSTREAM: &str = "public_data";
 
 /// What onecard asks of the public data store.
-pub trait PublicData: Send + Sync + 'static {
+pub trait PublicData: Upstream {
     /// `data/meetings/list`, dates `YYYY-MM-DD` inclusive.
     fn meetings<'a>(
         &'a self,
@@ -54,6 +53,4 @@ pub trait PublicData: Send + Sync + 'static {
 
     /// `data/locker/get`
     fn locker<'a>(&'a self, sno: &'a str) -> BoxFuture<'a, Result<Locker, AdapterError>>;
-
-    fn health(&self) -> BoxFuture<'_, Health>;
 }

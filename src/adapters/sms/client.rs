@@ -7,6 +7,7 @@ use futures_util::future::BoxFuture;
 
 use super::{SmsPlatform, SmsSend, SmsSendResult, SmsStatus, SmsStatusQuery, UPSTREAM};
 use crate::adapters::events::Health;
+use crate::adapters::handle::Upstream;
 use crate::adapters::policy::Policy;
 use crate::adapters::transport::UpstreamClient;
 use crate::adapters::{AdapterError, UpstreamConfig};
@@ -48,7 +49,9 @@ impl SmsPlatform for SmsClient {
             .read("sms_status", paths::SMS_STATUS, query)
             .boxed()
     }
+}
 
+impl Upstream for SmsClient {
     fn health(&self) -> BoxFuture<'_, Health> {
         self.http.health().boxed()
     }

@@ -9,7 +9,6 @@
 
 pub mod actor;
 pub mod client;
-pub mod health;
 
 use futures_util::future::BoxFuture;
 
@@ -18,12 +17,12 @@ pub use actor::SmsHandle;
 pub use client::SmsClient;
 
 use super::AdapterError;
-use super::events::Health;
+use super::handle::Upstream;
 
 pub const UPSTREAM: &str = "sms";
 
 /// What onecard asks of the SMS platform.
-pub trait SmsPlatform: Send + Sync + 'static {
+pub trait SmsPlatform: Upstream {
     /// `sms/send` (write, key `out_id`).
     fn send<'a>(&'a self, req: &'a SmsSend) -> BoxFuture<'a, Result<SmsSendResult, AdapterError>>;
 
@@ -32,6 +31,4 @@ pub trait SmsPlatform: Send + Sync + 'static {
         &'a self,
         query: &'a SmsStatusQuery,
     ) -> BoxFuture<'a, Result<SmsStatus, AdapterError>>;
-
-    fn health(&self) -> BoxFuture<'_, Health>;
 }
