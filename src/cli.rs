@@ -167,8 +167,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Sim { config, listen } => {
             crate::telemetry::init_logging(false);
             let settings = load(&config)?;
-            let table = settings.sim.context("the config has no [sim] section")?;
-            let cfg: crate::sim::SimConfig = toml::Value::Table(table).try_into()?;
+            let cfg = settings.sim.context("the config has no [sim] section")?;
             actix_web::rt::System::new().block_on(async move {
                 let state = crate::sim::SimState::new(cfg);
                 tracing::info!(%listen, "simulators listening under /sim/");

@@ -1,9 +1,10 @@
-//! Typed settings: one TOML file plus environment overrides.
+//! Typed settings: one TOML file plus environment overrides, layered by the `config` crate.
 //!
 //! Every key has a default so a config file names only what differs. Secrets can stay out of
 //! files: any key can be overridden by an environment variable `ONECARD__SECTION__KEY`
-//! (e.g. `ONECARD__WECHAT__APP_SECRET`). Unknown keys are an error, never ignored, so a typo in a
-//! config file is caught at start-up instead of silently running with a default.
+//! (e.g. `ONECARD__WECHAT__APP_SECRET`, `ONECARD__UPSTREAMS__CARD__APP_SECRET`). Unknown keys are
+//! an error, never ignored, so a typo in a config file is caught at start-up instead of silently
+//! running with a default. Errors name the key and the position, never a secret's value.
 //!
 //! URLs that start with `/` (like `api_base = "/sim/wechat"`) are relative to our own listener:
 //! that is how `onecard demo` points every adapter at the simulators it serves itself.
@@ -20,16 +21,21 @@ pub struct Settings {
     pub rules: RulesSettings,
     pub sessions: SessionSettings,
     pub services: ServicesSettings,
-    /// Upstream adapters (`[upstreams.card]`, …): handed to `adapters` as they are.
-    pub upstreams: toml::Table,
-    /// Simulators served on our own listener under `/sim/` (demo); absent in production.
-    pub sim: Option<toml::Table>,
+    /// Upstream adapters (`[upstreams.card]`, …); absent = campus services answer that they
+    /// are unavailable.
+    pub upstreams: Option<crate::adapters::AdaptersConfig>,
+    /// Simulators served on our own listener under `/sim/` by `demo`; `serve` refuses to
+    /// start when this is present.
+    pub sim: Option<crate::sim::SimConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
+    /// The public listener: only what WeChat and users reach (`/wechat`, `/healthz`).
     pub listen: String,
+    /// The operators' listener (`/metrics`); keep it on loopback or a private network.
+    pub admin_listen: String,
     pub data_dir: PathBuf,
     /// Every callback is answered within this budget; after it, "success" now and a push later.
     /// WeChat waits 5 s per attempt, so this must stay well under 5000.
@@ -50,6 +56,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:9090".into(),
             data_dir: PathBuf::from("data"),
             callback_budget_ms: 4000,
             body_limit_bytes: 64 * 1024,
@@ -185,14 +192,23 @@ pub enum SettingsError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
-    Parse {
+    /// TOML syntax. Only the position and the parser's message: the offending line may hold a
+    /// secret, so it is never quoted.
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
         path: PathBuf,
-        source: Box<toml::de::Error>,
+        line: usize,
+        column: usize,
+        message: String,
     },
-    #[error("environment override {var}: {message}")]
-    Env { var: String, message: String },
+    /// A key that is unknown or has the wrong type, from the file or the environment.
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
 }
+
+/// Environment variables that override the file: `ONECARD__SECTION__KEY`.
+const ENV_PREFIX: &str = "ONECARD";
+const ENV_SEPARATOR: &str = "__";
 
 impl Settings {
     /// Load `path`, apply `ONECARD__…` environment overrides, then resolve relative paths
@@ -203,13 +219,7 @@ impl Settings {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_toml(&text, std::env::vars()).map_err(|e| match e {
-            SettingsError::Parse { source, .. } => SettingsError::Parse {
-                path: path.to_owned(),
-                source,
-            },
-            other => other,
-        })
+        Self::layered(path, &text, None)
     }
 
     /// Parse settings text with the given environment (injectable for tests).
@@ -217,26 +227,50 @@ impl Settings {
         text: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
-        let mut value: toml::Table = text.parse().map_err(|source| SettingsError::Parse {
-            path: PathBuf::new(),
-            source: Box::new(source),
-        })?;
-        for (var, raw) in env {
-            let Some(rest) = var.strip_prefix("ONECARD__") else {
-                continue;
-            };
-            let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
-            set_path(&mut value, &keys, &raw).map_err(|message| SettingsError::Env {
-                var: var.clone(),
-                message,
-            })?;
+        Self::layered(
+            Path::new("<settings>"),
+            text,
+            Some(env.into_iter().collect()),
+        )
+    }
+
+    /// The file, then the environment (`None` = the process environment). Environment values
+    /// stay strings and are converted only where a field wants a number or a boolean, so an
+    /// all-digit secret such as `ONECARD__WECHAT__TOKEN=123456` is the string "123456".
+    fn layered(
+        path: &Path,
+        text: &str,
+        env: Option<config::Map<String, String>>,
+    ) -> Result<Self, SettingsError> {
+        // Syntax is checked here first so the error can be reported without the line's text.
+        if let Err(e) = text.parse::<toml::Table>() {
+            let (line, column) = e
+                .span()
+                .map(|span| line_and_column(text, span.start))
+                .unwrap_or((0, 0));
+            return Err(SettingsError::Syntax {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            });
         }
-        toml::Value::Table(value)
-            .try_into()
-            .map_err(|source| SettingsError::Parse {
-                path: PathBuf::new(),
-                source: Box::new(source),
-            })
+        let invalid = |e: config::ConfigError| SettingsError::Invalid {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator(ENV_SEPARATOR)
+                    .separator(ENV_SEPARATOR)
+                    .source(env),
+            )
+            .build()
+            .map_err(invalid)?
+            .try_deserialize()
+            .map_err(invalid)
     }
 
     /// The WeChat API base and every upstream base URL, with `/…` made absolute against our
@@ -248,69 +282,122 @@ impl Settings {
             }
         };
         fix(&mut self.wechat.api_base);
-        for (_, section) in self.upstreams.iter_mut() {
-            if let Some(toml::Value::String(url)) = section.get_mut("base_url") {
-                fix(url);
+        if let Some(upstreams) = &mut self.upstreams {
+            for (_, section) in upstreams.sections_mut() {
+                fix(&mut section.base_url);
             }
         }
     }
 }
 
-fn set_path(table: &mut toml::Table, keys: &[String], raw: &str) -> Result<(), String> {
-    let (last, parents) = keys.split_last().ok_or("empty key")?;
-    let mut cur = table;
-    for k in parents {
-        let entry = cur
-            .entry(k.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        cur = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("`{k}` is not a section"))?;
-    }
-    let value = if let Ok(i) = raw.parse::<i64>() {
-        toml::Value::Integer(i)
-    } else if let Ok(b) = raw.parse::<bool>() {
-        toml::Value::Boolean(b)
-    } else {
-        toml::Value::String(raw.to_owned())
-    };
-    cur.insert(last.clone(), value);
-    Ok(())
+/// 1-based line and column of a byte offset.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const UPSTREAMS: &str = r#"
+[upstreams.card]
+base_url = "https://ecard-gw.example.edu.cn"
+app_key = "onecard"
+app_secret = "from-the-file"
+[upstreams.sms]
+base_url = "/sim/sms"
+app_key = "onecard"
+app_secret = "from-the-file"
+[upstreams.public_data]
+base_url = "/sim/data"
+app_key = "onecard"
+app_secret = "from-the-file"
+"#;
+
     #[test]
     fn environment_overrides_secrets_and_numbers() {
-        let env = vec![
-            (
-                "ONECARD__WECHAT__APP_SECRET".to_string(),
-                "s3cret".to_string(),
-            ),
-            (
-                "ONECARD__SERVER__CALLBACK_BUDGET_MS".to_string(),
-                "2500".to_string(),
-            ),
-            ("PATH".to_string(), "/bin".to_string()),
-        ];
+        let env = env(&[
+            ("ONECARD__WECHAT__APP_SECRET", "s3cret"),
+            ("ONECARD__SERVER__CALLBACK_BUDGET_MS", "2500"),
+            ("ONECARD__RULES__HOT_RELOAD", "false"),
+            ("ONECARD__SERVER__UTC_OFFSET_HOURS", "-5"),
+            ("PATH", "/bin"),
+        ]);
         let s = Settings::from_toml("[wechat]\napp_id = \"wx1\"\n", env).unwrap();
         assert_eq!(s.wechat.app_id, "wx1");
         assert_eq!(s.wechat.app_secret, "s3cret");
         assert_eq!(s.server.callback_budget_ms, 2500);
+        assert!(!s.rules.hot_reload);
+        assert_eq!(s.server.utc_offset_hours, -5);
+    }
+
+    #[test]
+    fn all_digit_secrets_from_the_environment_stay_strings() {
+        // A hand-written layering once turned these into integers and refused them, printing
+        // the value in the error.
+        let text = format!("[wechat]\ntoken = \"from-the-file\"\n{UPSTREAMS}");
+        let env = env(&[
+            ("ONECARD__WECHAT__TOKEN", "123456"),
+            ("ONECARD__WECHAT__APP_SECRET", "007"),
+            ("ONECARD__UPSTREAMS__CARD__APP_SECRET", "0042"),
+            ("ONECARD__UPSTREAMS__CARD__TIMEOUT_MS", "800"),
+        ]);
+        let s = Settings::from_toml(&text, env).unwrap();
+        assert_eq!(s.wechat.token, "123456");
+        assert_eq!(s.wechat.app_secret, "007");
+        let card = &s.upstreams.as_ref().unwrap().card;
+        assert_eq!(card.app_secret, "0042");
+        assert_eq!(card.timeout_ms, 800);
+        assert!(card.require_signed_responses, "signed responses by default");
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_line_but_never_quotes_it() {
+        let text = "[wechat]\napp_id = \"wx1\"\napp_secret = s3cret-9f8e7d\n";
+        let err = Settings::from_toml(text, vec![]).unwrap_err().to_string();
+        assert!(err.starts_with("<settings>:3:14: "), "{err}");
+        assert!(!err.contains("9f8e7d"), "the secret leaked: {err}");
+    }
+
+    #[test]
+    fn a_type_error_in_the_environment_never_quotes_a_secret() {
+        // The secret is valid; the error is elsewhere, and the message must not carry any
+        // other value that came in with it.
+        let env = env(&[
+            ("ONECARD__WECHAT__APP_SECRET", "9f8e7d-secret-value"),
+            ("ONECARD__SERVER__WORKERS", "many"),
+        ]);
+        let err = Settings::from_toml("", env).unwrap_err().to_string();
+        assert!(err.contains("server.workers"), "{err}");
+        assert!(!err.contains("9f8e7d"), "the secret leaked: {err}");
     }
 
     #[test]
     fn unknown_keys_are_refused() {
         let err = Settings::from_toml("[server]\nlisten_addr = \"x\"\n", vec![]).unwrap_err();
         assert!(err.to_string().contains("listen_addr"), "{err}");
+        let err = Settings::from_toml("", env(&[("ONECARD__WECHAT__TOKNE", "x")])).unwrap_err();
+        assert!(err.to_string().contains("tokne"), "{err}");
     }
 
     #[test]
     fn relative_urls_point_at_our_own_listener() {
-        let mut s = Settings::from_toml("[wechat]\napi_base = \"/sim/wechat\"\n", vec![]).unwrap();
+        let text = format!("[wechat]\napi_base = \"/sim/wechat\"\n{UPSTREAMS}");
+        let mut s = Settings::from_toml(&text, vec![]).unwrap();
         s.resolve_self_urls("http://127.0.0.1:9000");
         assert_eq!(s.wechat.api_base, "http://127.0.0.1:9000/sim/wechat");
+        let upstreams = s.upstreams.unwrap();
+        assert_eq!(upstreams.sms.base_url, "http://127.0.0.1:9000/sim/sms");
+        assert_eq!(upstreams.card.base_url, "https://ecard-gw.example.edu.cn");
     }
 }

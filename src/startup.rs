@@ -39,8 +39,6 @@ pub enum StartupError {
     WeChat(String),
     #[error("upstream settings: {0}")]
     Upstreams(String),
-    #[error("simulator settings: {0}")]
-    Sim(String),
     #[error("server: {0}")]
     Server(std::io::Error),
 }
@@ -141,19 +139,18 @@ impl Application {
         let template = Some(w.fallback_template_id.clone()).filter(|t| !t.is_empty());
         let pusher = PusherHandle::start(api, tokens.clone(), store.clone(), template);
 
-        let adapters = if settings.upstreams.is_empty() {
-            tracing::warn!(
-                "no [upstreams] configured: campus services answer that they are unavailable"
-            );
-            None
-        } else {
-            let cfg = crate::adapters::AdaptersConfig::from_table(&settings.upstreams)
-                .map_err(|e| StartupError::Upstreams(e.to_string()))?;
-            Some(
-                crate::adapters::start(&cfg)
+        let adapters = match &settings.upstreams {
+            None => {
+                tracing::warn!(
+                    "no [upstreams] configured: campus services answer that they are unavailable"
+                );
+                None
+            }
+            Some(cfg) => Some(
+                crate::adapters::start(cfg)
                     .await
                     .map_err(|e| StartupError::Upstreams(e.to_string()))?,
-            )
+            ),
         };
         let services = Services {
             store: store.clone(),
@@ -184,15 +181,7 @@ impl Application {
             s.dedup_capacity,
         ));
 
-        let sim = match &settings.sim {
-            Some(table) => {
-                let cfg: crate::sim::SimConfig = toml::Value::Table(table.clone())
-                    .try_into()
-                    .map_err(|e: toml::de::Error| StartupError::Sim(e.to_string()))?;
-                Some(crate::sim::SimState::new(cfg))
-            }
-            None => None,
-        };
+        let sim = settings.sim.clone().map(crate::sim::SimState::new);
 
         let callback = web::Data::new(CallbackState {
             codec,

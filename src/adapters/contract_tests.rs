@@ -210,6 +210,8 @@ fn creds() -> Credentials {
 
 fn cfg(server: &TestServer) -> UpstreamConfig {
     let mut c = UpstreamConfig::new(&server.base_url, "onecard-test", "test-secret");
+    // The fake upstream signs only when a test asks it to (`Reply::signed`).
+    c.require_signed_responses = false;
     c.timeout_ms = 1_000;
     c.backoff_base_ms = 5;
     c.breaker_cooldown_ms = 200;

@@ -171,8 +171,9 @@ pub struct UpstreamConfig {
     /// First backoff between read attempts; doubles each time, with jitter.
     #[serde(default = "defaults::backoff_base_ms")]
     pub backoff_base_ms: u64,
-    /// Refuse responses without a valid `X-Signature` (docs/upstream-api.md §2.4).
-    #[serde(default)]
+    /// Refuse responses without a valid `X-Signature` (docs/upstream-api.md §2.4). On by
+    /// default: an unsigned answer could come from anyone between us and the gateway.
+    #[serde(default = "defaults::require_signed_responses")]
     pub require_signed_responses: bool,
     /// PEM file with the school's private CA, if its gateway uses one.
     #[serde(default)]
@@ -220,6 +221,9 @@ mod defaults {
     pub fn backoff_base_ms() -> u64 {
         100
     }
+    pub fn require_signed_responses() -> bool {
+        true
+    }
 }
 
 impl UpstreamConfig {
@@ -241,7 +245,7 @@ impl UpstreamConfig {
             breaker_failures: defaults::breaker_failures(),
             breaker_cooldown_ms: defaults::breaker_cooldown_ms(),
             backoff_base_ms: defaults::backoff_base_ms(),
-            require_signed_responses: false,
+            require_signed_responses: defaults::require_signed_responses(),
             ca_cert_path: None,
         }
     }
@@ -270,11 +274,37 @@ pub struct AdaptersConfig {
 }
 
 impl AdaptersConfig {
-    /// From the settings' `upstreams` table (`Settings::upstreams`).
+    /// From a parsed `[upstreams]` table.
     pub fn from_table(table: &toml::Table) -> Result<Self, AdapterError> {
         toml::Value::Table(table.clone())
             .try_into()
             .map_err(|e: toml::de::Error| AdapterError::Config(e.to_string()))
+    }
+
+    /// Every configured section with its name (`card`, `sms`, …).
+    pub fn sections(&self) -> impl Iterator<Item = (&'static str, &UpstreamConfig)> {
+        [
+            ("card", Some(&self.card)),
+            ("sms", Some(&self.sms)),
+            ("public_data", Some(&self.public_data)),
+            ("bank", self.bank.as_ref()),
+            ("billers", self.billers.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, section)| section.map(|s| (name, s)))
+    }
+
+    /// As [`AdaptersConfig::sections`], to rewrite them (e.g. relative base URLs).
+    pub fn sections_mut(&mut self) -> impl Iterator<Item = (&'static str, &mut UpstreamConfig)> {
+        [
+            ("card", Some(&mut self.card)),
+            ("sms", Some(&mut self.sms)),
+            ("public_data", Some(&mut self.public_data)),
+            ("bank", self.bank.as_mut()),
+            ("billers", self.billers.as_mut()),
+        ]
+        .into_iter()
+        .filter_map(|(name, section)| section.map(|s| (name, s)))
     }
 }
 
