@@ -1,0 +1,965 @@
+use super::*;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::windows::{parse_days, parse_hhmm};
+use crate::rules::table::MatchKind;
+use crate::rules::{RenderedReply, Trigger};
+use chrono::NaiveDate;
+
+/// A catalog that knows the shipped actions and the campus ones (issue 3).
+pub(crate) struct StubCatalog;
+
+/// Mirrors the declarations of the lead's registry (src/rules/actions/), so tests that need
+/// "every campus action" do not depend on the registry's internals.
+pub(crate) const CAMPUS: &[(&str, &[&str], &[&str])] = &[
+    ("help", &[], &[]),
+    ("echo_openid", &["openid"], &[]),
+    (
+        "feedback",
+        &[],
+        &["feedback.ask", "feedback.thanks", "feedback.empty"],
+    ),
+    (
+        "bind_card",
+        &["student_id", "name_masked"],
+        &[
+            "bind.ask_student_id",
+            "bind.bad_student_id",
+            "bind.ask_code",
+            "bind.code_format",
+            "bind.bad_code",
+            "bind.code_expired",
+            "bind.too_soon",
+            "bind.daily_limit",
+            "bind.locked",
+            "bind.not_found",
+            "bind.no_phone",
+            "bind.card_closed",
+            "bind.card_taken",
+            "bind.done",
+            "bind.already",
+        ],
+    ),
+    (
+        "unbind_card",
+        &["card_no_masked"],
+        &["unbind.confirm", "unbind.done", "unbind.kept"],
+    ),
+    (
+        "bind_phone",
+        &["phone_masked"],
+        &[
+            "phone.ask",
+            "phone.invalid",
+            "phone.ask_code",
+            "phone.code_format",
+            "phone.bad_code",
+            "phone.code_expired",
+            "phone.too_soon",
+            "phone.daily_limit",
+            "phone.locked",
+            "phone.done",
+        ],
+    ),
+    (
+        "balance",
+        &[
+            "balance_yuan",
+            "pending_yuan",
+            "has_pending",
+            "card_no_masked",
+            "as_of",
+        ],
+        &[],
+    ),
+    (
+        "transactions",
+        TRANSACTION_FIELDS,
+        &["transactions.empty", "transactions.bad_day"],
+    ),
+    ("more", TRANSACTION_FIELDS, &["more.none"]),
+    (
+        "card_info",
+        &[
+            "card_no_masked",
+            "name_masked",
+            "status",
+            "card_type",
+            "issued",
+            "expires",
+        ],
+        &[],
+    ),
+    (
+        "report_loss",
+        &["card_no_masked"],
+        &[
+            "loss.confirm",
+            "loss.done",
+            "loss.already",
+            "loss.closed",
+            "loss.kept",
+        ],
+    ),
+    (
+        "find_lost_card",
+        &["place", "pickup_hours", "found_at"],
+        &["lost.none", "lost.not_lost"],
+    ),
+    ("meetings", &["count", "items"], &["meetings.none"]),
+    (
+        "grades",
+        &["term", "terms", "count", "items", "gpa", "credits"],
+        &["grades.none"],
+    ),
+    (
+        "timetable",
+        &["day", "week_no", "count", "items"],
+        &["timetable.none", "timetable.bad_day"],
+    ),
+    (
+        "library_loans",
+        &[
+            "count",
+            "overdue_count",
+            "due_soon_count",
+            "fine_yuan",
+            "items",
+        ],
+        &["library.none"],
+    ),
+    ("locker", &["count", "items"], &["locker.none"]),
+];
+
+const TRANSACTION_FIELDS: &[&str] = &[
+    "period", "count", "total", "page", "pages", "has_more", "items",
+];
+
+pub(crate) const ROUTER: &[&str] = &[
+    "binding.required",
+    "dialog.cancelled",
+    "default.hint",
+    "error.busy",
+    "error.timeout",
+    "error.unavailable",
+    "rate.limited",
+];
+
+impl ActionCatalog for StubCatalog {
+    fn fields(&self, action: &str) -> Option<&'static [&'static str]> {
+        CAMPUS
+            .iter()
+            .find(|(n, _, _)| *n == action)
+            .map(|(_, f, _)| *f)
+    }
+    fn messages(&self, action: &str) -> &'static [&'static str] {
+        CAMPUS
+            .iter()
+            .find(|(n, _, _)| *n == action)
+            .map(|(_, _, m)| *m)
+            .unwrap_or(&[])
+    }
+    fn all_messages(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+}
+
+/// Only `help`, `echo_openid` and `balance`; no message keys required.
+struct Small;
+impl ActionCatalog for Small {
+    fn fields(&self, action: &str) -> Option<&'static [&'static str]> {
+        match action {
+            "help" => Some(&[]),
+            "echo_openid" => Some(&["openid"]),
+            "balance" => Some(&["balance_yuan"]),
+            "bind_card" => Some(&[]),
+            _ => None,
+        }
+    }
+    fn messages(&self, action: &str) -> &'static [&'static str] {
+        match action {
+            "bind_card" => &["bind.ask_student_id"],
+            _ => &[],
+        }
+    }
+    fn all_messages(&self) -> Vec<&'static str> {
+        vec!["binding.required"]
+    }
+}
+
+const MSGS: &str = "[messages]\n\"binding.required\" = \"请先绑定校园卡。\"\n";
+
+fn load(files: &[(&str, &str)]) -> Result<RuleTable, Vec<Diagnostic>> {
+    let mut all: Vec<(PathBuf, String)> = files
+        .iter()
+        .map(|(n, t)| (PathBuf::from(format!("rules/{n}")), (*t).to_owned()))
+        .collect();
+    all.push((PathBuf::from("rules/zz_messages.toml"), MSGS.to_owned()));
+    build(Path::new("rules"), all, &Small)
+}
+
+fn ok(files: &[(&str, &str)]) -> RuleTable {
+    match load(files) {
+        Ok(t) => t,
+        Err(d) => panic!(
+            "{}",
+            d.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+}
+
+fn errs(files: &[(&str, &str)]) -> Vec<String> {
+    match load(files) {
+        Ok(_) => panic!("expected diagnostics"),
+        Err(d) => d.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+/// Wednesday 2026-11-25 at `h:m`.
+fn at(h: u32, m: u32) -> chrono::NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 11, 25)
+        .and_then(|d| d.and_hms_opt(h, m, 0))
+        .unwrap()
+}
+
+fn text(t: &RuleTable, s: &str) -> Option<(String, MatchKind, Vec<String>)> {
+    t.route(&Trigger::Text(s), at(10, 0))
+        .map(|m| (m.rule_id.to_string(), m.kind, m.captures))
+}
+
+fn id(t: &RuleTable, s: &str) -> String {
+    text(t, s).map(|x| x.0).unwrap_or_default()
+}
+
+fn first_text(m: &crate::rules::Matched, fields: serde_json::Value) -> String {
+    match m
+        .replies
+        .render_plain(&fields, &m.captures)
+        .unwrap()
+        .remove(0)
+    {
+        RenderedReply::Text(s) => s,
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+const KINDS: &str = r#"
+[[rule]]
+id = "exact"
+exact = ["余额"]
+reply = "E"
+
+[[rule]]
+id = "contains"
+contains = ["余额", "查询余额"]
+reply = "C"
+
+[[rule]]
+id = "regex"
+regex = ['^余额\s*(\d+)$']
+reply = "R {1}"
+
+[[rule]]
+id = "prefix"
+prefix = ["绑定"]
+reply = "P {1}"
+
+[[rule]]
+id = "suffix"
+suffix = ["怎么办"]
+reply = "S {1}"
+
+[[rule]]
+id = "menu"
+click = ["CARD_BALANCE"]
+reply = "M"
+
+[[rule]]
+id = "scene"
+scan = ["library_gate"]
+reply = "Q"
+
+[[rule]]
+id = "welcome"
+subscribe = true
+reply = "W"
+
+[[rule]]
+id = "fallback"
+default = true
+reply = "D"
+"#;
+
+#[test]
+fn every_match_kind_routes_to_its_rule() {
+    let t = ok(&[("a.toml", KINDS)]);
+    assert_eq!(
+        text(&t, "余额"),
+        Some(("exact".into(), MatchKind::Exact, vec![]))
+    );
+    assert_eq!(id(&t, "我要查询余额"), "contains");
+    assert_eq!(
+        text(&t, "绑定 2023001"),
+        Some(("prefix".into(), MatchKind::Prefix, vec!["2023001".into()]))
+    );
+    assert_eq!(
+        text(&t, "饭卡丢了怎么办"),
+        Some(("suffix".into(), MatchKind::Suffix, vec!["饭卡丢了".into()]))
+    );
+    let now = at(10, 0);
+    let r = |tr: Trigger<'_>| t.route(&tr, now).map(|m| (m.rule_id.to_string(), m.kind));
+    assert_eq!(
+        r(Trigger::Click("CARD_BALANCE")),
+        Some(("menu".into(), MatchKind::Click))
+    );
+    assert_eq!(r(Trigger::Click("card_balance")), None);
+    assert_eq!(
+        r(Trigger::Scan("library_gate")),
+        Some(("scene".into(), MatchKind::Scan))
+    );
+    assert_eq!(
+        r(Trigger::Subscribe {
+            scene: Some("qrscene_library_gate")
+        }),
+        Some(("scene".into(), MatchKind::Scan))
+    );
+    assert_eq!(
+        r(Trigger::Subscribe { scene: None }),
+        Some(("welcome".into(), MatchKind::Subscribe))
+    );
+    assert_eq!(
+        r(Trigger::Subscribe {
+            scene: Some("qrscene_unknown")
+        }),
+        Some(("welcome".into(), MatchKind::Subscribe))
+    );
+    let m = t.route(&Trigger::Text("今天天气"), now).unwrap();
+    assert!(m.is_default);
+    assert_eq!(m.kind, MatchKind::Default);
+    assert_eq!(&*m.rule_id, "fallback");
+}
+
+#[test]
+fn exact_beats_contains_beats_regex() {
+    let t = ok(&[("a.toml", KINDS)]);
+    // "余额" is exact and contains and would be regex-ish: exact wins.
+    assert_eq!(id(&t, "余额"), "exact");
+    // "余额 12" matches contains(余额) and regex: contains wins.
+    assert_eq!(id(&t, "余额 12"), "contains");
+}
+
+#[test]
+fn longest_keyword_wins_among_equals() {
+    let t = ok(&[(
+        "a.toml",
+        r#"
+[[rule]]
+id = "short"
+contains = ["卡"]
+reply = "1"
+
+[[rule]]
+id = "long"
+contains = ["校园卡"]
+reply = "2"
+
+[[rule]]
+id = "prefix_short"
+prefix = ["查"]
+reply = "3"
+"#,
+    )]);
+    assert_eq!(id(&t, "我的校园卡"), "long");
+    assert_eq!(id(&t, "卡"), "short");
+    // prefix 查 (1 char) vs contains 校园卡 (3 chars): same rank, longer wins.
+    assert_eq!(id(&t, "查校园卡"), "long");
+    // Same rank, same length: the earlier rule wins.
+    assert_eq!(id(&t, "查卡"), "short");
+}
+
+#[test]
+fn priority_overrides_match_kind() {
+    let t = ok(&[(
+        "a.toml",
+        r#"
+[[rule]]
+id = "exact"
+exact = ["成绩"]
+reply = "E"
+
+[[rule]]
+id = "urgent"
+priority = 10
+regex = ['成绩']
+reply = "U"
+"#,
+    )]);
+    assert_eq!(id(&t, "成绩"), "urgent");
+}
+
+#[test]
+fn regex_captures_render_into_the_reply() {
+    let t = ok(&[("a.toml", KINDS)]);
+    let m = t.route(&Trigger::Text("余额１２３"), at(10, 0)).unwrap();
+    // full-width digits normalised, so "余额123" has no contains hit? it has: 余额.
+    assert_eq!(&*m.rule_id, "contains");
+    let t2 = ok(&[(
+        "a.toml",
+        r#"
+[[rule]]
+id = "room"
+regex = ['^(\d+)号楼\s*(\d+)$']
+reply = "楼 {1} 房间 {2}"
+"#,
+    )]);
+    let m = t2.route(&Trigger::Text("１２号楼 305"), at(10, 0)).unwrap();
+    assert_eq!(m.captures, vec!["12".to_owned(), "305".to_owned()]);
+    assert_eq!(first_text(&m, serde_json::json!({})), "楼 12 房间 305");
+}
+
+#[test]
+fn regexes_match_case_insensitively_like_the_normalised_input() {
+    let t = ok(&[(
+        "a.toml",
+        "[[rule]]\nid = \"room\"\nregex = ['^ROOM(\\d+)$']\nreply = \"房间 {1}\"\n",
+    )]);
+    let m = t.route(&Trigger::Text("Room１０１"), at(10, 0)).unwrap();
+    assert_eq!(m.captures, vec!["101".to_owned()]);
+    assert_eq!(first_text(&m, serde_json::json!({})), "房间 101");
+}
+
+#[test]
+fn input_is_normalised_before_matching() {
+    let t = ok(&[(
+        "a.toml",
+        r#"
+[[rule]]
+id = "abc"
+exact = ["ABC123"]
+reply = "ok"
+
+[[rule]]
+id = "help"
+exact = ["Help"]
+reply = "ok"
+"#,
+    )]);
+    assert_eq!(id(&t, "ＡＢＣ１２３"), "abc");
+    assert_eq!(id(&t, "  abc123 "), "abc");
+    assert_eq!(id(&t, "HELP"), "help");
+    assert_eq!(id(&t, "ｈｅｌｐ"), "help");
+}
+
+const WINDOWS: &str = r#"
+[[rule]]
+id = "office"
+exact = ["人工"]
+reply = "正在为您转接人工客服。"
+[[rule.when]]
+days = "mon-fri"
+from = "08:30"
+to = "17:30"
+
+[[rule]]
+id = "after_hours"
+exact = ["人工"]
+reply = "现在是非工作时间。"
+[[rule.when]]
+days = "mon-fri"
+from = "17:30"
+to = "08:30"
+[[rule.when]]
+days = "sat,sun"
+"#;
+
+#[test]
+fn time_windows_select_the_live_rule() {
+    let t = ok(&[("a.toml", WINDOWS)]);
+    let r = |now| {
+        t.route(&Trigger::Text("人工"), now)
+            .map(|m| m.rule_id.to_string())
+    };
+    assert_eq!(r(at(8, 30)).as_deref(), Some("office"));
+    assert_eq!(r(at(17, 29)).as_deref(), Some("office"));
+    assert_eq!(r(at(17, 30)).as_deref(), Some("after_hours"));
+    assert_eq!(r(at(2, 0)).as_deref(), Some("after_hours"));
+    // Saturday 2026-11-28 noon
+    let sat = NaiveDate::from_ymd_opt(2026, 11, 28)
+        .unwrap()
+        .and_hms_opt(12, 0, 0)
+        .unwrap();
+    assert_eq!(r(sat).as_deref(), Some("after_hours"));
+    // Monday 01:00: the overnight part of a window belongs to the day it starts on, and
+    // Sunday has no 17:30–08:30 window (the sat,sun window ends at midnight): no rule.
+    let mon = NaiveDate::from_ymd_opt(2026, 11, 30)
+        .unwrap()
+        .and_hms_opt(1, 0, 0)
+        .unwrap();
+    assert_eq!(r(mon), None);
+    // Tuesday 01:00 is in Monday's 17:30–08:30 window.
+    let tue = NaiveDate::from_ymd_opt(2026, 12, 1)
+        .unwrap()
+        .and_hms_opt(1, 0, 0)
+        .unwrap();
+    assert_eq!(r(tue).as_deref(), Some("after_hours"));
+}
+
+#[test]
+fn requires_binding_and_action_are_reported() {
+    let t = ok(&[(
+        "a.toml",
+        r#"
+[[rule]]
+id = "balance"
+exact = ["余额"]
+action = "balance"
+requires_binding = true
+reply = "您的余额为 {{ balance_yuan }} 元。"
+
+[[rule]]
+id = "hi"
+exact = ["你好"]
+reply = "你好！"
+"#,
+    )]);
+    let m = t.route(&Trigger::Text("余额"), at(10, 0)).unwrap();
+    assert!(m.requires_binding);
+    assert_eq!(m.action.as_deref(), Some("balance"));
+    assert_eq!(
+        first_text(&m, serde_json::json!({"balance_yuan": "35.50"})),
+        "您的余额为 35.50 元。"
+    );
+    let m = t.route(&Trigger::Text("你好"), at(10, 0)).unwrap();
+    assert!(!m.requires_binding);
+    assert_eq!(m.action, None);
+}
+
+#[test]
+fn hits_are_counted_per_rule() {
+    let t = ok(&[("a.toml", KINDS)]);
+    for _ in 0..3 {
+        t.route(&Trigger::Text("余额"), at(10, 0));
+    }
+    t.route(&Trigger::Click("CARD_BALANCE"), at(10, 0));
+    let hits: HashMap<String, u64> = t.hit_counts().into_iter().collect();
+    assert_eq!(hits["exact"], 3);
+    let info = t.rules();
+    let menu = info.iter().find(|r| r.id == "menu").unwrap();
+    assert_eq!((menu.hits, menu.origin.as_str()), (1, "a.toml:28:6"));
+    assert_eq!(hits["menu"], 1);
+    assert_eq!(hits["regex"], 0);
+    assert_eq!(t.rule_count(), 9);
+}
+
+#[test]
+fn cooldown_defaults_to_sixty_minutes_and_is_configurable() {
+    let t = ok(&[("a.toml", KINDS)]);
+    assert_eq!(t.default_cooldown(), Duration::from_secs(3600));
+    let t = ok(&[
+        ("a.toml", KINDS),
+        ("s.toml", "[settings]\ndefault_cooldown_minutes = 5\n"),
+    ]);
+    assert_eq!(t.default_cooldown(), Duration::from_secs(300));
+}
+
+#[test]
+fn messages_render_by_key() {
+    let t = ok(&[
+        (
+            "m.toml",
+            "[messages]\n\"bind.ask_student_id\" = \"请输入学号（{{ tries }}）\"\n",
+        ),
+        ("a.toml", KINDS),
+    ]);
+    assert_eq!(
+        t.message("bind.ask_student_id", &serde_json::json!({"tries": 2}))
+            .unwrap(),
+        "请输入学号（2）"
+    );
+    assert!(matches!(
+        t.message("nope", &serde_json::json!({})),
+        Err(crate::rules::RuleError::UnknownMessage(_))
+    ));
+}
+
+#[test]
+fn random_one_rule_sends_one_of_its_replies() {
+    let t = ok(&[(
+        "a.toml",
+        r#"
+[[rule]]
+id = "joke"
+exact = ["讲个笑话"]
+mode = "random_one"
+replies = [{ text = "甲" }, { text = "乙" }]
+
+[[rule]]
+id = "all"
+exact = ["全部"]
+replies = [{ text = "一" }, { news = { title = "二", url = "https://example.edu.cn/" } }]
+"#,
+    )]);
+    let m = t.route(&Trigger::Text("讲个笑话"), at(10, 0)).unwrap();
+    let out = m.replies.render_plain(&serde_json::json!({}), &[]).unwrap();
+    assert_eq!(out.len(), 1);
+    let m = t.route(&Trigger::Text("全部"), at(10, 0)).unwrap();
+    let out = m.replies.render_plain(&serde_json::json!({}), &[]).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            RenderedReply::Text("一".into()),
+            RenderedReply::News {
+                title: "二".into(),
+                description: String::new(),
+                pic_url: String::new(),
+                url: "https://example.edu.cn/".into()
+            }
+        ]
+    );
+}
+
+// ---- validation: each error with its exact file:line:col ----
+
+#[test]
+fn duplicate_keyword_across_files_points_at_the_second() {
+    let e = errs(&[
+        (
+            "a.toml",
+            "[[rule]]\nid = \"a\"\nexact = [\"余额\"]\nreply = \"x\"\n",
+        ),
+        (
+            "b.toml",
+            "[[rule]]\nid = \"b\"\nexact = [\"x\", \"ＹＵ\", \"余额\"]\nreply = \"y\"\n",
+        ),
+    ]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/b.toml:3:21: duplicate exact keyword `余额`: already used by rule `a` at a.toml:3:10 (give both rules `when` windows to share it)"
+        ]
+    );
+}
+
+#[test]
+fn same_keyword_of_different_kinds_is_fine() {
+    ok(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"余额\"]\nreply = \"x\"\n[[rule]]\nid = \"b\"\ncontains = [\"余额\"]\nreply = \"y\"\n",
+    )]);
+}
+
+#[test]
+fn unknown_action_is_reported_at_the_action() {
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"余额\"]\naction = \"balanse\"\n",
+    )]);
+    assert_eq!(e, vec!["rules/a.toml:4:10: unknown action `balanse`"]);
+}
+
+#[test]
+fn template_field_the_action_does_not_provide() {
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"余额\"]\naction = \"balance\"\nreply = \"余额 {{ balanse_yuan }}\"\n",
+    )]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/a.toml:5:9: template uses `balanse_yuan`, which action `balance` does not provide (it provides: balance_yuan)"
+        ]
+    );
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"x\"]\nreply = \"{{ openid }}\"\n",
+    )]);
+    assert_eq!(
+        e,
+        vec!["rules/a.toml:4:9: template uses `openid`, but the rule has no action to provide it"]
+    );
+}
+
+#[test]
+fn bad_regex_is_reported_at_the_pattern() {
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nregex = ['^(余额']\nreply = \"x\"\n",
+    )]);
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("rules/a.toml:3:10: bad regex: "),
+        "{}",
+        e[0]
+    );
+}
+
+#[test]
+fn empty_replies_are_reported() {
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"x\"]\nreply = \"  \"\n",
+    )]);
+    assert_eq!(e, vec!["rules/a.toml:4:9: empty reply"]);
+    let e = errs(&[("a.toml", "[[rule]]\nid = \"a\"\nexact = [\"x\"]\n")]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/a.toml:2:6: rule `a` has no reply (add `reply = \"…\"` or [[rule.replies]], or an action)"
+        ]
+    );
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"x\"]\nreplies = [{ news = { title = \"\" } }]\n",
+    )]);
+    assert_eq!(
+        e,
+        vec!["rules/a.toml:4:31: empty reply: a news reply needs a title"]
+    );
+}
+
+#[test]
+fn unknown_key_is_reported_by_toml_with_position() {
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"x\"]\nacton = \"help\"\nreply = \"y\"\n",
+    )]);
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("rules/a.toml:4:1: unknown field `acton`"),
+        "{}",
+        e[0]
+    );
+}
+
+#[test]
+fn invalid_template_syntax_is_reported() {
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"x\"]\nreply = \"余额 {{ x \"\n",
+    )]);
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("rules/a.toml:4:9: invalid template syntax: "),
+        "{}",
+        e[0]
+    );
+    // A multi-line template: the error line inside the string maps to the file line.
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"x\"]\nreply = \"\"\"\n第一行\n第二行 {% if %}\n\"\"\"\n",
+    )]);
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("rules/a.toml:6:1: invalid template syntax: "),
+        "{}",
+        e[0]
+    );
+}
+
+#[test]
+fn message_key_an_action_needs_but_no_file_defines() {
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"bind\"\nexact = [\"绑定\"]\naction = \"bind_card\"\n",
+    )]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/a.toml:4:10: action `bind_card` needs message `bind.ask_student_id`, which no [messages] table defines"
+        ]
+    );
+}
+
+#[test]
+fn message_key_every_action_may_use_must_exist() {
+    let files = vec![(PathBuf::from("rules/a.toml"), KINDS.to_owned())];
+    let e: Vec<String> = build(Path::new("rules"), files, &Small)
+        .unwrap_err()
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(
+        e,
+        vec![
+            "rules:1:1: message `binding.required` is used by an action but no [messages] table defines it"
+        ]
+    );
+}
+
+#[test]
+fn duplicate_rule_id_and_duplicate_message() {
+    let e = errs(&[
+        (
+            "a.toml",
+            "[[rule]]\nid = \"a\"\nexact = [\"x\"]\nreply = \"y\"\n",
+        ),
+        (
+            "b.toml",
+            "[[rule]]\nid = \"a\"\nexact = [\"z\"]\nreply = \"y\"\n[messages]\n\"binding.required\" = \"再次\"\n",
+        ),
+    ]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/b.toml:2:6: duplicate rule id `a`: already used at a.toml:2:6",
+            "rules/zz_messages.toml:2:22: duplicate message `binding.required`: already defined at b.toml:6:22",
+        ]
+    );
+}
+
+#[test]
+fn all_errors_of_a_load_are_collected() {
+    let e = errs(&[
+        (
+            "a.toml",
+            "[[rule]]\nid = \"a\"\nexact = [\"x\"]\naction = \"nope\"\nreply = \"{1}\"\n",
+        ),
+        ("b.toml", "this is not toml\n"),
+        (
+            "c.toml",
+            "[[rule]]\nid = \"c\"\nregex = ['(']\nreply = \"y\"\n[[rule.when]]\ndays = \"mon-fry\"\nfrom = \"25:00\"\n",
+        ),
+    ]);
+    assert_eq!(e.len(), 6, "{e:#?}");
+    assert!(e[0].starts_with("rules/a.toml:4:10: unknown action `nope`"));
+    assert_eq!(
+        e[1],
+        "rules/a.toml:5:9: reply uses {1}, but the rule's triggers provide at most 0 capture(s)"
+    );
+    assert!(e[2].starts_with("rules/b.toml:1:"));
+    assert!(e[3].starts_with("rules/c.toml:3:10: bad regex"));
+    assert_eq!(
+        e[4],
+        "rules/c.toml:6:8: unknown day `fry`: use mon tue wed thu fri sat sun"
+    );
+    assert_eq!(
+        e[5],
+        "rules/c.toml:7:8: bad time `25:00`: use HH:MM (00:00 to 24:00)"
+    );
+}
+
+#[test]
+fn shared_keyword_is_allowed_when_every_rule_has_a_window() {
+    ok(&[("a.toml", WINDOWS)]);
+}
+
+#[test]
+fn disabled_rules_are_validated_but_not_routed() {
+    let t = ok(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nenabled = false\nexact = [\"x\"]\nreply = \"y\"\n[[rule]]\nid = \"b\"\nexact = [\"x\"]\nreply = \"z\"\n",
+    )]);
+    assert_eq!(id(&t, "x"), "b");
+    assert_eq!(t.rule_count(), 1);
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nenabled = false\nexact = [\"x\"]\naction = \"nope\"\n",
+    )]);
+    assert_eq!(e, vec!["rules/a.toml:5:10: unknown action `nope`"]);
+}
+
+#[test]
+fn parse_days_and_times() {
+    assert_eq!(parse_days("mon-fri"), Ok(0b0011111));
+    assert_eq!(parse_days("sat,sun"), Ok(0b1100000));
+    assert_eq!(parse_days("fri-mon"), Ok(0b1110001));
+    assert!(parse_days("mon,").is_err());
+    assert_eq!(parse_hhmm("08:30"), Some(510));
+    assert_eq!(parse_hhmm("24:00"), Some(1440));
+    assert_eq!(parse_hhmm("24:01"), None);
+    assert_eq!(parse_hhmm("8:5"), None);
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_normalised_exact_keyword_matches_its_own_rule(kw in "[a-zA-Z0-9\\p{Han}ＡＢＣ１２３ ]{1,12}") {
+        let norm = crate::rules::normalize(&kw);
+        proptest::prop_assume!(!norm.is_empty());
+        let file = format!(
+            "[[rule]]\nid = \"kw\"\nexact = [{}]\nreply = \"ok\"\n[[rule]]\nid = \"other\"\ncontains = [\"zzzzzzzzzzzzzzzzzz\"]\nreply = \"no\"\n",
+            toml_string(&kw)
+        );
+        let t = ok(&[("a.toml", &file)]);
+        proptest::prop_assert_eq!(id(&t, &kw), "kw");
+        proptest::prop_assert_eq!(id(&t, &norm), "kw");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn exact_beats_contains_beats_regex_for_any_keyword(kw in "[a-z0-9\\p{Han}]{1,8}") {
+        // Rules are listed regex first so file order cannot explain the result.
+        let file = format!(
+            "[[rule]]\nid = \"regex\"\nregex = [{re}]\nreply = \"r\"\n\
+             [[rule]]\nid = \"contains\"\ncontains = [{kw}]\nreply = \"c\"\n\
+             [[rule]]\nid = \"exact\"\nexact = [{kw}]\nreply = \"e\"\n",
+            re = toml_string(&regex::escape(&kw)),
+            kw = toml_string(&kw),
+        );
+        let t = ok(&[("a.toml", &file)]);
+        proptest::prop_assert_eq!(id(&t, &kw), "exact");
+        proptest::prop_assert_eq!(id(&t, &format!("前{kw}后")), "contains");
+    }
+}
+
+const FRAGMENTS: &[&str] = &[
+    "[[rule]]",
+    "id = \"a\"",
+    "id = \"b\"",
+    "exact = [\"余额\"]",
+    "contains = [\"\"]",
+    "prefix = [\"绑定\"]",
+    "regex = ['(']",
+    "regex = ['^(\\d+)$']",
+    "reply = \"{1} {{ x }}\"",
+    "reply = \"{% if %}\"",
+    "reply = \"\"",
+    "action = \"balance\"",
+    "action = \"bind_card\"",
+    "default = true",
+    "subscribe = true",
+    "[[rule.when]]",
+    "days = \"mon-sun\"",
+    "from = \"24:00\"",
+    "to = \"00:00\"",
+    "[[rule.replies]]",
+    "news = { title = \"t\" }",
+    "text = \"x\"",
+    "[messages]",
+    "\"bind.ask_student_id\" = \"{{\"",
+    "[settings]",
+    "default_cooldown_minutes = 5",
+    "= \"",
+];
+
+proptest::proptest! {
+    #[test]
+    fn any_mix_of_rule_lines_loads_or_reports_without_panicking(
+        picks in proptest::collection::vec(0..FRAGMENTS.len(), 0..24)
+    ) {
+        let text: String = picks.iter().map(|&i| format!("{}\n", FRAGMENTS[i])).collect();
+        if let Err(diags) = load(&[("a.toml", &text)]) {
+            proptest::prop_assert!(!diags.is_empty());
+            for d in diags {
+                proptest::prop_assert!(d.line >= 1 && d.col >= 1);
+            }
+        }
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
