@@ -81,6 +81,14 @@ impl WeChatClient {
         self
     }
 
+    /// Address messages to this account (its original id, `gh_…`) instead of the demo's.
+    pub fn with_account(mut self, original_id: &str) -> Self {
+        if !original_id.is_empty() {
+            self.account = original_id.to_owned();
+        }
+        self
+    }
+
     /// Post to this exact callback URL instead of `{base_url}/wechat`.
     pub fn with_callback_url(mut self, url: &str) -> Self {
         self.callback_url = url.to_owned();

@@ -247,7 +247,8 @@ fn chat(url: &str, settings: &Settings, openid: &str, safe: bool) -> anyhow::Res
     let w = &settings.wechat;
     let key = Some(w.encoding_aes_key.as_str()).filter(|k| !k.is_empty());
     let safe = safe && key.is_some();
-    let client = WeChatClient::new(url, &w.token, key, &w.app_id, safe)?;
+    let client =
+        WeChatClient::new(url, &w.token, key, &w.app_id, safe)?.with_account(&w.original_id);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -55,12 +55,21 @@ pub async fn diagnose(url: &str, w: &WeChatSettings) -> Report {
     }
     let key = Some(w.encoding_aes_key.as_str()).filter(|k| !k.is_empty());
     let client = match WeChatClient::new(url, &w.token, key, &w.app_id, key.is_some()) {
-        Ok(c) => c.with_callback_url(url).without_sim(),
+        Ok(c) => c
+            .with_callback_url(url)
+            .with_account(&w.original_id)
+            .without_sim(),
         Err(e) => {
             r.fail(format!("our own settings are invalid: {e}"));
             return r;
         }
     };
+
+    if w.original_id.is_empty() {
+        r.warn("wechat.original_id is not set, so messages addressed to another account are not refused: copy 原始ID (gh_…) from 公众号后台 → 设置与开发 → 公众号设置 → 注册信息, or the `to_user` in the server's log line \"wechat.original_id is not set\" after its first message");
+    } else {
+        r.pass(format!("messages must be addressed to {}", w.original_id));
+    }
 
     // 1. URL verification (GET) with the right signature.
     let echostr = rand::rng()
@@ -134,7 +143,9 @@ pub async fn diagnose(url: &str, w: &WeChatSettings) -> Report {
                 b if b.contains("signature") => "Token or EncodingAESKey differs between WeChat and the server",
                 b if b.contains("app") => "the AppID inside the encrypted message differs from the server's app_id",
                 b if b.contains("timestamp") => "the server's clock is off by more than its timestamp window",
-                b if b.contains("plaintext") => "the server only accepts safe mode; set an EncodingAESKey",
+                b if b.contains("plaintext refused") => "the server is in safe or compatible mode (wechat.mode) and refuses plaintext; set the EncodingAESKey here too",
+                b if b.contains("plaintext fields") => "the server is in safe mode but the body carries a plaintext copy: the WeChat console is in compatible mode; set wechat.mode = \"compatible\" or switch the console to safe mode",
+                b if b.contains("wrong account") => "wechat.original_id differs from the ToUserName WeChat sends: copy 原始ID from 公众号设置",
                 _ => "see the reason above",
             }
         )),

@@ -79,8 +79,14 @@ pub struct WeChatSettings {
     /// Empty = plaintext mode only.
     pub encoding_aes_key: String,
     pub previous_encoding_aes_key: String,
-    /// Refuse plaintext POSTs (safe mode only).
-    pub encrypted_only: bool,
+    /// 消息加解密方式 as set in the WeChat console: "safe", "compatible" or "plain". Unset: safe
+    /// with an EncodingAESKey, plain without (docs/SECURITY.md).
+    pub mode: Option<crate::wechat::EncryptionMode>,
+    /// Replaced by `mode`; kept only so an old config fails start-up with a clear message.
+    pub encrypted_only: Option<bool>,
+    /// The account's original id (原始ID, `gh_…`): when set, messages addressed to any other
+    /// ToUserName are refused.
+    pub original_id: String,
     pub timestamp_window_secs: i64,
     /// WeChat API base; `/sim/wechat` = our own simulator.
     pub api_base: String,
@@ -102,7 +108,9 @@ impl Default for WeChatSettings {
             previous_token: String::new(),
             encoding_aes_key: String::new(),
             previous_encoding_aes_key: String::new(),
-            encrypted_only: false,
+            mode: None,
+            encrypted_only: None,
+            original_id: String::new(),
             timestamp_window_secs: 300,
             api_base: "https://api.weixin.qq.com".into(),
             use_stable_token: true,

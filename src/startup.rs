@@ -108,6 +108,11 @@ impl Application {
         };
 
         let w = &settings.wechat;
+        if w.encrypted_only.is_some() {
+            return Err(StartupError::WeChat(
+                "`encrypted_only` was replaced by `mode` = \"safe\", \"compatible\" or \"plain\" (docs/SECURITY.md); remove it".into(),
+            ));
+        }
         let codec = Codec::new(CodecConfig {
             tokens: [&w.token, &w.previous_token]
                 .into_iter()
@@ -121,7 +126,8 @@ impl Application {
                 .collect(),
             app_id: w.app_id.clone(),
             timestamp_window_secs: w.timestamp_window_secs,
-            encrypted_only: w.encrypted_only,
+            mode: w.mode,
+            original_id: Some(w.original_id.clone()),
         })
         .map_err(|e| StartupError::WeChat(e.to_string()))?;
         let api = ApiClient::new(

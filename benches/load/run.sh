@@ -2,13 +2,15 @@
 # Callback throughput and latency of `onecard demo` against the peer frameworks and the
 # do-nothing actix ceiling, in one run, with ../shared/bench (its README explains the harness).
 # Every server runs pinned to CPU 0, wrk to CPU 1. Prints one table; compare ratios only.
-#   usage: benches/load/run.sh [safe plain]     env: DURATION (8), N (400000), USERS (10000)
+#   usage: benches/load/run.sh [safe]     env: DURATION (8), N (400000), USERS (10000)
+# An EncodingAESKey means safe mode, which refuses plaintext; for the plaintext figures run
+#   ONECARD__WECHAT__ENCODING_AES_KEY= benches/load/run.sh plain
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bench=${BENCH_DIR:-$root/../shared/bench}
 work=${BENCH_WORK:-/tmp/onecard-bench}
 export N=${N:-400000} USERS=${USERS:-10000} DURATION=${DURATION:-8}
-modes=${*:-safe plain}
+modes=${*:-safe}
 mkdir -p "$work"
 command -v wrk >/dev/null && python3 -c 'import wechatpy' 2>/dev/null || bash "$bench/install.sh"
 

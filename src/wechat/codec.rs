@@ -9,8 +9,14 @@
 //! are tried current first, and a reply is encrypted with the key that decrypted the request
 //! (Tencent's rotation rule, §6.2).
 //!
-//! It must never parse or act on a body before its signature is verified, never accept
-//! plaintext when configured `encrypted_only`, and never log tokens, keys or content. It holds
+//! The configured [`EncryptionMode`] decides what is accepted at all: in safe and compatible mode
+//! a body without `Encrypt` is refused, because the plain `signature` covers only token,
+//! timestamp and nonce — not the body — and appears in every callback URL (docs/SECURITY.md).
+//! When the account's original id is configured, a message addressed to another account is
+//! refused in every mode.
+//!
+//! It must never parse or act on a body before its signature is verified, never trust the
+//! plaintext copy of a compatible-mode body, and never log tokens, keys or content. It holds
 //! no I/O and no clocks: callers pass `now_unix`.
 
 use std::sync::Arc;
@@ -40,6 +46,32 @@ pub struct CallbackQuery {
     pub msg_signature: Option<String>,
 }
 
+/// How WeChat delivers messages to us: 消息加解密方式 in the WeChat console, and so what the
+/// codec accepts. Explicit in config (`wechat.mode`); unset means safe with an EncodingAESKey
+/// and plain without.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncryptionMode {
+    /// 安全模式: only `encrypt_type=aes` bodies of `ToUserName` + `Encrypt`. Plaintext bodies and
+    /// bodies that also carry plaintext message fields are refused.
+    Safe,
+    /// 兼容模式: encrypted bodies that may also carry a plaintext copy of the message; only the
+    /// decrypted copy is read. Plaintext-only bodies are refused as in safe mode.
+    Compatible,
+    /// 明文模式: plaintext bodies authenticated by `signature` alone. Only without a key.
+    Plain,
+}
+
+impl EncryptionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Safe => "safe",
+            Self::Compatible => "compatible",
+            Self::Plain => "plain",
+        }
+    }
+}
+
 /// Codec configuration, straight from settings.
 #[derive(Clone)]
 pub struct CodecConfig {
@@ -51,8 +83,10 @@ pub struct CodecConfig {
     pub app_id: String,
     /// Maximum |now − timestamp| accepted, in seconds (> 0).
     pub timestamp_window_secs: i64,
-    /// Refuse plaintext callbacks (safe mode only).
-    pub encrypted_only: bool,
+    /// What is accepted; `None` = safe with a key, plain without.
+    pub mode: Option<EncryptionMode>,
+    /// The account's original id (`gh_…`): when set, the only `ToUserName` accepted.
+    pub original_id: Option<String>,
 }
 
 impl Default for CodecConfig {
@@ -62,7 +96,8 @@ impl Default for CodecConfig {
             aes_keys: Vec::new(),
             app_id: String::new(),
             timestamp_window_secs: DEFAULT_TIMESTAMP_WINDOW_SECS,
-            encrypted_only: false,
+            mode: None,
+            original_id: None,
         }
     }
 }
@@ -77,7 +112,8 @@ impl std::fmt::Debug for CodecConfig {
             )
             .field("app_id", &self.app_id)
             .field("timestamp_window_secs", &self.timestamp_window_secs)
-            .field("encrypted_only", &self.encrypted_only)
+            .field("mode", &self.mode)
+            .field("original_id", &self.original_id)
             .finish()
     }
 }
@@ -114,7 +150,11 @@ struct Inner {
     keys: Vec<AesKey>,
     app_id: String,
     window: i64,
-    encrypted_only: bool,
+    mode: EncryptionMode,
+    original_id: Option<String>,
+    /// Without an original id, the first message's `ToUserName` is logged once so the operator
+    /// can copy it into the config.
+    told_original_id: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Codec {
@@ -123,6 +163,7 @@ impl std::fmt::Debug for Codec {
             .field("tokens", &self.inner.tokens.len())
             .field("keys", &self.inner.keys.len())
             .field("app_id", &self.inner.app_id)
+            .field("mode", &self.inner.mode)
             .finish_non_exhaustive()
     }
 }
@@ -152,9 +193,27 @@ impl Codec {
                 "app_id is required with an EncodingAESKey",
             ));
         }
-        if cfg.encrypted_only && keys.is_empty() {
+        let mode = match (cfg.mode, keys.is_empty()) {
+            (None, false) => EncryptionMode::Safe,
+            (None, true) => EncryptionMode::Plain,
+            (Some(EncryptionMode::Plain), false) => {
+                return Err(WeChatError::Config(
+                    "mode \"plain\" with an EncodingAESKey: remove the key, or choose \"safe\" or \"compatible\" as in the WeChat console",
+                ));
+            }
+            (Some(EncryptionMode::Safe | EncryptionMode::Compatible), true) => {
+                return Err(WeChatError::Config(
+                    "mode \"safe\" and \"compatible\" need an EncodingAESKey",
+                ));
+            }
+            (Some(mode), _) => mode,
+        };
+        let original_id = cfg.original_id.filter(|id| !id.is_empty());
+        if original_id.as_deref().is_some_and(|id| {
+            !id.starts_with("gh_") || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }) {
             return Err(WeChatError::Config(
-                "encrypted_only needs an EncodingAESKey",
+                "original_id is the account's 原始ID: gh_ followed by letters and digits",
             ));
         }
         if cfg.timestamp_window_secs <= 0 {
@@ -168,7 +227,9 @@ impl Codec {
                 keys,
                 app_id: cfg.app_id,
                 window: cfg.timestamp_window_secs,
-                encrypted_only: cfg.encrypted_only,
+                mode,
+                original_id,
+                told_original_id: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -201,7 +262,7 @@ impl Codec {
             Some(_) => return Err(WeChatError::UnsupportedEncryptType),
         };
         if !safe {
-            if self.inner.encrypted_only {
+            if self.inner.mode != EncryptionMode::Plain {
                 return Err(WeChatError::PlaintextRefused);
             }
             let sig = required(&q.signature, "signature")?;
@@ -210,6 +271,7 @@ impl Codec {
                 .match_token(sig, &[timestamp, nonce])
                 .ok_or(WeChatError::BadSignature)?;
             let message = InboundMessage::parse(body)?;
+            self.check_account(&message)?;
             return Ok(Opened {
                 message,
                 mode: Mode::Plain,
@@ -223,10 +285,14 @@ impl Codec {
             return Err(WeChatError::NoAesKey);
         }
         self.check_timestamp(timestamp, now_unix)?;
-        let encrypt = extract_encrypt(body)?;
+        let envelope = Envelope::parse(body)?;
         let token_index = self
-            .match_token(msg_sig, &[timestamp, nonce, &encrypt])
+            .match_token(msg_sig, &[timestamp, nonce, &envelope.encrypt])
             .ok_or(WeChatError::BadMsgSignature)?;
+        if envelope.has_plaintext_copy && self.inner.mode == EncryptionMode::Safe {
+            return Err(WeChatError::PlaintextInSafeMode);
+        }
+        let encrypt = envelope.encrypt;
 
         let mut first_err = None;
         for (key_index, key) in self.inner.keys.iter().enumerate() {
@@ -244,6 +310,7 @@ impl Codec {
                     )
                     .increment(1);
                     let message = InboundMessage::parse(&plain)?;
+                    self.check_account(&message)?;
                     return Ok(Opened {
                         message,
                         mode: Mode::Safe { key_index },
@@ -339,6 +406,32 @@ impl Codec {
         envelope(&encrypt, &msg_signature, &timestamp, nonce)
     }
 
+    /// The configured mode (resolved: never unset).
+    pub fn mode(&self) -> EncryptionMode {
+        self.inner.mode
+    }
+
+    /// A message addressed to another account (another `ToUserName`) is not ours to act on.
+    fn check_account(&self, message: &InboundMessage) -> Result<(), WeChatError> {
+        match &self.inner.original_id {
+            Some(id) if message.to_user != *id => Err(WeChatError::WrongAccount),
+            Some(_) => Ok(()),
+            None => {
+                if !self
+                    .inner
+                    .told_original_id
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        to_user = %message.to_user,
+                        "wechat.original_id is not set: messages to other accounts are not refused; set it to this to_user"
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Whether |now − timestamp| is inside the window. Checked before any signature compare.
     fn check_timestamp(&self, timestamp: &str, now_unix: i64) -> Result<(), WeChatError> {
         let ts: i64 = timestamp
@@ -386,17 +479,32 @@ fn required<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str
     }
 }
 
-/// The `Encrypt` text of a safe/compat body, whitespace-trimmed (WxJava#1634).
-fn extract_encrypt(body: &[u8]) -> Result<String, WeChatError> {
-    xml::reject_dtd(body)?;
-    let clean = xml::strip_illegal_control_bytes(body);
-    let text = std::str::from_utf8(&clean).map_err(|_| WeChatError::NotUtf8)?;
-    let fields = xml::parse(text)?;
-    let encrypt = fields.req("Encrypt")?.trim();
-    if encrypt.is_empty() {
-        return Err(WeChatError::MissingField("Encrypt"));
+/// What an encrypted callback body carries, before anything in it is trusted.
+struct Envelope {
+    /// The `Encrypt` text, whitespace-trimmed (WxJava#1634).
+    encrypt: String,
+    /// The body also carries plaintext message fields (compatible-mode layout). They are never
+    /// read; safe mode refuses such a body.
+    has_plaintext_copy: bool,
+}
+
+impl Envelope {
+    fn parse(body: &[u8]) -> Result<Self, WeChatError> {
+        xml::reject_dtd(body)?;
+        let clean = xml::strip_illegal_control_bytes(body);
+        let text = std::str::from_utf8(&clean).map_err(|_| WeChatError::NotUtf8)?;
+        let fields = xml::parse(text)?;
+        let encrypt = fields.req("Encrypt")?.trim();
+        if encrypt.is_empty() {
+            return Err(WeChatError::MissingField("Encrypt"));
+        }
+        Ok(Self {
+            encrypt: encrypt.to_owned(),
+            has_plaintext_copy: ["FromUserName", "MsgType", "CreateTime"]
+                .iter()
+                .any(|name| fields.get(name).is_some()),
+        })
     }
-    Ok(encrypt.to_owned())
 }
 
 /// The encrypted reply envelope, in the layout of Tencent's samples (PROTOCOL.md §6.1).
@@ -432,6 +540,17 @@ mod tests {
             tokens: tokens.iter().map(|s| s.to_string()).collect(),
             aes_keys: keys.iter().map(|s| s.to_string()).collect(),
             app_id: app_id.into(),
+            ..CodecConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn codec_in(mode: EncryptionMode, tokens: &[&str], keys: &[&str], app_id: &str) -> Codec {
+        Codec::new(CodecConfig {
+            tokens: tokens.iter().map(|s| s.to_string()).collect(),
+            aes_keys: keys.iter().map(|s| s.to_string()).collect(),
+            app_id: app_id.into(),
+            mode: Some(mode),
             ..CodecConfig::default()
         })
         .unwrap()
@@ -598,7 +717,12 @@ mod tests {
 
     #[test]
     fn v1_compat_body_trusts_only_the_decrypted_copy() {
-        let c = codec(&["spamtest"], &[ABC_EAK], "wx2c2769f8efd9abc2");
+        let c = codec_in(
+            EncryptionMode::Compatible,
+            &["spamtest"],
+            &[ABC_EAK],
+            "wx2c2769f8efd9abc2",
+        );
         let query = q(&[
             ("signature", "16120ec1b8dbb870f510d87ce6bc2463eae6ca1a"),
             ("timestamp", "1409735669"),
@@ -619,13 +743,49 @@ mod tests {
                 msg_id: 6054768590064713728
             }
         );
-        // The same request read as plaintext (no encrypt_type) is authenticated by `signature`.
+        // The same request without encrypt_type would be authenticated by `signature` alone,
+        // which does not cover the body: refused.
         let mut plain = query.clone();
         plain.encrypt_type = None;
+        let err = c.open(&plain, V1_BODY.as_bytes(), 1409735669).unwrap_err();
+        assert!(matches!(err, WeChatError::PlaintextRefused));
+        assert_eq!(err.status(), 403);
+        // Safe mode refuses the compatible layout altogether: the console is not in safe mode.
+        let safe = codec(&["spamtest"], &[ABC_EAK], "wx2c2769f8efd9abc2");
+        assert_eq!(safe.mode(), EncryptionMode::Safe);
+        let err = safe
+            .open(&query, V1_BODY.as_bytes(), 1409735669)
+            .unwrap_err();
+        assert!(matches!(err, WeChatError::PlaintextInSafeMode));
         assert_eq!(
-            c.open(&plain, V1_BODY.as_bytes(), 1409735669).unwrap().mode,
-            Mode::Plain
+            (err.status(), err.http_reason()),
+            (400, "plaintext fields in safe mode")
         );
+    }
+
+    #[test]
+    fn to_user_name_must_be_the_configured_original_id_in_every_mode() {
+        let with_id = |keys: &[&str]| {
+            Codec::new(CodecConfig {
+                tokens: vec!["tok".into()],
+                aes_keys: keys.iter().map(|s| s.to_string()).collect(),
+                app_id: "wxapp".into(),
+                original_id: Some("gh_x".into()),
+                ..CodecConfig::default()
+            })
+            .unwrap()
+        };
+        let other = text_xml("hi").replace("gh_x", "gh_someoneelse");
+        for (safe, keys) in [(true, &[ABC_EAK][..]), (false, &[][..])] {
+            let c = with_id(keys);
+            let p = Platform::new("tok", Some(ABC_EAK), "wxapp").unwrap();
+            let (qs, body) = p.seal_inbound(&text_xml("hi"), safe, 100, "1", "o_user");
+            assert!(c.open(&parse_query(&qs), body.as_bytes(), 100).is_ok());
+            let (qs, body) = p.seal_inbound(&other, safe, 100, "1", "o_user");
+            let err = c.open(&parse_query(&qs), body.as_bytes(), 100).unwrap_err();
+            assert!(matches!(err, WeChatError::WrongAccount), "{err}");
+            assert_eq!((err.status(), err.http_reason()), (403, "wrong account"));
+        }
     }
 
     #[test]
@@ -751,15 +911,15 @@ mod tests {
     }
 
     #[test]
-    fn encrypted_only_refuses_plaintext() {
+    fn safe_mode_is_the_default_with_a_key_and_refuses_plaintext() {
         let c = Codec::new(CodecConfig {
             tokens: vec!["AAAAA".into()],
             aes_keys: vec!["A".repeat(43)],
             app_id: "wxapp".into(),
-            encrypted_only: true,
             ..CodecConfig::default()
         })
         .unwrap();
+        assert_eq!(c.mode(), EncryptionMode::Safe);
         let query = q(&[
             ("signature", "899cf89e464efb63f54ddac96b0a0a235f53aa78"),
             ("timestamp", "1714037059"),
@@ -813,9 +973,13 @@ mod tests {
         let mut raw = parse_query(&qs);
         raw.encrypt_type = Some("raw".into());
         assert_eq!(
-            both.open(&raw, body.as_bytes(), 100).unwrap().mode,
+            plain_only.open(&raw, body.as_bytes(), 100).unwrap().mode,
             Mode::Plain
         );
+        assert!(matches!(
+            both.open(&raw, body.as_bytes(), 100),
+            Err(WeChatError::PlaintextRefused)
+        ));
         // A safe-mode query over a body without <Encrypt>.
         let mut safe_q = parse_query(&qs);
         safe_q.encrypt_type = Some("aes".into());
@@ -847,6 +1011,8 @@ mod tests {
             WeChatError::BadSignature,
             WeChatError::BadMsgSignature,
             WeChatError::PlaintextRefused,
+            WeChatError::PlaintextInSafeMode,
+            WeChatError::WrongAccount,
             WeChatError::NoAesKey,
             WeChatError::Doctype,
             WeChatError::MalformedXml("x".into()),
@@ -905,7 +1071,20 @@ mod tests {
             },
             CodecConfig {
                 aes_keys: vec![],
-                encrypted_only: true,
+                mode: Some(EncryptionMode::Safe),
+                ..base.clone()
+            },
+            CodecConfig {
+                aes_keys: vec![],
+                mode: Some(EncryptionMode::Compatible),
+                ..base.clone()
+            },
+            CodecConfig {
+                mode: Some(EncryptionMode::Plain),
+                ..base.clone()
+            },
+            CodecConfig {
+                original_id: Some("wx_not_an_original_id".into()),
                 ..base.clone()
             },
         ] {
@@ -954,7 +1133,7 @@ mod tests {
             nonce in "[0-9]{1,10}",
         ) {
             let wechat = Platform::new("tok3n", Some(ABC_EAK), "wxapp").unwrap();
-            let ours = codec(&["tok3n"], &[ABC_EAK], "wxapp");
+            let ours = if safe { codec(&["tok3n"], &[ABC_EAK], "wxapp") } else { codec(&["tok3n"], &[], "wxapp") };
             let msg = crate::wechat::InboundMessage {
                 to_user: "gh_x".into(),
                 from_user: "o_user".into(),

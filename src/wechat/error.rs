@@ -37,6 +37,13 @@ pub enum WeChatError {
     /// A plaintext callback arrived while the codec is configured for encrypted mode only.
     #[error("plaintext callback refused: encrypted mode only")]
     PlaintextRefused,
+    /// An encrypted body also carries a plaintext copy of the message while the account is
+    /// configured for safe mode: the WeChat console is in compatible mode.
+    #[error("plaintext message fields beside Encrypt refused: configured for safe mode")]
+    PlaintextInSafeMode,
+    /// `ToUserName` is not this account's original id.
+    #[error("ToUserName is not this account's original id")]
+    WrongAccount,
     /// An encrypted callback arrived but no EncodingAESKey is configured.
     #[error("encrypted callback but no EncodingAESKey configured")]
     NoAesKey,
@@ -84,12 +91,14 @@ impl WeChatError {
             Self::BadSignature
             | Self::BadMsgSignature
             | Self::StaleTimestamp { .. }
-            | Self::PlaintextRefused => 403,
+            | Self::PlaintextRefused
+            | Self::WrongAccount => 403,
             Self::Config(_) => 500,
             Self::MissingParam(_)
             | Self::UnsupportedEncryptType
             | Self::BadTimestamp
             | Self::NoAesKey
+            | Self::PlaintextInSafeMode
             | Self::Doctype
             | Self::MalformedXml(_)
             | Self::MissingField(_)
@@ -113,6 +122,8 @@ impl WeChatError {
             Self::BadSignature => "bad signature",
             Self::BadMsgSignature => "bad msg_signature",
             Self::PlaintextRefused => "plaintext refused",
+            Self::PlaintextInSafeMode => "plaintext fields in safe mode",
+            Self::WrongAccount => "wrong account",
             Self::NoAesKey => "encryption not configured",
             Self::Doctype => "doctype refused",
             Self::MalformedXml(_) => "malformed xml",

@@ -20,7 +20,7 @@ pub mod reply;
 pub mod signature;
 mod xml;
 
-pub use codec::{CallbackQuery, Codec, CodecConfig, Mode, Opened};
+pub use codec::{CallbackQuery, Codec, CodecConfig, EncryptionMode, Mode, Opened};
 pub use error::WeChatError;
 pub use inbound::{Event, InboundBody, InboundMessage};
 pub use reply::{Article, Reply};

@@ -23,11 +23,20 @@ async fn url_verification_echoes_echostr_and_refuses_a_forged_signature() {
     assert_ne!(resp.text().await.unwrap(), "4375120948345356249");
 }
 
+/// An app configured without an EncodingAESKey: plain mode.
+fn plain_app() -> TestApp {
+    spawn_app_with(TestOptions {
+        settings: |s| s.wechat.encoding_aes_key.clear(),
+        ..TestOptions::default()
+    })
+}
+
 #[tokio::test]
 async fn help_is_answered_in_safe_and_plaintext_mode() {
     let app = spawn_app();
+    let plain_app = plain_app();
     let user = openid("help");
-    for wx in [&app.wx, &app.wx_plain] {
+    for wx in [&app.wx, &plain_app.wx_plain] {
         let ex = wx.text(&user, "帮助").await.unwrap();
         assert_eq!(ex.status, 200, "{}", ex.body);
         let text = text_of(&ex);
@@ -43,7 +52,7 @@ async fn help_is_answered_in_safe_and_plaintext_mode() {
         "{}",
         safe.body
     );
-    let plain = app.wx_plain.text(&user, "帮助").await.unwrap();
+    let plain = plain_app.wx_plain.text(&user, "帮助").await.unwrap();
     assert!(
         plain.body.starts_with("<xml>")
             && plain
@@ -213,7 +222,7 @@ async fn unknown_message_types_are_answered_success() {
     let app = spawn_app();
     let now = chrono::Utc::now().timestamp();
     let xml = format!(
-        "<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[oUnknownType0000000000000001]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[miniprogrampage]]></MsgType><MsgId>777</MsgId></xml>"
+        "<xml><ToUserName><![CDATA[{ORIGINAL_ID}]]></ToUserName><FromUserName><![CDATA[oUnknownType0000000000000001]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[miniprogrampage]]></MsgType><MsgId>777</MsgId></xml>"
     );
     let (query, body) =
         app.wx

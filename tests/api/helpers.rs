@@ -18,6 +18,8 @@ pub const TOKEN: &str = "onecarddemo";
 pub const APP_ID: &str = "wx5f3a9c1e7b2d4a60";
 pub const APP_SECRET: &str = "0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f";
 pub const AES_KEY: &str = "u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8dKLzdocJ";
+/// The account's original id, as the chat client addresses it.
+pub const ORIGINAL_ID: &str = "gh_onecard0demo";
 
 pub struct TestOptions {
     pub budget_ms: u64,
@@ -47,7 +49,7 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     /// Safe-mode client (the default for WeChat accounts handling personal data).
     pub wx: WeChatClient,
-    /// Plaintext-mode client.
+    /// Plaintext-mode client: answered only by an app configured without an EncodingAESKey.
     pub wx_plain: WeChatClient,
     pub http: reqwest::Client,
     server: Option<actix_web::dev::ServerHandle>,
@@ -84,6 +86,7 @@ app_id = "{APP_ID}"
 app_secret = "{APP_SECRET}"
 token = "{TOKEN}"
 encoding_aes_key = "{AES_KEY}"
+original_id = "{ORIGINAL_ID}"
 api_base = "/sim/wechat"
 
 [sessions]

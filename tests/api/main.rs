@@ -7,6 +7,7 @@ mod binding;
 mod callback;
 mod deadline;
 mod dedup;
+mod forgery;
 mod platform;
 mod queries;
 mod restart;

@@ -80,23 +80,6 @@ async fn rotated_token_and_aes_key_keep_working_during_the_switch() {
 }
 
 #[tokio::test]
-async fn encrypted_only_refuses_plaintext() {
-    let app = spawn_app_with(TestOptions {
-        settings: |s| s.wechat.encrypted_only = true,
-        ..TestOptions::default()
-    });
-    let user = openid("encrypted");
-    let plain = app.wx_plain.text(&user, "帮助").await.unwrap();
-    assert!(
-        (400..500).contains(&plain.status),
-        "{} {}",
-        plain.status,
-        plain.body
-    );
-    assert!(app.say(&user, "帮助").await.contains("余额"));
-}
-
-#[tokio::test]
 async fn the_menu_is_validated_and_pushed_through_the_api() {
     let app = spawn_app();
     let menu = onecard::rules::menu::Menu::load(std::path::Path::new("config/menu.toml")).unwrap();

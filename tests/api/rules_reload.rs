@@ -15,7 +15,7 @@ async fn wait_for_reply(
     while start.elapsed() < within {
         // A fresh user per poll: the per-user rate limit is not what this test is about.
         let _ = user;
-        let ex = app.wx_plain.text(&openid("poll"), text).await.unwrap();
+        let ex = app.wx.text(&openid("poll"), text).await.unwrap();
         if text_of(&ex) == expect {
             return (true, start.elapsed());
         }
@@ -70,7 +70,7 @@ async fn a_saved_edit_is_live_within_a_second_and_an_invalid_edit_never_goes_liv
     )
     .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let ex = app.wx_plain.text(&openid("after"), "食堂").await.unwrap();
+    let ex = app.wx.text(&openid("after"), "食堂").await.unwrap();
     assert_eq!(text_of(&ex), "食堂今天 7:00 开门");
     let metrics = app.metrics().await;
     let errors = metrics
