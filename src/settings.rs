@@ -50,6 +50,9 @@ pub struct ServerSettings {
     pub store_cache_mb: u64,
     /// Campus local time offset from UTC, for time-windowed rules and "today".
     pub utc_offset_hours: i32,
+    /// On SIGTERM / Ctrl-C, how long to let callbacks in flight finish and late replies go out
+    /// before exiting; what is left resumes at the next start.
+    pub shutdown_budget_ms: u64,
 }
 
 impl Default for ServerSettings {
@@ -64,6 +67,7 @@ impl Default for ServerSettings {
             session_arbiters: 0,
             store_cache_mb: 64,
             utc_offset_hours: 8,
+            shutdown_budget_ms: 20_000,
         }
     }
 }

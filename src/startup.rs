@@ -2,11 +2,17 @@
 //!
 //! Actors are started here once, before the HTTP server, and their handles moved into the
 //! route factory: a factory closure runs once per worker thread, so an actor started inside it
-//! would exist once per worker. Session actors live on their own arbiters (one thread each).
+//! would exist once per worker. Session actors live on their own arbiters (one thread each),
+//! and so does the pusher.
+//!
+//! Shutdown (SIGTERM or Ctrl-C) drains instead of dropping work: stop accepting connections,
+//! let the callbacks and late results in flight finish and the pusher send what they produced
+//! (within `server.shutdown_budget_ms`), then stop the workers and flush the store. Whatever
+//! misses the budget is in the store and resumes at the next start.
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -62,6 +68,7 @@ pub struct Application {
     // Kept alive for as long as the application runs.
     _watcher: Option<crate::rules::reload::RulesWatcher>,
     _arbiters: Vec<actix_rt::Arbiter>,
+    shutdown_budget: Duration,
 }
 
 impl Application {
@@ -143,7 +150,15 @@ impl Application {
             Duration::from_secs(w.token_refresh_margin_secs),
         );
         let template = Some(w.fallback_template_id.clone()).filter(|t| !t.is_empty());
-        let pusher = PusherHandle::start(api, tokens.clone(), store.clone(), template);
+        let push_arbiter = actix_rt::Arbiter::new();
+        let pusher = PusherHandle::start(
+            api,
+            tokens.clone(),
+            store.clone(),
+            template,
+            rules.clone(),
+            push_arbiter.handle(),
+        );
 
         let adapters = match &settings.upstreams {
             None => {
@@ -174,7 +189,7 @@ impl Application {
             s.user_per_minute,
         ));
         let n_arbiters = settings.server.session_arbiters;
-        let arbiters: Vec<actix_rt::Arbiter> =
+        let mut arbiters: Vec<actix_rt::Arbiter> =
             (0..n_arbiters).map(|_| actix_rt::Arbiter::new()).collect();
         let sessions = Sessions::new(
             arbiters.iter().map(|a| a.handle()).collect(),
@@ -182,6 +197,8 @@ impl Application {
             store.clone(),
             Duration::from_secs(s.idle_secs),
         );
+        arbiters.push(push_arbiter);
+        crate::actors::late::resume(&sessions, &pusher);
         let deliveries = Arc::new(Deliveries::new(
             Duration::from_secs(s.dedup_window_secs),
             s.dedup_capacity,
@@ -213,6 +230,10 @@ impl Application {
                 None => app,
             }
         })
+        // Signals are ours: actix's own SIGTERM handling would stop the workers without
+        // waiting for late replies.
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_budget_ms.div_ceil(1000))
         .listen(listener)
         .map_err(StartupError::Server)?;
         if settings.server.workers > 0 {
@@ -220,7 +241,7 @@ impl Application {
         }
         let server = server.run();
 
-        spawn_housekeeping(router, pusher.clone());
+        spawn_housekeeping(router);
 
         Ok(Self {
             port,
@@ -235,6 +256,7 @@ impl Application {
             },
             _watcher: watcher,
             _arbiters: arbiters,
+            shutdown_budget: Duration::from_millis(settings.server.shutdown_budget_ms),
         })
     }
 
@@ -246,11 +268,35 @@ impl Application {
         &self.handles
     }
 
-    /// Serve until the process is told to stop (Ctrl-C / SIGTERM), then flush the store.
+    /// Serve until the process is told to stop (SIGTERM / Ctrl-C), then drain (see the module
+    /// docs) and flush the store.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
-        let store = self.handles.store.clone();
-        self.server.await.map_err(StartupError::Server)?;
-        store.flush().await?;
+        let Self {
+            server,
+            handles,
+            shutdown_budget,
+            _watcher,
+            _arbiters,
+            ..
+        } = self;
+        let control = server.handle();
+        let mut running = actix_web::rt::spawn(server);
+        let served = tokio::select! {
+            served = &mut running => served,
+            () = stop_signal() => {
+                let deadline = Instant::now() + shutdown_budget;
+                tracing::info!(budget_ms = shutdown_budget.as_millis() as u64, "stop signal: draining");
+                control.pause().await;
+                let drained = handles.pusher.drain(deadline).await;
+                control.stop(true).await;
+                tracing::info!(drained, "stopped");
+                running.await
+            }
+        };
+        served
+            .map_err(|e| StartupError::Server(std::io::Error::other(e.to_string())))?
+            .map_err(StartupError::Server)?;
+        handles.store.flush().await?;
         Ok(())
     }
 
@@ -267,15 +313,30 @@ impl Application {
     }
 }
 
-/// Periodic chores: forget idle rate-limiter keys and closed push windows, keep the metrics
-/// recorder's histograms from growing.
-fn spawn_housekeeping(router: Arc<Router>, pusher: PusherHandle) {
+/// SIGTERM (service managers) or Ctrl-C.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Periodic chores: forget idle rate-limiter keys, keep the metrics recorder's histograms from
+/// growing. (The pusher keeps its own windows and queue on its own tick.)
+fn spawn_housekeeping(router: Arc<Router>) {
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
             tick.tick().await;
             router.sweep_limiters();
-            pusher.windows().sweep(chrono::Utc::now().timestamp());
             crate::telemetry::metrics_handle().run_upkeep();
         }
     });

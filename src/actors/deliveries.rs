@@ -83,6 +83,13 @@ impl Delivery {
 
     /// Wait for the result until `deadline`.
     pub async fn wait(&self, deadline: Instant) -> Waited {
+        self.wait_or_keep(deadline, || {}).await
+    }
+
+    /// [`Delivery::wait`], and if this call is the one that makes the delivery late, run
+    /// `keep` first under the same lock: whoever completes the delivery sees it late only
+    /// after `keep` ran (the pusher keeps the message there before "success" is answered).
+    pub async fn wait_or_keep(&self, deadline: Instant, keep: impl FnOnce()) -> Waited {
         let mut rx = self.done.subscribe();
         let wait = rx.wait_for(|v| v.is_some());
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -97,6 +104,7 @@ impl Delivery {
             },
             State::Running { late: true } => Waited::Late,
             State::Running { late: false } => {
+                keep();
                 *state = State::Running { late: true };
                 Waited::Late
             }

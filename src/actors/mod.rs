@@ -11,13 +11,15 @@
 //! - [`deliveries`]: exactly-once feel: WeChat's retries of one message share one result, and
 //!   a result that misses the callback budget is pushed instead.
 //! - [`pusher`] and [`token_keeper`]: replies after the deadline through the customer-service
-//!   API, within WeChat's per-user window and quotas, with one holder of the access_token.
+//!   API, within WeChat's per-user window and quotas, with one holder of the access_token. The
+//!   store is the pusher's queue; [`late`] runs again at start-up what a stop interrupted.
 //!
 //! Supervision: actix's `Supervisor` restarts an actor that stops, not one that panics (the
 //! mailbox just closes). So every long-lived actor here is reached through a handle that
 //! notices a closed mailbox and starts a fresh actor, and no handler unwraps input.
 
 pub mod deliveries;
+pub mod late;
 pub mod pusher;
 pub mod router;
 pub mod session;

@@ -1,28 +1,66 @@
 //! Pusher: delivers replies that could not go out as the passive reply — results that missed
 //! the callback budget, and the second and later replies of a rule that sends several.
 //!
-//! WeChat only accepts customer-service messages inside a window opened by the user: 5
-//! messages within 48 h after the user sends a message, 3 within 1 minute after a menu click,
-//! a follow or a scan ([`ServiceWindows`] tracks both per user, fed by the callback). A push
-//! the window does not allow, or that WeChat refuses (45015 / 45047), is never dropped: it goes
-//! out as a template message where one is configured, otherwise it is stored (flushed to disk)
-//! and delivered as soon as the user writes again.
+//! The store is the queue (`store::outbox`): a reply is written there, flushed, and only then
+//! pushed; it leaves the store when WeChat accepted it. A message whose callback is answered
+//! "success" before its result exists is itself kept as a job first, so a crash at any point
+//! either runs the message again at start-up or pushes its stored replies — never neither.
+//!
+//! WeChat only accepts customer-service messages inside a window opened by the user: 5 messages
+//! within 48 h after the user sends a message, 3 within 1 minute after a menu click, a follow or
+//! a scan ([`ServiceWindows`] tracks both per user, fed by the callback). A push the window does
+//! not allow, or that WeChat refuses (45015 / 45047), goes out as a template message where one
+//! is configured; otherwise it is *held* and released when the user writes again. A reply still
+//! undelivered after 48 h expires, and the user is told so at their next message
+//! (`reply.expired` in the rules' `[messages]`).
+//!
+//! Each user's queue is worked through by its own short task, in order, on the pusher's own
+//! thread; a semaphore bounds the pushes in flight, so one user's slow push never holds up
+//! another's. Nothing lives only in a task: a task that dies leaves its replies in the store,
+//! and the pusher's tick (every [`TICK`]) starts a fresh one; a stopped pusher thread is
+//! replaced on the next use. On shutdown [`PusherHandle::drain`] waits for the message work in
+//! flight and the pushes it produced, within a deadline; what is left resumes at the next start.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use actix::prelude::*;
+use actix_rt::{Arbiter, ArbiterHandle, System};
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
 use super::token_keeper::TokenKeeperHandle;
 use crate::domain::OpenId;
-use crate::store::Store;
-use crate::wechat::Reply;
+use crate::rules::LiveRules;
+use crate::store::{OutboxEntry, ReplyState, Store, StoreError, UnfinishedJob};
 use crate::wechat::api::{ApiClient, ApiError, CustomMessage, TemplateMessage};
+use crate::wechat::{InboundMessage, Reply};
 
 const MESSAGE_WINDOW_SECS: i64 = 48 * 3600;
 const MESSAGE_QUOTA: u32 = 5;
 const EVENT_WINDOW_SECS: i64 = 60;
 const EVENT_QUOTA: u32 = 3;
+/// A reply not delivered within WeChat's longest window is stale: it expires.
+const KEEP_SECS: i64 = MESSAGE_WINDOW_SECS;
+/// How long a user who never writes again is remembered as owed an expiry notice.
+const EXPIRY_NOTE_SECS: i64 = 30 * 24 * 3600;
+/// Users whose windows are tracked in memory at most (the oldest are forgotten first; a user
+/// not tracked is simply tried, and WeChat answers whether the window is open).
+const WINDOWS_CAP: usize = 100_000;
+/// Pushes in flight at most, over all users.
+const PUSHES_IN_FLIGHT: usize = 32;
+/// Retry of failed pushes, expiry, and restart of any queue left without a task.
+pub const TICK: Duration = Duration::from_secs(10);
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// What the user did that opens a customer-service window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,15 +78,65 @@ struct Window {
     sent_since_event: u32,
 }
 
-/// Per-user customer-service windows and quotas, as WeChat counts them.
-#[derive(Clone, Default)]
+impl Window {
+    fn open_at(&self, now: i64) -> bool {
+        self.message_at
+            .is_some_and(|at| now - at < MESSAGE_WINDOW_SECS)
+            || self.event_at.is_some_and(|at| now - at < EVENT_WINDOW_SECS)
+    }
+
+    fn last_activity(&self) -> i64 {
+        self.message_at.max(self.event_at).unwrap_or(i64::MIN)
+    }
+}
+
+/// Whether the windows we know of allow one more push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    /// Allowed; one push was taken from the quota.
+    Open,
+    /// Known to be closed or used up.
+    Closed,
+    /// We know nothing of this user (restarted, or forgotten to bound memory): try, and let
+    /// WeChat say.
+    Unknown,
+}
+
+/// Per-user customer-service windows and quotas, as WeChat counts them. Bounded: an entry goes
+/// when all its windows have closed, and at most [`WINDOWS_CAP`] users are tracked.
+#[derive(Clone)]
 pub struct ServiceWindows {
     inner: Arc<Mutex<HashMap<OpenId, Window>>>,
+    cap: usize,
+}
+
+impl Default for ServiceWindows {
+    fn default() -> Self {
+        Self::with_cap(WINDOWS_CAP)
+    }
 }
 
 impl ServiceWindows {
+    pub fn with_cap(cap: usize) -> Self {
+        Self {
+            inner: Arc::default(),
+            cap: cap.max(1),
+        }
+    }
+
     pub fn record(&self, openid: &OpenId, kind: Interaction, at: i64) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.inner);
+        if map.len() >= self.cap && !map.contains_key(openid) {
+            map.retain(|_, w| w.open_at(at));
+            if map.len() >= self.cap
+                && let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, w)| w.last_activity())
+                    .map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+            }
+        }
         let w = map.entry(openid.clone()).or_default();
         match kind {
             Interaction::Message => {
@@ -63,287 +151,614 @@ impl ServiceWindows {
     }
 
     /// Take one push from the user's quota if a window allows it.
-    pub fn try_consume(&self, openid: &OpenId, now: i64) -> bool {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+    pub fn try_consume(&self, openid: &OpenId, now: i64) -> Allowance {
+        let mut map = lock(&self.inner);
         let Some(w) = map.get_mut(openid) else {
-            return false;
+            return Allowance::Unknown;
         };
         if let Some(at) = w.message_at
             && now - at < MESSAGE_WINDOW_SECS
             && w.sent_since_message < MESSAGE_QUOTA
         {
             w.sent_since_message += 1;
-            return true;
+            return Allowance::Open;
         }
         if let Some(at) = w.event_at
             && now - at < EVENT_WINDOW_SECS
             && w.sent_since_event < EVENT_QUOTA
         {
             w.sent_since_event += 1;
-            return true;
+            return Allowance::Open;
         }
-        false
+        Allowance::Closed
     }
 
-    /// Forget users whose windows have all closed (bounded memory).
+    /// Forget users whose windows have all closed — message and event windows alike.
     pub fn sweep(&self, now: i64) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, w| {
-            w.message_at
-                .is_some_and(|at| now - at < MESSAGE_WINDOW_SECS)
-        });
+        let mut map = lock(&self.inner);
+        map.retain(|_, w| w.open_at(now));
         metrics::gauge!("onecard_pusher_windows").set(map.len() as f64);
     }
 
     pub fn forget(&self, openid: &OpenId) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(openid);
+        lock(&self.inner).remove(openid);
     }
-}
 
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Push {
-    openid: OpenId,
-    replies: Vec<Reply>,
-}
+    pub fn len(&self) -> usize {
+        lock(&self.inner).len()
+    }
 
-#[derive(Message)]
-#[rtype(result = "()")]
-struct FlushPending {
-    openid: OpenId,
-}
-
-struct Pusher {
-    api: ApiClient,
-    tokens: TokenKeeperHandle,
-    store: Store,
-    windows: ServiceWindows,
-    pending: Arc<Mutex<HashSet<OpenId>>>,
-    template_id: Option<String>,
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// How one push attempt ended.
-enum Sent {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
     Custom,
     Template,
-    Kept,
+    /// The window is closed and no template went out: hold it for the user's next message.
+    WindowClosed,
+    /// WeChat could not be reached or was busy: try again on the next tick.
+    Failed,
+    /// WeChat refuses this message for good (e.g. the user unfollowed).
+    Rejected,
 }
 
-async fn deliver_one(
-    api: &ApiClient,
-    tokens: &TokenKeeperHandle,
-    windows: &ServiceWindows,
-    template_id: Option<&str>,
-    openid: &OpenId,
-    reply: &Reply,
-) -> Sent {
-    let now = chrono::Utc::now().timestamp();
-    if windows.try_consume(openid, now) {
-        let msg = CustomMessage::from_reply(openid.as_str(), reply);
-        match tokens
-            .call(|t| {
-                let api = api.clone();
-                let msg = msg.clone();
-                async move { api.send_custom(&t, &msg).await }
-            })
-            .await
+/// 45015: the window is closed; 45047: its quota is used up.
+fn closed_window(e: &ApiError) -> bool {
+    matches!(e.errcode(), Some(45015 | 45047))
+}
+
+/// Worth trying again later: WeChat unreachable or busy, or our token holder unavailable.
+fn transient(e: &ApiError) -> bool {
+    match e {
+        ApiError::Transport(_)
+        | ApiError::Decode(_)
+        | ApiError::Config(_)
+        | ApiError::Unavailable(_) => true,
+        ApiError::Platform { errcode, .. } => matches!(errcode, -1 | 45009) || e.is_token_invalid(),
+    }
+}
+
+/// One user's queue is being worked through; a kick meanwhile asks for another pass.
+struct Slot {
+    task: u64,
+    again: bool,
+    release: bool,
+}
+
+struct Inner {
+    api: ApiClient,
+    tokens: TokenKeeperHandle,
+    store: Store,
+    /// The `[messages]` table, for the expiry notice.
+    rules: LiveRules,
+    windows: ServiceWindows,
+    template_id: Option<String>,
+    /// Users with held replies or an expiry to be told of: checked in memory on every message.
+    waiting: Mutex<HashSet<OpenId>>,
+    /// Users whose queue a task is working through now.
+    active: Mutex<HashMap<OpenId, Slot>>,
+    next_task: AtomicU64,
+    pushes: Semaphore,
+    /// The thread pushes run on (replaced if it ever stops).
+    arbiter: Mutex<ArbiterHandle>,
+    /// Message work that may still produce replies (callbacks in flight, resumed jobs).
+    work: TaskTracker,
+    /// Queue passes in progress.
+    passes: TaskTracker,
+}
+
+/// The handle the callback, start-up and shutdown use. Cheap to clone.
+#[derive(Clone)]
+pub struct PusherHandle {
+    inner: Arc<Inner>,
+}
+
+/// Removes the user's slot when its task ends, even by panic — unless a newer task owns it.
+struct SlotGuard {
+    inner: Arc<Inner>,
+    openid: OpenId,
+    task: u64,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let mut active = lock(&self.inner.active);
+        if active
+            .get(&self.openid)
+            .is_some_and(|s| s.task == self.task)
         {
-            Ok(()) => return Sent::Custom,
+            active.remove(&self.openid);
+        }
+    }
+}
+
+impl PusherHandle {
+    /// Start the pusher on `arbiter` (its own thread). Users with held replies or an expiry
+    /// notice are loaded from the store; due replies wait for [`PusherHandle::resume_due`].
+    pub fn start(
+        api: ApiClient,
+        tokens: TokenKeeperHandle,
+        store: Store,
+        template_id: Option<String>,
+        rules: LiveRules,
+        arbiter: ArbiterHandle,
+    ) -> Self {
+        let outbox = store.outbox();
+        let mut waiting: HashSet<OpenId> = HashSet::new();
+        match (
+            outbox.users_with(ReplyState::Held),
+            outbox.users_with_expired(),
+        ) {
+            (Ok(held), Ok(expired)) => waiting.extend(held.into_iter().chain(expired)),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot read held replies; they go out on the next tick")
+            }
+        }
+        let handle = Self {
+            inner: Arc::new(Inner {
+                api,
+                tokens,
+                store,
+                rules,
+                windows: ServiceWindows::default(),
+                template_id,
+                waiting: Mutex::new(waiting),
+                active: Mutex::default(),
+                next_task: AtomicU64::new(0),
+                pushes: Semaphore::new(PUSHES_IN_FLIGHT),
+                arbiter: Mutex::new(arbiter),
+                work: TaskTracker::new(),
+                passes: TaskTracker::new(),
+            }),
+        };
+        handle.start_ticking();
+        handle
+    }
+
+    pub fn windows(&self) -> &ServiceWindows {
+        &self.inner.windows
+    }
+
+    /// The user did something that opens a window; a message also releases held replies.
+    pub fn record_interaction(&self, openid: &OpenId, kind: Interaction, at: i64) {
+        self.inner.windows.record(openid, kind, at);
+        if kind == Interaction::Message && lock(&self.inner.waiting).contains(openid) {
+            self.kick(openid, true);
+        }
+    }
+
+    /// The user unfollowed: forget their windows (the store forgets their replies).
+    pub fn forget(&self, openid: &OpenId) {
+        self.inner.windows.forget(openid);
+        lock(&self.inner.waiting).remove(openid);
+    }
+
+    /// Run message work that may end in [`PusherHandle::hand_over`], tracked so that a
+    /// shutdown waits for it. Runs on the calling thread.
+    pub fn spawn_work(&self, work: impl Future<Output = ()> + 'static) {
+        actix_rt::spawn(self.inner.work.track_future(work));
+    }
+
+    /// The callback is about to answer "success" before the result of `message` exists: keep
+    /// the message, so a crash runs it again at start-up. Called under the delivery's lock (see
+    /// `deliveries::Delivery::wait_or_keep`), so it is written before anyone can hand the
+    /// result over; [`PusherHandle::flush`] makes it durable before "success" goes out.
+    pub fn keep_job(&self, openid: &OpenId, message: &InboundMessage, received_at: i64) {
+        let kept = self.inner.store.outbox().keep_job(
+            openid,
+            &message.dedup_key(),
+            &message.to_xml(),
+            received_at,
+        );
+        match kept {
+            Ok(()) => metrics::counter!("onecard_pusher_late_jobs_total").increment(1),
             Err(e) => {
-                tracing::warn!(user = %openid.log_tag(), errcode = ?e.errcode(), error = %e, "customer-service push refused");
+                tracing::error!(user = %openid.log_tag(), error = %e, "cannot keep a late message; its reply lives in memory only")
             }
         }
     }
-    if let Some(template_id) = template_id {
+
+    /// Make kept jobs durable.
+    pub async fn flush(&self) {
+        if let Err(e) = self.inner.store.flush().await {
+            tracing::error!(error = %e, "cannot flush kept late messages");
+        }
+    }
+
+    /// Replies to push: stored (retiring the late job `job` in the same transaction), flushed,
+    /// then pushed in order. If the store fails they are still pushed, from memory.
+    pub async fn hand_over(&self, openid: &OpenId, job: Option<&str>, replies: Vec<Reply>) {
+        if replies.is_empty() && job.is_none() {
+            return;
+        }
+        let stored = self
+            .inner
+            .store
+            .outbox()
+            .hand_over(openid, job, &replies, now_unix());
+        let stored = match stored {
+            Ok(()) => self.inner.store.flush().await,
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(()) if replies.is_empty() => {}
+            Ok(()) => self.kick(openid, false),
+            Err(e) => {
+                tracing::error!(user = %openid.log_tag(), error = %e, "cannot store replies; pushing them from memory");
+                let (inner, openid) = (self.inner.clone(), openid.clone());
+                self.spawn(async move { push_from_memory(&inner, &openid, replies).await });
+            }
+        }
+    }
+
+    /// Late messages left without a result by the last run.
+    pub fn unfinished_jobs(&self) -> Result<Vec<UnfinishedJob>, StoreError> {
+        self.inner.store.outbox().unfinished_jobs()
+    }
+
+    /// Start pushing every due reply in the store (at start-up).
+    pub fn resume_due(&self) {
+        match self.inner.store.outbox().users_with(ReplyState::Due) {
+            Ok(users) => {
+                if !users.is_empty() {
+                    tracing::info!(users = users.len(), "resuming replies kept by the last run");
+                }
+                for u in users {
+                    self.kick(&u, false);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read due replies"),
+        }
+    }
+
+    /// Shutdown: wait until `deadline` for the message work in flight, then for the pushes it
+    /// produced. Whatever is not done by then stays in the store for the next start. Returns
+    /// whether everything finished.
+    pub async fn drain(&self, deadline: Instant) -> bool {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        self.inner.work.close();
+        let work_done = tokio::time::timeout_at(deadline, self.inner.work.wait())
+            .await
+            .is_ok();
+        self.inner.passes.close();
+        let pushes_done = tokio::time::timeout_at(deadline, self.inner.passes.wait())
+            .await
+            .is_ok();
+        self.flush().await;
+        let outbox = self.inner.store.outbox();
+        let left = outbox.users_with(ReplyState::Due).map_or(0, |u| u.len());
+        if work_done && pushes_done {
+            tracing::info!(users_with_due_replies = left, "pusher drained");
+        } else {
+            tracing::warn!(
+                late_jobs = outbox.jobs_len(),
+                users_with_due_replies = left,
+                "drain deadline passed; the rest resumes at the next start"
+            );
+        }
+        work_done && pushes_done
+    }
+
+    /// Ask for a pass over the user's queue (starting one unless one is running).
+    fn kick(&self, openid: &OpenId, release: bool) {
+        let task = {
+            let mut active = lock(&self.inner.active);
+            if let Some(slot) = active.get_mut(openid) {
+                slot.again = true;
+                slot.release |= release;
+                return;
+            }
+            let task = self.inner.next_task.fetch_add(1, Ordering::Relaxed);
+            active.insert(
+                openid.clone(),
+                Slot {
+                    task,
+                    again: false,
+                    release,
+                },
+            );
+            task
+        };
+        let guard = SlotGuard {
+            inner: self.inner.clone(),
+            openid: openid.clone(),
+            task,
+        };
+        self.spawn(async move { work_through(guard).await });
+    }
+
+    /// Run on the pusher's thread, tracked for the drain; replace the thread if it stopped.
+    fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        let fut = self.inner.passes.track_future(fut);
+        let mut arbiter = lock(&self.inner.arbiter);
+        if arbiter.spawn(fut) {
+            return;
+        }
+        if System::try_current().is_none() {
+            tracing::error!(
+                "pusher thread stopped outside the runtime; replies resume at the next start"
+            );
+            return;
+        }
+        tracing::error!("pusher thread was gone; starting a new one");
+        metrics::counter!("onecard_actor_restarts_total", "actor" => "pusher").increment(1);
+        *arbiter = Arbiter::new().handle();
+        drop(arbiter);
+        self.start_ticking();
+        // The pass that failed to start is picked up by the new thread's first tick.
+    }
+
+    fn start_ticking(&self) {
+        let handle = self.clone();
+        let arbiter = lock(&self.inner.arbiter).clone();
+        arbiter.spawn(async move {
+            let mut every = tokio::time::interval(TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                // Its own task, so a panic in one tick does not end the ticking.
+                let h = handle.clone();
+                actix_rt::spawn(async move { h.tick() });
+            }
+        });
+    }
+
+    /// Expire stale replies, retry failed pushes, restart queues left without a task.
+    fn tick(&self) {
+        let now = now_unix();
+        self.inner.windows.sweep(now);
+        let outbox = self.inner.store.outbox();
+        match outbox.expire_older_than(now - KEEP_SECS, now) {
+            Ok(users) => {
+                metrics::counter!("onecard_pusher_expired_users_total")
+                    .increment(users.len() as u64);
+                lock(&self.inner.waiting).extend(users);
+            }
+            Err(e) => tracing::error!(error = %e, "cannot expire stale replies"),
+        }
+        if let Err(e) = outbox.forget_expired_before(now - EXPIRY_NOTE_SECS) {
+            tracing::error!(error = %e, "cannot drop old expiry notes");
+        }
+        metrics::gauge!("onecard_pusher_stored_replies").set(outbox.len() as f64);
+        metrics::gauge!("onecard_pusher_late_jobs").set(outbox.jobs_len() as f64);
+        self.resume_due();
+    }
+}
+
+/// One user's queue, in order, until nothing due is left (or the window closed, or WeChat is
+/// unreachable); another pass if kicked meanwhile.
+async fn work_through(guard: SlotGuard) {
+    let inner = guard.inner.clone();
+    let openid = guard.openid.clone();
+    let mut release = {
+        let mut active = lock(&inner.active);
+        match active.get_mut(&openid) {
+            Some(slot) if slot.task == guard.task => std::mem::take(&mut slot.release),
+            _ => return,
+        }
+    };
+    loop {
+        if let Err(e) = one_pass(&inner, &openid, release).await {
+            tracing::error!(user = %openid.log_tag(), error = %e, "cannot work through kept replies; retrying on the next tick");
+        }
+        // Decide and give up the slot under one lock, so a kick is never missed in between.
+        let mut active = lock(&inner.active);
+        match active.get_mut(&openid) {
+            Some(slot) if slot.task == guard.task && slot.again => {
+                slot.again = false;
+                release = std::mem::take(&mut slot.release);
+            }
+            Some(slot) if slot.task == guard.task => {
+                active.remove(&openid);
+                return;
+            }
+            _ => return,
+        }
+    }
+}
+
+async fn one_pass(inner: &Inner, openid: &OpenId, release: bool) -> Result<(), StoreError> {
+    let outbox = inner.store.outbox();
+    let now = now_unix();
+    if release {
+        for e in outbox.entries(openid)? {
+            if e.pending.created_at < now - KEEP_SECS {
+                outbox.expire(&e, now)?;
+            }
+        }
+        let expired = outbox.take_expired(openid)?;
+        if expired > 0 {
+            let notice = expiry_notice(&inner.rules, expired);
+            outbox.hand_over(openid, None, &[notice], now)?;
+            metrics::counter!("onecard_pusher_expiry_notices_total").increment(1);
+        }
+        let released = outbox.release(openid)?;
+        lock(&inner.waiting).remove(openid);
+        inner.store.flush().await?;
+        tracing::info!(user = %openid.log_tag(), released, expired, "user wrote: held replies released");
+    }
+    let entries = outbox.entries(openid)?;
+    for (i, entry) in entries.iter().enumerate() {
+        if entry.pending.state != ReplyState::Due {
+            continue;
+        }
+        if entry.pending.created_at < now - KEEP_SECS {
+            outbox.expire(entry, now)?;
+            lock(&inner.waiting).insert(openid.clone());
+            continue;
+        }
+        let reply: Reply = entry.pending.reply.clone().into();
+        match deliver_one(inner, openid, &reply).await {
+            outcome @ (Outcome::Custom | Outcome::Template) => {
+                let via = if outcome == Outcome::Custom {
+                    "custom"
+                } else {
+                    "template"
+                };
+                metrics::counter!("onecard_pusher_sent_total", "via" => via).increment(1);
+                outbox.remove(entry)?;
+                // Flushed at once: a restart must not send it a second time.
+                inner.store.flush().await?;
+            }
+            Outcome::Rejected => {
+                metrics::counter!("onecard_pusher_dropped_total").increment(1);
+                tracing::error!(user = %openid.log_tag(), "WeChat refuses this reply for good; dropped");
+                outbox.remove(entry)?;
+                inner.store.flush().await?;
+            }
+            Outcome::WindowClosed => {
+                // Keep the rest behind it too, so the user sees them in order.
+                let rest: Vec<OutboxEntry> = entries[i..]
+                    .iter()
+                    .filter(|e| e.pending.state == ReplyState::Due)
+                    .cloned()
+                    .collect();
+                outbox.hold(&rest)?;
+                inner.store.flush().await?;
+                lock(&inner.waiting).insert(openid.clone());
+                metrics::counter!("onecard_pusher_kept_total").increment(rest.len() as u64);
+                tracing::info!(user = %openid.log_tag(), kept = rest.len(), "replies held for the user's next message");
+                return Ok(());
+            }
+            Outcome::Failed => {
+                metrics::counter!("onecard_pusher_retries_total").increment(1);
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn expiry_notice(rules: &LiveRules, count: u32) -> Reply {
+    let text = rules
+        .current()
+        .message("reply.expired", &serde_json::json!({ "count": count }))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "expiry notice failed to render");
+            crate::actors::router::fallback_text("reply.expired").to_owned()
+        });
+    Reply::Text(text)
+}
+
+/// Last resort when the store cannot keep them.
+async fn push_from_memory(inner: &Inner, openid: &OpenId, replies: Vec<Reply>) {
+    for reply in &replies {
+        let outcome = deliver_one(inner, openid, reply).await;
+        if !matches!(outcome, Outcome::Custom | Outcome::Template) {
+            metrics::counter!("onecard_pusher_dropped_total").increment(1);
+            tracing::error!(user = %openid.log_tag(), ?outcome, "reply lost: the store failed and WeChat did not take it");
+        }
+    }
+}
+
+async fn deliver_one(inner: &Inner, openid: &OpenId, reply: &Reply) -> Outcome {
+    let _permit = inner.pushes.acquire().await;
+    let tokens = &inner.tokens;
+    let mut window_closed = false;
+    match inner.windows.try_consume(openid, now_unix()) {
+        Allowance::Closed => window_closed = true,
+        Allowance::Open | Allowance::Unknown => {
+            let msg = CustomMessage::from_reply(openid.as_str(), reply);
+            let api = &inner.api;
+            let sent = tokens
+                .call(|t| {
+                    let (api, msg) = (api.clone(), msg.clone());
+                    async move { api.send_custom(&t, &msg).await }
+                })
+                .await;
+            match sent {
+                Ok(()) => return Outcome::Custom,
+                Err(e) if closed_window(&e) => window_closed = true,
+                Err(e) if transient(&e) => {
+                    tracing::warn!(user = %openid.log_tag(), error = %e, "customer-service push failed; will retry");
+                    return Outcome::Failed;
+                }
+                Err(e) => {
+                    tracing::warn!(user = %openid.log_tag(), errcode = ?e.errcode(), error = %e, "customer-service push refused")
+                }
+            }
+        }
+    }
+    if let Some(template_id) = &inner.template_id {
         let content = match reply {
             Reply::Text(t) => t.clone(),
             Reply::News(a) => format!("{}\n{}", a.title, a.description),
         };
         let msg = TemplateMessage {
             touser: openid.as_str().to_owned(),
-            template_id: template_id.to_owned(),
+            template_id: template_id.clone(),
             url: None,
             client_msg_id: None,
             data: [("content".to_owned(), content)].into_iter().collect(),
         };
-        let sent: Result<u64, ApiError> = tokens
+        let api = &inner.api;
+        let sent = tokens
             .call(|t| {
-                let api = api.clone();
-                let msg = msg.clone();
+                let (api, msg) = (api.clone(), msg.clone());
                 async move { api.send_template(&t, &msg).await }
             })
             .await;
         match sent {
-            Ok(_) => return Sent::Template,
+            Ok(_) => return Outcome::Template,
+            Err(e) if transient(&e) => return Outcome::Failed,
             Err(e) => {
-                tracing::warn!(user = %openid.log_tag(), error = %e, "template fallback refused")
+                tracing::warn!(user = %openid.log_tag(), errcode = ?e.errcode(), error = %e, "template fallback refused")
             }
         }
     }
-    Sent::Kept
-}
-
-impl Pusher {
-    fn send_all(&mut self, openid: OpenId, replies: Vec<Reply>) -> ResponseActFuture<Self, ()> {
-        let api = self.api.clone();
-        let tokens = self.tokens.clone();
-        let windows = self.windows.clone();
-        let store = self.store.clone();
-        let pending = self.pending.clone();
-        let template_id = self.template_id.clone();
-        Box::pin(
-            async move {
-                let mut kept = Vec::new();
-                for reply in &replies {
-                    // Once one is kept, keep the rest too so the user sees them in order.
-                    if !kept.is_empty() {
-                        kept.push(reply.clone());
-                        continue;
-                    }
-                    match deliver_one(&api, &tokens, &windows, template_id.as_deref(), &openid, reply).await {
-                        Sent::Custom => metrics::counter!("onecard_pusher_sent_total", "via" => "custom").increment(1),
-                        Sent::Template => metrics::counter!("onecard_pusher_sent_total", "via" => "template").increment(1),
-                        Sent::Kept => kept.push(reply.clone()),
-                    }
-                }
-                if !kept.is_empty() {
-                    let now = chrono::Utc::now().timestamp();
-                    let stored = store.outbox().push(&openid, &kept, now);
-                    let flushed = store.flush().await;
-                    match (stored, flushed) {
-                        (Ok(()), Ok(())) => {
-                            metrics::counter!("onecard_pusher_kept_total").increment(kept.len() as u64);
-                            pending.lock().unwrap_or_else(|p| p.into_inner()).insert(openid.clone());
-                            tracing::info!(user = %openid.log_tag(), kept = kept.len(), "replies kept for the user's next message");
-                        }
-                        (Err(e), _) | (_, Err(e)) => {
-                            tracing::error!(user = %openid.log_tag(), error = %e, "cannot keep undeliverable replies");
-                        }
-                    }
-                }
-            }
-            .into_actor(self),
-        )
+    if window_closed {
+        Outcome::WindowClosed
+    } else {
+        Outcome::Rejected
     }
 }
 
-impl Actor for Pusher {
-    type Context = Context<Self>;
-    fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(4096);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> OpenId {
+        OpenId::parse("oWindowTestUser000000000001").unwrap()
     }
-}
 
-impl Handler<Push> for Pusher {
-    type Result = AtomicResponse<Self, ()>;
-    fn handle(&mut self, msg: Push, _: &mut Self::Context) -> Self::Result {
-        AtomicResponse::new(self.send_all(msg.openid, msg.replies))
+    #[test]
+    fn a_click_only_window_survives_a_sweep_for_its_full_minute() {
+        let w = ServiceWindows::default();
+        w.record(&user(), Interaction::Event, 1_000);
+        w.sweep(1_031);
+        assert_eq!(w.try_consume(&user(), 1_031), Allowance::Open);
+        w.sweep(1_059);
+        assert_eq!(w.len(), 1);
+        w.sweep(1_060);
+        assert_eq!(w.len(), 0);
+        assert_eq!(w.try_consume(&user(), 1_060), Allowance::Unknown);
     }
-}
 
-impl Handler<FlushPending> for Pusher {
-    type Result = AtomicResponse<Self, ()>;
-    fn handle(&mut self, msg: FlushPending, _: &mut Self::Context) -> Self::Result {
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&msg.openid);
-        let replies: Vec<Reply> = match self.store.outbox().take_all(&msg.openid) {
-            Ok(items) => items.into_iter().map(|p| p.reply.into()).collect(),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read kept replies");
-                Vec::new()
-            }
-        };
-        AtomicResponse::new(self.send_all(msg.openid, replies))
+    #[test]
+    fn an_event_window_allows_three_pushes_then_is_closed() {
+        let w = ServiceWindows::default();
+        w.record(&user(), Interaction::Event, 0);
+        for _ in 0..3 {
+            assert_eq!(w.try_consume(&user(), 10), Allowance::Open);
+        }
+        assert_eq!(w.try_consume(&user(), 10), Allowance::Closed);
     }
-}
 
-/// The handle the callback uses.
-#[derive(Clone)]
-pub struct PusherHandle {
-    addr: Addr<Pusher>,
-    windows: ServiceWindows,
-    pending: Arc<Mutex<HashSet<OpenId>>>,
-}
-
-impl PusherHandle {
-    pub fn start(
-        api: ApiClient,
-        tokens: TokenKeeperHandle,
-        store: Store,
-        template_id: Option<String>,
-    ) -> Self {
-        let windows = ServiceWindows::default();
-        let pending: HashSet<OpenId> = store
-            .outbox()
-            .users_with_pending()
-            .unwrap_or_default()
-            .into_iter()
+    #[test]
+    fn windows_are_capped_and_the_least_recent_user_goes_first() {
+        let w = ServiceWindows::with_cap(3);
+        let users: Vec<OpenId> = (0..4)
+            .map(|i| OpenId::parse(&format!("oWindowCapUser0000000000000{i}")).unwrap())
             .collect();
-        let pending = Arc::new(Mutex::new(pending));
-        let addr = Pusher {
-            api,
-            tokens,
-            store,
-            windows: windows.clone(),
-            pending: pending.clone(),
-            template_id,
+        for (i, u) in users.iter().enumerate() {
+            w.record(u, Interaction::Message, 100 + i as i64);
         }
-        .start();
-        Self {
-            addr,
-            windows,
-            pending,
-        }
-    }
-
-    pub fn windows(&self) -> &ServiceWindows {
-        &self.windows
-    }
-
-    /// The user did something that opens a window; a message also releases kept replies.
-    pub fn record_interaction(&self, openid: &OpenId, kind: Interaction, at: i64) {
-        self.windows.record(openid, kind, at);
-        if kind == Interaction::Message
-            && self
-                .pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(openid)
-        {
-            self.addr.do_send(FlushPending {
-                openid: openid.clone(),
-            });
-        }
-    }
-
-    /// Queue replies for pushing. Uses the bounded mailbox; if it is full (rare: a burst of late
-    /// replies) the push is queued past the bound rather than dropped.
-    pub fn push(&self, openid: &OpenId, replies: Vec<Reply>) {
-        if replies.is_empty() {
-            return;
-        }
-        if let Err(e) = self.addr.try_send(Push {
-            openid: openid.clone(),
-            replies,
-        }) {
-            let msg = match e {
-                SendError::Full(m) | SendError::Closed(m) => m,
-            };
-            tracing::warn!(user = %openid.log_tag(), "pusher busy; keeping replies for the next message");
-            self.addr.do_send(msg);
-        }
-    }
-
-    pub fn forget(&self, openid: &OpenId) {
-        self.windows.forget(openid);
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(openid);
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.try_consume(&users[0], 200), Allowance::Unknown);
+        assert_eq!(w.try_consume(&users[3], 200), Allowance::Open);
     }
 }

@@ -358,6 +358,7 @@ pub fn fallback_text(key: &str) -> &'static str {
     match key {
         "rate.limited" => "您发送消息太频繁了，请稍后再试。",
         "error.timeout" => "系统响应超时，请稍后再试。",
+        "reply.expired" => "您之前的请求超过 48 小时未能回复，结果已失效，请重新发送。",
         _ => "系统繁忙，请稍后再试。",
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix::MailboxError;
 use actix::prelude::*;
 
-use super::router::Router;
+use super::router::{Router, fallback_text};
 use super::session::{Deliver, SessionActor, SessionError};
 use crate::domain::OpenId;
 use crate::store::Store;
@@ -127,6 +127,22 @@ impl Sessions {
             }
         }
         Err(SessionError::Gone)
+    }
+
+    /// [`Sessions::deliver`], with the busy message if the session failed: what the user gets.
+    pub async fn replies_for(
+        &self,
+        openid: &OpenId,
+        message: Arc<InboundMessage>,
+        now: i64,
+    ) -> Vec<Reply> {
+        match self.deliver(openid, message, now).await {
+            Ok(replies) => replies,
+            Err(e) => {
+                tracing::error!(user = %openid.log_tag(), error = %e, "session failed");
+                vec![Reply::Text(fallback_text("error.busy").to_owned())]
+            }
+        }
     }
 
     /// Remove `addr` from the registry if it is still the registered one (a stopping actor must

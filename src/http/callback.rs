@@ -11,10 +11,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::actors::deliveries::{Begin, Completion, Deliveries, Waited};
 use crate::actors::pusher::{Interaction, PusherHandle};
-use crate::actors::router::fallback_text;
 use crate::actors::sessions::Sessions;
 use crate::domain::OpenId;
-use crate::wechat::{CallbackQuery, Codec, Event, InboundBody, InboundMessage, Reply, WeChatError};
+use crate::wechat::{CallbackQuery, Codec, Event, InboundBody, InboundMessage, WeChatError};
 
 pub struct CallbackState {
     pub codec: Codec,
@@ -128,31 +127,32 @@ pub async fn receive(
         token_index,
     } = opened;
     let message = Arc::new(message);
-    let delivery = match state.deliveries.begin(message.dedup_key()) {
+    let key = message.dedup_key();
+    let delivery = match state.deliveries.begin(key.clone()) {
         Begin::New(delivery) => {
             let (sessions, pusher) = (state.sessions.clone(), state.pusher.clone());
             let (d, oid, msg) = (delivery.clone(), openid.clone(), message.clone());
-            actix_web::rt::spawn(async move {
-                let replies = match sessions.deliver(&oid, msg, now).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(user = %oid.log_tag(), error = %e, "session failed");
-                        vec![Reply::Text(fallback_text("error.busy").to_owned())]
-                    }
-                };
+            state.pusher.spawn_work(async move {
+                let replies = sessions.replies_for(&oid, msg, now).await;
                 let (replies, completion) = d.complete(replies);
-                let to_push = match completion {
-                    Completion::PushAll => replies.to_vec(),
-                    Completion::PushRest => replies.iter().skip(1).cloned().collect(),
-                };
-                pusher.push(&oid, to_push);
+                match completion {
+                    // Late: the kept message (named by its dedup key) is retired with the push.
+                    Completion::PushAll => {
+                        pusher.hand_over(&oid, Some(&key), replies.to_vec()).await
+                    }
+                    Completion::PushRest => {
+                        let rest = replies.iter().skip(1).cloned().collect();
+                        pusher.hand_over(&oid, None, rest).await
+                    }
+                }
             });
             delivery
         }
         Begin::Retry(delivery) => delivery,
     };
 
-    let response = match delivery.wait(deadline).await {
+    let keep = || state.pusher.keep_job(&openid, &message, now);
+    let response = match delivery.wait_or_keep(deadline, keep).await {
         Waited::Ready(replies) => match replies.first() {
             Some(first) => {
                 let xml = crate::wechat::reply::passive_xml(
@@ -173,6 +173,8 @@ pub async fn receive(
             }
         },
         Waited::Late => {
+            // The kept message is on disk before WeChat hears "success".
+            state.pusher.flush().await;
             metrics::counter!("onecard_callback_deadline_fallbacks_total").increment(1);
             metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "late").increment(1);
             success()

@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub use bindings::{Binding, BindingsRepo};
 pub use codes::{Check, CodesRepo, Issue};
 pub use counters::CountersRepo;
-pub use outbox::{OutboxRepo, PendingReply};
+pub use outbox::{OutboxEntry, OutboxRepo, PendingReply, ReplyState, StoredReply, UnfinishedJob};
 pub use sessions::{Dialog, SessionRecord, SessionsRepo};
 
 use crate::domain::OpenId;
@@ -60,6 +60,8 @@ struct Trees {
     bindings: sled::Tree,
     bindings_by_student: sled::Tree,
     outbox: sled::Tree,
+    late_jobs: sled::Tree,
+    outbox_expired: sled::Tree,
     counters: sled::Tree,
     audit: sled::Tree,
     feedback: sled::Tree,
@@ -95,6 +97,8 @@ impl Store {
             bindings: db.open_tree("bindings")?,
             bindings_by_student: db.open_tree("bindings_by_student")?,
             outbox: db.open_tree("outbox")?,
+            late_jobs: db.open_tree("late_jobs")?,
+            outbox_expired: db.open_tree("outbox_expired")?,
             counters: db.open_tree("counters")?,
             audit: db.open_tree("audit")?,
             feedback: db.open_tree("feedback")?,
@@ -115,7 +119,12 @@ impl Store {
         )
     }
     pub fn outbox(&self) -> OutboxRepo {
-        OutboxRepo::new(self.inner.outbox.clone(), self.db.clone())
+        OutboxRepo::new(
+            self.inner.outbox.clone(),
+            self.inner.late_jobs.clone(),
+            self.inner.outbox_expired.clone(),
+            self.db.clone(),
+        )
     }
     pub fn counters(&self) -> CountersRepo {
         CountersRepo::new(self.inner.counters.clone())
@@ -162,7 +171,7 @@ impl Store {
     pub async fn forget_user(&self, openid: &OpenId) -> Result<(), StoreError> {
         self.sessions().remove(openid)?;
         self.bindings().unbind(openid)?;
-        self.outbox().take_all(openid)?;
+        self.outbox().forget(openid)?;
         self.counters()
             .remove_prefix(&format!("u:{}:", openid.as_str()))?;
         let mut doomed = Vec::new();

@@ -5,6 +5,7 @@ mod helpers;
 
 mod binding;
 mod callback;
+mod crash;
 mod deadline;
 mod dedup;
 mod forgery;

@@ -128,7 +128,7 @@ pub struct ActionRegistry {
     actions: HashMap<&'static str, ActionDef>,
 }
 
-/// Messages the router itself may send (not tied to one action).
+/// Messages the router and the pusher may send (not tied to one action).
 pub const ROUTER_MESSAGES: &[&str] = &[
     "binding.required",
     "dialog.cancelled",
@@ -137,6 +137,7 @@ pub const ROUTER_MESSAGES: &[&str] = &[
     "error.timeout",
     "error.unavailable",
     "rate.limited",
+    "reply.expired",
 ];
 
 impl ActionRegistry {

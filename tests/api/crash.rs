@@ -1,0 +1,399 @@
+//! A reply promised later survives the process: the real binary (`onecard serve`) is killed or
+//! told to stop while a late reply is in flight, with the WeChat and campus simulators in a
+//! separate `onecard sim` process so that what WeChat received is counted across the restart.
+//! The store is read back with `onecard store export`, as an operator would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use onecard::chat::{WeChatClient, pushed_text};
+use serde_json::{Value, json};
+
+use crate::helpers::{AES_KEY, APP_ID, APP_SECRET, TOKEN, openid, text_of};
+
+const BIN: &str = env!("CARGO_BIN_EXE_onecard");
+const STUDENT: &str = "2024000001";
+/// The card system's answer takes this long; the callback budget is far below it.
+const SLOW_CARD_MS: u64 = 4000;
+
+/// A child process that is killed if the test ends early.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(args: &[&str], log: PathBuf) -> Self {
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start onecard");
+        Self { child, log }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name}");
+    }
+
+    /// SIGKILL: no drain, no flush.
+    fn kill_hard(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit within {timeout:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The platform's settings, pointed at the simulators' process; `[sim]` only in the sim's own.
+fn config(serve_port: u16, sim: &str, data: &Path, with_sim: bool) -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{serve_port}"
+data_dir = "{data}"
+callback_budget_ms = 500
+workers = 2
+session_arbiters = 1
+store_cache_mb = 16
+shutdown_budget_ms = 20000
+
+[wechat]
+app_id = "{APP_ID}"
+app_secret = "{APP_SECRET}"
+token = "{TOKEN}"
+encoding_aes_key = "{AES_KEY}"
+api_base = "{sim}/sim/wechat"
+
+[sessions]
+user_burst = 100
+
+[rules]
+dir = "{root}/config/rules"
+menu = "{root}/config/menu.toml"
+hot_reload = false
+
+[upstreams.card]
+base_url = "{sim}/sim/card"
+app_key = "onecard-demo"
+app_secret = "demo-secret-change-me"
+timeout_ms = 15000
+
+[upstreams.sms]
+base_url = "{sim}/sim/sms"
+app_key = "onecard-demo"
+app_secret = "demo-secret-change-me"
+
+[upstreams.public_data]
+base_url = "{sim}/sim/data"
+app_key = "onecard-demo"
+app_secret = "demo-secret-change-me"
+"#,
+        data = data.display(),
+    );
+    if with_sim {
+        text.push_str(&format!(
+            "\n[sim]\naccounts = 300\n\n[sim.wechat]\napp_id = \"{APP_ID}\"\napp_secret = \"{APP_SECRET}\"\n"
+        ));
+    }
+    text
+}
+
+/// The simulators in their own process, and the platform started (and restarted) beside them.
+struct Deployment {
+    dir: tempfile::TempDir,
+    sim: Proc,
+    sim_base: String,
+    serve_port: u16,
+    http: reqwest::Client,
+    wx: WeChatClient,
+    starts: usize,
+}
+
+impl Deployment {
+    async fn new() -> Self {
+        onecard::telemetry::init_logging(true);
+        let dir = tempfile::tempdir().unwrap();
+        let (sim_port, serve_port) = (free_port(), free_port());
+        let sim_base = format!("http://127.0.0.1:{sim_port}");
+        let data = dir.path().join("data");
+        let sim_cfg = dir.path().join("sim.toml");
+        std::fs::write(&sim_cfg, config(serve_port, &sim_base, &data, true)).unwrap();
+        std::fs::write(
+            dir.path().join("serve.toml"),
+            config(serve_port, &sim_base, &data, false),
+        )
+        .unwrap();
+        let sim = Proc::spawn(
+            &[
+                "sim",
+                "--config",
+                sim_cfg.to_str().unwrap(),
+                "--listen",
+                &format!("127.0.0.1:{sim_port}"),
+            ],
+            dir.path().join("sim.log"),
+        );
+        let wx = WeChatClient::new(&sim_base, TOKEN, Some(AES_KEY), APP_ID, true)
+            .unwrap()
+            .with_callback_url(&format!("http://127.0.0.1:{serve_port}/wechat"));
+        let d = Self {
+            dir,
+            sim,
+            sim_base,
+            serve_port,
+            http: reqwest::Client::new(),
+            wx,
+            starts: 0,
+        };
+        d.wait_listening(&format!("{}/sim/clock", d.sim_base), &d.sim)
+            .await;
+        d
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    async fn wait_listening(&self, url: &str, proc_: &Proc) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.http.get(url).send().await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{url} never answered:\n{}",
+                proc_.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `onecard serve` on the deployment's data directory and port.
+    async fn serve(&mut self) -> Proc {
+        self.starts += 1;
+        let cfg = self.dir.path().join("serve.toml");
+        let data = self.data();
+        let p = Proc::spawn(
+            &[
+                "serve",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+            ],
+            self.dir.path().join(format!("serve-{}.log", self.starts)),
+        );
+        let url = format!("http://127.0.0.1:{}/healthz", self.serve_port);
+        self.wait_listening(&url, &p).await;
+        p
+    }
+
+    async fn sim_get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.sim_base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn card_latency(&self, ms: u64) {
+        let r = self
+            .http
+            .post(format!("{}/sim/faults/card", self.sim_base))
+            .json(&json!({ "latency_ms": ms }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    async fn say(&self, user: &str, text: &str) -> String {
+        text_of(&self.wx.text(user, text).await.unwrap())
+    }
+
+    /// Bind the student through the real dialog; the code is read from the SMS simulator.
+    async fn bind(&self, user: &str) {
+        let account = self.sim_get(&format!("/sim/card/accounts/{STUDENT}")).await;
+        let phone = account["phone"].as_str().unwrap().to_owned();
+        self.say(user, "绑定").await;
+        let sent = self.say(user, STUDENT).await;
+        assert!(sent.contains("验证码"), "{sent}");
+        let sms = self
+            .sim_get(&format!("/sim/sms/outbox?phone={phone}"))
+            .await;
+        let last = sms.as_array().unwrap().last().unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let code: String = last.chars().filter(char::is_ascii_digit).take(6).collect();
+        let done = self.say(user, &code).await;
+        assert!(done.contains("绑定成功"), "{done}");
+    }
+
+    /// What WeChat accepted for the user, as texts.
+    async fn delivered(&self, user: &str) -> Vec<String> {
+        self.wx
+            .outbox(user)
+            .await
+            .unwrap()
+            .iter()
+            .map(pushed_text)
+            .collect()
+    }
+
+    async fn wait_delivered(&self, user: &str, n: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.delivered(user).await;
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Records of one tree, read with `onecard store export` (the platform must be stopped).
+    fn stored(&self, tree: &str) -> Vec<Value> {
+        let out = Command::new(BIN)
+            .args(["store", "export", "--data", self.data().to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|v| v["tree"] == tree)
+            .collect()
+    }
+
+    /// The balance line the user gets, checked against the card system's own figure.
+    async fn expected_balance_line(&self, user: &str) -> String {
+        let passive = self.say(user, "余额").await;
+        let account = self.sim_get(&format!("/sim/card/accounts/{STUDENT}")).await;
+        let fen = account["balance_fen"].as_i64().unwrap();
+        let line = passive.lines().next().unwrap().to_owned();
+        assert!(
+            line.contains(&format!("当前余额为 {}.{:02} 元", fen / 100, fen % 100)),
+            "{line}"
+        );
+        line
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn sigkill_with_a_late_reply_in_flight_delivers_it_once_after_restart() {
+    let mut d = Deployment::new().await;
+    let mut serve = d.serve().await;
+    let user = openid("kill");
+    d.bind(&user).await;
+    let balance = d.expected_balance_line(&user).await;
+
+    d.card_latency(SLOW_CARD_MS).await;
+    let ex = d.wx.text(&user, "余额").await.unwrap();
+    assert_eq!((ex.status, ex.body.as_str()), (200, "success"));
+    serve.kill_hard();
+
+    // The message was on disk before "success" went out.
+    let jobs = d.stored("late_jobs");
+    assert_eq!(jobs.len(), 1, "{jobs:?}\n{}", serve.logs());
+
+    d.card_latency(0).await;
+    let mut serve = d.serve().await;
+    let got = d.wait_delivered(&user, 1, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 1, "{}", serve.logs());
+    serve.signal("TERM");
+    assert!(serve.wait_exit(Duration::from_secs(40)).await.success());
+
+    // Stopped: nothing more can be sent. Exactly one reply, the balance, and nothing left over.
+    let got = d.delivered(&user).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(first_line(&got[0]), balance);
+    assert_eq!(d.stored("late_jobs"), Vec::<Value>::new());
+    assert_eq!(d.stored("outbox"), Vec::<Value>::new());
+    drop(d.sim);
+}
+
+#[tokio::test]
+async fn sigterm_with_a_late_reply_in_flight_drains_it_before_exit() {
+    let mut d = Deployment::new().await;
+    let mut serve = d.serve().await;
+    let user = openid("term");
+    d.bind(&user).await;
+    let balance = d.expected_balance_line(&user).await;
+
+    d.card_latency(SLOW_CARD_MS).await;
+    let ex = d.wx.text(&user, "余额").await.unwrap();
+    assert_eq!((ex.status, ex.body.as_str()), (200, "success"));
+    serve.signal("TERM");
+    let status = serve.wait_exit(Duration::from_secs(40)).await;
+    assert!(status.success(), "{status:?}\n{}", serve.logs());
+
+    // Delivered before the process exited, once; the store holds nothing more to send.
+    let got = d.delivered(&user).await;
+    assert_eq!(got.len(), 1, "{got:?}\n{}", serve.logs());
+    assert_eq!(first_line(&got[0]), balance);
+    assert_eq!(d.stored("late_jobs"), Vec::<Value>::new());
+    assert_eq!(d.stored("outbox"), Vec::<Value>::new());
+
+    // A restart finds nothing to send again.
+    d.card_latency(0).await;
+    let mut serve = d.serve().await;
+    serve.signal("TERM");
+    assert!(serve.wait_exit(Duration::from_secs(40)).await.success());
+    assert_eq!(d.delivered(&user).await.len(), 1);
+}
