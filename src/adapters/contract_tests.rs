@@ -481,6 +481,14 @@ async fn signed_responses_are_checked() {
         r
     });
     let unsigned = TestServer::start(|_, _| Reply::ok(balance_json()));
+    // what a gateway that lost its answer after committing sends: a bare 503
+    let lost = TestServer::start(|_, _| Reply {
+        status: 503,
+        body: String::new(),
+        delay: Duration::ZERO,
+        sign_with: None,
+        tamper_signature: false,
+    });
     let strict = |s: &TestServer| {
         let mut c = cfg(s);
         c.require_signed_responses = true;
@@ -490,6 +498,7 @@ async fn signed_responses_are_checked() {
     let a = card::actor::start(&strict(&good)).unwrap();
     let b = card::actor::start(&strict(&bad)).unwrap();
     let c = card::actor::start(&strict(&unsigned)).unwrap();
+    let d = card::actor::start(&strict(&lost)).unwrap();
     assert!(a.balance("42940").await.is_ok());
     assert!(matches!(
         b.balance("42940").await,
@@ -499,7 +508,12 @@ async fn signed_responses_are_checked() {
         c.balance("42940").await,
         Err(AdapterError::Protocol(_))
     ));
-    for h in [a, b, c] {
+    // an unknown outcome stays unknown (the caller queries by key), not a protocol error
+    assert_eq!(
+        d.balance("42940").await,
+        Err(AdapterError::Unavailable(Unavailable::Status(503)))
+    );
+    for h in [a, b, c, d] {
         h.stop();
     }
 }

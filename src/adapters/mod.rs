@@ -1,5 +1,5 @@
-//! Adapters: one module per upstream system (card system, SMS platform, public data store),
-//! each behind a supervised actor and a typed handle.
+//! Adapters: one module per upstream system (card system, SMS platform, public data store,
+//! bank, billers), each behind a supervised actor and a typed handle.
 //!
 //! Why it exists: the school's systems are slow, flaky and rate limited; this module is where
 //! that stops. It owns the signed HTTP calls (built on the protocol
@@ -18,11 +18,15 @@
 //! its own arbiter (thread), its own `reqwest::Client` built there (RUST.md 1.2.2) and a keeper
 //! that restarts it if it dies (actix's Supervisor does not cover panics, RUST.md 1.2.1).
 
+pub mod bank;
+pub mod billers;
 pub mod card;
 #[cfg(test)]
 mod contract_tests;
 pub mod events;
 pub mod handle;
+#[cfg(test)]
+mod money_sim_tests;
 pub mod policy;
 pub mod public_data;
 #[cfg(test)]
@@ -40,6 +44,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use bank::{BankHandle, BankSystem};
+pub use billers::{Billers, BillersHandle};
 pub use card::{CardHandle, CardSystem};
 pub use policy::BreakerState;
 pub use public_data::{PublicData, PublicDataHandle};
@@ -259,8 +265,8 @@ impl UpstreamConfig {
     }
 }
 
-/// The `[upstreams]` table: one section per adapter. `bank` and `billers` are accepted now
-/// and used by the payments issue.
+/// The `[upstreams]` table: one section per adapter. `bank` and `billers` are optional: a
+/// deployment without them has no top-up or payments, everything else works.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdaptersConfig {
@@ -314,17 +320,26 @@ pub struct Adapters {
     pub card: CardHandle,
     pub sms: SmsHandle,
     pub public_data: PublicDataHandle,
+    /// `None` when `[upstreams.bank]` is not configured.
+    pub bank: Option<BankHandle>,
+    /// `None` when `[upstreams.billers]` is not configured.
+    pub billers: Option<BillersHandle>,
 }
 
 impl Adapters {
     /// Health of every upstream (one unsigned `GET /api/v1/health` each, concurrently).
     pub async fn health(&self) -> Vec<events::Health> {
-        let (a, b, c) = futures_util::join!(
+        let (card, sms, public_data, bank, billers) = futures_util::join!(
             self.card.health(),
             self.sms.health(),
             self.public_data.health(),
+            health_if_configured(self.bank.as_ref()),
+            health_if_configured(self.billers.as_ref()),
         );
-        vec![a, b, c]
+        let mut all = vec![card, sms, public_data];
+        all.extend(bank);
+        all.extend(billers);
+        all
     }
 
     /// Stop the adapters' arbiters (tests, orderly shutdown).
@@ -332,6 +347,21 @@ impl Adapters {
         self.card.stop();
         self.sms.stop();
         self.public_data.stop();
+        if let Some(bank) = &self.bank {
+            bank.stop();
+        }
+        if let Some(billers) = &self.billers {
+            billers.stop();
+        }
+    }
+}
+
+async fn health_if_configured<T: ?Sized + handle::Upstream>(
+    adapter: Option<&handle::AdapterHandle<T>>,
+) -> Option<events::Health> {
+    match adapter {
+        Some(adapter) => Some(adapter.health().await),
+        None => None,
     }
 }
 
@@ -342,6 +372,12 @@ pub async fn start(cfg: &AdaptersConfig) -> Result<Adapters, AdapterError> {
         card: card::actor::start(&cfg.card)?,
         sms: sms::actor::start(&cfg.sms)?,
         public_data: public_data::actor::start(&cfg.public_data)?,
+        bank: cfg.bank.as_ref().map(bank::actor::start).transpose()?,
+        billers: cfg
+            .billers
+            .as_ref()
+            .map(billers::actor::start)
+            .transpose()?,
     })
 }
 
@@ -376,6 +412,27 @@ mod tests {
         assert_eq!(cfg.sms.breaker_failures, 5);
         assert!(cfg.bank.is_none());
         assert!(!format!("{:?}", cfg.card).contains("\"s\""));
+    }
+
+    #[test]
+    fn the_demo_config_declares_every_upstream() {
+        let text = std::fs::read_to_string("config/demo.toml").unwrap();
+        let file: toml::Table = toml::from_str(&text).unwrap();
+        let cfg = AdaptersConfig::from_table(file["upstreams"].as_table().unwrap()).unwrap();
+        let names: Vec<(&str, &str)> = cfg
+            .sections()
+            .map(|(name, s)| (name, s.base_url.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("card", "/sim/card"),
+                ("sms", "/sim/sms"),
+                ("public_data", "/sim/data"),
+                ("bank", "/sim/bank"),
+                ("billers", "/sim/billers"),
+            ]
+        );
     }
 
     #[test]

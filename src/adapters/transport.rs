@@ -258,6 +258,12 @@ impl UpstreamClient {
                 wire::verify_response(&self.creds, status, request_id, ts, body, sig, unix_now())
                     .map_err(|e| AdapterError::Protocol(format!("{op}: response signature: {e}")))
             }
+            // A bare 5xx (a proxy, or a gateway that lost its answer after committing) can only
+            // say "unknown outcome"; refusing it as a protocol error would hide that a write
+            // may have happened. Trusting it costs nothing: the caller queries by key.
+            _ if self.require_signed_responses && status >= 500 => {
+                Err(AdapterError::Unavailable(Unavailable::Status(status)))
+            }
             _ if self.require_signed_responses => Err(AdapterError::Protocol(format!(
                 "{op}: response is not signed"
             ))),

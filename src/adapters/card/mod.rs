@@ -1,5 +1,6 @@
 //! The card system (一卡通) adapter: accounts, balances, transactions, card status, loss
-//! reports, lost-and-found, and the money operations the payments issue will drive.
+//! reports, lost-and-found, and the money operations of top-up and payments (loads, debits,
+//! refunds, reversals).
 //!
 //! Why it exists: it is the upstream most features depend on and the one most likely to be
 //! slow at lunch time. It owns the [`CardSystem`] trait (what the card system can do, in

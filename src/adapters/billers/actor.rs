@@ -1,0 +1,76 @@
+//! The billers adapter's typed handle: `adapters.billers.pay(&req).await?`. Payments are
+//! writes (sent once); catalog, locations, lookup, query and statement are reads.
+
+use std::sync::Arc;
+
+use super::{
+    BillerCatalog, BillerLookup, BillerPay, BillerPayResult, BillerStatement, BillerTarget,
+    Billers, BillersClient, Locations, LocationsQuery, StatementQuery, UPSTREAM,
+};
+use crate::adapters::handle::AdapterHandle;
+use crate::adapters::supervise::boxed;
+use crate::adapters::{AdapterError, UpstreamConfig};
+
+/// The typed handle to the billers' gateway. Cheap to clone.
+pub type BillersHandle = AdapterHandle<dyn Billers>;
+
+/// Start the billers adapter from its config section (inside the actix System).
+pub fn start(cfg: &UpstreamConfig) -> Result<BillersHandle, AdapterError> {
+    BillersHandle::start(UPSTREAM, cfg, |cfg, policy| {
+        BillersClient::new(cfg, policy).map(|c| Box::new(c) as Box<dyn Billers>)
+    })
+}
+
+type Gateway = Arc<Box<dyn Billers>>;
+
+impl AdapterHandle<dyn Billers> {
+    pub async fn catalog(&self) -> Result<BillerCatalog, AdapterError> {
+        self.read((), |c: Gateway, ()| boxed(async move { c.catalog().await }))
+            .await
+    }
+
+    pub async fn locations(&self, query: &LocationsQuery) -> Result<Locations, AdapterError> {
+        self.read(query.clone(), |c: Gateway, query| {
+            boxed(async move { c.locations(&query).await })
+        })
+        .await
+    }
+
+    /// What `target` (a room id, a student number, a fund) holds or owes at `biller_id`.
+    pub async fn lookup(
+        &self,
+        biller_id: &str,
+        target: &str,
+    ) -> Result<BillerTarget, AdapterError> {
+        let query = BillerLookup {
+            biller_id: biller_id.to_owned(),
+            target: target.to_owned(),
+        };
+        self.read(query, |c: Gateway, query| {
+            boxed(async move { c.lookup(&query).await })
+        })
+        .await
+    }
+
+    /// Sent once. After `Timeout` or `Unavailable` the outcome is unknown: [`Self::query`].
+    pub async fn pay(&self, req: &BillerPay) -> Result<BillerPayResult, AdapterError> {
+        self.write(req.clone(), |c: Gateway, req| {
+            boxed(async move { c.pay(&req).await })
+        })
+        .await
+    }
+
+    pub async fn query(&self, out_trade_no: &str) -> Result<BillerPayResult, AdapterError> {
+        self.read(out_trade_no.to_owned(), |c: Gateway, key| {
+            boxed(async move { c.query(&key).await })
+        })
+        .await
+    }
+
+    pub async fn statement(&self, query: &StatementQuery) -> Result<BillerStatement, AdapterError> {
+        self.read(query.clone(), |c: Gateway, query| {
+            boxed(async move { c.statement(&query).await })
+        })
+        .await
+    }
+}

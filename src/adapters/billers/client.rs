@@ -1,0 +1,97 @@
+//! The billers' gateway over HTTP (see [`Billers`]): reads retried under the policy,
+//! payments sent once with their key.
+
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+use super::{
+    BillerCatalog, BillerLookup, BillerPay, BillerPayResult, BillerStatement, BillerTarget,
+    Billers, Locations, LocationsQuery, StatementQuery, UPSTREAM,
+};
+use crate::adapters::events::Health;
+use crate::adapters::handle::Upstream;
+use crate::adapters::policy::Policy;
+use crate::adapters::transport::UpstreamClient;
+use crate::adapters::{AdapterError, UpstreamConfig};
+use crate::wire::{self, paths};
+
+#[derive(Debug)]
+pub struct BillersClient {
+    http: UpstreamClient,
+}
+
+impl BillersClient {
+    pub fn new(cfg: &UpstreamConfig, policy: Arc<Policy>) -> Result<Self, AdapterError> {
+        Ok(Self {
+            http: UpstreamClient::new(UPSTREAM, cfg, policy)?,
+        })
+    }
+}
+
+impl Billers for BillersClient {
+    fn catalog(&self) -> BoxFuture<'_, Result<BillerCatalog, AdapterError>> {
+        async move {
+            self.http
+                .read("catalog", paths::BILLERS_CATALOG, &serde_json::json!({}))
+                .await
+        }
+        .boxed()
+    }
+
+    fn locations<'a>(
+        &'a self,
+        query: &'a LocationsQuery,
+    ) -> BoxFuture<'a, Result<Locations, AdapterError>> {
+        self.http
+            .read("locations", paths::BILLERS_LOCATIONS, query)
+            .boxed()
+    }
+
+    fn lookup<'a>(
+        &'a self,
+        query: &'a BillerLookup,
+    ) -> BoxFuture<'a, Result<BillerTarget, AdapterError>> {
+        self.http
+            .read("lookup", paths::BILLERS_LOOKUP, query)
+            .boxed()
+    }
+
+    fn pay<'a>(
+        &'a self,
+        req: &'a BillerPay,
+    ) -> BoxFuture<'a, Result<BillerPayResult, AdapterError>> {
+        self.http
+            .write("pay", paths::BILLERS_PAY, req, &req.out_trade_no)
+            .boxed()
+    }
+
+    fn query<'a>(
+        &'a self,
+        out_trade_no: &'a str,
+    ) -> BoxFuture<'a, Result<BillerPayResult, AdapterError>> {
+        async move {
+            let req = wire::TradeQuery {
+                out_trade_no: out_trade_no.to_owned(),
+            };
+            self.http.read("query", paths::BILLERS_QUERY, &req).await
+        }
+        .boxed()
+    }
+
+    fn statement<'a>(
+        &'a self,
+        query: &'a StatementQuery,
+    ) -> BoxFuture<'a, Result<BillerStatement, AdapterError>> {
+        self.http
+            .read("statement", paths::BILLERS_STATEMENT, query)
+            .boxed()
+    }
+}
+
+impl Upstream for BillersClient {
+    fn health(&self) -> BoxFuture<'_, Health> {
+        self.http.health().boxed()
+    }
+}
