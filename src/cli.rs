@@ -86,6 +86,24 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Binding by SMS code: what the service desk does after checking a person's ID.
+    Binding {
+        #[command(subcommand)]
+        command: BindingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BindingCommand {
+    /// Clear today's binding limits of a card (wrong codes and codes sent), so its owner can
+    /// bind now instead of tomorrow. Check the owner's ID first: this also reopens the card to
+    /// whoever locked it. Needs the store to itself (stop the server first).
+    Unlock {
+        /// The card's 学工号.
+        student_id: String,
+        #[arg(long, default_value = "data/demo")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -203,7 +221,39 @@ pub fn run() -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Binding {
+            command: BindingCommand::Unlock { student_id, data },
+        } => unlock_binding(&student_id, &data),
     }
+}
+
+fn unlock_binding(student_id: &str, data: &Path) -> anyhow::Result<()> {
+    let sno = crate::domain::StudentId::parse(student_id)
+        .map_err(|e| anyhow::anyhow!("{student_id:?} is not a 学工号: {e}"))?;
+    let store = crate::store::Store::open(data, 16).with_context(|| {
+        format!(
+            "opening the store at {} (a running server holds it: stop it first)",
+            data.display()
+        )
+    })?;
+    let now = chrono::Utc::now().timestamp();
+    let cleared = store
+        .codes()
+        .unlock(crate::store::Purpose::Bind, sno.as_str(), now)?;
+    store.audit(&serde_json::json!({
+        "event": "binding_unlocked",
+        "student_id": sno.as_str(),
+        "cleared": cleared,
+    }))?;
+    tokio::runtime::Builder::new_current_thread()
+        .build()?
+        .block_on(store.flush())?;
+    if cleared {
+        println!("cleared today's binding limits of card {sno}; its owner can bind now");
+    } else {
+        println!("card {sno} has no binding limits today; nothing to clear");
+    }
+    Ok(())
 }
 
 fn load(path: &Path) -> anyhow::Result<Settings> {

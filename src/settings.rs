@@ -21,6 +21,7 @@ pub struct Settings {
     pub rules: RulesSettings,
     pub sessions: SessionSettings,
     pub services: ServicesSettings,
+    pub binding: BindingSettings,
     /// Upstream adapters (`[upstreams.card]`, …); absent = campus services answer that they
     /// are unavailable.
     pub upstreams: Option<crate::adapters::AdaptersConfig>,
@@ -194,6 +195,93 @@ impl Default for ServicesSettings {
             verify_code_template: "SMS_VERIFY_CODE".into(),
             page_size: 5,
         }
+    }
+}
+
+/// Limits on SMS verification codes (binding a card, verifying a phone with 绑定手机). They
+/// bound guessing, SMS spraying and lock-outs; docs/SECURITY.md explains the trade-offs.
+/// "Per day" is the campus day (`server.utc_offset_hours`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BindingSettings {
+    /// Key for the HMAC of stored codes and of the user and phone keys of the limit counters.
+    /// Empty = a random key generated on first start and kept in the store.
+    pub code_secret: String,
+    /// One code per phone (the card's phone on file, or the number being verified) this often.
+    pub resend_secs: i64,
+    /// How long a code can be typed back.
+    pub valid_secs: i64,
+    /// Wrong tries on one code before it is void and a new one must be asked for.
+    pub wrong_per_code: u32,
+    /// Wrong codes per card (or number being verified) per day, whoever typed them: then
+    /// binding that card waits until the next day or an operator's `binding unlock`.
+    pub wrong_codes_per_card_per_day: u32,
+    /// Codes sent to one phone per day.
+    pub codes_per_phone_per_day: u32,
+    /// Distinct 学工号 one WeChat user may look up per day (typos included: each lookup
+    /// tells whether a card exists, so it is what an enumeration script spends).
+    pub cards_per_user_per_day: u32,
+    /// Binding codes one WeChat user may have sent per day.
+    pub codes_per_user_per_day: u32,
+    /// Distinct numbers one user may verify with 绑定手机 per day.
+    pub phone_numbers_per_user_per_day: u32,
+    /// 绑定手机 codes one user may have sent per day.
+    pub phone_codes_per_user_per_day: u32,
+    /// 绑定手机 codes sent per day by all users together: the bound on SMS pumping through
+    /// many accounts.
+    pub phone_codes_per_day: u32,
+}
+
+impl Default for BindingSettings {
+    fn default() -> Self {
+        Self {
+            code_secret: String::new(),
+            resend_secs: 60,
+            valid_secs: 300,
+            wrong_per_code: 5,
+            wrong_codes_per_card_per_day: 10,
+            codes_per_phone_per_day: 10,
+            cards_per_user_per_day: 3,
+            codes_per_user_per_day: 5,
+            phone_numbers_per_user_per_day: 3,
+            phone_codes_per_user_per_day: 5,
+            phone_codes_per_day: 1000,
+        }
+    }
+}
+
+impl std::fmt::Debug for BindingSettings {
+    // The secret never reaches a log line or an error message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindingSettings")
+            .field(
+                "code_secret",
+                &if self.code_secret.is_empty() {
+                    "(generated)"
+                } else {
+                    "(set)"
+                },
+            )
+            .field("resend_secs", &self.resend_secs)
+            .field("valid_secs", &self.valid_secs)
+            .field("wrong_per_code", &self.wrong_per_code)
+            .field(
+                "wrong_codes_per_card_per_day",
+                &self.wrong_codes_per_card_per_day,
+            )
+            .field("codes_per_phone_per_day", &self.codes_per_phone_per_day)
+            .field("cards_per_user_per_day", &self.cards_per_user_per_day)
+            .field("codes_per_user_per_day", &self.codes_per_user_per_day)
+            .field(
+                "phone_numbers_per_user_per_day",
+                &self.phone_numbers_per_user_per_day,
+            )
+            .field(
+                "phone_codes_per_user_per_day",
+                &self.phone_codes_per_user_per_day,
+            )
+            .field("phone_codes_per_day", &self.phone_codes_per_day)
+            .finish()
     }
 }
 

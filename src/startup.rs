@@ -97,7 +97,8 @@ impl Application {
                 settings.server.data_dir.display()
             ))
         })?;
-        let store = Store::open(&settings.server.data_dir, settings.server.store_cache_mb)?;
+        let store = Store::open(&settings.server.data_dir, settings.server.store_cache_mb)?
+            .with_code_secret(&settings.binding.code_secret);
 
         let actions = Arc::new(actions);
         let rules =
@@ -177,6 +178,7 @@ impl Application {
             store: store.clone(),
             adapters: adapters.clone(),
             settings: settings.services.clone(),
+            binding: settings.binding.clone(),
             utc_offset_hours: settings.server.utc_offset_hours,
         };
         let s = &settings.sessions;

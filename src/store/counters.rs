@@ -1,19 +1,11 @@
-//! Durable counters and locks for limits that must survive a restart (codes per phone per
-//! day, wrong tries before a lock-out). governor is for bursts; these are for rules.
+//! Small durable values in the `counters` tree: per-user state such as a paging cursor, and
+//! (through `codes`, in the same tree) the verification codes and their day counters.
 //!
 //! Keys are namespaced by their owner: `u:{openid}:…` for per-user entries (removed when the
-//! user unsubscribes), `p:{phone}:…` for per-phone entries.
-
-use serde::{Deserialize, Serialize};
+//! user unsubscribes); `d:{campus day}:…` for day counters, which `codes` sweeps once the day
+//! is over and which survive an unsubscribe on purpose (they are the limits).
 
 use super::{StoreError, from_json, to_json};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Window {
-    /// Start of the current window (unix secs) and hits inside it.
-    start: i64,
-    count: u32,
-}
 
 #[derive(Clone)]
 pub struct CountersRepo {
@@ -25,43 +17,7 @@ impl CountersRepo {
         Self { tree }
     }
 
-    /// Count one hit in a fixed window of `window_secs` and return the hits in the window,
-    /// this one included.
-    pub fn hit(&self, key: &str, now: i64, window_secs: i64) -> Result<u32, StoreError> {
-        let mut result = 0;
-        self.tree.fetch_and_update(key, |old| {
-            let mut w: Window = old
-                .and_then(|b| serde_json::from_slice(b).ok())
-                .unwrap_or_default();
-            if now - w.start >= window_secs || now < w.start {
-                w = Window {
-                    start: now,
-                    count: 0,
-                };
-            }
-            w.count = w.count.saturating_add(1);
-            result = w.count;
-            Some(to_json(&w))
-        })?;
-        Ok(result)
-    }
-
-    /// Hits in the current window without counting one.
-    pub fn peek(&self, key: &str, now: i64, window_secs: i64) -> Result<u32, StoreError> {
-        match self.tree.get(key)? {
-            Some(b) => {
-                let w: Window = from_json("counters", &b)?;
-                Ok(if now - w.start >= window_secs {
-                    0
-                } else {
-                    w.count
-                })
-            }
-            None => Ok(0),
-        }
-    }
-
-    /// Store an arbitrary small JSON value (a pending code, a lock-until time).
+    /// Store a small JSON value (a paging cursor).
     pub fn put_value(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
         self.tree.insert(key, to_json(value))?;
         Ok(())

@@ -20,12 +20,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use bindings::{Binding, BindingsRepo};
-pub use codes::{Check, CodesRepo, Issue};
+pub use codes::{Check, CodeLimits, CodesRepo, Issue, Purpose, campus_day};
 pub use counters::CountersRepo;
 pub use outbox::{OutboxEntry, OutboxRepo, PendingReply, ReplyState, StoredReply, UnfinishedJob};
 pub use sessions::{Dialog, SessionRecord, SessionsRepo};
 
 use crate::domain::OpenId;
+
+/// The `meta` key of the generated code key.
+const CODE_KEY: &str = "code_key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -53,6 +56,9 @@ impl From<sled::Error> for StoreError {
 pub struct Store {
     db: sled::Db,
     inner: Arc<Trees>,
+    /// Key of the HMACs over verification codes and limit-counter keys: from the config when
+    /// set there, else generated once and kept in the `meta` tree.
+    code_key: Arc<[u8]>,
 }
 
 struct Trees {
@@ -92,6 +98,16 @@ impl Store {
     }
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let meta = db.open_tree("meta")?;
+        let code_key: Arc<[u8]> = match meta.get(CODE_KEY)? {
+            Some(key) if key.len() == 32 => Arc::from(key.as_ref()),
+            _ => {
+                let key: [u8; 32] = rand::random();
+                meta.insert(CODE_KEY, &key[..])?;
+                db.flush()?;
+                Arc::from(&key[..])
+            }
+        };
         let inner = Trees {
             sessions: db.open_tree("sessions")?,
             bindings: db.open_tree("bindings")?,
@@ -106,7 +122,17 @@ impl Store {
         Ok(Self {
             db,
             inner: Arc::new(inner),
+            code_key,
         })
+    }
+
+    /// Use `secret` (from the config or environment) as the code key instead of the one kept
+    /// in the store. Codes pending under the old key stop matching; they live five minutes.
+    pub fn with_code_secret(mut self, secret: &str) -> Self {
+        if !secret.is_empty() {
+            self.code_key = Arc::from(secret.as_bytes());
+        }
+        self
     }
 
     pub fn sessions(&self) -> SessionsRepo {
@@ -130,7 +156,7 @@ impl Store {
         CountersRepo::new(self.inner.counters.clone())
     }
     pub fn codes(&self) -> CodesRepo {
-        CodesRepo::new(self.counters())
+        CodesRepo::new(self.inner.counters.clone(), self.code_key.clone())
     }
 
     /// Wait until everything written so far is on disk.
@@ -192,6 +218,11 @@ impl Store {
     pub fn export(&self, out: &mut dyn std::io::Write) -> Result<usize, StoreError> {
         let mut n = 0;
         for name in self.db.tree_names() {
+            // The code key stays out of backups: a restore without it generates a new one,
+            // which only voids codes pending at that moment.
+            if name.as_ref() == b"meta" {
+                continue;
+            }
             let tree = self.db.open_tree(&name)?;
             let tree_name = String::from_utf8_lossy(&name).into_owned();
             for item in tree.iter() {

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod binding;
+mod binding_limits;
 mod callback;
 mod crash;
 mod deadline;

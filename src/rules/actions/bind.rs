@@ -2,8 +2,12 @@
 //!
 //! Binding is a dialog: 绑定 → the 学工号 → a code sent by SMS to the phone the card system has
 //! on file (shown masked) → the code → bound. One card ↔ one openid (enforced in the store's
-//! transaction). The code limits (one per phone per minute, ten a day, five minutes valid,
-//! five wrong tries lock for thirty minutes) live in the store, so a restart changes nothing.
+//! transaction). The code limits (config `[binding]`: resend interval, codes and wrong codes
+//! per card and per user per campus day, cards per user per day) live in `store::codes`, so
+//! neither a restart nor unfollowing and following again changes anything.
+//!
+//! Full phone numbers never enter dialog data: 绑定手机 keeps only the masked number there, and
+//! a resend takes the number from the pending code in the store.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +16,7 @@ use serde_json::json;
 use super::support::{adapters, binding, mask_card, mask_name, phone_tail, upstream};
 use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput, DialogChange};
 use crate::domain::{Phone, StudentId};
-use crate::store::{Binding, Check, Issue, StoreError};
+use crate::store::{Binding, Check, CodeLimits, Issue, Purpose, StoreError};
 use crate::wire::{CardStatus, ErrorCode};
 
 pub(super) fn all() -> Vec<ActionDef> {
@@ -26,13 +30,14 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "bind.ask_code",
                 "bind.code_format",
                 "bind.bad_code",
+                "bind.code_spent",
                 "bind.code_expired",
                 "bind.too_soon",
                 "bind.daily_limit",
+                "bind.user_daily_limit",
+                "bind.too_many_cards",
                 "bind.locked",
-                "bind.not_found",
-                "bind.no_phone",
-                "bind.card_closed",
+                "bind.cannot_bind",
                 "bind.card_taken",
                 "bind.done",
                 "bind.already",
@@ -54,9 +59,13 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "phone.ask_code",
                 "phone.code_format",
                 "phone.bad_code",
+                "phone.code_spent",
                 "phone.code_expired",
                 "phone.too_soon",
                 "phone.daily_limit",
+                "phone.user_daily_limit",
+                "phone.too_many_numbers",
+                "phone.all_daily_limit",
                 "phone.locked",
                 "phone.done",
             ],
@@ -75,10 +84,15 @@ fn step(name: &str, data: serde_json::Value) -> DialogChange {
 /// The messages one verification-code dialog answers with; binding and phone verification
 /// share the code rules and differ only in their words.
 struct CodeMessages {
+    purpose: Purpose,
     too_soon: &'static str,
-    daily_limit: &'static str,
+    subject_daily_limit: &'static str,
+    user_daily_limit: &'static str,
+    too_many_subjects: &'static str,
+    all_daily_limit: &'static str,
     locked: &'static str,
     bad_code: &'static str,
+    spent: &'static str,
     expired: &'static str,
     /// No code is pending (or it was consumed): start the dialog over.
     restart: &'static str,
@@ -86,72 +100,144 @@ struct CodeMessages {
 }
 
 const BIND_CODES: CodeMessages = CodeMessages {
+    purpose: Purpose::Bind,
     too_soon: "bind.too_soon",
-    daily_limit: "bind.daily_limit",
+    subject_daily_limit: "bind.daily_limit",
+    user_daily_limit: "bind.user_daily_limit",
+    too_many_subjects: "bind.too_many_cards",
+    // Binding has no all-users cap: each code goes to a phone the card system has on file.
+    all_daily_limit: "bind.daily_limit",
     locked: "bind.locked",
     bad_code: "bind.bad_code",
+    spent: "bind.code_spent",
     expired: "bind.code_expired",
     restart: "bind.ask_student_id",
     restart_step: "await_student_id",
 };
 
 const PHONE_CODES: CodeMessages = CodeMessages {
+    purpose: Purpose::Phone,
     too_soon: "phone.too_soon",
-    daily_limit: "phone.daily_limit",
+    subject_daily_limit: "phone.daily_limit",
+    user_daily_limit: "phone.user_daily_limit",
+    too_many_subjects: "phone.too_many_numbers",
+    all_daily_limit: "phone.all_daily_limit",
     locked: "phone.locked",
     bad_code: "phone.bad_code",
+    spent: "phone.code_spent",
     expired: "phone.code_expired",
     restart: "phone.ask",
     restart_step: "await_phone",
 };
 
-/// The code to send, or the reply that explains why none is sent.
-fn code_or_refusal(
-    m: &CodeMessages,
-    issued: Issue,
-    waiting: DialogChange,
-    fields: serde_json::Value,
-) -> Result<String, ActionOutput> {
-    match issued {
-        Issue::Code(code) => Ok(code),
-        Issue::TooSoon { wait_secs } => Err(ActionOutput::message(
-            m.too_soon,
-            json!({ "wait_secs": wait_secs }),
-        )
-        .with_dialog(waiting)),
-        Issue::DailyLimit => {
-            Err(ActionOutput::message(m.daily_limit, fields).with_dialog(DialogChange::End))
+impl CodeMessages {
+    /// The configured limits of this dialog's codes.
+    fn limits(&self, input: &ActionInput<'_>) -> CodeLimits {
+        let b = &input.services.binding;
+        let (subjects, codes, all) = match self.purpose {
+            Purpose::Bind => (b.cards_per_user_per_day, b.codes_per_user_per_day, None),
+            Purpose::Phone => (
+                b.phone_numbers_per_user_per_day,
+                b.phone_codes_per_user_per_day,
+                Some(b.phone_codes_per_day),
+            ),
+        };
+        CodeLimits {
+            resend_secs: b.resend_secs,
+            valid_secs: b.valid_secs,
+            wrong_per_code: b.wrong_per_code,
+            wrong_per_subject_per_day: b.wrong_codes_per_card_per_day,
+            codes_per_subject_per_day: b.codes_per_phone_per_day,
+            subjects_per_user_per_day: subjects,
+            codes_per_user_per_day: codes,
+            codes_per_day_all_users: all,
+            utc_offset_hours: input.services.utc_offset_hours,
         }
-        Issue::Locked { minutes_left } => Err(ActionOutput::message(
-            m.locked,
-            json!({ "minutes_left": minutes_left }),
-        )
-        .with_dialog(DialogChange::End)),
     }
-}
 
-/// What a right code confirms, or the reply for a wrong, expired or missing one.
-fn payload_or_refusal(m: &CodeMessages, checked: Check) -> Result<serde_json::Value, ActionOutput> {
-    match checked {
-        Check::Ok(payload) => Ok(payload),
-        Check::Wrong { tries_left } => Err(ActionOutput::message(
-            m.bad_code,
-            json!({ "tries_left": tries_left }),
-        )),
-        Check::Locked { minutes_left } => Err(ActionOutput::message(
-            m.locked,
-            json!({ "minutes_left": minutes_left }),
-        )
-        .with_dialog(DialogChange::End)),
-        Check::Expired => Err(ActionOutput::message(m.expired, json!({}))),
-        Check::NoCode => Err(ActionOutput::message(m.restart, json!({}))
-            .with_dialog(step(m.restart_step, json!({})))),
+    /// The fields every refusal may show: the limits themselves, so the words can name them.
+    fn limit_fields(limits: &CodeLimits, mut fields: serde_json::Value) -> serde_json::Value {
+        if let Some(obj) = fields.as_object_mut() {
+            obj.insert("max_codes".into(), limits.codes_per_user_per_day.into());
+            obj.insert(
+                "max_subjects".into(),
+                limits.subjects_per_user_per_day.into(),
+            );
+            obj.insert("wrong_per_code".into(), limits.wrong_per_code.into());
+            obj.insert("minutes".into(), (limits.valid_secs / 60).into());
+        }
+        fields
+    }
+
+    /// The code to send, or the reply that explains why none is sent.
+    fn code_or_refusal(
+        &self,
+        limits: &CodeLimits,
+        issued: Issue,
+        waiting: DialogChange,
+        fields: serde_json::Value,
+    ) -> Result<String, ActionOutput> {
+        let refuse = |key: &'static str, fields: serde_json::Value| {
+            Err(
+                ActionOutput::message(key, Self::limit_fields(limits, fields))
+                    .with_dialog(DialogChange::End),
+            )
+        };
+        match issued {
+            Issue::Code(code) => Ok(code),
+            Issue::TooSoon { wait_secs } => Err(ActionOutput::message(
+                self.too_soon,
+                json!({ "wait_secs": wait_secs }),
+            )
+            .with_dialog(waiting)),
+            Issue::SubjectDailyLimit => refuse(self.subject_daily_limit, fields),
+            Issue::UserDailyLimit => refuse(self.user_daily_limit, fields),
+            Issue::TooManySubjects => refuse(self.too_many_subjects, fields),
+            Issue::AllUsersDailyLimit => refuse(self.all_daily_limit, fields),
+            Issue::Locked => refuse(self.locked, fields),
+        }
+    }
+
+    /// What a right code confirms, or the reply for a wrong, spent, expired or missing one.
+    fn payload_or_refusal(
+        &self,
+        limits: &CodeLimits,
+        checked: Check,
+    ) -> Result<serde_json::Value, ActionOutput> {
+        match checked {
+            Check::Ok(payload) => Ok(payload),
+            Check::Wrong { tries_left } => Err(ActionOutput::message(
+                self.bad_code,
+                json!({ "tries_left": tries_left }),
+            )),
+            Check::Spent => Err(ActionOutput::message(
+                self.spent,
+                Self::limit_fields(limits, json!({})),
+            )),
+            Check::Locked => {
+                Err(ActionOutput::message(self.locked, json!({})).with_dialog(DialogChange::End))
+            }
+            Check::Expired => Err(ActionOutput::message(self.expired, json!({}))),
+            Check::NoCode => Err(ActionOutput::message(self.restart, json!({}))
+                .with_dialog(step(self.restart_step, json!({})))),
+        }
     }
 }
 
 /// Words that ask for a new code.
 fn wants_resend(text: &str) -> bool {
     matches!(text.trim(), "重发" | "重新发送" | "再发一次" | "没收到")
+}
+
+/// The SMS platform's idempotency key of one send: unique per issued code (a key derived from
+/// the user and the second collided when one user had two codes sent within a second, and the
+/// platform refused the second as a changed duplicate). At most 31 characters.
+fn sms_out_id(prefix: &str, now: i64) -> String {
+    format!("{prefix}{now}{:016x}", rand::random::<u64>())
+}
+
+fn is_six_digits(text: &str) -> bool {
+    text.len() == 6 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn bind_card(input: ActionInput<'_>) -> ActionFuture<'_> {
@@ -184,19 +270,46 @@ fn bind_card(input: ActionInput<'_>) -> ActionFuture<'_> {
                 if wants_resend(input.text) {
                     return ask_for_code(&input, &sno).await;
                 }
-                check_code(&input, &sno).await
+                check_code(&input).await
             }
         }
     })
 }
 
 /// Look the card up and send a code to the phone on file.
+///
+/// "No such 学工号", "no phone on file" and "card closed" share one reply, and every distinct
+/// 学工号 looked up counts against the user's cards for the day, so a script learns about a
+/// handful of cards per WeChat account per day (docs/SECURITY.md).
 async fn ask_for_code(input: &ActionInput<'_>, typed: &str) -> Result<ActionOutput, ActionError> {
     let Ok(sno) = StudentId::parse(typed) else {
         return Ok(ActionOutput::message("bind.bad_student_id", json!({}))
             .with_dialog(step("await_student_id", json!({}))));
     };
     let fields = json!({ "student_id": sno.as_str() });
+    let store = &input.services.store;
+    let limits = BIND_CODES.limits(input);
+    let codes = store.codes();
+    if !codes.reach_subject(
+        Purpose::Bind,
+        input.openid,
+        sno.as_str(),
+        &limits,
+        input.now,
+    )? {
+        store.flush().await?;
+        tracing::info!(user = %input.openid.log_tag(), "binding refused: cards per day reached");
+        return Ok(ActionOutput::message(
+            "bind.too_many_cards",
+            CodeMessages::limit_fields(&limits, fields),
+        )
+        .with_dialog(DialogChange::End));
+    }
+    store.flush().await?;
+    let cannot_bind = || {
+        Ok(ActionOutput::message("bind.cannot_bind", fields.clone())
+            .with_dialog(step("await_student_id", json!({}))))
+    };
     let adapters = adapters(input)?;
     let accounts = match adapters.card.find_by_sno(&sno).await {
         Ok(a) => a,
@@ -204,21 +317,19 @@ async fn ask_for_code(input: &ActionInput<'_>, typed: &str) -> Result<ActionOutp
         Err(e) => return Err(upstream("card")(e)),
     };
     let Some(account) = accounts.into_iter().next() else {
-        return Ok(ActionOutput::message("bind.not_found", fields)
-            .with_dialog(step("await_student_id", json!({}))));
+        return cannot_bind();
     };
     if account.status == CardStatus::Closed {
-        return Ok(ActionOutput::message("bind.card_closed", fields).with_dialog(DialogChange::End));
+        return cannot_bind();
     }
-    let store = &input.services.store;
+    let Some(phone_masked) = account.phone_masked.clone() else {
+        return cannot_bind();
+    };
     if let Some(owner) = store.bindings().owner_of(&sno)?
         && &owner != input.openid
     {
         return Ok(ActionOutput::message("bind.card_taken", fields).with_dialog(DialogChange::End));
     }
-    let Some(phone_masked) = account.phone_masked.clone() else {
-        return Ok(ActionOutput::message("bind.no_phone", fields).with_dialog(DialogChange::End));
-    };
     let payload = json!({
         "student_id": sno.as_str(),
         "name": account.name,
@@ -226,31 +337,25 @@ async fn ask_for_code(input: &ActionInput<'_>, typed: &str) -> Result<ActionOutp
         "card_no": account.card_no_display,
         "phone_masked": phone_masked,
     });
-    // The phone on file is only known to us masked, so its limits are keyed by the card.
-    let phone_key = format!("sno-{}", sno.as_str());
-    let issued = store.codes().issue(
-        "bind",
+    let issued = codes.issue(
+        Purpose::Bind,
         input.openid,
         sno.as_str(),
-        &phone_key,
         payload,
+        &limits,
         input.now,
     )?;
     store.flush().await?;
     let dialog = step("await_code", json!({ "student_id": sno.as_str() }));
-    let code = match code_or_refusal(&BIND_CODES, issued, dialog.clone(), fields.clone()) {
+    let code = match BIND_CODES.code_or_refusal(&limits, issued, dialog.clone(), fields.clone()) {
         Ok(code) => code,
         Err(refused) => return Ok(refused),
     };
     let params = BTreeMap::from([
         ("code".to_owned(), code),
-        ("minutes".to_owned(), "5".to_owned()),
+        ("minutes".to_owned(), (limits.valid_secs / 60).to_string()),
     ]);
-    let out_id = format!(
-        "BIND{}{}",
-        input.now,
-        &input.openid.as_str()[input.openid.as_str().len().saturating_sub(6)..]
-    );
+    let out_id = sms_out_id("BIND", input.now);
     let s = &input.services.settings;
     match adapters
         .sms
@@ -258,11 +363,7 @@ async fn ask_for_code(input: &ActionInput<'_>, typed: &str) -> Result<ActionOutp
         .await
     {
         Ok(_) => {}
-        Err(e) if e.code() == Some(ErrorCode::NoPhoneOnFile) => {
-            return Ok(
-                ActionOutput::message("bind.no_phone", fields).with_dialog(DialogChange::End)
-            );
-        }
+        Err(e) if e.code() == Some(ErrorCode::NoPhoneOnFile) => return cannot_bind(),
         Err(e) => return Err(upstream("sms")(e)),
     }
     Ok(ActionOutput::message(
@@ -272,17 +373,18 @@ async fn ask_for_code(input: &ActionInput<'_>, typed: &str) -> Result<ActionOutp
     .with_dialog(dialog))
 }
 
-async fn check_code(input: &ActionInput<'_>, sno: &str) -> Result<ActionOutput, ActionError> {
+async fn check_code(input: &ActionInput<'_>) -> Result<ActionOutput, ActionError> {
     let typed = input.text.trim();
-    if typed.len() != 6 || !typed.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_six_digits(typed) {
         return Ok(ActionOutput::message("bind.code_format", json!({})));
     }
     let store = &input.services.store;
+    let limits = BIND_CODES.limits(input);
     let checked = store
         .codes()
-        .check("bind", input.openid, sno, typed, input.now)?;
+        .check(Purpose::Bind, input.openid, typed, &limits, input.now)?;
     store.flush().await?;
-    let payload = match payload_or_refusal(&BIND_CODES, checked) {
+    let payload = match BIND_CODES.payload_or_refusal(&limits, checked) {
         Ok(payload) => payload,
         Err(refused) => return Ok(refused),
     };
@@ -350,23 +452,30 @@ fn bind_phone(input: ActionInput<'_>) -> ActionFuture<'_> {
         let b = binding(&input)?.clone();
         match input.dialog.map(|d| d.step.as_str()) {
             None => match super::support::argument(&input) {
-                Some(typed) => send_phone_code(&input, &b, &typed).await,
+                Some(typed) => send_phone_code(&input, &typed).await,
                 None => Ok(ActionOutput::message("phone.ask", json!({}))
                     .with_dialog(step("await_phone", json!({})))),
             },
             Some("await_phone") => {
                 let typed = input.text.to_owned();
-                send_phone_code(&input, &b, &typed).await
+                send_phone_code(&input, &typed).await
             }
             Some(_) => {
-                let phone = input
-                    .dialog
-                    .and_then(|d| d.data.get("phone"))
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned();
                 if wants_resend(input.text) {
-                    return send_phone_code(&input, &b, &phone).await;
+                    // The number is not in the dialog (it holds only the masked form): the
+                    // pending code knows it.
+                    let pending = input
+                        .services
+                        .store
+                        .codes()
+                        .pending_payload(Purpose::Phone, input.openid)?;
+                    let number = pending
+                        .as_ref()
+                        .and_then(|p| p.get("phone"))
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_owned();
+                    return send_phone_code(&input, &number).await;
                 }
                 check_phone_code(&input, b).await
             }
@@ -376,7 +485,6 @@ fn bind_phone(input: ActionInput<'_>) -> ActionFuture<'_> {
 
 async fn send_phone_code(
     input: &ActionInput<'_>,
-    b: &Binding,
     typed: &str,
 ) -> Result<ActionOutput, ActionError> {
     let Ok(phone) = Phone::parse(typed) else {
@@ -385,17 +493,19 @@ async fn send_phone_code(
     };
     let fields = json!({ "phone_masked": phone.masked() });
     let store = &input.services.store;
-    let issued = store.codes().issue(
-        "phone",
+    let limits = PHONE_CODES.limits(input);
+    let codes = store.codes();
+    let issued = codes.issue(
+        Purpose::Phone,
         input.openid,
-        b.student_id.as_str(),
-        phone.expose(),
+        &codes.phone_subject(phone.expose()),
         json!({ "phone": phone.expose() }),
+        &limits,
         input.now,
     )?;
     store.flush().await?;
-    let dialog = step("await_code", json!({ "phone": phone.expose() }));
-    let code = match code_or_refusal(&PHONE_CODES, issued, dialog.clone(), fields.clone()) {
+    let dialog = step("await_code", fields.clone());
+    let code = match PHONE_CODES.code_or_refusal(&limits, issued, dialog.clone(), fields.clone()) {
         Ok(code) => code,
         Err(refused) => return Ok(refused),
     };
@@ -407,9 +517,9 @@ async fn send_phone_code(
         template_id: s.verify_code_template.clone(),
         params: BTreeMap::from([
             ("code".to_owned(), code),
-            ("minutes".to_owned(), "5".to_owned()),
+            ("minutes".to_owned(), (limits.valid_secs / 60).to_string()),
         ]),
-        out_id: format!("PHONE{}{}", input.now, phone_tail(phone.expose())),
+        out_id: sms_out_id("PHONE", input.now),
     };
     adapters(input)?
         .sms
@@ -424,19 +534,16 @@ async fn check_phone_code(
     mut b: Binding,
 ) -> Result<ActionOutput, ActionError> {
     let typed = input.text.trim();
-    if typed.len() != 6 || !typed.bytes().all(|c| c.is_ascii_digit()) {
+    if !is_six_digits(typed) {
         return Ok(ActionOutput::message("phone.code_format", json!({})));
     }
     let store = &input.services.store;
-    let checked = store.codes().check(
-        "phone",
-        input.openid,
-        b.student_id.as_str(),
-        typed,
-        input.now,
-    )?;
+    let limits = PHONE_CODES.limits(input);
+    let checked = store
+        .codes()
+        .check(Purpose::Phone, input.openid, typed, &limits, input.now)?;
     store.flush().await?;
-    let payload = match payload_or_refusal(&PHONE_CODES, checked) {
+    let payload = match PHONE_CODES.payload_or_refusal(&limits, checked) {
         Ok(payload) => payload,
         Err(refused) => return Ok(refused),
     };

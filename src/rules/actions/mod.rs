@@ -34,6 +34,8 @@ pub struct Services {
     /// actions answer that the service is not available).
     pub adapters: Option<crate::adapters::Adapters>,
     pub settings: crate::settings::ServicesSettings,
+    /// Limits on verification codes (binding, 绑定手机).
+    pub binding: crate::settings::BindingSettings,
     /// Campus local time offset from UTC (hours).
     pub utc_offset_hours: i32,
 }
