@@ -187,7 +187,12 @@ impl Deployment {
             sim,
             sim_base,
             serve_port,
-            http: reqwest::Client::new(),
+            // No pooled connections: a kept-alive connection the server is just closing (its
+            // 5 s idle timeout, or a restart) would fail the next request.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
             wx,
             starts: 0,
         };
@@ -279,13 +284,10 @@ impl Deployment {
 
     /// What WeChat accepted for the user, as texts.
     async fn delivered(&self, user: &str) -> Vec<String> {
-        self.wx
-            .outbox(user)
-            .await
-            .unwrap()
-            .iter()
-            .map(pushed_text)
-            .collect()
+        let outbox = self
+            .sim_get(&format!("/sim/wechat/outbox?openid={user}"))
+            .await;
+        outbox.as_array().unwrap().iter().map(pushed_text).collect()
     }
 
     async fn wait_delivered(&self, user: &str, n: usize, timeout: Duration) -> Vec<String> {
