@@ -112,3 +112,77 @@ async fn a_closed_window_falls_back_to_the_configured_template_message() {
     );
     assert_eq!(onecard::chat::pushed_text(&outbox[0]), "慢慢来：500 毫秒");
 }
+
+// ---- a menu click whose answer is slower than the callback budget and the pusher's tick ----
+
+use onecard::rules::actions::{ActionDef, ActionFuture, ActionInput, ActionOutput, ActionRegistry};
+
+/// Longer than one pusher tick, which sweeps the customer-service windows.
+const SLOW_CLICK_MS: u64 = onecard::actors::pusher::TICK.as_millis() as u64 + 1500;
+
+fn slow_click(_input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        tokio::time::sleep(Duration::from_millis(SLOW_CLICK_MS)).await;
+        Ok(ActionOutput::fields(
+            serde_json::json!({ "waited_ms": SLOW_CLICK_MS }),
+        ))
+    })
+}
+
+fn actions_with_slow_click() -> ActionRegistry {
+    let mut r = ActionRegistry::builtin();
+    r.register(ActionDef {
+        name: "slow_click",
+        fields: &["waited_ms"],
+        messages: &[],
+        run: slow_click,
+    });
+    r
+}
+
+/// A user who only clicked a menu has a 1-minute window (3 pushes). A sweep of closed windows
+/// used to forget users without a message window, so a late answer to a click was held
+/// instead of pushed.
+#[tokio::test]
+async fn a_click_only_users_late_reply_is_pushed_within_the_click_window() {
+    let app = spawn_app_with(TestOptions {
+        budget_ms: 300,
+        extra_rules: vec![(
+            "test_slow_click.toml",
+            "[[rule]]\nid = \"test.slow_click\"\nclick = [\"SLOW_CLICK\"]\naction = \"slow_click\"\nreply = \"点击结果：{{ waited_ms }} 毫秒\"\n".to_owned(),
+        )],
+        actions: actions_with_slow_click,
+        ..TestOptions::default()
+    });
+    let user = openid("click");
+    let clicked = Instant::now();
+    let ex = app
+        .wx
+        .event(
+            &user,
+            onecard::wechat::Event::Click {
+                key: "SLOW_CLICK".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((ex.status, ex.body.as_str()), (200, "success"));
+    let outbox = {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let o = app.wx.outbox(&user).await.unwrap();
+            if !o.is_empty() || Instant::now() > deadline {
+                break o;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    // A customer-service message, accepted by WeChat inside the click's minute.
+    assert_eq!(outbox[0]["kind"], "custom", "{outbox:?}");
+    assert_eq!(
+        onecard::chat::pushed_text(&outbox[0]),
+        format!("点击结果：{SLOW_CLICK_MS} 毫秒")
+    );
+    assert!(clicked.elapsed() < Duration::from_secs(60));
+}

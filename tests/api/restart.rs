@@ -1,5 +1,7 @@
 //! A restart in the middle of a dialog resumes it from the store.
 
+use std::time::Duration;
+
 use crate::helpers::*;
 
 #[tokio::test]
@@ -88,4 +90,48 @@ async fn a_crashing_session_is_restarted_and_the_callback_still_answers() {
             .await
             .contains("onecard_sessions_restarted_total")
     );
+}
+
+/// A reply held for the user's next message (the window was closed) is useless after WeChat's
+/// 48 h window: it is dropped, and when the user writes again they are told, with the text of
+/// `reply.expired` in the rules' `[messages]`.
+#[tokio::test]
+async fn a_reply_held_past_48_hours_expires_and_the_user_is_told_at_their_next_message() {
+    use onecard::domain::OpenId;
+    use onecard::store::Store;
+    use onecard::wechat::Reply;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let user = openid("expired");
+    {
+        // What a previous run left: one reply held since 49 hours ago.
+        let store = Store::open(&data, 16).unwrap();
+        let outbox = store.outbox();
+        let oid = OpenId::parse(&user).unwrap();
+        let held_since = chrono::Utc::now().timestamp() - 49 * 3600;
+        outbox
+            .hand_over(&oid, None, &[Reply::Text("旧的回复".into())], held_since)
+            .unwrap();
+        outbox.hold(&outbox.entries(&oid).unwrap()).unwrap();
+        store.flush().await.unwrap();
+    }
+    let app = spawn_app_with(TestOptions {
+        data_dir: Some(data.clone()),
+        ..TestOptions::default()
+    });
+    let help = app.say(&user, "帮助").await;
+    assert!(help.contains("余额"), "{help}");
+
+    let messages: toml::Table = std::fs::read_to_string("config/rules/_messages.toml")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let notice = messages["messages"]["reply.expired"]
+        .as_str()
+        .unwrap()
+        .replace("{{ count }}", "1");
+    // The stale reply would have gone out before the notice: only the notice arrives.
+    let pushed = app.wait_pushed(&user, 1, Duration::from_secs(10)).await;
+    assert_eq!(pushed, vec![notice]);
 }
