@@ -69,6 +69,40 @@ impl fmt::Display for OpenId {
 pub struct Fen(pub i64);
 
 impl Fen {
+    /// An amount typed by a person in yuan: `50`, `50.5`, `0.05`, optionally ending in `元`.
+    /// Positive, at most two decimals, at most 100 000 元 (nobody tops up more in a chat).
+    /// Never goes through a float.
+    pub fn parse_yuan(raw: &str) -> Result<Self, DomainError> {
+        const MAX_FEN: i64 = 100_000 * 100;
+        let raw = raw.trim();
+        let raw = raw.strip_suffix('元').unwrap_or(raw).trim_end();
+        let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || whole.len() > 6 || frac.len() > 2 || !digits(whole) || !digits(frac)
+        {
+            return Err(DomainError::Amount);
+        }
+        let whole: i64 = whole.parse().map_err(|_| DomainError::Amount)?;
+        let frac: i64 = format!("{frac:0<2}")
+            .parse()
+            .map_err(|_| DomainError::Amount)?;
+        let fen = whole * 100 + frac;
+        if fen <= 0 || fen > MAX_FEN {
+            return Err(DomainError::Amount);
+        }
+        Ok(Self(fen))
+    }
+
+    /// The amount in 分, for the wire (`*_fen` fields).
+    pub fn fen(self) -> i64 {
+        self.0
+    }
+
+    /// `None` on overflow, so a sum of amounts can never wrap.
+    pub fn checked_add(self, other: Fen) -> Option<Fen> {
+        self.0.checked_add(other.0).map(Fen)
+    }
+
     /// "12.30" style yuan text, sign kept.
     pub fn yuan(self) -> String {
         let sign = if self.0 < 0 { "-" } else { "" };
@@ -80,6 +114,88 @@ impl Fen {
 impl fmt::Display for Fen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.yuan())
+    }
+}
+
+/// One order (a top-up or a payment): `O` + its UTC creation date + 12 random letters and
+/// digits, 21 characters. Short enough that the order's external idempotency keys
+/// ([`OrderId::step_key`]) fit the upstreams' 32-character `out_trade_no`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OrderId(String);
+
+impl OrderId {
+    const RANDOM_LEN: usize = 12;
+
+    /// A fresh id for an order created at `now_ms` (Unix milliseconds).
+    pub fn generate(now_ms: i64) -> Self {
+        use rand::Rng as _;
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        let date = chrono::DateTime::from_timestamp_millis(now_ms)
+            .unwrap_or_default()
+            .format("%Y%m%d");
+        let mut rng = rand::rng();
+        let random: String = (0..Self::RANDOM_LEN)
+            .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+            .collect();
+        Self(format!("O{date}{random}"))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let ok = raw.len() == 1 + 8 + Self::RANDOM_LEN
+            && raw.starts_with('O')
+            && raw[1..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase());
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(DomainError::OrderId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The idempotency key (`out_trade_no`) of one external step of this order. Derived, not
+    /// random, so it exists as soon as the order does: a retry after a crash sends the same
+    /// key, and a reversal names the debit it undoes.
+    pub fn step_key(&self, step: OrderStep) -> String {
+        let suffix = match step {
+            OrderStep::Debit => "D",
+            OrderStep::Credit => "C",
+            OrderStep::Reverse => "R",
+        };
+        format!("{}{suffix}", self.0)
+    }
+}
+
+/// The external steps an order takes, each with its own idempotency key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OrderStep {
+    /// Money out of the source: the bank (top-up) or the card e-wallet (payment).
+    Debit,
+    /// Money into the destination: the card's 过渡余额 (top-up) or the biller (payment).
+    Credit,
+    /// Undoing the debit: the bank's 冲正 (top-up) or a refund to the card (payment).
+    Reverse,
+}
+
+impl TryFrom<String> for OrderId {
+    type Error = DomainError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+impl From<OrderId> for String {
+    fn from(value: OrderId) -> Self {
+        value.0
+    }
+}
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -171,6 +287,10 @@ pub enum DomainError {
     Phone,
     #[error("not a valid student or staff number")]
     StudentId,
+    #[error("not a valid amount in yuan")]
+    Amount,
+    #[error("not a valid order id")]
+    OrderId,
 }
 
 #[cfg(test)]
@@ -191,6 +311,45 @@ mod tests {
         assert_eq!(Fen(1234).yuan(), "12.34");
         assert_eq!(Fen(-5).yuan(), "-0.05");
         assert_eq!(Fen(0).to_string(), "0.00");
+    }
+
+    #[test]
+    fn yuan_typed_by_a_person_becomes_fen_without_floats() {
+        let parsed: Vec<_> = ["50", "50.5", "0.05", " 12.30元", "100000"]
+            .iter()
+            .map(|raw| Fen::parse_yuan(raw).map(Fen::fen))
+            .collect();
+        assert_eq!(
+            parsed,
+            [Ok(5_000), Ok(5_050), Ok(5), Ok(1_230), Ok(10_000_000)]
+        );
+        for bad in [
+            "",
+            "0",
+            "-5",
+            "1.005",
+            "1e3",
+            "五十",
+            ".5",
+            "100000.01",
+            "1,000",
+        ] {
+            assert_eq!(Fen::parse_yuan(bad), Err(DomainError::Amount), "{bad:?}");
+        }
+        assert_eq!(Fen(i64::MAX).checked_add(Fen(1)), None);
+    }
+
+    #[test]
+    fn order_ids_leave_room_for_step_keys_within_32_chars() {
+        let id = OrderId::generate(1_764_062_400_000);
+        assert!(id.as_str().starts_with("O20251125"), "{id}");
+        assert_eq!(OrderId::parse(id.as_str()), Ok(id.clone()));
+        let keys =
+            [OrderStep::Debit, OrderStep::Credit, OrderStep::Reverse].map(|s| id.step_key(s));
+        assert!(keys.iter().all(|k| crate::wire::valid_idempotency_key(k)));
+        assert_eq!(keys[0], format!("{id}D"));
+        assert_ne!(OrderId::generate(0), OrderId::generate(0));
+        assert_eq!(OrderId::parse("O2025"), Err(DomainError::OrderId));
     }
 
     #[test]
