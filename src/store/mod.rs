@@ -13,6 +13,10 @@
 mod bindings;
 mod codes;
 mod counters;
+pub mod orders;
+#[cfg(test)]
+mod orders_contract;
+pub mod orders_sled;
 mod outbox;
 mod sessions;
 
@@ -22,6 +26,8 @@ use std::sync::Arc;
 pub use bindings::{Binding, BindingsRepo};
 pub use codes::{Check, CodeLimits, CodesRepo, Issue, Purpose, campus_day};
 pub use counters::CountersRepo;
+pub use orders::OrderStore;
+pub use orders_sled::SledOrders;
 pub use outbox::{OutboxEntry, OutboxRepo, PendingReply, ReplyState, StoredReply, UnfinishedJob};
 pub use sessions::{Dialog, SessionRecord, SessionsRepo};
 
@@ -43,6 +49,8 @@ pub enum StoreError {
     CardTaken,
     #[error("this WeChat user is already bound to a card")]
     AlreadyBound,
+    #[error("no order {0}")]
+    OrderNotFound(String),
 }
 
 impl From<sled::Error> for StoreError {
@@ -157,6 +165,17 @@ impl Store {
     }
     pub fn codes(&self) -> CodesRepo {
         CodesRepo::new(self.inner.counters.clone(), self.code_key.clone())
+    }
+    /// Orders (top-ups and payments) on the system clock; see [`orders::OrderStore`].
+    pub fn orders(&self) -> Result<SledOrders, StoreError> {
+        self.orders_with_clock(Arc::new(orders::SystemClock))
+    }
+    /// Orders on a given clock (tests move it by hand to expire leases).
+    pub fn orders_with_clock(
+        &self,
+        clock: Arc<dyn orders::OrderClock>,
+    ) -> Result<SledOrders, StoreError> {
+        SledOrders::open(&self.db, clock)
     }
 
     /// Wait until everything written so far is on disk.
