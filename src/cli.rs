@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::chat::{WeChatClient, pushed_text};
 use crate::rules::actions::ActionRegistry;
 use crate::settings::Settings;
-use crate::startup::Application;
+use crate::startup::{Application, Profile};
 use crate::wechat::{Event, Reply};
 
 #[derive(Parser)]
@@ -34,7 +34,7 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
-    /// The platform alone, pointed at real upstreams.
+    /// The platform alone, pointed at real upstreams. Refuses settings with a [sim] section.
     Serve {
         #[arg(long)]
         config: PathBuf,
@@ -173,14 +173,14 @@ pub fn run() -> anyhow::Result<()> {
                     config.display()
                 );
             }
-            serve(settings, true)
+            serve(settings, Profile::Demo)
         }
         Command::Serve { config, data } => {
             let mut settings = load(&config)?;
             if let Some(d) = data {
                 settings.server.data_dir = d;
             }
-            serve(settings, false)
+            serve(settings, Profile::Production)
         }
         Command::Sim { config, listen } => {
             crate::telemetry::init_logging(false);
@@ -260,23 +260,24 @@ fn load(path: &Path) -> anyhow::Result<Settings> {
     Settings::load(path).with_context(|| format!("loading settings from {}", path.display()))
 }
 
-fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+fn serve(settings: Settings, profile: Profile) -> anyhow::Result<()> {
     crate::telemetry::init_logging(false);
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings.clone()).await?;
+        let app = Application::build(settings.clone(), profile).await?;
         let base = app.handles().base_url.clone();
-        if demo {
+        let admin = app.handles().admin_url.clone();
+        if profile == Profile::Demo {
             println!("onecard demo is running at {base}");
             println!(
                 "  callback      {base}/wechat   (token {:?}, app_id {:?}, safe mode)",
                 settings.wechat.token, settings.wechat.app_id
             );
             println!("  health        {base}/healthz");
-            println!("  metrics       {base}/metrics");
+            println!("  metrics       {admin}/metrics   (admin listener)");
             println!("  simulators    {base}/sim/…");
             println!("chat with it in another terminal:  cargo run --release -- chat --url {base}");
         } else {
-            tracing::info!(%base, "onecard serving");
+            tracing::info!(%base, %admin, "onecard serving");
         }
         app.run_until_stopped().await?;
         anyhow::Ok(())

@@ -9,12 +9,17 @@
 //! let the callbacks and late results in flight finish and the pusher send what they produced
 //! (within `server.shutdown_budget_ms`), then stop the workers and flush the store. Whatever
 //! misses the budget is in the store and resumes at the next start.
+//!
+//! Two listeners: the public one serves only what WeChat and users reach (`/wechat`,
+//! `/healthz`, and `/sim/…` under [`Profile::Demo`]); the admin one (`server.admin_listen`,
+//! loopback by default) serves `/metrics` and stops after the public one. Production never
+//! mounts the simulators: they hand out binding codes to anyone who asks.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 
 use crate::actors::deliveries::Deliveries;
@@ -47,6 +52,23 @@ pub enum StartupError {
     Upstreams(String),
     #[error("server: {0}")]
     Server(std::io::Error),
+    #[error(
+        "the settings have a [sim] section (in the file or from an ONECARD__SIM__* variable), \
+         but `serve` never serves the simulators: they hand out binding codes and accept any \
+         credentials. Remove [sim] (and the ONECARD__SIM__* variables) for production, or run \
+         `onecard demo` to try the platform"
+    )]
+    SimulatorsInProduction,
+}
+
+/// What the process is for, which decides whether the simulators may be mounted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// `onecard serve`: the platform alone, pointed at real upstreams; `[sim]` is refused.
+    Production,
+    /// `onecard demo` and the tests: the simulators of `[sim]` are served under `/sim/` on the
+    /// public listener and the upstream URLs may point at them.
+    Demo,
 }
 
 /// What a running application exposes to the CLI and to tests.
@@ -57,13 +79,17 @@ pub struct AppHandles {
     pub tokens: TokenKeeperHandle,
     pub pusher: PusherHandle,
     pub sessions: Sessions,
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (the public listener)
     pub base_url: String,
+    /// `http://127.0.0.1:PORT` of the admin listener (`/metrics`)
+    pub admin_url: String,
 }
 
 pub struct Application {
     port: u16,
     server: Server,
+    /// The admin listener runs on its own (spawned); stopped after the public one.
+    admin: ServerHandle,
     handles: AppHandles,
     // Kept alive for as long as the application runs.
     _watcher: Option<crate::rules::reload::RulesWatcher>,
@@ -72,16 +98,23 @@ pub struct Application {
 }
 
 impl Application {
-    /// Build everything and bind the listener. Must run inside an actix System.
-    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        Self::build_with_actions(settings, ActionRegistry::builtin()).await
+    /// Build everything and bind the listeners. Must run inside an actix System.
+    pub async fn build(settings: Settings, profile: Profile) -> Result<Self, StartupError> {
+        Self::build_with_actions(settings, ActionRegistry::builtin(), profile).await
     }
 
     /// Build with a custom action registry: the built-ins plus a school's own actions.
     pub async fn build_with_actions(
         mut settings: Settings,
         actions: ActionRegistry,
+        profile: Profile,
     ) -> Result<Self, StartupError> {
+        let sim = match (profile, settings.sim.clone()) {
+            (Profile::Production, Some(_)) => return Err(StartupError::SimulatorsInProduction),
+            (Profile::Production, None) => None,
+            (Profile::Demo, sim) => sim.map(crate::sim::SimState::new),
+        };
+        warn_about_upstream_trust(&settings, profile);
         let listener =
             TcpListener::bind(&settings.server.listen).map_err(|source| StartupError::Listen {
                 addr: settings.server.listen.clone(),
@@ -90,6 +123,20 @@ impl Application {
         let port = listener.local_addr().map_err(StartupError::Server)?.port();
         let base_url = format!("http://127.0.0.1:{port}");
         settings.resolve_self_urls(&base_url);
+        let admin_listener =
+            TcpListener::bind(&settings.server.admin_listen).map_err(|source| {
+                StartupError::Listen {
+                    addr: settings.server.admin_listen.clone(),
+                    source,
+                }
+            })?;
+        let admin_url = format!(
+            "http://127.0.0.1:{}",
+            admin_listener
+                .local_addr()
+                .map_err(StartupError::Server)?
+                .port()
+        );
 
         std::fs::create_dir_all(&settings.server.data_dir).map_err(|e| {
             crate::store::StoreError::Engine(format!(
@@ -206,8 +253,6 @@ impl Application {
             s.dedup_capacity,
         ));
 
-        let sim = settings.sim.clone().map(crate::sim::SimState::new);
-
         let callback = web::Data::new(CallbackState {
             codec,
             sessions: sessions.clone(),
@@ -221,8 +266,9 @@ impl Application {
             prometheus: crate::telemetry::metrics_handle(),
         });
         let body_limit = settings.server.body_limit_bytes;
+        let admin_health = health.clone();
         let mut server = HttpServer::new(move || {
-            let app = App::new().configure(crate::http::routes(
+            let app = App::new().configure(crate::http::public_routes(
                 callback.clone(),
                 health.clone(),
                 body_limit,
@@ -242,12 +288,24 @@ impl Application {
             server = server.workers(settings.server.workers);
         }
         let server = server.run();
+        // One worker is plenty for scrapes; `run_until_stopped` stops it after the public one.
+        let admin = HttpServer::new(move || {
+            App::new().configure(crate::http::admin_routes(admin_health.clone()))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(admin_listener)
+        .map_err(StartupError::Server)?
+        .run();
+        let admin_handle = admin.handle();
+        actix_web::rt::spawn(admin);
 
         spawn_housekeeping(router);
 
         Ok(Self {
             port,
             server,
+            admin: admin_handle,
             handles: AppHandles {
                 store,
                 rules,
@@ -255,6 +313,7 @@ impl Application {
                 pusher,
                 sessions,
                 base_url,
+                admin_url,
             },
             _watcher: watcher,
             _arbiters: arbiters,
@@ -270,6 +329,11 @@ impl Application {
         &self.handles
     }
 
+    /// The admin listener's server, for whoever runs the public one through `into_parts`.
+    pub fn admin_server(&self) -> ServerHandle {
+        self.admin.clone()
+    }
+
     /// Serve until the process is told to stop (SIGTERM / Ctrl-C), then drain (see the module
     /// docs) and flush the store.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
@@ -277,6 +341,7 @@ impl Application {
             server,
             handles,
             shutdown_budget,
+            admin,
             _watcher,
             _arbiters,
             ..
@@ -295,6 +360,7 @@ impl Application {
                 running.await
             }
         };
+        admin.stop(true).await;
         served
             .map_err(|e| StartupError::Server(std::io::Error::other(e.to_string())))?
             .map_err(StartupError::Server)?;
@@ -302,7 +368,8 @@ impl Application {
         Ok(())
     }
 
-    /// Split into the server future (to spawn) and the handles (tests).
+    /// Split into the public server future (to spawn) and the handles (tests). The admin
+    /// listener keeps running until the actix System stops.
     pub fn into_parts(
         self,
     ) -> (
@@ -329,6 +396,32 @@ async fn stop_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Say at start-up what weakens trust in the school's gateway: unsigned responses accepted,
+/// or plain `http://` to it in production (the demo's own simulators are on loopback).
+fn warn_about_upstream_trust(settings: &Settings, profile: Profile) {
+    let Some(upstreams) = &settings.upstreams else {
+        return;
+    };
+    for (upstream, section) in upstreams.sections() {
+        if !section.require_signed_responses {
+            tracing::warn!(
+                upstream,
+                "require_signed_responses = false: unsigned answers from this upstream are \
+                 believed, so anyone on the path to it can forge balances and results"
+            );
+        }
+        if profile == Profile::Production && section.base_url.starts_with("http://") {
+            tracing::error!(
+                upstream,
+                base_url = %section.base_url,
+                "INSECURE: this upstream is reached over plain http://; card numbers, phone \
+                 numbers and the request signatures cross the network readable by anyone on \
+                 the path. Use https:// (ca_cert_path for the school's own CA)"
+            );
+        }
+    }
 }
 
 /// Periodic chores: forget idle rate-limiter keys, keep the metrics recorder's histograms from

@@ -22,9 +22,11 @@ const LATENCY_BUCKETS: &[f64] = &[
 pub fn init_logging(test_sink: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only on a terminal: journald, files and pipes get plain text to search.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let result = if test_sink && std::env::var_os("TEST_LOG").is_none() {
         builder.with_writer(std::io::sink).try_init()
     } else {

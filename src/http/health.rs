@@ -1,4 +1,5 @@
-//! `/healthz` (200 once the platform is ready) and `/metrics` (Prometheus text).
+//! `/healthz` (200 once the platform is ready; public, so it must stay O(1) and say nothing
+//! about users) and `/metrics` (Prometheus text, admin listener only).
 
 use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -17,7 +18,6 @@ pub async fn healthz(state: web::Data<HealthState>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "status": "ok",
         "rules": rules,
-        "bindings": state.store.bindings().count(),
     }))
 }
 

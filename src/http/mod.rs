@@ -1,4 +1,5 @@
-//! actix-web routes: the WeChat callback, health and metrics.
+//! actix-web routes: the WeChat callback and health on the public listener, metrics on the
+//! admin listener.
 //!
 //! This is the single place where errors become HTTP statuses. Bad requests get a 4xx with a
 //! short reason, never a 5xx and never a panic: WeChat (or anyone) sending garbage must not be
@@ -12,8 +13,8 @@ use actix_web::web;
 
 pub use callback::CallbackState;
 
-/// Mount the platform's own routes.
-pub fn routes(
+/// The public listener: only what WeChat and users reach. Nothing for operators here.
+pub fn public_routes(
     callback: web::Data<CallbackState>,
     health: web::Data<health::HealthState>,
     body_limit: usize,
@@ -27,7 +28,16 @@ pub fn routes(
                     .route(web::get().to(callback::verify))
                     .route(web::post().to(callback::receive)),
             )
-            .route("/healthz", web::get().to(health::healthz))
+            .route("/healthz", web::get().to(health::healthz));
+    }
+}
+
+/// The admin listener (`server.admin_listen`): metrics now, operator endpoints later.
+pub fn admin_routes(
+    health: web::Data<health::HealthState>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(health)
             .route("/metrics", web::get().to(health::metrics));
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use onecard::chat::{Exchange, WeChatClient};
 use onecard::rules::actions::ActionRegistry;
 use onecard::settings::Settings;
-use onecard::startup::Application;
+use onecard::startup::{Application, Profile};
 use onecard::wechat::Reply;
 
 pub const TOKEN: &str = "onecarddemo";
@@ -28,6 +28,8 @@ pub struct TestOptions {
     pub extra_rules: Vec<(&'static str, String)>,
     pub actions: fn() -> ActionRegistry,
     pub settings: fn(&mut Settings),
+    /// `Demo` mounts the simulators the base settings point at; `Production` is `serve`.
+    pub profile: Profile,
 }
 
 impl Default for TestOptions {
@@ -39,12 +41,15 @@ impl Default for TestOptions {
             extra_rules: Vec::new(),
             actions: ActionRegistry::builtin,
             settings: |_| {},
+            profile: Profile::Demo,
         }
     }
 }
 
 pub struct TestApp {
     pub base: String,
+    /// The admin listener (`/metrics`).
+    pub admin_base: String,
     pub rules_dir: PathBuf,
     pub data_dir: PathBuf,
     /// Safe-mode client (the default for WeChat accounts handling personal data).
@@ -75,6 +80,7 @@ pub fn base_settings(budget_ms: u64, rules_dir: &Path, data_dir: &Path) -> Setti
         r#"
 [server]
 listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
 data_dir = "{data}"
 callback_budget_ms = {budget_ms}
 workers = 2
@@ -154,13 +160,14 @@ pub fn spawn_app_with(opts: TestOptions) -> TestApp {
 
     let (tx, rx) = mpsc::channel();
     let actions = opts.actions;
+    let profile = opts.profile;
     let thread = std::thread::spawn(move || {
         let system = actix_rt::System::new();
         system.block_on(async move {
             // The previous app on this data dir may still be releasing the store's lock.
             let mut tries = 0;
             let app = loop {
-                match Application::build_with_actions(settings.clone(), actions()).await {
+                match Application::build_with_actions(settings.clone(), actions(), profile).await {
                     Ok(app) => break app,
                     Err(e) if tries < 50 && e.to_string().contains("store") => {
                         tries += 1;
@@ -170,10 +177,18 @@ pub fn spawn_app_with(opts: TestOptions) -> TestApp {
                 }
             };
             let base = app.handles().base_url.clone();
+            let admin_base = app.handles().admin_url.clone();
+            let admin = app.admin_server();
             let (server, handles, watcher, arbiters) = app.into_parts();
-            tx.send((base, server.handle(), actix_rt::System::current()))
-                .unwrap();
+            tx.send((
+                base,
+                admin_base,
+                server.handle(),
+                actix_rt::System::current(),
+            ))
+            .unwrap();
             let _ = server.await;
+            admin.stop(true).await;
             // Shut down like a process exit: flush, stop the actors, release the store.
             let _ = handles.store.flush().await;
             drop((handles, watcher));
@@ -185,13 +200,14 @@ pub fn spawn_app_with(opts: TestOptions) -> TestApp {
         });
         let _ = system.run();
     });
-    let (base, server, system) = rx
+    let (base, admin_base, server, system) = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("app started");
     let wx = WeChatClient::new(&base, TOKEN, Some(AES_KEY), APP_ID, true).unwrap();
     let wx_plain = WeChatClient::new(&base, TOKEN, Some(AES_KEY), APP_ID, false).unwrap();
     TestApp {
         base,
+        admin_base,
         rules_dir,
         data_dir,
         wx,
@@ -264,8 +280,16 @@ impl TestApp {
         }
     }
 
+    /// Prometheus text from the admin listener.
     pub async fn metrics(&self) -> String {
-        self.get("/metrics").await.text().await.unwrap()
+        self.http
+            .get(format!("{}/metrics", self.admin_base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 }
 

@@ -10,6 +10,7 @@ mod crash;
 mod deadline;
 mod dedup;
 mod forgery;
+mod isolation;
 mod platform;
 mod queries;
 mod restart;
