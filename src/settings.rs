@@ -93,6 +93,8 @@ pub struct WeChatSettings {
     /// ToUserName are refused.
     pub original_id: String,
     pub timestamp_window_secs: i64,
+    /// (nonce, signature) pairs remembered for the timestamp window, at most (fixed size each).
+    pub replay_cache_capacity: usize,
     /// WeChat API base; `/sim/wechat` = our own simulator.
     pub api_base: String,
     pub use_stable_token: bool,
@@ -117,6 +119,7 @@ impl Default for WeChatSettings {
             encrypted_only: None,
             original_id: String::new(),
             timestamp_window_secs: 300,
+            replay_cache_capacity: crate::wechat::codec::DEFAULT_REPLAY_CACHE_CAPACITY,
             api_base: "https://api.weixin.qq.com".into(),
             use_stable_token: true,
             token_refresh_margin_secs: 300,
@@ -149,10 +152,13 @@ impl Default for RulesSettings {
 pub struct SessionSettings {
     /// A session actor with no message for this long stops; its state stays in the store.
     pub idle_secs: u64,
-    /// How long a delivery's result is remembered for WeChat's retries (≥ 60 s).
+    /// How long a delivery's result is remembered for WeChat's retries and byte-for-byte
+    /// replays; at least `wechat.timestamp_window_secs` (checked at start-up).
     pub dedup_window_secs: u64,
-    /// Upper bound on remembered deliveries (memory bound).
+    /// Upper bounds on remembered deliveries (memory bound): count, and bytes (fixed size per
+    /// entry plus reply text).
     pub dedup_capacity: usize,
+    pub dedup_max_bytes: usize,
     /// A dialog (e.g. binding) abandoned for longer than this starts over.
     pub dialog_ttl_secs: u64,
     /// Per-user message rate (burst, then per minute) before the polite "slow down" reply.
@@ -164,8 +170,9 @@ impl Default for SessionSettings {
     fn default() -> Self {
         Self {
             idle_secs: 300,
-            dedup_window_secs: 120,
+            dedup_window_secs: 300,
             dedup_capacity: 200_000,
+            dedup_max_bytes: 64 * 1024 * 1024,
             dialog_ttl_secs: 600,
             user_burst: 10,
             user_per_minute: 30,

@@ -183,8 +183,17 @@ impl Application {
             timestamp_window_secs: w.timestamp_window_secs,
             mode: w.mode,
             original_id: Some(w.original_id.clone()),
+            replay_cache_capacity: w.replay_cache_capacity,
         })
         .map_err(|e| StartupError::WeChat(e.to_string()))?;
+        if settings.sessions.dedup_window_secs
+            < settings.wechat.timestamp_window_secs.unsigned_abs()
+        {
+            return Err(StartupError::WeChat(format!(
+                "sessions.dedup_window_secs ({}) must be at least wechat.timestamp_window_secs ({}): a replay the timestamp check lets through would run its action again",
+                settings.sessions.dedup_window_secs, settings.wechat.timestamp_window_secs
+            )));
+        }
         let api = ApiClient::new(
             &w.api_base,
             &w.app_id,
@@ -251,6 +260,7 @@ impl Application {
         let deliveries = Arc::new(Deliveries::new(
             Duration::from_secs(s.dedup_window_secs),
             s.dedup_capacity,
+            s.dedup_max_bytes,
         ));
 
         let callback = web::Data::new(CallbackState {

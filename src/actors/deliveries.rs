@@ -12,16 +12,30 @@
 //! pusher. The late flag and the result are decided under one lock, so a reply is either
 //! answered passively or pushed — never both, never neither.
 //!
-//! Memory is bounded: finished entries are kept for the window (≥ 60 s) and at most `capacity`
-//! of them; the oldest go first.
+//! A delivery is remembered for the window, and longer when its request's timestamp stays
+//! valid longer: a byte-for-byte replay that the timestamp check still lets through then meets
+//! the remembered result instead of running the action a second time. Start-up refuses a window
+//! shorter than the timestamp window.
+//!
+//! Memory is bounded by count and by bytes, whatever an outsider sends: a key is kept as its
+//! SHA-256 (an event's EventKey can be 64 KiB), replies are counted by their text, and when
+//! either cap is reached the entry expiring first goes.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::wechat::Reply;
+
+/// Approximate bytes a remembered delivery costs besides its replies' text: the key digest,
+/// the `Delivery` (mutex, watch channel), its `Arc`, and the map and heap slots.
+pub const ENTRY_BYTES: usize = 32 + 200 + 16 + 48 + 48;
+
+type Key = [u8; 32];
 
 pub type Replies = Arc<Vec<Reply>>;
 
@@ -29,6 +43,10 @@ pub type Replies = Arc<Vec<Reply>>;
 pub struct Delivery {
     state: Mutex<State>,
     done: watch::Sender<Option<Replies>>,
+    /// Reply bytes counted against the owner's byte cap: `None` once the owner forgot this
+    /// delivery (a late `complete` then counts nothing).
+    counted: Mutex<Option<usize>>,
+    owner_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 enum State {
@@ -59,15 +77,34 @@ pub enum Waited {
 }
 
 impl Delivery {
-    fn new() -> Self {
+    fn new(owner_bytes: Arc<std::sync::atomic::AtomicUsize>) -> Self {
         Self {
             state: Mutex::new(State::Running { late: false }),
             done: watch::channel(None).0,
+            counted: Mutex::new(Some(0)),
+            owner_bytes,
         }
+    }
+
+    /// Stop counting this delivery's replies; returns the bytes it had counted.
+    fn uncount(&self) -> usize {
+        let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
+        counted.take().unwrap_or(0)
     }
 
     /// Record the result. Returns what must still be pushed.
     pub fn complete(&self, replies: Vec<Reply>) -> (Replies, Completion) {
+        let bytes: usize = replies.iter().map(Reply::text_bytes).sum();
+        if let Some(counted) = self
+            .counted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            *counted += bytes;
+            self.owner_bytes
+                .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        }
         let replies = Arc::new(replies);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let completion = match *state {
@@ -116,11 +153,16 @@ pub struct Deliveries {
     inner: Mutex<Inner>,
     window: Duration,
     capacity: usize,
+    max_bytes: usize,
+    /// Reply text bytes of every remembered delivery (kept up to date by `Delivery::complete`).
+    reply_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
+#[derive(Default)]
 struct Inner {
-    map: HashMap<String, Arc<Delivery>>,
-    order: VecDeque<(Instant, String)>,
+    map: HashMap<Key, Arc<Delivery>>,
+    /// Expiry order, soonest first.
+    expiry: BinaryHeap<Reverse<(Instant, Key)>>,
 }
 
 pub enum Begin {
@@ -131,38 +173,59 @@ pub enum Begin {
 }
 
 impl Deliveries {
-    pub fn new(window: Duration, capacity: usize) -> Self {
+    /// `window`: how long a result is remembered at least; `capacity` and `max_bytes` bound the
+    /// memory (entries × [`ENTRY_BYTES`] + reply text).
+    pub fn new(window: Duration, capacity: usize, max_bytes: usize) -> Self {
         Self {
-            inner: Mutex::new(Inner {
-                map: HashMap::new(),
-                order: VecDeque::new(),
-            }),
-            window: window.max(Duration::from_secs(60)),
+            inner: Mutex::new(Inner::default()),
+            window,
             capacity: capacity.max(1),
+            max_bytes,
+            reply_bytes: Arc::default(),
         }
     }
 
-    pub fn begin(&self, key: String) -> Begin {
+    /// The delivery of the message with identity `key`. `replayable_for`: how long the
+    /// request's timestamp stays valid, so how long a byte-for-byte replay can still arrive.
+    pub fn begin(&self, key: &str, replayable_for: Duration) -> Begin {
+        let key: Key = Sha256::digest(key.as_bytes()).into();
         let now = Instant::now();
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        // Expire by age, then by capacity (oldest first).
-        while let Some((at, _)) = inner.order.front() {
-            if now.duration_since(*at) > self.window || inner.order.len() >= self.capacity {
-                if let Some((_, k)) = inner.order.pop_front() {
-                    inner.map.remove(&k);
-                }
-            } else {
+        // Expire by age, then make room under both caps (the entry expiring first goes).
+        while let Some(Reverse((at, k))) = inner.expiry.peek().copied() {
+            let full =
+                inner.map.len() >= self.capacity || self.bytes(inner.map.len()) > self.max_bytes;
+            if at > now && !full {
                 break;
             }
+            if at > now {
+                metrics::counter!("onecard_callback_dedup_evictions_total").increment(1);
+            }
+            inner.expiry.pop();
+            if let Some(gone) = inner.map.remove(&k) {
+                let bytes = gone.uncount();
+                self.reply_bytes
+                    .fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed);
+            }
         }
-        if let Some(existing) = inner.map.get(&key) {
+        let begin = if let Some(existing) = inner.map.get(&key) {
             metrics::counter!("onecard_callback_dedup_hits_total").increment(1);
-            return Begin::Retry(existing.clone());
-        }
-        let delivery = Arc::new(Delivery::new());
-        inner.map.insert(key.clone(), delivery.clone());
-        inner.order.push_back((now, key));
-        Begin::New(delivery)
+            Begin::Retry(existing.clone())
+        } else {
+            let delivery = Arc::new(Delivery::new(self.reply_bytes.clone()));
+            inner.map.insert(key, delivery.clone());
+            inner
+                .expiry
+                .push(Reverse((now + self.window.max(replayable_for), key)));
+            Begin::New(delivery)
+        };
+        metrics::gauge!("onecard_callback_dedup_entries").set(inner.map.len() as f64);
+        metrics::gauge!("onecard_callback_dedup_bytes").set(self.bytes(inner.map.len()) as f64);
+        begin
+    }
+
+    fn bytes(&self, entries: usize) -> usize {
+        entries * ENTRY_BYTES + self.reply_bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn len(&self) -> usize {
@@ -171,6 +234,11 @@ impl Deliveries {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Approximate bytes held: entries × [`ENTRY_BYTES`] plus reply text.
+    pub fn approx_bytes(&self) -> usize {
+        self.bytes(self.len())
     }
 }
 
@@ -184,11 +252,11 @@ mod tests {
 
     #[tokio::test]
     async fn retry_waits_for_the_first_result() {
-        let d = Deliveries::new(Duration::from_secs(60), 10);
-        let Begin::New(first) = d.begin("k".into()) else {
+        let d = Deliveries::new(Duration::from_secs(60), 10, 1 << 20);
+        let Begin::New(first) = d.begin("k", Duration::ZERO) else {
             panic!("first must be new")
         };
-        let Begin::Retry(retry) = d.begin("k".into()) else {
+        let Begin::Retry(retry) = d.begin("k", Duration::ZERO) else {
             panic!("second must be a retry")
         };
         let waiter = tokio::spawn(async move {
@@ -205,8 +273,8 @@ mod tests {
 
     #[tokio::test]
     async fn late_delivery_is_pushed_in_full_exactly_once() {
-        let d = Deliveries::new(Duration::from_secs(60), 10);
-        let Begin::New(first) = d.begin("k".into()) else {
+        let d = Deliveries::new(Duration::from_secs(60), 10, 1 << 20);
+        let Begin::New(first) = d.begin("k", Duration::ZERO) else {
             panic!()
         };
         assert!(matches!(
@@ -216,7 +284,7 @@ mod tests {
         let (_, how) = first.complete(vec![text("slow")]);
         assert_eq!(how, Completion::PushAll);
         // A later retry of the same message must not answer it passively a second time.
-        let Begin::Retry(again) = d.begin("k".into()) else {
+        let Begin::Retry(again) = d.begin("k", Duration::ZERO) else {
             panic!()
         };
         assert!(matches!(
@@ -227,10 +295,44 @@ mod tests {
 
     #[tokio::test]
     async fn capacity_bounds_memory() {
-        let d = Deliveries::new(Duration::from_secs(60), 3);
+        let d = Deliveries::new(Duration::from_secs(60), 3, 1 << 20);
         for i in 0..10 {
-            let _ = d.begin(format!("k{i}"));
+            let _ = d.begin(&format!("k{i}"), Duration::ZERO);
         }
-        assert!(d.len() <= 3);
+        assert_eq!(d.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn long_keys_and_replies_are_bounded_by_bytes() {
+        let max_bytes = 64 * 1024;
+        let d = Deliveries::new(Duration::from_secs(60), 1_000_000, max_bytes);
+        let event_key = "k".repeat(64 * 1024);
+        for i in 0..2000 {
+            if let Begin::New(delivery) = d.begin(&format!("{event_key}{i}"), Duration::ZERO) {
+                delivery.complete(vec![text(&"回".repeat(100))]);
+            }
+        }
+        // Each entry costs its fixed size plus 300 bytes of reply, never the 64 KiB key.
+        let per_entry = ENTRY_BYTES + 300;
+        assert_eq!(d.len(), max_bytes / per_entry + 1);
+        assert!(
+            d.approx_bytes() <= max_bytes + per_entry,
+            "{}",
+            d.approx_bytes()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delivery_is_kept_while_its_request_can_still_be_replayed() {
+        let d = Deliveries::new(Duration::from_millis(50), 10, 1 << 20);
+        let Begin::New(_) = d.begin("long", Duration::from_secs(60)) else {
+            panic!()
+        };
+        let Begin::New(_) = d.begin("short", Duration::ZERO) else {
+            panic!()
+        };
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(matches!(d.begin("long", Duration::ZERO), Begin::Retry(_)));
+        assert!(matches!(d.begin("short", Duration::ZERO), Begin::New(_)));
     }
 }

@@ -1,7 +1,8 @@
 //! The WeChat callback: `GET /wechat` (URL verification) and `POST /wechat` (messages).
 //!
-//! POST path, in order: signature and timestamp check, decryption (safe/compat mode), parse,
-//! dedup key, hand to the user's session, and answer within the budget — the passive reply if
+//! POST path, in order: timestamp and signature check, replayed (nonce, signature) check,
+//! decryption (safe/compatible mode), parse, dedup key (remembered while the request can still
+//! be replayed), hand to the user's session, and answer within the budget — the passive reply if
 //! it is ready, otherwise "success" at once and the reply later through the pusher.
 
 use std::sync::Arc;
@@ -125,10 +126,12 @@ pub async fn receive(
         message,
         mode,
         token_index,
+        replayable_until,
     } = opened;
     let message = Arc::new(message);
     let key = message.dedup_key();
-    let delivery = match state.deliveries.begin(key.clone()) {
+    let replayable_for = Duration::from_secs(replayable_until.saturating_sub(now).max(0) as u64);
+    let delivery = match state.deliveries.begin(&key, replayable_for) {
         Begin::New(delivery) => {
             let (sessions, pusher) = (state.sessions.clone(), state.pusher.clone());
             let (d, oid, msg) = (delivery.clone(), openid.clone(), message.clone());

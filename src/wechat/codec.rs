@@ -26,12 +26,16 @@ use serde::Deserialize;
 use super::crypto::{self, AesKey};
 use super::error::WeChatError;
 use super::inbound::InboundMessage;
+use super::replay::ReplayGuard;
 use super::reply::SUCCESS;
 use super::signature;
 use super::xml;
 
 /// Default replay window: WeChat's documented retries span ~15 s; clocks drift.
 pub const DEFAULT_TIMESTAMP_WINDOW_SECS: i64 = 300;
+/// Default number of remembered (nonce, signature) pairs: 5 minutes at over 300 callbacks a
+/// second, about 19 MB.
+pub const DEFAULT_REPLAY_CACHE_CAPACITY: usize = 100_000;
 
 /// The query string WeChat appends to our callback URL (PROTOCOL.md §1). All optional here;
 /// the codec decides which are required for the request at hand.
@@ -87,6 +91,8 @@ pub struct CodecConfig {
     pub mode: Option<EncryptionMode>,
     /// The account's original id (`gh_…`): when set, the only `ToUserName` accepted.
     pub original_id: Option<String>,
+    /// How many (nonce, signature) pairs are remembered at most (fixed size each).
+    pub replay_cache_capacity: usize,
 }
 
 impl Default for CodecConfig {
@@ -98,6 +104,7 @@ impl Default for CodecConfig {
             timestamp_window_secs: DEFAULT_TIMESTAMP_WINDOW_SECS,
             mode: None,
             original_id: None,
+            replay_cache_capacity: DEFAULT_REPLAY_CACHE_CAPACITY,
         }
     }
 }
@@ -114,6 +121,7 @@ impl std::fmt::Debug for CodecConfig {
             .field("timestamp_window_secs", &self.timestamp_window_secs)
             .field("mode", &self.mode)
             .field("original_id", &self.original_id)
+            .field("replay_cache_capacity", &self.replay_cache_capacity)
             .finish()
     }
 }
@@ -137,6 +145,9 @@ pub struct Opened {
     /// signs the reply with the same one, so replies stay valid while WeChat still uses the
     /// previous token during a rotation.
     pub token_index: usize,
+    /// The last Unix second at which this request's timestamp still passes the window check:
+    /// a byte-for-byte replay can arrive until then, so its result must be remembered as long.
+    pub replayable_until: i64,
 }
 
 /// Verifies, decrypts and parses callbacks; seals replies. Cheap to clone.
@@ -155,6 +166,7 @@ struct Inner {
     /// Without an original id, the first message's `ToUserName` is logged once so the operator
     /// can copy it into the config.
     told_original_id: std::sync::atomic::AtomicBool,
+    replay: ReplayGuard,
 }
 
 impl std::fmt::Debug for Codec {
@@ -230,6 +242,7 @@ impl Codec {
                 mode,
                 original_id,
                 told_original_id: std::sync::atomic::AtomicBool::new(false),
+                replay: ReplayGuard::new(cfg.replay_cache_capacity),
             }),
         })
     }
@@ -266,16 +279,20 @@ impl Codec {
                 return Err(WeChatError::PlaintextRefused);
             }
             let sig = required(&q.signature, "signature")?;
-            self.check_timestamp(timestamp, now_unix)?;
+            let replayable_until = self.check_timestamp(timestamp, now_unix)?;
             let token_index = self
                 .match_token(sig, &[timestamp, nonce])
                 .ok_or(WeChatError::BadSignature)?;
+            self.inner
+                .replay
+                .check(nonce, sig, body, replayable_until, now_unix)?;
             let message = InboundMessage::parse(body)?;
             self.check_account(&message)?;
             return Ok(Opened {
                 message,
                 mode: Mode::Plain,
                 token_index,
+                replayable_until,
             });
         }
 
@@ -284,7 +301,7 @@ impl Codec {
         if self.inner.keys.is_empty() {
             return Err(WeChatError::NoAesKey);
         }
-        self.check_timestamp(timestamp, now_unix)?;
+        let replayable_until = self.check_timestamp(timestamp, now_unix)?;
         let envelope = Envelope::parse(body)?;
         let token_index = self
             .match_token(msg_sig, &[timestamp, nonce, &envelope.encrypt])
@@ -292,6 +309,9 @@ impl Codec {
         if envelope.has_plaintext_copy && self.inner.mode == EncryptionMode::Safe {
             return Err(WeChatError::PlaintextInSafeMode);
         }
+        self.inner
+            .replay
+            .check(nonce, msg_sig, body, replayable_until, now_unix)?;
         let encrypt = envelope.encrypt;
 
         let mut first_err = None;
@@ -315,6 +335,7 @@ impl Codec {
                         message,
                         mode: Mode::Safe { key_index },
                         token_index,
+                        replayable_until,
                     });
                 }
                 Err(e) => {
@@ -433,7 +454,8 @@ impl Codec {
     }
 
     /// Whether |now − timestamp| is inside the window. Checked before any signature compare.
-    fn check_timestamp(&self, timestamp: &str, now_unix: i64) -> Result<(), WeChatError> {
+    /// Returns the last second at which this timestamp still passes.
+    fn check_timestamp(&self, timestamp: &str, now_unix: i64) -> Result<i64, WeChatError> {
         let ts: i64 = timestamp
             .trim()
             .parse()
@@ -445,7 +467,7 @@ impl Codec {
                 window_secs: self.inner.window,
             });
         }
-        Ok(())
+        Ok(ts.saturating_add(self.inner.window))
     }
 
     /// Index of the first token under which `sig` signs `token ‖ parts`. Every token is tried
@@ -781,7 +803,7 @@ mod tests {
             let p = Platform::new("tok", Some(ABC_EAK), "wxapp").unwrap();
             let (qs, body) = p.seal_inbound(&text_xml("hi"), safe, 100, "1", "o_user");
             assert!(c.open(&parse_query(&qs), body.as_bytes(), 100).is_ok());
-            let (qs, body) = p.seal_inbound(&other, safe, 100, "1", "o_user");
+            let (qs, body) = p.seal_inbound(&other, safe, 100, "2", "o_user");
             let err = c.open(&parse_query(&qs), body.as_bytes(), 100).unwrap_err();
             assert!(matches!(err, WeChatError::WrongAccount), "{err}");
             assert_eq!((err.status(), err.http_reason()), (403, "wrong account"));
@@ -941,7 +963,7 @@ mod tests {
         let err = c.open(&parse_query(&qs), body.as_bytes(), 100).unwrap_err();
         assert!(matches!(err, WeChatError::Doctype));
         assert_eq!(err.status(), 400);
-        let (qs, body) = p.seal_inbound("<xml><ToUserName>", false, 100, "1", "o");
+        let (qs, body) = p.seal_inbound("<xml><ToUserName>", false, 100, "2", "o");
         assert!(matches!(
             c.open(&parse_query(&qs), body.as_bytes(), 100),
             Err(WeChatError::MalformedXml(_))

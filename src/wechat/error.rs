@@ -41,6 +41,10 @@ pub enum WeChatError {
     /// configured for safe mode: the WeChat console is in compatible mode.
     #[error("plaintext message fields beside Encrypt refused: configured for safe mode")]
     PlaintextInSafeMode,
+    /// The (nonce, signature) pair of an earlier request, with another body: a logged callback
+    /// URL reused to post something else.
+    #[error("nonce and signature already used with another body")]
+    ReplayedNonce,
     /// `ToUserName` is not this account's original id.
     #[error("ToUserName is not this account's original id")]
     WrongAccount,
@@ -92,6 +96,7 @@ impl WeChatError {
             | Self::BadMsgSignature
             | Self::StaleTimestamp { .. }
             | Self::PlaintextRefused
+            | Self::ReplayedNonce
             | Self::WrongAccount => 403,
             Self::Config(_) => 500,
             Self::MissingParam(_)
@@ -124,6 +129,7 @@ impl WeChatError {
             Self::PlaintextRefused => "plaintext refused",
             Self::PlaintextInSafeMode => "plaintext fields in safe mode",
             Self::WrongAccount => "wrong account",
+            Self::ReplayedNonce => "replayed nonce",
             Self::NoAesKey => "encryption not configured",
             Self::Doctype => "doctype refused",
             Self::MalformedXml(_) => "malformed xml",

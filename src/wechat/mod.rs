@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod error;
 pub mod inbound;
 pub mod platform;
+pub mod replay;
 pub mod reply;
 pub mod signature;
 mod xml;

@@ -24,6 +24,16 @@ pub enum Reply {
     News(Article),
 }
 
+impl Reply {
+    /// Bytes of text this reply holds, for memory caps on remembered replies.
+    pub fn text_bytes(&self) -> usize {
+        match self {
+            Self::Text(text) => text.len(),
+            Self::News(a) => a.title.len() + a.description.len() + a.pic_url.len() + a.url.len(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

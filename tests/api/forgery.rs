@@ -2,6 +2,8 @@
 //! openid) or from another account's traffic: refused with a specific status and reason, and
 //! nothing they ask for happens.
 
+use std::time::Duration;
+
 use onecard::wechat::{Event, InboundBody};
 
 use crate::helpers::*;
@@ -130,4 +132,107 @@ async fn safe_mode_is_the_default_with_a_key_and_plaintext_is_refused() {
         (403, "plaintext refused")
     );
     assert!(app.say(&user, "帮助").await.contains("余额"));
+}
+
+/// Plain mode (no EncodingAESKey) with the slow echo action, which counts its runs.
+fn plain_slow_app() -> TestApp {
+    spawn_app_with(TestOptions {
+        extra_rules: vec![("test_slow.toml", SLOW_RULE.to_owned())],
+        actions: actions_with_slow,
+        settings: |s| s.wechat.encoding_aes_key.clear(),
+        ..TestOptions::default()
+    })
+}
+
+#[tokio::test]
+async fn a_logged_signature_with_another_body_is_refused_and_the_same_body_is_a_retry() {
+    let app = plain_slow_app();
+    let (sender, victim) = (openid("logged"), openid("loggedvictim"));
+    let now = chrono::Utc::now().timestamp();
+    let genuine = app.wx_plain.text_message(&sender, "慢10").to_xml();
+    let (query, body) = app
+        .wx_plain
+        .platform()
+        .seal_inbound(&genuine, false, now, "80211", &sender);
+    let (status, reply) = app.post_raw(&query, body.clone()).await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(
+        reply.contains("<Content><![CDATA[慢慢来：10 毫秒]]></Content>"),
+        "{reply}"
+    );
+
+    // Someone who read the URL in a proxy log posts their own body under it.
+    let forged = app.wx_plain.text_message(&victim, "慢20").to_xml();
+    let (status, reason) = app.post_raw(&query, forged).await;
+    assert_eq!((status, reason.as_str()), (403, "replayed nonce"));
+    assert_eq!(slow_calls(&victim), 0);
+
+    // The same body again is a retry: the remembered answer, the action not run again.
+    let (status, again) = app.post_raw(&query, body).await;
+    assert_eq!(status, 200, "{again}");
+    assert!(
+        again.contains("<Content><![CDATA[慢慢来：10 毫秒]]></Content>"),
+        "{again}"
+    );
+    assert_eq!(slow_calls(&sender), 1);
+}
+
+#[tokio::test]
+async fn a_byte_for_byte_replay_after_the_dedup_window_does_not_run_the_action_again() {
+    // Small windows stand in for the production 300 s: the request's timestamp is 3 s in the
+    // future (inside the 4 s window), so it stays valid for 7 s — longer than the 4 s dedup
+    // window. The delivery must be remembered for as long as the request can be replayed.
+    let app = spawn_app_with(TestOptions {
+        extra_rules: vec![("test_slow.toml", SLOW_RULE.to_owned())],
+        actions: actions_with_slow,
+        settings: |s| {
+            s.wechat.timestamp_window_secs = 4;
+            s.sessions.dedup_window_secs = 4;
+        },
+        ..TestOptions::default()
+    });
+    let user = openid("replay");
+    let sent_at = std::time::Instant::now();
+    let ts = chrono::Utc::now().timestamp() + 3;
+    let xml = app.wx.text_message(&user, "慢10").to_xml();
+    let (query, body) = app
+        .wx
+        .platform()
+        .seal_inbound(&xml, true, ts, "60613", &user);
+    let (status, first) = app.post_raw(&query, body.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    let open = |sealed: &str| app.wx.platform().open_reply(sealed).unwrap().unwrap();
+    assert!(open(&first).contains("<Content><![CDATA[慢慢来：10 毫秒]]></Content>"));
+    assert_eq!(slow_calls(&user), 1);
+
+    // Past the dedup window, still inside the timestamp window: the replay is answered with the
+    // remembered reply and the action does not run again.
+    tokio::time::sleep(Duration::from_millis(4500).saturating_sub(sent_at.elapsed())).await;
+    let (status, replayed) = app.post_raw(&query, body.clone()).await;
+    assert_eq!(status, 200, "{replayed}");
+    assert!(open(&replayed).contains("<Content><![CDATA[慢慢来：10 毫秒]]></Content>"));
+    assert_eq!(slow_calls(&user), 1, "the replay ran the action again");
+
+    // Once the timestamp has left the window the replay is refused outright.
+    while chrono::Utc::now().timestamp() <= ts + 4 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, reason) = app.post_raw(&query, body).await;
+    assert_eq!((status, reason.as_str()), (403, "stale timestamp"));
+    assert_eq!(slow_calls(&user), 1);
+}
+
+#[test]
+fn a_dedup_window_shorter_than_the_timestamp_window_is_refused_at_start_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut settings = base_settings(4000, std::path::Path::new("config/rules"), tmp.path());
+    settings.sessions.dedup_window_secs = 120;
+    let err = actix_rt::System::new()
+        .block_on(onecard::startup::Application::build(settings))
+        .err()
+        .expect("start-up must refuse");
+    assert_eq!(
+        err.to_string(),
+        "WeChat settings: sessions.dedup_window_secs (120) must be at least wechat.timestamp_window_secs (300): a replay the timestamp check lets through would run its action again"
+    );
 }
