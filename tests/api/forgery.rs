@@ -228,7 +228,10 @@ fn a_dedup_window_shorter_than_the_timestamp_window_is_refused_at_start_up() {
     let mut settings = base_settings(4000, std::path::Path::new("config/rules"), tmp.path());
     settings.sessions.dedup_window_secs = 120;
     let err = actix_rt::System::new()
-        .block_on(onecard::startup::Application::build(settings))
+        .block_on(onecard::startup::Application::build(
+            settings,
+            onecard::startup::Profile::Demo,
+        ))
         .err()
         .expect("start-up must refuse");
     assert_eq!(
