@@ -13,6 +13,7 @@
 mod bindings;
 mod codes;
 mod counters;
+mod feedback;
 pub mod orders;
 #[cfg(test)]
 mod orders_contract;
@@ -26,6 +27,9 @@ use std::sync::Arc;
 pub use bindings::{Binding, BindingsRepo};
 pub use codes::{Check, CodeLimits, CodesRepo, Issue, Purpose, campus_day};
 pub use counters::CountersRepo;
+pub use feedback::{
+    FEEDBACK_MAX_CHARS, FEEDBACK_PER_USER_KEPT, FEEDBACK_PER_USER_PER_DAY, FeedbackRepo, Kept,
+};
 pub use orders::OrderStore;
 pub use orders_sled::SledOrders;
 pub use outbox::{OutboxEntry, OutboxRepo, PendingReply, ReplyState, StoredReply, UnfinishedJob};
@@ -79,6 +83,8 @@ struct Trees {
     counters: sled::Tree,
     audit: sled::Tree,
     feedback: sled::Tree,
+    /// `{openid}\0{feedback id}` → time: one user's feedback without scanning it all.
+    feedback_by_user: sled::Tree,
 }
 
 impl Store {
@@ -126,12 +132,15 @@ impl Store {
             counters: db.open_tree("counters")?,
             audit: db.open_tree("audit")?,
             feedback: db.open_tree("feedback")?,
+            feedback_by_user: db.open_tree("feedback_by_user")?,
         };
-        Ok(Self {
+        let store = Self {
             db,
             inner: Arc::new(inner),
             code_key,
-        })
+        };
+        store.feedback().index_old_entries()?;
+        Ok(store)
     }
 
     /// Use `secret` (from the config or environment) as the code key instead of the one kept
@@ -197,18 +206,12 @@ impl Store {
         Ok(())
     }
 
-    /// Keep a user's free-text feedback for the back office.
-    pub fn add_feedback(&self, openid: &OpenId, text: &str, at: i64) -> Result<(), StoreError> {
-        let id = self.db.generate_id()?;
-        let record = serde_json::json!({ "openid": openid.as_str(), "text": text, "at": at });
-        self.inner
-            .feedback
-            .insert(id.to_be_bytes(), to_json(&record))?;
-        Ok(())
-    }
-
-    pub fn feedback_count(&self) -> usize {
-        self.inner.feedback.len()
+    pub fn feedback(&self) -> FeedbackRepo {
+        FeedbackRepo::new(
+            self.db.clone(),
+            self.inner.feedback.clone(),
+            self.inner.feedback_by_user.clone(),
+        )
     }
 
     /// Remove everything we hold about a user (WeChat requires it on unsubscribe): session,
@@ -219,17 +222,7 @@ impl Store {
         self.outbox().forget(openid)?;
         self.counters()
             .remove_prefix(&format!("u:{}:", openid.as_str()))?;
-        let mut doomed = Vec::new();
-        for item in self.inner.feedback.iter() {
-            let (k, v) = item?;
-            let rec: serde_json::Value = from_json("feedback", &v)?;
-            if rec.get("openid").and_then(|o| o.as_str()) == Some(openid.as_str()) {
-                doomed.push(k);
-            }
-        }
-        for k in doomed {
-            self.inner.feedback.remove(k)?;
-        }
+        self.feedback().remove_user(openid)?;
         self.flush().await
     }
 

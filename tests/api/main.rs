@@ -9,6 +9,7 @@ mod callback;
 mod crash;
 mod deadline;
 mod dedup;
+mod feedback;
 mod forgery;
 mod isolation;
 mod platform;

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::{ActionDef, ActionFuture, ActionInput, ActionOutput, DialogChange};
+use crate::store::Kept;
 
 pub(super) fn all() -> Vec<ActionDef> {
     vec![
@@ -21,7 +22,14 @@ pub(super) fn all() -> Vec<ActionDef> {
         ActionDef {
             name: "feedback",
             fields: &[],
-            messages: &["feedback.ask", "feedback.thanks", "feedback.empty"],
+            messages: &[
+                "feedback.ask",
+                "feedback.thanks",
+                "feedback.empty",
+                "feedback.too_long",
+                "feedback.daily_limit",
+                "feedback.full",
+            ],
             run: feedback,
         },
     ]
@@ -57,11 +65,36 @@ fn feedback(input: ActionInput<'_>) -> ActionFuture<'_> {
         if text.is_empty() {
             return Ok(ActionOutput::message("feedback.empty", json!({})));
         }
-        input
-            .services
-            .store
-            .add_feedback(input.openid, text, input.now)?;
-        input.services.store.flush().await?;
+        let store = &input.services.store;
+        let kept = store.feedback().add(
+            input.openid,
+            text,
+            input.now,
+            input.services.utc_offset_hours,
+        )?;
+        match kept {
+            Kept::Kept => {}
+            Kept::TooLong { max_chars } => {
+                return Ok(ActionOutput::message(
+                    "feedback.too_long",
+                    json!({ "max_chars": max_chars }),
+                ));
+            }
+            Kept::DailyLimit { per_day } => {
+                return Ok(ActionOutput::message(
+                    "feedback.daily_limit",
+                    json!({ "per_day": per_day }),
+                )
+                .with_dialog(DialogChange::End));
+            }
+            Kept::UserFull { kept } => {
+                return Ok(
+                    ActionOutput::message("feedback.full", json!({ "kept": kept }))
+                        .with_dialog(DialogChange::End),
+                );
+            }
+        }
+        store.flush().await?;
         Ok(ActionOutput::message("feedback.thanks", json!({})).with_dialog(DialogChange::End))
     })
 }

@@ -18,7 +18,14 @@ pub(crate) const CAMPUS: &[(&str, &[&str], &[&str])] = &[
     (
         "feedback",
         &[],
-        &["feedback.ask", "feedback.thanks", "feedback.empty"],
+        &[
+            "feedback.ask",
+            "feedback.thanks",
+            "feedback.empty",
+            "feedback.too_long",
+            "feedback.daily_limit",
+            "feedback.full",
+        ],
     ),
     (
         "bind_card",
