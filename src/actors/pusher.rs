@@ -402,16 +402,25 @@ impl PusherHandle {
 
     /// Start pushing every due reply in the store (at start-up).
     pub fn resume_due(&self) {
+        let users = self.kick_due();
+        if users > 0 {
+            tracing::info!(users, "resuming replies kept by the last run");
+        }
+    }
+
+    /// A pass for every user with a due reply and no pass running. Returns how many users.
+    fn kick_due(&self) -> usize {
         match self.inner.store.outbox().users_with(ReplyState::Due) {
             Ok(users) => {
-                if !users.is_empty() {
-                    tracing::info!(users = users.len(), "resuming replies kept by the last run");
+                for u in &users {
+                    self.kick(u, false);
                 }
-                for u in users {
-                    self.kick(&u, false);
-                }
+                users.len()
             }
-            Err(e) => tracing::error!(error = %e, "cannot read due replies"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read due replies");
+                0
+            }
         }
     }
 
@@ -525,7 +534,7 @@ impl PusherHandle {
         }
         metrics::gauge!("onecard_pusher_stored_replies").set(outbox.len() as f64);
         metrics::gauge!("onecard_pusher_late_jobs").set(outbox.jobs_len() as f64);
-        self.resume_due();
+        self.kick_due();
     }
 }
 
@@ -720,6 +729,151 @@ async fn deliver_one(inner: &Inner, openid: &OpenId, reply: &Reply) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    use tokio::sync::Notify;
+
+    type Openids = Arc<Mutex<Vec<String>>>;
+
+    /// A stand-in for WeChat's API that holds every push to `slow_user` until `gate` opens,
+    /// and records the openids of the pushes that arrived and that it accepted, in order.
+    struct StubWeChat {
+        base: String,
+        arrived: Openids,
+        accepted: Openids,
+        gate: Arc<Notify>,
+    }
+
+    fn stub_wechat(slow_user: &str) -> StubWeChat {
+        let (arrived, accepted): (Openids, Openids) = Default::default();
+        let gate = Arc::new(Notify::new());
+        let (arr, acc, g, slow) = (
+            arrived.clone(),
+            accepted.clone(),
+            gate.clone(),
+            slow_user.to_owned(),
+        );
+        let server = HttpServer::new(move || {
+            let (arr, acc, g, slow) = (arr.clone(), acc.clone(), g.clone(), slow.clone());
+            App::new()
+                .route(
+                    "/cgi-bin/stable_token",
+                    web::post().to(|| async {
+                        HttpResponse::Ok()
+                            .json(serde_json::json!({"access_token": "T", "expires_in": 7200}))
+                    }),
+                )
+                .route(
+                    "/cgi-bin/message/custom/send",
+                    web::post().to(move |body: web::Json<serde_json::Value>| {
+                        let (arr, acc, g, slow) =
+                            (arr.clone(), acc.clone(), g.clone(), slow.clone());
+                        async move {
+                            let to = body["touser"].as_str().unwrap_or_default().to_owned();
+                            lock(&arr).push(to.clone());
+                            if to == slow {
+                                g.notified().await;
+                            }
+                            lock(&acc).push(to);
+                            HttpResponse::Ok()
+                                .json(serde_json::json!({"errcode": 0, "errmsg": "ok"}))
+                        }
+                    }),
+                )
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let base = format!("http://{}", server.addrs()[0]);
+        actix_rt::spawn(server.run());
+        StubWeChat {
+            base,
+            arrived,
+            accepted,
+            gate,
+        }
+    }
+
+    async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn pusher_on(wechat: &StubWeChat, store: &Store, arbiter: ArbiterHandle) -> PusherHandle {
+        let api = ApiClient::new(&wechat.base, "wxapp", "secret", Duration::from_secs(30)).unwrap();
+        let tokens = TokenKeeperHandle::start(api.clone(), true, Duration::from_secs(60));
+        let rules = LiveRules::load(
+            std::path::Path::new("config/rules"),
+            Arc::new(crate::rules::actions::ActionRegistry::builtin()),
+        )
+        .unwrap();
+        PusherHandle::start(api, tokens, store.clone(), None, rules, arbiter)
+    }
+
+    /// The pusher's thread stopped (it never should): the next push starts a new one instead
+    /// of logging that the reply was kept while nothing sends it.
+    #[actix_web::test]
+    async fn a_stopped_pusher_thread_is_replaced_and_the_reply_still_goes_out() {
+        let user = OpenId::parse("oOrphanPushUser000000000001").unwrap();
+        let wechat = stub_wechat("nobody");
+        let store = Store::temporary().unwrap();
+        let arbiter = Arbiter::new();
+        let pusher = pusher_on(&wechat, &store, arbiter.handle());
+        arbiter.stop();
+        let _ = arbiter.join();
+
+        pusher
+            .hand_over(&user, None, vec![Reply::Text("还在".into())])
+            .await;
+        let accepted = wechat.accepted.clone();
+        wait_until("the push from the new thread", || {
+            lock(&accepted).len() == 1
+        })
+        .await;
+        assert_eq!(*lock(&accepted), vec![user.as_str().to_owned()]);
+        wait_until("the store to be empty", || store.outbox().is_empty()).await;
+    }
+
+    #[actix_web::test]
+    async fn one_users_slow_push_does_not_hold_up_another_users() {
+        let slow = OpenId::parse("oSlowPushUser00000000000001").unwrap();
+        let quick = OpenId::parse("oQuickPushUser0000000000001").unwrap();
+        let wechat = stub_wechat(slow.as_str());
+        let store = Store::temporary().unwrap();
+        let pusher = pusher_on(&wechat, &store, Arbiter::new().handle());
+
+        pusher
+            .hand_over(
+                &slow,
+                None,
+                vec![Reply::Text("慢".into()), Reply::Text("慢二".into())],
+            )
+            .await;
+        let arrived = wechat.arrived.clone();
+        wait_until("the slow push to reach WeChat", || {
+            lock(&arrived).iter().any(|u| u == slow.as_str())
+        })
+        .await;
+        pusher
+            .hand_over(&quick, None, vec![Reply::Text("快".into())])
+            .await;
+        let accepted = wechat.accepted.clone();
+        wait_until("the quick user's push", || {
+            lock(&accepted).iter().any(|u| u == quick.as_str())
+        })
+        .await;
+        assert_eq!(*lock(&accepted), vec![quick.as_str().to_owned()]);
+        // The slow user's replies are still stored, and go out in order once WeChat answers.
+        assert_eq!(store.outbox().entries(&slow).unwrap().len(), 2);
+        wechat.gate.notify_one();
+        wait_until("the first slow push", || lock(&accepted).len() == 2).await;
+        wechat.gate.notify_one();
+        wait_until("the second slow push", || lock(&accepted).len() == 3).await;
+        wait_until("the store to be empty", || store.outbox().is_empty()).await;
+    }
 
     fn user() -> OpenId {
         OpenId::parse("oWindowTestUser000000000001").unwrap()
