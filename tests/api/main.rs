@@ -11,6 +11,7 @@ mod deadline;
 mod dedup;
 mod feedback;
 mod forgery;
+mod fuzz_smoke;
 mod isolation;
 mod platform;
 mod queries;
