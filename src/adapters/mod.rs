@@ -36,13 +36,12 @@ mod sim_roundtrip_tests;
 pub mod sms;
 pub mod supervise;
 pub mod transport;
-/// The wire protocol lives in [`crate::wire`] (shared with the simulators); this alias keeps
-/// `adapters::wire::…` paths compiling while callers move to `crate::wire`.
-pub use crate::wire;
 
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::wire;
 
 pub use bank::{BankHandle, BankSystem};
 pub use billers::{Billers, BillersHandle};
