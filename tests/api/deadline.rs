@@ -64,11 +64,17 @@ async fn a_reply_the_window_does_not_allow_is_kept_for_the_next_message() {
     let msg = app.wx.text_message(&user, "慢600");
     let ex = app.wx.deliver(&msg).await.unwrap();
     assert_eq!(ex.body, "success");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert!(
-        app.pushed(&user).await.is_empty(),
-        "WeChat refused the push (45015)"
-    );
+    // Wait until WeChat has refused the push (45015); the reply is held, nothing delivered.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats: serde_json::Value = app.get("/sim/wechat/stats").await.json().await.unwrap();
+        if stats["custom_refused"].as_u64() >= Some(1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no push was tried: {stats}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(app.pushed(&user).await.is_empty());
     // The user writes again: the kept replies go out first.
     let _ = app.wx.text(&user, "帮助").await.unwrap();
     let pushed = app.wait_pushed(&user, 2, Duration::from_secs(5)).await;
