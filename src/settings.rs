@@ -192,6 +192,12 @@ pub struct ServicesSettings {
     pub verify_code_template: String,
     /// Transactions shown per page ("回复 更多" shows the next).
     pub page_size: u32,
+    /// Where phones reach this server's public pages (`/h5/articles/…`); `/` means our own
+    /// listener (the demo).
+    pub public_url: String,
+    /// Content files (`*.md`) published at start when the content store is empty; empty for
+    /// none. The demo points it at `config/content`.
+    pub content_dir: PathBuf,
 }
 
 impl Default for ServicesSettings {
@@ -201,6 +207,8 @@ impl Default for ServicesSettings {
             bind_code_template: "SMS_BIND_CODE".into(),
             verify_code_template: "SMS_VERIFY_CODE".into(),
             page_size: 5,
+            public_url: "/".into(),
+            content_dir: PathBuf::new(),
         }
     }
 }
@@ -389,6 +397,7 @@ impl Settings {
             }
         };
         fix(&mut self.wechat.api_base);
+        fix(&mut self.services.public_url);
         if let Some(upstreams) = &mut self.upstreams {
             for (_, section) in upstreams.sections_mut() {
                 fix(&mut section.base_url);

@@ -52,6 +52,8 @@ pub enum StartupError {
     Upstreams(String),
     #[error("server: {0}")]
     Server(std::io::Error),
+    #[error("content: {0}")]
+    Content(#[from] crate::store::ContentError),
     #[error(
         "the settings have a [sim] section (in the file or from an ONECARD__SIM__* variable), \
          but `serve` never serves the simulators: they hand out binding codes and accept any \
@@ -146,6 +148,7 @@ impl Application {
         })?;
         let store = Store::open(&settings.server.data_dir, settings.server.store_cache_mb)?
             .with_code_secret(&settings.binding.code_secret);
+        seed_content(&store, &settings).await?;
 
         let actions = Arc::new(actions);
         let rules =
@@ -275,14 +278,20 @@ impl Application {
             store: store.clone(),
             prometheus: crate::telemetry::metrics_handle(),
         });
+        let h5 = web::Data::new(crate::http::h5::H5State::new(
+            store.clone(),
+            settings.server.utc_offset_hours,
+        ));
         let body_limit = settings.server.body_limit_bytes;
         let admin_health = health.clone();
         let mut server = HttpServer::new(move || {
-            let app = App::new().configure(crate::http::public_routes(
-                callback.clone(),
-                health.clone(),
-                body_limit,
-            ));
+            let app = App::new()
+                .configure(crate::http::public_routes(
+                    callback.clone(),
+                    health.clone(),
+                    body_limit,
+                ))
+                .configure(crate::http::h5::routes(h5.clone()));
             match &sim {
                 Some(state) => app.configure(crate::sim::configure(state.clone())),
                 None => app,
@@ -445,4 +454,21 @@ fn spawn_housekeeping(router: Arc<Router>) {
             crate::telemetry::metrics_handle().run_upkeep();
         }
     });
+}
+
+/// Publish the content directory's files when the content store is empty (a fresh demo), so
+/// 「公告」 and 「指南」 have something to show. Later edits go through `onecard content publish`.
+async fn seed_content(store: &Store, settings: &Settings) -> Result<(), StartupError> {
+    let dir = &settings.services.content_dir;
+    if dir.as_os_str().is_empty() || !store.content().is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now().timestamp();
+    let items = crate::store::read_content_dir(dir, settings.server.utc_offset_hours, now)?;
+    for item in &items {
+        store.content().put(item)?;
+    }
+    store.flush().await?;
+    tracing::info!(items = items.len(), dir = %dir.display(), "published the content directory into an empty store");
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //! every callback comes from Tencent's servers.
 
 pub mod callback;
+pub mod h5;
 pub mod health;
 
 use actix_web::web;

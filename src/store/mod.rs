@@ -12,6 +12,7 @@
 
 mod bindings;
 mod codes;
+mod content;
 mod counters;
 mod feedback;
 pub mod orders;
@@ -26,6 +27,10 @@ use std::sync::Arc;
 
 pub use bindings::{Binding, BindingsRepo};
 pub use codes::{Check, CodeLimits, CodesRepo, Issue, Purpose, campus_day};
+pub use content::{
+    Audience, Category, ContentError, ContentItem, ContentRepo, ContentState, GuideTopic, Reader,
+    parse_document, read_dir as read_content_dir, read_document,
+};
 pub use counters::CountersRepo;
 pub use feedback::{
     FEEDBACK_MAX_CHARS, FEEDBACK_PER_USER_KEPT, FEEDBACK_PER_USER_PER_DAY, FeedbackRepo, Kept,
@@ -85,6 +90,7 @@ struct Trees {
     feedback: sled::Tree,
     /// `{openid}\0{feedback id}` → time: one user's feedback without scanning it all.
     feedback_by_user: sled::Tree,
+    content: sled::Tree,
 }
 
 impl Store {
@@ -133,6 +139,7 @@ impl Store {
             audit: db.open_tree("audit")?,
             feedback: db.open_tree("feedback")?,
             feedback_by_user: db.open_tree("feedback_by_user")?,
+            content: db.open_tree("content")?,
         };
         let store = Self {
             db,
@@ -185,6 +192,9 @@ impl Store {
         clock: Arc<dyn orders::OrderClock>,
     ) -> Result<SledOrders, StoreError> {
         SledOrders::open(&self.db, clock)
+    }
+    pub fn content(&self) -> ContentRepo {
+        ContentRepo::new(self.inner.content.clone())
     }
 
     /// Wait until everything written so far is on disk.

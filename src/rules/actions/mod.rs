@@ -13,6 +13,7 @@
 mod bind;
 mod builtin;
 mod card;
+mod notices;
 mod public;
 mod support;
 
@@ -153,6 +154,7 @@ impl ActionRegistry {
             .chain(bind::all())
             .chain(card::all())
             .chain(public::all())
+            .chain(notices::all())
         {
             reg.register(def);
         }

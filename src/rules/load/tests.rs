@@ -142,6 +142,22 @@ pub(crate) const CAMPUS: &[(&str, &[&str], &[&str])] = &[
         &["library.none"],
     ),
     ("locker", &["count", "items"], &["locker.none"]),
+    (
+        "announcements",
+        &["count", "lead", "items"],
+        &["announcements.none"],
+    ),
+    ("news", &["count", "lead", "items"], &["news.none"]),
+    (
+        "guide",
+        &["title", "summary", "cover_url", "url"],
+        &["guide.topics", "guide.not_found"],
+    ),
+    (
+        "guide_question",
+        &["title", "summary", "cover_url", "url"],
+        &["default.hint"],
+    ),
 ];
 
 const TRANSACTION_FIELDS: &[&str] = &[

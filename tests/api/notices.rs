@@ -1,0 +1,251 @@
+//! Announcements, news and the service guide in chat, and the article page they link to.
+//! Each test publishes its own content files (the demo's files change with the calendar).
+
+use std::path::{Path, PathBuf};
+
+use onecard::wechat::{Article, Reply};
+
+use crate::helpers::*;
+
+const EVERYONE: &str = r#"+++
+title = "图书馆闭馆通知"
+summary = "周六图书馆闭馆一天。"
+category = "announcement"
+author = "图书馆"
+publish_at = 2026-01-05T09:00:00+08:00
++++
+周六图书馆闭馆一天。
+"#;
+
+const STUDENTS: &str = r#"+++
+title = "学生伙食补助已发放"
+summary = "请刷卡领取补助。"
+category = "announcement"
+audience = "students"
+author = "资助中心"
+publish_at = 2026-01-06T09:00:00+08:00
++++
+请刷卡领取补助。
+"#;
+
+const STAFF: &str = r#"+++
+title = "教职工卡自动延期"
+summary = "无需到服务中心办理。"
+category = "announcement"
+audience = "staff"
+author = "一卡通服务中心"
+publish_at = 2026-01-07T09:00:00+08:00
++++
+无需到服务中心办理。
+"#;
+
+const GUIDE_LOST: &str = r#"+++
+id = "lost"
+title = "校园卡丢了怎么办"
+summary = "先挂失，再补卡。"
+category = "guide"
+topic = "lost_card"
+keywords = ["挂失", "补卡"]
+author = "一卡通服务中心"
+publish_at = 2026-01-01T08:00:00+08:00
++++
+## 第一步：挂失
+
+回复「挂失」。<script>alert("x")</script>
+
+| 项目 | 费用 |
+| --- | --- |
+| 补卡 | 20 元 |
+"#;
+
+const GUIDE_TOPUP: &str = r#"+++
+id = "topup"
+title = "充值与到账"
+summary = "圈存后刷卡领款。"
+category = "guide"
+topic = "top_up"
+keywords = ["充值", "到账"]
+author = "一卡通服务中心"
+publish_at = 2026-01-01T08:00:00+08:00
++++
+圈存后在 POS 机刷卡领款。
+"#;
+
+/// A data directory whose sibling `content/` holds `files`, published at start.
+fn content_app(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf, TestApp) {
+    let tmp = tempfile::tempdir().unwrap();
+    let content = tmp.path().join("content");
+    std::fs::create_dir_all(&content).unwrap();
+    for (name, text) in files {
+        std::fs::write(content.join(name), text).unwrap();
+    }
+    let data = tmp.path().join("data");
+    let app = spawn_app_with(options(&data));
+    (tmp, data, app)
+}
+
+fn options(data: &Path) -> TestOptions {
+    TestOptions {
+        data_dir: Some(data.to_owned()),
+        settings: |s| s.services.content_dir = s.server.data_dir.with_file_name("content"),
+        ..TestOptions::default()
+    }
+}
+
+async fn news_reply(app: &TestApp, user: &str, text: &str) -> Article {
+    match app.wx.text(user, text).await.unwrap().reply {
+        Some(Reply::News(article)) => article,
+        other => panic!("expected a news reply to {text}, got {other:?}"),
+    }
+}
+
+/// The first bound-able (normal card, phone on file) person of each kind in the simulator.
+async fn person_of_kind(app: &TestApp, kind: &str) -> String {
+    let list: Vec<serde_json::Value> = app
+        .get("/sim/card/accounts?limit=300")
+        .await
+        .json()
+        .await
+        .unwrap();
+    list.iter()
+        .find(|a| a["kind"] == kind && a["status"] == "normal" && a["phone"].is_string())
+        .unwrap_or_else(|| panic!("no {kind} in the simulator"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn announcements_differ_for_a_student_a_staff_member_and_an_unbound_user() {
+    let (_tmp, _data, app) = content_app(&[
+        ("everyone.md", EVERYONE),
+        ("students.md", STUDENTS),
+        ("staff.md", STAFF),
+    ]);
+    let url = |id: &str| format!("{}/h5/articles/{id}", app.base);
+
+    let unbound = openid("annU");
+    assert_eq!(
+        news_reply(&app, &unbound, "公告").await,
+        Article {
+            title: "图书馆闭馆通知".into(),
+            description: "周六图书馆闭馆一天。".into(),
+            pic_url: String::new(),
+            url: url("everyone"),
+        }
+    );
+
+    let student = openid("annS");
+    app.bind(&student, &person_of_kind(&app, "本科").await)
+        .await;
+    assert_eq!(
+        news_reply(&app, &student, "公告").await,
+        Article {
+            title: "学生伙食补助已发放".into(),
+            description: "请刷卡领取补助。\n更多公告：图书馆闭馆通知".into(),
+            pic_url: String::new(),
+            url: url("students"),
+        }
+    );
+
+    let staff = openid("annT");
+    app.bind(&staff, &person_of_kind(&app, "在职教职工").await)
+        .await;
+    assert_eq!(
+        news_reply(&app, &staff, "公告").await,
+        Article {
+            title: "教职工卡自动延期".into(),
+            description: "无需到服务中心办理。\n更多公告：图书馆闭馆通知".into(),
+            pic_url: String::new(),
+            url: url("staff"),
+        }
+    );
+}
+
+#[tokio::test]
+async fn news_with_nothing_published_says_so() {
+    let (_tmp, _data, app) = content_app(&[("everyone.md", EVERYONE)]);
+    assert_eq!(app.say(&openid("news"), "新闻").await, "目前没有新的新闻。");
+}
+
+#[tokio::test]
+async fn guide_lists_topics_and_answers_a_keyword_or_a_question_with_the_article() {
+    let (_tmp, _data, app) = content_app(&[("lost.md", GUIDE_LOST), ("topup.md", GUIDE_TOPUP)]);
+    let user = openid("guide");
+    assert_eq!(
+        app.say(&user, "指南").await,
+        "服务指南（回复「指南 关键词」查看全文）：\n【充值】充值与到账（指南 充值）\n【挂失与补卡】校园卡丢了怎么办（指南 挂失）"
+    );
+    let lost = Article {
+        title: "校园卡丢了怎么办".into(),
+        description: "先挂失，再补卡。".into(),
+        pic_url: String::new(),
+        url: format!("{}/h5/articles/lost", app.base),
+    };
+    assert_eq!(news_reply(&app, &user, "指南 挂失").await, lost);
+    assert_eq!(news_reply(&app, &user, "补卡要去哪里办").await, lost);
+    assert_eq!(
+        news_reply(&app, &user, "充值以后多久到账").await.title,
+        "充值与到账"
+    );
+    assert_eq!(
+        app.say(&user, "游泳馆几点开门").await,
+        "没有找到对应的功能，回复「帮助」查看可以办理的业务。"
+    );
+    assert_eq!(
+        app.say(&user, "指南 游泳馆").await,
+        "没有找到与「游泳馆」相关的指南。回复「指南」查看全部主题，或回复「人工客服」联系工作人员。"
+    );
+}
+
+#[tokio::test]
+async fn article_page_renders_the_markdown_and_a_withdrawn_article_is_gone() {
+    let (_tmp, data, app) = content_app(&[("lost.md", GUIDE_LOST), ("topup.md", GUIDE_TOPUP)]);
+    let page = app.get("/h5/articles/lost").await;
+    assert_eq!(page.status().as_u16(), 200);
+    assert_eq!(
+        page.headers()["content-type"].to_str().unwrap(),
+        "text/html; charset=utf-8"
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<h1>校园卡丢了怎么办</h1>"), "{html}");
+    assert!(
+        html.contains("<div class=\"meta\">2026-01-01 · 一卡通服务中心</div>"),
+        "{html}"
+    );
+    // Raw HTML in the body is shown as text, never run.
+    assert!(
+        html.contains(
+            "<article>\n<h2>第一步：挂失</h2>\n<p>回复「挂失」。&lt;script&gt;alert(\"x\")&lt;/script&gt;</p>\n<table><thead><tr><th>项目</th><th>费用</th></tr></thead><tbody>\n<tr><td>补卡</td><td>20 元</td></tr>\n</tbody></table>\n\n</article>"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("<a href=\"topup\">充值与到账</a>"), "{html}");
+    assert_eq!(
+        app.get("/h5/articles/nothing-here").await.status().as_u16(),
+        404
+    );
+    app.stop().await;
+
+    // What `onecard content withdraw lost` does, on the stopped server's store.
+    {
+        let store = onecard::store::Store::open(&data, 8).unwrap();
+        store.content().withdraw("lost", 1_800_000_000).unwrap();
+        store.flush().await.unwrap();
+    }
+
+    let app = spawn_app_with(options(&data));
+    let gone = app.get("/h5/articles/lost").await;
+    assert_eq!(gone.status().as_u16(), 404);
+    assert!(
+        gone.text()
+            .await
+            .unwrap()
+            .contains("<p>这篇文章不存在或已撤回。</p>")
+    );
+    assert_eq!(
+        app.say(&openid("gone"), "指南").await,
+        "服务指南（回复「指南 关键词」查看全文）：\n【充值】充值与到账（指南 充值）"
+    );
+    app.stop().await;
+}
