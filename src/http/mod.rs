@@ -1,5 +1,5 @@
-//! actix-web routes: the WeChat callback and health on the public listener, metrics on the
-//! admin listener.
+//! actix-web routes: the WeChat callback, health and the H5 article pages ([`h5`]) on the public
+//! listener, metrics on the admin listener.
 //!
 //! This is the single place where errors become HTTP statuses. Bad requests get a 4xx with a
 //! short reason, never a 5xx and never a panic: WeChat (or anyone) sending garbage must not be
