@@ -102,12 +102,19 @@ enum Command {
 enum BindingCommand {
     /// Clear today's binding limits of a card (wrong codes and codes sent), so its owner can
     /// bind now instead of tomorrow. Check the owner's ID first: this also reopens the card to
-    /// whoever locked it. Needs the store to itself (stop the server first).
+    /// whoever locked it. Goes through the running server's admin listener, or with `--data`
+    /// straight to the store of a stopped server.
     Unlock {
         /// The card's 学工号.
         student_id: String,
-        #[arg(long, default_value = "data/demo")]
-        data: PathBuf,
+        /// The admin listener's base URL (default: `server.admin_listen` of `--config`).
+        #[arg(long)]
+        admin: Option<String>,
+        #[arg(long, default_value = "config/demo.toml")]
+        config: PathBuf,
+        /// The data directory of a stopped server, instead of the admin listener.
+        #[arg(long, conflicts_with = "admin")]
+        data: Option<PathBuf>,
     },
 }
 
@@ -278,32 +285,62 @@ pub fn run() -> anyhow::Result<()> {
             }
         },
         Command::Binding {
-            command: BindingCommand::Unlock { student_id, data },
-        } => unlock_binding(&student_id, &data),
+            command:
+                BindingCommand::Unlock {
+                    student_id,
+                    admin,
+                    config,
+                    data,
+                },
+        } => unlock_binding(&student_id, admin, &config, data.as_deref()),
     }
 }
 
-fn unlock_binding(student_id: &str, data: &Path) -> anyhow::Result<()> {
+fn unlock_binding(
+    student_id: &str,
+    admin: Option<String>,
+    config: &Path,
+    data: Option<&Path>,
+) -> anyhow::Result<()> {
     let sno = crate::domain::StudentId::parse(student_id)
         .map_err(|e| anyhow::anyhow!("{student_id:?} is not a 学工号: {e}"))?;
-    let store = crate::store::Store::open(data, 16).with_context(|| {
-        format!(
-            "opening the store at {} (a running server holds it: stop it first)",
-            data.display()
-        )
-    })?;
-    let now = chrono::Utc::now().timestamp();
-    let cleared = store
-        .codes()
-        .unlock(crate::store::Purpose::Bind, sno.as_str(), now)?;
-    store.audit(&serde_json::json!({
-        "event": "binding_unlocked",
-        "student_id": sno.as_str(),
-        "cleared": cleared,
-    }))?;
-    tokio::runtime::Builder::new_current_thread()
-        .build()?
-        .block_on(store.flush())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let cleared = match data {
+        Some(dir) => {
+            let store = crate::store::Store::open(dir, 16).with_context(|| {
+                format!(
+                    "opening the store at {} (a running server holds it: leave out --data to go through its admin listener)",
+                    dir.display()
+                )
+            })?;
+            let cleared = store.unlock_card_binding(&sno, chrono::Utc::now().timestamp())?;
+            runtime.block_on(store.flush())?;
+            cleared
+        }
+        None => {
+            let base = match admin {
+                Some(url) => url,
+                None => format!("http://{}", load(config)?.server.admin_listen),
+            };
+            let url = format!("{}/binding/unlock/{sno}", base.trim_end_matches('/'));
+            let answer: serde_json::Value = runtime.block_on(async {
+                let response = reqwest::Client::new()
+                    .post(&url)
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await
+                    .with_context(|| format!("reaching the admin listener at {base}"))?;
+                let status = response.status();
+                if !status.is_success() {
+                    bail!("the admin listener answered {status}");
+                }
+                Ok(response.json().await?)
+            })?;
+            answer["cleared"].as_bool().unwrap_or(false)
+        }
+    };
     if cleared {
         println!("cleared today's binding limits of card {sno}; its owner can bind now");
     } else {

@@ -6,6 +6,7 @@
 //! able to make the platform look broken. `/wechat` is deliberately not rate-limited by IP:
 //! every callback comes from Tencent's servers.
 
+pub mod admin;
 pub mod callback;
 pub mod h5;
 pub mod health;
@@ -33,12 +34,16 @@ pub fn public_routes(
     }
 }
 
-/// The admin listener (`server.admin_listen`): metrics now, operator endpoints later.
+/// The admin listener (`server.admin_listen`): metrics and operator endpoints.
 pub fn admin_routes(
     health: web::Data<health::HealthState>,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(health)
-            .route("/metrics", web::get().to(health::metrics));
+            .route("/metrics", web::get().to(health::metrics))
+            .route(
+                "/binding/unlock/{student_id}",
+                web::post().to(admin::unlock_binding),
+            );
     }
 }

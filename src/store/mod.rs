@@ -197,6 +197,24 @@ impl Store {
         ContentRepo::new(self.inner.content.clone())
     }
 
+    /// Clear a card's binding counters for today (the service desk's unlock, after checking
+    /// the owner's ID) and record who was unlocked in the audit trail. The caller flushes.
+    pub fn unlock_card_binding(
+        &self,
+        student_id: &crate::domain::StudentId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let cleared = self
+            .codes()
+            .unlock(Purpose::Bind, student_id.as_str(), now)?;
+        self.audit(&serde_json::json!({
+            "event": "binding_unlocked",
+            "student_id": student_id.as_str(),
+            "cleared": cleared,
+        }))?;
+        Ok(cleared)
+    }
+
     /// Wait until everything written so far is on disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;

@@ -243,15 +243,7 @@ async fn unfollow_and_follow_again_keeps_the_locks_and_the_day_counts() {
 
 #[tokio::test]
 async fn a_stranger_locks_the_owner_out_until_the_service_desk_unlocks_the_card() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (data, rules) = (tmp.path().join("data"), tmp.path().join("rules"));
-    copy_dir(Path::new("config/rules"), &rules);
-    let opts = || TestOptions {
-        data_dir: Some(data.clone()),
-        rules_dir: Some(rules.clone()),
-        ..no_resend_wait()
-    };
-    let app = spawn_app_with(opts());
+    let app = spawn_app_with(no_resend_wait());
     let (sno, phone) = bindable_cards(&app, 1).await.remove(0);
     let (stranger, owner) = (openid("stranger"), openid("owner"));
     let mut last = String::new();
@@ -277,14 +269,17 @@ async fn a_stranger_locks_the_owner_out_until_the_service_desk_unlocks_the_card(
         2,
         "the stranger's two codes"
     );
-    app.stop().await;
 
-    // At the service desk, after checking the owner's ID.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
-        .args(["binding", "unlock", &sno, "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    // At the service desk, after checking the owner's ID, with the server running.
+    let args = ["binding", "unlock", &sno, "--admin", &app.admin_base].map(str::to_owned);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
+            .args(args)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -295,7 +290,7 @@ async fn a_stranger_locks_the_owner_out_until_the_service_desk_unlocks_the_card(
         format!("cleared today's binding limits of card {sno}; its owner can bind now\n")
     );
 
-    let app = spawn_app_with(opts());
+    next_minute(&app).await;
     let masked = format!("{}****{}", &phone[..3], &phone[7..]);
     assert_eq!(
         app.say(&owner, &format!("绑定 {sno}")).await,
@@ -304,7 +299,18 @@ async fn a_stranger_locks_the_owner_out_until_the_service_desk_unlocks_the_card(
     let code = app.latest_code(&phone).await;
     let done = app.say(&owner, &code).await;
     assert!(done.starts_with("绑定成功！"), "{done}");
-    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_unlock_is_not_served_on_the_public_listener() {
+    let app = spawn_app();
+    let r = app
+        .http
+        .post(format!("{}/binding/unlock/2024000001", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
 }
 
 #[tokio::test]
