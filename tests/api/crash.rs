@@ -97,7 +97,6 @@ fn config(serve_port: u16, sim: &str, data: &Path, with_sim: bool) -> String {
 [server]
 listen = "127.0.0.1:{serve_port}"
 admin_listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
 data_dir = "{data}"
 callback_budget_ms = 500
 workers = 2
