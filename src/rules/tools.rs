@@ -277,48 +277,9 @@ impl Object for Placeholder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::load::tests::{CAMPUS, ROUTER, StubCatalog};
+    use crate::rules::actions::ActionRegistry;
+    use crate::rules::load::tests::RegistryActions;
     use std::path::PathBuf;
-
-    /// The real action registry, completed by the stub declarations for any campus action the
-    /// registry does not have yet (so the campus rules are checked before and after their
-    /// actions land). Every message key either side may use must exist.
-    struct Campus {
-        real: crate::rules::actions::ActionRegistry,
-    }
-
-    impl Campus {
-        fn new() -> Self {
-            Self {
-                real: crate::rules::actions::ActionRegistry::builtin(),
-            }
-        }
-    }
-
-    impl ActionCatalog for Campus {
-        fn fields(&self, action: &str) -> Option<&'static [&'static str]> {
-            self.real
-                .fields(action)
-                .or_else(|| StubCatalog.fields(action))
-        }
-        fn messages(&self, action: &str) -> &'static [&'static str] {
-            if self.real.fields(action).is_some() {
-                self.real.messages(action)
-            } else {
-                StubCatalog.messages(action)
-            }
-        }
-        fn all_messages(&self) -> Vec<&'static str> {
-            let mut all = self.real.all_messages();
-            all.extend_from_slice(ROUTER);
-            for (name, _, m) in CAMPUS {
-                if self.real.fields(name).is_none() {
-                    all.extend_from_slice(m);
-                }
-            }
-            all
-        }
-    }
 
     fn config(rel: &str) -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -334,15 +295,11 @@ mod tests {
         )
     }
 
-    /// config/rules, plus config/rules/campus while the campus rules wait there for their
-    /// actions.
+    /// config/rules as the service loads it, with the real action registry.
     fn full_table() -> RuleTable {
-        let mut files = read_dir(&config("config/rules")).unwrap_or_else(|d| fail(d));
-        let campus = config("config/rules/campus");
-        if campus.is_dir() {
-            files.extend(read_dir(&campus).unwrap_or_else(|d| fail(d)));
-        }
-        build(&config("config/rules"), files, &Campus::new()).unwrap_or_else(|d| fail(d))
+        let files = read_dir(&config("config/rules")).unwrap_or_else(|d| fail(d));
+        build(&config("config/rules"), files, &ActionRegistry::builtin())
+            .unwrap_or_else(|d| fail(d))
     }
 
     fn wed(h: u32, m: u32) -> NaiveDateTime {
@@ -353,39 +310,15 @@ mod tests {
 
     #[test]
     fn shipped_rules_and_menu_pass_rules_check_with_the_real_action_registry() {
-        let registry = crate::rules::actions::ActionRegistry::builtin();
+        let registry = ActionRegistry::builtin();
         let summary = check_dir(&config("config/rules"), &registry).unwrap_or_else(|d| fail(d));
         assert!(summary.contains(": OK — "), "{summary}");
+        assert!(!summary.contains("warning"), "{summary}");
         // config/menu.toml, next to config/rules, is checked too.
         assert!(
             summary.contains("menu.toml: OK — 15 menu keys"),
             "{summary}"
         );
-    }
-
-    /// The brief's check: the shipped files load with a stub that knows every campus action
-    /// and requires every message key (independent of the registry's code).
-    #[test]
-    fn shipped_rules_load_with_a_stub_of_all_campus_actions() {
-        struct AllCampus;
-        impl ActionCatalog for AllCampus {
-            fn fields(&self, action: &str) -> Option<&'static [&'static str]> {
-                StubCatalog.fields(action)
-            }
-            fn messages(&self, action: &str) -> &'static [&'static str] {
-                StubCatalog.messages(action)
-            }
-            fn all_messages(&self) -> Vec<&'static str> {
-                let mut all = ROUTER.to_vec();
-                for (_, _, m) in CAMPUS {
-                    all.extend_from_slice(m);
-                }
-                all
-            }
-        }
-        let summary = check_dir(&config("config/rules"), &AllCampus).unwrap_or_else(|d| fail(d));
-        assert!(summary.contains(": OK — "), "{summary}");
-        assert!(!summary.contains("warning"), "{summary}");
     }
 
     #[test]
@@ -408,7 +341,7 @@ mod tests {
     }
 
     #[test]
-    fn shipped_rules_with_campus_files_load_with_all_campus_actions() {
+    fn shipped_rules_route_each_keyword_to_its_action() {
         let t = full_table();
         let now = wed(10, 0);
         for (text, action) in [
@@ -495,7 +428,7 @@ mod tests {
             "[[rule]]\nid = \"x\"\nexact = [\"a\"]\naction = \"nope\"\n",
         )
         .unwrap();
-        let d = check_dir(dir.path(), &StubCatalog).unwrap_err();
+        let d = check_dir(dir.path(), &RegistryActions::new()).unwrap_err();
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].line, d[0].col), (4, 10));
     }

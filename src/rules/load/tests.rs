@@ -7,186 +7,22 @@ use crate::rules::table::MatchKind;
 use crate::rules::{RenderedReply, Trigger};
 use chrono::NaiveDate;
 
-/// A catalog that knows the shipped actions and the campus ones (issue 3).
-pub(crate) struct StubCatalog;
+/// The real action registry's actions and fields, without requiring every message key any
+/// action may use: for tests whose files hold a rule or two and no `[messages]` table.
+pub(crate) struct RegistryActions(crate::rules::actions::ActionRegistry);
 
-/// Mirrors the declarations of the lead's registry (src/rules/actions/), so tests that need
-/// "every campus action" do not depend on the registry's internals.
-pub(crate) const CAMPUS: &[(&str, &[&str], &[&str])] = &[
-    ("help", &[], &[]),
-    ("echo_openid", &["openid"], &[]),
-    (
-        "feedback",
-        &[],
-        &[
-            "feedback.ask",
-            "feedback.thanks",
-            "feedback.empty",
-            "feedback.too_long",
-            "feedback.daily_limit",
-            "feedback.full",
-        ],
-    ),
-    (
-        "bind_card",
-        &["student_id", "name_masked"],
-        &[
-            "bind.ask_student_id",
-            "bind.bad_student_id",
-            "bind.ask_code",
-            "bind.code_format",
-            "bind.bad_code",
-            "bind.code_spent",
-            "bind.code_expired",
-            "bind.too_soon",
-            "bind.daily_limit",
-            "bind.user_daily_limit",
-            "bind.too_many_cards",
-            "bind.locked",
-            "bind.cannot_bind",
-            "bind.card_taken",
-            "bind.done",
-            "bind.already",
-        ],
-    ),
-    (
-        "unbind_card",
-        &["card_no_masked"],
-        &["unbind.confirm", "unbind.done", "unbind.kept"],
-    ),
-    (
-        "bind_phone",
-        &["phone_masked"],
-        &[
-            "phone.ask",
-            "phone.invalid",
-            "phone.ask_code",
-            "phone.code_format",
-            "phone.bad_code",
-            "phone.code_spent",
-            "phone.code_expired",
-            "phone.too_soon",
-            "phone.daily_limit",
-            "phone.user_daily_limit",
-            "phone.too_many_numbers",
-            "phone.all_daily_limit",
-            "phone.locked",
-            "phone.done",
-        ],
-    ),
-    (
-        "balance",
-        &[
-            "balance_yuan",
-            "pending_yuan",
-            "has_pending",
-            "card_no_masked",
-            "as_of",
-        ],
-        &[],
-    ),
-    (
-        "transactions",
-        TRANSACTION_FIELDS,
-        &["transactions.empty", "transactions.bad_day"],
-    ),
-    ("more", TRANSACTION_FIELDS, &["more.none"]),
-    (
-        "card_info",
-        &[
-            "card_no_masked",
-            "name_masked",
-            "status",
-            "card_type",
-            "issued",
-            "expires",
-        ],
-        &[],
-    ),
-    (
-        "report_loss",
-        &["card_no_masked"],
-        &[
-            "loss.confirm",
-            "loss.done",
-            "loss.already",
-            "loss.closed",
-            "loss.kept",
-        ],
-    ),
-    (
-        "find_lost_card",
-        &["place", "pickup_hours", "found_at"],
-        &["lost.none", "lost.not_lost"],
-    ),
-    ("meetings", &["count", "items"], &["meetings.none"]),
-    (
-        "grades",
-        &["term", "terms", "count", "items", "gpa", "credits"],
-        &["grades.none"],
-    ),
-    (
-        "timetable",
-        &["day", "week_no", "count", "items"],
-        &["timetable.none", "timetable.bad_day"],
-    ),
-    (
-        "library_loans",
-        &[
-            "count",
-            "overdue_count",
-            "due_soon_count",
-            "fine_yuan",
-            "items",
-        ],
-        &["library.none"],
-    ),
-    ("locker", &["count", "items"], &["locker.none"]),
-    (
-        "announcements",
-        &["count", "lead", "items"],
-        &["announcements.none"],
-    ),
-    ("news", &["count", "lead", "items"], &["news.none"]),
-    (
-        "guide",
-        &["title", "summary", "cover_url", "url"],
-        &["guide.topics", "guide.not_found"],
-    ),
-    (
-        "guide_question",
-        &["title", "summary", "cover_url", "url"],
-        &["default.hint"],
-    ),
-];
+impl RegistryActions {
+    pub(crate) fn new() -> Self {
+        Self(crate::rules::actions::ActionRegistry::builtin())
+    }
+}
 
-const TRANSACTION_FIELDS: &[&str] = &[
-    "period", "count", "total", "page", "pages", "has_more", "items",
-];
-
-pub(crate) const ROUTER: &[&str] = &[
-    "binding.required",
-    "dialog.cancelled",
-    "default.hint",
-    "error.busy",
-    "error.timeout",
-    "error.unavailable",
-    "rate.limited",
-];
-
-impl ActionCatalog for StubCatalog {
+impl ActionCatalog for RegistryActions {
     fn fields(&self, action: &str) -> Option<&'static [&'static str]> {
-        CAMPUS
-            .iter()
-            .find(|(n, _, _)| *n == action)
-            .map(|(_, f, _)| *f)
+        self.0.fields(action)
     }
     fn messages(&self, action: &str) -> &'static [&'static str] {
-        CAMPUS
-            .iter()
-            .find(|(n, _, _)| *n == action)
-            .map(|(_, _, m)| *m)
-            .unwrap_or(&[])
+        self.0.messages(action)
     }
     fn all_messages(&self) -> Vec<&'static str> {
         Vec::new()
