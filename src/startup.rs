@@ -151,8 +151,12 @@ impl Application {
         seed_content(&store, &settings).await?;
 
         let actions = Arc::new(actions);
-        let rules =
-            LiveRules::load(&settings.rules.dir, actions.clone()).map_err(StartupError::Rules)?;
+        let rules = LiveRules::load_keeping_last_good(
+            &settings.rules.dir,
+            actions.clone(),
+            Arc::new(store.rules_snapshot()),
+        )
+        .map_err(StartupError::Rules)?;
         let watcher = if settings.rules.hot_reload {
             match rules.watch() {
                 Ok(w) => Some(w),

@@ -15,9 +15,23 @@ pub struct HealthState {
 
 pub async fn healthz(state: web::Data<HealthState>) -> HttpResponse {
     let rules = state.rules.current().rule_count();
+    // Degraded: the rule files on disk are invalid and older rules keep answering; still 200,
+    // because the account answers, but the operator sees which file:line:col to fix.
+    let rule_errors: Vec<String> = state
+        .rules
+        .last_errors()
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    let status = if rule_errors.is_empty() {
+        "ok"
+    } else {
+        "degraded"
+    };
     HttpResponse::Ok().json(serde_json::json!({
-        "status": "ok",
+        "status": status,
         "rules": rules,
+        "rule_errors": rule_errors,
     }))
 }
 

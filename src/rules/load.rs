@@ -9,6 +9,7 @@
 //!
 //! It never builds a partial table: one diagnostic and the load fails.
 
+mod hints;
 mod locations;
 mod read;
 mod replies;
@@ -66,15 +67,15 @@ pub(crate) fn build(
         match toml::from_str::<RuleFile>(&src.text) {
             Ok(file) => parsed.push((idx, file)),
             Err(e) => {
-                let (line, col) = e
-                    .span()
-                    .map(|s| src.lines.line_col(&src.text, s.start))
-                    .unwrap_or((1, 1));
+                let raw = e.message().trim();
+                let (offset, message) = hints::toml_hint(&src.text, e.span(), raw)
+                    .unwrap_or_else(|| (e.span().map_or(0, |s| s.start), raw.to_owned()));
+                let (line, col) = src.lines.line_col(&src.text, offset);
                 let diag = Diagnostic {
                     file: src.path.clone(),
                     line,
                     col,
-                    message: e.message().trim().to_owned(),
+                    message,
                 };
                 v.diags.push(diag);
             }
@@ -154,6 +155,11 @@ struct Pending {
 
 struct TemplateCtx<'a> {
     action: Option<&'a str>,
+    /// Off when the rule names an unknown action: every field would be "not provided", which
+    /// only repeats that error.
+    check_fields: bool,
+    /// Off when one of the rule's regexes is broken: its capture count is unknown.
+    check_captures: bool,
     fields: &'static [&'static str],
     max_captures: usize,
 }

@@ -46,6 +46,7 @@
 
 pub mod actions;
 pub mod import;
+pub mod last_good;
 pub mod load;
 pub mod menu;
 pub(crate) mod model;
@@ -67,7 +68,7 @@ pub use table::{MatchKind, Matched, RuleInfo, RuleTable, TableStats};
 pub use template::{RenderedReply, ReplyMode, ReplySet};
 pub use tools::{check_dir, explain, unrouted_menu_keys};
 
-/// What the rules module needs to know about the built-in actions (implemented by the lead in
+/// What the rules module needs to know about the built-in actions (implemented in
 /// [`actions`]): which template fields an action provides and which named messages it renders.
 pub trait ActionCatalog: Send + Sync {
     /// Template fields the action provides, or None if no such action.
@@ -77,6 +78,10 @@ pub trait ActionCatalog: Send + Sync {
     fn messages(&self, action: &str) -> &'static [&'static str];
     /// Every message key any action may use (checked to exist even if no rule names the action).
     fn all_messages(&self) -> Vec<&'static str>;
+    /// Every action name, sorted: offered when a rule names an unknown one.
+    fn names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
 }
 
 /// What happened, as far as routing cares. Text is matched after [`normalize`]; menu and scan

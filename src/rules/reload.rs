@@ -1,11 +1,13 @@
 //! The live rule table: read lock-free on every message, replaced atomically on reload.
 //!
 //! Why it exists: operators edit rule files while the service runs. A reload (from the
-//! directory watcher, the admin "reload now" button or a signal) validates the whole directory
-//! and swaps the new [`RuleTable`] in with one `ArcSwap::store`; readers holding the old table
-//! finish with it. An invalid edit never goes live: the old table keeps serving, every
-//! diagnostic is logged with `file:line:col` and the error is counted
-//! (`onecard_rules_reload_errors_total`).
+//! directory watcher, or [`LiveRules::reload`]) validates the whole directory and swaps the new
+//! [`RuleTable`] in with one `ArcSwap::store`; readers holding the old table finish with it. An
+//! invalid edit never goes live: the old table keeps serving, every diagnostic is logged with
+//! `file:line:col`, the error is counted (`onecard_rules_reload_errors_total`) and the service
+//! is degraded (`onecard_rules_degraded`, [`LiveRules::last_errors`]) until the files are fixed.
+//! Each table that goes live is kept through a [`SnapshotKeeper`], so a restart with broken
+//! files starts with the last good rules instead of not at all.
 //!
 //! The watcher follows vector's `config/watcher.rs`: it watches the *directory* (editors save by
 //! writing a temporary file and renaming it over the old one, which silences a watch on the
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use notify::{EventKind, RecursiveMode, Watcher};
 
+use super::last_good::{Snapshot, SnapshotKeeper};
 use super::load::{build, read_dir};
 use super::{ActionCatalog, Diagnostic, RuleError, RuleTable};
 
@@ -48,6 +51,9 @@ struct Inner {
     dir: PathBuf,
     catalog: Arc<dyn ActionCatalog>,
     table: ArcSwap<RuleTable>,
+    /// Keeps a copy of the files behind each table that goes live, for a restart with broken
+    /// files (none in tools and unit tests).
+    keeper: Option<Arc<dyn SnapshotKeeper>>,
     /// What the latest complete read of the files found. Held while a reload reads, builds and
     /// swaps, so reloads never race and a reader never sees a new table with old errors.
     status: Mutex<Status>,
@@ -70,6 +76,9 @@ const SETTLE: Duration = Duration::from_millis(100);
 /// At most this many re-reads for one reload while the files keep changing.
 const SETTLE_TRIES: usize = 5;
 
+/// A build of the files read, with a copy of them for the snapshot (empty without a keeper).
+type Settled = Result<(RuleTable, Vec<(PathBuf, String)>), Vec<Diagnostic>>;
+
 fn fingerprint(files: &[(PathBuf, String)]) -> u64 {
     let mut h = DefaultHasher::new();
     files.hash(&mut h);
@@ -82,19 +91,98 @@ impl LiveRules {
         let files = read_dir(dir)?;
         let fp = fingerprint(&files);
         let table = build(dir, files, catalog.as_ref())?;
-        publish_gauge(&table);
         tracing::info!(dir = %dir.display(), rules = table.rule_count(), "rules loaded");
-        Ok(Self {
+        Ok(Self::new(dir, catalog, table, None, Some(fp), Vec::new()))
+    }
+
+    /// Load `dir` like [`load`](Self::load) and keep a copy of every table that goes live in
+    /// `keeper`. If the files on disk are invalid, start with the last good copy instead,
+    /// degraded: the diagnostics are logged as errors, [`last_errors`](Self::last_errors)
+    /// holds them (and `/healthz` shows them), `onecard_rules_degraded` is 1. Fails only if
+    /// the files are invalid and no good copy exists (or it no longer validates either).
+    pub fn load_keeping_last_good(
+        dir: &Path,
+        catalog: Arc<dyn ActionCatalog>,
+        keeper: Arc<dyn SnapshotKeeper>,
+    ) -> Result<Self, Vec<Diagnostic>> {
+        let read = read_dir(dir);
+        let fp = read.as_deref().ok().map(fingerprint);
+        let on_disk = read.clone().unwrap_or_default();
+        let diags = match read.and_then(|files| build(dir, files, catalog.as_ref())) {
+            Ok(table) => {
+                tracing::info!(dir = %dir.display(), rules = table.rule_count(), "rules loaded");
+                let live = Self::new(dir, catalog, table, Some(keeper), fp, Vec::new());
+                live.save_snapshot(&on_disk);
+                return Ok(live);
+            }
+            Err(diags) => diags,
+        };
+        let snapshot = match keeper.load() {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(diags),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the last good rules");
+                return Err(diags);
+            }
+        };
+        let table = match build(dir, snapshot.files_in(dir), catalog.as_ref()) {
+            Ok(t) => t,
+            Err(old) => {
+                // E.g. an action the saved rules use was removed from this build.
+                for d in &old {
+                    tracing::error!(problem = %d, "the last good rules no longer load either");
+                }
+                return Err(diags);
+            }
+        };
+        for d in &diags {
+            tracing::error!(problem = %d, "rule file invalid");
+        }
+        tracing::error!(
+            dir = %dir.display(),
+            rules = table.rule_count(),
+            changed = %snapshot.changed(&on_disk).join(", "),
+            "the rule files are invalid; serving the last good rules until they are fixed"
+        );
+        Ok(Self::new(dir, catalog, table, Some(keeper), fp, diags))
+    }
+
+    fn new(
+        dir: &Path,
+        catalog: Arc<dyn ActionCatalog>,
+        table: RuleTable,
+        keeper: Option<Arc<dyn SnapshotKeeper>>,
+        read: Option<u64>,
+        errors: Vec<Diagnostic>,
+    ) -> Self {
+        publish_gauge(&table);
+        publish_degraded(&errors);
+        Self {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
                 catalog,
                 table: ArcSwap::from_pointee(table),
+                keeper,
                 status: Mutex::new(Status {
-                    read: Some(fp),
-                    ..Status::default()
+                    read,
+                    errors,
+                    reload_errors: 0,
                 }),
             }),
-        })
+        }
+    }
+
+    /// Keep `files` as the last good rules, unless the kept copy already holds them.
+    fn save_snapshot(&self, files: &[(PathBuf, String)]) {
+        let Some(keeper) = &self.inner.keeper else {
+            return;
+        };
+        if matches!(keeper.load(), Ok(Some(s)) if s.matches(files)) {
+            return;
+        }
+        if let Err(e) = keeper.save(&Snapshot::of(files)) {
+            tracing::warn!(error = %e, "cannot keep a copy of the rules; a restart with broken files would not start");
+        }
     }
 
     /// The table serving right now (a lock-free load).
@@ -126,7 +214,7 @@ impl LiveRules {
         &self,
         status: &Status,
         skip_unchanged: bool,
-    ) -> Option<(Option<u64>, Result<RuleTable, Vec<Diagnostic>>)> {
+    ) -> Option<(Option<u64>, Settled)> {
         let dir = &self.inner.dir;
         let mut files = read_dir(dir);
         let mut tries = 0;
@@ -135,7 +223,14 @@ impl LiveRules {
             if skip_unchanged && fp.is_some() && fp == status.read {
                 return None;
             }
-            let built = files.and_then(|f| build(dir, f, self.inner.catalog.as_ref()));
+            let built = files.and_then(|f| {
+                let copy = if self.inner.keeper.is_some() {
+                    f.clone()
+                } else {
+                    Vec::new()
+                };
+                build(dir, f, self.inner.catalog.as_ref()).map(|t| (t, copy))
+            });
             if built.is_ok() || tries == SETTLE_TRIES {
                 return Some((fp, built));
             }
@@ -157,19 +252,22 @@ impl LiveRules {
         };
         status.read = fp;
         match built {
-            Ok(table) => {
+            Ok((table, files)) => {
                 table.inherit_hits(&self.current());
                 publish_gauge(&table);
                 let rules = table.rule_count();
                 // Errors first: whoever sees the new table sees no stale errors with it.
                 status.errors.clear();
+                publish_degraded(&status.errors);
                 self.inner.table.store(Arc::new(table));
+                self.save_snapshot(&files);
                 metrics::counter!("onecard_rules_reloads_total").increment(1);
                 tracing::info!(dir = %self.inner.dir.display(), rules, "rules reloaded");
                 Ok(true)
             }
             Err(diags) => {
                 status.errors = diags.clone();
+                publish_degraded(&status.errors);
                 status.reload_errors += 1;
                 metrics::counter!("onecard_rules_reload_errors_total").increment(1);
                 for d in &diags {
@@ -190,6 +288,12 @@ impl LiveRules {
     /// read went live).
     pub fn last_errors(&self) -> Vec<Diagnostic> {
         self.status().errors.clone()
+    }
+
+    /// Whether the files on disk are invalid and older rules serve (a cheap check for
+    /// `/healthz`; [`last_errors`](Self::last_errors) says why).
+    pub fn is_degraded(&self) -> bool {
+        !self.status().errors.is_empty()
     }
 
     /// Failed reloads since start (also `onecard_rules_reload_errors_total`).
@@ -256,6 +360,11 @@ impl LiveRules {
 
 fn publish_gauge(table: &RuleTable) {
     metrics::gauge!("onecard_rules_loaded_count").set(table.rule_count() as f64);
+}
+
+/// 1 while the files on disk are invalid and older rules serve.
+fn publish_degraded(errors: &[Diagnostic]) {
+    metrics::gauge!("onecard_rules_degraded").set(if errors.is_empty() { 0.0 } else { 1.0 });
 }
 
 /// Keeps the directory watched; drop it to stop.
@@ -477,7 +586,11 @@ mod tests {
         let errors = live.last_errors();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 4);
-        assert_eq!(errors[0].message, "unknown action `nope`");
+        let actions = crate::rules::actions::ActionRegistry::builtin().names();
+        assert_eq!(
+            errors[0].message,
+            format!("unknown action `nope` (actions: {})", actions.join(", "))
+        );
         // Fixing the file makes it live again and clears the errors: the errors are cleared
         // before the table is swapped, so whoever sees the new table sees no stale error.
         fs::write(dir.path().join("chat.toml"), rule("修好了")).unwrap();

@@ -20,6 +20,7 @@ pub mod orders;
 mod orders_contract;
 pub mod orders_sled;
 mod outbox;
+mod rules_snapshot;
 mod sessions;
 
 use std::path::Path;
@@ -38,6 +39,7 @@ pub use feedback::{
 pub use orders::OrderStore;
 pub use orders_sled::SledOrders;
 pub use outbox::{OutboxEntry, OutboxRepo, PendingReply, ReplyState, StoredReply, UnfinishedJob};
+pub use rules_snapshot::RulesSnapshotRepo;
 pub use sessions::{Dialog, SessionRecord, SessionsRepo};
 
 use crate::domain::OpenId;
@@ -91,6 +93,8 @@ struct Trees {
     /// `{openid}\0{feedback id}` → time: one user's feedback without scanning it all.
     feedback_by_user: sled::Tree,
     content: sled::Tree,
+    /// Copies kept for a restart (the last good rule files).
+    snapshots: sled::Tree,
 }
 
 impl Store {
@@ -140,6 +144,7 @@ impl Store {
             feedback: db.open_tree("feedback")?,
             feedback_by_user: db.open_tree("feedback_by_user")?,
             content: db.open_tree("content")?,
+            snapshots: db.open_tree("snapshots")?,
         };
         let store = Self {
             db,
@@ -178,6 +183,9 @@ impl Store {
     }
     pub fn counters(&self) -> CountersRepo {
         CountersRepo::new(self.inner.counters.clone())
+    }
+    pub fn rules_snapshot(&self) -> RulesSnapshotRepo {
+        RulesSnapshotRepo::new(self.inner.snapshots.clone(), self.db.clone())
     }
     pub fn codes(&self) -> CodesRepo {
         CodesRepo::new(self.inner.counters.clone(), self.code_key.clone())

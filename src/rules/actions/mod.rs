@@ -183,6 +183,9 @@ impl ActionCatalog for ActionRegistry {
     fn messages(&self, action: &str) -> &'static [&'static str] {
         self.actions.get(action).map(|d| d.messages).unwrap_or(&[])
     }
+    fn names(&self) -> Vec<&'static str> {
+        ActionRegistry::names(self)
+    }
     fn all_messages(&self) -> Vec<&'static str> {
         let mut all: Vec<&'static str> = ROUTER_MESSAGES.to_vec();
         for d in self.actions.values() {

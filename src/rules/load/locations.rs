@@ -83,6 +83,12 @@ impl Validator {
         });
     }
 
+    /// When the file was last written, if it is a real file.
+    pub(super) fn modified(&self, file: usize) -> Option<std::time::SystemTime> {
+        let src = self.sources.get(file)?;
+        std::fs::metadata(&src.path).and_then(|m| m.modified()).ok()
+    }
+
     pub(super) fn short(&self, loc: &Loc) -> String {
         let (file, line, col) = self.loc_of(loc);
         short_origin(&file, line, col)

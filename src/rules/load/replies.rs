@@ -120,7 +120,10 @@ impl Validator {
         let mut unknown: Vec<String> = used
             .into_iter()
             .filter(|v| {
-                v != CAPTURES && !self.globals.contains(v) && !ctx.fields.contains(&v.as_str())
+                ctx.check_fields
+                    && v != CAPTURES
+                    && !self.globals.contains(v)
+                    && !ctx.fields.contains(&v.as_str())
             })
             .collect();
         unknown.sort();
@@ -140,7 +143,7 @@ impl Validator {
             };
             self.error(loc, message);
         }
-        if used_captures > ctx.max_captures {
+        if ctx.check_captures && used_captures > ctx.max_captures {
             ok = false;
             self.error(
                 loc,

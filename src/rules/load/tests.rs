@@ -27,6 +27,9 @@ impl ActionCatalog for RegistryActions {
     fn all_messages(&self) -> Vec<&'static str> {
         Vec::new()
     }
+    fn names(&self) -> Vec<&'static str> {
+        self.0.names()
+    }
 }
 
 /// Only `help`, `echo_openid` and `balance`; no message keys required.
@@ -49,6 +52,9 @@ impl ActionCatalog for Small {
     }
     fn all_messages(&self) -> Vec<&'static str> {
         vec!["binding.required"]
+    }
+    fn names(&self) -> Vec<&'static str> {
+        vec!["balance", "bind_card", "echo_openid", "help"]
     }
 }
 
@@ -509,6 +515,148 @@ fn duplicate_keyword_across_files_points_at_the_second() {
 }
 
 #[test]
+fn a_duplicate_keyword_is_reported_in_the_newer_file_not_the_untouched_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    // The shipped file sorts after the operator's new one, but was written long before it.
+    write(
+        "z_shipped.toml",
+        "[[rule]]\nid = \"shipped\"\nexact = [\"余额\"]\nreply = \"x\"\n",
+    );
+    write(
+        "a_new.toml",
+        "[[rule]]\nid = \"new\"\nexact = [\"余额\"]\nreply = \"y\"\n",
+    );
+    write("zz_messages.toml", MSGS);
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.path().join("z_shipped.toml"))
+        .and_then(|f| f.set_modified(old))
+        .unwrap();
+    let files = read_dir(dir.path()).unwrap();
+    let e: Vec<String> = build(dir.path(), files, &Small)
+        .unwrap_err()
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(
+        e,
+        vec![format!(
+            "{}: duplicate exact keyword `余额`: already used by rule `shipped` at z_shipped.toml:3:10 (give both rules `when` windows to share it)",
+            dir.path().join("a_new.toml:3:10").display()
+        )]
+    );
+}
+
+// ---- errors in an operator's words ----
+
+#[test]
+fn full_width_punctuation_in_toml_syntax_is_named_and_shown() {
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [“余额”]\nreply = \"x\"\n",
+    )]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/a.toml:3:10: full-width `“` where TOML needs `\"`: switch the keyboard to English (half-width) punctuation outside the quotes"
+        ]
+    );
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"余额\"，\"查询\"]\nreply = \"x\"\n",
+    )]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/a.toml:3:14: full-width `，` where TOML needs `,`: switch the keyboard to English (half-width) punctuation outside the quotes"
+        ]
+    );
+    let e = errs(&[("a.toml", "[[rule]]\nid：\"a\"\n")]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/a.toml:2:3: full-width `：` where TOML needs `=`: switch the keyboard to English (half-width) punctuation outside the quotes"
+        ]
+    );
+    // Full-width punctuation inside the quotes is just text.
+    ok(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"你好，“同学”\"]\nreply = \"好：的\"\n",
+    )]);
+}
+
+#[test]
+fn single_brackets_around_rule_say_to_use_two() {
+    let text = "[rule]\nid = \"a\"\nexact = [\"x\"]\nreply = \"y\"\n";
+    assert_eq!(
+        errs(&[("a.toml", text)]),
+        vec![
+            "rules/a.toml:1:1: write [[rule]] with two brackets: each one starts a new entry of a list"
+        ]
+    );
+    let twice = format!("{text}{text}");
+    assert_eq!(
+        errs(&[("a.toml", &twice)]),
+        vec![
+            "rules/a.toml:1:1: write [[rule]] with two brackets: each one starts a new entry of a list"
+        ]
+    );
+}
+
+#[test]
+fn a_single_keyword_string_says_use_a_list() {
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = \"余额\"\nreply = \"x\"\n",
+    )]);
+    assert_eq!(e, vec!["rules/a.toml:3:9: use a list: exact = [\"余额\"]"]);
+}
+
+#[test]
+fn a_regex_in_double_quotes_says_use_single_quotes() {
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nregex = [\"^余额(\\d+)$\"]\nreply = \"x\"\n",
+    )]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/a.toml:3:10: write regular expressions in single quotes: '^余额(\\d+)$' (in double quotes a backslash starts an escape)"
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_action_does_not_also_report_the_fields_its_template_uses() {
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"余额\"]\naction = \"balanse\"\nreply = \"余额 {{ balance_yuan }}\"\n",
+    )]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/a.toml:4:10: unknown action `balanse`: did you mean `balance`? (actions: balance, bind_card, echo_openid, help)"
+        ]
+    );
+}
+
+#[test]
+fn a_broken_regex_does_not_also_report_a_capture_count() {
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nregex = ['^(余额']\nreply = \"{1}\"\n",
+    )]);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(
+        e[0].starts_with("rules/a.toml:3:10: bad regex: "),
+        "{}",
+        e[0]
+    );
+}
+
+#[test]
 fn same_keyword_of_different_kinds_is_fine() {
     ok(&[(
         "a.toml",
@@ -522,7 +670,12 @@ fn unknown_action_is_reported_at_the_action() {
         "a.toml",
         "[[rule]]\nid = \"a\"\nexact = [\"余额\"]\naction = \"balanse\"\n",
     )]);
-    assert_eq!(e, vec!["rules/a.toml:4:10: unknown action `balanse`"]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/a.toml:4:10: unknown action `balanse`: did you mean `balance`? (actions: balance, bind_card, echo_openid, help)"
+        ]
+    );
 }
 
 #[test]
@@ -591,11 +744,9 @@ fn unknown_key_is_reported_by_toml_with_position() {
         "a.toml",
         "[[rule]]\nid = \"a\"\nexact = [\"x\"]\nacton = \"help\"\nreply = \"y\"\n",
     )]);
-    assert_eq!(e.len(), 1);
-    assert!(
-        e[0].starts_with("rules/a.toml:4:1: unknown field `acton`"),
-        "{}",
-        e[0]
+    assert_eq!(
+        e,
+        vec!["rules/a.toml:4:1: unknown key `acton`: did you mean `action`?"]
     );
 }
 
@@ -723,7 +874,12 @@ fn disabled_rules_are_validated_but_not_routed() {
         "a.toml",
         "[[rule]]\nid = \"a\"\nenabled = false\nexact = [\"x\"]\naction = \"nope\"\n",
     )]);
-    assert_eq!(e, vec!["rules/a.toml:5:10: unknown action `nope`"]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/a.toml:5:10: unknown action `nope` (actions: balance, bind_card, echo_openid, help)"
+        ]
+    );
 }
 
 #[test]

@@ -150,6 +150,10 @@ impl Validator {
             if all_windowed {
                 continue;
             }
+            // The use in the oldest file is the original; the later ones were just added and
+            // are the ones to fix. Equal or unknown times keep file order.
+            let mut list = list.clone();
+            list.sort_by_key(|(_, loc)| self.modified(loc.file));
             if let Some((first_rule, first_loc)) = list.first() {
                 let first_id = pendings
                     .get(*first_rule)
@@ -265,7 +269,22 @@ impl Validator {
                         }
                     }
                 }
-                None => self.error(&loc(action.span()), format!("unknown action `{name}`")),
+                None => {
+                    let names = catalog.names();
+                    let hint = match super::hints::did_you_mean(name, &names) {
+                        Some(close) => format!(": did you mean `{close}`?"),
+                        None => String::new(),
+                    };
+                    let list = if names.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (actions: {})", names.join(", "))
+                    };
+                    self.error(
+                        &loc(action.span()),
+                        format!("unknown action `{name}`{hint}{list}"),
+                    )
+                }
             }
         }
 
@@ -296,6 +315,7 @@ impl Validator {
             }
         }
         let mut regexes = Vec::new();
+        let mut broken_regex = false;
         for pat in &def.regex {
             match RegexBuilder::new(pat.get_ref())
                 .case_insensitive(true)
@@ -311,6 +331,7 @@ impl Validator {
                     regexes.push(re);
                 }
                 Err(e) => {
+                    broken_regex = true;
                     let detail = e.to_string().lines().last().unwrap_or("").trim().to_owned();
                     self.error(&loc(pat.span()), format!("bad regex: {detail}"));
                 }
@@ -367,6 +388,8 @@ impl Validator {
         let mut items = Vec::new();
         let ctx = TemplateCtx {
             action: action_name.as_deref(),
+            check_fields: def.action.is_none() || action_name.is_some(),
+            check_captures: !broken_regex,
             fields,
             max_captures,
         };
