@@ -170,8 +170,19 @@ impl StoreArgs {
 
 #[derive(Subcommand)]
 enum RulesCommand {
-    /// Validate every rule file; print file:line:col errors.
-    Check { dir: Option<PathBuf> },
+    /// Validate the rules exactly as the service loads them; print file:line:col errors and
+    /// exit non-zero on any. PATH is the rules directory, or one file checked as it would be
+    /// once copied into --dir.
+    Check {
+        path: Option<PathBuf>,
+        /// The rules directory a single file joins (and the default PATH).
+        #[arg(long, default_value = "config/rules")]
+        dir: PathBuf,
+        /// The menu to cross-check [default: menu.toml next to the rules directory, else
+        /// config/menu.toml].
+        #[arg(long)]
+        menu: Option<PathBuf>,
+    },
     /// Show which rule a message hits and the rendered reply.
     Test {
         text: Option<String>,
@@ -180,12 +191,18 @@ enum RulesCommand {
         event: Option<String>,
         #[arg(long, default_value = "config/rules")]
         dir: PathBuf,
+        /// When, in campus time: "周一 10:00" (this week) or an RFC 3339 time [default: now].
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Convert WeChat's get_current_autoreply_info JSON into a rule file.
     Import {
         file: PathBuf,
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Overwrite --out if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -534,9 +551,17 @@ fn parse_event(spec: &str) -> anyhow::Result<(String, Option<String>)> {
 fn rules(command: RulesCommand) -> anyhow::Result<()> {
     let catalog = ActionRegistry::builtin();
     match command {
-        RulesCommand::Check { dir } => {
-            let dir = dir.unwrap_or_else(|| PathBuf::from("config/rules"));
-            match crate::rules::check_dir(&dir, &catalog) {
+        RulesCommand::Check { path, dir, menu } => {
+            let path = path.unwrap_or_else(|| dir.clone());
+            let dir = if path.is_dir() { path.clone() } else { dir };
+            let menu = menu
+                .or_else(|| {
+                    dir.parent()
+                        .map(|p| p.join("menu.toml"))
+                        .filter(|p| p.is_file())
+                })
+                .unwrap_or_else(|| PathBuf::from("config/menu.toml"));
+            match crate::rules::check(&path, &dir, Some(&menu), &catalog) {
                 Ok(summary) => {
                     println!("{summary}");
                     Ok(())
@@ -545,11 +570,16 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
                     for d in &diags {
                         eprintln!("{d}");
                     }
-                    bail!("{} error(s) in {}", diags.len(), dir.display())
+                    bail!("{} error(s) in {}", diags.len(), path.display())
                 }
             }
         }
-        RulesCommand::Test { text, event, dir } => {
+        RulesCommand::Test {
+            text,
+            event,
+            dir,
+            at,
+        } => {
             let table = crate::rules::load_dir(&dir, &catalog).map_err(|diags| {
                 anyhow::anyhow!(
                     diags
@@ -559,7 +589,14 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
                         .join("\n")
                 )
             })?;
-            let now = chrono::Utc::now().naive_utc() + chrono::Duration::hours(8);
+            const CAMPUS_UTC_OFFSET_HOURS: i32 = 8;
+            let now = chrono::Utc::now().naive_utc()
+                + chrono::Duration::hours(i64::from(CAMPUS_UTC_OFFSET_HOURS));
+            let now = match &at {
+                Some(spec) => crate::rules::parse_campus_time(spec, now, CAMPUS_UTC_OFFSET_HOURS)
+                    .map_err(anyhow::Error::msg)?,
+                None => now,
+            };
             let normalized;
             let trigger = match (&text, &event) {
                 (_, Some(spec)) => {
@@ -593,7 +630,16 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
             println!("{}", crate::rules::explain(&table, &trigger, now));
             Ok(())
         }
-        RulesCommand::Import { file, out } => {
+        RulesCommand::Import { file, out, force } => {
+            if let Some(path) = &out
+                && path.exists()
+                && !force
+            {
+                bail!(
+                    "{} already exists; choose another --out, or add --force to overwrite it",
+                    path.display()
+                );
+            }
             let json = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let (toml, warnings) = crate::rules::import_autoreply_with_warnings(&json)?;

@@ -142,7 +142,9 @@ impl Router {
                 scene: s.as_deref(),
             },
         };
-        let matched = table.route(&t, local);
+        // Not counted yet: a dialog in progress or the default reply's cooldown may still answer
+        // instead of the rule.
+        let matched = table.peek(&t, local);
 
         // A dialog in progress takes plain text, unless the user cancels or starts something else.
         if let (Some(dialog), None) = (record.dialog.clone(), &owned_trigger) {
@@ -203,6 +205,7 @@ impl Router {
             }
             record.last_default_reply_at = Some(now);
         }
+        table.count_hit(&matched);
         let replies = match matched.action.clone() {
             Some(action) => {
                 self.run_action(

@@ -83,9 +83,11 @@ struct NewsInfo {
 #[serde(default)]
 struct NewsItem {
     title: String,
+    author: String,
     digest: String,
     cover_url: String,
     content_url: String,
+    source_url: String,
 }
 
 /// WeChat `get_current_autoreply_info` JSON → the text of a TOML rule file. Warnings about
@@ -100,6 +102,8 @@ pub fn import_autoreply(json: &str) -> Result<String, RuleError> {
 
 /// Like [`import_autoreply`], also returning the warnings for the CLI to print.
 pub fn import_autoreply_with_warnings(json: &str) -> Result<(String, Vec<String>), RuleError> {
+    // Notepad saves UTF-8 with a byte-order mark.
+    let json = json.strip_prefix('\u{feff}').unwrap_or(json);
     let info: AutoReplyInfo = serde_json::from_str(json).map_err(RuleError::ImportJson)?;
     if let Some(code) = info.errcode.filter(|c| *c != 0) {
         return Err(RuleError::Import(format!(
@@ -165,7 +169,7 @@ impl Importer {
     fn simple(&mut self, id: &str, name: &str, trigger: &str, r: &SimpleReply, open: bool) {
         self.line("");
         if !open {
-            let _ = writeln!(self.text, "# 「{name}」在公众号后台处于关闭状态，未导入。");
+            self.warn(format!("「{name}」在公众号后台处于关闭状态，未导入。"));
             return;
         }
         if r.kind != "text" {
@@ -257,6 +261,21 @@ impl Importer {
                             warnings.push(format!("规则「{label}」的一篇图文没有标题，未导入。"));
                             continue;
                         }
+                        let dropped: Vec<&str> = [
+                            ("作者（author）", &a.author),
+                            ("原文链接（source_url）", &a.source_url),
+                        ]
+                        .into_iter()
+                        .filter(|(_, v)| !v.trim().is_empty())
+                        .map(|(label, _)| label)
+                        .collect();
+                        if !dropped.is_empty() {
+                            warnings.push(format!(
+                                "规则「{label}」的图文「{}」的{}在规则文件中没有对应字段，未导入。",
+                                a.title.trim(),
+                                dropped.join("、")
+                            ));
+                        }
                         let mut news = format!("title = {}", quote(&literal(&a.title)));
                         for (field, value) in [
                             ("description", &a.digest),
@@ -326,7 +345,10 @@ fn literal(s: &str) -> String {
         || s.as_bytes().windows(3).any(|w| {
             w[0] == b'{' && w[1].is_ascii_digit() && (w[2] == b'}' || w[2].is_ascii_digit())
         });
-    if looks_like_template {
+    if looks_like_template && s.contains("endraw") {
+        // A raw block would end early: print every `{` through an expression instead.
+        s.replace('{', "{{ \"{\" }}")
+    } else if looks_like_template {
         format!("{{% raw %}}{s}{{% endraw %}}")
     } else {
         s.to_owned()
@@ -376,11 +398,15 @@ pub(crate) mod tests {
     #[test]
     fn imports_a_realistic_autoreply_export_into_loadable_rules() {
         let (text, warnings) = import_autoreply_with_warnings(SAMPLE).unwrap();
-        assert_eq!(warnings.len(), 4, "{warnings:#?}");
-        assert!(warnings[0].contains("语音回复无法导入"), "{}", warnings[0]);
-        assert!(warnings[1].contains("整条规则已改为注释"));
-        assert!(warnings[2].contains("关键词「补卡」已在前面的规则中使用"));
-        assert!(warnings[3].contains("图片回复无法导入"));
+        assert_eq!(warnings.len(), 5, "{warnings:#?}");
+        assert_eq!(
+            warnings[0],
+            "规则「补卡指南」的图文「校园卡补办流程」的作者（author）在规则文件中没有对应字段，未导入。"
+        );
+        assert!(warnings[1].contains("语音回复无法导入"), "{}", warnings[1]);
+        assert!(warnings[2].contains("整条规则已改为注释"));
+        assert!(warnings[3].contains("关键词「补卡」已在前面的规则中使用"));
+        assert!(warnings[4].contains("图片回复无法导入"));
         assert!(text.contains("# 警告："));
         assert!(text.contains("# id = \"autoreply_2\""));
         // The generated file loads and routes like the admin rules did.
@@ -436,9 +462,13 @@ pub(crate) mod tests {
                 "message_default_autoreply_info":{"type":"img","content":"MEDIA"}}"#,
         )
         .unwrap();
-        assert!(text.contains("「被关注回复」在公众号后台处于关闭状态，未导入。"));
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("图片"));
+        assert!(text.contains("# 警告：「被关注回复」在公众号后台处于关闭状态，未导入。"));
+        assert_eq!(
+            warnings[0],
+            "「被关注回复」在公众号后台处于关闭状态，未导入。"
+        );
+        assert_eq!(warnings.len(), 2);
+        assert!(warnings[1].contains("图片"));
         assert!(matches!(
             import_autoreply(r#"{"errcode":40001,"errmsg":"invalid credential"}"#),
             Err(RuleError::Import(_))
@@ -447,6 +477,38 @@ pub(crate) mod tests {
             import_autoreply("not json"),
             Err(RuleError::ImportJson(_))
         ));
+    }
+
+    #[test]
+    fn a_notepad_export_with_a_byte_order_mark_imports() {
+        let json = format!("\u{feff}{SAMPLE}");
+        let (with_bom, _) = import_autoreply_with_warnings(&json).unwrap();
+        let (without, _) = import_autoreply_with_warnings(SAMPLE).unwrap();
+        assert_eq!(with_bom, without);
+    }
+
+    #[test]
+    fn text_containing_endraw_is_still_sent_as_written() {
+        let said = "模板写法：{% raw %}{{ x }}{% endraw %} 和 {1}";
+        let json = serde_json::json!({
+            "is_autoreply_open": 1,
+            "message_default_autoreply_info": { "type": "text", "content": said }
+        })
+        .to_string();
+        let (text, _) = import_autoreply_with_warnings(&json).unwrap();
+        let files = vec![(std::path::PathBuf::from("r/imported.toml"), text.clone())];
+        let table = crate::rules::load::build(std::path::Path::new("r"), files, &NoActions)
+            .unwrap_or_else(|d| panic!("{d:#?}\n{text}"));
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 25)
+            .and_then(|d| d.and_hms_opt(9, 0, 0))
+            .unwrap();
+        let m = table
+            .route(&crate::rules::Trigger::Text("随便"), now)
+            .unwrap();
+        assert_eq!(
+            m.replies.render_plain(&serde_json::json!({}), &[]).unwrap(),
+            vec![crate::rules::RenderedReply::Text(said.into())]
+        );
     }
 
     struct NoActions;

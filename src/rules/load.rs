@@ -54,6 +54,7 @@ pub(crate) fn build(
         dir: dir.to_path_buf(),
         sources: Vec::new(),
         diags: Vec::new(),
+        warnings: Vec::new(),
         env,
         globals,
         seq: 0,
@@ -83,7 +84,10 @@ pub(crate) fn build(
     }
     let table = v.validate(parsed, catalog);
     match table {
-        Some(t) if v.diags.is_empty() => Ok(t),
+        Some(mut t) if v.diags.is_empty() => {
+            t.set_warnings(std::mem::take(&mut v.warnings));
+            Ok(t)
+        }
         _ => {
             if v.diags.is_empty() {
                 v.diags.push(Diagnostic {
@@ -127,6 +131,8 @@ struct Validator {
     dir: PathBuf,
     sources: Vec<Source>,
     diags: Vec<Diagnostic>,
+    /// Problems that do not stop the table, e.g. overlapping windows on one keyword.
+    warnings: Vec<Diagnostic>,
     /// Every template of the table (replies and messages), compiled once.
     env: Environment<'static>,
     /// Names minijinja itself defines (`range`, `dict`, …): not fields an action must provide.

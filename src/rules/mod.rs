@@ -64,9 +64,9 @@ pub use import::{import_autoreply, import_autoreply_with_warnings};
 pub use load::load_dir;
 pub use menu::Menu;
 pub use reload::{LiveRules, RulesWatcher};
-pub use table::{MatchKind, Matched, RuleInfo, RuleTable, TableStats};
+pub use table::{MatchKind, Matched, OtherMatch, RuleInfo, RuleTable, TableStats};
 pub use template::{RenderedReply, ReplyMode, ReplySet};
-pub use tools::{check_dir, explain, unrouted_menu_keys};
+pub use tools::{check, check_dir, explain, parse_campus_time, unrouted_menu_keys};
 
 /// What the rules module needs to know about the built-in actions (implemented in
 /// [`actions`]): which template fields an action provides and which named messages it renders.
@@ -192,6 +192,24 @@ pub fn normalize(input: &str) -> String {
     out
 }
 
+/// The form an exact keyword and the input are compared in, after [`normalize`]: students
+/// type 「余额？」, 「谢谢！」 or 「余 额」 and mean 余额 / 谢谢, so whitespace inside and
+/// punctuation at the end do not count (WeChat's own 全匹配 is stricter; a campus bot should not
+/// be). A keyword that is nothing but punctuation (「?」) keeps it.
+pub(crate) fn exact_key(normalized: &str) -> std::borrow::Cow<'_, str> {
+    let trailing =
+        |c: char| c.is_ascii_punctuation() || matches!(c, '。' | '、' | '…' | '～' | '·');
+    let trimmed = normalized.trim_end_matches(trailing);
+    if trimmed.is_empty() {
+        return std::borrow::Cow::Borrowed(normalized);
+    }
+    if trimmed.contains(' ') {
+        std::borrow::Cow::Owned(trimmed.replace(' ', ""))
+    } else {
+        std::borrow::Cow::Borrowed(trimmed)
+    }
+}
+
 fn normalize_once(input: &str) -> String {
     let lower = if unicode_normalization::is_nfkc_quick(input.chars())
         == unicode_normalization::IsNormalized::Yes
@@ -222,6 +240,19 @@ mod tests {
         assert_eq!(normalize("\t绑定   2023001\n"), "绑定 2023001");
         assert_eq!(normalize("？"), "?");
         assert_eq!(normalize(""), "");
+    }
+
+    #[test]
+    fn exact_keys_ignore_trailing_punctuation_and_inner_spaces() {
+        let key = |s: &str| exact_key(&normalize(s)).into_owned();
+        assert_eq!(key("余额？"), "余额");
+        assert_eq!(key("谢谢！"), "谢谢");
+        assert_eq!(key("余 额"), "余额");
+        assert_eq!(key("余额。。"), "余额");
+        assert_eq!(key("ＨＥＬＰ！"), "help");
+        // Punctuation inside stays, and a keyword of only punctuation is kept.
+        assert_eq!(key("a.b"), "a.b");
+        assert_eq!(key("？"), "?");
     }
 
     #[test]

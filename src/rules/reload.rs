@@ -271,13 +271,7 @@ impl LiveRules {
                 status.reload_errors += 1;
                 metrics::counter!("onecard_rules_reload_errors_total").increment(1);
                 for d in &diags {
-                    tracing::warn!(
-                        file = %d.file.display(),
-                        line = d.line,
-                        col = d.col,
-                        problem = %d.message,
-                        "rule reload rejected; the previous rules keep serving"
-                    );
+                    tracing::warn!(problem = %d, "rule reload rejected; the previous rules keep serving");
                 }
                 Err(diags)
             }
@@ -360,6 +354,9 @@ impl LiveRules {
 
 fn publish_gauge(table: &RuleTable) {
     metrics::gauge!("onecard_rules_loaded_count").set(table.rule_count() as f64);
+    for w in table.warnings() {
+        tracing::warn!(problem = %w, "rule warning; the rules are live");
+    }
 }
 
 /// 1 while the files on disk are invalid and older rules serve.

@@ -25,7 +25,7 @@ use minijinja::Environment;
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
 use super::template::{ReplySet, context, render_named};
-use super::{RuleError, Trigger, normalize};
+use super::{RuleError, Trigger, exact_key, normalize};
 
 /// Compiled size limit of the set of all regexes (each one alone is limited at load).
 const REGEX_SET_SIZE_LIMIT: usize = 64 << 20;
@@ -87,6 +87,18 @@ pub struct Matched {
     pub kind: MatchKind,
     /// … and the keyword, pattern or key that matched (empty for subscribe/default).
     pub pattern: Arc<str>,
+    /// Index of the rule in the table that matched, for [`RuleTable::count_hit`].
+    rule: usize,
+}
+
+/// Another rule that matched the same trigger but did not win (see [`RuleTable::also_matched`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherMatch {
+    pub rule_id: Arc<str>,
+    pub kind: MatchKind,
+    pub pattern: Arc<str>,
+    /// Inside its `when` windows at that time (a rule outside them cannot answer).
+    pub live: bool,
 }
 
 /// A time window in campus local time.
@@ -167,6 +179,8 @@ pub struct RuleTable {
     default_cooldown: Duration,
     messages: HashMap<String, String>,
     env: Arc<Environment<'static>>,
+    /// What the loader noticed that does not stop the table (overlapping windows on one key).
+    warnings: Vec<super::Diagnostic>,
 }
 
 /// A rule as the admin page shows it (see [`RuleTable::rules`]).
@@ -282,23 +296,79 @@ impl RuleTable {
             default_cooldown,
             messages,
             env,
+            warnings: Vec::new(),
         })
     }
 
     /// Find the rule answering `trigger` at campus-local time `now`, and count the hit.
     pub fn route(&self, trigger: &Trigger<'_>, now: NaiveDateTime) -> Option<Matched> {
-        let found = self.find(trigger, now)?;
-        if let Some(rule) = self.rules.get(found.rule) {
+        let m = self.peek(trigger, now)?;
+        self.count_hit(&m);
+        Some(m)
+    }
+
+    /// Like [`route`](Self::route) but without counting a hit: for a caller that may still
+    /// not answer with the rule (a dialog in progress, the default reply's cooldown), and for
+    /// `explain`. Count it with [`count_hit`](Self::count_hit) once the rule answers.
+    pub fn peek(&self, trigger: &Trigger<'_>, now: NaiveDateTime) -> Option<Matched> {
+        self.find(trigger, now).and_then(|c| self.to_matched(c))
+    }
+
+    /// Count one answer by the rule of `m` (a match from this table).
+    pub fn count_hit(&self, m: &Matched) {
+        if let Some(rule) = self.rules.get(m.rule) {
             rule.hits.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("onecard_rules_hits_total", "rule" => rule.id.to_string())
                 .increment(1);
         }
-        self.to_matched(found)
     }
 
-    /// Like [`route`](Self::route) but without counting a hit (for `explain`).
-    pub(crate) fn peek(&self, trigger: &Trigger<'_>, now: NaiveDateTime) -> Option<Matched> {
-        self.find(trigger, now).and_then(|c| self.to_matched(c))
+    /// Every rule other than `winner` that `trigger` also matches (live at `now` or not), best
+    /// first: what `rules test` lists so an operator sees what a rule shadows.
+    pub fn also_matched(
+        &self,
+        trigger: &Trigger<'_>,
+        now: NaiveDateTime,
+        winner: &str,
+    ) -> Vec<OtherMatch> {
+        let cands = match trigger {
+            Trigger::Text(text) => self.text_candidates(&normalize(text)),
+            Trigger::Click(key) => self.keyed_candidates(&self.click, key.trim(), MatchKind::Click),
+            Trigger::Scan(scene) => {
+                self.keyed_candidates(&self.scan, scene_key(scene), MatchKind::Scan)
+            }
+            Trigger::Subscribe { .. } => {
+                self.plain_candidates(&self.subscribe, MatchKind::Subscribe)
+            }
+        };
+        let mut seen: Vec<usize> = Vec::new();
+        let mut out = Vec::new();
+        let mut ranked: Vec<(i32, Candidate)> = cands
+            .into_iter()
+            .filter_map(|c| Some((self.rules.get(c.rule)?.priority, c)))
+            .collect();
+        ranked.sort_by(|(pa, a), (pb, b)| {
+            pb.cmp(pa)
+                .then(b.kind.rank().cmp(&a.kind.rank()))
+                .then(b.len.cmp(&a.len))
+                .then(a.rule.cmp(&b.rule))
+        });
+        for (_, c) in ranked {
+            let Some(rule) = self.rules.get(c.rule) else {
+                continue;
+            };
+            if &*rule.id == winner || seen.contains(&c.rule) {
+                continue;
+            }
+            seen.push(c.rule);
+            out.push(OtherMatch {
+                rule_id: rule.id.clone(),
+                kind: c.kind,
+                pattern: c.pattern,
+                live: rule.active(now),
+            });
+        }
+        out
     }
 
     fn to_matched(&self, c: Candidate) -> Option<Matched> {
@@ -312,6 +382,7 @@ impl RuleTable {
             replies: rule.replies.clone(),
             kind: c.kind,
             pattern: c.pattern,
+            rule: c.rule,
         })
     }
 
@@ -335,8 +406,24 @@ impl RuleTable {
     }
 
     fn match_text(&self, text: &str, now: NaiveDateTime) -> Option<Candidate> {
+        let cands = self.text_candidates(text);
+        let mut best = self.best(cands, now)?;
+        if let Some((re, _)) = best.regex.and_then(|i| self.regexes.get(i))
+            && let Some(caps) = re.captures(text)
+        {
+            best.captures = caps
+                .iter()
+                .skip(1)
+                .map(|g| g.map(|m| m.as_str().to_owned()).unwrap_or_default())
+                .collect();
+        }
+        Some(best)
+    }
+
+    /// Every text rule `text` (normalised) matches, live or not, before ranking.
+    fn text_candidates(&self, text: &str) -> Vec<Candidate> {
         let mut cands: Vec<Candidate> = Vec::new();
-        if let Some((key, rules)) = self.exact.get_key_value(text) {
+        if let Some((key, rules)) = self.exact.get_key_value(exact_key(text).as_ref()) {
             let pattern: Arc<str> = Arc::from(key.as_str());
             for &r in rules {
                 cands.push(Candidate {
@@ -395,17 +482,7 @@ impl RuleTable {
                 });
             }
         }
-        let mut best = self.best(cands, now)?;
-        if let Some((re, _)) = best.regex.and_then(|i| self.regexes.get(i))
-            && let Some(caps) = re.captures(text)
-        {
-            best.captures = caps
-                .iter()
-                .skip(1)
-                .map(|g| g.map(|m| m.as_str().to_owned()).unwrap_or_default())
-                .collect();
-        }
-        Some(best)
+        cands
     }
 
     fn best(&self, cands: Vec<Candidate>, now: NaiveDateTime) -> Option<Candidate> {
@@ -432,9 +509,20 @@ impl RuleTable {
         kind: MatchKind,
         now: NaiveDateTime,
     ) -> Option<Candidate> {
-        let (k, rules) = map.get_key_value(key)?;
+        self.best(self.keyed_candidates(map, key, kind), now)
+    }
+
+    fn keyed_candidates(
+        &self,
+        map: &HashMap<String, Vec<usize>>,
+        key: &str,
+        kind: MatchKind,
+    ) -> Vec<Candidate> {
+        let Some((k, rules)) = map.get_key_value(key) else {
+            return Vec::new();
+        };
         let pattern: Arc<str> = Arc::from(k.as_str());
-        let cands = rules
+        rules
             .iter()
             .map(|&r| Candidate {
                 rule: r,
@@ -444,8 +532,7 @@ impl RuleTable {
                 regex: None,
                 captures: Vec::new(),
             })
-            .collect();
-        self.best(cands, now)
+            .collect()
     }
 
     fn pick_plain(
@@ -454,7 +541,11 @@ impl RuleTable {
         kind: MatchKind,
         now: NaiveDateTime,
     ) -> Option<Candidate> {
-        let cands = rules
+        self.best(self.plain_candidates(rules, kind), now)
+    }
+
+    fn plain_candidates(&self, rules: &[usize], kind: MatchKind) -> Vec<Candidate> {
+        rules
             .iter()
             .map(|&r| Candidate {
                 rule: r,
@@ -464,8 +555,16 @@ impl RuleTable {
                 regex: None,
                 captures: Vec::new(),
             })
-            .collect();
-        self.best(cands, now)
+            .collect()
+    }
+
+    pub(crate) fn set_warnings(&mut self, warnings: Vec<super::Diagnostic>) {
+        self.warnings = warnings;
+    }
+
+    /// Problems the loader found that do not stop the table, as `file:line:col` diagnostics.
+    pub fn warnings(&self) -> &[super::Diagnostic] {
+        &self.warnings
     }
 
     /// How long the default reply stays quiet for a user after it answered them.

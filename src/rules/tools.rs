@@ -1,6 +1,6 @@
-//! Operator tools behind `onecard rules check` and `onecard rules test` (the lead wires them
-//! into clap): validate a directory and summarise it, and explain which rule a message hits,
-//! why, and what the reply would look like.
+//! Operator tools behind `onecard rules check` and `onecard rules test`: validate a directory
+//! (or one file as it would join it) exactly as the service does and summarise it, and explain
+//! which rule a message hits, why, what else matched, and what the reply would look like.
 //!
 //! They only read; they never count hits or touch the live table's state.
 
@@ -20,15 +20,40 @@ use super::{ActionCatalog, Diagnostic, Menu, RuleTable, Trigger, normalize};
 /// rules directory (`config/menu.toml` for `config/rules/`), it is validated too, and menu keys
 /// no rule answers are listed as a warning in the summary.
 pub fn check_dir(dir: &Path, catalog: &dyn ActionCatalog) -> Result<String, Vec<Diagnostic>> {
-    let files = read_dir(dir)?;
+    let menu = dir.parent().map(|p| p.join("menu.toml"));
+    check(dir, dir, menu.as_deref(), catalog)
+}
+
+/// What `onecard rules check PATH` runs: the service's own load of the rules directory `dir`
+/// (the same validation, the same action catalogue), where `path` is either that directory or
+/// one file checked as it would be once copied into it (replacing a file of the same name);
+/// plus the menu file, if it exists, and the cross-check that every menu key has a rule.
+pub fn check(
+    path: &Path,
+    dir: &Path,
+    menu: Option<&Path>,
+    catalog: &dyn ActionCatalog,
+) -> Result<String, Vec<Diagnostic>> {
+    let mut files = read_dir(dir)?;
+    if path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: 1,
+                col: 1,
+                message: format!("cannot read the file: {e}"),
+            }]
+        })?;
+        let name = path.file_name();
+        files.retain(|(p, _)| p.file_name() != name);
+        files.push((path.to_path_buf(), text));
+        files.sort_by(|(a, _), (b, _)| a.file_name().cmp(&b.file_name()));
+    }
     let names: Vec<String> = files
         .iter()
         .filter_map(|(p, _)| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    let menu_path = dir
-        .parent()
-        .map(|p| p.join("menu.toml"))
-        .filter(|p| p.is_file());
+    let menu_path = menu.filter(|p| p.is_file()).map(Path::to_path_buf);
     let table = build(dir, files, catalog);
     let menu = menu_path.as_deref().map(Menu::load);
     let (table, menu) = match (table, menu) {
@@ -42,6 +67,9 @@ pub fn check_dir(dir: &Path, catalog: &dyn ActionCatalog) -> Result<String, Vec<
         (Err(d), _) => return Err(d),
     };
     let mut summary = summarize(dir, &names, &table);
+    for w in table.warnings() {
+        let _ = write!(summary, "\nwarning: {w}");
+    }
     if let (Some(menu), Some(path)) = (menu, &menu_path) {
         let unrouted = unrouted_menu_keys(&menu, &table);
         let _ = write!(
@@ -106,11 +134,17 @@ pub fn explain(table: &RuleTable, trigger: &Trigger<'_>, now: NaiveDateTime) -> 
         Trigger::Scan(s) => {
             let _ = writeln!(out, "input: scan {s:?}");
         }
-        Trigger::Subscribe { scene } => {
-            let _ = writeln!(out, "input: subscribe (scene: {scene:?})");
+        Trigger::Subscribe { scene: None } => {
+            let _ = writeln!(out, "input: subscribe (follow, not by a QR code)");
+        }
+        Trigger::Subscribe { scene: Some(s) } => {
+            let _ = writeln!(
+                out,
+                "input: subscribe by scanning the QR code of scene {s:?}"
+            );
         }
     }
-    let _ = writeln!(out, "time: {}", now.format("%Y-%m-%d %H:%M (%a)"));
+    let _ = writeln!(out, "time: {}", now.format("%Y-%m-%d %H:%M (%A)"));
     let Some(m) = table.peek(trigger, now) else {
         let why = match trigger {
             Trigger::Text(_) => "no rule matches and no default rule is live",
@@ -132,6 +166,18 @@ pub fn explain(table: &RuleTable, trigger: &Trigger<'_>, now: NaiveDateTime) -> 
         kind => format!("{} `{}`", kind.as_str(), m.pattern),
     };
     let _ = writeln!(out, "why: {why}; priority {priority}");
+    for other in table.also_matched(trigger, now, &m.rule_id) {
+        let how = match other.kind {
+            MatchKind::Default | MatchKind::Subscribe => other.kind.as_str().to_owned(),
+            kind => format!("{} `{}`", kind.as_str(), other.pattern),
+        };
+        let state = if other.live {
+            "ranks lower"
+        } else {
+            "outside its time windows now"
+        };
+        let _ = writeln!(out, "also matched: `{}` ({how}; {state})", other.rule_id);
+    }
     if m.is_default {
         let _ = writeln!(
             out,
@@ -223,6 +269,50 @@ pub fn explain(table: &RuleTable, trigger: &Trigger<'_>, now: NaiveDateTime) -> 
         }
     }
     out
+}
+
+/// The campus-local time `rules test --at` means: `周一 10:00` (also `星期一`, `mon`; that day of
+/// the week of `now`) or an RFC 3339 time, converted to campus time (`utc_offset_hours`).
+pub fn parse_campus_time(
+    spec: &str,
+    now: NaiveDateTime,
+    utc_offset_hours: i32,
+) -> Result<NaiveDateTime, String> {
+    let spec = spec.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(spec) {
+        let offset = chrono::FixedOffset::east_opt(utc_offset_hours * 3600)
+            .ok_or_else(|| format!("bad UTC offset {utc_offset_hours}"))?;
+        return Ok(t.with_timezone(&offset).naive_local());
+    }
+    let usage = || {
+        format!(
+            "cannot read the time {spec:?}: write \"周一 10:00\" or an RFC 3339 time such as 2026-11-30T10:00:00+08:00"
+        )
+    };
+    let (day, time) = spec.split_once(char::is_whitespace).ok_or_else(usage)?;
+    const DAYS: [[&str; 4]; 7] = [
+        ["周一", "星期一", "mon", "monday"],
+        ["周二", "星期二", "tue", "tuesday"],
+        ["周三", "星期三", "wed", "wednesday"],
+        ["周四", "星期四", "thu", "thursday"],
+        ["周五", "星期五", "fri", "friday"],
+        ["周六", "星期六", "sat", "saturday"],
+        ["周日", "星期日", "sun", "sunday"],
+    ];
+    let day = day.trim().to_lowercase();
+    let index = DAYS
+        .iter()
+        .position(|names| {
+            names.contains(&day.as_str())
+                || (day == "周天" || day == "星期天") && names[0] == "周日"
+        })
+        .ok_or_else(usage)?;
+    let time = chrono::NaiveTime::parse_from_str(time.trim(), "%H:%M").map_err(|_| usage())?;
+    let monday = now.date()
+        - chrono::Duration::days(i64::from(
+            chrono::Datelike::weekday(&now).num_days_from_monday(),
+        ));
+    Ok((monday + chrono::Duration::days(index as i64)).and_time(time))
 }
 
 /// The render context for previews: every declared field is a [`Placeholder`].
@@ -417,6 +507,87 @@ mod tests {
         assert!(
             text.contains("the action answers with its own messages"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn campus_times_for_rules_test() {
+        let now = wed(15, 0);
+        assert_eq!(
+            parse_campus_time("周一 10:00", now, 8),
+            Ok(chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+                .unwrap()
+                .and_hms_opt(10, 0, 0)
+                .unwrap())
+        );
+        assert_eq!(
+            parse_campus_time("星期天 08:30", now, 8),
+            Ok(chrono::NaiveDate::from_ymd_opt(2026, 11, 29)
+                .unwrap()
+                .and_hms_opt(8, 30, 0)
+                .unwrap())
+        );
+        assert_eq!(
+            parse_campus_time("2026-11-30T02:00:00Z", now, 8),
+            Ok(chrono::NaiveDate::from_ymd_opt(2026, 11, 30)
+                .unwrap()
+                .and_hms_opt(10, 0, 0)
+                .unwrap())
+        );
+        assert_eq!(
+            parse_campus_time("下周一", now, 8),
+            Err("cannot read the time \"下周一\": write \"周一 10:00\" or an RFC 3339 time such as 2026-11-30T10:00:00+08:00".to_owned())
+        );
+    }
+
+    #[test]
+    fn explain_lists_the_other_rules_that_matched_in_plain_words() {
+        let t = full_table();
+        let text = explain(&t, &Trigger::Text("人工客服"), wed(10, 0));
+        assert!(text.contains("also matched: `staff_after_hours` (exact `人工客服`; outside its time windows now)\n"), "{text}");
+        let text = explain(&t, &Trigger::Subscribe { scene: None }, wed(10, 0));
+        assert!(
+            text.starts_with("input: subscribe (follow, not by a QR code)\n"),
+            "{text}"
+        );
+        let text = explain(&t, &Trigger::Text("余额？"), wed(10, 0));
+        assert!(
+            text.contains("rule: `balance` (余额查询) at card.toml:"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn check_takes_one_file_as_it_would_join_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("rules");
+        std::fs::create_dir(&rules).unwrap();
+        for (name, text) in read_dir(&config("config/rules")).unwrap_or_else(|d| fail(d)) {
+            std::fs::write(rules.join(name.file_name().unwrap()), text).unwrap();
+        }
+        let new = dir.path().join("new.toml");
+        std::fs::write(
+            &new,
+            "[[rule]]\nid = \"new\"\nexact = [\"余额\"]\nreply = \"x\"\n",
+        )
+        .unwrap();
+        let registry = ActionRegistry::builtin();
+        let d = check(&new, &rules, None, &registry).unwrap_err();
+        assert_eq!(d.len(), 1, "{d:#?}");
+        assert_eq!(d[0].file, new);
+        assert!(
+            d[0].message.starts_with(
+                "duplicate exact keyword `余额`: already used by rule `balance` at card.toml:"
+            ),
+            "{}",
+            d[0]
+        );
+        // The menu is cross-checked wherever the rules directory is.
+        let summary = check(&rules, &rules, Some(&config("config/menu.toml")), &registry)
+            .unwrap_or_else(|d| fail(d));
+        assert!(
+            summary.contains("menu.toml: OK — 15 menu keys"),
+            "{summary}"
         );
     }
 

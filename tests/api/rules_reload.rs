@@ -89,7 +89,7 @@ async fn a_saved_edit_goes_live_and_an_invalid_edit_never_goes_live() {
     // Fixed: live again, healthy again.
     std::fs::write(&file, CANTEEN).unwrap();
     let health = wait_for_health(&app, "ok").await;
-    assert_eq!(health["rule_errors"], serde_json::json!([]));
+    assert_eq!(health.get("rule_errors"), None);
     let ex = app.wx.text(&openid("fixed"), "食堂").await.unwrap();
     assert_eq!(text_of(&ex), "食堂营业时间：6:30-21:00");
 }
@@ -135,8 +135,45 @@ async fn a_restart_with_a_broken_rule_file_answers_with_the_last_good_rules() {
     )
     .unwrap();
     let health = wait_for_health(&app, "ok").await;
-    assert_eq!(health["rule_errors"], serde_json::json!([]));
+    assert_eq!(health.get("rule_errors"), None);
     let ex = app.wx.text(&openid("fixed"), "食堂").await.unwrap();
     assert_eq!(text_of(&ex), "食堂修好了");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn the_default_rule_counts_only_the_messages_it_answered() {
+    // A rules directory of our own, so the hit counter's label is this test's alone in the
+    // process-wide metrics recorder.
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_dir(std::path::Path::new("config/rules"), &rules);
+    let chat = std::fs::read_to_string(rules.join("chat.toml")).unwrap();
+    std::fs::write(
+        rules.join("chat.toml"),
+        chat.replace("id = \"fallback\"", "id = \"fallback_counted\""),
+    )
+    .unwrap();
+    let app = spawn_app_with(TestOptions {
+        rules_dir: Some(rules.clone()),
+        ..TestOptions::default()
+    });
+    let user = openid("default-hits");
+    let first = app.say(&user, "今天食堂吃什么").await;
+    let second = app.say(&user, "图书馆几点关门").await;
+    // The second is inside the default reply's cooldown: the hint answers, not the rule.
+    assert_eq!(
+        second,
+        "没有找到对应的功能，回复「帮助」查看可以办理的业务。"
+    );
+    assert_ne!(first, second);
+    let metrics = app.metrics().await;
+    let hits: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("onecard_rules_hits_total{rule=\"fallback_counted\"}"))
+        .collect();
+    assert_eq!(
+        hits,
+        vec!["onecard_rules_hits_total{rule=\"fallback_counted\"} 1"]
+    );
 }

@@ -69,6 +69,16 @@ impl Validator {
         });
     }
 
+    pub(super) fn warn(&mut self, loc: &Loc, message: String) {
+        let (file, line, col) = self.loc_of(loc);
+        self.warnings.push(Diagnostic {
+            file,
+            line,
+            col,
+            message,
+        });
+    }
+
     pub(super) fn error_at(&mut self, file: usize, line: usize, col: usize, message: String) {
         let path = self
             .sources

@@ -657,6 +657,67 @@ fn a_broken_regex_does_not_also_report_a_capture_count() {
 }
 
 #[test]
+fn exact_keywords_match_with_trailing_punctuation_and_inner_spaces() {
+    let t = ok(&[(
+        "a.toml",
+        "[[rule]]\nid = \"balance\"\nexact = [\"余额\"]\nreply = \"x\"\n[[rule]]\nid = \"thanks\"\nexact = [\"谢谢\"]\nreply = \"y\"\n[[rule]]\nid = \"ask\"\nexact = [\"？\"]\nreply = \"z\"\n",
+    )]);
+    for said in ["余额？", "余额?", "余 额", "余额。", " 余额！！"] {
+        assert_eq!(id(&t, said), "balance", "{said}");
+    }
+    assert_eq!(id(&t, "谢谢！"), "thanks");
+    assert_eq!(id(&t, "？"), "ask");
+    // Only exact keywords are loose: punctuation in the middle still counts.
+    assert_eq!(id(&t, "余额？谢谢"), "");
+    // "余 额" and "余额" are the same exact keyword, so two rules cannot both claim them.
+    let e = errs(&[(
+        "a.toml",
+        "[[rule]]\nid = \"a\"\nexact = [\"余额\"]\nreply = \"x\"\n[[rule]]\nid = \"b\"\nexact = [\"余 额？\"]\nreply = \"y\"\n",
+    )]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/a.toml:7:10: duplicate exact keyword `余额`: already used by rule `a` at a.toml:3:10 (give both rules `when` windows to share it)"
+        ]
+    );
+}
+
+#[test]
+fn overlapping_windows_on_one_keyword_are_a_warning() {
+    let t = ok(&[(
+        "a.toml",
+        r#"
+[[rule]]
+id = "office"
+exact = ["人工"]
+reply = "转接人工客服。"
+[[rule.when]]
+days = "mon-fri"
+from = "08:30"
+to = "17:30"
+
+[[rule]]
+id = "lunch"
+exact = ["人工"]
+reply = "午休中。"
+[[rule.when]]
+days = "mon-sun"
+from = "12:00"
+to = "13:00"
+"#,
+    )]);
+    let warnings: Vec<String> = t.warnings().iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        warnings,
+        vec![
+            "rules/a.toml:13:10: rules `office` and `lunch` share the exact keyword `人工` and their `when` windows overlap (e.g. mon 12:00): then the higher priority, or the earlier rule, answers"
+        ]
+    );
+    // Windows that only touch (17:30 ends one, starts the other) do not overlap.
+    assert!(ok(&[("a.toml", WINDOWS)]).warnings().is_empty());
+}
+
+#[test]
 fn same_keyword_of_different_kinds_is_fine() {
     ok(&[(
         "a.toml",

@@ -9,11 +9,38 @@ use std::time::Duration;
 
 use regex::RegexBuilder;
 
+use super::windows::{describe_minute, first_overlap};
 use super::{DEFAULT_COOLDOWN_MINUTES, Loc, Pending, TemplateCtx, TriggerKey, Validator};
 use crate::rules::model::{RuleDef, RuleFile};
 use crate::rules::table::{CompiledRule, MatchKind, RuleTable, Triggers, scene_key, short_origin};
 use crate::rules::template::{ReplyItem, ReplySet, new_env};
-use crate::rules::{ActionCatalog, Diagnostic, normalize};
+use crate::rules::{ActionCatalog, Diagnostic, exact_key, normalize};
+
+impl Validator {
+    /// Rules sharing a trigger by time windows should not be live at the same time: then the
+    /// one that answers is decided by priority and file order, which is rarely what was meant.
+    fn warn_overlaps(&mut self, key: &TriggerKey, list: &[(usize, Loc)], pendings: &[Pending]) {
+        for (i, (a, _)) in list.iter().enumerate() {
+            for (b, loc) in list.iter().skip(i + 1) {
+                let (Some(pa), Some(pb)) = (pendings.get(*a), pendings.get(*b)) else {
+                    continue;
+                };
+                if let Some(minute) = first_overlap(&pa.windows, &pb.windows) {
+                    self.warn(
+                        loc,
+                        format!(
+                            "rules `{}` and `{}` share the {} and their `when` windows overlap (e.g. {}): then the higher priority, or the earlier rule, answers",
+                            pa.id,
+                            pb.id,
+                            key.describe(),
+                            describe_minute(minute)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
 
 /// Regexes are compiled with this size limit so a pathological pattern is a load error, not a
 /// memory spike.
@@ -148,6 +175,7 @@ impl Validator {
                 .iter()
                 .all(|(r, _)| pendings.get(*r).is_some_and(|p| p.has_windows));
             if all_windowed {
+                self.warn_overlaps(key, list, &pendings);
                 continue;
             }
             // The use in the oldest file is the original; the later ones were just added and
@@ -311,6 +339,11 @@ impl Validator {
                     MatchKind::Prefix | MatchKind::Suffix => 1,
                     _ => 0,
                 });
+                let n = if kind == MatchKind::Exact {
+                    exact_key(&n).into_owned()
+                } else {
+                    n
+                };
                 triggers.push((TriggerKey::Text(kind, n), loc(kw.span())));
             }
         }

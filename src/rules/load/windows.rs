@@ -110,3 +110,44 @@ pub(crate) fn parse_days(s: &str) -> Result<u8, String> {
     }
     Ok(mask)
 }
+
+const WEEK_MINUTES: usize = 7 * 24 * 60;
+
+/// The minutes of the week (Monday 00:00 = 0) some window covers; the overnight part of a
+/// window belongs to the day it starts on, wrapping from Sunday into Monday.
+fn week_minutes(windows: &[Window]) -> Vec<bool> {
+    let mut on = vec![false; WEEK_MINUTES];
+    for w in windows {
+        for day in 0..7usize {
+            if w.days & (1 << day) == 0 {
+                continue;
+            }
+            let start = day * 1440 + w.from as usize;
+            let len = if w.from < w.to {
+                (w.to - w.from) as usize
+            } else {
+                (1440 - w.from + w.to) as usize
+            };
+            for m in start..start + len {
+                if let Some(slot) = on.get_mut(m % WEEK_MINUTES) {
+                    *slot = true;
+                }
+            }
+        }
+    }
+    on
+}
+
+/// The first minute of the week both sets of windows cover.
+pub(super) fn first_overlap(a: &[Window], b: &[Window]) -> Option<usize> {
+    let (a, b) = (week_minutes(a), week_minutes(b));
+    a.iter().zip(&b).position(|(x, y)| *x && *y)
+}
+
+/// `mon 09:00` for minute 540 of the week.
+pub(super) fn describe_minute(minute: usize) -> String {
+    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let day = NAMES.get(minute / 1440).copied().unwrap_or("mon");
+    let m = minute % 1440;
+    format!("{day} {:02}:{:02}", m / 60, m % 60)
+}
