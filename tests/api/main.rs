@@ -13,6 +13,7 @@ mod feedback;
 mod forgery;
 mod fuzz_smoke;
 mod isolation;
+mod memory;
 mod notices;
 mod platform;
 mod queries;
