@@ -15,12 +15,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::campus::{Person, Rng, local_date, local_secs, local_ts};
-use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
+use super::upstream::{Ctx, Op, OpError, OpResult, paginate, parse, to_value};
 use super::{SimState, lock};
 use crate::wire::{
     self, BankBinding, BankDebit, BankDebitResult, BankStatement, BankStatementRow,
-    BankTradeStatus, ErrorCode, Page, Reverse, ReverseResult, ReverseState, StatementQuery,
-    TradeQuery, TradeState,
+    BankTradeStatus, ErrorCode, Reverse, ReverseResult, ReverseState, StatementQuery, TradeQuery,
+    TradeState,
 };
 
 /// `[sim.bank]`: the bank's policy.
@@ -407,24 +407,16 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             }
         })
         .sum();
-    let page = q.page.max(1);
-    let page_size = q.page_size.clamp(1, wire::MAX_PAGE_SIZE);
-    let items = rows
-        .into_iter()
-        .skip((page as usize - 1).saturating_mul(page_size as usize))
-        .take(page_size as usize)
-        .map(|(_, r)| r)
-        .collect();
+    let page = paginate(
+        rows.into_iter().map(|(_, r)| r).collect(),
+        q.page,
+        q.page_size,
+    )?;
     to_value(&BankStatement {
         date: day.to_string(),
         count,
         sum_fen,
-        page: Page {
-            total: count,
-            page,
-            page_size,
-            items,
-        },
+        page,
     })
 }
 

@@ -17,12 +17,12 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::campus::{Rng, local_date, local_ts, rfc3339};
-use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
+use super::upstream::{Ctx, Op, OpError, OpResult, paginate, parse, to_value};
 use super::{SimState, lock};
 use crate::wire::{
     self, AmountRule, Biller, BillerCatalog, BillerLookup, BillerPay, BillerPayResult, BillerState,
     BillerStatement, BillerStatementRow, BillerTarget, ErrorCode, Location, Locations,
-    LocationsQuery, Page, Receivable, TradeQuery,
+    LocationsQuery, Receivable, TradeQuery,
 };
 
 /// Electricity price: 0.56 元 per kWh.
@@ -533,24 +533,16 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     rows.sort_by(|a, b| (a.0, &a.1.biller_trade_no).cmp(&(b.0, &b.1.biller_trade_no)));
     let count = rows.len() as u64;
     let sum_fen = rows.iter().map(|(_, r)| r.amount_fen).sum();
-    let page = q.page.max(1);
-    let page_size = q.page_size.clamp(1, wire::MAX_PAGE_SIZE);
-    let items = rows
-        .into_iter()
-        .skip((page as usize - 1).saturating_mul(page_size as usize))
-        .take(page_size as usize)
-        .map(|(_, r)| r)
-        .collect();
+    let page = paginate(
+        rows.into_iter().map(|(_, r)| r).collect(),
+        q.page,
+        q.page_size,
+    )?;
     to_value(&BillerStatement {
         date: day.to_string(),
         count,
         sum_fen,
-        page: Page {
-            total: count,
-            page,
-            page_size,
-            items,
-        },
+        page,
     })
 }
 

@@ -19,13 +19,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::campus::{Campus, CardSeed, GenTx, Person, local_date, local_secs, local_ts, rfc3339};
-use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
+use super::upstream::{Ctx, Op, OpError, OpResult, paginate, parse, range_too_long, to_value};
 use super::{SimState, lock};
 use crate::wire::{
     self, AccountList, AccountQuery, AccountRef, Balance, CancelLoss, CardFlags, CardInfo,
     CardStatus, DailyRecord, DailyRecords, DailyRecordsQuery, Debit, DebitResult, Direction,
     ErrorCode, FoundCard, FoundStatus, IdType, LoadCreate, LoadResult, LoadSource, LossChannel,
-    LossResult, Page, PasswordVerify, PasswordVerifyResult, ReconKind, Refund, ReportLoss, Reverse,
+    LossResult, PasswordVerify, PasswordVerifyResult, ReconKind, Refund, ReportLoss, Reverse,
     ReverseResult, ReverseState, TradeKind, TradeQuery, TradeState, TradeStatus, Transaction,
     TransactionsQuery, TxType,
 };
@@ -88,7 +88,10 @@ struct Live {
     lost_at: Option<i64>,
     loss_effective_at: Option<i64>,
     loss_channel: Option<LossChannel>,
+    /// Consecutive wrong passwords; a right one resets it.
     wrong_passwords: u32,
+    /// Too many wrong passwords: the card shows `frozen` until the card office resets it.
+    password_locked: bool,
     /// (day, spent that day)
     day_spent: (NaiveDate, i64),
     /// Since `t0`, oldest first.
@@ -122,6 +125,7 @@ impl Live {
                 .flatten(),
             loss_channel: c.lost.then_some(LossChannel::Counter),
             wrong_passwords: 0,
+            password_locked: false,
             day_spent: (today, spent_today),
             journal: Vec::new(),
             unclaimed: if c.pending_fen > 0 {
@@ -140,7 +144,7 @@ impl Live {
             CardStatus::Closed
         } else if self.lost {
             CardStatus::Lost
-        } else if self.frozen {
+        } else if self.frozen || self.password_locked {
             CardStatus::Frozen
         } else {
             CardStatus::Normal
@@ -243,6 +247,23 @@ impl CardSim {
         let account = p.cards.first()?.account.clone();
         let mut st = lock(&self.st);
         Some(claim_pending(&mut st, campus, &account, now))
+    }
+
+    /// The card office resets a locked password (the holder showed their ID at the counter):
+    /// the wrong-password count goes back to zero and the card is no longer `frozen` for it.
+    pub fn reset_password_lock(&self, campus: &Campus, sno: &str) -> bool {
+        let Some(c) = campus.person_by_sno(sno).and_then(|p| p.cards.first()) else {
+            return false;
+        };
+        let mut st = lock(&self.st);
+        match live_mut(&mut st, campus, &c.account) {
+            Some(live) => {
+                live.wrong_passwords = 0;
+                live.password_locked = false;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Register a found card at a service point (lost-and-found desk).
@@ -393,7 +414,7 @@ fn wire_account(p: &Person, ci: usize, live: &Live, today: NaiveDate) -> Option<
 fn flags(live: &Live, c: &CardSeed, today: NaiveDate) -> CardFlags {
     CardFlags {
         lost: live.lost,
-        frozen: live.frozen,
+        frozen: live.frozen || live.password_locked,
         expired: c.expire_date < today,
         dormant: false,
     }
@@ -493,7 +514,7 @@ fn transactions_list(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
     if from > to {
         return Err(OpError::msg(ErrorCode::BadRequest, "from 晚于 to"));
     }
-    if (to - from).num_days() > 366 {
+    if range_too_long(from, to) {
         return Err(ErrorCode::RangeTooLong.into());
     }
     let (campus, card) = sim(state);
@@ -514,21 +535,7 @@ fn transactions_list(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
         .map(|t| wire_tx(&t))
         .filter(|t| q.direction.is_none_or(|d| d == t.direction))
         .filter(|t| q.tx_type.is_none_or(|ty| ty == t.tx_type));
-    let page = q.page.max(1);
-    let page_size = q.page_size.clamp(1, wire::MAX_PAGE_SIZE);
-    let all: Vec<Transaction> = all.collect();
-    let items = all
-        .iter()
-        .skip((page as usize - 1).saturating_mul(page_size as usize))
-        .take(page_size as usize)
-        .cloned()
-        .collect();
-    to_value(&Page {
-        total: all.len() as u64,
-        page,
-        page_size,
-        items,
-    })
+    to_value(&paginate(all.collect(), q.page, q.page_size)?)
 }
 
 fn info_get(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
@@ -558,7 +565,8 @@ fn info_get(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
 }
 
 /// Check a password digest, counting failures. `Ok(true)` = right, `Ok(false)` = wrong (attempt
-/// counted), `Err(2107)` = locked.
+/// counted), `Err(2107)` = locked, `Err(1007)` = not a digest at all (no attempt used: a
+/// client bug must not lock a student's card).
 fn check_password(
     cfg: &CardSimConfig,
     ctx: &Ctx,
@@ -567,20 +575,26 @@ fn check_password(
     live: &mut Live,
     digest: &str,
 ) -> Result<bool, OpError> {
-    if live.wrong_passwords >= cfg.password_attempts {
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(OpError::msg(
+            ErrorCode::BadRequest,
+            "password_digest 须为 64 位十六进制",
+        ));
+    }
+    if live.password_locked {
         return Err(ErrorCode::PasswordLocked.into());
     }
     let expected = wire::password_digest(&ctx.creds, account, &p.password);
-    let ok = expected.len() == digest.len()
-        && bool::from(subtle::ConstantTimeEq::ct_eq(
-            expected.as_bytes(),
-            digest.to_ascii_lowercase().as_bytes(),
-        ));
+    let ok = bool::from(subtle::ConstantTimeEq::ct_eq(
+        expected.as_bytes(),
+        digest.to_ascii_lowercase().as_bytes(),
+    ));
     if ok {
         live.wrong_passwords = 0;
     } else {
         live.wrong_passwords += 1;
         if live.wrong_passwords >= cfg.password_attempts {
+            live.password_locked = true;
             return Err(ErrorCode::PasswordLocked.into());
         }
     }
@@ -1098,26 +1112,18 @@ fn recon_daily(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         })
         .collect();
     rows.sort_by(|a, b| (a.0, &a.1.trade_no).cmp(&(b.0, &b.1.trade_no)));
-    let page = q.page.max(1);
-    let page_size = q.page_size.clamp(1, wire::MAX_PAGE_SIZE);
     let count = rows.len() as u64;
     let sum_fen = rows.iter().map(|(_, r)| r.amount_fen).sum();
-    let items = rows
-        .into_iter()
-        .skip((page as usize - 1).saturating_mul(page_size as usize))
-        .take(page_size as usize)
-        .map(|(_, r)| r)
-        .collect();
+    let page = paginate(
+        rows.into_iter().map(|(_, r)| r).collect(),
+        q.page,
+        q.page_size,
+    )?;
     to_value(&DailyRecords {
         acc_date: day.to_string(),
         count,
         sum_fen,
-        page: Page {
-            total: count,
-            page,
-            page_size,
-            items,
-        },
+        page,
     })
 }
 
@@ -1396,6 +1402,45 @@ mod tests {
             )
             .await;
         assert_eq!(backwards.code(), 1007);
+    }
+
+    /// An integrator could not tell whether "> 366 days" counted both ends, nor what page 0
+    /// meant: a range holds at most 366 days with both ends included, and page / page_size
+    /// start at 1.
+    #[actix_web::test]
+    async fn ranges_count_both_ends_and_pages_start_at_one() {
+        let s = sim().await;
+        let range = |from: &str, to: &str| json!({"account": "20001", "from": from, "to": to});
+        let leap_year = s
+            .call(
+                CARD,
+                paths::CARD_TRANSACTIONS_LIST,
+                range("2024-01-01", "2024-12-31"),
+            )
+            .await;
+        assert_eq!(leap_year.code(), 0, "366 days, both ends included");
+        let one_more = s
+            .call(
+                CARD,
+                paths::CARD_TRANSACTIONS_LIST,
+                range("2024-01-01", "2025-01-01"),
+            )
+            .await;
+        assert_eq!((one_more.status, one_more.code()), (200, 2010));
+        for (page, page_size) in [(0, 20), (1, 0)] {
+            let zero = s
+                .call(
+                    CARD,
+                    paths::CARD_TRANSACTIONS_LIST,
+                    json!({"account": "20001", "from": "2025-01-01", "to": "2025-01-31", "page": page, "page_size": page_size}),
+                )
+                .await;
+            assert_eq!(
+                (zero.status, zero.code()),
+                (400, 1007),
+                "page {page}, page_size {page_size}"
+            );
+        }
     }
 
     #[actix_web::test]
@@ -1754,6 +1799,50 @@ mod tests {
                 .await
                 .code(),
             2107
+        );
+        // A locked card shows `frozen` (§5's precedence), until the card office resets it.
+        let info = read(&s, paths::CARD_INFO_GET, json!({"account": "20001"})).await;
+        assert_eq!(
+            (&info["status"], &info["flags"]["frozen"]),
+            (&json!("frozen"), &json!(true))
+        );
+        let (status, _) = s
+            .post(
+                "/sim/card/accounts/2024000001/reset_password_lock",
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let info = read(&s, paths::CARD_INFO_GET, json!({"account": "20001"})).await;
+        assert_eq!(
+            (&info["status"], &info["flags"]["frozen"]),
+            (&json!("normal"), &json!(false))
+        );
+        assert_eq!(
+            read(&s, paths::CARD_PASSWORD_VERIFY, verify("123456")).await,
+            json!({"ok": true, "attempts_left": 5})
+        );
+    }
+
+    /// A client sending a digest in the wrong form (base64, the plain password) used up the
+    /// student's attempts: a malformed digest is a bad request and costs nothing.
+    #[actix_web::test]
+    async fn a_malformed_password_digest_is_a_bad_request_not_a_used_attempt() {
+        let s = sim().await;
+        for malformed in ["123456", &"g".repeat(64), &"a".repeat(63)] {
+            let a = s
+                .call(
+                    CARD,
+                    paths::CARD_PASSWORD_VERIFY,
+                    json!({"account": "20001", "password_digest": malformed}),
+                )
+                .await;
+            assert_eq!((a.status, a.code()), (400, 1007), "{malformed}");
+        }
+        let wrong = json!({"account": "20001", "password_digest": digest(&s, "20001", "000000")});
+        assert_eq!(
+            read(&s, paths::CARD_PASSWORD_VERIFY, wrong).await,
+            json!({"ok": false, "attempts_left": 4})
         );
     }
 

@@ -433,6 +433,10 @@ pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                 .route("/card/accounts/{id}", web::get().to(get_account))
                 .route("/card/accounts/{id}/claim", web::post().to(claim))
                 .route("/card/accounts/{id}/found", web::post().to(found))
+                .route(
+                    "/card/accounts/{id}/reset_password_lock",
+                    web::post().to(reset_password_lock),
+                )
                 .route("/sms/api/v1/health", web::get().to(health_sms))
                 .route("/sms/api/v1/{tail:.*}", web::post().to(serve_sms))
                 .route("/sms/outbox", web::get().to(sms_outbox))
@@ -521,6 +525,16 @@ async fn claim(state: web::Data<SimState>, id: web::Path<String>) -> HttpRespons
     match state.card().claim(state.campus(), &id, now) {
         Some(claimed) => HttpResponse::Ok().json(json!({"claimed_fen": claimed})),
         None => HttpResponse::NotFound().json(json!({"error": "no such account"})),
+    }
+}
+
+/// `POST /sim/card/accounts/{id}/reset_password_lock`: the card office clears a password lock
+/// (the only way a lock clears, docs/upstream-api.md §5.5).
+async fn reset_password_lock(state: web::Data<SimState>, id: web::Path<String>) -> HttpResponse {
+    if state.card().reset_password_lock(state.campus(), &id) {
+        HttpResponse::Ok().json(json!({"ok": true}))
+    } else {
+        HttpResponse::NotFound().json(json!({"error": "no such account"}))
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::SimState;
 use super::campus::{Campus, Person, PersonKind, Rng, local_date, local_ts, rfc3339};
-use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
+use super::upstream::{Ctx, Op, OpError, OpResult, parse, range_too_long, to_value};
 use crate::wire::{
     self, ErrorCode, Grade, Grades, GradesQuery, Lesson, Loan, Loans, Locker, Meeting, Meetings,
     MeetingsQuery, PersonRef, SignInStatus, Timetable, TimetableQuery,
@@ -264,7 +264,12 @@ fn grades(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: GradesQuery = parse(body)?;
     let p = person(state.campus(), &q.sno)?;
     if p.kind == PersonKind::Staff {
-        return Err(ErrorCode::PersonNotFound.into());
+        // A known person without a transcript has no grades: the documented empty answer, not
+        // `4001`, which the other data operations would contradict for the same 学工号.
+        return to_value(&Grades {
+            terms: Vec::new(),
+            items: Vec::new(),
+        });
     }
     let today = local_date(ctx.now);
     let all = terms_of(p, today);
@@ -355,9 +360,18 @@ fn timetable(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     if p.kind != PersonKind::Staff && !all.contains(&term) {
         return Err(ErrorCode::TermNotFound.into());
     }
-    let week = q.week.unwrap_or_else(|| term.week_of(today));
-    if week == 0 || week > 30 {
-        return Err(OpError::msg(ErrorCode::BadRequest, "week 超出范围"));
+    // Default week: today's in the current term (its last week during the vacation after it),
+    // week 1 of any other term.
+    let week = match q.week {
+        Some(w) => w,
+        None if term == Term::current(today) => term.week_of(today).min(TERM_WEEKS),
+        None => 1,
+    };
+    if !(1..=TERM_WEEKS).contains(&week) {
+        return Err(OpError::msg(
+            ErrorCode::BadRequest,
+            format!("week 须在 1 到 {TERM_WEEKS} 之间"),
+        ));
     }
     let mut items: Vec<Lesson> = courses(state.config().seed, p, term)
         .into_iter()
@@ -515,7 +529,7 @@ fn meetings(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let p = person(state.campus(), &q.sno)?;
     let from = super::card::date(&q.from, "from")?;
     let to = super::card::date(&q.to, "to")?;
-    if from > to || (to - from).num_days() > 366 {
+    if from > to || range_too_long(from, to) {
         return Err(OpError::msg(ErrorCode::BadRequest, "日期范围无效"));
     }
     let seed = state.config().seed;
@@ -609,7 +623,7 @@ pub static OPS: &[Op] = &[
 mod tests {
     use serde_json::{Value, json};
 
-    use super::Term;
+    use super::{TERM_WEEKS, Term};
     use crate::sim::SimConfig;
     use crate::sim::campus::local_date;
     use crate::sim::upstream::testkit::{Sim, spawn};
@@ -761,6 +775,53 @@ mod tests {
             )
             .await;
         assert_eq!(a.code(), 4003);
+    }
+
+    /// Asking for a past term without a week answered `1007` (today's week of that term was
+    /// far past its end): another term defaults to week 1, and weeks run 1 to 20.
+    #[actix_web::test]
+    async fn timetable_of_a_past_term_defaults_to_week_one_and_weeks_run_one_to_twenty() {
+        let s = sim().await;
+        let past = ok(
+            &s,
+            paths::DATA_TIMETABLE_GET,
+            json!({"sno": "2024000001", "term": "2024-2025-1"}),
+        )
+        .await;
+        assert_eq!(
+            (&past["term"], &past["week_no"]),
+            (&json!("2024-2025-1"), &json!(1))
+        );
+        let current = ok(&s, paths::DATA_TIMETABLE_GET, json!({"sno": "2024000001"})).await;
+        let today = local_date(s.state.clock().now());
+        let term = Term::current(today);
+        assert_eq!(current["week_no"], term.week_of(today).min(TERM_WEEKS));
+        for week in [0, TERM_WEEKS + 1] {
+            let a = s
+                .call(
+                    DATA,
+                    paths::DATA_TIMETABLE_GET,
+                    json!({"sno": "2024000001", "term": "2024-2025-1", "week": week}),
+                )
+                .await;
+            assert_eq!((a.status, a.code()), (400, 1007), "week {week}");
+        }
+    }
+
+    /// Staff asking for grades got `4001` "unknown person" while meetings and timetables knew
+    /// them: a person without a transcript answers the documented empty lists.
+    #[actix_web::test]
+    async fn grades_of_a_person_without_a_transcript_are_empty_not_unknown() {
+        let s = sim().await;
+        let staff = ok(&s, paths::DATA_GRADES_LIST, json!({"sno": "2008900001"})).await;
+        assert_eq!(staff, json!({"terms": [], "items": []}));
+        let with_term = ok(
+            &s,
+            paths::DATA_GRADES_LIST,
+            json!({"sno": "2008900001", "term": "2024-2025-1"}),
+        )
+        .await;
+        assert_eq!(with_term, json!({"terms": [], "items": []}));
     }
 
     #[actix_web::test]

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::faults::Outcome;
 use super::{SimState, lock};
-use crate::wire::{self, Credentials, Envelope, ErrorCode, ReplayGuard};
+use crate::wire::{self, Credentials, Envelope, ErrorCode, Page, ReplayGuard};
 
 /// A business or protocol refusal: the code plus an optional specific message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +77,40 @@ pub fn parse<T: DeserializeOwned>(v: Value) -> Result<T, OpError> {
 /// Serialize a wire answer.
 pub fn to_value<T: serde::Serialize>(t: &T) -> OpResult {
     serde_json::to_value(t).map_err(|_| OpError::from(ErrorCode::SystemBusy))
+}
+
+/// Longest date range a query may cover, both ends included (docs/upstream-api.md §4.1): a
+/// leap year, `2024-01-01`..=`2024-12-31`.
+pub const MAX_RANGE_DAYS: i64 = 366;
+
+/// `true` when `from..=to` spans more than [`MAX_RANGE_DAYS`] calendar days.
+pub fn range_too_long(from: chrono::NaiveDate, to: chrono::NaiveDate) -> bool {
+    (to - from).num_days() + 1 > MAX_RANGE_DAYS
+}
+
+/// One page of `rows` (docs/upstream-api.md §4.1): `page` and `page_size` start at 1 (`0` is
+/// `1007`), a `page_size` over 50 is clamped, `total` counts every row.
+pub fn paginate<T>(rows: Vec<T>, page: u32, page_size: u32) -> Result<Page<T>, OpError> {
+    if page == 0 || page_size == 0 {
+        return Err(OpError::msg(
+            ErrorCode::BadRequest,
+            "page 与 page_size 须为正整数",
+        ));
+    }
+    let page_size = page_size.min(wire::MAX_PAGE_SIZE);
+    let total = rows.len() as u64;
+    let skip = (page as usize - 1).saturating_mul(page_size as usize);
+    let items = rows
+        .into_iter()
+        .skip(skip)
+        .take(page_size as usize)
+        .collect();
+    Ok(Page {
+        total,
+        page,
+        page_size,
+        items,
+    })
 }
 
 /// The stored outcome of a write, replayed for the same key and body.
@@ -262,7 +296,10 @@ pub async fn serve(
             now,
         );
     }
-    let mut verified = wire::verify_request(
+    // The canonical path is the request-line path, base-URL prefix included (§2.2): a client
+    // that signs only `/api/v1/...` behind a prefixed base URL is refused here as it would be in
+    // production.
+    let verified = wire::verify_request(
         gw.creds.as_slice(),
         req.method().as_str(),
         &path_and_query,
@@ -271,21 +308,6 @@ pub async fn serve(
         now,
         &gw.guard,
     );
-    // Clients whose base URL has a path (`http://host/sim/card`) may sign the path relative to
-    // it (`/api/v1/...`); accept that form too. The nonce was not consumed by the failed check.
-    if verified == Err(wire::WireError::BadSignature)
-        && let Some(rel) = path_and_query.strip_prefix(svc.mount)
-    {
-        verified = wire::verify_request(
-            gw.creds.as_slice(),
-            req.method().as_str(),
-            rel,
-            req.headers(),
-            &body,
-            now,
-            &gw.guard,
-        );
-    }
     let creds = match verified {
         Ok(c) => c,
         Err(e) => {
@@ -401,8 +423,8 @@ fn run_write(
     Ok(result)
 }
 
-/// A simulator on a real port and a client that signs like the adapters do (relative paths,
-/// fresh nonce, `Idempotency-Key` on writes). Shared by the simulators' unit tests.
+/// A simulator on a real port and a client that signs like the adapters do (the request-line
+/// path with the mount prefix, fresh nonce, `Idempotency-Key` on writes). Shared by the simulators' unit tests.
 #[cfg(test)]
 pub(crate) mod testkit {
     use rand::Rng as _;
@@ -495,9 +517,10 @@ pub(crate) mod testkit {
             }
         }
 
-        /// Signed headers for `path` (relative to the mount, like the adapters sign).
+        /// Signed headers for `{mount}{path}`: the full request-line path, as §2.2 says.
         pub fn sign(
             &self,
+            mount: &str,
             path: &str,
             body: &[u8],
             key: Option<&str>,
@@ -505,7 +528,7 @@ pub(crate) mod testkit {
             let mut h = wire::sign_request(
                 &self.creds,
                 "POST",
-                path,
+                &format!("{mount}{path}"),
                 body,
                 chrono::Utc::now().timestamp(),
                 &nonce(),
@@ -519,14 +542,14 @@ pub(crate) mod testkit {
         /// A signed read.
         pub async fn call(&self, mount: &str, path: &str, body: Value) -> Answer {
             let bytes = serde_json::to_vec(&body).expect("json");
-            let headers = self.sign(path, &bytes, None);
+            let headers = self.sign(mount, path, &bytes, None);
             self.raw(mount, path, headers, bytes).await
         }
 
         /// A signed write with its idempotency key.
         pub async fn write(&self, mount: &str, path: &str, body: Value, key: &str) -> Answer {
             let bytes = serde_json::to_vec(&body).expect("json");
-            let headers = self.sign(path, &bytes, Some(key));
+            let headers = self.sign(mount, path, &bytes, Some(key));
             self.raw(mount, path, headers, bytes).await
         }
 
@@ -604,11 +627,19 @@ mod tests {
             chrono::Utc::now().timestamp(),
         )
         .unwrap();
-        // The full request-line path is accepted as well.
+    }
+
+    /// A client that signed `/api/v1/...` behind a prefixed base URL passed against the
+    /// simulator and failed in production: the simulator now verifies exactly §2.2's path.
+    #[actix_web::test]
+    async fn a_signature_over_the_path_without_the_base_url_prefix_is_refused() {
+        let s = sim().await;
         let body = br#"{"account":"20001"}"#.to_vec();
-        let full = format!("/sim/card{BAL}");
-        let h = s.sign(&full, &body, None);
-        assert_eq!(s.raw("/sim/card", BAL, h, body).await.code(), 0);
+        let without_prefix = s.sign("", BAL, &body, None);
+        let refused = s.raw("/sim/card", BAL, without_prefix, body.clone()).await;
+        assert_eq!((refused.status, refused.code()), (401, 1002));
+        let with_prefix = s.sign("/sim/card", BAL, &body, None);
+        assert_eq!(s.raw("/sim/card", BAL, with_prefix, body).await.code(), 0);
     }
 
     #[actix_web::test]
@@ -619,13 +650,13 @@ mod tests {
         assert_eq!((unsigned.status, unsigned.code()), (401, 1001));
         assert_eq!(unsigned.body["data"], serde_json::Value::Null);
 
-        let mut h = s.sign(BAL, &body, None);
+        let mut h = s.sign("/sim/card", BAL, &body, None);
         h[3].1 = "0".repeat(64);
         let wrong = s.raw("/sim/card", BAL, h, body.clone()).await;
         assert_eq!((wrong.status, wrong.code()), (401, 1002));
         assert_eq!(wrong.body["message"], "签名检验失败");
 
-        let tampered = s.sign(BAL, &body, None);
+        let tampered = s.sign("/sim/card", BAL, &body, None);
         let other = br#"{"account":"20002"}"#.to_vec();
         assert_eq!(s.raw("/sim/card", BAL, tampered, other).await.code(), 1002);
 
@@ -652,7 +683,7 @@ mod tests {
         let unknown = s.raw("/sim/card", BAL, h.pairs(), body.clone()).await;
         assert_eq!((unknown.status, unknown.code()), (403, 1005));
 
-        let h = s.sign(BAL, &body, None);
+        let h = s.sign("/sim/card", BAL, &body, None);
         assert_eq!(
             s.raw("/sim/card", BAL, h.clone(), body.clone())
                 .await
