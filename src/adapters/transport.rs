@@ -252,7 +252,7 @@ impl UpstreamClient {
         let sig = headers.header(wire::headers::SIGNATURE);
         let ts = headers
             .header(wire::headers::TIMESTAMP)
-            .and_then(|t| t.trim().parse::<i64>().ok());
+            .and_then(|t| wire::parse_timestamp(t.trim()));
         match (sig, ts) {
             (Some(sig), Some(ts)) => {
                 wire::verify_response(&self.creds, status, request_id, ts, body, sig, unix_now())

@@ -239,12 +239,17 @@ pub async fn serve(
     body: web::Bytes,
 ) -> HttpResponse {
     let gw = (svc.gateway)(&state);
-    let request_id = header(&req, wire::headers::REQUEST_ID)
-        .or_else(|| header(&req, wire::headers::NONCE))
-        .unwrap_or("")
-        .chars()
-        .take(64)
-        .collect::<String>();
+    // Echo the request id only in its documented form (§2.1): a malformed one is refused by
+    // verification below and answered with an empty id, never truncated or replaced.
+    let request_id = match header(&req, wire::headers::REQUEST_ID) {
+        Some(id) => id,
+        None => header(&req, wire::headers::NONCE).unwrap_or(""),
+    };
+    let request_id = if wire::valid_request_id(request_id) {
+        request_id.to_owned()
+    } else {
+        String::new()
+    };
 
     // Every envelope is signed when we know the caller's app key (docs/upstream-api.md §2.4).
     let creds_for_key = header(&req, wire::headers::APP_KEY)

@@ -53,6 +53,8 @@ pub const NONCE_TTL_SECS: i64 = 2 * TIMESTAMP_WINDOW_SECS;
 /// Nonce length bounds (ASCII letters, digits, `-`, `_`).
 pub const NONCE_MIN_LEN: usize = 16;
 pub const NONCE_MAX_LEN: usize = 64;
+/// `X-Request-Id`: 1 to this many chars of `[A-Za-z0-9_-]` (docs/upstream-api.md §2.1).
+pub const REQUEST_ID_MAX_LEN: usize = 64;
 /// `out_trade_no` / `out_id` / `Idempotency-Key`: 1..=32 of `[A-Za-z0-9_-]`.
 pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 32;
 /// Largest `page_size` a server must honour; bigger values are clamped, not rejected.

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use super::envelope::ErrorCode;
 use super::signing::{Credentials, canonical_request, ct_eq_str, hmac_hex, sign_response};
 use super::{
-    IDEMPOTENCY_KEY_MAX_LEN, NONCE_MAX_LEN, NONCE_MIN_LEN, NONCE_TTL_SECS, TIMESTAMP_WINDOW_SECS,
-    headers,
+    IDEMPOTENCY_KEY_MAX_LEN, NONCE_MAX_LEN, NONCE_MIN_LEN, NONCE_TTL_SECS, REQUEST_ID_MAX_LEN,
+    TIMESTAMP_WINDOW_SECS, headers,
 };
 
 /// Check a response signature (client side). The timestamp window applies as for requests;
@@ -24,7 +24,7 @@ pub fn verify_response(
     signature: &str,
     now: i64,
 ) -> Result<(), WireError> {
-    if (now - timestamp).abs() > TIMESTAMP_WINDOW_SECS {
+    if !within_window(now, timestamp) {
         return Err(WireError::TimestampOutOfWindow);
     }
     let expected = sign_response(creds, status, request_id, timestamp, body);
@@ -104,6 +104,28 @@ impl HeaderLookup for Vec<(&'static str, String)> {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// `X-Timestamp` as §2.1 writes it: plain decimal digits, no sign, no leading zero, no
+/// spaces, within `i64`. `+1764062400` and `01764062400` are refused, not normalised.
+pub fn parse_timestamp(raw: &str) -> Option<i64> {
+    let plain = raw.bytes().all(|b| b.is_ascii_digit()) && !(raw.len() > 1 && raw.starts_with('0'));
+    if plain { raw.parse().ok() } else { None }
+}
+
+/// `|now − timestamp| ≤ 300 s`, computed without overflow: a timestamp so far away that the
+/// difference does not fit in an `i64` (`i64::MIN` from a hostile peer) is outside the window.
+fn within_window(now: i64, timestamp: i64) -> bool {
+    now.checked_sub(timestamp)
+        .is_some_and(|d| d.unsigned_abs() <= TIMESTAMP_WINDOW_SECS.unsigned_abs())
+}
+
+/// `true` if `id` is a valid `X-Request-Id`: 1–64 chars of `[A-Za-z0-9_-]` (§2.1).
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=REQUEST_ID_MAX_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn valid_nonce(nonce: &str) -> bool {
@@ -208,7 +230,8 @@ impl Default for ReplayGuard {
     }
 }
 
-/// Verify a signed request (server side), in this order: headers present and well formed →
+/// Verify a signed request (server side), in this order: headers present and well formed
+/// (timestamp plain digits, nonce and request id of the documented alphabet) →
 /// app key known → timestamp inside ±300 s of `now` → signature (constant-time) → nonce not
 /// replayed (only remembered once the signature is good, so forged requests cannot fill the
 /// cache) → `Idempotency-Key` well formed if present. Returns the caller's credentials.
@@ -236,16 +259,20 @@ where
     let timestamp_raw = get(headers::TIMESTAMP)?;
     let nonce = get(headers::NONCE)?;
     let signature = get(headers::SIGNATURE)?;
-    let timestamp: i64 = timestamp_raw
-        .parse()
-        .map_err(|_| WireError::MalformedHeader(headers::TIMESTAMP))?;
+    let timestamp =
+        parse_timestamp(timestamp_raw).ok_or(WireError::MalformedHeader(headers::TIMESTAMP))?;
     if !valid_nonce(nonce) {
         return Err(WireError::MalformedHeader(headers::NONCE));
+    }
+    if let Some(id) = headers.header(headers::REQUEST_ID)
+        && !valid_request_id(id.trim())
+    {
+        return Err(WireError::MalformedHeader(headers::REQUEST_ID));
     }
     let creds = creds_lookup
         .credentials(app_key)
         .ok_or(WireError::UnknownAppKey)?;
-    if (now - timestamp).abs() > TIMESTAMP_WINDOW_SECS {
+    if !within_window(now, timestamp) {
         return Err(WireError::TimestampOutOfWindow);
     }
     let expected = hmac_hex(
@@ -300,12 +327,79 @@ impl WireError {
 
 #[cfg(test)]
 mod tests {
+    use super::within_window;
     use crate::wire::signing::vectors::{BODY, NONCE, TS, demo};
     use crate::wire::*;
     use proptest::prelude::*;
 
     fn headers_of(s: &SignedHeaders) -> Vec<(&'static str, String)> {
         s.pairs()
+    }
+
+    /// A lax parser accepted `+ts` and `0ts` (a client that sends them works against one
+    /// gateway and not the next), and `i64::MIN` overflowed the window arithmetic (a panic in
+    /// debug builds): all are `1001`, refused before any arithmetic.
+    #[test]
+    fn timestamps_are_plain_digits_and_extreme_values_never_overflow() {
+        let guard = ReplayGuard::default();
+        let path = "/api/v1/card/balance/get";
+        let signed = sign_request(&demo(), "POST", path, BODY, TS, NONCE);
+        for raw in [
+            format!("+{TS}"),
+            format!("0{TS}"),
+            format!("{TS}.0"),
+            format!(" {TS}x"),
+            i64::MIN.to_string(),
+            "99999999999999999999".to_owned(),
+        ] {
+            let mut h = headers_of(&signed);
+            h[1].1 = raw.clone();
+            assert_eq!(
+                verify_request(&demo(), "POST", path, &h, BODY, TS, &guard),
+                Err(WireError::MalformedHeader(headers::TIMESTAMP)),
+                "{raw}"
+            );
+        }
+        assert_eq!(parse_timestamp("0"), Some(0));
+        assert_eq!(parse_timestamp(&i64::MAX.to_string()), Some(i64::MAX));
+        // Extremes that do parse are outside the window, whatever `now` is.
+        assert!(!within_window(i64::MAX, 0));
+        assert!(!within_window(i64::MIN, i64::MAX));
+        assert!(!within_window(0, i64::MIN));
+        assert!(within_window(TS, TS + 300) && !within_window(TS, TS + 301));
+        let resp = sign_response(&demo(), 200, "req-1", TS, b"{}");
+        assert_eq!(
+            verify_response(&demo(), 200, "req-1", i64::MIN, b"{}", &resp, TS),
+            Err(WireError::TimestampOutOfWindow)
+        );
+    }
+
+    /// The simulator used to truncate a long `X-Request-Id` to 64 chars and echo it: a request
+    /// id outside §2.1's form is `1001`, never rewritten.
+    #[test]
+    fn a_malformed_request_id_is_refused_not_truncated() {
+        let guard = ReplayGuard::default();
+        let path = "/api/v1/card/balance/get";
+        for id in ["x".repeat(65), "has space".to_owned(), "中文".to_owned()] {
+            let signed =
+                sign_request(&demo(), "POST", path, BODY, TS, NONCE).with_request_id(id.clone());
+            assert_eq!(
+                verify_request(
+                    &demo(),
+                    "POST",
+                    path,
+                    &headers_of(&signed),
+                    BODY,
+                    TS,
+                    &guard
+                ),
+                Err(WireError::MalformedHeader(headers::REQUEST_ID)),
+                "{id}"
+            );
+        }
+        let ok =
+            sign_request(&demo(), "POST", path, BODY, TS, NONCE).with_request_id("x".repeat(64));
+        assert!(verify_request(&demo(), "POST", path, &headers_of(&ok), BODY, TS, &guard).is_ok());
     }
 
     #[test]
