@@ -284,17 +284,19 @@ fn query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             }
         }
         None => {
-            // A refused debit committed nothing: FAILED if the key was seen, else NOT_FOUND.
+            // Not a debit: a reversal that succeeded (every write can be looked up by its key,
+            // docs/upstream-api.md §4.3), a refused write that committed nothing (FAILED), or a
+            // key never seen (NOT_FOUND).
             drop(st);
             let seen = state
                 .bank_gateway()
                 .write_record(&ctx.creds.app_key, &q.out_trade_no);
             BankTradeStatus {
                 out_trade_no: q.out_trade_no,
-                state: if seen.is_some() {
-                    TradeState::Failed
-                } else {
-                    TradeState::NotFound
+                state: match seen.as_ref().map(|r| r.result.is_ok()) {
+                    Some(true) => TradeState::Success,
+                    Some(false) => TradeState::Failed,
+                    None => TradeState::NotFound,
                 },
                 bank_trade_no: None,
                 amount_fen: seen.and_then(|r| r.body.get("amount_fen").and_then(Value::as_i64)),
