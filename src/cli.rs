@@ -96,6 +96,11 @@ enum Command {
         #[command(subcommand)]
         command: ContentCommand,
     },
+    /// A school's gateway against docs/upstream-api.md.
+    Upstream {
+        #[command(subcommand)]
+        command: UpstreamCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -166,6 +171,39 @@ impl StoreArgs {
         })?;
         Ok((store, settings))
     }
+}
+
+#[derive(Subcommand)]
+enum UpstreamCommand {
+    /// Run the conformance kit: one PASS/FAIL/SKIP line per check, exit 1 on any difference.
+    Check {
+        /// A onecard config: every `[upstreams.*]` section is checked.
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        config: Option<PathBuf>,
+        /// One gateway's base URL instead of a config (with --app-key and --secret).
+        #[arg(long, requires_all = ["app_key", "secret"])]
+        url: Option<String>,
+        /// Which upstream --url is: card, sms, public_data, bank or billers.
+        #[arg(long, default_value = "card")]
+        upstream: String,
+        #[arg(long)]
+        app_key: Option<String>,
+        #[arg(long)]
+        secret: Option<String>,
+        /// 学工号 of a test person with a normal card (default: the simulator's 张三).
+        #[arg(long, default_value = "2024000001")]
+        sno: String,
+        /// That person's card account.
+        #[arg(long, default_value = "20001")]
+        account: String,
+        /// That card's password (sent only as its digest).
+        #[arg(long, default_value = "123456")]
+        password: String,
+        /// Also run the writes: a 1 元 load and debit (both undone), a loss report (cancelled)
+        /// and one SMS to the test person. Only against a test account.
+        #[arg(long)]
+        writes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -287,6 +325,52 @@ pub fn run() -> anyhow::Result<()> {
         Command::Menu { command } => menu(command),
         Command::Doctor { url, config } => doctor(&url, &load(&config)?),
         Command::Content { command } => content(command),
+        Command::Upstream {
+            command:
+                UpstreamCommand::Check {
+                    config,
+                    url,
+                    upstream,
+                    app_key,
+                    secret,
+                    sno,
+                    account,
+                    password,
+                    writes,
+                },
+        } => {
+            let gateways = match (config, url, app_key, secret) {
+                (Some(config), ..) => {
+                    let mut settings = load(&config)?;
+                    let own = format!("http://{}", settings.server.listen);
+                    settings.resolve_self_urls(&own);
+                    let upstreams = settings
+                        .upstreams
+                        .context("the config has no [upstreams] sections")?;
+                    crate::conformance::gateways(&upstreams)
+                }
+                (None, Some(url), Some(key), Some(secret)) => {
+                    let which = crate::conformance::Upstream::parse(&upstream)
+                        .with_context(|| format!("unknown upstream {upstream:?}"))?;
+                    let creds = crate::wire::Credentials::new(key, secret);
+                    vec![crate::conformance::Gateway::new(which, &url, creds)]
+                }
+                _ => bail!("give --config FILE, or --url URL --app-key K --secret S"),
+            };
+            let fixtures = crate::conformance::Fixtures {
+                sno,
+                account,
+                password,
+                writes,
+            };
+            let report = actix_web::rt::System::new()
+                .block_on(crate::conformance::run(&gateways, &fixtures));
+            println!("{report}");
+            if !report.passed() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Store { command } => match command {
             StoreCommand::Export { data, out } => {
                 let store = crate::store::Store::open(&data, 16)?;

@@ -24,11 +24,14 @@
 //! - [`store`] sled behind typed repositories; nothing else touches sled.
 //! - [`wire`] the upstream protocol in types: signing, verification, envelope, bodies.
 //! - [`sim`] simulators of every upstream, speaking the [`wire`] protocol.
+//! - [`conformance`] the kit that checks any gateway (ours or a school's) against the [`wire`]
+//!   protocol: `onecard upstream check`.
 
 pub mod actors;
 pub mod adapters;
 pub mod chat;
 pub mod cli;
+pub mod conformance;
 pub mod doctor;
 pub mod domain;
 pub mod http;

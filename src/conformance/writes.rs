@@ -1,0 +1,231 @@
+//! Idempotent writes (docs/upstream-api.md §4.3): the same key and body replays the first
+//! answer, the same key with another body is the upstream's "duplicate key" code, and the key
+//! can be looked up afterwards. Runs only with [`Fixtures::writes`]: these calls load, debit and
+//! report a card lost (and restore it) and send one SMS to the fixture person's phone.
+
+use serde_json::{Value, json};
+
+use super::client::{Gateway, now};
+use super::reads::{Shape, judge, shape};
+use super::signing::expect_code;
+use super::{Fixtures, Report, Upstream, Verdict};
+use crate::wire::{self, paths};
+
+/// One write to try twice, then with a changed body.
+struct Write {
+    path: &'static str,
+    key: String,
+    body: Value,
+    shape: Shape,
+    /// "same key, different body" (2009, 3009, 5009, 6009).
+    duplicate_code: u64,
+}
+
+/// Keys unique to this run: `CK` + a tag + the time in hex (≤ 32 chars).
+fn key(tag: &str) -> String {
+    format!("CK{tag}{:x}", now())
+}
+
+fn writes(gw: &Gateway, f: &Fixtures) -> Vec<Write> {
+    let digest = wire::password_digest(gw.creds(), &f.account, &f.password);
+    match gw.upstream {
+        Upstream::Card => {
+            let (load, reverse, debit, refund) = (key("LD"), key("RV"), key("DB"), key("RF"));
+            let (loss, cancel) = (key("RL"), key("CL"));
+            vec![
+                Write {
+                    path: paths::CARD_LOAD_CREATE,
+                    body: json!({"account": f.account, "amount_fen": 100, "out_trade_no": load, "source": "bank", "source_ref": key("SRC")}),
+                    key: load.clone(),
+                    shape: shape::<wire::LoadResult>,
+                    duplicate_code: 2009,
+                },
+                Write {
+                    path: paths::CARD_LOAD_REVERSE,
+                    body: json!({"orig_out_trade_no": load, "out_trade_no": reverse}),
+                    key: reverse,
+                    shape: shape::<wire::ReverseResult>,
+                    duplicate_code: 2009,
+                },
+                Write {
+                    path: paths::CARD_PAY_DEBIT,
+                    body: json!({"account": f.account, "amount_fen": 100, "out_trade_no": debit, "biller_id": "conformance", "target_id": f.sno, "remark": "conformance"}),
+                    key: debit.clone(),
+                    shape: shape::<wire::DebitResult>,
+                    duplicate_code: 2009,
+                },
+                Write {
+                    path: paths::CARD_PAY_REFUND,
+                    body: json!({"orig_out_trade_no": debit, "out_trade_no": refund, "amount_fen": 100}),
+                    key: refund,
+                    shape: shape::<wire::DebitResult>,
+                    duplicate_code: 2009,
+                },
+                Write {
+                    path: paths::CARD_REPORT_LOSS,
+                    body: json!({"account": f.account, "out_trade_no": loss, "channel": "wechat"}),
+                    key: loss,
+                    shape: shape::<wire::LossResult>,
+                    duplicate_code: 2009,
+                },
+                Write {
+                    path: paths::CARD_CANCEL_LOSS,
+                    body: json!({"account": f.account, "out_trade_no": cancel, "password_digest": digest}),
+                    key: cancel,
+                    shape: shape::<wire::LossResult>,
+                    duplicate_code: 2009,
+                },
+            ]
+        }
+        Upstream::Sms => {
+            let out_id = key("SM");
+            vec![Write {
+                path: paths::SMS_SEND,
+                body: json!({"sno": f.sno, "sign": "校园一卡通", "template_id": "SMS_VERIFY_CODE", "params": {"code": "000000", "minutes": "5"}, "out_id": out_id}),
+                key: out_id,
+                shape: shape::<wire::SmsSendResult>,
+                duplicate_code: 3009,
+            }]
+        }
+        Upstream::Bank => {
+            let (debit, reverse) = (key("BD"), key("BR"));
+            vec![
+                Write {
+                    path: paths::BANK_DEBIT,
+                    body: json!({"sno": f.sno, "amount_fen": 100, "out_trade_no": debit, "purpose": "campus_card_load"}),
+                    key: debit.clone(),
+                    shape: shape::<wire::BankDebitResult>,
+                    duplicate_code: 5009,
+                },
+                Write {
+                    path: paths::BANK_REVERSE,
+                    body: json!({"orig_out_trade_no": debit, "out_trade_no": reverse}),
+                    key: reverse,
+                    shape: shape::<wire::ReverseResult>,
+                    duplicate_code: 5009,
+                },
+            ]
+        }
+        Upstream::PublicData | Upstream::Billers => Vec::new(),
+    }
+}
+
+pub async fn check(gw: &Gateway, f: &Fixtures, report: &mut Report) {
+    let area = gw.area("writes");
+    if matches!(gw.upstream, Upstream::PublicData) {
+        return;
+    }
+    if !f.writes || gw.upstream == Upstream::Billers {
+        let why = if f.writes {
+            "billers/pay needs a payable target of the school's own; not covered yet"
+        } else {
+            "writes move money and send SMS: run with --writes against a test account"
+        };
+        report.push(
+            area,
+            "same key + same body replays the first answer (§4.3)",
+            Verdict::Skip(why.to_owned()),
+        );
+        return;
+    }
+    for w in writes(gw, f) {
+        let first = gw.write(w.path, &w.body, &w.key).await;
+        let second = gw.write(w.path, &w.body, &w.key).await;
+        let verdict = match (&first, &second) {
+            (Ok(a), Ok(b)) if (a.status, a.code(), a.data()) == (b.status, b.code(), b.data()) => {
+                Verdict::Pass
+            }
+            (Ok(a), Ok(b)) => Verdict::Fail(format!(
+                "first {} {}, again {} {}",
+                a.describe(),
+                a.data(),
+                b.describe(),
+                b.data()
+            )),
+            (Err(e), _) | (_, Err(e)) => Verdict::Fail(e.clone()),
+        };
+        report.push(
+            area.clone(),
+            format!("{}: same key + same body replays the first answer", w.path),
+            verdict,
+        );
+        let first_code = first.as_ref().ok().and_then(|r| r.code());
+        let verdict = match first {
+            Ok(r) if r.code() != Some(0) => Verdict::Skip(format!(
+                "the write was refused ({}); nothing to type-check",
+                r.describe()
+            )),
+            other => judge(other, w.shape, &[]),
+        };
+        report.push(
+            area.clone(),
+            format!("{}: answer has the documented field types", w.path),
+            verdict,
+        );
+        let mut changed = w.body.clone();
+        changed["conformance"] = json!("changed");
+        report.push(
+            area.clone(),
+            format!(
+                "{}: same key + another body → {} (HTTP 200)",
+                w.path, w.duplicate_code
+            ),
+            expect_code(
+                gw.write(w.path, &changed, &w.key).await,
+                200,
+                w.duplicate_code,
+            ),
+        );
+        if let Some(lookup) = lookup(gw, &w.key, first_code) {
+            report.push(
+                area.clone(),
+                format!("{}: the key can be looked up", w.path),
+                lookup.await,
+            );
+        }
+    }
+}
+
+/// Look the key up (`trade/query`, `sms/status`, `bank/query`) and compare with the first
+/// answer: committed → `SUCCESS` (or `PROCESSING`/`REVERSED`), refused → `FAILED` or
+/// `NOT_FOUND`.
+fn lookup<'a>(
+    gw: &'a Gateway,
+    key: &'a str,
+    first_code: Option<u64>,
+) -> Option<impl std::future::Future<Output = Verdict> + 'a> {
+    let (path, body): (&str, Value) = match gw.upstream {
+        Upstream::Card => (paths::CARD_TRADE_QUERY, json!({"out_trade_no": key})),
+        Upstream::Sms => (paths::SMS_STATUS, json!({"out_id": key})),
+        Upstream::Bank => (paths::BANK_QUERY, json!({"out_trade_no": key})),
+        _ => return None,
+    };
+    Some(async move {
+        let reply = match gw.call(path, &body).await {
+            Ok(r) => r,
+            Err(e) => return Verdict::Fail(e),
+        };
+        if gw.upstream == Upstream::Sms {
+            return match first_code {
+                Some(0) => judge(Ok(reply), shape::<wire::SmsStatus>, &[]),
+                _ => expect_code(Ok(reply), 200, 3010),
+            };
+        }
+        if reply.code() != Some(0) {
+            return Verdict::Fail(format!("{path}: got {}", reply.describe()));
+        }
+        let state = reply.data()["state"].as_str().unwrap_or("").to_owned();
+        let fits = match first_code {
+            Some(0) => ["SUCCESS", "PROCESSING", "REVERSED"].contains(&state.as_str()),
+            _ => ["FAILED", "NOT_FOUND"].contains(&state.as_str()),
+        };
+        if fits {
+            Verdict::Pass
+        } else {
+            Verdict::Fail(format!(
+                "{path}: state {state} after a write answered code {}",
+                first_code.map_or("none".to_owned(), |c| c.to_string())
+            ))
+        }
+    })
+}
