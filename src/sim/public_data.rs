@@ -20,6 +20,9 @@ use crate::wire::{
 /// Weeks in a term (teaching + exams).
 const TERM_WEEKS: u32 = 20;
 
+/// The highest week a timetable query may name (docs/upstream-api.md §7.3).
+const MAX_WEEK: u32 = 30;
+
 /// A term: `2025-2026-1` is the autumn term of academic year 2025–2026.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Term {
@@ -367,10 +370,12 @@ fn timetable(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         None if term == Term::current(today) => term.week_of(today).min(TERM_WEEKS),
         None => 1,
     };
-    if !(1..=TERM_WEEKS).contains(&week) {
+    // Weeks after the term's last one (a user asking for 下周 in exam week) simply have no
+    // lessons; only a week no term can have is a bad request.
+    if !(1..=MAX_WEEK).contains(&week) {
         return Err(OpError::msg(
             ErrorCode::BadRequest,
-            format!("week 须在 1 到 {TERM_WEEKS} 之间"),
+            format!("week 须在 1 到 {MAX_WEEK} 之间"),
         ));
     }
     let mut items: Vec<Lesson> = courses(state.config().seed, p, term)
@@ -778,9 +783,9 @@ mod tests {
     }
 
     /// Asking for a past term without a week answered `1007` (today's week of that term was
-    /// far past its end): another term defaults to week 1, and weeks run 1 to 20.
+    /// far past its end): another term defaults to week 1; weeks 1 to 30 may be asked for.
     #[actix_web::test]
-    async fn timetable_of_a_past_term_defaults_to_week_one_and_weeks_run_one_to_twenty() {
+    async fn timetable_of_a_past_term_defaults_to_week_one_and_weeks_run_one_to_thirty() {
         let s = sim().await;
         let past = ok(
             &s,
@@ -796,7 +801,18 @@ mod tests {
         let today = local_date(s.state.clock().now());
         let term = Term::current(today);
         assert_eq!(current["week_no"], term.week_of(today).min(TERM_WEEKS));
-        for week in [0, TERM_WEEKS + 1] {
+        let after_the_term = ok(
+            &s,
+            paths::DATA_TIMETABLE_GET,
+            json!({"sno": "2024000001", "term": "2024-2025-1", "week": TERM_WEEKS + 1}),
+        )
+        .await;
+        assert_eq!(
+            after_the_term["items"],
+            json!([]),
+            "no lessons after the term"
+        );
+        for week in [0, super::MAX_WEEK + 1] {
             let a = s
                 .call(
                     DATA,
