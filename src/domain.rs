@@ -166,6 +166,7 @@ impl OrderId {
             OrderStep::Debit => "D",
             OrderStep::Credit => "C",
             OrderStep::Reverse => "R",
+            OrderStep::CancelCredit => "X",
         };
         format!("{}{suffix}", self.0)
     }
@@ -180,6 +181,9 @@ pub enum OrderStep {
     Credit,
     /// Undoing the debit: the bank's 冲正 (top-up) or a refund to the card (payment).
     Reverse,
+    /// Cancelling a credit whose outcome is unclear before the debit is undone (the card's
+    /// 冲正 of a load): a late-arriving original is then refused, so money cannot land twice.
+    CancelCredit,
 }
 
 impl TryFrom<String> for OrderId {
@@ -344,10 +348,19 @@ mod tests {
         let id = OrderId::generate(1_764_062_400_000);
         assert!(id.as_str().starts_with("O20251125"), "{id}");
         assert_eq!(OrderId::parse(id.as_str()), Ok(id.clone()));
-        let keys =
-            [OrderStep::Debit, OrderStep::Credit, OrderStep::Reverse].map(|s| id.step_key(s));
+        let keys = [
+            OrderStep::Debit,
+            OrderStep::Credit,
+            OrderStep::Reverse,
+            OrderStep::CancelCredit,
+        ]
+        .map(|s| id.step_key(s));
         assert!(keys.iter().all(|k| crate::wire::valid_idempotency_key(k)));
         assert_eq!(keys[0], format!("{id}D"));
+        assert_eq!(
+            keys.iter().collect::<std::collections::HashSet<_>>().len(),
+            4
+        );
         assert_ne!(OrderId::generate(0), OrderId::generate(0));
         assert_eq!(OrderId::parse("O2025"), Err(DomainError::OrderId));
     }

@@ -20,6 +20,7 @@
 
 pub mod deliveries;
 pub mod late;
+pub mod orders;
 pub mod pusher;
 pub mod router;
 pub mod session;
