@@ -1,7 +1,7 @@
 //! The protocol half of the callback path for one safe-mode text message: verify the
 //! `msg_signature`, decrypt, parse, build the passive reply and encrypt it — each step alone and
-//! end to end through `Codec::open` + `passive_xml` + `Codec::seal`. Rule matching is added by
-//! the lead later.
+//! end to end through `Codec::open` + `passive_xml` + `Codec::seal`. Rule matching is measured
+//! separately (`benches/rules_match.rs`).
 //!
 //! Run: `cargo bench --bench callback_path`.
 

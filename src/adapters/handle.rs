@@ -56,7 +56,7 @@ const MAILBOX_MARGIN: Duration = Duration::from_millis(500);
 impl<T: ?Sized + Upstream> AdapterHandle<T> {
     /// Start the adapter named `upstream` from its config section. `connect` builds the
     /// client: once here, so a configuration that cannot work fails now, then inside the
-    /// adapter's own arbiter (RUST.md 1.2.2) and again after each restart. Call inside the
+    /// adapter's own arbiter (docs/rust-dependencies.md 1.2.2) and again after each restart. Call inside the
     /// actix System.
     pub fn start<F>(
         upstream: &'static str,

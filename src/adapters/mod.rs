@@ -5,8 +5,8 @@
 //! that stops. It owns the signed HTTP calls (built on the protocol
 //! types of [`crate::wire`], shared with the simulators), timeouts, retries of idempotent
 //! reads, concurrency and rate limits and a circuit breaker per upstream ([`policy`]), and the actor + keeper that isolate each upstream
-//! ([`supervise`]). It must never compose user-facing replies (that is the lead's, from
-//! [`AdapterError`]'s variants), never retry a write except with the same idempotency key, and
+//! ([`supervise`]). It must never compose user-facing replies (the actions turn
+//! [`AdapterError`]'s variants into replies), never retry a write except with the same idempotency key, and
 //! never log secrets or personal data (only [`events`] logs, and it masks).
 //!
 //! Layout per upstream: `mod.rs` (the interface trait, an [`handle::Upstream`], and its
@@ -15,8 +15,8 @@
 //! [`handle::AdapterHandle`], which also carries start, health, restarts and stop).
 //!
 //! Call [`start`] from inside the actix System, once, before the HTTP server: each adapter gets
-//! its own arbiter (thread), its own `reqwest::Client` built there (RUST.md 1.2.2) and a keeper
-//! that restarts it if it dies (actix's Supervisor does not cover panics, RUST.md 1.2.1).
+//! its own arbiter (thread), its own `reqwest::Client` built there (docs/rust-dependencies.md 1.2.2) and a keeper
+//! that restarts it if it dies (actix's Supervisor does not cover panics, docs/rust-dependencies.md 1.2.1).
 
 pub mod bank;
 pub mod billers;

@@ -1,9 +1,9 @@
 //! The actor every adapter runs in, and the keeper that brings it back when it dies.
 //!
 //! Why it exists: each upstream gets its own actor on its own arbiter, so its HTTP client and
-//! its connection pool live on one runtime (RUST.md 1.2.2) and a slow upstream occupies only
+//! its connection pool live on one runtime (docs/rust-dependencies.md 1.2.2) and a slow upstream occupies only
 //! its own thread. actix's `Supervisor` restarts an actor that *stops*, not one that panics
-//! (RUST.md 1.2.1): after a panic every `send` fails with `MailboxError::Closed`. [`Kept`]
+//! (docs/rust-dependencies.md 1.2.1): after a panic every `send` fails with `MailboxError::Closed`. [`Kept`]
 //! therefore notices a dead mailbox — on a periodic check and on every failed send — and
 //! starts a fresh actor from the adapter's builder, counting restarts in a metric.
 //!

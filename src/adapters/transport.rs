@@ -21,7 +21,7 @@ use crate::wire::{self, Credentials, Envelope, ErrorCode};
 /// Responses bigger than this are refused (a page of 50 transactions is ≈ 20 KiB).
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
-/// One upstream's HTTP client. Build it inside the arbiter that will use it (RUST.md 1.2.2).
+/// One upstream's HTTP client. Build it inside the arbiter that will use it (docs/rust-dependencies.md 1.2.2).
 pub struct UpstreamClient {
     upstream: &'static str,
     /// Without a trailing `/`.

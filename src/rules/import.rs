@@ -1,7 +1,7 @@
 //! Import of WeChat's admin auto-reply rules (`get_current_autoreply_info`) into a rule file.
 //!
 //! Why it exists: switching an account to server mode silently disables the auto-reply rules
-//! the school's staff built in the MP admin UI (PEERS.md §2). The API still *returns* them, so
+//! the school's staff built in the MP admin UI (a common complaint of operators moving to server mode). The API still *returns* them, so
 //! `onecard rules import` turns that JSON into one of our TOML rule files: the subscribe reply,
 //! the default reply and every keyword rule with its `equal`/`contain` keywords, its
 //! `reply_all`/`random_one` mode and its text and news replies.

@@ -3,12 +3,12 @@
 //! Why it exists: once our server takes over the account, the menu can no longer be edited in
 //! the MP admin UI; it must come from the `menu/create` API. The file mirrors WeChat's JSON
 //! (`[[button]]`, `[[button.sub_button]]`, `type`, `name`, `key`, `url`, …) so an operator can
-//! follow Tencent's documentation, and it is validated against WeChat's limits (PROTOCOL.md §8.6)
+//! follow Tencent's documentation, and it is validated against WeChat's limits (docs/wechat-protocol.md §8.6)
 //! *before* the push, with `file:line:col` diagnostics, so a rejected menu (40016, 40018, …) is
 //! caught at `rules check` time.
 //!
-//! It owns the model, the validation and the JSON body. It never calls the API (the lead's
-//! WeChat client pushes [`Menu::to_wechat_json`]).
+//! It owns the model, the validation and the JSON body. It never calls the API (the WeChat client in
+//! `wechat::api` pushes [`Menu::to_wechat_json`]).
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! The simulated campus: a deterministic, seeded generator of people, cards and a year of card
-//! transactions, calibrated on shared/campus-card/DOMAIN.md (§1 account model, §2.3 daily
+//! transactions, calibrated on docs/campus-domain.md (§1 account model, §2.3 daily
 //! rhythm, §11 calibration).
 //!
 //! Why it exists: the card, SMS and public-data simulators need a realistic world that is the
@@ -118,7 +118,7 @@ pub enum PersonKind {
 }
 
 impl PersonKind {
-    /// Customer type code and name from a real school's dictionary (DOMAIN.md §1.5).
+    /// Customer type code and name from a real school's dictionary (docs/campus-domain.md §1.5).
     pub fn cust_type(self) -> (&'static str, &'static str) {
         match self {
             PersonKind::Undergrad => ("40", "本科"),
@@ -764,7 +764,7 @@ impl Campus {
             let extras = r.range(0, 2) + i64::from(weekend && r.chance(0.5));
             for _ in 0..extras {
                 let roll = r.f64();
-                // (merchant, time window in hours, amount range, amount step), DOMAIN.md §2.3
+                // (merchant, time window in hours, amount range, amount step), docs/campus-domain.md §2.3
                 let (m, h0, h1, a0, a1, step) = if roll < 0.30 {
                     (SUPERMARKET, 9, 22, 30, 400, 10)
                 } else if roll < 0.45 {
@@ -804,7 +804,7 @@ impl Campus {
                 ev.push(Event::consume(&mut r, SUPERMARKET, at, amount));
             }
         }
-        // Semester hot-water subsidy for students (DOMAIN.md §2.3: 15 元/semester).
+        // Semester hot-water subsidy for students (docs/campus-domain.md §2.3: 15 元/semester).
         if person.kind.is_student()
             && ((day.month() == 9 && day.day() == 15) || (day.month() == 3 && day.day() == 10))
         {
@@ -1025,7 +1025,7 @@ fn random_person(
 ) -> Person {
     let mut r = Rng::derive(seed, &[i as u64, 0xA1]);
     let roll = r.f64();
-    // DOMAIN.md §11: ~85 % students (本科 ~50 %, 硕士 ~30 %, 博士 ~5 %), ~15 % staff.
+    // docs/campus-domain.md §11: ~85 % students (本科 ~50 %, 硕士 ~30 %, 博士 ~5 %), ~15 % staff.
     let kind = if roll < 0.50 {
         PersonKind::Undergrad
     } else if roll < 0.80 {
@@ -1069,7 +1069,7 @@ fn random_person(
         .then(|| format!("{}{:08}", r.pick(PHONE_PREFIXES), r.range(0, 99_999_999)));
     let (issue, expire) = dates_for(kind, year);
     let mut card = make_card(account_no(i), true, issue, expire);
-    // Balance: log-normal around 60 元, capped at 1,000 元 (DOMAIN.md §11).
+    // Balance: log-normal around 60 元, capped at 1,000 元 (docs/campus-domain.md §11).
     card.balance_fen = ((6000f64.ln() + 0.8 * r.normal()).exp() as i64 / 10 * 10).clamp(0, 95_000);
     if r.chance(0.02) {
         card.pending_fen = *r.pick(&[5000, 10_000, 20_000]);

@@ -60,9 +60,9 @@ impl Default for CardSimConfig {
     }
 }
 
-/// Offline terminals honour a loss after this delay (blacklist propagation, DOMAIN.md §4).
+/// Offline terminals honour a loss after this delay (blacklist propagation, docs/campus-domain.md §4).
 const LOSS_EFFECTIVE_AFTER_SECS: i64 = 300;
-/// The accounting day ends at 23:30 campus time (DOMAIN.md §11).
+/// The accounting day ends at 23:30 campus time (docs/campus-domain.md §11).
 const DAY_CUT_SECS: i64 = 23 * 3600 + 30 * 60;
 /// Day records of D are ready at 06:00 on D+1.
 const RECORDS_READY_SECS: i64 = 6 * 3600;

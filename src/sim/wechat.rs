@@ -7,7 +7,7 @@
 //! customer-service pushes are only allowed inside the window a user action opens (5 pushes in
 //! 48 h after a user message, 3 in 1 minute after a menu click / subscribe / scan; otherwise
 //! 45015 or 45047). Template messages need no window and honour `client_msg_id` for 10 min.
-//! Menus are validated against WeChat's documented limits (PROTOCOL.md §8.6).
+//! Menus are validated against WeChat's documented limits (docs/wechat-protocol.md §8.6).
 //!
 //! It owns only its in-memory state; the WeChat side (chat client, test harness) reports user
 //! actions through `POST /sim/wechat/interactions`. It must never log tokens, secrets or message
@@ -303,7 +303,7 @@ impl WechatSim {
     ) -> Result<IssuedToken, WxError> {
         self.check_credentials(grant_type, appid, secret, E_INVALID_CREDENTIAL)?;
         let mut st = lock(&self.st);
-        // Daily quota of cgi-bin/token (PROTOCOL.md §8.2): a refresh loop runs into 45009.
+        // Daily quota of cgi-bin/token (docs/wechat-protocol.md §8.2): a refresh loop runs into 45009.
         let day = (now + 8 * 3600).div_euclid(86_400);
         if st.token_calls_today.0 != day {
             st.token_calls_today = (day, 0);

@@ -1,5 +1,5 @@
 //! Client of WeChat's outbound HTTP API: access tokens, customer-service messages, template
-//! messages and the custom menu (PROTOCOL.md §8.1–8.4, 8.6).
+//! messages and the custom menu (docs/wechat-protocol.md §8.1–8.4, 8.6).
 //!
 //! Why it exists: the pusher, the token keeper and the menu command need typed calls with one
 //! error model. Success and failure are decided on `errcode` in the JSON body, never on the
@@ -86,7 +86,7 @@ impl std::fmt::Debug for AccessToken {
     }
 }
 
-/// A 客服 message (`message/custom/send`), shapes per PROTOCOL.md §8.3.
+/// A 客服 message (`message/custom/send`), shapes per docs/wechat-protocol.md §8.3.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CustomMessage {
     pub touser: String,
@@ -148,7 +148,7 @@ impl CustomMessage {
     }
 }
 
-/// A 模板消息 (`message/template/send`), PROTOCOL.md §8.4. `data` serializes as
+/// A 模板消息 (`message/template/send`), docs/wechat-protocol.md §8.4. `data` serializes as
 /// `{"key":{"value":"…"}}`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TemplateMessage {
@@ -175,7 +175,7 @@ fn template_data<S: Serializer>(data: &BTreeMap<String, String>, s: S) -> Result
 /// Where WeChat's web authorization starts (not under the API base).
 pub const OAUTH_AUTHORIZE_BASE: &str = "https://open.weixin.qq.com/connect/oauth2/authorize";
 
-/// Web authorization scope (PROTOCOL.md §8.7).
+/// Web authorization scope (docs/wechat-protocol.md §8.7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OAuthScope {
     /// `snsapi_base`: silent, yields the openid only. Enough to bind a card.

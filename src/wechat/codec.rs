@@ -2,7 +2,7 @@
 //!
 //! Why it exists: turning a raw callback (query string + body) into a trusted
 //! [`InboundMessage`], and a reply back into the body WeChat expects, involves ordering rules
-//! that are easy to get wrong and costly when wrong (PROTOCOL.md §2, §3, §6): check the
+//! that are easy to get wrong and costly when wrong (docs/wechat-protocol.md §2, §3, §6): check the
 //! timestamp window, then the signature (`signature` in plain mode, **`msg_signature` over
 //! `Encrypt`** in safe/compat mode), only then decrypt, and parse only the decrypted XML. Token
 //! and EncodingAESKey rotation are handled here too: every configured token is accepted, keys
@@ -37,7 +37,7 @@ pub const DEFAULT_TIMESTAMP_WINDOW_SECS: i64 = 300;
 /// second, about 19 MB.
 pub const DEFAULT_REPLAY_CACHE_CAPACITY: usize = 100_000;
 
-/// The query string WeChat appends to our callback URL (PROTOCOL.md §1). All optional here;
+/// The query string WeChat appends to our callback URL (docs/wechat-protocol.md §1). All optional here;
 /// the codec decides which are required for the request at hand.
 #[derive(Deserialize, Default, Clone, Debug)]
 pub struct CallbackQuery {
@@ -296,7 +296,7 @@ impl Codec {
             });
         }
 
-        // Safe / compat: `signature` is not enough (PROTOCOL.md §3, "不要使用signature验证").
+        // Safe / compat: `signature` is not enough (docs/wechat-protocol.md §3, "不要使用signature验证").
         let msg_sig = required(&q.msg_signature, "msg_signature")?;
         if self.inner.keys.is_empty() {
             return Err(WeChatError::NoAesKey);
@@ -529,7 +529,7 @@ impl Envelope {
     }
 }
 
-/// The encrypted reply envelope, in the layout of Tencent's samples (PROTOCOL.md §6.1).
+/// The encrypted reply envelope, in the layout of Tencent's samples (docs/wechat-protocol.md §6.1).
 pub(crate) fn envelope(encrypt: &str, msg_signature: &str, timestamp: &str, nonce: &str) -> String {
     let mut out = String::with_capacity(encrypt.len() + 200);
     out.push_str("<xml>\n");

@@ -2,7 +2,7 @@
 //!
 //! Why it exists: in safe mode every callback body and every passive reply is
 //! `base64(AES-256-CBC(random16 ‖ be_u32(len) ‖ msg ‖ appid ‖ pkcs7_32))` with IV = key[..16]
-//! (PROTOCOL.md §6.1). This module owns the key parsing (lenient base64, because real
+//! (docs/wechat-protocol.md §6.1). This module owns the key parsing (lenient base64, because real
 //! EncodingAESKeys carry non-zero spare bits), the 32-byte PKCS#7 padding done by hand (the
 //! cipher runs with `NoPadding`) and a strict decryption that checks every length, every pad
 //! byte and the appid.

@@ -12,7 +12,7 @@
 use super::error::WeChatError;
 use super::xml::{self, Fields};
 
-/// One inbound message or event, after decryption (PROTOCOL.md §4).
+/// One inbound message or event, after decryption (docs/wechat-protocol.md §4).
 ///
 /// `Debug` is safe to log: user text, locations and URLs print as their length only and the
 /// openid as its last four characters. Use the fields themselves where content is needed.
@@ -76,7 +76,7 @@ pub enum InboundBody {
     },
 }
 
-/// `MsgType` = `event`, by `Event` compared case-insensitively (PROTOCOL.md §4.3).
+/// `MsgType` = `event`, by `Event` compared case-insensitively (docs/wechat-protocol.md §4.3).
 /// `Debug` redacts scan results and locations.
 #[derive(Clone, PartialEq)]
 pub enum Event {
@@ -398,7 +398,7 @@ impl InboundMessage {
         })
     }
 
-    /// Identity of this delivery for deduplicating WeChat's retries (PROTOCOL.md §5.1):
+    /// Identity of this delivery for deduplicating WeChat's retries (docs/wechat-protocol.md §5.1):
     /// messages `m:{from}:{msg_id}`, events `e:{from}:{create_time}:{event}:{event_key}`.
     pub fn dedup_key(&self) -> String {
         let from = &self.from_user;

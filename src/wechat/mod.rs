@@ -1,4 +1,4 @@
-//! The WeChat Official Account protocol, exact to Tencent's spec (shared/wechat/PROTOCOL.md).
+//! The WeChat Official Account protocol, exact to Tencent's spec (docs/wechat-protocol.md).
 //!
 //! Why it exists: everything that speaks WeChat's wire format lives here and nowhere else —
 //! request signatures ([`signature`]), the WXBizMsgCrypt envelope ([`crypto`]), inbound XML

@@ -53,7 +53,7 @@ pub struct Article {
     pub url: String,
 }
 
-/// The passive reply XML, in the layout of Tencent's samples (PROTOCOL.md §5.2).
+/// The passive reply XML, in the layout of Tencent's samples (docs/wechat-protocol.md §5.2).
 /// `to_user` is the inbound `FromUserName` (the user), `from_user` the inbound `ToUserName`
 /// (our account).
 pub fn passive_xml(to_user: &str, from_user: &str, create_time: i64, reply: &Reply) -> String {

@@ -11,7 +11,7 @@ use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
 /// Lowercase hex SHA-1 of the parts sorted byte-wise ascending and concatenated without a
-/// separator (PROTOCOL.md §2).
+/// separator (docs/wechat-protocol.md §2).
 pub fn sign(parts: &[&str]) -> String {
     let mut sorted: Vec<&str> = parts.to_vec();
     sorted.sort_unstable();
@@ -32,7 +32,7 @@ pub fn verify(expected_hex: &str, parts: &[&str]) -> bool {
     bool::from(computed.as_bytes().ct_eq(given.as_bytes()))
 }
 
-/// JS-SDK `wx.config` signature (PROTOCOL.md §8.7): sha1 of
+/// JS-SDK `wx.config` signature (docs/wechat-protocol.md §8.7): sha1 of
 /// `jsapi_ticket=…&noncestr=…&timestamp=…&url=…` (keys in ASCII order, values raw, not
 /// URL-escaped). `url` is the page URL; anything from `#` on is dropped, as WeChat requires.
 pub fn jsapi_signature(jsapi_ticket: &str, noncestr: &str, timestamp: i64, url: &str) -> String {
