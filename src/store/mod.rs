@@ -22,6 +22,7 @@ pub mod orders_sled;
 mod outbox;
 mod rules_snapshot;
 mod sessions;
+mod tickets;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use orders_sled::SledOrders;
 pub use outbox::{OutboxEntry, OutboxRepo, PendingReply, ReplyState, StoredReply, UnfinishedJob};
 pub use rules_snapshot::RulesSnapshotRepo;
 pub use sessions::{Dialog, SessionRecord, SessionsRepo};
+pub use tickets::{Ticket, TicketCategory, TicketError, TicketEvent, TicketState, TicketsRepo};
 
 use crate::domain::OpenId;
 
@@ -95,6 +97,7 @@ struct Trees {
     content: sled::Tree,
     /// Copies kept for a restart (the last good rule files).
     snapshots: sled::Tree,
+    tickets: sled::Tree,
 }
 
 impl Store {
@@ -145,6 +148,7 @@ impl Store {
             feedback_by_user: db.open_tree("feedback_by_user")?,
             content: db.open_tree("content")?,
             snapshots: db.open_tree("snapshots")?,
+            tickets: db.open_tree("tickets")?,
         };
         let store = Self {
             db,
@@ -203,6 +207,9 @@ impl Store {
     }
     pub fn content(&self) -> ContentRepo {
         ContentRepo::new(self.inner.content.clone())
+    }
+    pub fn tickets(&self) -> TicketsRepo {
+        TicketsRepo::new(self.inner.tickets.clone())
     }
 
     /// Clear a card's binding counters for today (the service desk's unlock, after checking

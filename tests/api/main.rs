@@ -20,3 +20,4 @@ mod queries;
 mod restart;
 mod rules_reload;
 mod soak;
+mod tickets;
