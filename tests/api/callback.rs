@@ -238,20 +238,25 @@ async fn bad_requests_are_refused_with_4xx_never_5xx() {
     let now = chrono::Utc::now().timestamp();
     let user = "oBadRequests0000000000000001";
     let good = app.wx.text_message(user, "帮助").to_xml();
+    let refused = |status: u16, reason: &str| (status, reason.to_owned());
 
     // Forged msg_signature in safe mode.
     let (q, body) = app.wx.platform().seal_inbound(&good, true, now, "1", user);
     let forged = q.replace("msg_signature=", "msg_signature=0");
-    let (status, reason) = app.post_raw(&forged, body.clone()).await;
-    assert!((400..500).contains(&status), "forged: {status} {reason}");
+    assert_eq!(
+        app.post_raw(&forged, body.clone()).await,
+        refused(403, "bad msg_signature")
+    );
 
     // A stale timestamp (replay of an old capture).
     let (q, body) = app
         .wx
         .platform()
-        .seal_inbound(&good, true, now - 3600, "1", user);
-    let (status, reason) = app.post_raw(&q, body).await;
-    assert!((400..500).contains(&status), "stale: {status} {reason}");
+        .seal_inbound(&good, true, now - 3600, "2", user);
+    assert_eq!(
+        app.post_raw(&q, body).await,
+        refused(403, "stale timestamp")
+    );
 
     // Oversized body.
     let huge = format!(
@@ -261,31 +266,37 @@ async fn bad_requests_are_refused_with_4xx_never_5xx() {
     let (q, body) = app
         .wx_plain
         .platform()
-        .seal_inbound(&huge, false, now, "1", user);
+        .seal_inbound(&huge, false, now, "3", user);
     let (status, _) = app.post_raw(&q, body).await;
     assert_eq!(status, 413, "oversized");
 
-    // Malformed XML, correctly signed (plaintext mode signs the query only).
-    let (q, _) = app
-        .wx_plain
+    // Malformed XML inside a correctly signed and encrypted envelope reaches the parser.
+    let (q, body) = app
+        .wx
         .platform()
-        .seal_inbound(&good, false, now, "1", user);
-    let (status, reason) = app.post_raw(&q, "<xml><ToUserName>oops").await;
-    assert!((400..500).contains(&status), "malformed: {status} {reason}");
+        .seal_inbound("<xml><ToUserName>oops", true, now, "4", user);
+    assert_eq!(app.post_raw(&q, body).await, refused(400, "malformed xml"));
 
-    // Entity-laden XML (billion laughs / XXE) is never expanded.
+    // Entity-laden XML (billion laughs / XXE) is never expanded, inside the envelope or outside.
     let evil = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><xml><ToUserName>a</ToUserName><FromUserName>oEvil</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&lol2;</Content><MsgId>1</MsgId></xml>"#;
-    let (status, reason) = app.post_raw(&q, evil).await;
-    assert!((400..500).contains(&status), "entities: {status} {reason}");
+    let (q, body) = app.wx.platform().seal_inbound(evil, true, now, "5", user);
+    assert_eq!(
+        app.post_raw(&q, body).await,
+        refused(400, "doctype refused")
+    );
     let xxe = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Content>&e;</Content></xml>"#;
-    let (status, _) = app.post_raw(&q, xxe).await;
-    assert!((400..500).contains(&status), "xxe");
+    let (q, _) = app.wx.platform().seal_inbound(&good, true, now, "6", user);
+    assert_eq!(app.post_raw(&q, xxe).await, refused(400, "doctype refused"));
 
     // Missing signature parameters.
-    let (status, _) = app.post_raw("timestamp=1", good.clone()).await;
-    assert!((400..500).contains(&status));
-    let (status, _) = app.post_raw("", good).await;
-    assert!((400..500).contains(&status));
+    assert_eq!(
+        app.post_raw("timestamp=1", good.clone()).await,
+        refused(400, "missing parameter")
+    );
+    assert_eq!(
+        app.post_raw("", good).await,
+        refused(400, "missing parameter")
+    );
 
     // And the platform is still healthy.
     assert_eq!(app.get("/healthz").await.status(), 200);

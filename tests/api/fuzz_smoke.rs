@@ -81,6 +81,9 @@ fn timestamp_header() -> impl Strategy<Value = String> {
     prop_oneof![
         (NOW - 600..NOW + 600).prop_map(|t| t.to_string()),
         any::<i64>().prop_map(|t| t.to_string()),
+        // The extremes, whose window arithmetic would overflow if it were unchecked.
+        Just(i64::MIN.to_string()),
+        Just(i64::MAX.to_string()),
         ".{0,20}",
     ]
 }
