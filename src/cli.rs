@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+use crate::actions::ActionRegistry;
 use crate::chat::{WeChatClient, pushed_text};
-use crate::rules::actions::ActionRegistry;
 use crate::settings::Settings;
 use crate::startup::{Application, Profile};
 use crate::wechat::{Event, Reply};

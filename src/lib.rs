@@ -10,7 +10,7 @@
 //!                          parse, dedup                               dialog state in store
 //!                                                                          │
 //!                                                 actors::router ◄─────────┘
-//!                                                 rules::RuleTable (hot reloaded) + rules::actions
+//!                                                 rules::RuleTable (hot reloaded) + actions
 //!                                                                          │
 //!                                                 adapters::* (card, sms, public data, ...)
 //! replies: passive XML inside the budget, or "success" and actors::pusher later
@@ -20,6 +20,7 @@
 //! - [`http`] actix-web routes; the single place errors become HTTP statuses.
 //! - [`actors`] sessions, router, pusher, token keeper, adapter keeper.
 //! - [`rules`] operator-edited reply rules: load, validate, match, render, hot reload.
+//! - [`actions`] what a rule can do besides fixed text: card, public info, notices, binding.
 //! - [`adapters`] one module per upstream system, behind typed handles.
 //! - [`store`] sled behind typed repositories; nothing else touches sled.
 //! - [`wire`] the upstream protocol in types: signing, verification, envelope, bodies.
@@ -27,6 +28,7 @@
 //! - [`conformance`] the kit that checks any gateway (ours or a school's) against the [`wire`]
 //!   protocol: `onecard upstream check`.
 
+pub mod actions;
 pub mod actors;
 pub mod adapters;
 pub mod chat;

@@ -22,13 +22,13 @@ use std::time::{Duration, Instant};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 
+use crate::actions::{ActionRegistry, Services};
 use crate::actors::deliveries::Deliveries;
 use crate::actors::pusher::PusherHandle;
 use crate::actors::router::Router;
 use crate::actors::sessions::Sessions;
 use crate::actors::token_keeper::TokenKeeperHandle;
 use crate::http::{CallbackState, health::HealthState};
-use crate::rules::actions::{ActionRegistry, Services};
 use crate::rules::{Diagnostic, LiveRules};
 use crate::settings::Settings;
 use crate::store::Store;

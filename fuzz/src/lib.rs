@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use base64::Engine;
-use onecard::rules::actions::ActionRegistry;
+use onecard::actions::ActionRegistry;
 use onecard::wechat::crypto::{AesKey, decrypt, encrypt_with_random};
 use onecard::wechat::reply::{parse_passive, passive_xml};
 use onecard::wechat::{CallbackQuery, Codec, CodecConfig, InboundMessage, Reply};

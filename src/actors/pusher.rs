@@ -807,7 +807,7 @@ mod tests {
         let tokens = TokenKeeperHandle::start(api.clone(), true, Duration::from_secs(60));
         let rules = LiveRules::load(
             std::path::Path::new("config/rules"),
-            Arc::new(crate::rules::actions::ActionRegistry::builtin()),
+            Arc::new(crate::actions::ActionRegistry::builtin()),
         )
         .unwrap();
         PusherHandle::start(api, tokens, store.clone(), None, rules, arbiter)

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 
-use crate::domain::OpenId;
-use crate::rules::actions::{
+use crate::actions::{
     ActionError, ActionInput, ActionOutput, ActionRegistry, DialogChange, Services,
 };
+use crate::domain::OpenId;
 use crate::rules::{LiveRules, Matched, RuleTable, Trigger, normalize};
 use crate::store::{Dialog, SessionRecord};
 use crate::wechat::{Event, InboundBody, InboundMessage, Reply};

@@ -44,7 +44,6 @@
 //! `priority`, then exact > prefix/suffix/contains > regex, then the longer keyword, then the
 //! earlier rule; the default rule answers when nothing matched.
 
-pub mod actions;
 pub mod import;
 pub mod last_good;
 pub mod load;
@@ -69,7 +68,7 @@ pub use template::{RenderedReply, ReplyMode, ReplySet};
 pub use tools::{check, check_dir, explain, parse_campus_time, unrouted_menu_keys};
 
 /// What the rules module needs to know about the built-in actions (implemented in
-/// [`actions`]): which template fields an action provides and which named messages it renders.
+/// [`crate::actions`]): which template fields an action provides and which named messages it renders.
 pub trait ActionCatalog: Send + Sync {
     /// Template fields the action provides, or None if no such action.
     fn fields(&self, action: &str) -> Option<&'static [&'static str]>;

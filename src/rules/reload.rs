@@ -583,7 +583,7 @@ mod tests {
         let errors = live.last_errors();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 4);
-        let actions = crate::rules::actions::ActionRegistry::builtin().names();
+        let actions = crate::actions::ActionRegistry::builtin().names();
         assert_eq!(
             errors[0].message,
             format!("unknown action `nope` (actions: {})", actions.join(", "))

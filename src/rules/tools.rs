@@ -367,7 +367,7 @@ impl Object for Placeholder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::actions::ActionRegistry;
+    use crate::actions::ActionRegistry;
     use crate::rules::load::tests::RegistryActions;
     use std::path::PathBuf;
 
@@ -414,7 +414,7 @@ mod tests {
     #[test]
     fn docs_list_every_registered_action_with_its_fields_and_messages() {
         let docs = std::fs::read_to_string(config("docs/rules.md")).expect("docs/rules.md");
-        let registry = crate::rules::actions::ActionRegistry::builtin();
+        let registry = crate::actions::ActionRegistry::builtin();
         for name in registry.names() {
             let head = format!("| `{name}` |");
             let Some(row) = docs.lines().find(|l| l.starts_with(&head)) else {

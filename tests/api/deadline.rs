@@ -121,7 +121,7 @@ async fn a_closed_window_falls_back_to_the_configured_template_message() {
 
 // ---- a menu click whose answer is slower than the callback budget and the pusher's tick ----
 
-use onecard::rules::actions::{ActionDef, ActionFuture, ActionInput, ActionOutput, ActionRegistry};
+use onecard::actions::{ActionDef, ActionFuture, ActionInput, ActionOutput, ActionRegistry};
 
 /// Longer than one pusher tick, which sweeps the customer-service windows.
 const SLOW_CLICK_MS: u64 = onecard::actors::pusher::TICK.as_millis() as u64 + 1500;

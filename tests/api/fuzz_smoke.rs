@@ -247,8 +247,7 @@ fn every_shipped_rule_file_loads_beside_the_message_tables() {
         }
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(dir.join("fuzz.toml"), &text).unwrap();
-        let loaded =
-            onecard::rules::load_dir(&dir, &onecard::rules::actions::ActionRegistry::builtin());
+        let loaded = onecard::rules::load_dir(&dir, &onecard::actions::ActionRegistry::builtin());
         assert!(loaded.is_ok(), "{name}: {:?}", loaded.err());
     }
 }

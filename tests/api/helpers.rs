@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use onecard::actions::ActionRegistry;
 use onecard::chat::{Exchange, WeChatClient};
-use onecard::rules::actions::ActionRegistry;
 use onecard::settings::Settings;
 use onecard::startup::{Application, Profile};
 use onecard::wechat::Reply;
@@ -322,7 +322,7 @@ pub fn openid(tag: &str) -> String {
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use onecard::rules::actions::{ActionDef, ActionFuture, ActionInput, ActionOutput};
+use onecard::actions::{ActionDef, ActionFuture, ActionInput, ActionOutput};
 
 static SLOW_CALLS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
 

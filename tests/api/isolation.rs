@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use onecard::rules::actions::ActionRegistry;
+use onecard::actions::ActionRegistry;
 use onecard::startup::{Profile, StartupError};
 
 use crate::helpers::{TestOptions, spawn_app, spawn_app_with};

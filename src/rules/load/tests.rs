@@ -9,11 +9,11 @@ use chrono::NaiveDate;
 
 /// The real action registry's actions and fields, without requiring every message key any
 /// action may use: for tests whose files hold a rule or two and no `[messages]` table.
-pub(crate) struct RegistryActions(crate::rules::actions::ActionRegistry);
+pub(crate) struct RegistryActions(crate::actions::ActionRegistry);
 
 impl RegistryActions {
     pub(crate) fn new() -> Self {
-        Self(crate::rules::actions::ActionRegistry::builtin())
+        Self(crate::actions::ActionRegistry::builtin())
     }
 }
 

@@ -23,8 +23,8 @@ use std::pin::Pin;
 
 use serde_json::Value;
 
-use super::ActionCatalog;
 use crate::domain::OpenId;
+use crate::rules::ActionCatalog;
 use crate::store::{Binding, Dialog, Store, StoreError};
 
 /// What actions may use: the store and the upstream adapters.
