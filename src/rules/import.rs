@@ -85,10 +85,15 @@ struct NewsItem {
     title: String,
     author: String,
     digest: String,
+    /// 1 (the default in WeChat) shows the cover at the top of the article page.
+    show_cover: Option<i64>,
     cover_url: String,
     content_url: String,
     source_url: String,
 }
+
+/// The most articles one news reply holds (WeChat's 多图文 limit, and the rule format's).
+const MAX_ARTICLES: usize = 8;
 
 /// WeChat `get_current_autoreply_info` JSON → the text of a TOML rule file. Warnings about
 /// what could not be imported are comments in the text (and logged).
@@ -169,7 +174,21 @@ impl Importer {
     fn simple(&mut self, id: &str, name: &str, trigger: &str, r: &SimpleReply, open: bool) {
         self.line("");
         if !open {
-            self.warn(format!("「{name}」在公众号后台处于关闭状态，未导入。"));
+            // Kept as a comment, so switching it on is one edit and nothing is lost.
+            self.warn(format!(
+                "「{name}」在公众号后台处于关闭状态，未启用；内容已作为注释保留。"
+            ));
+            if r.kind == "text" && !r.content.trim().is_empty() {
+                for l in [
+                    "[[rule]]".to_owned(),
+                    format!("id = {}", quote(id)),
+                    format!("name = {}", quote(name)),
+                    trigger.to_owned(),
+                    format!("reply = {}", quote(&literal(&r.content))),
+                ] {
+                    let _ = writeln!(self.text, "# {l}");
+                }
+            }
             return;
         }
         if r.kind != "text" {
@@ -253,40 +272,8 @@ impl Importer {
                 "text" => warnings.push(format!("规则「{label}」有一条空的文字回复，未导入。")),
                 "news" => {
                     let items = r.news_info.as_ref().map(|n| &n.list[..]).unwrap_or(&[]);
-                    if items.is_empty() {
-                        warnings.push(format!("规则「{label}」的图文回复没有文章，未导入。"));
-                    }
-                    for a in items {
-                        if a.title.trim().is_empty() {
-                            warnings.push(format!("规则「{label}」的一篇图文没有标题，未导入。"));
-                            continue;
-                        }
-                        let dropped: Vec<&str> = [
-                            ("作者（author）", &a.author),
-                            ("原文链接（source_url）", &a.source_url),
-                        ]
-                        .into_iter()
-                        .filter(|(_, v)| !v.trim().is_empty())
-                        .map(|(label, _)| label)
-                        .collect();
-                        if !dropped.is_empty() {
-                            warnings.push(format!(
-                                "规则「{label}」的图文「{}」的{}在规则文件中没有对应字段，未导入。",
-                                a.title.trim(),
-                                dropped.join("、")
-                            ));
-                        }
-                        let mut news = format!("title = {}", quote(&literal(&a.title)));
-                        for (field, value) in [
-                            ("description", &a.digest),
-                            ("pic_url", &a.cover_url),
-                            ("url", &a.content_url),
-                        ] {
-                            if !value.trim().is_empty() {
-                                let _ = write!(news, ", {field} = {}", quote(&literal(value)));
-                            }
-                        }
-                        replies.push(format!("  {{ news = {{ {news} }} }},"));
+                    if let Some(reply) = news_reply(&label, items, &mut warnings) {
+                        replies.push(reply);
                     }
                 }
                 other => warnings.push(format!(
@@ -317,6 +304,74 @@ impl Importer {
                 let _ = writeln!(self.text, "# {l}");
             }
         }
+    }
+}
+
+/// One WeChat news reply → one reply of the rule: `{ news = {…} }` for one article,
+/// `{ articles = [ … ] }` for several, so it stays one message (and one pick of `random_one`).
+fn news_reply(label: &str, items: &[NewsItem], warnings: &mut Vec<String>) -> Option<String> {
+    let mut articles = Vec::new();
+    for a in items {
+        let title = a.title.trim();
+        if title.is_empty() {
+            warnings.push(format!("规则「{label}」的一篇图文没有标题，未导入。"));
+            continue;
+        }
+        // The article's link: its page, or the original article (阅读原文) when it has no page.
+        let (url, source_dropped) = if a.content_url.trim().is_empty() {
+            (&a.source_url, false)
+        } else {
+            (&a.content_url, !a.source_url.trim().is_empty())
+        };
+        let mut dropped = Vec::new();
+        if !a.author.trim().is_empty() {
+            dropped.push("作者（author）".to_owned());
+        }
+        if source_dropped {
+            dropped.push("原文链接（source_url）".to_owned());
+        }
+        if a.show_cover == Some(0) {
+            dropped.push("“正文不显示封面”（show_cover = 0）".to_owned());
+        }
+        if !dropped.is_empty() {
+            warnings.push(format!(
+                "规则「{label}」的图文「{title}」的{}在规则文件中没有对应字段，未导入。",
+                dropped.join("、")
+            ));
+        }
+        let mut news = format!("title = {}", quote(&literal(&a.title)));
+        for (field, value) in [
+            ("description", &a.digest),
+            ("pic_url", &a.cover_url),
+            ("url", url),
+        ] {
+            if !value.trim().is_empty() {
+                let _ = write!(news, ", {field} = {}", quote(&literal(value)));
+            }
+        }
+        articles.push(format!("{{ {news} }}"));
+    }
+    if items.is_empty() {
+        warnings.push(format!("规则「{label}」的图文回复没有文章，未导入。"));
+    }
+    if articles.len() > MAX_ARTICLES {
+        warnings.push(format!(
+            "规则「{label}」的图文回复有 {} 篇文章，只导入前 {MAX_ARTICLES} 篇。",
+            articles.len()
+        ));
+        articles.truncate(MAX_ARTICLES);
+    }
+    match articles.len() {
+        0 => None,
+        1 => Some(format!("  {{ news = {} }},", articles[0])),
+        _ => Some(format!(
+            "  {{ articles = [\n{}\n  ] }},",
+            articles
+                .iter()
+                .map(|a| format!("      {a},"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )),
     }
 }
 
@@ -358,9 +413,11 @@ fn literal(s: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::rules::{NewsArticle, RenderedReply, ReplyMode, Trigger};
 
     /// Shaped like the official sample (developers.weixin.qq.com … Getting_Rules_for_Auto_Replies)
-    /// with a school's content.
+    /// with a school's content: a news reply with two articles, a `random_one` rule, media
+    /// replies, a keyword two rules share.
     pub(crate) const SAMPLE: &str = r#"{
   "is_add_friend_reply_open": 1,
   "is_autoreply_open": 1,
@@ -374,9 +431,14 @@ pub(crate) mod tests {
       ],
       "reply_list_info": [
         { "type": "news", "content": "KQb_w_Tiz-nSdVLoTV35Psmty8hGBulGhEdbb9SKs-o",
-          "news_info": { "list": [ { "title": "校园卡补办流程", "author": "一卡通中心", "digest": "携带身份证到服务中心",
-            "show_cover": 1, "cover_url": "http://mmbiz.qpic.cn/cover.jpg",
-            "content_url": "http://mp.weixin.qq.com/s?__biz=MzA&mid=1", "source_url": "" } ] } },
+          "news_info": { "list": [
+            { "title": "校园卡补办流程", "author": "一卡通中心", "digest": "携带身份证到服务中心",
+              "show_cover": 1, "cover_url": "http://mmbiz.qpic.cn/cover.jpg",
+              "content_url": "http://mp.weixin.qq.com/s?__biz=MzA&mid=1", "source_url": "" },
+            { "title": "补卡工本费说明", "author": "", "digest": "工本费 20 元",
+              "show_cover": 0, "cover_url": "http://mmbiz.qpic.cn/fee.jpg",
+              "content_url": "", "source_url": "https://card.example.edu.cn/fee" }
+          ] } },
         { "type": "text", "content": "工本费 20 元，可用 {{ 微信 }} 支付" }
       ] },
     { "rule_name": "语音问候", "create_time": 1423027971, "reply_mode": "random_one",
@@ -389,69 +451,159 @@ pub(crate) mod tests {
       ],
       "reply_list_info": [
         { "type": "text", "content": "夏季作息：7:00 起床" },
-        { "type": "text", "content": "冬季作息：7:30 起床" },
+        { "type": "news", "content": "MEDIA2",
+          "news_info": { "list": [
+            { "title": "校历", "author": "", "digest": "", "show_cover": 1, "cover_url": "",
+              "content_url": "http://mp.weixin.qq.com/s?__biz=MzA&mid=2", "source_url": "" },
+            { "title": "作息表", "author": "", "digest": "冬夏两季", "show_cover": 1, "cover_url": "",
+              "content_url": "http://mp.weixin.qq.com/s?__biz=MzA&mid=3", "source_url": "" }
+          ] } },
         { "type": "img", "content": "mVxSHjbK0nbpzeqFeodZB-jLD7ynaVOBtIjoCkzQ-Ip2bfDCHTmxlaKlnrvq1O7S" }
       ] }
   ] }
 }"#;
 
+    fn wed_9am() -> chrono::NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 25)
+            .and_then(|d| d.and_hms_opt(9, 0, 0))
+            .unwrap()
+    }
+
+    /// What WeChat itself would answer for one reply of the export, as our rendered reply;
+    /// `None` for the kinds that cannot be imported (media).
+    fn expected_reply(r: &serde_json::Value) -> Option<RenderedReply> {
+        let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+        match r["type"].as_str()? {
+            "text" => Some(RenderedReply::Text(s(&r["content"]))),
+            "news" => Some(RenderedReply::News(
+                r["news_info"]["list"]
+                    .as_array()?
+                    .iter()
+                    .map(|a| NewsArticle {
+                        title: s(&a["title"]),
+                        description: s(&a["digest"]),
+                        pic_url: s(&a["cover_url"]),
+                        url: Some(s(&a["content_url"]))
+                            .filter(|u| !u.is_empty())
+                            .unwrap_or_else(|| s(&a["source_url"])),
+                    })
+                    .collect(),
+            )),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn imports_a_realistic_autoreply_export_into_loadable_rules() {
-        let (text, warnings) = import_autoreply_with_warnings(SAMPLE).unwrap();
-        assert_eq!(warnings.len(), 5, "{warnings:#?}");
-        assert_eq!(
-            warnings[0],
-            "规则「补卡指南」的图文「校园卡补办流程」的作者（author）在规则文件中没有对应字段，未导入。"
-        );
-        assert!(warnings[1].contains("语音回复无法导入"), "{}", warnings[1]);
-        assert!(warnings[2].contains("整条规则已改为注释"));
-        assert!(warnings[3].contains("关键词「补卡」已在前面的规则中使用"));
-        assert!(warnings[4].contains("图片回复无法导入"));
-        assert!(text.contains("# 警告："));
-        assert!(text.contains("# id = \"autoreply_2\""));
-        // The generated file loads and routes like the admin rules did.
+    fn a_realistic_export_round_trips_into_the_same_replies() {
+        let (text, _) = import_autoreply_with_warnings(SAMPLE).unwrap();
         let files = vec![(std::path::PathBuf::from("r/imported.toml"), text.clone())];
         let table = crate::rules::load::build(std::path::Path::new("r"), files, &NoActions)
             .unwrap_or_else(|d| panic!("{d:#?}\n{text}"));
-        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 25)
-            .and_then(|d| d.and_hms_opt(9, 0, 0))
-            .unwrap();
-        use crate::rules::{RenderedReply, Trigger};
-        let m = table.route(&Trigger::Text("请问怎么补卡"), now).unwrap();
-        assert_eq!(&*m.rule_id, "autoreply_1");
-        let out = m.replies.render_plain(&serde_json::json!({}), &[]).unwrap();
+        let export: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
+        let no_fields = crate::rules::template::context(&serde_json::json!({}), &[]);
+        let mut seen_keywords = HashSet::new();
+        let rules = export["keyword_autoreply_info"]["list"].as_array().unwrap();
+        for (n, rule) in rules.iter().enumerate() {
+            let expected: Vec<RenderedReply> = rule["reply_list_info"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(expected_reply)
+                .collect();
+            let mode = match rule["reply_mode"].as_str() {
+                Some("random_one") => ReplyMode::RandomOne,
+                _ => ReplyMode::SendAll,
+            };
+            for kw in rule["keyword_list_info"].as_array().unwrap() {
+                let word = kw["content"].as_str().unwrap();
+                // WeChat's admin UI leaves a keyword two rules share to chance; the import
+                // keeps it in the first rule (with a warning).
+                let first_use = seen_keywords.insert(word);
+                let m = table.route(&Trigger::Text(word), wed_9am()).unwrap();
+                if expected.is_empty() {
+                    assert!(m.is_default, "{word}: a rule with only media replies");
+                    continue;
+                }
+                let owner = if first_use {
+                    n + 1
+                } else {
+                    1 + rules
+                        .iter()
+                        .position(|r| r["keyword_list_info"].to_string().contains(word))
+                        .unwrap()
+                };
+                assert_eq!(&*m.rule_id, format!("autoreply_{owner}"), "{word}");
+                if !first_use {
+                    continue;
+                }
+                assert_eq!(m.replies.mode(), mode, "{word}");
+                assert_eq!(
+                    m.replies.render_all_with(&no_fields).unwrap(),
+                    expected,
+                    "{word}"
+                );
+            }
+        }
+        for (trigger, key) in [
+            (
+                Trigger::Subscribe { scene: None },
+                "add_friend_autoreply_info",
+            ),
+            (
+                Trigger::Text("随便说点什么"),
+                "message_default_autoreply_info",
+            ),
+        ] {
+            let m = table.route(&trigger, wed_9am()).unwrap();
+            assert_eq!(
+                m.replies.render_plain(&serde_json::json!({}), &[]).unwrap(),
+                vec![expected_reply(&export[key]).unwrap()],
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_news_reply_with_two_articles_stays_one_reply_of_a_random_one_rule() {
+        let (text, _) = import_autoreply_with_warnings(SAMPLE).unwrap();
+        let files = vec![(std::path::PathBuf::from("r/imported.toml"), text.clone())];
+        let table = crate::rules::load::build(std::path::Path::new("r"), files, &NoActions)
+            .unwrap_or_else(|d| panic!("{d:#?}\n{text}"));
+        let m = table.route(&Trigger::Text("作息时间"), wed_9am()).unwrap();
+        // A text and a two-article news (the image is not importable): one in two, as in WeChat.
+        assert_eq!(m.replies.len(), 2);
+        assert_eq!(m.replies.mode(), ReplyMode::RandomOne);
+        assert!(
+            text.contains(
+                "  { articles = [\n      { title = \"校历\", url = \"http://mp.weixin.qq.com/s?__biz=MzA&mid=2\" },\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn what_the_rule_format_cannot_hold_is_warned_about() {
+        let (text, warnings) = import_autoreply_with_warnings(SAMPLE).unwrap();
         assert_eq!(
-            out,
+            warnings,
             vec![
-                RenderedReply::News {
-                    title: "校园卡补办流程".into(),
-                    description: "携带身份证到服务中心".into(),
-                    pic_url: "http://mmbiz.qpic.cn/cover.jpg".into(),
-                    url: "http://mp.weixin.qq.com/s?__biz=MzA&mid=1".into(),
-                },
-                // Template-looking text is sent literally.
-                RenderedReply::Text("工本费 20 元，可用 {{ 微信 }} 支付".into()),
+                "规则「补卡指南」的图文「校园卡补办流程」的作者（author）在规则文件中没有对应字段，未导入。",
+                "规则「补卡指南」的图文「补卡工本费说明」的“正文不显示封面”（show_cover = 0）在规则文件中没有对应字段，未导入。",
+                "规则「语音问候」的语音回复无法导入（素材 NESsxgHEvAcg3egJTtYj4uG1PTL6iPhratdWKDLAXYErhN6oEEfMdVyblWtBY5vp），已忽略。",
+                "规则「语音问候」没有可导入的关键词或回复，整条规则已改为注释。",
+                "关键词「补卡」已在前面的规则中使用，规则「作息」中的这一个未导入。",
+                "规则「作息」的图片回复无法导入（素材 mVxSHjbK0nbpzeqFeodZB-jLD7ynaVOBtIjoCkzQ-Ip2bfDCHTmxlaKlnrvq1O7S），已忽略。",
             ]
         );
-        let m = table.route(&Trigger::Text("作息时间"), now).unwrap();
-        assert_eq!(&*m.rule_id, "autoreply_3");
-        assert_eq!(m.replies.len(), 2);
-        assert_eq!(m.replies.mode(), crate::rules::ReplyMode::RandomOne);
-        let m = table
-            .route(&Trigger::Subscribe { scene: None }, now)
-            .unwrap();
-        assert_eq!(
-            m.replies.render_plain(&serde_json::json!({}), &[]).unwrap(),
-            vec![RenderedReply::Text(
-                "欢迎关注XX大学一卡通！回复\"帮助\"查看功能。".into()
-            )]
+        for w in &warnings {
+            assert!(text.contains(&format!("# 警告：{w}\n")), "{w}");
+        }
+        // source_url is kept as the link of an article that has no page of its own.
+        assert!(
+            text.contains("url = \"https://card.example.edu.cn/fee\""),
+            "{text}"
         );
-        let m = table.route(&Trigger::Text("随便说点什么"), now).unwrap();
-        assert!(m.is_default);
-        assert_eq!(
-            table.default_cooldown(),
-            std::time::Duration::from_secs(3600)
-        );
+        assert!(text.contains("# id = \"autoreply_2\""));
     }
 
     #[test]
@@ -462,10 +614,12 @@ pub(crate) mod tests {
                 "message_default_autoreply_info":{"type":"img","content":"MEDIA"}}"#,
         )
         .unwrap();
-        assert!(text.contains("# 警告：「被关注回复」在公众号后台处于关闭状态，未导入。"));
+        assert!(text.contains(
+            "# 警告：「被关注回复」在公众号后台处于关闭状态，未启用；内容已作为注释保留。\n# [[rule]]\n# id = \"imported_subscribe\"\n# name = \"被关注回复\"\n# subscribe = true\n# reply = \"hi\"\n"
+        ), "{text}");
         assert_eq!(
             warnings[0],
-            "「被关注回复」在公众号后台处于关闭状态，未导入。"
+            "「被关注回复」在公众号后台处于关闭状态，未启用；内容已作为注释保留。"
         );
         assert_eq!(warnings.len(), 2);
         assert!(warnings[1].contains("图片"));

@@ -64,7 +64,7 @@ pub use load::load_dir;
 pub use menu::Menu;
 pub use reload::{LiveRules, RulesWatcher};
 pub use table::{MatchKind, Matched, OtherMatch, RuleInfo, RuleTable, TableStats};
-pub use template::{RenderedReply, ReplyMode, ReplySet};
+pub use template::{NewsArticle, RenderedReply, ReplyMode, ReplySet};
 pub use tools::{check, check_dir, explain, parse_campus_time, unrouted_menu_keys};
 
 /// What the rules module needs to know about the built-in actions (implemented in

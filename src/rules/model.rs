@@ -105,8 +105,13 @@ fn yes() -> bool {
 pub(crate) struct ReplyDef {
     #[serde(default)]
     pub text: Option<Spanned<String>>,
+    /// One news (图文) message with one article.
     #[serde(default)]
     pub news: Option<NewsDef>,
+    /// One news message with several articles (WeChat's 多图文, up to 8): still one reply, so a
+    /// `random_one` rule picks it as one.
+    #[serde(default)]
+    pub articles: Option<Spanned<Vec<NewsDef>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -37,41 +37,72 @@ pub struct ReplySet {
 #[derive(Debug, Clone)]
 pub(crate) enum ReplyItem {
     Text(String),
-    News {
-        title: String,
-        description: Option<String>,
-        pic_url: Option<String>,
-        url: Option<String>,
-    },
+    /// One news message: its articles, in order (one for `news = {…}`, 1–8 for `articles`).
+    News(Vec<NewsTemplates>),
+}
+
+/// The templates of one news article.
+#[derive(Debug, Clone)]
+pub(crate) struct NewsTemplates {
+    pub title: String,
+    pub description: Option<String>,
+    pub pic_url: Option<String>,
+    pub url: Option<String>,
 }
 
 /// A rendered reply, independent of the WeChat module's types (used by `explain` and tests).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RenderedReply {
     Text(String),
-    News {
-        title: String,
-        description: String,
-        pic_url: String,
-        url: String,
-    },
+    /// One news message with its articles (at least one).
+    News(Vec<NewsArticle>),
+}
+
+/// One rendered news article; absent parts are empty.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct NewsArticle {
+    pub title: String,
+    pub description: String,
+    pub pic_url: String,
+    pub url: String,
 }
 
 impl RenderedReply {
+    /// The WeChat message. WeChat shows one article per passive reply to a message and per
+    /// customer-service news message (docs/wechat-protocol.md §5.2), so a news reply with
+    /// several articles goes out as one text message that links every article, rather than as
+    /// several messages (which would change a `random_one` rule's odds) or as the first
+    /// article alone (which would lose the others).
     pub fn into_reply(self) -> crate::wechat::Reply {
         match self {
             RenderedReply::Text(text) => crate::wechat::Reply::Text(text),
-            RenderedReply::News {
-                title,
-                description,
-                pic_url,
-                url,
-            } => crate::wechat::Reply::News(crate::wechat::Article {
-                title,
-                description,
-                pic_url,
-                url,
-            }),
+            RenderedReply::News(mut articles) if articles.len() == 1 => {
+                let a = articles.remove(0);
+                crate::wechat::Reply::News(crate::wechat::Article {
+                    title: a.title,
+                    description: a.description,
+                    pic_url: a.pic_url,
+                    url: a.url,
+                })
+            }
+            RenderedReply::News(articles) => {
+                let entries: Vec<String> = articles
+                    .iter()
+                    .map(|a| {
+                        let mut entry = if a.url.is_empty() {
+                            a.title.clone()
+                        } else {
+                            format!("<a href=\"{}\">{}</a>", a.url, a.title)
+                        };
+                        if !a.description.is_empty() {
+                            entry.push('\n');
+                            entry.push_str(&a.description);
+                        }
+                        entry
+                    })
+                    .collect();
+                crate::wechat::Reply::Text(entries.join("\n\n"))
+            }
         }
     }
 }
@@ -91,7 +122,7 @@ impl ReplySet {
                     .map(|t| t.source().to_owned())
                     .filter(|src| !src.contains('{'))
                     .map(|src| src.trim_end().to_owned()),
-                ReplyItem::News { .. } => None,
+                ReplyItem::News(_) => None,
             })
             .collect();
         Self {
@@ -183,24 +214,25 @@ impl ReplySet {
     fn render_item(&self, item: &ReplyItem, ctx: &Value) -> Result<RenderedReply, RuleError> {
         match item {
             ReplyItem::Text(name) => Ok(RenderedReply::Text(render_named(&self.env, name, ctx)?)),
-            ReplyItem::News {
-                title,
-                description,
-                pic_url,
-                url,
-            } => {
+            ReplyItem::News(articles) => {
                 let opt = |name: &Option<String>| -> Result<String, RuleError> {
                     match name {
                         Some(name) => render_named(&self.env, name, ctx),
                         None => Ok(String::new()),
                     }
                 };
-                Ok(RenderedReply::News {
-                    title: render_named(&self.env, title, ctx)?,
-                    description: opt(description)?,
-                    pic_url: opt(pic_url)?,
-                    url: opt(url)?,
-                })
+                let rendered = articles
+                    .iter()
+                    .map(|a| {
+                        Ok(NewsArticle {
+                            title: render_named(&self.env, &a.title, ctx)?,
+                            description: opt(&a.description)?,
+                            pic_url: opt(&a.pic_url)?,
+                            url: opt(&a.url)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, RuleError>>()?;
+                Ok(RenderedReply::News(rendered))
             }
         }
     }

@@ -244,20 +244,25 @@ pub fn explain(table: &RuleTable, trigger: &Trigger<'_>, now: NaiveDateTime) -> 
                             let _ = writeln!(out, "    {l}");
                         }
                     }
-                    RenderedReply::News {
-                        title,
-                        description,
-                        pic_url,
-                        url,
-                    } => {
-                        let _ = writeln!(out, "[{}] news: {title}", i + 1);
-                        for (label, v) in [
-                            ("description", description),
-                            ("pic_url", pic_url),
-                            ("url", url),
-                        ] {
-                            if !v.is_empty() {
-                                let _ = writeln!(out, "    {label}: {v}");
+                    RenderedReply::News(articles) => {
+                        let _ = match articles.len() {
+                            1 => writeln!(out, "[{}] news:", i + 1),
+                            n => writeln!(
+                                out,
+                                "[{}] news, {n} articles (sent as one text message linking each):",
+                                i + 1
+                            ),
+                        };
+                        for a in articles {
+                            let _ = writeln!(out, "    title: {}", a.title);
+                            for (label, v) in [
+                                ("description", &a.description),
+                                ("pic_url", &a.pic_url),
+                                ("url", &a.url),
+                            ] {
+                                if !v.is_empty() {
+                                    let _ = writeln!(out, "      {label}: {v}");
+                                }
                             }
                         }
                     }

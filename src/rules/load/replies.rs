@@ -5,7 +5,10 @@ use toml::Spanned;
 
 use super::{Loc, TemplateCtx, Validator};
 use crate::rules::model::{NewsDef, ReplyDef};
-use crate::rules::template::{CAPTURES, ReplyItem, rewrite_captures};
+use crate::rules::template::{CAPTURES, NewsTemplates, ReplyItem, rewrite_captures};
+
+/// The most articles one news message holds (WeChat's limit for 多图文).
+const MAX_ARTICLES: usize = 8;
 
 impl Validator {
     pub(super) fn template_name(&mut self, id: &str, part: &str) -> String {
@@ -25,8 +28,8 @@ impl Validator {
             span: r.span(),
         };
         let def = r.get_ref();
-        match (&def.text, &def.news) {
-            (Some(text), None) => {
+        match (&def.text, &def.news, &def.articles) {
+            (Some(text), None, None) => {
                 let tl = Loc {
                     file,
                     span: text.span(),
@@ -39,21 +42,53 @@ impl Validator {
                 self.compile(name, text, &tl, Some(ctx))
                     .map(ReplyItem::Text)
             }
-            (None, Some(news)) => self.news(file, id, news, ctx),
+            (None, Some(news), None) => self
+                .article(file, id, news, ctx)
+                .map(|a| ReplyItem::News(vec![a])),
+            (None, None, Some(articles)) => {
+                let n = articles.get_ref().len();
+                if !(1..=MAX_ARTICLES).contains(&n) {
+                    let al = Loc {
+                        file,
+                        span: articles.span(),
+                    };
+                    self.error(
+                        &al,
+                        format!(
+                            "a news reply holds 1 to {MAX_ARTICLES} articles, this one has {n}"
+                        ),
+                    );
+                    return None;
+                }
+                // Compile every article so each problem is reported, then keep the reply only
+                // if all of them are good.
+                let compiled: Vec<_> = articles
+                    .get_ref()
+                    .iter()
+                    .map(|a| self.article(file, id, a, ctx))
+                    .collect();
+                compiled
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(ReplyItem::News)
+            }
             _ => {
-                self.error(&l, "a reply needs exactly one of `text` or `news`".into());
+                self.error(
+                    &l,
+                    "a reply needs exactly one of `text`, `news` or `articles`".into(),
+                );
                 None
             }
         }
     }
 
-    fn news(
+    fn article(
         &mut self,
         file: usize,
         id: &str,
         news: &NewsDef,
         ctx: &TemplateCtx<'_>,
-    ) -> Option<ReplyItem> {
+    ) -> Option<NewsTemplates> {
         let tl = Loc {
             file,
             span: news.title.span(),
@@ -78,7 +113,7 @@ impl Validator {
         let description = part(self, "description", &news.description);
         let pic_url = part(self, "pic_url", &news.pic_url);
         let url = part(self, "url", &news.url);
-        Some(ReplyItem::News {
+        Some(NewsTemplates {
             title: title?,
             description: description?,
             pic_url: pic_url?,

@@ -482,12 +482,62 @@ replies = [{ text = "一" }, { news = { title = "二", url = "https://example.ed
         out,
         vec![
             RenderedReply::Text("一".into()),
-            RenderedReply::News {
+            RenderedReply::News(vec![crate::rules::NewsArticle {
                 title: "二".into(),
-                description: String::new(),
-                pic_url: String::new(),
-                url: "https://example.edu.cn/".into()
-            }
+                url: "https://example.edu.cn/".into(),
+                ..Default::default()
+            }])
+        ]
+    );
+}
+
+#[test]
+fn a_news_reply_with_two_articles_is_one_reply_and_one_message() {
+    let t = ok(&[(
+        "a.toml",
+        r#"
+[[rule]]
+id = "guide"
+exact = ["补卡"]
+mode = "random_one"
+replies = [
+  { articles = [
+      { title = "补办流程", description = "带身份证", url = "https://example.edu.cn/1" },
+      { title = "工本费", url = "https://example.edu.cn/2" },
+  ] },
+]
+"#,
+    )]);
+    let m = t.route(&Trigger::Text("补卡"), at(10, 0)).unwrap();
+    // One reply: random_one has nothing else to pick, so it is always this message.
+    assert_eq!(m.replies.len(), 1);
+    let out = m.replies.render(&serde_json::json!({}), &[]).unwrap();
+    assert_eq!(
+        out,
+        vec![crate::wechat::Reply::Text(
+            "<a href=\"https://example.edu.cn/1\">补办流程</a>\n带身份证\n\n<a href=\"https://example.edu.cn/2\">工本费</a>"
+                .into()
+        )]
+    );
+}
+
+#[test]
+fn a_news_reply_without_articles_or_with_nine_is_refused() {
+    let nine = (1..=9)
+        .map(|i| format!("{{ title = \"t{i}\" }}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let e = errs(&[(
+        "a.toml",
+        &format!(
+            "[[rule]]\nid = \"a\"\nexact = [\"x\"]\nreplies = [{{ articles = [] }}]\n[[rule]]\nid = \"b\"\nexact = [\"y\"]\nreplies = [{{ articles = [{nine}] }}]\n"
+        ),
+    )]);
+    assert_eq!(
+        e,
+        vec![
+            "rules/a.toml:4:25: a news reply holds 1 to 8 articles, this one has 0".to_owned(),
+            "rules/a.toml:8:25: a news reply holds 1 to 8 articles, this one has 9".to_owned(),
         ]
     );
 }
