@@ -1,6 +1,8 @@
 //! The command line: parse arguments, load settings, start logging, call into the library.
 //! Everything here is wiring; the behaviour lives in the modules it calls.
 
+mod tickets;
+
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -95,6 +97,11 @@ enum Command {
     Content {
         #[command(subcommand)]
         command: ContentCommand,
+    },
+    /// Repair tickets: list, show, reply, move (through the running server's admin listener).
+    Tickets {
+        #[command(subcommand)]
+        command: tickets::TicketsCommand,
     },
     /// A school's gateway against docs/upstream-api.md.
     Upstream {
@@ -394,6 +401,7 @@ pub fn run() -> anyhow::Result<()> {
                     data,
                 },
         } => unlock_binding(&student_id, admin, &config, data.as_deref()),
+        Command::Tickets { command } => tickets::run(command),
     }
 }
 

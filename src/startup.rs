@@ -215,6 +215,7 @@ impl Application {
         );
         let template = Some(w.fallback_template_id.clone()).filter(|t| !t.is_empty());
         let push_arbiter = actix_rt::Arbiter::new();
+        let media = crate::actions::WeChatMedia::new(api.clone(), tokens.clone());
         let pusher = PusherHandle::start(
             api,
             tokens.clone(),
@@ -243,6 +244,7 @@ impl Application {
             settings: settings.services.clone(),
             binding: settings.binding.clone(),
             utc_offset_hours: settings.server.utc_offset_hours,
+            media: Some(media),
         };
         let s = &settings.sessions;
         let router = Arc::new(Router::new(
@@ -288,6 +290,11 @@ impl Application {
         ));
         let body_limit = settings.server.body_limit_bytes;
         let admin_health = health.clone();
+        let ticket_desk = web::Data::new(crate::actions::tickets_desk::TicketDesk::new(
+            store.clone(),
+            rules.clone(),
+            pusher.clone(),
+        ));
         let mut server = HttpServer::new(move || {
             let app = App::new()
                 .configure(crate::http::public_routes(
@@ -313,7 +320,10 @@ impl Application {
         let server = server.run();
         // One worker is plenty for scrapes; `run_until_stopped` stops it after the public one.
         let admin = HttpServer::new(move || {
-            App::new().configure(crate::http::admin_routes(admin_health.clone()))
+            App::new().configure(crate::http::admin_routes(
+                admin_health.clone(),
+                ticket_desk.clone(),
+            ))
         })
         .workers(1)
         .disable_signals()

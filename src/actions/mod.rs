@@ -16,6 +16,8 @@ mod card;
 mod notices;
 mod public;
 mod support;
+mod tickets;
+pub mod tickets_desk;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,6 +28,8 @@ use serde_json::Value;
 use crate::domain::OpenId;
 use crate::rules::ActionCatalog;
 use crate::store::{Binding, Dialog, Store, StoreError};
+
+pub use tickets::WeChatMedia;
 
 /// What actions may use: the store and the upstream adapters.
 #[derive(Clone)]
@@ -39,6 +43,9 @@ pub struct Services {
     pub binding: crate::settings::BindingSettings,
     /// Campus local time offset from UTC (hours).
     pub utc_offset_hours: i32,
+    /// WeChat's media API, for photos users send (repair tickets); None without WeChat API
+    /// settings.
+    pub media: Option<WeChatMedia>,
 }
 
 /// Everything an action sees about the message it answers.
@@ -50,6 +57,8 @@ pub struct ActionInput<'a> {
     pub raw_text: &'a str,
     /// Regex captures of the matching rule (`{1}`, `{2}` …).
     pub captures: &'a [String],
+    /// The media id of an image the user sent (the text is empty then).
+    pub media_id: Option<&'a str>,
     /// Set when this call continues a dialog the same action started.
     pub dialog: Option<&'a Dialog>,
     pub binding: Option<&'a Binding>,
@@ -155,6 +164,7 @@ impl ActionRegistry {
             .chain(card::all())
             .chain(public::all())
             .chain(notices::all())
+            .chain(tickets::all())
         {
             reg.register(def);
         }

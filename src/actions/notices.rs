@@ -1,5 +1,6 @@
 //! Notices in chat: the latest announcements and news for the reader's audience, and the
-//! service guide (a list of topics, an article by keyword, an article for a question).
+//! service guide (a list of topics, an article by keyword, an article for a question). Repair
+//! tickets are [`super::tickets`].
 //!
 //! Items come from the content store; their titles and summaries are operator data, and every
 //! sentence around them lives in the rule files. Who the reader is (student, staff, college)
@@ -9,11 +10,8 @@
 use serde_json::{Value, json};
 
 use super::support::{adapters, argument};
-use super::{ActionDef, ActionFuture, ActionInput, ActionOutput, DialogChange};
-use crate::store::{Category, ContentItem, GuideTopic, Reader, TicketCategory};
-
-/// Place and description longer than this are asked again (a ticket is not an essay).
-const TICKET_TEXT_MAX_CHARS: usize = 200;
+use super::{ActionDef, ActionFuture, ActionInput, ActionOutput};
+use crate::store::{Category, ContentItem, GuideTopic, Reader};
 
 /// At most this many items are offered per list (WeChat's limit for a 图文 reply).
 const LIST_LIMIT: usize = 8;
@@ -41,25 +39,6 @@ pub(super) fn all() -> Vec<ActionDef> {
             fields: ARTICLE_FIELDS,
             messages: GUIDE_MESSAGES,
             run: guide,
-        },
-        ActionDef {
-            name: "repair",
-            fields: &["ticket_no"],
-            messages: &[
-                "repair.ask_category",
-                "repair.bad_category",
-                "repair.ask_place",
-                "repair.ask_description",
-                "repair.too_long",
-                "repair.done",
-            ],
-            run: repair,
-        },
-        ActionDef {
-            name: "my_repairs",
-            fields: &["count", "items"],
-            messages: &["repair.none"],
-            run: my_repairs,
         },
         ActionDef {
             name: "guide_question",
@@ -115,113 +94,6 @@ fn guide_question(input: ActionInput<'_>) -> ActionFuture<'_> {
         let text = input.text.to_owned();
         answer(&input, &text, true)
     })
-}
-
-/// 「报修」: category (1–6) → place → description → ticket number. Steps are kept in the
-/// session's dialog, so a restart repeats at most one question.
-fn repair(input: ActionInput<'_>) -> ActionFuture<'_> {
-    Box::pin(async move {
-        let Some(dialog) = input.dialog else {
-            return Ok(ask("repair.ask_category", "category", json!({})));
-        };
-        let text = input.raw_text.trim();
-        let mut data = dialog.data.clone();
-        match dialog.step.as_str() {
-            "category" => {
-                let picked = text
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|n| n.checked_sub(1))
-                    .and_then(|i| TicketCategory::ALL.get(i));
-                match picked {
-                    Some(c) => {
-                        data["category"] = json!(c.as_str());
-                        Ok(ask("repair.ask_place", "place", data))
-                    }
-                    None => Ok(ActionOutput::message("repair.bad_category", json!({}))),
-                }
-            }
-            "place" | "description"
-                if text.is_empty() || text.chars().count() > TICKET_TEXT_MAX_CHARS =>
-            {
-                Ok(ActionOutput::message(
-                    "repair.too_long",
-                    json!({ "max_chars": TICKET_TEXT_MAX_CHARS }),
-                ))
-            }
-            "place" => {
-                data["place"] = json!(text);
-                Ok(ask("repair.ask_description", "description", data))
-            }
-            _ => {
-                let category = data["category"]
-                    .as_str()
-                    .and_then(|c| TicketCategory::ALL.into_iter().find(|k| k.as_str() == c))
-                    .unwrap_or(TicketCategory::Other);
-                let place = data["place"].as_str().unwrap_or_default().to_owned();
-                let store = &input.services.store;
-                let ticket = store
-                    .tickets()
-                    .submit(input.openid, category, &place, text, input.now)
-                    .map_err(ticket_error)?;
-                store.flush().await?;
-                tracing::info!(ticket = %ticket.no, category = category.as_str(), "repair ticket submitted");
-                Ok(
-                    ActionOutput::message("repair.done", json!({ "ticket_no": ticket.no }))
-                        .with_dialog(DialogChange::End),
-                )
-            }
-        }
-    })
-}
-
-fn ask(message: &'static str, step: &str, data: Value) -> ActionOutput {
-    ActionOutput::message(message, json!({})).with_dialog(DialogChange::Step {
-        step: step.into(),
-        data,
-    })
-}
-
-/// 「我的报修」: the user's tickets, newest first, with their state.
-fn my_repairs(input: ActionInput<'_>) -> ActionFuture<'_> {
-    Box::pin(async move {
-        let tickets = input
-            .services
-            .store
-            .tickets()
-            .of_user(input.openid)
-            .map_err(ticket_error)?;
-        if tickets.is_empty() {
-            return Ok(ActionOutput::message("repair.none", json!({})));
-        }
-        let offset = i64::from(input.services.utc_offset_hours) * 3600;
-        let items: Vec<Value> = tickets
-            .iter()
-            .take(LIST_LIMIT)
-            .map(|t| {
-                json!({
-                    "no": t.no,
-                    "category": t.category.as_str(),
-                    "place": t.place,
-                    "state": t.state.as_str(),
-                    "date": chrono::DateTime::from_timestamp(t.created_at + offset, 0)
-                        .map(|d| d.format("%m-%d").to_string())
-                        .unwrap_or_default(),
-                    "note": t.history.iter().rev().find(|e| !e.note.is_empty()).map(|e| e.note.clone()).unwrap_or_default(),
-                })
-            })
-            .collect();
-        Ok(ActionOutput::fields(
-            json!({ "count": tickets.len(), "items": items }),
-        ))
-    })
-}
-
-fn ticket_error(e: crate::store::TicketError) -> super::ActionError {
-    match e {
-        crate::store::TicketError::Store(s) => s.into(),
-        other => super::ActionError::Store(crate::store::StoreError::Engine(other.to_string())),
-    }
 }
 
 /// The guide article that best fits `query`: with `in_text`, the one whose longest keyword

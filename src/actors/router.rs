@@ -132,6 +132,11 @@ impl Router {
 
         let normalized = normalize(&trigger_text);
         let raw = trigger_text.trim();
+        // A picture can answer a dialog's question (the photo of a repair ticket).
+        let media_id = match &message.body {
+            InboundBody::Image { media_id, .. } => Some(media_id.as_str()),
+            _ => None,
+        };
         let local = self.local_now(now);
         let owned_trigger = trigger;
         let t = match &owned_trigger {
@@ -168,6 +173,7 @@ impl Router {
                             None,
                             &normalized,
                             raw,
+                            media_id,
                             &[],
                             Some(&dialog),
                             &mut record,
@@ -215,6 +221,7 @@ impl Router {
                     Some(&matched),
                     &normalized,
                     raw,
+                    media_id,
                     &matched.captures,
                     None,
                     &mut record,
@@ -250,6 +257,7 @@ impl Router {
         matched: Option<&Matched>,
         text: &str,
         raw: &str,
+        media_id: Option<&str>,
         captures: &[String],
         dialog: Option<&Dialog>,
         record: &mut SessionRecord,
@@ -275,6 +283,7 @@ impl Router {
             text,
             raw_text: raw,
             captures,
+            media_id,
             dialog,
             binding: binding.as_ref(),
             now,

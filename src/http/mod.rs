@@ -7,6 +7,7 @@
 //! every callback comes from Tencent's servers.
 
 pub mod admin;
+pub mod admin_tickets;
 pub mod callback;
 pub mod h5;
 pub mod health;
@@ -37,9 +38,12 @@ pub fn public_routes(
 /// The admin listener (`server.admin_listen`): metrics and operator endpoints.
 pub fn admin_routes(
     health: web::Data<health::HealthState>,
+    tickets: web::Data<crate::actions::tickets_desk::TicketDesk>,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(health)
+            .app_data(tickets)
+            .configure(admin_tickets::routes)
             .route("/metrics", web::get().to(health::metrics))
             .route(
                 "/binding/unlock/{student_id}",

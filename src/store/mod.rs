@@ -42,7 +42,10 @@ pub use orders_sled::SledOrders;
 pub use outbox::{OutboxEntry, OutboxRepo, PendingReply, ReplyState, StoredReply, UnfinishedJob};
 pub use rules_snapshot::RulesSnapshotRepo;
 pub use sessions::{Dialog, SessionRecord, SessionsRepo};
-pub use tickets::{Ticket, TicketCategory, TicketError, TicketEvent, TicketState, TicketsRepo};
+pub use tickets::{
+    Actor, Change, Photo, PhotoInfo, Ticket, TicketCategory, TicketError, TicketEvent, TicketState,
+    TicketsRepo,
+};
 
 use crate::domain::OpenId;
 

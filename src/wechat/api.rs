@@ -1,5 +1,6 @@
 //! Client of WeChat's outbound HTTP API: access tokens, customer-service messages, template
-//! messages and the custom menu (docs/wechat-protocol.md §8.1–8.4, 8.6).
+//! messages, the custom menu and temporary media downloads (docs/wechat-protocol.md §8.1–8.4,
+//! 8.6).
 //!
 //! Why it exists: the pusher, the token keeper and the menu command need typed calls with one
 //! error model. Success and failure are decided on `errcode` in the JSON body, never on the
@@ -458,6 +459,25 @@ impl ApiClient {
         }
     }
 
+    /// `GET /cgi-bin/media/get?access_token=&media_id=`: a temporary media file a user sent
+    /// (kept by WeChat for 3 days). WeChat answers the file itself, or a JSON error (40007 for
+    /// an unknown or expired media_id). Files over `max_bytes` are refused, not truncated.
+    pub async fn get_media(
+        &self,
+        token: &str,
+        media_id: &str,
+        max_bytes: usize,
+    ) -> Result<Media, ApiError> {
+        let started = Instant::now();
+        let req = self
+            .http
+            .get(self.url("/cgi-bin/media/get"))
+            .query(&[("access_token", token), ("media_id", media_id)]);
+        let result = fetch_media(req, max_bytes).await;
+        observe("media_get", started, &result);
+        result
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -471,20 +491,25 @@ impl ApiClient {
     ) -> Result<Envelope, ApiError> {
         let started = Instant::now();
         let result = send(req).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(ApiError::Platform { .. }) => "errcode",
-            Err(ApiError::Transport(_)) => "transport",
-            Err(_) => "decode",
-        };
-        metrics::counter!("onecard_wechat_api_calls_total", "endpoint" => endpoint, "outcome" => outcome)
-            .increment(1);
-        metrics::histogram!("onecard_wechat_api_duration_seconds", "endpoint" => endpoint)
-            .record(started.elapsed().as_secs_f64());
-        if let Err(e) = &result {
-            tracing::warn!(endpoint, errcode = e.errcode(), error = %e, "WeChat API call failed");
-        }
+        observe(endpoint, started, &result);
         result
+    }
+}
+
+/// One metric per call and, on failure, one log line with the endpoint and errcode/errmsg only.
+fn observe<T>(endpoint: &'static str, started: Instant, result: &Result<T, ApiError>) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(ApiError::Platform { .. }) => "errcode",
+        Err(ApiError::Transport(_)) => "transport",
+        Err(_) => "decode",
+    };
+    metrics::counter!("onecard_wechat_api_calls_total", "endpoint" => endpoint, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("onecard_wechat_api_duration_seconds", "endpoint" => endpoint)
+        .record(started.elapsed().as_secs_f64());
+    if let Err(e) = result {
+        tracing::warn!(endpoint, errcode = e.errcode(), error = %e, "WeChat API call failed");
     }
 }
 
@@ -514,6 +539,64 @@ async fn send(req: reqwest::RequestBuilder) -> Result<Envelope, ApiError> {
         });
     }
     Ok(env)
+}
+
+/// A media file downloaded from WeChat.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Media {
+    /// As WeChat labelled it (`image/jpeg`, …).
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Media {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Media")
+            .field("content_type", &self.content_type)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+async fn fetch_media(req: reqwest::RequestBuilder, max_bytes: usize) -> Result<Media, ApiError> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| ApiError::Transport(e.without_url()))?;
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
+        return Err(ApiError::Decode(format!(
+            "media larger than {max_bytes} bytes"
+        )));
+    }
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| ApiError::Transport(e.without_url()))?;
+    // Errors come as JSON (or text/plain holding JSON); a file never parses as our envelope
+    // with a non-zero errcode.
+    if content_type.starts_with("application/json") || content_type.starts_with("text/") {
+        let env: Envelope = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Decode(format!("media answer: {:?}", e.classify())))?;
+        return Err(ApiError::Platform {
+            errcode: if env.errcode == 0 { -1 } else { env.errcode },
+            errmsg: env.errmsg,
+        });
+    }
+    if bytes.len() > max_bytes {
+        return Err(ApiError::Decode(format!(
+            "media larger than {max_bytes} bytes"
+        )));
+    }
+    Ok(Media {
+        content_type,
+        bytes: bytes.to_vec(),
+    })
 }
 
 fn token_from(env: Envelope) -> Result<AccessToken, ApiError> {
