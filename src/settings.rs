@@ -22,6 +22,8 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub services: ServicesSettings,
     pub binding: BindingSettings,
+    /// Order worker and money machines (`[orders]`).
+    pub orders: crate::actors::orders::OrdersSettings,
     /// Upstream adapters (`[upstreams.card]`, …); absent = campus services answer that they
     /// are unavailable.
     pub upstreams: Option<crate::adapters::AdaptersConfig>,

@@ -24,6 +24,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::actions::{ActionRegistry, Services};
 use crate::actors::deliveries::Deliveries;
+use crate::actors::orders::{ChatNotices, OrderWorker, TopUpMachine, WorkerHandle};
 use crate::actors::pusher::PusherHandle;
 use crate::actors::router::Router;
 use crate::actors::sessions::Sessions;
@@ -238,6 +239,8 @@ impl Application {
                     .map_err(|e| StartupError::Upstreams(e.to_string()))?,
             ),
         };
+        let _orders_worker =
+            start_orders_worker(&store, &settings, adapters.as_ref(), &pusher, &rules)?;
         let services = Services {
             store: store.clone(),
             adapters: adapters.clone(),
@@ -455,6 +458,40 @@ fn warn_about_upstream_trust(settings: &Settings, profile: Profile) {
             );
         }
     }
+}
+
+/// The order worker: claims order tasks for the life of the process, resuming whatever the
+/// last run left unfinished. Top-ups are driven only where a bank is configured.
+fn start_orders_worker(
+    store: &Store,
+    settings: &Settings,
+    adapters: Option<&crate::adapters::Adapters>,
+    pusher: &PusherHandle,
+    rules: &LiveRules,
+) -> Result<WorkerHandle, StartupError> {
+    let orders = store.orders()?;
+    let topup = adapters.and_then(|a| {
+        a.bank.clone().map(|bank| {
+            TopUpMachine::new(
+                orders.clone(),
+                bank,
+                a.card.clone(),
+                settings.orders.top_up_policy(),
+            )
+        })
+    });
+    let notices = ChatNotices::new(
+        pusher.clone(),
+        rules.clone(),
+        adapters.map(|a| a.card.clone()),
+    );
+    let worker = OrderWorker::new(
+        orders,
+        topup,
+        Arc::new(notices),
+        settings.orders.worker_policy(),
+    );
+    Ok(worker.spawn())
 }
 
 /// Periodic chores: forget idle rate-limiter keys, keep the metrics recorder's histograms from

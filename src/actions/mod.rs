@@ -13,6 +13,7 @@
 mod bind;
 mod builtin;
 mod card;
+pub(crate) mod money;
 mod notices;
 mod public;
 mod support;
@@ -198,6 +199,7 @@ impl ActionCatalog for ActionRegistry {
     }
     fn all_messages(&self) -> Vec<&'static str> {
         let mut all: Vec<&'static str> = ROUTER_MESSAGES.to_vec();
+        all.extend_from_slice(money::NOTICE_MESSAGES);
         for d in self.actions.values() {
             all.extend_from_slice(d.messages);
         }

@@ -257,14 +257,23 @@ impl Policy {
             CallKind::Write => 1,
         };
         let mut n = 0;
+        let mut failed: Option<AdapterError> = None;
         loop {
             n += 1;
             let result = self.once(op, n, &mut attempt).await;
-            match &result {
+            match result {
                 Err(e) if n < max_attempts && e.is_retryable() => {
+                    failed = Some(e);
                     tokio::time::sleep(self.backoff(n)).await;
                 }
-                _ => return result,
+                // The retry was refused by the breaker the earlier failures opened: the call
+                // did reach the upstream, so report how it failed there, not "nothing sent".
+                Err(AdapterError::Unavailable(Unavailable::BreakerOpen)) if failed.is_some() => {
+                    return Err(
+                        failed.unwrap_or(AdapterError::Unavailable(Unavailable::BreakerOpen))
+                    );
+                }
+                result => return result,
             }
         }
     }

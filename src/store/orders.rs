@@ -82,6 +82,24 @@ pub enum OrderKind {
     },
 }
 
+/// [`OrderKind`] without its details: what a worker says it can drive when it claims tasks,
+/// so tasks of kinds no running code handles stay queued instead of being claimed and lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KindTag {
+    TopUp,
+    Payment,
+}
+
+impl OrderKind {
+    pub fn tag(&self) -> KindTag {
+        match self {
+            OrderKind::TopUp => KindTag::TopUp,
+            OrderKind::Payment { .. } => KindTag::Payment,
+        }
+    }
+}
+
 /// An order as the caller asks for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewOrder {
@@ -326,12 +344,31 @@ pub trait OrderStore: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send;
 
+    /// [`Self::claim`], but only tasks of orders whose kind is in `kinds` (a task whose order
+    /// is missing is claimable too, so it can be cleared). Tasks of other kinds are left
+    /// untouched: not claimed, their attempt count unchanged.
+    fn claim_kinds(
+        &self,
+        kinds: &[KindTag],
+        lease: Duration,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send;
+
     /// The claimed work is done: remove the task, if the claim still owns it.
     fn ack(&self, claim: &Claim) -> impl Future<Output = Result<Acked, StoreError>> + Send;
 
     /// The claimed work must be tried again after `delay` (backoff): release the lease and
     /// make the task due then, if the claim still owns it.
     fn retry_later(
+        &self,
+        claim: &Claim,
+        delay: Duration,
+    ) -> impl Future<Output = Result<Acked, StoreError>> + Send;
+
+    /// Like [`Self::retry_later`], but the claim does not count as an attempt: nothing was
+    /// sent (the upstream's breaker was open, our own limiter said wait), so the next claim
+    /// has the same `attempt` this one had.
+    fn put_back(
         &self,
         claim: &Claim,
         delay: Duration,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::StoreError;
 use super::orders::{
-    Acked, Created, ManualClock, NewOrder, OrderKind, OrderState, OrderStore, OrderTask,
+    Acked, Created, KindTag, ManualClock, NewOrder, OrderKind, OrderState, OrderStore, OrderTask,
     Transition, Transitioned,
 };
 use crate::domain::{Fen, OpenId, OrderId, StudentId};
@@ -286,6 +286,101 @@ pub async fn a_claim_is_exclusive_until_its_lease_expires<S: OrderStore>(
     );
     clock.advance(LEASE * 2);
     assert_eq!(store.claim(LEASE, 10).await.unwrap(), [], "done is done");
+}
+
+pub async fn a_worker_claims_only_the_kinds_it_drives<S: OrderStore>(
+    make: impl Fn(Arc<ManualClock>) -> S,
+) {
+    let store = make(ManualClock::starting_at(T0));
+    let top_up = store
+        .create(new_order("wx-msg-1", 5_000), Some(OrderTask::Advance))
+        .await
+        .unwrap()
+        .order()
+        .id
+        .clone();
+    let payment = NewOrder {
+        kind: OrderKind::Payment {
+            biller_id: "elec".into(),
+            target_id: "R-1-101".into(),
+            receivable_ids: Vec::new(),
+        },
+        ..new_order("wx-msg-2", 3_000)
+    };
+    let payment = store
+        .create(payment, Some(OrderTask::Advance))
+        .await
+        .unwrap()
+        .order()
+        .id
+        .clone();
+    let claimed = store
+        .claim_kinds(&[KindTag::TopUp], LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| &c.order_id).collect::<Vec<_>>(),
+        [&top_up]
+    );
+    assert_eq!(
+        store
+            .claim_kinds(&[KindTag::TopUp], LEASE, 10)
+            .await
+            .unwrap(),
+        [],
+        "the payment is not a top-up worker's"
+    );
+    // whoever drives payments later finds the task as it was queued: first attempt
+    let later = store
+        .claim_kinds(&[KindTag::Payment], LEASE, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        later
+            .iter()
+            .map(|c| (&c.order_id, c.attempt))
+            .collect::<Vec<_>>(),
+        [(&payment, 1)]
+    );
+}
+
+pub async fn a_put_back_claim_is_not_counted_as_an_attempt<S: OrderStore>(
+    make: impl Fn(Arc<ManualClock>) -> S,
+) {
+    let clock = ManualClock::starting_at(T0);
+    let store = make(clock.clone());
+    store
+        .create(new_order("wx-msg-1", 5_000), Some(OrderTask::Advance))
+        .await
+        .unwrap();
+    let first = store.claim(LEASE, 10).await.unwrap();
+    assert_eq!(first[0].attempt, 1);
+    // the send failed: counted
+    store
+        .retry_later(&first[0], Duration::from_secs(1))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(1));
+    let second = store.claim(LEASE, 10).await.unwrap();
+    assert_eq!(second[0].attempt, 2);
+    // the breaker was open, nothing went out: not counted, and due only after the delay
+    assert_eq!(
+        store
+            .put_back(&second[0], Duration::from_secs(5))
+            .await
+            .unwrap(),
+        Acked::Done
+    );
+    clock.advance(Duration::from_secs(4));
+    assert_eq!(store.claim(LEASE, 10).await.unwrap(), []);
+    clock.advance(Duration::from_secs(1));
+    let third = store.claim(LEASE, 10).await.unwrap();
+    assert_eq!(third[0].attempt, 2);
+    assert_eq!(
+        store.put_back(&second[0], Duration::ZERO).await.unwrap(),
+        Acked::LeaseLost,
+        "an old claim cannot put back the new owner's task"
+    );
 }
 
 pub async fn work_queued_while_claimed_survives_the_ack<S: OrderStore>(

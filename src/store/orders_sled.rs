@@ -20,8 +20,8 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::orders::{
-    Acked, Claim, Created, NewOrder, Order, OrderClock, OrderStore, OrderTask, StateChange,
-    Transition, Transitioned,
+    Acked, Claim, Created, KindTag, NewOrder, Order, OrderClock, OrderStore, OrderTask,
+    StateChange, Transition, Transitioned,
 };
 use super::{StoreError, from_json, to_json};
 use crate::domain::OrderId;
@@ -145,6 +145,59 @@ impl SledOrders {
     async fn durable(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
         Ok(())
+    }
+
+    /// Claim due, free tasks; with `kinds`, only those of orders of these kinds.
+    async fn claim_matching(
+        &self,
+        kinds: Option<&[KindTag]>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let now = self.clock.now_ms();
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let mut claims = Vec::new();
+        for item in self.tasks.iter() {
+            if claims.len() >= limit {
+                break;
+            }
+            let (key, current) = item?;
+            let task: StoredTask = from_json("order_tasks", &current)?;
+            let leased = task.lease_until_ms.is_some_and(|until| until > now);
+            if task.due_at_ms > now || leased {
+                continue;
+            }
+            if let Some(kinds) = kinds {
+                let order = self.load(task.order_id.as_str().as_bytes())?;
+                if order.is_some_and(|o| !kinds.contains(&o.kind.tag())) {
+                    continue;
+                }
+            }
+            let token = self.db.generate_id()?;
+            let claimed = StoredTask {
+                lease_until_ms: Some(now.saturating_add(lease_ms)),
+                token: Some(token),
+                attempt: task.attempt + 1,
+                again: false,
+                ..task
+            };
+            let swapped =
+                self.tasks
+                    .compare_and_swap(&key, Some(&current), Some(to_json(&claimed)))?;
+            if swapped.is_ok() {
+                claims.push(Claim {
+                    order_id: claimed.order_id,
+                    task: claimed.task,
+                    attempt: claimed.attempt,
+                    lease_until_ms: now.saturating_add(lease_ms),
+                    token,
+                });
+            }
+        }
+        if !claims.is_empty() {
+            self.durable().await?;
+        }
+        Ok(claims)
     }
 
     /// Replace a claimed task if `claim` still owns it: `None` removes it.
@@ -292,44 +345,16 @@ impl OrderStore for SledOrders {
     }
 
     async fn claim(&self, lease: Duration, limit: usize) -> Result<Vec<Claim>, StoreError> {
-        let now = self.clock.now_ms();
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        let mut claims = Vec::new();
-        for item in self.tasks.iter() {
-            if claims.len() >= limit {
-                break;
-            }
-            let (key, current) = item?;
-            let task: StoredTask = from_json("order_tasks", &current)?;
-            let leased = task.lease_until_ms.is_some_and(|until| until > now);
-            if task.due_at_ms > now || leased {
-                continue;
-            }
-            let token = self.db.generate_id()?;
-            let claimed = StoredTask {
-                lease_until_ms: Some(now.saturating_add(lease_ms)),
-                token: Some(token),
-                attempt: task.attempt + 1,
-                again: false,
-                ..task
-            };
-            let swapped =
-                self.tasks
-                    .compare_and_swap(&key, Some(&current), Some(to_json(&claimed)))?;
-            if swapped.is_ok() {
-                claims.push(Claim {
-                    order_id: claimed.order_id,
-                    task: claimed.task,
-                    attempt: claimed.attempt,
-                    lease_until_ms: now.saturating_add(lease_ms),
-                    token,
-                });
-            }
-        }
-        if !claims.is_empty() {
-            self.durable().await?;
-        }
-        Ok(claims)
+        self.claim_matching(None, lease, limit).await
+    }
+
+    async fn claim_kinds(
+        &self,
+        kinds: &[KindTag],
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Claim>, StoreError> {
+        self.claim_matching(Some(kinds), lease, limit).await
     }
 
     async fn ack(&self, claim: &Claim) -> Result<Acked, StoreError> {
@@ -356,6 +381,28 @@ impl OrderStore for SledOrders {
                 lease_until_ms: None,
                 token: None,
                 again: false,
+                ..task
+            })
+        })
+        .await
+    }
+
+    async fn put_back(&self, claim: &Claim, delay: Duration) -> Result<Acked, StoreError> {
+        let due = self
+            .clock
+            .now_ms()
+            .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        self.settle(claim, |task| {
+            Some(StoredTask {
+                due_at_ms: if task.again {
+                    task.due_at_ms.min(due)
+                } else {
+                    due
+                },
+                lease_until_ms: None,
+                token: None,
+                again: false,
+                attempt: task.attempt.saturating_sub(1),
                 ..task
             })
         })
@@ -409,6 +456,16 @@ mod tests {
     #[tokio::test]
     async fn a_claim_is_exclusive_until_its_lease_expires() {
         contract::a_claim_is_exclusive_until_its_lease_expires(sled_orders).await;
+    }
+
+    #[tokio::test]
+    async fn a_worker_claims_only_the_kinds_it_drives() {
+        contract::a_worker_claims_only_the_kinds_it_drives(sled_orders).await;
+    }
+
+    #[tokio::test]
+    async fn a_put_back_claim_is_not_counted_as_an_attempt() {
+        contract::a_put_back_claim_is_not_counted_as_an_attempt(sled_orders).await;
     }
 
     #[tokio::test]

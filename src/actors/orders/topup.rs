@@ -19,87 +19,72 @@
 //! for good: the load is cancelled by key, then the debit is reversed); `reversing →
 //! needs_manual` (a reversal was refused or kept failing).
 
-use std::time::Duration;
-
+use super::{After, OrderError, code_of, nothing_sent, transient};
 use crate::adapters::{AdapterError, BankHandle, CardHandle};
 use crate::domain::OrderStep;
-use crate::store::StoreError;
 use crate::store::orders::{
-    Claim, Order, OrderKind, OrderState, OrderStore, OrderTask, Transition, Transitioned,
+    Claim, Order, OrderState, OrderStore, OrderTask, Transition, Transitioned,
 };
 use crate::wire::{BankDebit, LoadCreate, LoadSource, Reverse, ReverseState, TradeState};
 
 /// How hard the machine tries before it gives up on a step.
 #[derive(Clone, Debug)]
 pub struct TopUpPolicy {
-    /// A claimed order is this worker's for this long; then another worker may take it.
-    pub lease: Duration,
-    /// First delay before trying an unknown outcome again; doubles per attempt, capped at 32×.
-    pub backoff_base: Duration,
     /// Attempts at the 圈存 (with transient failures) before the debit is reversed.
     pub credit_attempts: u32,
     /// Attempts at the reversal before the order waits for a person.
     pub reverse_attempts: u32,
-    /// Tasks claimed per round.
-    pub batch: usize,
 }
 
 impl Default for TopUpPolicy {
     fn default() -> Self {
         Self {
-            lease: Duration::from_secs(30),
-            backoff_base: Duration::from_secs(2),
             credit_attempts: 5,
             reverse_attempts: 8,
-            batch: 32,
         }
     }
 }
 
-/// Why a round could not run (the store failed). Upstream failures are not errors here: they
-/// are outcomes the machine handles.
-#[derive(Debug, thiserror::Error)]
-pub enum OrderError {
-    #[error("orders store: {0}")]
-    Store(#[from] StoreError),
+/// Why a bank refusal ended an order: written into the `failed` transition's detail and read
+/// back by [`refusal_code`], so the user is told the bank's reason.
+const BANK_REFUSED: &str = "bank refused the debit";
+
+/// The bank's refusal code of a failed top-up (`5101` insufficient funds, …), if it gave one.
+pub fn refusal_code(order: &Order) -> Option<u32> {
+    let detail = order
+        .history
+        .iter()
+        .rev()
+        .find(|c| c.to == OrderState::Failed)?
+        .detail
+        .as_deref()?;
+    detail
+        .strip_prefix(BANK_REFUSED)?
+        .strip_prefix(": code ")?
+        .parse()
+        .ok()
 }
 
-/// What to do with the claimed task after one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum After {
-    /// Finished with this task (a next step, if any, was queued with the transition).
-    Ack,
-    /// Outcome unknown or upstream unavailable: try again after a backoff.
-    Backoff,
+/// A failed call in the machine's terms: nothing sent (not an attempt), worth another
+/// attempt, or a refusal.
+fn after_failure(e: &AdapterError, exhausted: bool) -> Option<After> {
+    if nothing_sent(e) {
+        Some(After::NotSent)
+    } else if transient(e) && !exhausted {
+        Some(After::Backoff)
+    } else {
+        None
+    }
 }
 
-/// Drives top-up orders. Cheap to clone; run one [`Self::run_once`] loop per worker.
+/// Drives top-up orders one step per claimed task. Cheap to clone; the worker
+/// ([`super::OrderWorker`]) claims the tasks and dispatches top-ups here.
 #[derive(Clone)]
 pub struct TopUpMachine<S: OrderStore> {
     store: S,
     bank: BankHandle,
     card: CardHandle,
     policy: TopUpPolicy,
-}
-
-fn transient(e: &AdapterError) -> bool {
-    match e {
-        AdapterError::Timeout
-        | AdapterError::Unavailable(_)
-        | AdapterError::RateLimited(_)
-        | AdapterError::Saturated
-        // a protocol or configuration fault is fixed by a person, then the order goes on
-        | AdapterError::Protocol(_)
-        | AdapterError::Config(_) => true,
-        AdapterError::Rejected { .. } => false,
-    }
-}
-
-fn code_of(e: &AdapterError) -> String {
-    match e {
-        AdapterError::Rejected { code, .. } => format!("code {code}"),
-        other => other.outcome().to_owned(),
-    }
 }
 
 impl<S: OrderStore> TopUpMachine<S> {
@@ -112,48 +97,20 @@ impl<S: OrderStore> TopUpMachine<S> {
         }
     }
 
-    /// Claim due tasks and take one step on each. Returns how many tasks were handled.
-    pub async fn run_once(&self) -> Result<usize, OrderError> {
-        let claims = self
-            .store
-            .claim(self.policy.lease, self.policy.batch)
-            .await?;
-        for claim in &claims {
-            let after = match claim.task {
-                OrderTask::Advance => self.advance(claim).await?,
-                // telling the user belongs to the chat side; the machine only records the end
-                OrderTask::NotifyUser => After::Ack,
-            };
-            match after {
-                After::Ack => self.store.ack(claim).await?,
-                After::Backoff => {
-                    let delay = self.policy.backoff_base * 2u32.pow(claim.attempt.min(5));
-                    self.store.retry_later(claim, delay).await?
-                }
-            };
-        }
-        Ok(claims.len())
-    }
-
-    async fn advance(&self, claim: &Claim) -> Result<After, OrderError> {
-        let Some(order) = self.store.get(&claim.order_id).await? else {
-            return Ok(After::Ack);
-        };
-        if order.kind != OrderKind::TopUp {
-            return Ok(After::Ack);
-        }
+    /// Take the next step of `order` (a top-up) for the claimed `Advance` task.
+    pub async fn advance(&self, claim: &Claim, order: &Order) -> Result<After, OrderError> {
         match order.state {
             OrderState::Created => {
-                self.step(&order, OrderState::Created, OrderState::Debiting, None)
+                self.step(order, OrderState::Created, OrderState::Debiting, None)
                     .await
             }
-            OrderState::Debiting => self.debit(&order, claim.attempt).await,
+            OrderState::Debiting => self.debit(order, claim.attempt).await,
             OrderState::Debited => {
-                self.step(&order, OrderState::Debited, OrderState::Crediting, None)
+                self.step(order, OrderState::Debited, OrderState::Crediting, None)
                     .await
             }
-            OrderState::Crediting => self.credit(&order, claim.attempt).await,
-            OrderState::Reversing => self.reverse(&order, claim.attempt).await,
+            OrderState::Crediting => self.credit(order, claim.attempt).await,
+            OrderState::Reversing => self.reverse(order, claim.attempt).await,
             OrderState::Succeeded
             | OrderState::Failed
             | OrderState::Reversed
@@ -212,6 +169,7 @@ impl<S: OrderStore> TopUpMachine<S> {
                     // never arrived: sending it (with the same key) is safe
                     TradeState::NotFound => {}
                 },
+                Err(e) if nothing_sent(&e) => return Ok(After::NotSent),
                 Err(_) => return Ok(After::Backoff),
             }
         }
@@ -228,7 +186,7 @@ impl<S: OrderStore> TopUpMachine<S> {
                         .await
                 }
                 TradeState::Failed => {
-                    let detail = Some("bank refused the debit".to_owned());
+                    let detail = Some(BANK_REFUSED.to_owned());
                     self.step(order, OrderState::Debiting, OrderState::Failed, detail)
                         .await
                 }
@@ -236,9 +194,10 @@ impl<S: OrderStore> TopUpMachine<S> {
                     Ok(After::Backoff)
                 }
             },
+            Err(e) if nothing_sent(&e) => Ok(After::NotSent),
             Err(e) if transient(&e) => Ok(After::Backoff),
             Err(e) => {
-                let detail = Some(format!("bank refused the debit: {}", code_of(&e)));
+                let detail = Some(format!("{BANK_REFUSED}: {}", code_of(&e)));
                 self.step(order, OrderState::Debiting, OrderState::Failed, detail)
                     .await
             }
@@ -272,6 +231,7 @@ impl<S: OrderStore> TopUpMachine<S> {
                     return give_up(format!("card load refused: {code}")).await;
                 }
                 Ok(status) if status.state == TradeState::NotFound => {}
+                Err(e) if nothing_sent(&e) => return Ok(After::NotSent),
                 Ok(_) | Err(_) => {
                     return if attempt >= self.policy.credit_attempts {
                         give_up(format!("card load unconfirmed after {attempt} attempts")).await
@@ -294,14 +254,13 @@ impl<S: OrderStore> TopUpMachine<S> {
                     .await
             }
             Ok(_) => Ok(After::Backoff),
-            Err(e) if transient(&e) => {
-                if attempt >= self.policy.credit_attempts {
+            Err(e) => match after_failure(&e, attempt >= self.policy.credit_attempts) {
+                Some(after) => Ok(after),
+                None if transient(&e) => {
                     give_up(format!("card load failed {attempt} times: {}", code_of(&e))).await
-                } else {
-                    Ok(After::Backoff)
                 }
-            }
-            Err(e) => give_up(format!("card load refused: {}", code_of(&e))).await,
+                None => give_up(format!("card load refused: {}", code_of(&e))).await,
+            },
         }
     }
 
@@ -324,8 +283,12 @@ impl<S: OrderStore> TopUpMachine<S> {
         };
         match self.card.reverse_load(&cancel).await {
             Ok(_) => {}
-            Err(e) if transient(&e) && !exhausted => return Ok(After::Backoff),
-            Err(e) => return manual(format!("card load cancel failed: {}", code_of(&e))).await,
+            Err(e) => {
+                return match after_failure(&e, exhausted) {
+                    Some(after) => Ok(after),
+                    None => manual(format!("card load cancel failed: {}", code_of(&e))).await,
+                };
+            }
         }
         let reversal = Reverse {
             orig_out_trade_no: order.id.step_key(OrderStep::Debit),
@@ -340,8 +303,10 @@ impl<S: OrderStore> TopUpMachine<S> {
                 self.step(order, OrderState::Reversing, OrderState::Reversed, detail)
                     .await
             }
-            Err(e) if transient(&e) && !exhausted => Ok(After::Backoff),
-            Err(e) => manual(format!("bank reversal failed: {}", code_of(&e))).await,
+            Err(e) => match after_failure(&e, exhausted) {
+                Some(after) => Ok(after),
+                None => manual(format!("bank reversal failed: {}", code_of(&e))).await,
+            },
         }
     }
 }
@@ -351,31 +316,50 @@ mod tests {
     //! The machine against the bank and card simulators over loopback HTTP, with a real
     //! (temporary) sled store. Money is read back from the simulators.
 
-    use std::time::Instant;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
 
+    use futures_util::future::LocalBoxFuture;
     use serde_json::json;
 
     use super::*;
+    use crate::actors::orders::{OrderNotices, OrderWorker, WorkerPolicy};
     use crate::adapters::{UpstreamConfig, bank, card};
     use crate::domain::{Fen, OpenId, OrderId, StudentId};
     use crate::sim::SimConfig;
     use crate::sim::campus::local_secs;
     use crate::sim::upstream::testkit::{self, Sim};
-    use crate::store::orders::{NewOrder, SystemClock};
+    use crate::store::orders::{NewOrder, OrderKind, SystemClock};
     use crate::store::{SledOrders, Store};
 
     const SNO: &str = "2024000001";
     const ACCOUNT: &str = "20001";
 
+    /// The ends the worker announced, in order.
+    #[derive(Default)]
+    struct Told(Mutex<Vec<(OrderId, OrderState)>>);
+
+    impl OrderNotices for Told {
+        fn tell<'a>(&'a self, order: &'a Order) -> LocalBoxFuture<'a, After> {
+            self.0.lock().unwrap().push((order.id.clone(), order.state));
+            Box::pin(async { After::Ack })
+        }
+    }
+
     struct World {
         sim: Sim,
         store: SledOrders,
-        machine: TopUpMachine<SledOrders>,
+        worker: OrderWorker<SledOrders>,
+        told: Arc<Told>,
         card: CardHandle,
         _dir: Store,
     }
 
     async fn world() -> World {
+        world_with_card_cooldown_ms(50).await
+    }
+
+    async fn world_with_card_cooldown_ms(card_cooldown_ms: u64) -> World {
         let sim = testkit::spawn(SimConfig {
             accounts: 100,
             ..SimConfig::default()
@@ -397,24 +381,35 @@ mod tests {
             c
         };
         let bank = bank::actor::start(&upstream("/sim/bank")).unwrap();
-        let card = card::actor::start(&upstream("/sim/card")).unwrap();
+        let mut card_upstream = upstream("/sim/card");
+        card_upstream.breaker_cooldown_ms = card_cooldown_ms;
+        let card = card::actor::start(&card_upstream).unwrap();
         let dir = Store::temporary().unwrap();
         let store = dir
             .orders_with_clock(std::sync::Arc::new(SystemClock))
             .unwrap();
         let policy = TopUpPolicy {
-            lease: Duration::from_secs(10),
-            // longer than the breaker cooldown below, so a reversal is not spent on an open breaker
-            backoff_base: Duration::from_millis(30),
             credit_attempts: 3,
             reverse_attempts: 3,
-            batch: 8,
         };
         let machine = TopUpMachine::new(store.clone(), bank, card.clone(), policy);
+        let told = Arc::new(Told::default());
+        let worker = OrderWorker::new(
+            store.clone(),
+            Some(machine),
+            told.clone(),
+            WorkerPolicy {
+                lease: Duration::from_secs(10),
+                batch: 8,
+                poll: Duration::from_millis(10),
+                backoff_base: Duration::from_millis(30),
+            },
+        );
         World {
             sim,
             store,
-            machine,
+            worker,
+            told,
             card,
             _dir: dir,
         }
@@ -443,7 +438,7 @@ mod tests {
         async fn drive_until(&self, id: &OrderId, done: impl Fn(OrderState) -> bool) -> Order {
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
-                self.machine.run_once().await.unwrap();
+                self.worker.run_once().await.unwrap();
                 let order = self.store.get(id).await.unwrap().unwrap();
                 if done(order.state) {
                     return order;
@@ -455,6 +450,16 @@ mod tests {
 
         fn bank_balance(&self) -> i64 {
             self.sim.state.bank().balance(&self.sim.state, SNO).unwrap()
+        }
+
+        /// 过渡余额 as the card system holds it (read without our adapter and its breaker).
+        fn sim_pending(&self) -> i64 {
+            self.sim
+                .state
+                .card()
+                .view(self.sim.state.campus(), SNO)
+                .unwrap()
+                .pending_fen
         }
 
         async fn card_pending(&self) -> i64 {
@@ -507,7 +512,7 @@ mod tests {
         let id = w.top_up(5_000).await;
         w.drive_until(&id, |s| s == OrderState::Debiting).await;
         w.faults("bank", json!({"lost_response_rate": 1.0})).await;
-        w.machine.run_once().await.unwrap();
+        w.worker.run_once().await.unwrap();
         // the bank took the money; we only saw a bare 503
         assert_eq!(w.bank_balance(), bank_before - 5_000);
         let order = w.store.get(&id).await.unwrap().unwrap();
@@ -585,5 +590,84 @@ mod tests {
         // the money is still at the bank's side of the ledger, for the operator to return
         assert_eq!(w.bank_balance(), bank_before - amount);
         assert_eq!(w.store.list_unfinished().await.unwrap(), []);
+    }
+
+    #[actix_rt::test]
+    async fn an_open_breaker_sends_nothing_and_uses_up_no_attempt() {
+        let w = world_with_card_cooldown_ms(60_000).await;
+        let pending_before = w.sim_pending();
+        let id = w.top_up(5_000).await;
+        w.drive_until(&id, |s| s == OrderState::Debited).await;
+        // the card system fails until the breaker opens; it stays open for a minute
+        w.faults("card", json!({"error_rate": 1.0})).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while w.card.balance(ACCOUNT).await
+            != Err(AdapterError::Unavailable(
+                crate::adapters::Unavailable::BreakerOpen,
+            ))
+        {
+            assert!(Instant::now() < deadline, "the breaker never opened");
+        }
+        w.faults("card", json!({})).await;
+        // many more claims than the policy's 3 attempts, none of them sent
+        let mut claims = 0;
+        while claims < 10 {
+            claims += w.worker.run_once().await.unwrap();
+            assert!(Instant::now() < deadline, "only {claims} claims");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let order = w.store.get(&id).await.unwrap().unwrap();
+        assert_eq!(order.state, OrderState::Crediting, "not given up");
+        assert_eq!(w.sim_pending(), pending_before, "nothing loaded");
+    }
+
+    #[actix_rt::test]
+    async fn payment_tasks_stay_queued_for_the_machine_that_drives_payments() {
+        let w = world().await;
+        let payment = NewOrder {
+            id: OrderId::generate(chrono::Utc::now().timestamp_millis()),
+            idempotency_key: "wx-payment".into(),
+            kind: OrderKind::Payment {
+                biller_id: "elec".into(),
+                target_id: "R-1-101".into(),
+                receivable_ids: Vec::new(),
+            },
+            openid: OpenId::parse("oyORnuP8q7ou2gfYjqLzSIWZf0rs").unwrap(),
+            sno: StudentId::parse(SNO).unwrap(),
+            account: ACCOUNT.to_owned(),
+            amount: Fen(3_000),
+        };
+        let payment = w
+            .store
+            .create(payment, Some(OrderTask::Advance))
+            .await
+            .unwrap()
+            .order()
+            .id
+            .clone();
+        let top_up = w.top_up(5_000).await;
+        w.drive_until(&top_up, OrderState::is_terminal).await;
+        // the end is announced; then nothing else is ours
+        while w.worker.run_once().await.unwrap() > 0 {}
+        let left = w
+            .store
+            .claim_kinds(
+                &[crate::store::orders::KindTag::Payment],
+                Duration::from_secs(1),
+                8,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            left.iter()
+                .map(|c| (&c.order_id, c.task, c.attempt))
+                .collect::<Vec<_>>(),
+            [(&payment, OrderTask::Advance, 1)]
+        );
+        assert_eq!(
+            *w.told.0.lock().unwrap(),
+            [(top_up, OrderState::Succeeded)],
+            "the top-up's end was announced once"
+        );
     }
 }

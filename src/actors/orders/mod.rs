@@ -1,0 +1,143 @@
+//! Orders in motion: the worker that claims order tasks from the store and the machines that
+//! take each order one step at a time.
+//!
+//! Why it exists: an order's next step is a task in the store's outbox (written in the same
+//! atomic unit as the state change that asked for it), so the only thing that moves money is
+//! this worker claiming tasks with a lease. A crash loses nothing: the lease runs out and the
+//! task is claimed again, by this process after a restart or by another node. It owns the
+//! dispatch by [`OrderKind`](crate::store::orders::OrderKind), the retry and backoff policy,
+//! and telling the user how an order ended.
+//!
+//! It must never claim a task of a kind no running machine drives (such tasks stay queued,
+//! untouched), never count an attempt when nothing was sent, and never log a student number
+//! or a bank card.
+//!
+//! - [`topup`]: the top-up machine (bank debit → 圈存).
+//! - [`worker`]: the claim loop and the dispatch.
+//! - [`notices`]: the user's notice, durable through the pusher's outbox.
+
+pub mod notices;
+pub mod topup;
+pub mod worker;
+
+use crate::adapters::{AdapterError, Unavailable};
+use crate::store::StoreError;
+
+pub use notices::{ChatNotices, OrderNotices};
+pub use topup::{TopUpMachine, TopUpPolicy};
+pub use worker::{OrderWorker, WorkerHandle, WorkerPolicy};
+
+/// Why a round could not run (the store failed). Upstream failures are not errors here: they
+/// are outcomes the machines handle.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("orders store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What to do with the claimed task after one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Finished with this task (a next step, if any, was queued with the transition).
+    Ack,
+    /// Sent, outcome unknown or failed in passing: try again after a backoff; the attempt
+    /// counts towards giving up.
+    Backoff,
+    /// Nothing was sent (breaker open, our own limiter, no free slot): try again after a
+    /// backoff without counting an attempt.
+    NotSent,
+}
+
+/// Worth trying again: the upstream may answer differently later.
+pub(crate) fn transient(e: &AdapterError) -> bool {
+    match e {
+        AdapterError::Timeout
+        | AdapterError::Unavailable(_)
+        | AdapterError::RateLimited(_)
+        | AdapterError::Saturated
+        // a protocol or configuration fault is fixed by a person, then the order goes on
+        | AdapterError::Protocol(_)
+        | AdapterError::Config(_) => true,
+        AdapterError::Rejected { .. } => false,
+    }
+}
+
+/// The call never left this process (or was refused before the upstream did anything), so it
+/// is no attempt: an open breaker must not use up an order's retries.
+pub(crate) fn nothing_sent(e: &AdapterError) -> bool {
+    match e {
+        AdapterError::Unavailable(Unavailable::BreakerOpen | Unavailable::Connect)
+        | AdapterError::RateLimited(_)
+        | AdapterError::Saturated => true,
+        AdapterError::Unavailable(
+            Unavailable::Status(_)
+            | Unavailable::Transport
+            | Unavailable::Busy(_)
+            | Unavailable::ActorDown,
+        )
+        | AdapterError::Timeout
+        | AdapterError::Rejected { .. }
+        | AdapterError::Protocol(_)
+        | AdapterError::Config(_) => false,
+    }
+}
+
+/// An upstream's answer in operator terms: `code 5101`, `timeout`, …
+pub(crate) fn code_of(e: &AdapterError) -> String {
+    match e {
+        AdapterError::Rejected { code, .. } => format!("code {code}"),
+        other => other.outcome().to_owned(),
+    }
+}
+
+/// `[orders]`: how the worker claims and retries, and each machine's policy.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrdersSettings {
+    /// A claimed task is the worker's for this long (then another worker, or this one after a
+    /// restart, takes it over). Must exceed the slowest step: two upstream calls.
+    pub lease_secs: u64,
+    /// First delay before a retry; doubles per attempt up to 32×.
+    pub backoff_base_ms: u64,
+    /// How often the worker looks for due tasks when not woken.
+    pub poll_ms: u64,
+    /// Tasks worked on concurrently per round.
+    pub batch: usize,
+    /// Sends of the 圈存 (load) that may fail before the bank debit is reversed.
+    pub credit_attempts: u32,
+    /// Sends of the reversal that may fail before the order waits for a person.
+    pub reverse_attempts: u32,
+}
+
+impl Default for OrdersSettings {
+    fn default() -> Self {
+        let worker = WorkerPolicy::default();
+        let topup = TopUpPolicy::default();
+        Self {
+            lease_secs: worker.lease.as_secs(),
+            backoff_base_ms: worker.backoff_base.as_millis() as u64,
+            poll_ms: worker.poll.as_millis() as u64,
+            batch: worker.batch,
+            credit_attempts: topup.credit_attempts,
+            reverse_attempts: topup.reverse_attempts,
+        }
+    }
+}
+
+impl OrdersSettings {
+    pub fn worker_policy(&self) -> WorkerPolicy {
+        WorkerPolicy {
+            lease: std::time::Duration::from_secs(self.lease_secs.max(1)),
+            batch: self.batch.max(1),
+            poll: std::time::Duration::from_millis(self.poll_ms.max(10)),
+            backoff_base: std::time::Duration::from_millis(self.backoff_base_ms.max(1)),
+        }
+    }
+
+    pub fn top_up_policy(&self) -> TopUpPolicy {
+        TopUpPolicy {
+            credit_attempts: self.credit_attempts.max(1),
+            reverse_attempts: self.reverse_attempts.max(1),
+        }
+    }
+}
