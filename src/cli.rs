@@ -239,6 +239,9 @@ enum RulesCommand {
         /// When, in campus time: "周一 10:00" (this week) or an RFC 3339 time [default: now].
         #[arg(long)]
         at: Option<String>,
+        /// Settings to take the campus time zone from (`server.utc_offset_hours`).
+        #[arg(long, default_value = "config/demo.toml")]
+        config: PathBuf,
     },
     /// Convert WeChat's get_current_autoreply_info JSON into a rule file.
     Import {
@@ -671,7 +674,9 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
             event,
             dir,
             at,
+            config,
         } => {
+            let offset_hours = load(&config)?.server.utc_offset_hours;
             let table = crate::rules::load_dir(&dir, &catalog).map_err(|diags| {
                 anyhow::anyhow!(
                     diags
@@ -681,11 +686,10 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
                         .join("\n")
                 )
             })?;
-            const CAMPUS_UTC_OFFSET_HOURS: i32 = 8;
-            let now = chrono::Utc::now().naive_utc()
-                + chrono::Duration::hours(i64::from(CAMPUS_UTC_OFFSET_HOURS));
+            let now =
+                chrono::Utc::now().naive_utc() + chrono::Duration::hours(i64::from(offset_hours));
             let now = match &at {
-                Some(spec) => crate::rules::parse_campus_time(spec, now, CAMPUS_UTC_OFFSET_HOURS)
+                Some(spec) => crate::rules::parse_campus_time(spec, now, offset_hours)
                     .map_err(anyhow::Error::msg)?,
                 None => now,
             };

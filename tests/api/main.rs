@@ -15,6 +15,7 @@ mod fuzz_smoke;
 mod isolation;
 mod memory;
 mod notices;
+mod operator_cli;
 mod platform;
 mod queries;
 mod restart;

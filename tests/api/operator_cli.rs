@@ -1,0 +1,299 @@
+//! The operator commands as an operator runs them: the real `onecard` binary, its exit status,
+//! and the exact lines it prints (`rules check`, `rules import`, `rules test`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::helpers::copy_dir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_onecard");
+
+/// The repository root, where `config/` is.
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `onecard ARGS` in the repository root, without a backtrace on errors (what an operator sees).
+pub fn onecard(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(repo())
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("RUST_LIB_BACKTRACE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run onecard")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn rules_check_refuses_a_broken_file_with_its_location_and_exit_status_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("new.toml");
+    std::fs::write(
+        &file,
+        "[[rule]]\nid = \"lost_card_hours\"\nexact = \"补卡时间\"\nreply = \"工作日 8:30–17:30\"\n",
+    )
+    .unwrap();
+    let out = onecard(&["rules", "check", path(&file)], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let mut lines = err.lines();
+    assert_eq!(
+        lines.next(),
+        Some(format!("{}:3:9: use a list: exact = [\"补卡时间\"]", file.display()).as_str())
+    );
+    assert_eq!(
+        lines.next(),
+        Some(format!("Error: 1 error(s) in {}", file.display()).as_str())
+    );
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn rules_check_of_one_good_file_checks_it_as_part_of_the_rules_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("zz_hours.toml");
+    std::fs::write(
+        &file,
+        "[[rule]]\nid = \"lost_card_hours\"\nexact = [\"补卡时间\"]\nreply = \"工作日 8:30–17:30\"\n",
+    )
+    .unwrap();
+    let out = onecard(&["rules", "check", path(&file)], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let summary = text.lines().next().unwrap_or_default();
+    // Checked together with the shipped files, under the directory's name.
+    assert!(summary.starts_with("config/rules: OK — "), "{summary}");
+    assert!(
+        summary.contains(", zz_hours.toml); keywords: "),
+        "{summary}"
+    );
+    // And the same as the service: the same keyword twice is refused at the new file.
+    std::fs::write(
+        &file,
+        "[[rule]]\nid = \"dup\"\nexact = [\"余额\"]\nreply = \"x\"\n",
+    )
+    .unwrap();
+    let out = onecard(&["rules", "check", path(&file)], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let first = stderr(&out).lines().next().unwrap_or_default().to_owned();
+    let expected = format!(
+        "{}:3:10: duplicate exact keyword `余额`: already used by rule `balance` at card.toml:",
+        file.display()
+    );
+    assert!(first.starts_with(&expected), "{first}");
+}
+
+#[test]
+fn rules_check_of_a_directory_cross_checks_the_menu_beside_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_dir(&repo().join("config/rules"), &rules);
+    let menu = tmp.path().join("menu.toml");
+    std::fs::write(
+        &menu,
+        "[[button]]\ntype = \"click\"\nname = \"余额\"\nkey = \"CARD_BALANCE\"\n\n[[button]]\ntype = \"click\"\nname = \"宿舍报修\"\nkey = \"DORM_REPAIR\"\n",
+    )
+    .unwrap();
+    let out = onecard(&["rules", "check", path(&rules)], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1..],
+        [
+            format!("{}: OK — 2 menu keys", menu.display()).as_str(),
+            "warning: no rule answers these menu keys: DORM_REPAIR",
+        ]
+    );
+    // A broken menu fails the check like a broken rule file.
+    std::fs::write(&menu, "[[button]]\nname = \"校园卡\"\n").unwrap();
+    let out = onecard(&["rules", "check", path(&rules)], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).lines().next(),
+        Some(
+            format!(
+                "{}:1:1: button `校园卡` needs a `type` (or sub_button entries)",
+                menu.display()
+            )
+            .as_str()
+        )
+    );
+}
+
+/// A Notepad export (UTF-8 with a byte-order mark): a switched-off default reply, and a
+/// `random_one` rule whose news reply has two articles.
+const EXPORT: &str = "\u{feff}{\"is_autoreply_open\":0,\"is_add_friend_reply_open\":1,\
+\"add_friend_autoreply_info\":{\"type\":\"text\",\"content\":\"欢迎关注！\"},\
+\"message_default_autoreply_info\":{\"type\":\"text\",\"content\":\"稍后回复您\"},\
+\"keyword_autoreply_info\":{\"list\":[{\"rule_name\":\"补卡\",\"reply_mode\":\"random_one\",\
+\"keyword_list_info\":[{\"match_mode\":\"equal\",\"content\":\"补卡\"}],\
+\"reply_list_info\":[{\"type\":\"text\",\"content\":\"请到服务中心\"},\
+{\"type\":\"news\",\"news_info\":{\"list\":[\
+{\"title\":\"补办流程\",\"author\":\"一卡通中心\",\"content_url\":\"https://card.example.edu.cn/1\"},\
+{\"title\":\"工本费\",\"content_url\":\"https://card.example.edu.cn/2\"}]}}]}]}}";
+
+#[test]
+fn rules_import_warns_on_stderr_and_never_overwrites_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("autoreply.json");
+    std::fs::write(&json, EXPORT).unwrap();
+    let out_file = tmp.path().join("imported.toml");
+    let import = |force: bool| {
+        let mut args = vec!["rules", "import", path(&json), "--out", path(&out_file)];
+        if force {
+            args.push("--force");
+        }
+        onecard(&args, &[])
+    };
+
+    let out = import(false);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: 「收到消息回复」在公众号后台处于关闭状态，未启用；内容已作为注释保留。\n\
+             warning: 规则「补卡」的图文「补办流程」的作者（author）在规则文件中没有对应字段，未导入。\n\
+             wrote {}; check it with `onecard rules check`\n",
+            out_file.display()
+        )
+    );
+    let imported = std::fs::read_to_string(&out_file).unwrap();
+    assert!(
+        imported.contains(
+            "mode = \"random_one\"\nreplies = [\n  { text = \"请到服务中心\" },\n  { articles = [\n      { title = \"补办流程\", url = \"https://card.example.edu.cn/1\" },\n      { title = \"工本费\", url = \"https://card.example.edu.cn/2\" },\n  ] },\n]\n"
+        ),
+        "{imported}"
+    );
+
+    // The operator edits the file; a second import must not destroy the edit.
+    std::fs::write(&out_file, "# edited by hand\n").unwrap();
+    let out = import(false);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "Error: {} already exists; choose another --out, or add --force to overwrite it\n",
+            out_file.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap(),
+        "# edited by hand\n"
+    );
+    let out = import(true);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), imported);
+
+    // The result passes `rules check` next to the shipped message tables.
+    let dir = tmp.path().join("rules");
+    std::fs::create_dir(&dir).unwrap();
+    for entry in std::fs::read_dir(repo().join("config/rules")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.to_string_lossy().ends_with("messages.toml") {
+            std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let out = onecard(
+        &["rules", "check", path(&out_file), "--dir", path(&dir)],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(": OK — 2 rules in "),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// The campus-local Monday of this week, as `rules test --at "周一 …"` means it.
+fn this_monday(offset_hours: i64) -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let today = (chrono::Utc::now() + chrono::Duration::hours(offset_hours)).date_naive();
+    today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday()))
+}
+
+#[test]
+fn rules_test_reads_at_in_the_configured_campus_time_zone() {
+    // 10:00 UTC is 18:00 on campus at UTC+8 (config/demo.toml): after office hours.
+    let out = onecard(
+        &["rules", "test", "人工客服", "--at", "2026-11-30T10:00:00Z"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "input: text \"人工客服\" (normalised: \"人工客服\")",
+            "time: 2026-11-30 18:00 (Monday)",
+        ]
+    );
+    assert!(
+        lines[2].starts_with("rule: `staff_after_hours` (人工客服（非工作时间）) at chat.toml:"),
+        "{text}"
+    );
+    assert!(
+        lines.contains(
+            &"also matched: `staff_office_hours` (exact `人工客服`; outside its time windows now)"
+        ),
+        "{text}"
+    );
+
+    // A campus on UTC+0: the same instant is 10:00, inside office hours.
+    let out = onecard(
+        &["rules", "test", "人工客服", "--at", "2026-11-30T10:00:00Z"],
+        &[("ONECARD__SERVER__UTC_OFFSET_HOURS", "0")],
+    );
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[1], "time: 2026-11-30 10:00 (Monday)", "{text}");
+    assert!(
+        lines[2].starts_with("rule: `staff_office_hours` ("),
+        "{text}"
+    );
+
+    // A day of this week, in words.
+    let out = onecard(&["rules", "test", "人工客服", "--at", "周一 10:00"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(
+        text.lines().nth(1),
+        Some(format!("time: {} 10:00 (Monday)", this_monday(8)).as_str()),
+        "{text}"
+    );
+    let out = onecard(&["rules", "test", "人工客服", "--at", "下周一"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "Error: cannot read the time \"下周一\": write \"周一 10:00\" or an RFC 3339 time such as 2026-11-30T10:00:00+08:00\n"
+    );
+}
+
+#[test]
+fn rules_test_explains_an_event_in_words() {
+    let out = onecard(&["rules", "test", "--event", "SUBSCRIBE:library_gate"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(
+        text.lines().next(),
+        Some("input: subscribe by scanning the QR code of scene \"library_gate\""),
+        "{text}"
+    );
+    assert!(!text.contains("Some("), "{text}");
+}
