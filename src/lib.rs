@@ -22,6 +22,7 @@
 //! - [`rules`] operator-edited reply rules: load, validate, match, render, hot reload.
 //! - [`actions`] what a rule can do besides fixed text: card, public info, notices, binding.
 //! - [`adapters`] one module per upstream system, behind typed handles.
+//! - [`bills`] monthly and fun bills computed from card transactions; cohort distributions.
 //! - [`store`] sled behind typed repositories; nothing else touches sled.
 //! - [`wire`] the upstream protocol in types: signing, verification, envelope, bodies.
 //! - [`sim`] simulators of every upstream, speaking the [`wire`] protocol.
@@ -31,6 +32,7 @@
 pub mod actions;
 pub mod actors;
 pub mod adapters;
+pub mod bills;
 pub mod chat;
 pub mod cli;
 pub mod conformance;

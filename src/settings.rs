@@ -24,6 +24,8 @@ pub struct Settings {
     pub binding: BindingSettings,
     /// Order worker and money machines (`[orders]`).
     pub orders: crate::actors::orders::OrdersSettings,
+    /// Monthly and fun bills (`[bills]`: categories, terms, cohorts).
+    pub bills: crate::bills::BillsSettings,
     /// Upstream adapters (`[upstreams.card]`, …); absent = campus services answer that they
     /// are unavailable.
     pub upstreams: Option<crate::adapters::AdaptersConfig>,

@@ -248,7 +248,17 @@ impl Application {
             binding: settings.binding.clone(),
             utc_offset_hours: settings.server.utc_offset_hours,
             media: Some(media),
+            bills: settings.bills.clone(),
         };
+        let cohort_job = adapters.as_ref().map(|a| crate::bills::cohorts::CohortJob {
+            store: store.clone(),
+            card: a.card.clone(),
+            settings: settings.bills.clone(),
+            utc_offset_hours: settings.server.utc_offset_hours,
+        });
+        if let Some(job) = &cohort_job {
+            job.clone().spawn_daily();
+        }
         let s = &settings.sessions;
         let router = Arc::new(Router::new(
             rules.clone(),
@@ -291,6 +301,14 @@ impl Application {
             store.clone(),
             settings.server.utc_offset_hours,
         ));
+        let bill_pages = adapters.as_ref().map(|a| {
+            web::Data::new(crate::http::bills::BillPages {
+                card: a.card.clone(),
+                settings: settings.bills.clone(),
+                utc_offset_hours: settings.server.utc_offset_hours,
+            })
+        });
+        let cohort_job = cohort_job.map(web::Data::new);
         let body_limit = settings.server.body_limit_bytes;
         let admin_health = health.clone();
         let ticket_desk = web::Data::new(crate::actions::tickets_desk::TicketDesk::new(
@@ -305,7 +323,8 @@ impl Application {
                     health.clone(),
                     body_limit,
                 ))
-                .configure(crate::http::h5::routes(h5.clone()));
+                .configure(crate::http::h5::routes(h5.clone()))
+                .configure(crate::http::bills::routes(h5.clone(), bill_pages.clone()));
             match &sim {
                 Some(state) => app.configure(crate::sim::configure(state.clone())),
                 None => app,
@@ -323,10 +342,12 @@ impl Application {
         let server = server.run();
         // One worker is plenty for scrapes; `run_until_stopped` stops it after the public one.
         let admin = HttpServer::new(move || {
-            App::new().configure(crate::http::admin_routes(
-                admin_health.clone(),
-                ticket_desk.clone(),
-            ))
+            App::new()
+                .configure(crate::http::admin_routes(
+                    admin_health.clone(),
+                    ticket_desk.clone(),
+                ))
+                .configure(crate::http::bills::admin_routes(cohort_job.clone()))
         })
         .workers(1)
         .disable_signals()

@@ -10,6 +10,7 @@
 //! Multi-step conversations (binding, feedback) return a [`DialogChange`]; the session actor
 //! stores it, so a dialog survives a restart.
 
+mod bills;
 mod bind;
 mod builtin;
 mod card;
@@ -47,6 +48,8 @@ pub struct Services {
     /// WeChat's media API, for photos users send (repair tickets); None without WeChat API
     /// settings.
     pub media: Option<WeChatMedia>,
+    /// Bill categories, terms and cohort rules.
+    pub bills: crate::bills::BillsSettings,
 }
 
 /// Everything an action sees about the message it answers.
@@ -166,6 +169,7 @@ impl ActionRegistry {
             .chain(public::all())
             .chain(notices::all())
             .chain(tickets::all())
+            .chain(bills::all())
         {
             reg.register(def);
         }

@@ -16,7 +16,7 @@ use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
 use crate::store::{Audience, ContentItem, Store};
 
 const ARTICLE: &str = "article.html";
-const NOT_FOUND: &str = "not_found.html";
+pub(super) const NOT_FOUND: &str = "not_found.html";
 /// How many other items of the same category the page links to.
 const MORE_LIMIT: usize = 5;
 
@@ -36,11 +36,21 @@ impl H5State {
         pages
             .add_template(NOT_FOUND, include_str!("../../config/h5/not_found.html"))
             .expect("the built-in not-found template compiles");
+        pages
+            .add_template(
+                super::bills::FUN_BILL,
+                include_str!("../../config/h5/fun_bill.html"),
+            )
+            .expect("the built-in fun bill template compiles");
         Self {
             store,
             utc_offset_hours,
             pages,
         }
+    }
+
+    pub(super) fn store(&self) -> crate::store::Store {
+        self.store.clone()
     }
 }
 
@@ -118,7 +128,7 @@ fn same_audience(state: &H5State, item: &ContentItem, now: i64) -> Vec<ContentIt
     all
 }
 
-fn page(
+pub(super) fn page(
     state: &H5State,
     status: StatusCode,
     name: &str,

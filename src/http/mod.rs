@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod admin_tickets;
+pub mod bills;
 pub mod callback;
 pub mod h5;
 pub mod health;

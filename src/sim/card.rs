@@ -517,11 +517,27 @@ fn transactions_list(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
     if range_too_long(from, to) {
         return Err(ErrorCode::RangeTooLong.into());
     }
+    let all = transactions_between(state, &q.account, from, to)
+        .ok_or_else(not_found)?
+        .into_iter()
+        .filter(|t| q.direction.is_none_or(|d| d == t.direction))
+        .filter(|t| q.tx_type.is_none_or(|ty| ty == t.tx_type));
+    to_value(&paginate(all.collect(), q.page, q.page_size)?)
+}
+
+/// Every transaction of a ledger account with a trade date in `from..=to`, newest first (the
+/// live journal, then the generated history); None for an unknown account.
+pub fn transactions_between(
+    state: &SimState,
+    account: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Option<Vec<Transaction>> {
     let (campus, card) = sim(state);
-    let (p, ci) = campus.by_account(&q.account).ok_or_else(not_found)?;
+    let (p, ci) = campus.by_account(account)?;
     let live_part: Vec<GenTx> = {
         let mut st = lock(&card.st);
-        let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
+        let live = live_mut(&mut st, campus, account)?;
         live.journal
             .iter()
             .rev()
@@ -529,13 +545,13 @@ fn transactions_list(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
             .cloned()
             .collect()
     };
-    let all = live_part
-        .into_iter()
-        .chain(campus.history(p, ci, from, to))
-        .map(|t| wire_tx(&t))
-        .filter(|t| q.direction.is_none_or(|d| d == t.direction))
-        .filter(|t| q.tx_type.is_none_or(|ty| ty == t.tx_type));
-    to_value(&paginate(all.collect(), q.page, q.page_size)?)
+    Some(
+        live_part
+            .into_iter()
+            .chain(campus.history(p, ci, from, to))
+            .map(|t| wire_tx(&t))
+            .collect(),
+    )
 }
 
 fn info_get(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {

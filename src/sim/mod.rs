@@ -432,6 +432,10 @@ pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                 .route("/card/accounts", web::get().to(list_accounts))
                 .route("/card/accounts/{id}", web::get().to(get_account))
                 .route("/card/accounts/{id}/claim", web::post().to(claim))
+                .route(
+                    "/card/accounts/{id}/transactions",
+                    web::get().to(account_transactions),
+                )
                 .route("/card/accounts/{id}/found", web::post().to(found))
                 .route(
                     "/card/accounts/{id}/reset_password_lock",
@@ -514,6 +518,30 @@ async fn list_accounts(
 async fn get_account(state: web::Data<SimState>, id: web::Path<String>) -> HttpResponse {
     match state.card().view(state.campus(), &id) {
         Some(v) => HttpResponse::Ok().json(v),
+        None => HttpResponse::NotFound().json(json!({"error": "no such account"})),
+    }
+}
+
+/// `GET /sim/card/accounts/{id}/transactions?from=YYYY-MM-DD&to=YYYY-MM-DD` (学工号): every
+/// transaction of the person's primary card in the span, newest first, as the card API lists
+/// them — what a test derives bills from.
+async fn account_transactions(
+    state: web::Data<SimState>,
+    id: web::Path<String>,
+    q: web::Query<std::collections::HashMap<String, String>>,
+) -> HttpResponse {
+    let day = |k: &str| {
+        q.get(k)
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    };
+    let (Some(from), Some(to)) = (day("from"), day("to")) else {
+        return HttpResponse::BadRequest().json(json!({"error": "from and to: YYYY-MM-DD"}));
+    };
+    let Some(view) = state.card().view(state.campus(), &id) else {
+        return HttpResponse::NotFound().json(json!({"error": "no such account"}));
+    };
+    match card::transactions_between(&state, &view.account, from, to) {
+        Some(txs) => HttpResponse::Ok().json(txs),
         None => HttpResponse::NotFound().json(json!({"error": "no such account"})),
     }
 }

@@ -106,4 +106,18 @@ impl BindingsRepo {
     pub fn count(&self) -> usize {
         self.by_openid.len()
     }
+
+    /// Every binding (for batch jobs such as the cohort distributions); a corrupt record is
+    /// an error, not skipped.
+    pub fn all(&self) -> Result<Vec<(OpenId, Binding)>, StoreError> {
+        let mut out = Vec::with_capacity(self.by_openid.len());
+        for entry in self.by_openid.iter() {
+            let (k, v) = entry?;
+            let Ok(openid) = OpenId::parse(&String::from_utf8_lossy(&k)) else {
+                continue;
+            };
+            out.push((openid, from_json("bindings", &v)?));
+        }
+        Ok(out)
+    }
 }

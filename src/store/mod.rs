@@ -10,6 +10,7 @@
 //! [`Store::flush`] before they are acknowledged; session dialog state rides the background
 //! flush because losing the last half-second of a dialog only repeats a question.
 
+mod bills;
 mod bindings;
 mod codes;
 mod content;
@@ -27,6 +28,7 @@ mod tickets;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use bills::{BillsRepo, CohortTotals};
 pub use bindings::{Binding, BindingsRepo};
 pub use codes::{Check, CodeLimits, CodesRepo, Issue, Purpose, campus_day};
 pub use content::{
@@ -211,6 +213,10 @@ impl Store {
     pub fn content(&self) -> ContentRepo {
         ContentRepo::new(self.inner.content.clone())
     }
+    /// Cohort spending distributions for the fun bill.
+    pub fn bills(&self) -> Result<BillsRepo, StoreError> {
+        BillsRepo::open(&self.db)
+    }
     pub fn tickets(&self) -> TicketsRepo {
         TicketsRepo::new(self.inner.tickets.clone())
     }
@@ -231,6 +237,16 @@ impl Store {
             "cleared": cleared,
         }))?;
         Ok(cleared)
+    }
+
+    /// The key that signs links to personal pages (the fun bill), derived from the code key so
+    /// a deployment has one secret to keep.
+    pub fn link_key(&self) -> Vec<u8> {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&self.code_key)
+            .expect("HMAC takes any key length");
+        mac.update(b"onecard link key");
+        mac.finalize().into_bytes().to_vec()
     }
 
     /// Wait until everything written so far is on disk.

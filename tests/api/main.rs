@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod bills;
 mod binding;
 mod binding_limits;
 mod callback;

@@ -1,0 +1,413 @@
+//! 「账单」 and 「趣味账单」 over the real callback, the card simulator over loopback HTTP, and
+//! the cohort job through the admin listener. Every expected number is computed here from the
+//! card simulator's own transaction list (`GET /sim/card/accounts/{学工号}/transactions`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, Utc};
+use onecard::bills::{BillsSettings, CategoryRule};
+use onecard::settings::Settings;
+use onecard::wire::TxType;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestOptions, openid, spawn_app_with};
+
+const COHORT_MIN: usize = 3;
+
+fn with_bills(s: &mut Settings) {
+    let cat = |name: &str, prefixes: &[&str], types: &[TxType], meals: bool| CategoryRule {
+        name: name.into(),
+        merchant_prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+        types: types.to_vec(),
+        meals,
+    };
+    s.bills = BillsSettings {
+        categories: vec![
+            cat("食堂", &["M01"], &[], true),
+            cat("超市购物", &["M02"], &[], false),
+            cat("洗浴热水", &["M03"], &[], false),
+            cat("生活缴费", &[], &[TxType::BillPay, TxType::Fee], false),
+        ],
+        terms: Vec::new(),
+        cohort_min: COHORT_MIN,
+        ..BillsSettings::default()
+    };
+}
+
+fn app() -> TestApp {
+    spawn_app_with(TestOptions {
+        settings: with_bills,
+        ..TestOptions::default()
+    })
+}
+
+/// The category the test's settings put a transaction in (None = 其他).
+fn category_of(t: &Value) -> Option<&'static str> {
+    let merchant = t["merchant_id"].as_str().unwrap();
+    let ty = t["type"].as_str().unwrap();
+    if merchant.starts_with("M01") {
+        Some("食堂")
+    } else if merchant.starts_with("M02") {
+        Some("超市购物")
+    } else if merchant.starts_with("M03") {
+        Some("洗浴热水")
+    } else if ty == "BILL_PAY" || ty == "FEE" {
+        Some("生活缴费")
+    } else {
+        None
+    }
+}
+
+fn campus() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap()
+}
+
+fn today() -> NaiveDate {
+    Utc::now().with_timezone(&campus()).date_naive()
+}
+
+fn local(t: &Value) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(t["occurred_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&campus())
+}
+
+fn out(t: &Value) -> bool {
+    t["direction"] == "out"
+}
+
+fn fen(t: &Value) -> i64 {
+    t["amount_fen"].as_i64().unwrap()
+}
+
+fn yuan(fen: i64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+impl TestApp {
+    async fn sim_transactions(&self, sno: &str, from: NaiveDate, to: NaiveDate) -> Vec<Value> {
+        let r = self
+            .get(&format!(
+                "/sim/card/accounts/{sno}/transactions?from={from}&to={to}"
+            ))
+            .await;
+        assert_eq!(r.status().as_u16(), 200);
+        r.json().await.unwrap()
+    }
+
+    /// Students (with a phone, so they can bind) of the college with the most of them.
+    async fn classmates(&self, n: usize) -> Vec<String> {
+        let all: Vec<Value> = self
+            .get("/sim/card/accounts?limit=300")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let mut by_dept: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for a in &all {
+            if a["kind"] == "本科" && a["phone"].is_string() && a["status"] == "normal" {
+                by_dept
+                    .entry(a["dept"].as_str().unwrap().to_owned())
+                    .or_default()
+                    .push(a["id"].as_str().unwrap().to_owned());
+            }
+        }
+        let (_, people) = by_dept
+            .into_iter()
+            .max_by_key(|(_, p)| p.len())
+            .expect("students in the simulator");
+        assert!(people.len() >= n, "a college with {n} students");
+        people.into_iter().take(n).collect()
+    }
+}
+
+#[actix_web::test]
+async fn last_months_bill_adds_up_by_category_against_the_month_before() {
+    let app = app();
+    let sno = app.classmates(1).await.remove(0);
+    let user = openid("bill");
+    app.bind(&user, &sno).await;
+
+    let this = today();
+    let first_of_this = this.with_day(1).unwrap();
+    let last_month_end = first_of_this.pred_opt().unwrap();
+    let last_month_start = last_month_end.with_day(1).unwrap();
+    let before_end = last_month_start.pred_opt().unwrap();
+    let before_start = before_end.with_day(1).unwrap();
+    let month = app
+        .sim_transactions(&sno, last_month_start, last_month_end)
+        .await;
+    let before = app.sim_transactions(&sno, before_start, before_end).await;
+
+    let spent: i64 = month.iter().filter(|t| out(t)).map(fen).sum();
+    let count = month.iter().filter(|t| out(t)).count();
+    let topped_up: i64 = month
+        .iter()
+        .filter(|t| {
+            !out(t)
+                && matches!(
+                    t["type"].as_str().unwrap(),
+                    "LOAD_BANK" | "LOAD_CASH" | "LOAD_ONLINE" | "CLAIM"
+                )
+        })
+        .map(fen)
+        .sum();
+    let other_in: i64 = month.iter().filter(|t| !out(t)).map(fen).sum::<i64>() - topped_up;
+    let before_spent: i64 = before.iter().filter(|t| out(t)).map(fen).sum();
+    assert!(count > 0, "a month of campus life has spending");
+
+    let mut lines = vec![
+        format!(
+            "{}年{}月账单",
+            last_month_start.year(),
+            last_month_start.month()
+        ),
+        format!("支出 {} 元，共 {count} 笔", yuan(spent)),
+    ];
+    for name in [
+        Some("食堂"),
+        Some("超市购物"),
+        Some("洗浴热水"),
+        Some("生活缴费"),
+        None,
+    ] {
+        let of: Vec<&Value> = month
+            .iter()
+            .filter(|t| out(t) && category_of(t) == name)
+            .collect();
+        if of.is_empty() {
+            continue;
+        }
+        let sum: i64 = of.iter().map(|t| fen(t)).sum();
+        lines.push(format!(
+            "· {} {} 元（{}%）",
+            name.unwrap_or("其他"),
+            yuan(sum),
+            sum * 100 / spent
+        ));
+    }
+    let mut income = format!("充值 {} 元", yuan(topped_up));
+    if other_in != 0 {
+        income.push_str(&format!("，补助及退款 {} 元", yuan(other_in)));
+    }
+    lines.push(income);
+    let pm = before_start.month();
+    let change = spent - before_spent;
+    let comparison = if change > 0 {
+        format!("比{pm}月多花了 {} 元", yuan(change))
+    } else if change < 0 {
+        format!("比{pm}月少花了 {} 元", yuan(-change))
+    } else {
+        format!("和{pm}月花得一样多")
+    };
+    lines.push(format!(
+        "{comparison}（{pm}月支出 {} 元）。",
+        yuan(before_spent)
+    ));
+    lines.push("回复「账单 上月」看上个月，「趣味账单」看本学期。".into());
+
+    assert_eq!(app.say(&user, "账单 上月").await, lines.join("\n"));
+    assert_eq!(
+        app.say(&user, "账单 13月").await,
+        "没看懂要查哪个月，可以回复「账单」「账单 上月」或「账单 10月」。"
+    );
+    app.stop().await;
+}
+
+/// The fun bill's highlights, computed the plain way from the simulator's list.
+struct Expected {
+    spent: i64,
+    days: usize,
+    meals: usize,
+    favourite: (String, usize),
+    breakfast: (NaiveDate, String, String),
+    biggest: (NaiveDate, String, i64),
+    top_month: (u32, i64),
+}
+
+fn expected(txs: &[Value], from: NaiveDate, to: NaiveDate) -> Expected {
+    let spending: Vec<&Value> = txs
+        .iter()
+        .filter(|t| out(t) && (from..=to).contains(&local(t).date_naive()))
+        .collect();
+    let meals: Vec<&Value> = spending
+        .iter()
+        .copied()
+        .filter(|t| category_of(t) == Some("食堂"))
+        .collect();
+    let mut visits: HashMap<String, usize> = HashMap::new();
+    for m in &meals {
+        *visits
+            .entry(m["merchant_name"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let favourite = visits
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .unwrap();
+    let five = NaiveTime::from_hms_opt(5, 0, 0).unwrap();
+    let ten = NaiveTime::from_hms_opt(10, 0, 0).unwrap();
+    let breakfast = meals
+        .iter()
+        .filter(|m| (five..ten).contains(&local(m).time()))
+        .min_by_key(|m| (local(m).time(), local(m).date_naive()))
+        .unwrap();
+    let biggest = meals
+        .iter()
+        .max_by(|a, b| {
+            fen(a)
+                .cmp(&fen(b))
+                .then(local(b).date_naive().cmp(&local(a).date_naive()))
+        })
+        .unwrap();
+    let mut by_month: BTreeMap<u32, i64> = BTreeMap::new();
+    for t in &spending {
+        *by_month.entry(local(t).month()).or_default() += fen(t);
+    }
+    let top_month = by_month
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        .unwrap();
+    Expected {
+        spent: spending.iter().map(|t| fen(t)).sum(),
+        days: spending
+            .iter()
+            .map(|t| local(t).date_naive())
+            .collect::<HashSet<_>>()
+            .len(),
+        meals: meals.len(),
+        favourite,
+        breakfast: (
+            local(breakfast).date_naive(),
+            local(breakfast).format("%H:%M").to_string(),
+            breakfast["merchant_name"].as_str().unwrap().to_owned(),
+        ),
+        biggest: (
+            local(biggest).date_naive(),
+            biggest["merchant_name"].as_str().unwrap().to_owned(),
+            fen(biggest),
+        ),
+        top_month,
+    }
+}
+
+#[actix_web::test]
+async fn the_fun_bill_ranks_a_student_in_their_college_and_links_to_its_page() {
+    let app = app();
+    let people = app.classmates(COHORT_MIN).await;
+    let users: Vec<String> = people.iter().map(|_| openid("fun")).collect();
+    for (user, sno) in users.iter().zip(&people) {
+        app.bind(user, sno).await;
+    }
+    let to = today();
+    let from = NaiveDate::from_ymd_opt(to.year(), 1, 1).unwrap();
+
+    // Before the cohort job has run there is no rank; the rest is there.
+    let me = &people[0];
+    let mine = app.sim_transactions(me, from, to).await;
+    let e = expected(&mine, from, to);
+    let dept = app.sim_account(me).await["dept"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = |rank: Option<String>| {
+        let mut s = format!(
+            "{}年趣味账单（1月1日—{}月{}日）\n一共消费 {} 元，{} 天有消费，在食堂吃了 {} 顿饭。\n最爱的食堂：{}，去了 {} 次。\n最早的早餐：{}月{}日 {}，{}。\n最丰盛的一餐：{}月{}日，{} {} 元。\n花钱最多的月份：{}月（{} 元）。\n",
+            to.year(),
+            to.month(),
+            to.day(),
+            yuan(e.spent),
+            e.days,
+            e.meals,
+            e.favourite.0,
+            e.favourite.1,
+            e.breakfast.0.month(),
+            e.breakfast.0.day(),
+            e.breakfast.1,
+            e.breakfast.2,
+            e.biggest.0.month(),
+            e.biggest.0.day(),
+            e.biggest.1,
+            yuan(e.biggest.2),
+            e.top_month.0,
+            yuan(e.top_month.1),
+        );
+        if let Some(rank) = rank {
+            s.push_str(&rank);
+        }
+        s.push_str("完整账单：");
+        s
+    };
+    let reply = app.say(&users[0], "趣味账单").await;
+    let (text, _) = reply.split_at(reply.find("完整账单：").unwrap() + "完整账单：".len());
+    assert_eq!(text, body(None));
+
+    // The operator's refresh reads every bound person's year from the card system.
+    let r = app
+        .http
+        .post(format!("{}/bills/cohorts/refresh", app.admin_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["people"], COHORT_MIN);
+    assert_eq!(report["counted"], COHORT_MIN);
+    assert_eq!(report["failed"], 0);
+
+    let mut totals = Vec::new();
+    for sno in &people {
+        let txs = app.sim_transactions(sno, from, to).await;
+        totals.push(txs.iter().filter(|t| out(t)).map(fen).sum::<i64>());
+    }
+    let below = totals.iter().filter(|t| **t < e.spent).count();
+    let percent = below * 100 / totals.len();
+    let rank = format!("在{dept}，你的消费超过了 {percent}% 的同学。\n");
+    // The grade cohort: those of the three who enrolled in the same year.
+    let same_year: Vec<i64> = people
+        .iter()
+        .zip(&totals)
+        .filter(|(sno, _)| sno[..4] == me[..4])
+        .map(|(_, t)| *t)
+        .collect();
+    let grade_line = if same_year.len() >= COHORT_MIN {
+        let below = same_year.iter().filter(|t| **t < e.spent).count();
+        format!(
+            "在{}级本科同学中，超过了 {}%。\n",
+            &me[..4],
+            below * 100 / same_year.len()
+        )
+    } else {
+        String::new()
+    };
+    let reply = app.say(&users[0], "趣味账单").await;
+    let start = reply.find("完整账单：").unwrap() + "完整账单：".len();
+    let (text, link) = reply.split_at(start);
+    assert_eq!(text, body(Some(format!("{rank}{grade_line}"))));
+
+    // The link opens the page and its JSON for this person only, and cannot be altered.
+    let path = link.strip_prefix(&app.base).unwrap_or(link);
+    assert!(path.starts_with("/h5/bills/fun?t="), "{link}");
+    let page = app.get(path).await;
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("<div class=\"big\">{} 元</div>", yuan(e.spent))),
+        "{html}"
+    );
+    let token = path.trim_start_matches("/h5/bills/fun?t=");
+    let json: Value = app
+        .get(&format!("/h5/api/bills/fun?t={token}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json["spent_yuan"], yuan(e.spent));
+    assert_eq!(json["college_rank"]["percent_below"], percent);
+    assert_eq!(json["college_rank"]["size"], COHORT_MIN);
+    let mut forged = token.to_owned();
+    forged.replace_range(2..3, if &forged[2..3] == "A" { "B" } else { "A" });
+    let refused = app.get(&format!("/h5/api/bills/fun?t={forged}")).await;
+    assert_eq!(refused.status().as_u16(), 403);
+    app.stop().await;
+}
