@@ -206,10 +206,21 @@ enum UpstreamCommand {
         /// That card's password (sent only as its digest).
         #[arg(long, default_value = "123456")]
         password: String,
-        /// Also run the writes: a 1 元 load and debit (both undone), a loss report (cancelled)
-        /// and one SMS to the test person. Only against a test account.
+        /// Also run the writes: a 1 元 load and debit (both undone), a loss report (cancelled),
+        /// one SMS to the test person, a 1 元 bank debit (reversed) and a 1 元 payment to
+        /// --biller/--biller-target (not undoable). Only against test accounts.
         #[arg(long)]
         writes: bool,
+        /// The biller the payment check pays (default: the simulator's donations).
+        #[arg(long, default_value = "donation")]
+        biller: String,
+        /// The target of that payment (default: the simulator's library fund).
+        #[arg(long, default_value = "FUND-LIB")]
+        biller_target: String,
+        /// The simulator's fault switch (http://HOST:PORT/sim/faults): lets the kit provoke
+        /// 1006, 9000 and 9001, which no legitimate request can. Simulator only.
+        #[arg(long)]
+        sim_faults: Option<String>,
     },
 }
 
@@ -347,6 +358,9 @@ pub fn run() -> anyhow::Result<()> {
                     account,
                     password,
                     writes,
+                    biller,
+                    biller_target,
+                    sim_faults,
                 },
         } => {
             let gateways = match (config, url, app_key, secret) {
@@ -372,6 +386,9 @@ pub fn run() -> anyhow::Result<()> {
                 account,
                 password,
                 writes,
+                biller_id: biller,
+                biller_target,
+                sim_faults,
             };
             let report = actix_web::rt::System::new()
                 .block_on(crate::conformance::run(&gateways, &fixtures));

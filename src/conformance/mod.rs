@@ -13,6 +13,7 @@
 //! bodies beyond the field that differed.
 
 mod client;
+mod faults;
 mod reads;
 mod signing;
 #[cfg(test)]
@@ -69,8 +70,17 @@ pub struct Fixtures {
     pub account: String,
     /// That card's password (only its digest is sent).
     pub password: String,
-    /// Run the write checks (loads, debits, loss reports, one SMS to the person's phone).
+    /// Run the write checks (loads, debits, loss reports, one SMS to the person's phone, one
+    /// biller payment).
     pub writes: bool,
+    /// A biller and target the write checks may pay 1 元 to (`billers/pay` cannot be undone:
+    /// use a test target). Default: the simulator's library fund donation.
+    pub biller_id: String,
+    pub biller_target: String,
+    /// The simulator's fault switch (`http://HOST:PORT/sim/faults`): with it the kit provokes
+    /// the codes no legitimate request can (1006, 9000, 9001). `None` against a school's
+    /// gateway: those codes are reported as not provoked.
+    pub sim_faults: Option<String>,
 }
 
 impl Default for Fixtures {
@@ -80,6 +90,9 @@ impl Default for Fixtures {
             account: "20001".to_owned(),
             password: "123456".to_owned(),
             writes: false,
+            biller_id: "donation".to_owned(),
+            biller_target: "FUND-LIB".to_owned(),
+            sim_faults: None,
         }
     }
 }
@@ -90,7 +103,8 @@ pub enum Verdict {
     Pass,
     /// What differed from the document.
     Fail(String),
-    /// Why the check could not run (not counted as a difference).
+    /// Why the check could not run (not counted as a difference). A code the kit had no way
+    /// to provoke is a skip whose reason starts with "not provoked".
     Skip(String),
 }
 
@@ -181,12 +195,14 @@ pub fn gateways(config: &AdaptersConfig) -> Vec<Gateway> {
         .collect()
 }
 
-/// Run every check against every gateway, in a fixed order: signing and refusals, reads,
-/// then (with [`Fixtures::writes`]) writes; response signatures are checked on every reply.
+/// Run every check against every gateway, in a fixed order: signing and refusals, the codes
+/// only a fault causes, reads, then (with [`Fixtures::writes`]) writes; response signatures
+/// are checked on every reply.
 pub async fn run(gateways: &[Gateway], fixtures: &Fixtures) -> Report {
     let mut report = Report::default();
     for gw in gateways {
         signing::check(gw, fixtures, &mut report).await;
+        faults::check(gw, fixtures, &mut report).await;
         reads::check(gw, fixtures, &mut report).await;
         writes::check(gw, fixtures, &mut report).await;
         gw.report_response_signatures(&mut report);

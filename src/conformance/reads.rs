@@ -207,6 +207,18 @@ fn reads(gw: &Gateway, f: &Fixtures) -> Vec<Read> {
                 not_yet: &[],
             },
             Read {
+                path: paths::BILLERS_LOCATIONS,
+                body: json!({"biller_id": "elec", "level": "campus"}),
+                shape: shape::<wire::Locations>,
+                not_yet: &[(6001, "the catalog has no biller `elec` with locations")],
+            },
+            Read {
+                path: paths::BILLERS_LOOKUP,
+                body: json!({"biller_id": f.biller_id, "target": f.biller_target}),
+                shape: shape::<wire::BillerTarget>,
+                not_yet: &[(6002, "the fixture target's meter is offline")],
+            },
+            Read {
                 path: paths::BILLERS_QUERY,
                 body: json!({"out_trade_no": unknown_key}),
                 shape: shape::<wire::BillerPayResult>,

@@ -9,7 +9,7 @@ use super::{Fixtures, Report, Upstream, Verdict};
 use crate::wire::{self, headers, paths};
 
 /// A read that is safe to repeat on this upstream, and a body of the wrong field type for it.
-fn probe(gw: &Gateway, f: &Fixtures) -> (&'static str, Value, Option<Value>) {
+pub(super) fn probe(gw: &Gateway, f: &Fixtures) -> (&'static str, Value, Option<Value>) {
     match gw.upstream {
         Upstream::Card => (
             paths::CARD_BALANCE_GET,

@@ -30,6 +30,7 @@ async fn the_simulators_pass_every_check_of_the_kit() {
     .await;
     let fixtures = Fixtures {
         writes: true,
+        sim_faults: Some(format!("{}/sim/faults", sim.base)),
         ..Fixtures::default()
     };
     let report = run(&sim_gateways(&sim.base, &sim.creds), &fixtures).await;
@@ -73,6 +74,58 @@ async fn the_simulators_pass_every_check_of_the_kit() {
             "card/responses",
             "every envelope to a known app key is signed and echoes X-Request-Id (§2.4)",
         ),
+        (
+            "card/faults",
+            "when its rate limit is exceeded → 1006 (HTTP 429), signed",
+        ),
+        (
+            "sms/faults",
+            "when it is overloaded or its nonce cache is full → 9000 (HTTP 503), signed",
+        ),
+        (
+            "billers/faults",
+            "when the vendor system behind it is down → 9001 (HTTP 503), signed",
+        ),
+        (
+            "public_data/faults",
+            "GET /api/v1/health while the back end is down → 9001 (HTTP 503)",
+        ),
+        (
+            "bank/writes",
+            "/api/v1/bank/debit: same key + same body replays the first answer",
+        ),
+        (
+            "bank/writes",
+            "/api/v1/bank/reverse: same key + another body → 5009 (HTTP 200)",
+        ),
+        (
+            "billers/writes",
+            "/api/v1/billers/pay: same key + same body replays the first answer",
+        ),
+        (
+            "billers/writes",
+            "/api/v1/billers/pay: same key + another body → 6009 (HTTP 200)",
+        ),
+        (
+            "billers/writes",
+            "/api/v1/billers/pay: the key can be looked up",
+        ),
+        (
+            "billers/writes",
+            "/api/v1/billers/pay: answer has the documented field types",
+        ),
+        (
+            "billers/reads",
+            "/api/v1/billers/lookup → code 0 with the documented field types",
+        ),
+        (
+            "billers/reads",
+            "/api/v1/billers/locations → code 0 with the documented field types",
+        ),
+        (
+            "bank/reads",
+            "/api/v1/bank/binding/get → code 0 with the documented field types",
+        ),
     ] {
         let check = report
             .find(area, name)
@@ -84,6 +137,10 @@ async fn the_simulators_pass_every_check_of_the_kit() {
         text.lines().last().is_some_and(|l| l.contains(" 0 failed")),
         "{text}"
     );
+    // The switch was put back: the simulators answer normally after the run.
+    for (upstream, faults) in sim.state.faults().all() {
+        assert_eq!(faults, crate::sim::Faults::default(), "{upstream}");
+    }
 }
 
 /// A gateway that answers every POST with a signed success, whatever the request: it never
@@ -144,6 +201,17 @@ async fn a_gateway_that_skips_signature_checks_fails_those_checks_by_name() {
     assert!(
         line.ends_with("— got HTTP 200 code 0 (ok), expected HTTP 401 code 1002"),
         "{line}"
+    );
+    // Without the simulator's switch the fault codes are not provoked, and say so.
+    let not_provoked = report
+        .find(
+            "card/faults",
+            "when its rate limit is exceeded → 1006 (HTTP 429), signed",
+        )
+        .expect("listed");
+    assert_eq!(
+        not_provoked.verdict,
+        Verdict::Skip("not provoked: a gateway answers 1006 only when its rate limit is exceeded, which the kit cannot cause from outside (against the simulator, --sim-faults does)".to_owned())
     );
     // What it does right still passes: a correctly signed request is accepted.
     let accepted = report

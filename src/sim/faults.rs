@@ -1,5 +1,5 @@
 //! Fault injection for the simulated upstreams: latency (fixed or a p50/p99 log-normal), an error
-//! rate (HTTP 503 `9000 系统繁忙`), a timeout rate (the request hangs past any sane client
+//! rate (HTTP 503 `9000 系统繁忙`), a rate-limit rate (HTTP 429 `1006`), a timeout rate (the request hangs past any sane client
 //! timeout), lost responses (the write commits, the answer never arrives — the nasty case for
 //! money), and down windows (`9001`, HTTP 503).
 //!
@@ -48,6 +48,9 @@ pub struct Faults {
     pub p99_ms: Option<u64>,
     /// Share of requests answered HTTP 503 with code 9000 before anything happens.
     pub error_rate: f64,
+    /// Share of requests answered HTTP 429 with code 1006 (调用次数超限) before anything
+    /// happens, as a gateway's own rate limit would.
+    pub rate_limited_rate: f64,
     /// Share of requests that hang for `hang_ms` and then get a 503.
     pub timeout_rate: f64,
     /// How long a "timeout" hangs.
@@ -67,6 +70,7 @@ impl Default for Faults {
             p50_ms: None,
             p99_ms: None,
             error_rate: 0.0,
+            rate_limited_rate: 0.0,
             timeout_rate: 0.0,
             hang_ms: 30_000,
             lost_response_rate: 0.0,
@@ -93,6 +97,7 @@ impl Faults {
     pub fn validate(&self) -> Result<(), FaultError> {
         for (name, v) in [
             ("error_rate", self.error_rate),
+            ("rate_limited_rate", self.rate_limited_rate),
             ("timeout_rate", self.timeout_rate),
             ("lost_response_rate", self.lost_response_rate),
         ] {
@@ -155,6 +160,8 @@ pub enum Outcome {
     Proceed,
     /// Answer 503 / 9000 without running it.
     Error,
+    /// Answer 429 / 1006 without running it.
+    RateLimited,
     /// Hang for the duration, then 503, without running it.
     Hang(Duration),
     /// Answer 503 / 9001: the upstream is down.
@@ -220,6 +227,8 @@ impl FaultBoard {
             Outcome::Down
         } else if f.timeout_rate > 0.0 && rng.random::<f64>() < f.timeout_rate {
             Outcome::Hang(Duration::from_millis(f.hang_ms))
+        } else if f.rate_limited_rate > 0.0 && rng.random::<f64>() < f.rate_limited_rate {
+            Outcome::RateLimited
         } else if f.error_rate > 0.0 && rng.random::<f64>() < f.error_rate {
             Outcome::Error
         } else if f.lost_response_rate > 0.0 && rng.random::<f64>() < f.lost_response_rate {

@@ -280,6 +280,14 @@ pub async fn serve(
                 now,
             );
         }
+        Outcome::RateLimited => {
+            return error_response(
+                &request_id,
+                &ErrorCode::RateLimited.into(),
+                creds_for_key.as_ref(),
+                now,
+            );
+        }
         Outcome::Hang(d) => {
             tokio::time::sleep(d).await;
             return HttpResponse::ServiceUnavailable().finish();

@@ -935,6 +935,9 @@ pub(crate) async fn faults_mw(
     match plan.outcome {
         Outcome::Proceed => next.call(req).await.map(|r| r.map_into_boxed_body()),
         Outcome::Error | Outcome::Down => Ok(req.into_response(busy())),
+        Outcome::RateLimited => {
+            Ok(req.into_response(reply(Err(wx(45009, "reach max api daily quota limit")))))
+        }
         Outcome::Hang(d) => {
             tokio::time::sleep(d).await;
             Ok(req.into_response(HttpResponse::ServiceUnavailable().finish()))

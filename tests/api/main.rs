@@ -23,3 +23,4 @@ mod restart;
 mod rules_reload;
 mod soak;
 mod tickets;
+mod upstream_cli;

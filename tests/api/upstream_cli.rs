@@ -1,0 +1,112 @@
+//! `onecard upstream check` as a school runs it: the real binary against a running gateway —
+//! here the simulators of a running app — with its exit status and report lines.
+
+use crate::helpers::spawn_app;
+use crate::operator_cli::{onecard, stderr, stdout};
+
+/// `upstream check --config config/demo.toml` pointed at `app`'s simulators.
+fn check_against(base: &str, extra_args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut args = vec!["upstream", "check", "--config", "config/demo.toml"];
+    args.extend_from_slice(extra_args);
+    let mut env = env.to_vec();
+    // The demo config's upstreams are relative to the server's own listener.
+    env.push((
+        "ONECARD__SERVER__LISTEN",
+        base.trim_start_matches("http://"),
+    ));
+    onecard(&args, &env)
+}
+
+#[tokio::test]
+async fn upstream_check_passes_against_the_running_simulators_and_exits_0() {
+    let app = spawn_app();
+    let faults = format!("{}/sim/faults", app.base);
+    let out = check_against(&app.base, &["--writes", "--sim-faults", &faults], &[]);
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}\n{}", stderr(&out));
+    let last = report.lines().last().unwrap_or_default();
+    assert!(last.contains(" passed, 0 failed, "), "{last}");
+    for line in [
+        "PASS  card/faults          when its rate limit is exceeded → 1006 (HTTP 429), signed",
+        "PASS  bank/faults          when it is overloaded or its nonce cache is full → 9000 (HTTP 503), signed",
+        "PASS  sms/faults           when the vendor system behind it is down → 9001 (HTTP 503), signed",
+        "PASS  billers/writes       /api/v1/billers/pay: same key + same body replays the first answer",
+        "PASS  bank/writes          /api/v1/bank/debit: same key + another body → 5009 (HTTP 200)",
+        "PASS  public_data/reads    /api/v1/data/grades/list → code 0 with the documented field types",
+    ] {
+        assert!(
+            report.lines().any(|l| l == line),
+            "missing {line:?}:\n{report}"
+        );
+    }
+    // The kit put the fault switch back: the app's own calls still work.
+    let faults: serde_json::Value = app.get("/sim/faults").await.json().await.unwrap();
+    for upstream in ["card", "sms", "public_data", "bank", "billers"] {
+        assert_eq!(faults[upstream]["down"], false, "{upstream}");
+        assert_eq!(faults[upstream]["error_rate"], 0.0, "{upstream}");
+        assert_eq!(faults[upstream]["rate_limited_rate"], 0.0, "{upstream}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn upstream_check_with_a_wrong_secret_exits_1_and_names_the_failed_checks() {
+    let app = spawn_app();
+    let out = check_against(
+        &app.base,
+        &[],
+        &[("ONECARD__UPSTREAMS__CARD__APP_SECRET", "not-the-secret")],
+    );
+    let report = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}\n{}", stderr(&out));
+    let failed: Vec<&str> = report.lines().filter(|l| l.starts_with("FAIL")).collect();
+    // Every failure is the card gateway's; the other gateways, with the right secret, pass.
+    assert!(
+        failed.iter().all(|l| l.starts_with("FAIL  card/")),
+        "{report}"
+    );
+    let line = |verdict: &str, area: &str, text: &str| format!("{verdict}  {area:<20} {text}");
+    for expected in [
+        line(
+            "FAIL",
+            "card/signing",
+            "/api/v1/card/balance/get signed over the request-line path is accepted (§2.2) — got HTTP 401 code 1002 (签名检验失败), expected it accepted",
+        ),
+        line(
+            "FAIL",
+            "card/reads",
+            "/api/v1/card/balance/get → code 0 with the documented field types — got HTTP 401 code 1002 (签名检验失败), expected HTTP 200 code 0",
+        ),
+        line(
+            "PASS",
+            "sms/signing",
+            "/api/v1/sms/status signed over the request-line path is accepted (§2.2)",
+        ),
+    ] {
+        assert!(
+            report.lines().any(|l| l == expected),
+            "missing {expected:?}:\n{report}"
+        );
+    }
+    // Without the simulator's switch the fault codes are reported as not provoked.
+    let not_provoked = line(
+        "SKIP",
+        "card/faults",
+        "when its rate limit is exceeded → 1006 (HTTP 429), signed — not provoked: ",
+    );
+    assert!(
+        report.lines().any(|l| l.starts_with(&not_provoked)),
+        "{report}"
+    );
+    let last = report.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!(
+            "{} passed, {} failed, {} skipped",
+            report.lines().filter(|l| l.starts_with("PASS")).count(),
+            failed.len(),
+            report.lines().filter(|l| l.starts_with("SKIP")).count()
+        )
+    );
+    app.stop().await;
+}
