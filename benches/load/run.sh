@@ -1,39 +1,82 @@
 #!/usr/bin/env bash
-# Callback throughput and latency of `onecard demo` against the peer frameworks and the
-# do-nothing actix ceiling, in one run, with ../shared/bench (its README explains the harness).
-# Every server runs pinned to CPU 0, wrk to CPU 1. Prints one table; compare ratios only.
-#   usage: benches/load/run.sh [safe]     env: DURATION (8), N (400000), USERS (10000)
-# An EncodingAESKey means safe mode, which refuses plaintext; for the plaintext figures run
-#   ONECARD__WECHAT__ENCODING_AES_KEY= benches/load/run.sh plain
+# Callback throughput of `onecard demo` against the peer frameworks and the do-nothing actix
+# ceiling, in one run, with ../shared/bench (its README explains the harness), at each user
+# count of USERS_LIST; then onecard's p99 at half of the peak it just reached. Every server runs
+# pinned to CPU 0, wrk to CPU 1. onecard runs its shipped config (benches/load/onecard.sh says
+# what the harness changes) and every sampled reply is checked against rules.json (--strict).
+# Prints a table per user count and the same-run ratios; compare ratios only, never absolutes.
+#   usage: benches/load/run.sh   env: USERS_LIST ("40000 200000"), MODE (safe), DURATION (8),
+#                                     N (600000: above what one run sends, so no MsgId repeats)
+#   BEFORE_BIN=/path/to/an/older/onecard adds that build to the same run (before/after figures).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bench=${BENCH_DIR:-$root/../shared/bench}
 work=${BENCH_WORK:-/tmp/onecard-bench}
-export N=${N:-400000} USERS=${USERS:-10000} DURATION=${DURATION:-8}
-modes=${*:-safe}
+export BENCH_WORK=$work N=${N:-600000} DURATION=${DURATION:-8}
+mode=${MODE:-safe} conns=${CONNS:-32}
 mkdir -p "$work"
 command -v wrk >/dev/null && python3 -c 'import wechatpy' 2>/dev/null || bash "$bench/install.sh"
-
-# onecard, with the harness's bot and credentials
-rm -rf "$work/rules" "$work/data"; mkdir -p "$work/rules"
-cp "$root/benches/load/rules/bench.toml" "$root"/config/rules/*messages.toml "$work/rules/"
-(cd "$root" && cargo build --release --locked -q)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-ONECARD__SERVER__LISTEN=127.0.0.1:$port RUST_LOG=warn taskset -c 0 "$root/target/release/onecard" demo --config "$root/benches/load/bench.toml" >"$work/onecard.log" 2>&1 &
-onecard_pid=$!
-# the ceiling: actix-web answering a fixed reply, no protocol work
+. "$root/benches/load/onecard.sh"
+[ -n "${ONECARD_BIN:-}" ] || (cd "$root" && cargo build --release --locked -q)
 cargo build --release --locked -q --manifest-path "$bench/ceiling/Cargo.toml" --target-dir "$work/ceiling-target"
+ceiling_bin=$work/ceiling-target/release/$(cd "$bench/ceiling" && cargo metadata --no-deps --format-version 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["packages"][0]["name"])')
 cport=$(free_port)
-taskset -c 0 "$work/ceiling-target/release/$(cd "$bench/ceiling" && cargo metadata --no-deps --format-version 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["packages"][0]["name"])')" "$cport" >/dev/null 2>&1 &
+taskset -c 0 "$ceiling_bin" "$cport" >/dev/null 2>&1 &
 ceiling_pid=$!
-trap 'kill $onecard_pid $ceiling_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
-
+trap 'kill $ceiling_pid 2>/dev/null; stop_onecard || true' EXIT
 export WX_TOKEN=benchtoken WX_APPID=wxbench0000000001 WX_AESKEY=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG
-ceiling_rows=()
-for m in $modes; do
-  ceiling_rows+=("$(printf '%-22s %s' "actix ceiling" "$(NOCHECK=1 "$bench/run.sh" "http://127.0.0.1:$cport" "$m" 2>&1 | tail -n1)")")
+
+field() { echo "$2" | sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+summary=()
+for users in ${USERS_LIST:-40000 200000}; do
+  export USERS=$users
+  echo "== $users distinct users, $mode mode; machine: $(uptime | sed 's/.*load/load/')"
+  ceiling=$(NOCHECK=1 "$bench/run.sh" "http://127.0.0.1:$cport" "$mode" 2>&1 | tail -n1)
+  peers=$("$bench/peers.sh" "$mode" 2>&1 | grep 'RESULT' || true)
+  before=""
+  if [ -n "${BEFORE_BIN:-}" ]; then
+    ONECARD_BIN=$BEFORE_BIN start_onecard
+    before=$("$bench/run.sh" "http://127.0.0.1:$port" "$mode" --strict 2>&1 | tail -n1)
+    before="$before rate_limited=$(onecard_metric onecard_router_rate_limited_total) rss_mib=$(rss_mib)"
+    stop_onecard
+  fi
+  start_onecard
+  onecard=$("$bench/run.sh" "http://127.0.0.1:$port" "$mode" --strict 2>&1 | tail -n1)
+  peak=$(field rps "$onecard"); peak=${peak%.*}
+  limited=$(onecard_metric onecard_router_rate_limited_total)
+  # about half of the peak: each connection sends one request per (latency + pause)
+  python3 "$bench/gen_corpus.py" --mode "$mode" --n 200000 --users "$users" --out "$work/half.txt" \
+    --token "$WX_TOKEN" --appid "$WX_APPID" --aeskey "$WX_AESKEY"
+  delay=$(python3 -c "print(max(0, round($conns / (${peak:-2} / 2.0) * 1000 - 0.3, 2)))")
+  half=$(BENCH_DIR=$bench DELAY_MS=$delay CORPUS=$work/half.txt taskset -c 1 wrk -t1 -c"$conns" \
+    -d"${DURATION}s" --timeout 10s -s "$root/benches/load/paced.lua" "http://127.0.0.1:$port" | grep RESULT || true)
+  rss=$(rss_mib)
+  stop_onecard
+  printf '%-24s %s\n' "actix ceiling" "$ceiling"
+  echo "$peers"
+  [ -n "$before" ] && printf '%-24s %s\n' "onecard (BEFORE_BIN)" "$before"
+  printf '%-24s %s rate_limited=%s rss_mib=%s\n' "onecard" "$onecard" "$limited" "$rss"
+  printf '%-24s %s\n' "onecard at ~half peak" "$half"
+  best=0; best_name=none
+  while read -r l; do
+    r=$(field rps "$l"); r=${r%.*}
+    [ -n "$r" ] && [ "$r" -gt "$best" ] && { best=$r; best_name=$(echo "${l%%RESULT*}" | xargs); }
+  done <<<"$peers"
+  ceil=$(field rps "$ceiling"); ceil=${ceil%.*}
+  line=$(USERS=$users PEAK=${peak:-0} BEST=$best BEST_NAME="$best_name" CEIL=${ceil:-0} \
+    HALF_P99=$(field p99_ms "$half") RSS=$rss BEFORE=$(field rps "$before") python3 -c '
+import os
+e = os.environ
+p, b, c = float(e["PEAK"]), float(e["BEST"]), float(e["CEIL"])
+users, best_name, half_p99, rss = e["USERS"], e["BEST_NAME"], e["HALF_P99"], e["RSS"]
+line = (f"{users} users: onecard {p:.0f} req/s = {p / b if b else 0:.1f}x the best peer "
+        f"({best_name} {b:.0f}), {100 * p / c if c else 0:.0f}% of the ceiling ({c:.0f}); "
+        f"p99 at ~half peak {half_p99} ms; RSS after the run {rss} MiB")
+if e.get("BEFORE"):
+    line += "; %.2fx the BEFORE_BIN build" % (p / float(e["BEFORE"]))
+print(line)')
+  summary+=("$line")
+  echo "$line"
 done
-EXTRA_URL=http://127.0.0.1:$port EXTRA_NAME=onecard "$bench/peers.sh" $modes
-printf '%s\n' "${ceiling_rows[@]}"
+echo "== summary (ratios within this run; machine: $(uptime | sed 's/.*load/load/'))"
+printf '%s\n' "${summary[@]}"

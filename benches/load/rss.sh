@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Memory of `onecard demo` (shipped config, see onecard.sh) after MESSAGES messages from a pool
+# of USERS openids, each message sent once, and again after the idle timeout: what 100,000 users
+# active in the last 5 minutes cost, and what they cost once they have gone quiet.
+#   usage: benches/load/rss.sh   env: USERS (100000), MESSAGES (300000), MODE (safe),
+#          IDLE_WAIT (seconds to wait for the idle timeout: sessions.idle_secs + 40)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bench=${BENCH_DIR:-$root/../shared/bench}
+work=${BENCH_WORK:-/tmp/onecard-bench}
+users=${USERS:-100000} messages=${MESSAGES:-300000} mode=${MODE:-safe}
+mkdir -p "$work"
+command -v wrk >/dev/null && python3 -c 'import wechatpy' 2>/dev/null || bash "$bench/install.sh"
+. "$root/benches/load/onecard.sh"
+[ -n "${ONECARD_BIN:-}" ] || (cd "$root" && cargo build --release --locked -q)
+trap 'stop_onecard || true' EXIT
+python3 "$bench/gen_corpus.py" --mode "$mode" --n "$messages" --users "$users" --out "$work/rss.txt" \
+  --token benchtoken --appid wxbench0000000001 --aeskey abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG
+distinct=$(cut -f1 "$work/rss.txt.expect" | sort -u | wc -l)
+start_onecard
+echo "machine: $(uptime | sed 's/.*load/load/')"
+echo "RSS at start: $(rss_mib) MiB"
+sent=$(BENCH_DIR=$bench CORPUS=$work/rss.txt taskset -c 1 wrk -t1 -c32 -d600s --timeout 10s \
+  -s "$root/benches/load/once.lua" "http://127.0.0.1:$port" | grep RESULT || true)
+echo "sent: $sent"
+live() { echo "sessions_live=$(onecard_metric onecard_sessions_live) dedup_entries=$(onecard_metric onecard_callback_dedup_entries)"; }
+echo "RSS after $messages messages from $distinct distinct users (pool $users): $(rss_mib) MiB ($(live))"
+wait_s=${IDLE_WAIT:-$(( $(grep -E '^idle_secs' "$root/config/demo.toml" | tr -dc 0-9) + 40 ))}
+sleep "$wait_s"
+echo "RSS ${wait_s}s later (idle timeout passed): $(rss_mib) MiB ($(live))"
