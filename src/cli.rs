@@ -290,6 +290,27 @@ enum StoreCommand {
     },
 }
 
+/// `onecard sim`: the simulators alone.
+#[cfg(feature = "sim")]
+fn serve_simulators(cfg: crate::sim::SimConfig, listen: &str) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let state = crate::sim::SimState::new(cfg);
+        tracing::info!(%listen, "simulators listening under /sim/");
+        actix_web::HttpServer::new(move || {
+            actix_web::App::new().configure(crate::sim::configure(state.clone()))
+        })
+        .bind(listen)?
+        .run()
+        .await
+    })?;
+    Ok(())
+}
+
+#[cfg(not(feature = "sim"))]
+fn serve_simulators(_: crate::settings::SimSection, _: &str) -> anyhow::Result<()> {
+    bail!("this binary was built without the simulators (cargo feature `sim`)")
+}
+
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -324,17 +345,7 @@ pub fn run() -> anyhow::Result<()> {
             crate::telemetry::init_logging(false);
             let settings = load(&config)?;
             let cfg = settings.sim.context("the config has no [sim] section")?;
-            actix_web::rt::System::new().block_on(async move {
-                let state = crate::sim::SimState::new(cfg);
-                tracing::info!(%listen, "simulators listening under /sim/");
-                actix_web::HttpServer::new(move || {
-                    actix_web::App::new().configure(crate::sim::configure(state.clone()))
-                })
-                .bind(&listen)?
-                .run()
-                .await
-            })?;
-            Ok(())
+            serve_simulators(cfg, &listen)
         }
         Command::Chat {
             url,

@@ -37,13 +37,19 @@ pub mod chat;
 pub mod cli;
 pub mod conformance;
 pub mod doctor;
-pub mod domain;
 pub mod http;
 pub mod rules;
 pub mod settings;
-pub mod sim;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod wechat;
-pub mod wire;
+
+/// The simulators: the top-level `sim/` crate (`onecard-sim`), built in with the default
+/// feature `sim` for `onecard demo`, `onecard sim` and the tests.
+#[cfg(feature = "sim")]
+pub use onecard_sim as sim;
+/// The upstream protocol in types: the top-level `wire/` crate (`onecard-wire`).
+pub use onecard_wire as wire;
+/// The domain newtypes (`Fen`, `OpenId`, `Phone`, …), in the shared `onecard-wire` crate.
+pub use onecard_wire::domain;

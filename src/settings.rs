@@ -31,8 +31,16 @@ pub struct Settings {
     pub upstreams: Option<crate::adapters::AdaptersConfig>,
     /// Simulators served on our own listener under `/sim/` by `demo`; `serve` refuses to
     /// start when this is present.
-    pub sim: Option<crate::sim::SimConfig>,
+    pub sim: Option<SimSection>,
 }
+
+/// The `[sim]` section: the simulators' configuration when they are built in (feature `sim`,
+/// on by default). Without them the section is still recognised, so `serve` refuses it by name
+/// and `demo` can say the simulators are missing instead of calling it an unknown field.
+#[cfg(feature = "sim")]
+pub type SimSection = crate::sim::SimConfig;
+#[cfg(not(feature = "sim"))]
+pub type SimSection = serde::de::IgnoredAny;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

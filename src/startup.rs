@@ -62,6 +62,33 @@ pub enum StartupError {
          `onecard demo` to try the platform"
     )]
     SimulatorsInProduction,
+    #[error(
+        "the settings have a [sim] section, but this binary was built without the simulators \
+         (cargo feature `sim`); build with default features to run `onecard demo`"
+    )]
+    SimulatorsNotBuilt,
+}
+
+/// The simulators' state when they are built in; without them nothing can be mounted.
+#[cfg(feature = "sim")]
+type Simulators = crate::sim::SimState;
+#[cfg(not(feature = "sim"))]
+type Simulators = std::convert::Infallible;
+
+/// Which simulators to mount: none in production (a `[sim]` section there is refused), the
+/// configured ones in the demo.
+fn simulators(
+    profile: Profile,
+    section: Option<&crate::settings::SimSection>,
+) -> Result<Option<Simulators>, StartupError> {
+    match (profile, section) {
+        (Profile::Production, Some(_)) => Err(StartupError::SimulatorsInProduction),
+        (_, None) => Ok(None),
+        #[cfg(feature = "sim")]
+        (Profile::Demo, Some(cfg)) => Ok(Some(crate::sim::SimState::new(cfg.clone()))),
+        #[cfg(not(feature = "sim"))]
+        (Profile::Demo, Some(_)) => Err(StartupError::SimulatorsNotBuilt),
+    }
 }
 
 /// What the process is for, which decides whether the simulators may be mounted.
@@ -112,11 +139,7 @@ impl Application {
         actions: ActionRegistry,
         profile: Profile,
     ) -> Result<Self, StartupError> {
-        let sim = match (profile, settings.sim.clone()) {
-            (Profile::Production, Some(_)) => return Err(StartupError::SimulatorsInProduction),
-            (Profile::Production, None) => None,
-            (Profile::Demo, sim) => sim.map(crate::sim::SimState::new),
-        };
+        let sim = simulators(profile, settings.sim.as_ref())?;
         warn_about_upstream_trust(&settings, profile);
         let listener =
             TcpListener::bind(&settings.server.listen).map_err(|source| StartupError::Listen {
@@ -326,7 +349,10 @@ impl Application {
                 .configure(crate::http::h5::routes(h5.clone()))
                 .configure(crate::http::bills::routes(h5.clone(), bill_pages.clone()));
             match &sim {
+                #[cfg(feature = "sim")]
                 Some(state) => app.configure(crate::sim::configure(state.clone())),
+                #[cfg(not(feature = "sim"))]
+                Some(never) => match *never {},
                 None => app,
             }
         })

@@ -1,4 +1,4 @@
-//! Round trip against the real simulators (src/sim): the adapters and the simulators are
+//! Round trip against the real simulators (the `sim/` crate): the adapters and the simulators are
 //! written from the same document by different people, so any disagreement on the wire
 //! (paths, signing, field names, envelopes) shows up here as a `Protocol` error.
 

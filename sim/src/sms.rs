@@ -16,8 +16,8 @@ use serde_json::Value;
 use super::campus::{Rng, mask_phone, rfc3339};
 use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
 use super::{SimState, lock};
-use crate::wire::{
-    self, ErrorCode, SmsDelivery, SmsSend, SmsSendResult, SmsStatus, SmsStatusQuery,
+use onecard_wire::{
+    self as wire, ErrorCode, SmsDelivery, SmsSend, SmsSendResult, SmsStatus, SmsStatusQuery,
 };
 
 /// Templates the platform knows: id → text with `${param}` placeholders.
@@ -237,9 +237,9 @@ pub static OPS: &[Op] = &[
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::sim::SimConfig;
-    use crate::sim::upstream::testkit::{Sim, spawn};
-    use crate::wire::paths;
+    use crate::SimConfig;
+    use crate::upstream::testkit::{Sim, spawn};
+    use onecard_wire::paths;
 
     const SMS: &str = "/sim/sms";
 

@@ -35,7 +35,7 @@ pub use card::CardSimConfig;
 pub use faults::Faults;
 pub use wechat::WechatSimConfig;
 
-use crate::wire::Credentials;
+use onecard_wire::Credentials;
 
 /// Configuration of all simulators (`[sim]` in the config file). Every field has a default, so
 /// an empty section gives a working demo world.

@@ -227,7 +227,7 @@ pub(super) fn default_page_size() -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use crate::wire::*;
+    use crate::*;
 
     #[test]
     fn envelope_has_the_documented_shape() {

@@ -212,7 +212,7 @@ pub fn mask_phone(phone: &str) -> String {
     }
 }
 
-/// A fixed, documented demo user (see src/sim/README.md).
+/// A fixed, documented demo user (see sim/src/README.md).
 struct DemoUser {
     sno: &'static str,
     name: &'static str,

@@ -11,15 +11,21 @@
 //!
 //! What it must never do: perform I/O, read a clock, generate randomness or log. Callers pass
 //! `now`, the nonce and the request id in, so every function here is deterministic and testable
-//! with fixed vectors (the vector in the doc is asserted in [`signing`]'s tests). It depends on
-//! nothing else in the crate, so adapters and simulators both build on it without depending on
-//! each other.
+//! with fixed vectors (the vector in the doc is asserted in [`signing`]'s tests). It is its own
+//! crate and depends on nothing of the platform, so the adapters and the simulators (the `sim/`
+//! crate) both build on it without depending on each other.
 //!
 //! Every public item is re-exported here: callers write `wire::Balance`, `wire::sign_request`.
+//!
+//! [`domain`] holds the domain newtypes (`Fen`, `OpenId`, `Phone`, …) beside the protocol, so
+//! the platform and the simulators parse money and OpenIDs the same way (`OrderId::generate` is the
+//! one thing here that draws randomness). The platform re-exports both as `onecard::wire` and
+//! `onecard::domain`.
 
 pub mod bank;
 pub mod billers;
 pub mod card;
+pub mod domain;
 pub mod envelope;
 pub mod public_data;
 pub mod signing;

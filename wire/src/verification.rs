@@ -328,8 +328,8 @@ impl WireError {
 #[cfg(test)]
 mod tests {
     use super::within_window;
-    use crate::wire::signing::vectors::{BODY, NONCE, TS, demo};
-    use crate::wire::*;
+    use crate::signing::vectors::{BODY, NONCE, TS, demo};
+    use crate::*;
     use proptest::prelude::*;
 
     fn headers_of(s: &SignedHeaders) -> Vec<(&'static str, String)> {

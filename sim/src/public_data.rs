@@ -12,9 +12,9 @@ use serde_json::Value;
 use super::SimState;
 use super::campus::{Campus, Person, PersonKind, Rng, local_date, local_ts, rfc3339};
 use super::upstream::{Ctx, Op, OpError, OpResult, parse, range_too_long, to_value};
-use crate::wire::{
-    self, ErrorCode, Grade, Grades, GradesQuery, Lesson, Loan, Loans, Locker, Meeting, Meetings,
-    MeetingsQuery, PersonRef, SignInStatus, Timetable, TimetableQuery,
+use onecard_wire::{
+    self as wire, ErrorCode, Grade, Grades, GradesQuery, Lesson, Loan, Loans, Locker, Meeting,
+    Meetings, MeetingsQuery, PersonRef, SignInStatus, Timetable, TimetableQuery,
 };
 
 /// Weeks in a term (teaching + exams).
@@ -629,10 +629,10 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::{TERM_WEEKS, Term};
-    use crate::sim::SimConfig;
-    use crate::sim::campus::local_date;
-    use crate::sim::upstream::testkit::{Sim, spawn};
-    use crate::wire::paths;
+    use crate::SimConfig;
+    use crate::campus::local_date;
+    use crate::upstream::testkit::{Sim, spawn};
+    use onecard_wire::paths;
 
     const DATA: &str = "/sim/data";
 

@@ -247,7 +247,7 @@ impl FaultBoard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::campus::local_ts;
+    use crate::campus::local_ts;
 
     #[test]
     fn defaults_inject_nothing() {

@@ -193,7 +193,7 @@ pub(super) mod vectors {
 #[cfg(test)]
 mod tests {
     use super::vectors::{BODY, NONCE, TS, demo};
-    use crate::wire::*;
+    use crate::*;
     use proptest::prelude::*;
 
     /// The vectors printed in docs/upstream-api.md §2.5 (cross-checked with Python's hmac).

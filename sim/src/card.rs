@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use super::campus::{Campus, CardSeed, GenTx, Person, local_date, local_secs, local_ts, rfc3339};
 use super::upstream::{Ctx, Op, OpError, OpResult, paginate, parse, range_too_long, to_value};
 use super::{SimState, lock};
-use crate::wire::{
-    self, AccountList, AccountQuery, AccountRef, Balance, CancelLoss, CardFlags, CardInfo,
+use onecard_wire::{
+    self as wire, AccountList, AccountQuery, AccountRef, Balance, CancelLoss, CardFlags, CardInfo,
     CardStatus, DailyRecord, DailyRecords, DailyRecordsQuery, Debit, DebitResult, Direction,
     ErrorCode, FoundCard, FoundStatus, IdType, LoadCreate, LoadResult, LoadSource, LossChannel,
     LossResult, PasswordVerify, PasswordVerifyResult, ReconKind, Refund, ReportLoss, Reverse,
@@ -1233,10 +1233,10 @@ pub fn list_accounts(state: &SimState, limit: usize) -> Value {
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::sim::SimConfig;
-    use crate::sim::campus::local_date;
-    use crate::sim::upstream::testkit::{Sim, spawn};
-    use crate::wire::{self, paths};
+    use crate::SimConfig;
+    use crate::campus::local_date;
+    use crate::upstream::testkit::{Sim, spawn};
+    use onecard_wire::{self as wire, paths};
 
     const CARD: &str = "/sim/card";
 
@@ -1595,7 +1595,7 @@ mod tests {
     #[actix_web::test]
     async fn debit_limits_password_and_refunds() {
         // A high day limit: what the student already spent today before t0 depends on the hour.
-        let card = crate::sim::CardSimConfig {
+        let card = crate::CardSimConfig {
             day_limit_fen: 30_000,
             ..Default::default()
         };
@@ -1914,7 +1914,7 @@ mod tests {
 
 #[cfg(test)]
 mod live_tests {
-    use crate::sim::{SimConfig, SimState};
+    use crate::{SimConfig, SimState};
 
     #[test]
     fn live_activity_taps_claim_pending_then_spend() {

@@ -17,8 +17,8 @@ use serde_json::Value;
 use super::campus::{Person, Rng, local_date, local_secs, local_ts};
 use super::upstream::{Ctx, Op, OpError, OpResult, paginate, parse, to_value};
 use super::{SimState, lock};
-use crate::wire::{
-    self, BankBinding, BankDebit, BankDebitResult, BankStatement, BankStatementRow,
+use onecard_wire::{
+    self as wire, BankBinding, BankDebit, BankDebitResult, BankStatement, BankStatementRow,
     BankTradeStatus, ErrorCode, Reverse, ReverseResult, ReverseState, StatementQuery, TradeQuery,
     TradeState,
 };
@@ -455,9 +455,9 @@ pub static OPS: &[Op] = &[
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::sim::upstream::testkit::{Sim, spawn};
-    use crate::sim::{BankSimConfig, SimConfig};
-    use crate::wire::paths;
+    use crate::upstream::testkit::{Sim, spawn};
+    use crate::{BankSimConfig, SimConfig};
+    use onecard_wire::paths;
 
     const BANK: &str = "/sim/bank";
 

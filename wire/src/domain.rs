@@ -355,7 +355,7 @@ mod tests {
             OrderStep::CancelCredit,
         ]
         .map(|s| id.step_key(s));
-        assert!(keys.iter().all(|k| crate::wire::valid_idempotency_key(k)));
+        assert!(keys.iter().all(|k| crate::valid_idempotency_key(k)));
         assert_eq!(keys[0], format!("{id}D"));
         assert_eq!(
             keys.iter().collect::<std::collections::HashSet<_>>().len(),

@@ -407,7 +407,7 @@ pub struct DailyRecords {
 
 #[cfg(test)]
 mod tests {
-    use crate::wire::*;
+    use crate::*;
 
     #[test]
     fn transaction_json_uses_type_and_fen_and_tolerates_new_types() {

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{SimState, lock};
-use crate::domain::OpenId;
+use onecard_wire::domain::OpenId;
 
 /// `[sim.wechat]`: the simulated Official Account.
 #[derive(Clone, Debug, Deserialize)]
@@ -1279,7 +1279,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::{WechatSim, WechatSimConfig};
-    use crate::sim::{SimConfig, SimState, configure};
+    use crate::{SimConfig, SimState, configure};
 
     const APPID: &str = "wx5f3a9c1e7b2d4a60";
     const SECRET: &str = "0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f";
@@ -1774,7 +1774,7 @@ mod tests {
             .faults()
             .set(
                 "wechat",
-                crate::sim::Faults {
+                crate::Faults {
                     error_rate: 1.0,
                     ..Default::default()
                 },
@@ -1785,7 +1785,7 @@ mod tests {
         assert_eq!(get!(app, "/sim/wechat/stats").await["token_fetches"], 0);
         state
             .faults()
-            .set("wechat", crate::sim::Faults::default())
+            .set("wechat", crate::Faults::default())
             .unwrap();
         assert_eq!(get!(app, token_uri()).await["expires_in"], 7200);
     }

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::faults::Outcome;
 use super::{SimState, lock};
-use crate::wire::{self, Credentials, Envelope, ErrorCode, Page, ReplayGuard};
+use onecard_wire::{self as wire, Credentials, Envelope, ErrorCode, Page, ReplayGuard};
 
 /// A business or protocol refusal: the code plus an optional specific message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -438,13 +438,13 @@ fn run_write(
 
 /// A simulator on a real port and a client that signs like the adapters do (the request-line
 /// path with the mount prefix, fresh nonce, `Idempotency-Key` on writes). Shared by the simulators' unit tests.
-#[cfg(test)]
-pub(crate) mod testkit {
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit {
     use rand::Rng as _;
     use serde_json::Value;
 
-    use crate::sim::{SimConfig, SimState, configure};
-    use crate::wire::{self, Credentials};
+    use crate::{SimConfig, SimState, configure};
+    use onecard_wire::{self as wire, Credentials};
 
     pub struct Sim {
         pub base: String,
@@ -598,8 +598,8 @@ mod tests {
     use serde_json::json;
 
     use super::testkit::{Sim, nonce, spawn};
-    use crate::sim::SimConfig;
-    use crate::wire::{self, paths};
+    use crate::SimConfig;
+    use onecard_wire::{self as wire, paths};
 
     const BAL: &str = paths::CARD_BALANCE_GET;
 
@@ -852,7 +852,7 @@ mod props {
     use serde_json::{Value, json};
 
     use super::Ctx;
-    use crate::sim::{SimConfig, SimState, bank, billers, card, public_data, sms};
+    use crate::{SimConfig, SimState, bank, billers, card, public_data, sms};
 
     fn state() -> &'static SimState {
         static STATE: std::sync::OnceLock<SimState> = std::sync::OnceLock::new();

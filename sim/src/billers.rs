@@ -19,9 +19,9 @@ use serde_json::Value;
 use super::campus::{Rng, local_date, local_ts, rfc3339};
 use super::upstream::{Ctx, Op, OpError, OpResult, paginate, parse, to_value};
 use super::{SimState, lock};
-use crate::wire::{
-    self, AmountRule, Biller, BillerCatalog, BillerLookup, BillerPay, BillerPayResult, BillerState,
-    BillerStatement, BillerStatementRow, BillerTarget, ErrorCode, Location, Locations,
+use onecard_wire::{
+    self as wire, AmountRule, Biller, BillerCatalog, BillerLookup, BillerPay, BillerPayResult,
+    BillerState, BillerStatement, BillerStatementRow, BillerTarget, ErrorCode, Location, Locations,
     LocationsQuery, Receivable, TradeQuery,
 };
 
@@ -220,7 +220,7 @@ fn locations(_state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
 }
 
 fn yuan(fen: i64) -> String {
-    crate::domain::Fen(fen).yuan()
+    onecard_wire::domain::Fen(fen).yuan()
 }
 
 /// kWh×100 credited to `room` by completed payments.
@@ -584,9 +584,9 @@ pub static OPS: &[Op] = &[
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::sim::SimConfig;
-    use crate::sim::upstream::testkit::{Sim, spawn};
-    use crate::wire::paths;
+    use crate::SimConfig;
+    use crate::upstream::testkit::{Sim, spawn};
+    use onecard_wire::paths;
 
     const B: &str = "/sim/billers";
 
@@ -735,7 +735,7 @@ mod tests {
             ok(&s, paths::BILLERS_QUERY, json!({"out_trade_no": "NONE"})).await["state"],
             "NOT_FOUND"
         );
-        let date = crate::sim::campus::local_date(s.state.clock().now()).to_string();
+        let date = crate::campus::local_date(s.state.clock().now()).to_string();
         assert_eq!(
             s.call(B, paths::BILLERS_STATEMENT, json!({"date": date}))
                 .await
