@@ -26,7 +26,7 @@ use crate::actions::{ActionRegistry, Services};
 use crate::actors::deliveries::Deliveries;
 use crate::actors::orders::{ChatNotices, OrderWorker, TopUpMachine, WorkerHandle};
 use crate::actors::pusher::PusherHandle;
-use crate::actors::router::Router;
+use crate::actors::router::{Router, RouterHandle};
 use crate::actors::sessions::Sessions;
 use crate::actors::token_keeper::TokenKeeperHandle;
 use crate::http::{CallbackState, health::HealthState};
@@ -296,7 +296,7 @@ impl Application {
             (0..n_arbiters).map(|_| actix_rt::Arbiter::new()).collect();
         let sessions = Sessions::new(
             arbiters.iter().map(|a| a.handle()).collect(),
-            router.clone(),
+            RouterHandle::new(router.clone()),
             store.clone(),
             Duration::from_secs(s.idle_secs),
         );
@@ -308,6 +308,7 @@ impl Application {
             s.dedup_max_bytes,
         ));
 
+        let deliveries_for_sweep = deliveries.clone();
         let callback = web::Data::new(CallbackState {
             codec,
             sessions: sessions.clone(),
@@ -383,7 +384,7 @@ impl Application {
         let admin_handle = admin.handle();
         actix_web::rt::spawn(admin);
 
-        spawn_housekeeping(router);
+        spawn_housekeeping(router, deliveries_for_sweep);
 
         Ok(Self {
             port,
@@ -541,14 +542,16 @@ fn start_orders_worker(
     Ok(worker.spawn())
 }
 
-/// Periodic chores: forget idle rate-limiter keys, keep the metrics recorder's histograms from
-/// growing. (The pusher keeps its own windows and queue on its own tick.)
-fn spawn_housekeeping(router: Arc<Router>) {
+/// Periodic chores: forget idle rate-limiter keys and remembered deliveries past their window
+/// (so quiet users cost nothing), keep the metrics recorder's histograms from growing. (The
+/// pusher keeps its own windows and queue on its own tick.)
+fn spawn_housekeeping(router: Arc<Router>, deliveries: Arc<Deliveries>) {
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
             tick.tick().await;
             router.sweep_limiters();
+            deliveries.sweep();
             crate::telemetry::metrics_handle().run_upkeep();
         }
     });

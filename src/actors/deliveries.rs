@@ -17,9 +17,11 @@
 //! the remembered result instead of running the action a second time. Start-up refuses a window
 //! shorter than the timestamp window.
 //!
-//! Memory is bounded by count and by bytes, whatever an outsider sends: a key is kept as its
-//! SHA-256 (an event's EventKey can be 64 KiB), replies are counted by their text, and when
-//! either cap is reached the entry expiring first goes.
+//! Memory is bounded by count and by bytes, whatever an outsider sends: a key is kept as 128
+//! bits of its SHA-256 (an event's EventKey can be 64 KiB; 2^64 work to collide two on purpose),
+//! replies are counted by their text, and when either cap is reached the entry expiring first
+//! goes. Entries past their window are swept on a schedule too ([`Deliveries::sweep`]), so a
+//! platform that has gone quiet holds none.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -27,22 +29,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use crate::wechat::Reply;
 
 /// Approximate bytes a remembered delivery costs besides its replies' text: the key digest,
-/// the `Delivery` (mutex, watch channel), its `Arc`, and the map and heap slots.
-pub const ENTRY_BYTES: usize = 32 + 200 + 16 + 48 + 48;
+/// the `Delivery` (mutexes, notifier, its `Arc`), the reply list, and the map and heap slots.
+pub const ENTRY_BYTES: usize = 16 + 128 + 40 + 32 + 40;
 
-type Key = [u8; 32];
+type Key = [u8; 16];
 
 pub type Replies = Arc<Vec<Reply>>;
 
 /// One logical message and its (eventual) result.
 pub struct Delivery {
     state: Mutex<State>,
-    done: watch::Sender<Option<Replies>>,
+    /// Wakes the callbacks waiting for the result.
+    done: Notify,
     /// Reply bytes counted against the owner's byte cap: `None` once the owner forgot this
     /// delivery (a late `complete` then counts nothing).
     counted: Mutex<Option<usize>>,
@@ -57,6 +60,7 @@ enum State {
     /// answer it passively again.
     Done {
         pushed: bool,
+        replies: Replies,
     },
 }
 
@@ -80,7 +84,7 @@ impl Delivery {
     fn new(owner_bytes: Arc<std::sync::atomic::AtomicUsize>) -> Self {
         Self {
             state: Mutex::new(State::Running { late: false }),
-            done: watch::channel(None).0,
+            done: Notify::new(),
             counted: Mutex::new(Some(0)),
             owner_bytes,
         }
@@ -113,8 +117,10 @@ impl Delivery {
         };
         *state = State::Done {
             pushed: completion == Completion::PushAll,
+            replies: replies.clone(),
         };
-        self.done.send_replace(Some(replies.clone()));
+        drop(state);
+        self.done.notify_waiters();
         (replies, completion)
     }
 
@@ -127,18 +133,26 @@ impl Delivery {
     /// `keep` first under the same lock: whoever completes the delivery sees it late only
     /// after `keep` ran (the pusher keeps the message there before "success" is answered).
     pub async fn wait_or_keep(&self, deadline: Instant, keep: impl FnOnce()) -> Waited {
-        let mut rx = self.done.subscribe();
-        let wait = rx.wait_for(|v| v.is_some());
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let _ = tokio::time::timeout(remaining, wait).await;
+        // Registered before the state is read, so a result completed in between still wakes us.
+        let notified = self.done.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        let running = matches!(
+            *self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            State::Running { .. }
+        );
+        if running {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let _ = tokio::time::timeout(remaining, notified).await;
+        }
         // Decide under the lock: either the result arrived meanwhile, or this delivery is late.
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match *state {
-            State::Done { pushed: true } => Waited::Late,
-            State::Done { pushed: false } => match self.done.borrow().as_ref() {
-                Some(r) => Waited::Ready(r.clone()),
-                None => Waited::Late,
-            },
+        match &*state {
+            State::Done { pushed: true, .. } => Waited::Late,
+            State::Done {
+                pushed: false,
+                replies,
+            } => Waited::Ready(replies.clone()),
             State::Running { late: true } => Waited::Late,
             State::Running { late: false } => {
                 keep();
@@ -188,10 +202,40 @@ impl Deliveries {
     /// The delivery of the message with identity `key`. `replayable_for`: how long the
     /// request's timestamp stays valid, so how long a byte-for-byte replay can still arrive.
     pub fn begin(&self, key: &str, replayable_for: Duration) -> Begin {
-        let key: Key = Sha256::digest(key.as_bytes()).into();
+        let digest = Sha256::digest(key.as_bytes());
+        let mut key: Key = [0; 16];
+        key.copy_from_slice(&digest[..16]);
         let now = Instant::now();
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        // Expire by age, then make room under both caps (the entry expiring first goes).
+        self.expire(&mut inner, now);
+        if let Some(existing) = inner.map.get(&key) {
+            metrics::counter!("onecard_callback_dedup_hits_total").increment(1);
+            Begin::Retry(existing.clone())
+        } else {
+            let delivery = Arc::new(Delivery::new(self.reply_bytes.clone()));
+            inner.map.insert(key, delivery.clone());
+            inner
+                .expiry
+                .push(Reverse((now + self.window.max(replayable_for), key)));
+            Begin::New(delivery)
+        }
+    }
+
+    /// Forget what is past its window, and give back the room a burst left behind; then report
+    /// the size. Runs on the housekeeping schedule: `begin` expires only while traffic flows.
+    pub fn sweep(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        self.expire(&mut inner, Instant::now());
+        if inner.map.capacity() > 4 * inner.map.len().max(1024) {
+            inner.map.shrink_to_fit();
+            inner.expiry.shrink_to_fit();
+        }
+        metrics::gauge!("onecard_callback_dedup_entries").set(inner.map.len() as f64);
+        metrics::gauge!("onecard_callback_dedup_bytes").set(self.bytes(inner.map.len()) as f64);
+    }
+
+    /// Expire by age, then make room under both caps (the entry expiring first goes).
+    fn expire(&self, inner: &mut Inner, now: Instant) {
         while let Some(Reverse((at, k))) = inner.expiry.peek().copied() {
             let full =
                 inner.map.len() >= self.capacity || self.bytes(inner.map.len()) > self.max_bytes;
@@ -208,20 +252,6 @@ impl Deliveries {
                     .fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        let begin = if let Some(existing) = inner.map.get(&key) {
-            metrics::counter!("onecard_callback_dedup_hits_total").increment(1);
-            Begin::Retry(existing.clone())
-        } else {
-            let delivery = Arc::new(Delivery::new(self.reply_bytes.clone()));
-            inner.map.insert(key, delivery.clone());
-            inner
-                .expiry
-                .push(Reverse((now + self.window.max(replayable_for), key)));
-            Begin::New(delivery)
-        };
-        metrics::gauge!("onecard_callback_dedup_entries").set(inner.map.len() as f64);
-        metrics::gauge!("onecard_callback_dedup_bytes").set(self.bytes(inner.map.len()) as f64);
-        begin
     }
 
     fn bytes(&self, entries: usize) -> usize {

@@ -1,13 +1,13 @@
 //! The actors on the message path and the ones beside it.
 //!
-//! - [`sessions`]: the registry that finds or starts the [`session::SessionActor`] of an
-//!   openid, spreading sessions over a fixed set of arbiters (threads) by hash of the openid.
-//! - [`session`]: one actor per user, so one user's messages are handled strictly one at a
-//!   time ("充值 50" then "确认" can never race); dialog state is loaded from and saved to the
-//!   store, so an idle stop or a restart loses nothing.
+//! - [`sessions`]: each user's turn (their messages are handled strictly one at a time:
+//!   "充值 50" then "确认" can never race), and the registry of session actors.
+//! - [`session`]: the actor of a user with a dialog open; it stops when the dialog ends or the
+//!   user goes idle. Dialog state is saved to the store, so an idle stop or a restart loses
+//!   nothing, and users without a dialog cost no actor at all.
 //! - [`router`]: matches a message against the live rule table, runs the rule's action and
-//!   renders the reply. It is a plain shared value, not an actor: a single router mailbox would
-//!   serialise every user of the platform, and per-user ordering is already the session's job.
+//!   renders the reply; one router actor per arbiter (thread), all sharing the one rule table,
+//!   so routing never crosses threads and no single mailbox serialises the platform.
 //! - [`deliveries`]: exactly-once feel: WeChat's retries of one message share one result, and
 //!   a result that misses the callback budget is pushed instead.
 //! - [`pusher`] and [`token_keeper`]: replies after the deadline through the customer-service

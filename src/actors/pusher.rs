@@ -103,10 +103,13 @@ pub enum Allowance {
 }
 
 /// Per-user customer-service windows and quotas, as WeChat counts them. Bounded: an entry goes
-/// when all its windows have closed, and at most [`WINDOWS_CAP`] users are tracked.
+/// when all its windows have closed, and at most [`WINDOWS_CAP`] users are tracked. Users are
+/// keyed by a 64-bit hash of the openid (no string per user, no allocation per message; two
+/// users colliding would only share a quota, and WeChat still has the last word).
 #[derive(Clone)]
 pub struct ServiceWindows {
-    inner: Arc<Mutex<HashMap<OpenId, Window>>>,
+    inner: Arc<Mutex<HashMap<u64, Window>>>,
+    hasher: std::collections::hash_map::RandomState,
     cap: usize,
 }
 
@@ -120,24 +123,34 @@ impl ServiceWindows {
     pub fn with_cap(cap: usize) -> Self {
         Self {
             inner: Arc::default(),
+            hasher: Default::default(),
             cap: cap.max(1),
         }
     }
 
+    fn key(&self, openid: &OpenId) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(openid)
+    }
+
     pub fn record(&self, openid: &OpenId, kind: Interaction, at: i64) {
+        let key = self.key(openid);
         let mut map = lock(&self.inner);
-        if map.len() >= self.cap && !map.contains_key(openid) {
+        if map.len() >= self.cap && !map.contains_key(&key) {
             map.retain(|_, w| w.open_at(at));
-            if map.len() >= self.cap
-                && let Some(oldest) = map
-                    .iter()
-                    .min_by_key(|(_, w)| w.last_activity())
-                    .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
+            if map.len() >= self.cap {
+                // Make room for a sixteenth of the cap at once, least recent users first, so a
+                // campus-wide burst costs one scan per many new users, not one per user.
+                let evict = (self.cap / 16).max(1).min(map.len());
+                let mut by_age: Vec<(i64, u64)> =
+                    map.iter().map(|(k, w)| (w.last_activity(), *k)).collect();
+                by_age.select_nth_unstable(evict - 1);
+                for (_, k) in &by_age[..evict] {
+                    map.remove(k);
+                }
             }
         }
-        let w = map.entry(openid.clone()).or_default();
+        let w = map.entry(key).or_default();
         match kind {
             Interaction::Message => {
                 w.message_at = Some(at);
@@ -152,8 +165,9 @@ impl ServiceWindows {
 
     /// Take one push from the user's quota if a window allows it.
     pub fn try_consume(&self, openid: &OpenId, now: i64) -> Allowance {
+        let key = self.key(openid);
         let mut map = lock(&self.inner);
-        let Some(w) = map.get_mut(openid) else {
+        let Some(w) = map.get_mut(&key) else {
             return Allowance::Unknown;
         };
         if let Some(at) = w.message_at
@@ -177,11 +191,15 @@ impl ServiceWindows {
     pub fn sweep(&self, now: i64) {
         let mut map = lock(&self.inner);
         map.retain(|_, w| w.open_at(now));
+        if map.capacity() > 4 * map.len().max(1024) {
+            map.shrink_to_fit();
+        }
         metrics::gauge!("onecard_pusher_windows").set(map.len() as f64);
     }
 
     pub fn forget(&self, openid: &OpenId) {
-        lock(&self.inner).remove(openid);
+        let key = self.key(openid);
+        lock(&self.inner).remove(&key);
     }
 
     pub fn len(&self) -> usize {

@@ -5,13 +5,24 @@
 //! otherwise the live rule table picks a rule, `requires_binding` is checked, the rule's action
 //! runs and its reply template is rendered. Errors of actions become named messages here and
 //! only here.
+//!
+//! It runs as one [`RouterActor`] per arbiter (thread), found through [`RouterHandle`]: a
+//! message is routed on the thread it is already on, so there is no cross-thread hop and no
+//! single mailbox that every user waits in. The actors share one [`Router`] (the arc-swapped
+//! rule table and the actions) and keep no per-user state; per-user order is the caller's.
 
+use std::cell::RefCell;
+use std::future::Future;
+use std::hash::BuildHasher;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use actix::prelude::*;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
+use thread_local::ThreadLocal;
 
+use super::session::SessionError;
 use crate::actions::{
     ActionError, ActionInput, ActionOutput, ActionRegistry, DialogChange, Services,
 };
@@ -32,12 +43,17 @@ pub struct Routed {
     pub forget_user: bool,
 }
 
+/// The rule table and the actions, shared by every thread's [`RouterActor`]: pure apart from
+/// the per-user rate limit (thread-safe), so sharing it is safe.
 pub struct Router {
     rules: LiveRules,
     actions: Arc<ActionRegistry>,
     services: Services,
     dialog_ttl_secs: i64,
-    user_limiter: DefaultKeyedRateLimiter<OpenId>,
+    /// Keyed by a hash of the openid: 8 bytes a user instead of a string, and no allocation
+    /// per message (two users colliding would share one allowance).
+    user_limiter: DefaultKeyedRateLimiter<u64>,
+    limiter_keys: std::collections::hash_map::RandomState,
 }
 
 impl Router {
@@ -57,6 +73,7 @@ impl Router {
             services,
             dialog_ttl_secs: dialog_ttl_secs as i64,
             user_limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            limiter_keys: Default::default(),
         }
     }
 
@@ -121,7 +138,11 @@ impl Router {
             _ => (String::new(), None),
         };
 
-        if self.user_limiter.check_key(openid).is_err() {
+        if self
+            .user_limiter
+            .check_key(&self.limiter_keys.hash_one(openid))
+            .is_err()
+        {
             metrics::counter!("onecard_router_rate_limited_total").increment(1);
             return Routed {
                 replies: self.named(&table, "rate.limited", &json!({})),
@@ -209,7 +230,10 @@ impl Router {
                     forget_user: false,
                 };
             }
-            record.last_default_reply_at = Some(now);
+            // Without a cooldown there is nothing to remember (and nothing to write).
+            if cooldown > 0 {
+                record.last_default_reply_at = Some(now);
+            }
         }
         table.count_hit(&matched);
         let replies = match matched.action.clone() {
@@ -355,6 +379,131 @@ impl Router {
                 vec![Reply::Text(fallback_text(key).to_owned())]
             }
         }
+    }
+}
+
+/// Route one message: what a session (or a user's turn without one) asks of the router actor
+/// on its own thread.
+pub struct Route {
+    pub openid: OpenId,
+    pub message: Arc<InboundMessage>,
+    pub record: SessionRecord,
+    pub now: i64,
+}
+
+impl Message for Route {
+    type Result = Routed;
+}
+
+/// The router actor of one arbiter (thread). Every arbiter that routes messages has its own,
+/// all reading the same arc-swapped rule table, so a message never crosses threads to be
+/// routed and no single mailbox serialises the platform. It holds no per-user state: routes
+/// run concurrently, and per-user order is the caller's (the user's turn or session actor).
+pub struct RouterActor {
+    router: Arc<Router>,
+}
+
+impl Actor for RouterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(ROUTER_MAILBOX);
+    }
+}
+
+impl Handler<Route> for RouterActor {
+    type Result = Response<Routed>;
+
+    fn handle(&mut self, msg: Route, _ctx: &mut Self::Context) -> Self::Result {
+        let router = self.router.clone();
+        let mut routing = Box::pin(async move {
+            router
+                .route(&msg.openid, &msg.message, msg.record, msg.now)
+                .await
+        });
+        // Most messages are literal keyword replies that never wait: answer those here instead
+        // of spawning a task per message. One that waits (an upstream call) is polled to the
+        // end on this thread by its own task (a future re-registers its waker at every poll).
+        let mut first_poll = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+        match routing.as_mut().poll(&mut first_poll) {
+            std::task::Poll::Ready(routed) => Response::reply(routed),
+            std::task::Poll::Pending => Response::fut(routing),
+        }
+    }
+}
+
+/// Messages a router actor may have queued before senders wait (they are on the same thread,
+/// so the queue drains as soon as they yield).
+const ROUTER_MAILBOX: usize = 1024;
+
+/// Finds the router actor of the calling thread, starting it on first use and again after it
+/// died. actix's `Supervisor` does not restart an actor that panicked (its mailbox just
+/// closes), so this handle is the supervisor, like the adapters' keeper: a closed mailbox is
+/// noticed on the next message and a fresh actor started on the same thread.
+#[derive(Clone)]
+pub struct RouterHandle {
+    inner: Arc<RouterPool>,
+}
+
+struct RouterPool {
+    router: Arc<Router>,
+    /// The router actor of each thread that has routed a message.
+    local: ThreadLocal<RefCell<Option<Addr<RouterActor>>>>,
+}
+
+impl RouterHandle {
+    pub fn new(router: Arc<Router>) -> Self {
+        Self {
+            inner: Arc::new(RouterPool {
+                router,
+                local: ThreadLocal::new(),
+            }),
+        }
+    }
+
+    pub fn router(&self) -> &Arc<Router> {
+        &self.inner.router
+    }
+
+    /// This thread's router actor, (re)started if it is not running.
+    fn local(&self) -> Addr<RouterActor> {
+        let mut slot = self.inner.local.get_or_default().borrow_mut();
+        match slot.as_ref() {
+            Some(addr) if addr.connected() => addr.clone(),
+            previous => {
+                if previous.is_some() {
+                    metrics::counter!("onecard_router_restarts_total").increment(1);
+                    tracing::warn!("router actor died; starting a fresh one on this thread");
+                }
+                let router = self.inner.router.clone();
+                let addr = RouterActor { router }.start();
+                *slot = Some(addr.clone());
+                addr
+            }
+        }
+    }
+
+    /// Route one message through this thread's router actor. No mailbox deadline: the callback
+    /// keeps its own (a route that outlives it ends in a push), and actions bound their
+    /// upstream calls. A route that dies (a bug in an action panicked) is not run again: it may
+    /// have half-run its action.
+    pub async fn route(
+        &self,
+        openid: &OpenId,
+        message: Arc<InboundMessage>,
+        record: SessionRecord,
+        now: i64,
+    ) -> Result<Routed, SessionError> {
+        let request = Route {
+            openid: openid.clone(),
+            message,
+            record,
+            now,
+        };
+        self.local().send(request).await.map_err(|_| {
+            metrics::counter!("onecard_router_failures_total").increment(1);
+            SessionError::Router
+        })
     }
 }
 

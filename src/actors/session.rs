@@ -1,23 +1,24 @@
-//! One actor per WeChat user: that user's messages are handled strictly one at a time.
+//! The actor of one user in the middle of a dialog (binding, top-up, a ticket…): it holds the
+//! user's record while the dialog is open and stops when the dialog ends or the user goes idle.
 //!
-//! The handler awaits the router (which may await an upstream), so it returns an
+//! Users without a dialog have no actor (their messages are routed in their turn by
+//! [`super::sessions`]), so a session actor exists only where there is state worth keeping
+//! close. Its handler awaits the router (which may await an upstream), so it returns an
 //! [`AtomicResponse`]: actix then takes no other message for this actor until the future ends.
 //! A plain `ResponseActFuture` would let a second message of the same user start while the
 //! first is still waiting on the card system — exactly the race a money dialog cannot have.
 //!
-//! The session record (dialog state, default-reply cooldown) is loaded from the store when the
-//! actor starts and written back whenever a message changes it, so an idle stop or a process
-//! restart resumes a half-finished binding where it was.
+//! The record is written back to the store whenever a message changes it, so an idle stop or a
+//! process restart resumes a half-finished dialog where it was.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::router::Router;
-use super::sessions::Sessions;
+use super::sessions::{Sessions, settle};
 use crate::domain::OpenId;
-use crate::store::{SessionRecord, Store};
+use crate::store::SessionRecord;
 use crate::wechat::{InboundMessage, Reply};
 
 /// Deliver one inbound message; answers with the replies for it.
@@ -32,35 +33,26 @@ pub struct Deliver {
 pub enum SessionError {
     #[error("session actor is gone")]
     Gone,
+    #[error("the router failed on this message (its actor is restarted)")]
+    Router,
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
 }
 
 pub struct SessionActor {
     openid: OpenId,
+    /// The user's record as last saved (it holds the open dialog).
     record: SessionRecord,
-    router: Arc<Router>,
-    store: Store,
     sessions: Sessions,
-    idle: Duration,
     last_active: Instant,
 }
 
 impl SessionActor {
-    pub fn new(
-        openid: OpenId,
-        router: Arc<Router>,
-        store: Store,
-        sessions: Sessions,
-        idle: Duration,
-    ) -> Self {
+    pub fn new(openid: OpenId, record: SessionRecord, sessions: Sessions) -> Self {
         Self {
             openid,
-            record: SessionRecord::default(),
-            router,
-            store,
+            record,
             sessions,
-            idle,
             last_active: Instant::now(),
         }
     }
@@ -71,18 +63,13 @@ impl Actor for SessionActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(32);
-        match self.store.sessions().get(&self.openid) {
-            Ok(Some(record)) => self.record = record,
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(user = %self.openid.log_tag(), error = %e, "cannot load session; starting fresh")
-            }
-        }
         metrics::gauge!("onecard_sessions_live").increment(1.0);
         // Idle check: not deadline-critical, so an actix interval is fine here.
-        let every = (self.idle / 2).max(Duration::from_millis(50));
-        ctx.run_interval(every, |act, ctx| {
-            if act.last_active.elapsed() >= act.idle {
+        let idle = self.sessions.idle();
+        let every = (idle / 2).max(Duration::from_millis(50));
+        ctx.run_interval(every, move |act, ctx| {
+            if act.last_active.elapsed() >= idle {
+                act.sessions.forget(&act.openid, &ctx.address());
                 ctx.stop();
             }
         });
@@ -99,35 +86,28 @@ impl Handler<Deliver> for SessionActor {
 
     fn handle(&mut self, msg: Deliver, _ctx: &mut Self::Context) -> Self::Result {
         self.last_active = Instant::now();
-        let router = self.router.clone();
+        let sessions = self.sessions.clone();
         let openid = self.openid.clone();
-        let record = self.record.clone();
-        let fut = async move { router.route(&openid, &msg.message, record, msg.now).await };
-        AtomicResponse::new(Box::pin(fut.into_actor(self).then(|routed, act, _ctx| {
-            let store = act.store.clone();
-            let openid = act.openid.clone();
-            let result: ResponseActFuture<Self, Result<Vec<Reply>, SessionError>> =
-                if routed.forget_user {
-                    act.record = SessionRecord::default();
-                    Box::pin(
-                        async move {
-                            store.forget_user(&openid).await?;
-                            tracing::info!(user = %openid.log_tag(), "user unsubscribed; personal data removed");
-                            Ok(Vec::new())
-                        }
-                        .into_actor(act),
-                    )
-                } else {
-                    if routed.record != act.record {
-                        if let Err(e) = store.sessions().put(&openid, &routed.record) {
-                            tracing::error!(user = %openid.log_tag(), error = %e, "cannot save session");
-                        }
-                        act.record = routed.record;
-                    }
-                    act.last_active = Instant::now();
-                    Box::pin(fut::ready(Ok(routed.replies)))
-                };
-            result
+        let before = self.record.clone();
+        let fut = async move {
+            let routed = sessions
+                .router()
+                .route(&openid, msg.message, before.clone(), msg.now)
+                .await?;
+            settle(sessions.store(), &openid, &before, routed).await
+        };
+        AtomicResponse::new(Box::pin(fut.into_actor(self).map(|settled, act, ctx| {
+            act.last_active = Instant::now();
+            let (replies, record) = settled?;
+            let dialog_open = record.dialog.is_some();
+            act.record = record;
+            if !dialog_open {
+                // Out of the registry before the reply goes out, so the user's next message
+                // never reaches a stopping actor.
+                act.sessions.forget(&act.openid, &ctx.address());
+                ctx.stop();
+            }
+            Ok(replies)
         })))
     }
 }
