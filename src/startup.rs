@@ -262,7 +262,7 @@ impl Application {
                     .map_err(|e| StartupError::Upstreams(e.to_string()))?,
             ),
         };
-        let _orders_worker =
+        let orders_worker =
             start_orders_worker(&store, &settings, adapters.as_ref(), &pusher, &rules)?;
         let services = Services {
             store: store.clone(),
@@ -272,6 +272,11 @@ impl Application {
             utc_offset_hours: settings.server.utc_offset_hours,
             media: Some(media),
             bills: settings.bills.clone(),
+            money: Some(crate::actions::money::Money {
+                orders: store.orders()?,
+                worker: orders_worker,
+                topup: settings.orders.topup.clone(),
+            }),
         };
         let cohort_job = adapters.as_ref().map(|a| crate::bills::cohorts::CohortJob {
             store: store.clone(),
@@ -524,7 +529,7 @@ fn start_orders_worker(
                 orders.clone(),
                 bank,
                 a.card.clone(),
-                settings.orders.top_up_policy(),
+                settings.orders.topup.policy(),
             )
         })
     });

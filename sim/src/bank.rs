@@ -104,6 +104,24 @@ pub fn binding_of(seed: u64, p: &Person) -> Option<BankAccount> {
     })
 }
 
+/// The demo users (README): every one of them has a bank account, bound or not.
+const DEMO_USERS: usize = 10;
+/// What an unbound demo user's bank account holds (nothing can debit it from here).
+const UNBOUND_DEMO_BALANCE_FEN: i64 = 500_000;
+
+/// A bank account as `GET /sim/bank/accounts/{学工号}` shows it (masked card, never in full).
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq)]
+pub struct BankAccountView {
+    pub id: String,
+    /// Bound for 银校转账 (top-up from this account is possible).
+    pub bound: bool,
+    pub bank_name: String,
+    pub card_masked: Option<String>,
+    pub balance_fen: i64,
+    /// The bank card is reported lost (debits answer 5102).
+    pub card_lost: bool,
+}
+
 fn card_masked(b: &BankAccount) -> String {
     format!("{}******{}", BANKS[b.bank % BANKS.len()].2, b.card_last4)
 }
@@ -159,6 +177,30 @@ impl BankSim {
         let p = state.campus().person_by_sno(sno)?;
         let b = binding_of(state.config().seed, p)?;
         Some(*lock(&self.st).balances.get(sno).unwrap_or(&b.balance_fen))
+    }
+
+    /// `sno`'s bank account as the inspection endpoint shows it: the bound card's account, or
+    /// (demo users only) an account that exists at the bank but is not bound for 银校转账.
+    pub fn view(&self, state: &SimState, sno: &str) -> Option<BankAccountView> {
+        let p = state.campus().person_by_sno(sno)?;
+        let Some(b) = binding_of(state.config().seed, p) else {
+            return (p.index < DEMO_USERS).then(|| BankAccountView {
+                id: p.sno.clone(),
+                bound: false,
+                bank_name: BANKS[p.index % BANKS.len()].1.to_owned(),
+                card_masked: None,
+                balance_fen: UNBOUND_DEMO_BALANCE_FEN,
+                card_lost: false,
+            });
+        };
+        Some(BankAccountView {
+            id: p.sno.clone(),
+            bound: true,
+            bank_name: BANKS[b.bank % BANKS.len()].1.to_owned(),
+            card_masked: Some(card_masked(&b)),
+            balance_fen: *lock(&self.st).balances.get(sno).unwrap_or(&b.balance_fen),
+            card_lost: b.card_lost,
+        })
     }
 }
 
@@ -478,6 +520,26 @@ mod tests {
 
     fn debit(sno: &str, amount: i64, key: &str) -> Value {
         json!({"sno": sno, "amount_fen": amount, "out_trade_no": key, "purpose": "campus_card_load"})
+    }
+
+    #[actix_web::test]
+    async fn every_demo_user_has_a_bank_account_to_inspect() {
+        let s = sim(BankSimConfig::default()).await;
+        let (status, bound) = s.get("/sim/bank/accounts/2024000001").await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            (&bound["bound"], &bound["balance_fen"]),
+            (&json!(true), &json!(500_000))
+        );
+        assert_eq!(bound["card_masked"].as_str().unwrap().len(), 16);
+        let (status, unbound) = s.get("/sim/bank/accounts/2024000007").await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            (&unbound["bound"], &unbound["card_masked"]),
+            (&json!(false), &Value::Null)
+        );
+        let (status, _) = s.get("/sim/bank/accounts/1999999999").await;
+        assert_eq!(status, 404);
     }
 
     #[actix_web::test]

@@ -203,6 +203,8 @@ pub struct AccountView {
     pub pending_fen: i64,
     pub account: String,
     pub card_no: String,
+    /// The card number as printed and as the card system shows it to users.
+    pub card_no_display: String,
     pub kind: &'static str,
     pub dept: String,
 }
@@ -235,6 +237,7 @@ impl CardSim {
             pending_fen: live.pending,
             account: c.account.clone(),
             card_no: c.card_no.clone(),
+            card_no_display: c.card_no_display.clone(),
             kind: p.kind.cust_type().1,
             dept: p.dept.clone(),
         })

@@ -61,6 +61,9 @@ pub struct Faults {
     pub down: bool,
     /// Daily down windows (campus time).
     pub down_windows: Vec<DownWindow>,
+    /// Only requests whose path ends with one of these (`load/create`, `bank/reverse`) take
+    /// the faults; empty = every request. Lets a test fail one step of a flow and not the next.
+    pub ops: Vec<String>,
 }
 
 impl Default for Faults {
@@ -76,6 +79,7 @@ impl Default for Faults {
             lost_response_rate: 0.0,
             down: false,
             down_windows: Vec::new(),
+            ops: Vec::new(),
         }
     }
 }
@@ -220,7 +224,20 @@ impl FaultBoard {
 
     /// Roll the dice for one request at `now`.
     pub fn plan(&self, upstream: &str, now: i64) -> Plan {
+        self.plan_for(upstream, None, now)
+    }
+
+    /// Roll the dice for one request to `path` (faults limited to `ops` apply only there).
+    pub fn plan_for(&self, upstream: &str, path: Option<&str>, now: i64) -> Plan {
         let f = self.get(upstream);
+        let targeted = f.ops.is_empty()
+            || path.is_some_and(|p| f.ops.iter().any(|op| p.ends_with(op.as_str())));
+        if !targeted {
+            return Plan {
+                delay: Duration::ZERO,
+                outcome: Outcome::Proceed,
+            };
+        }
         let mut rng = rand::rng();
         let delay = f.latency(&mut rng);
         let outcome = if f.is_down(now) {
@@ -248,6 +265,27 @@ impl FaultBoard {
 mod tests {
     use super::*;
     use crate::campus::local_ts;
+
+    #[test]
+    fn faults_limited_to_ops_hit_only_those_requests() {
+        let board = FaultBoard::default();
+        let only_loads = Faults {
+            error_rate: 1.0,
+            ops: vec!["card/load/create".into()],
+            ..Faults::default()
+        };
+        board.set("card", only_loads).unwrap();
+        let outcome = |path: Option<&str>| board.plan_for("card", path, 0).outcome;
+        assert_eq!(
+            outcome(Some("/sim/card/api/v1/card/load/create")),
+            Outcome::Error
+        );
+        assert_eq!(
+            outcome(Some("/sim/card/api/v1/card/load/reverse")),
+            Outcome::Proceed
+        );
+        assert_eq!(outcome(None), Outcome::Proceed, "health and the like");
+    }
 
     #[test]
     fn defaults_inject_nothing() {

@@ -408,7 +408,7 @@ async fn health_data(s: web::Data<SimState>) -> HttpResponse {
 /// - `/sim/wechat/...` the WeChat API (base URL for our client) + inspection;
 /// - `/sim/card`, `/sim/sms`, `/sim/data`, `/sim/bank`, `/sim/billers`: base URLs of the gateways
 ///   (`POST {base}/api/v1/...`, signed per docs/upstream-api.md);
-/// - `/sim/card/accounts`, `/sim/sms/outbox`, `/sim/faults`, `/sim/clock/advance`: inspection
+/// - `/sim/card/accounts`, `/sim/bank/accounts/{学工号}`, `/sim/sms/outbox`, `/sim/faults`, `/sim/clock/advance`: inspection
 ///   and knobs for demos and tests (unsigned).
 pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
@@ -448,6 +448,7 @@ pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                 .route("/data/api/v1/{tail:.*}", web::post().to(serve_data))
                 .route("/bank/api/v1/health", web::get().to(health_bank))
                 .route("/bank/api/v1/{tail:.*}", web::post().to(serve_bank))
+                .route("/bank/accounts/{id}", web::get().to(get_bank_account))
                 .route("/billers/api/v1/health", web::get().to(health_billers))
                 .route("/billers/api/v1/{tail:.*}", web::post().to(serve_billers)),
         );
@@ -543,6 +544,14 @@ async fn account_transactions(
     match card::transactions_between(&state, &view.account, from, to) {
         Some(txs) => HttpResponse::Ok().json(txs),
         None => HttpResponse::NotFound().json(json!({"error": "no such account"})),
+    }
+}
+
+/// `GET /sim/bank/accounts/{id}` (学工号): the person's bank account with `balance_fen`.
+async fn get_bank_account(state: web::Data<SimState>, id: web::Path<String>) -> HttpResponse {
+    match state.bank().view(&state, &id) {
+        Some(v) => HttpResponse::Ok().json(v),
+        None => HttpResponse::NotFound().json(json!({"error": "no such bank account"})),
     }
 }
 

@@ -256,7 +256,9 @@ pub async fn serve(
         .and_then(|k| gw.creds.iter().find(|c| c.app_key == k).cloned());
 
     // 1. Faults happen before anything else, like a gateway that is slow or gone.
-    let plan = state.faults().plan(gw.name, state.clock().now());
+    let plan = state
+        .faults()
+        .plan_for(gw.name, Some(req.path()), state.clock().now());
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;
     }

@@ -14,7 +14,7 @@ mod bills;
 mod bind;
 mod builtin;
 mod card;
-pub(crate) mod money;
+pub mod money;
 mod notices;
 mod public;
 mod support;
@@ -50,6 +50,8 @@ pub struct Services {
     pub media: Option<WeChatMedia>,
     /// Bill categories, terms and cohort rules.
     pub bills: crate::bills::BillsSettings,
+    /// Orders (top-up); `None` where the orders store could not be opened.
+    pub money: Option<money::Money>,
 }
 
 /// Everything an action sees about the message it answers.
@@ -166,6 +168,7 @@ impl ActionRegistry {
             .into_iter()
             .chain(bind::all())
             .chain(card::all())
+            .chain(money::all())
             .chain(public::all())
             .chain(notices::all())
             .chain(tickets::all())

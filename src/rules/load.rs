@@ -18,6 +18,8 @@ pub(crate) mod tests;
 mod validate;
 mod windows;
 
+pub(crate) use windows::parse_hhmm;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -120,6 +120,13 @@ base_url = "/sim/data"
 app_key = "onecard-demo"
 app_secret = "demo-secret-change-me"
 
+[upstreams.bank]
+base_url = "/sim/bank"
+app_key = "onecard-demo"
+app_secret = "demo-secret-change-me"
+timeout_ms = {upstream_timeout_ms}
+breaker_cooldown_ms = 500
+
 [sim]
 accounts = 300
 

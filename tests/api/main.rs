@@ -23,4 +23,5 @@ mod restart;
 mod rules_reload;
 mod soak;
 mod tickets;
+mod topup;
 mod upstream_cli;

@@ -24,7 +24,7 @@ use crate::adapters::{AdapterError, Unavailable};
 use crate::store::StoreError;
 
 pub use notices::{ChatNotices, OrderNotices};
-pub use topup::{TopUpMachine, TopUpPolicy};
+pub use topup::{ServiceHours, TopUpMachine, TopUpPolicy, TopUpSettings};
 pub use worker::{OrderWorker, WorkerHandle, WorkerPolicy};
 
 /// Why a round could not run (the store failed). Upstream failures are not errors here: they
@@ -103,23 +103,19 @@ pub struct OrdersSettings {
     pub poll_ms: u64,
     /// Tasks worked on concurrently per round.
     pub batch: usize,
-    /// Sends of the 圈存 (load) that may fail before the bank debit is reversed.
-    pub credit_attempts: u32,
-    /// Sends of the reversal that may fail before the order waits for a person.
-    pub reverse_attempts: u32,
+    /// `[orders.topup]`: limits, the 圈存 service window and the top-up machine's retries.
+    pub topup: TopUpSettings,
 }
 
 impl Default for OrdersSettings {
     fn default() -> Self {
         let worker = WorkerPolicy::default();
-        let topup = TopUpPolicy::default();
         Self {
             lease_secs: worker.lease.as_secs(),
             backoff_base_ms: worker.backoff_base.as_millis() as u64,
             poll_ms: worker.poll.as_millis() as u64,
             batch: worker.batch,
-            credit_attempts: topup.credit_attempts,
-            reverse_attempts: topup.reverse_attempts,
+            topup: TopUpSettings::default(),
         }
     }
 }
@@ -131,13 +127,6 @@ impl OrdersSettings {
             batch: self.batch.max(1),
             poll: std::time::Duration::from_millis(self.poll_ms.max(10)),
             backoff_base: std::time::Duration::from_millis(self.backoff_base_ms.max(1)),
-        }
-    }
-
-    pub fn top_up_policy(&self) -> TopUpPolicy {
-        TopUpPolicy {
-            credit_attempts: self.credit_attempts.max(1),
-            reverse_attempts: self.reverse_attempts.max(1),
         }
     }
 }

@@ -19,6 +19,8 @@
 //! for good: the load is cancelled by key, then the debit is reversed); `reversing →
 //! needs_manual` (a reversal was refused or kept failing).
 
+use serde::Deserialize;
+
 use super::{After, OrderError, code_of, nothing_sent, transient};
 use crate::adapters::{AdapterError, BankHandle, CardHandle};
 use crate::domain::OrderStep;
@@ -42,6 +44,97 @@ impl Default for TopUpPolicy {
             credit_attempts: 5,
             reverse_attempts: 8,
         }
+    }
+}
+
+/// `[orders.topup]`: what a user may top up, when, and how hard the machine tries.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopUpSettings {
+    /// Smallest top-up, in yuan.
+    pub min_yuan: i64,
+    /// Largest top-up per order, in yuan.
+    pub per_order_max_yuan: i64,
+    /// Most a user may top up per campus day (orders not failed or reversed), in yuan.
+    pub per_day_max_yuan: i64,
+    /// The card system loads whole yuan only (Kingstar: 转账金额必须是整数).
+    pub whole_yuan_only: bool,
+    /// The 圈存 service window, campus time (`{ from = "07:30", to = "20:00" }`); absent =
+    /// always open.
+    pub service_hours: Option<ServiceHours>,
+    /// Sends of the 圈存 (load) that may fail before the bank debit is reversed.
+    pub credit_attempts: u32,
+    /// Sends of the reversal that may fail before the order waits for a person.
+    pub reverse_attempts: u32,
+}
+
+impl Default for TopUpSettings {
+    fn default() -> Self {
+        let policy = TopUpPolicy::default();
+        Self {
+            min_yuan: 1,
+            per_order_max_yuan: 500,
+            per_day_max_yuan: 1_000,
+            whole_yuan_only: true,
+            service_hours: None,
+            credit_attempts: policy.credit_attempts,
+            reverse_attempts: policy.reverse_attempts,
+        }
+    }
+}
+
+impl TopUpSettings {
+    pub fn policy(&self) -> TopUpPolicy {
+        TopUpPolicy {
+            credit_attempts: self.credit_attempts.max(1),
+            reverse_attempts: self.reverse_attempts.max(1),
+        }
+    }
+}
+
+/// A daily window in campus time, `from` inclusive, `to` exclusive; `from > to` spans midnight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawHours")]
+pub struct ServiceHours {
+    from_min: u32,
+    to_min: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHours {
+    from: String,
+    to: String,
+}
+
+impl TryFrom<RawHours> for ServiceHours {
+    type Error = String;
+    fn try_from(raw: RawHours) -> Result<Self, Self::Error> {
+        let parse = |s: &str| {
+            crate::rules::load::parse_hhmm(s)
+                .ok_or_else(|| format!("bad time `{s}`: use HH:MM (00:00 to 24:00)"))
+        };
+        Ok(Self {
+            from_min: parse(&raw.from)?,
+            to_min: parse(&raw.to)?,
+        })
+    }
+}
+
+impl ServiceHours {
+    /// Whether `minute_of_day` (campus time) is inside the window.
+    pub fn contains(&self, minute_of_day: u32) -> bool {
+        if self.from_min <= self.to_min {
+            (self.from_min..self.to_min).contains(&minute_of_day)
+        } else {
+            minute_of_day >= self.from_min || minute_of_day < self.to_min
+        }
+    }
+
+    /// `07:30–20:00`, as users are told.
+    pub fn display(&self) -> String {
+        let hhmm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+        format!("{}–{}", hhmm(self.from_min), hhmm(self.to_min))
     }
 }
 
@@ -351,6 +444,7 @@ mod tests {
         store: SledOrders,
         worker: OrderWorker<SledOrders>,
         told: Arc<Told>,
+        bank: BankHandle,
         card: CardHandle,
         _dir: Store,
     }
@@ -388,13 +482,31 @@ mod tests {
         let store = dir
             .orders_with_clock(std::sync::Arc::new(SystemClock))
             .unwrap();
+        let told = Arc::new(Told::default());
+        let worker = worker_on(&store, &bank, &card, &told);
+        World {
+            sim,
+            store,
+            worker,
+            told,
+            bank,
+            card,
+            _dir: dir,
+        }
+    }
+
+    fn worker_on(
+        store: &SledOrders,
+        bank: &BankHandle,
+        card: &CardHandle,
+        told: &Arc<Told>,
+    ) -> OrderWorker<SledOrders> {
         let policy = TopUpPolicy {
             credit_attempts: 3,
             reverse_attempts: 3,
         };
-        let machine = TopUpMachine::new(store.clone(), bank, card.clone(), policy);
-        let told = Arc::new(Told::default());
-        let worker = OrderWorker::new(
+        let machine = TopUpMachine::new(store.clone(), bank.clone(), card.clone(), policy);
+        OrderWorker::new(
             store.clone(),
             Some(machine),
             told.clone(),
@@ -404,18 +516,26 @@ mod tests {
                 poll: Duration::from_millis(10),
                 backoff_base: Duration::from_millis(30),
             },
-        );
-        World {
-            sim,
-            store,
-            worker,
-            told,
-            card,
-            _dir: dir,
-        }
+        )
     }
 
     impl World {
+        /// Run on the store in `dir` from now on (the previous store is closed).
+        fn use_store(
+            &mut self,
+            dir: &std::path::Path,
+            clock: Arc<dyn crate::store::orders::OrderClock>,
+        ) {
+            let placeholder = Store::temporary().unwrap();
+            self.store = placeholder.orders().unwrap();
+            self.worker = worker_on(&self.store, &self.bank, &self.card, &self.told);
+            self._dir = placeholder;
+            let reopened = Store::open(dir, 16).unwrap();
+            self.store = reopened.orders_with_clock(clock).unwrap();
+            self.worker = worker_on(&self.store, &self.bank, &self.card, &self.told);
+            self._dir = reopened;
+        }
+
         async fn top_up(&self, amount_fen: i64) -> OrderId {
             let order = NewOrder {
                 id: OrderId::generate(chrono::Utc::now().timestamp_millis()),
@@ -669,5 +789,50 @@ mod tests {
             [(top_up, OrderState::Succeeded)],
             "the top-up's end was announced once"
         );
+    }
+
+    #[actix_rt::test]
+    async fn an_order_cut_off_mid_debit_resumes_from_the_reopened_store_and_debits_once() {
+        let mut w = world().await;
+        let dir = tempfile::tempdir().unwrap();
+        w.use_store(dir.path(), Arc::new(SystemClock));
+        let (bank_before, pending_before) = (w.bank_balance(), w.card_pending().await);
+        let id = w.top_up(5_000).await;
+        w.drive_until(&id, |s| s == OrderState::Debiting).await;
+        // the debit goes out and the bank commits it; the answer is lost
+        w.faults("bank", json!({"lost_response_rate": 1.0})).await;
+        assert_eq!(w.worker.run_once().await.unwrap(), 1);
+        assert_eq!(w.bank_balance(), bank_before - 5_000);
+        // a worker claims the retry and dies holding its lease: the process is gone
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let held = loop {
+            let claims = w.store.claim(Duration::from_secs(10), 8).await.unwrap();
+            if !claims.is_empty() {
+                break claims;
+            }
+            assert!(Instant::now() < deadline, "the retry never came due");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(held[0].order_id, id);
+        w.faults("bank", json!({})).await;
+        // the next start opens the same files; by its clock the dead worker's lease ran out
+        let later = crate::store::orders::ManualClock::starting_at(
+            chrono::Utc::now().timestamp_millis() + 11_000,
+        );
+        w.use_store(dir.path(), later);
+        assert_eq!(
+            w.store
+                .list_unfinished()
+                .await
+                .unwrap()
+                .iter()
+                .map(|o| (&o.id, o.state))
+                .collect::<Vec<_>>(),
+            [(&id, OrderState::Debiting)]
+        );
+        let order = w.drive_until(&id, OrderState::is_terminal).await;
+        assert_eq!(order.state, OrderState::Succeeded);
+        assert_eq!(w.bank_balance(), bank_before - 5_000, "debited once");
+        assert_eq!(w.card_pending().await, pending_before + 5_000);
     }
 }
