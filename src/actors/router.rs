@@ -253,23 +253,23 @@ impl Router {
                 )
                 .await
             }
-            None => {
-                if matched.requires_binding && !self.is_bound(openid) {
-                    self.named(&table, "binding.required", &json!({}))
-                } else {
-                    self.render(&matched, &json!({}))
+            None if !matched.requires_binding => self.render(&matched, &json!({})),
+            // A store that cannot be read is "busy", never "not bound": a bound user must not
+            // be told to bind again.
+            None => match self.services.store.bindings().get(openid) {
+                Ok(Some(_)) => self.render(&matched, &json!({})),
+                Ok(None) => self.named(&table, "binding.required", &json!({})),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read binding");
+                    self.named(&table, "error.busy", &json!({}))
                 }
-            }
+            },
         };
         Routed {
             replies,
             record,
             forget_user: false,
         }
-    }
-
-    fn is_bound(&self, openid: &OpenId) -> bool {
-        matches!(self.services.store.bindings().get(openid), Ok(Some(_)))
     }
 
     #[allow(clippy::too_many_arguments)]
