@@ -12,7 +12,10 @@ async fn binding_happy_path_sends_a_code_to_the_phone_on_file_and_binds() {
     let app = spawn_app();
     let user = openid("bind");
     // Unbound users asking for their balance are led to binding.
-    assert!(app.say(&user, "余额").await.contains("绑定"));
+    assert_eq!(
+        app.say(&user, "余额").await,
+        "该功能需要先绑定校园卡，请回复「绑定」开始绑定。"
+    );
     assert!(app.say(&user, "绑定").await.contains("学号"));
     let sent = app.say(&user, ZHANG).await;
     assert!(
