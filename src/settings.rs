@@ -26,6 +26,8 @@ pub struct Settings {
     pub orders: crate::actors::orders::OrdersSettings,
     /// Monthly and fun bills (`[bills]`: categories, terms, cohorts).
     pub bills: crate::bills::BillsSettings,
+    /// The alerts consumer (`[alerts]`: poll interval, daily caps per kind).
+    pub alerts: crate::actors::alerts::AlertsSettings,
     /// Upstream adapters (`[upstreams.card]`, …); absent = campus services answer that they
     /// are unavailable.
     pub upstreams: Option<crate::adapters::AdaptersConfig>,

@@ -264,6 +264,17 @@ impl Application {
         };
         let orders_worker =
             start_orders_worker(&store, &settings, adapters.as_ref(), &pusher, &rules)?;
+        if let Some(adapters) = &adapters {
+            crate::actors::alerts::AlertsConsumer {
+                store: store.clone(),
+                adapters: adapters.clone(),
+                rules: rules.clone(),
+                pusher: pusher.clone(),
+                settings: settings.alerts.clone(),
+                utc_offset_hours: settings.server.utc_offset_hours,
+            }
+            .start(&push_arbiter.handle());
+        }
         let services = Services {
             store: store.clone(),
             adapters: adapters.clone(),

@@ -11,7 +11,7 @@
 //! live activity / explicit `/sim` claim). It must never expose a full phone number through the
 //! signed API (only `phone_masked`), and never log names, phones or password digests.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use chrono::NaiveDate;
@@ -27,7 +27,7 @@ use onecard_wire::{
     ErrorCode, FoundCard, FoundStatus, IdType, LoadCreate, LoadResult, LoadSource, LossChannel,
     LossResult, PasswordVerify, PasswordVerifyResult, ReconKind, Refund, ReportLoss, Reverse,
     ReverseResult, ReverseState, TradeKind, TradeQuery, TradeState, TradeStatus, Transaction,
-    TransactionsQuery, TxType,
+    TransactionFeed, TransactionFeedItem, TransactionFeedQuery, TransactionsQuery, TxType,
 };
 
 /// `[sim.card]`: school policy switches of the simulated card system.
@@ -184,12 +184,32 @@ struct CardState {
     /// (app key, out_trade_no) → trade
     trades: HashMap<(String, String), Trade>,
     seq: u64,
+    /// Every transaction recorded since start, in order, for `transactions/feed`.
+    feed: VecDeque<FeedEntry>,
+    /// The last feed sequence number handed out (the first is 1).
+    feed_seq: u64,
+}
+
+/// Feed entries kept; a consumer further behind than this sees `oldest_seq` pass its cursor.
+const FEED_KEEP: usize = 100_000;
+
+/// One transaction in the feed.
+#[derive(Clone, Debug)]
+struct FeedEntry {
+    seq: u64,
+    account: String,
+    /// The card was reported lost when this happened.
+    card_lost: bool,
+    tx: GenTx,
+    remark: &'static str,
 }
 
 /// The card system's live state.
 pub struct CardSim {
     cfg: CardSimConfig,
     st: Mutex<CardState>,
+    /// Names this run of the feed: sequence numbers restart with a new simulator.
+    feed_id: String,
 }
 
 /// An account as the inspection endpoints show it (with the full phone, for test harnesses).
@@ -214,6 +234,7 @@ impl CardSim {
         Self {
             cfg,
             st: Mutex::new(CardState::default()),
+            feed_id: format!("{:016x}", rand::random::<u64>()),
         }
     }
 
@@ -290,39 +311,101 @@ impl CardSim {
     /// A POS purchase from the live-activity generator: spends from the balance if possible.
     pub fn live_consume(&self, campus: &Campus, account: &str, amount: i64, now: i64) -> bool {
         let mut st = lock(&self.st);
-        claim_pending(&mut st, campus, account, now);
-        let Some(live) = live_mut(&mut st, campus, account) else {
-            return false;
-        };
-        if live.status() != CardStatus::Normal || live.balance < amount {
-            return false;
+        pos_consume(&mut st, campus, account, amount, false, now).is_some()
+    }
+
+    /// `POST /sim/card/accounts/{sno}/pos`: a purchase at a canteen POS on `sno`'s primary
+    /// card. `offline` terminals still accept a lost card until the loss reaches them
+    /// (docs/campus-domain.md §4). Returns the transaction, or why it was refused.
+    pub fn pos(
+        &self,
+        campus: &Campus,
+        sno: &str,
+        amount: i64,
+        offline: bool,
+        now: i64,
+    ) -> Result<Transaction, &'static str> {
+        let account = campus
+            .person_by_sno(sno)
+            .and_then(|p| p.cards.first())
+            .map(|c| c.account.clone())
+            .ok_or("no such account")?;
+        if amount <= 0 {
+            return Err("amount_fen must be positive");
         }
-        let m = *super::campus::CANTEENS
-            .get((now as usize / 7) % super::campus::CANTEENS.len())
-            .unwrap_or(&super::campus::STAFF_CANTEEN);
-        live.balance -= amount;
-        let today = local_date(now);
-        let spent = live.spent_on(today) + amount;
-        live.day_spent = (today, spent);
-        let balance = live.balance;
-        let account = account.to_owned();
-        let no = Self::next_no(&mut st, 'P', now);
-        if let Some(live) = st.accounts.get_mut(&account) {
-            live.journal.push(GenTx {
-                trade_no: no,
-                at: now,
-                tx_type: "CONSUME",
-                type_name: "持卡人消费",
-                incoming: false,
-                amount_fen: amount,
-                balance_after_fen: balance,
-                merchant_id: m.id,
-                merchant_name: m.name,
-                terminal_id: format!("P{}01", &m.id[1..]),
-                location: m.location.replace("{n}", "1"),
-            });
+        let mut st = lock(&self.st);
+        pos_consume(&mut st, campus, &account, amount, offline, now)
+            .map(|t| wire_tx(&t))
+            .ok_or("refused: card not usable or balance too low")
+    }
+}
+
+/// Spend at a canteen POS if the card allows it; the transaction is journalled and fed.
+fn pos_consume(
+    st: &mut CardState,
+    campus: &Campus,
+    account: &str,
+    amount: i64,
+    offline: bool,
+    now: i64,
+) -> Option<GenTx> {
+    claim_pending(st, campus, account, now);
+    let live = live_mut(st, campus, account)?;
+    let lost_but_not_yet_known =
+        offline && live.lost && live.loss_effective_at.is_some_and(|at| now < at);
+    let usable = live.status() == CardStatus::Normal || lost_but_not_yet_known;
+    if !usable || live.balance < amount {
+        return None;
+    }
+    let m = *super::campus::CANTEENS
+        .get((now as usize / 7) % super::campus::CANTEENS.len())
+        .unwrap_or(&super::campus::STAFF_CANTEEN);
+    live.balance -= amount;
+    let today = local_date(now);
+    let spent = live.spent_on(today) + amount;
+    live.day_spent = (today, spent);
+    let balance = live.balance;
+    let no = CardSim::next_no(st, 'P', now);
+    let tx = GenTx {
+        trade_no: no,
+        at: now,
+        tx_type: "CONSUME",
+        type_name: "持卡人消费",
+        incoming: false,
+        amount_fen: amount,
+        balance_after_fen: balance,
+        merchant_id: m.id,
+        merchant_name: m.name,
+        terminal_id: format!("P{}01", &m.id[1..]),
+        location: m.location.replace("{n}", "1"),
+    };
+    record_tx(st, account, tx.clone());
+    Some(tx)
+}
+
+/// Journal a transaction of `account` and append it to the feed.
+fn record_tx(st: &mut CardState, account: &str, tx: GenTx) {
+    let lost = match st.accounts.get_mut(account) {
+        Some(live) => {
+            live.journal.push(tx.clone());
+            live.lost
         }
-        true
+        None => false,
+    };
+    feed_push(st, account, lost, tx, "");
+}
+
+fn feed_push(st: &mut CardState, account: &str, card_lost: bool, tx: GenTx, remark: &'static str) {
+    st.feed_seq += 1;
+    st.feed.push_back(FeedEntry {
+        seq: st.feed_seq,
+        account: account.to_owned(),
+        card_lost,
+        tx,
+        remark,
+    });
+    if st.feed.len() > FEED_KEEP {
+        st.feed.pop_front();
     }
 }
 
@@ -342,6 +425,7 @@ fn claim_pending(st: &mut CardState, campus: &Campus, account: &str, now: i64) -
     let claims = std::mem::take(&mut live.unclaimed);
     let mut total = 0;
     let mut keys = Vec::new();
+    let mut claimed = Vec::new();
     for (key, amount, source) in claims {
         let amount = amount.min(live.pending);
         if amount <= 0 {
@@ -350,12 +434,12 @@ fn claim_pending(st: &mut CardState, campus: &Campus, account: &str, now: i64) -
         live.pending -= amount;
         live.balance += amount;
         total += amount;
-        live.journal.push(GenTx {
+        claimed.push(GenTx {
             trade_no: format!(
                 "C{}{:0>6}{:03}",
                 local_date(now).format("%Y%m%d"),
                 account,
-                live.journal.len() % 1000
+                (live.journal.len() + claimed.len()) % 1000
             ),
             at: now,
             tx_type: "CLAIM",
@@ -374,6 +458,9 @@ fn claim_pending(st: &mut CardState, campus: &Campus, account: &str, now: i64) -
         if let Some(t) = st.trades.get_mut(&key) {
             t.claimed = true;
         }
+    }
+    for tx in claimed {
+        record_tx(st, account, tx);
     }
     total
 }
@@ -555,6 +642,45 @@ pub fn transactions_between(
             .map(|t| wire_tx(&t))
             .collect(),
     )
+}
+
+/// Most items one feed call answers.
+const FEED_MAX_LIMIT: u32 = 500;
+
+/// `card/transactions/feed`: every transaction after `cursor`, oldest first.
+fn transactions_feed(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
+    let q: TransactionFeedQuery = parse(body)?;
+    let limit = q.limit.clamp(1, FEED_MAX_LIMIT) as usize;
+    let (campus, card) = sim(state);
+    let st = lock(&card.st);
+    let start = st.feed.partition_point(|e| e.seq <= q.cursor);
+    let items: Vec<TransactionFeedItem> = st
+        .feed
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|e| TransactionFeedItem {
+            seq: e.seq,
+            sno: campus
+                .by_account(&e.account)
+                .map(|(p, _)| p.sno.clone())
+                .unwrap_or_default(),
+            account: e.account.clone(),
+            card_lost: e.card_lost,
+            transaction: Transaction {
+                remark: e.remark.to_owned(),
+                ..wire_tx(&e.tx)
+            },
+        })
+        .collect();
+    let next_cursor = items.last().map_or(q.cursor, |i| i.seq);
+    to_value(&TransactionFeed {
+        feed_id: card.feed_id.clone(),
+        oldest_seq: st.feed.front().map_or(st.feed_seq + 1, |e| e.seq),
+        has_more: st.feed.back().is_some_and(|e| e.seq > next_cursor),
+        next_cursor,
+        items,
+    })
 }
 
 fn info_get(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
@@ -811,10 +937,11 @@ fn load_create(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     }
     live.pending += q.amount_fen;
     let pending_after = live.pending;
-    let (tx, source) = match q.source {
-        LoadSource::Bank => (TxType::LoadBank, "银行圈存"),
-        LoadSource::Online => (TxType::LoadOnline, "在线充值"),
-        LoadSource::Cash => (TxType::LoadCash, "现金充值"),
+    let balance = live.balance;
+    let (tx, source, wire_type) = match q.source {
+        LoadSource::Bank => (TxType::LoadBank, "银行圈存", "LOAD_BANK"),
+        LoadSource::Online => (TxType::LoadOnline, "在线充值", "LOAD_ONLINE"),
+        LoadSource::Cash => (TxType::LoadCash, "现金充值", "LOAD_CASH"),
     };
     let slot = (ctx.creds.app_key.clone(), q.out_trade_no.clone());
     live.unclaimed.push((slot, q.amount_fen, source));
@@ -827,6 +954,27 @@ fn load_create(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         q.amount_fen,
         tx,
         'Q',
+    );
+    // In the feed, not the journal: the money is pending (待领款) until claimed, and the claim
+    // is its own transaction.
+    feed_push(
+        &mut st,
+        &q.account,
+        false,
+        GenTx {
+            trade_no: trade.trade_no.clone(),
+            at: ctx.now,
+            tx_type: wire_type,
+            type_name: source,
+            incoming: true,
+            amount_fen: q.amount_fen,
+            balance_after_fen: balance,
+            merchant_id: "M0700",
+            merchant_name: source,
+            terminal_id: "W000001".to_owned(),
+            location: "微信服务号".to_owned(),
+        },
+        "pending",
     );
     to_value(&LoadResult {
         trade_no: trade.trade_no,
@@ -947,8 +1095,10 @@ fn pay_debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         TxType::BillPay,
         'D',
     );
-    if let Some(live) = st.accounts.get_mut(&q.account) {
-        live.journal.push(GenTx {
+    record_tx(
+        &mut st,
+        &q.account,
+        GenTx {
             trade_no: trade.trade_no.clone(),
             at: ctx.now,
             tx_type: "BILL_PAY",
@@ -960,8 +1110,8 @@ fn pay_debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             merchant_name: biller_name(&q.biller_id),
             terminal_id: "W000001".to_owned(),
             location: "微信服务号".to_owned(),
-        });
-    }
+        },
+    );
     to_value(&DebitResult {
         trade_no: trade.trade_no,
         acc_date: trade.acc_date.to_string(),
@@ -1004,8 +1154,10 @@ fn pay_refund(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         TxType::Refund,
         'F',
     );
-    if let Some(live) = st.accounts.get_mut(&orig.account) {
-        live.journal.push(GenTx {
+    record_tx(
+        &mut st,
+        &orig.account,
+        GenTx {
             trade_no: trade.trade_no.clone(),
             at: ctx.now,
             tx_type: "REFUND",
@@ -1017,8 +1169,8 @@ fn pay_refund(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             merchant_name: "代扣代缴",
             terminal_id: "W000001".to_owned(),
             location: "微信服务号".to_owned(),
-        });
-    }
+        },
+    );
     to_value(&DebitResult {
         trade_no: trade.trade_no,
         acc_date: trade.acc_date.to_string(),
@@ -1162,6 +1314,11 @@ pub static OPS: &[Op] = &[
         path: wire::paths::CARD_TRANSACTIONS_LIST,
         write: None,
         run: transactions_list,
+    },
+    Op {
+        path: wire::paths::CARD_TRANSACTIONS_FEED,
+        write: None,
+        run: transactions_feed,
     },
     Op {
         path: wire::paths::CARD_INFO_GET,

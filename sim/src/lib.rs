@@ -436,6 +436,7 @@ pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                     "/card/accounts/{id}/transactions",
                     web::get().to(account_transactions),
                 )
+                .route("/card/accounts/{id}/pos", web::post().to(pos))
                 .route("/card/accounts/{id}/found", web::post().to(found))
                 .route(
                     "/card/accounts/{id}/reset_password_lock",
@@ -562,6 +563,32 @@ async fn claim(state: web::Data<SimState>, id: web::Path<String>) -> HttpRespons
     match state.card().claim(state.campus(), &id, now) {
         Some(claimed) => HttpResponse::Ok().json(json!({"claimed_fen": claimed})),
         None => HttpResponse::NotFound().json(json!({"error": "no such account"})),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PosBody {
+    amount_fen: i64,
+    /// An offline terminal: accepts a lost card until the loss reaches it.
+    #[serde(default)]
+    offline: bool,
+}
+
+/// `POST /sim/card/accounts/{id}/pos {"amount_fen":1250}`: the holder pays at a canteen POS;
+/// answers the recorded transaction (it is in `transactions/list` and the feed), or 409.
+async fn pos(
+    state: web::Data<SimState>,
+    id: web::Path<String>,
+    body: web::Json<PosBody>,
+) -> HttpResponse {
+    let now = state.clock().now();
+    match state
+        .card()
+        .pos(state.campus(), &id, body.amount_fen, body.offline, now)
+    {
+        Ok(tx) => HttpResponse::Ok().json(tx),
+        Err(why) => HttpResponse::Conflict().json(json!({ "error": why })),
     }
 }
 

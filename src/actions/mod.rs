@@ -10,6 +10,7 @@
 //! Multi-step conversations (binding, feedback) return a [`DialogChange`]; the session actor
 //! stores it, so a dialog survives a restart.
 
+mod alerts;
 mod bills;
 mod bind;
 mod builtin;
@@ -173,6 +174,7 @@ impl ActionRegistry {
             .chain(notices::all())
             .chain(tickets::all())
             .chain(bills::all())
+            .chain(alerts::all())
         {
             reg.register(def);
         }

@@ -3,7 +3,7 @@
 //!
 //! Every change is checked by the ticket's one transition function, written to the audit trail
 //! with the operator's name, flushed, and only then told to the reporter: the update is handed
-//! to the pusher, which sends it as a customer-service message inside the 48 h window and as
+//! to the pusher (unless the reporter switched ticket updates off in 「提醒设置」), which sends it as a customer-service message inside the 48 h window and as
 //! the configured template message otherwise (held for the user's next message when there is
 //! none). The sentence is `repair.update` in the rule files.
 
@@ -161,6 +161,10 @@ impl TicketDesk {
             tracing::error!(ticket = %t.no, "ticket without a valid reporter; nobody told");
             return;
         };
+        // The reporter can switch these off in 「提醒设置」.
+        if !crate::actors::alerts::wants_ticket_updates(&self.store, &openid) {
+            return;
+        }
         let fields = json!({
             "ticket_no": t.no,
             "place": t.place,

@@ -18,6 +18,7 @@
 //! mailbox just closes). So every long-lived actor here is reached through a handle that
 //! notices a closed mailbox and starts a fresh actor, and no handler unwraps input.
 
+pub mod alerts;
 pub mod deliveries;
 pub mod late;
 pub mod orders;

@@ -413,6 +413,11 @@ impl PusherHandle {
         }
     }
 
+    /// Replies someone else queued in the store (and flushed) for `openid`: push them now.
+    pub fn push_queued(&self, openid: &OpenId) {
+        self.kick(openid, false);
+    }
+
     /// Late messages left without a result by the last run.
     pub fn unfinished_jobs(&self) -> Result<Vec<UnfinishedJob>, StoreError> {
         self.inner.store.outbox().unfinished_jobs()

@@ -10,6 +10,7 @@
 //! [`Store::flush`] before they are acknowledged; session dialog state rides the background
 //! flush because losing the last half-second of a dialog only repeats a question.
 
+mod alerts;
 mod bills;
 mod bindings;
 mod codes;
@@ -28,6 +29,7 @@ mod tickets;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use alerts::{AlertKind, AlertPrefs, AlertsRepo, Committed, FeedCursor, PlannedAlert};
 pub use bills::{BillsRepo, CohortTotals};
 pub use bindings::{Binding, BindingsRepo};
 pub use codes::{Check, CodeLimits, CodesRepo, Issue, Purpose, campus_day};
@@ -103,6 +105,9 @@ struct Trees {
     /// Copies kept for a restart (the last good rule files).
     snapshots: sled::Tree,
     tickets: sled::Tree,
+    alert_prefs: sled::Tree,
+    /// The alerts consumer's cursor, markers and daily counts.
+    alerts: sled::Tree,
 }
 
 impl Store {
@@ -154,6 +159,8 @@ impl Store {
             content: db.open_tree("content")?,
             snapshots: db.open_tree("snapshots")?,
             tickets: db.open_tree("tickets")?,
+            alert_prefs: db.open_tree("alert_prefs")?,
+            alerts: db.open_tree("alerts")?,
         };
         let store = Self {
             db,
@@ -220,6 +227,13 @@ impl Store {
     pub fn tickets(&self) -> TicketsRepo {
         TicketsRepo::new(self.inner.tickets.clone())
     }
+    pub fn alerts(&self) -> AlertsRepo {
+        AlertsRepo::new(
+            self.inner.alert_prefs.clone(),
+            self.inner.alerts.clone(),
+            self.outbox(),
+        )
+    }
 
     /// Clear a card's binding counters for today (the service desk's unlock, after checking
     /// the owner's ID) and record who was unlocked in the audit trail. The caller flushes.
@@ -285,6 +299,7 @@ impl Store {
         self.counters()
             .remove_prefix(&format!("u:{}:", openid.as_str()))?;
         self.feedback().remove_user(openid)?;
+        self.alerts().forget(openid)?;
         self.flush().await
     }
 

@@ -22,6 +22,9 @@ use super::{StoreError, from_json, to_json};
 use crate::domain::OpenId;
 use crate::wechat::Reply;
 
+/// A key and value to insert into the replies tree.
+pub(crate) type Row = (Vec<u8>, Vec<u8>);
+
 /// A reply WeChat has not accepted yet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingReply {
@@ -225,15 +228,7 @@ impl OutboxRepo {
         replies: &[Reply],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut rows = Vec::with_capacity(replies.len());
-        for r in replies {
-            let pending = PendingReply {
-                reply: r.into(),
-                created_at: now,
-                state: ReplyState::Due,
-            };
-            rows.push((self.new_key(openid)?, to_json(&pending)));
-        }
+        let rows = self.due_rows(openid, replies, now)?;
         let job = job.map(|k| job_key(openid, k));
         abort_free((&self.jobs, &self.replies).transaction(|(jobs, replies)| {
             if let Some(k) = &job {
@@ -244,6 +239,31 @@ impl OutboxRepo {
             }
             Ok::<(), ConflictableTransactionError<()>>(())
         }))
+    }
+
+    /// The rows that queue `replies` as due, for a producer that writes them in its own
+    /// transaction together with [`OutboxRepo::replies_tree`] (so its own bookkeeping and the
+    /// queued replies land together) and flushes; the pusher then sends them when kicked.
+    pub(crate) fn due_rows(
+        &self,
+        openid: &OpenId,
+        replies: &[Reply],
+        now: i64,
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut rows = Vec::with_capacity(replies.len());
+        for r in replies {
+            let pending = PendingReply {
+                reply: r.into(),
+                created_at: now,
+                state: ReplyState::Due,
+            };
+            rows.push((self.new_key(openid)?, to_json(&pending)));
+        }
+        Ok(rows)
+    }
+
+    pub(crate) fn replies_tree(&self) -> &sled::Tree {
+        &self.replies
     }
 
     /// Every stored reply of a user, in order.

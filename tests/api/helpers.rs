@@ -444,6 +444,19 @@ impl TestApp {
         );
     }
 
+    /// `POST` JSON to the public listener (the simulators' inspection and test endpoints).
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        self.http
+            .post(format!("{}{}", self.base, path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or_default()
+    }
+
     /// Send text and return the reply text.
     pub async fn say(&self, user: &str, text: &str) -> String {
         text_of(&self.wx.text(user, text).await.unwrap())

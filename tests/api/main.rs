@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod alerts;
 mod bills;
 mod binding;
 mod binding_limits;

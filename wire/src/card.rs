@@ -169,6 +169,49 @@ pub struct Transaction {
     pub remark: String,
 }
 
+/// `card/transactions/feed`: every transaction of every card after `cursor`, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionFeedQuery {
+    /// The `seq` of the last item already seen; 0 = from the oldest kept.
+    #[serde(default)]
+    pub cursor: u64,
+    /// At most this many items (servers clamp to 1..=500).
+    #[serde(default = "default_feed_limit")]
+    pub limit: u32,
+}
+
+fn default_feed_limit() -> u32 {
+    100
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionFeed {
+    /// Names the sequence: when it changes (the card system rebuilt its feed), cursors of the
+    /// old one mean nothing and a consumer starts again from 0.
+    pub feed_id: String,
+    pub items: Vec<TransactionFeedItem>,
+    /// The cursor for the next call (the last item's `seq`, or the request's cursor if none).
+    pub next_cursor: u64,
+    /// The oldest `seq` still kept: a cursor below `oldest_seq - 1` has missed items.
+    pub oldest_seq: u64,
+    /// More items are waiting after `next_cursor`.
+    pub has_more: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionFeedItem {
+    /// Increasing by 1 per transaction within one `feed_id`.
+    pub seq: u64,
+    /// The card holder's 学工号.
+    pub sno: String,
+    pub account: String,
+    /// The card was reported lost when the transaction happened (an offline terminal that
+    /// has not yet received the loss, or a card used after being reported).
+    pub card_lost: bool,
+    /// As in `transactions/list`; loads still waiting to be claimed have `remark` `pending`.
+    pub transaction: Transaction,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LossChannel {

@@ -75,6 +75,7 @@ pub mod paths {
     pub const CARD_ACCOUNT_GET: &str = "/api/v1/card/account/get";
     pub const CARD_BALANCE_GET: &str = "/api/v1/card/balance/get";
     pub const CARD_TRANSACTIONS_LIST: &str = "/api/v1/card/transactions/list";
+    pub const CARD_TRANSACTIONS_FEED: &str = "/api/v1/card/transactions/feed";
     pub const CARD_INFO_GET: &str = "/api/v1/card/info/get";
     pub const CARD_PASSWORD_VERIFY: &str = "/api/v1/card/password/verify";
     pub const CARD_REPORT_LOSS: &str = "/api/v1/card/report_loss";

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::{
     Account, Balance, CardClient, CardInfo, CardSystem, DailyRecords, DailyRecordsQuery, Debit,
     DebitResult, FoundCard, IdType, LoadCreate, LoadResult, LossResult, Page, PasswordVerifyResult,
-    Refund, Reverse, ReverseResult, TradeStatus, Transaction, TransactionsQuery, UPSTREAM,
+    Refund, Reverse, ReverseResult, TradeStatus, Transaction, TransactionFeed,
+    TransactionFeedQuery, TransactionsQuery, UPSTREAM,
 };
 use crate::adapters::handle::AdapterHandle;
 use crate::adapters::supervise::boxed;
@@ -76,6 +77,17 @@ impl AdapterHandle<dyn CardSystem> {
     ) -> Result<Page<Transaction>, AdapterError> {
         self.read(query.clone(), |c: Card, query| {
             boxed(async move { c.transactions(&query).await })
+        })
+        .await
+    }
+
+    /// The transaction feed after `cursor` (the alerts consumer's poll).
+    pub async fn transactions_feed(
+        &self,
+        query: &TransactionFeedQuery,
+    ) -> Result<TransactionFeed, AdapterError> {
+        self.read(query.clone(), |c: Card, query| {
+            boxed(async move { c.transactions_feed(&query).await })
         })
         .await
     }

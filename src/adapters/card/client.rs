@@ -13,7 +13,8 @@ use futures_util::future::BoxFuture;
 use super::{
     Account, Balance, CardInfo, CardSystem, DailyRecords, DailyRecordsQuery, Debit, DebitResult,
     FoundCard, IdType, LoadCreate, LoadResult, LossResult, Page, PasswordVerifyResult, Refund,
-    Reverse, ReverseResult, TradeStatus, Transaction, TransactionsQuery, UPSTREAM,
+    Reverse, ReverseResult, TradeStatus, Transaction, TransactionFeed, TransactionFeedQuery,
+    TransactionsQuery, UPSTREAM,
 };
 use crate::adapters::events::Health;
 use crate::adapters::handle::Upstream;
@@ -77,6 +78,15 @@ impl CardSystem for CardClient {
     ) -> BoxFuture<'a, Result<Page<Transaction>, AdapterError>> {
         self.http
             .read("transactions_list", paths::CARD_TRANSACTIONS_LIST, query)
+            .boxed()
+    }
+
+    fn transactions_feed<'a>(
+        &'a self,
+        query: &'a TransactionFeedQuery,
+    ) -> BoxFuture<'a, Result<TransactionFeed, AdapterError>> {
+        self.http
+            .read("transactions_feed", paths::CARD_TRANSACTIONS_FEED, query)
             .boxed()
     }
 

@@ -17,7 +17,8 @@ use futures_util::future::BoxFuture;
 pub use crate::wire::{
     Account, Balance, CardFlags, CardInfo, CardStatus, DailyRecords, DailyRecordsQuery, Debit,
     DebitResult, FoundCard, IdType, LoadCreate, LoadResult, LossResult, Page, PasswordVerifyResult,
-    Refund, Reverse, ReverseResult, TradeStatus, Transaction, TransactionsQuery,
+    Refund, Reverse, ReverseResult, TradeStatus, Transaction, TransactionFeed, TransactionFeedItem,
+    TransactionFeedQuery, TransactionsQuery,
 };
 pub use actor::CardHandle;
 pub use client::CardClient;
@@ -46,6 +47,12 @@ pub trait CardSystem: Upstream {
         &'a self,
         query: &'a TransactionsQuery,
     ) -> BoxFuture<'a, Result<Page<Transaction>, AdapterError>>;
+
+    /// `card/transactions/feed`: every card's transactions after `cursor`, oldest first.
+    fn transactions_feed<'a>(
+        &'a self,
+        query: &'a TransactionFeedQuery,
+    ) -> BoxFuture<'a, Result<TransactionFeed, AdapterError>>;
 
     /// `card/info/get`
     fn card_info<'a>(&'a self, account: &'a str) -> BoxFuture<'a, Result<CardInfo, AdapterError>>;

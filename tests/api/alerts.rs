@@ -1,0 +1,360 @@
+//! Alerts people choose, over real HTTP: 「提醒设置」 in chat, transactions made in the card
+//! simulator (POS, loads, bill payments, a loss), the platform's feed consumer, and the alerts
+//! counted in the WeChat simulator's outbox — one per alert, none missed or doubled across a
+//! restart of the platform on the same sled directory.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use onecard::chat::WeChatClient;
+use onecard::conformance::{Gateway, Upstream};
+use onecard::domain::Fen;
+use onecard::settings::Settings;
+use onecard::startup::Profile;
+use onecard::wire::{Credentials, paths};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn quick_alerts(s: &mut Settings) {
+    s.alerts.poll_interval_ms = 50;
+    s.alerts.library_check_secs = 1;
+    // Beyond WeChat's 5 customer-service messages per user message, alerts go as templates.
+    s.wechat.fallback_template_id = "TPL-card-alert".into();
+}
+
+fn gateway(base: &str, upstream: Upstream, path: &str) -> Gateway {
+    Gateway::new(
+        upstream,
+        &format!("{base}{path}"),
+        Credentials::new("onecard-demo", "demo-secret-change-me"),
+    )
+}
+
+/// A POS purchase in the card simulator; returns the transaction it recorded.
+async fn pos(http: &reqwest::Client, sim_base: &str, sno: &str, fen: i64, offline: bool) -> Value {
+    let r = http
+        .post(format!("{sim_base}/sim/card/accounts/{sno}/pos"))
+        .json(&json!({ "amount_fen": fen, "offline": offline }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    r.json().await.unwrap()
+}
+
+/// The transaction `trade_no` as the card system's feed carries it.
+/// A signed card write whose `out_trade_no` is its idempotency key.
+async fn card_write(card: &Gateway, path: &str, mut body: Value, prefix: &str) -> Value {
+    let key = format!("{prefix}{}", rand::random::<u32>());
+    body["out_trade_no"] = json!(key);
+    let reply = card.write(path, &body, &key).await.unwrap();
+    assert_eq!(reply.code(), Some(0), "{}", reply.describe());
+    reply.data().clone()
+}
+
+async fn fed(card: &Gateway, trade_no: &str) -> Value {
+    let feed = card
+        .call(
+            paths::CARD_TRANSACTIONS_FEED,
+            &json!({ "cursor": 0, "limit": 500 }),
+        )
+        .await
+        .unwrap();
+    feed.data()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["transaction"]["trade_no"] == trade_no)
+        .map(|i| i["transaction"].clone())
+        .unwrap_or_else(|| panic!("{trade_no} not in the feed"))
+}
+
+/// `MM-DD HH:MM` in campus time, as alerts show a transaction's time.
+fn campus_time(rfc3339: &Value) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339.as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%m-%d %H:%M")
+        .to_string()
+}
+
+fn yuan(v: &Value) -> String {
+    Fen(v.as_i64().unwrap()).yuan()
+}
+
+const LOSS_LINK: &str = "<a href=\"weixin://bizmsgmenu?msgmenucontent=挂失&msgmenuid=1\">挂失</a>（或点菜单「挂失」）。";
+
+/// A demo card holder with at least 30 元 and a library loan due within 3 days, and those loans' titles and dates.
+async fn holder_with_a_loan_due_soon(app: &TestApp) -> (String, Vec<(String, String, i64)>) {
+    let data = gateway(&app.base, Upstream::PublicData, "/sim/data");
+    let accounts: Vec<Value> = app
+        .get("/sim/card/accounts?limit=80")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .date_naive();
+    for a in accounts {
+        // Enough money for the purchases below.
+        if a["status"] != "normal" || a["phone"].is_null() || a["balance_fen"].as_i64() < Some(3000)
+        {
+            continue;
+        }
+        let sno = a["id"].as_str().unwrap().to_owned();
+        let Ok(loans) = data
+            .call(paths::DATA_LIBRARY_LOANS, &json!({ "sno": sno }))
+            .await
+        else {
+            continue;
+        };
+        let due: Vec<(String, String, i64)> = loans.data()["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| {
+                let d =
+                    chrono::NaiveDate::parse_from_str(l["due_at"].as_str()?, "%Y-%m-%d").ok()?;
+                let days = (d - today).num_days();
+                (0..=3).contains(&days).then(|| {
+                    (
+                        l["title"].as_str().unwrap().to_owned(),
+                        l["due_at"].as_str().unwrap().to_owned(),
+                        days,
+                    )
+                })
+            })
+            .collect();
+        if !due.is_empty() && due.len() <= 3 {
+            return (sno, due);
+        }
+    }
+    panic!("no demo card holder has a loan due within 3 days");
+}
+
+#[tokio::test]
+async fn each_alert_type_fires_once_from_transactions_in_the_card_simulator() {
+    let app = spawn_app_with(TestOptions {
+        settings: quick_alerts,
+        ..TestOptions::default()
+    });
+    let (sno, due_soon) = holder_with_a_loan_due_soon(&app).await;
+    let user = openid("alerts");
+    app.bind(&user, &sno).await;
+    let card = gateway(&app.base, Upstream::Card, "/sim/card");
+    let account = app.sim_account(&sno).await["account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let defaults = app.say(&user, "提醒设置").await;
+    assert_eq!(
+        defaults,
+        "您的提醒设置：\n1. 余额不足提醒：关\n2. 大额消费提醒：关\n3. 挂失卡消费警告：开\n4. 充值到账提醒：关\n5. 缴费结果提醒：关\n6. 图书到期提醒：关\n7. 报修进度提醒：开\n回复数字开关一项；回复「1 20」设为余额低于 20 元时提醒，「2 100」设为单笔 100 元及以上时提醒；回复「完成」结束设置。"
+    );
+    let balance = app.sim_account(&sno).await["balance_fen"].as_i64().unwrap();
+    // Low balance: below (balance − 10 元), so a 15 元 purchase crosses it.
+    let threshold = Fen(balance - 1000).yuan();
+    let set = app.say(&user, &format!("1 {threshold}")).await;
+    assert!(
+        set.starts_with(&format!(
+            "已更新。您的提醒设置：\n1. 余额不足提醒：开（余额低于 {threshold} 元）\n"
+        )),
+        "{set}"
+    );
+    assert!(
+        app.say(&user, "2 10")
+            .await
+            .contains("2. 大额消费提醒：开（单笔 10.00 元及以上）\n")
+    );
+    for n in ["4", "5", "6"] {
+        app.say(&user, n).await;
+    }
+    assert_eq!(
+        app.say(&user, "完成").await,
+        "提醒设置已保存。随时回复「提醒设置」修改。"
+    );
+
+    let mut expected = Vec::new();
+    // 1–2: one 15 元 purchase is both large and takes the balance below the threshold.
+    let t = pos(&app.http, &app.base, &sno, 1500, false).await;
+    let (time, merchant, location) = (
+        campus_time(&t["occurred_at"]),
+        t["merchant_name"].as_str().unwrap().to_owned(),
+        t["location"].as_str().unwrap().to_owned(),
+    );
+    expected.push(format!("【大额消费提醒】您的校园卡 {time} 在{merchant}（{location}）消费 15.00 元（达到您设置的 10.00 元），余额 {} 元。如非本人消费，请立即{LOSS_LINK}", yuan(&t["balance_after_fen"])));
+    expected.push(format!("【余额不足提醒】您的校园卡 {time} 在{merchant}消费 15.00 元，余额 {} 元，已低于您设置的 {threshold} 元。回复「充值」了解充值方式。如非本人消费，请立即{LOSS_LINK}", yuan(&t["balance_after_fen"])));
+    // The library check runs on its own schedule: wait for it before the next transactions, so
+    // the order of the outbox is known.
+    let got = app.wait_pushed(&user, 2 + due_soon.len(), WAIT).await;
+    let library: Vec<String> = due_soon
+        .iter()
+        .map(|(title, due, days)| {
+            let when = if *days == 0 { "（今天）".to_owned() } else { format!("（还有 {days} 天）") };
+            format!("【图书到期提醒】《{title}》将于 {due} 到期{when}，请按时归还；回复「借阅」查看全部借阅。")
+        })
+        .collect();
+    let mut first: Vec<String> = got.clone();
+    first.sort();
+    let mut want: Vec<String> = expected
+        .iter()
+        .cloned()
+        .chain(library.iter().cloned())
+        .collect();
+    want.sort();
+    assert_eq!(first, want);
+    expected = got;
+
+    // 3: a top-up (online, pending until claimed).
+    let load = card_write(
+        &card,
+        paths::CARD_LOAD_CREATE,
+        json!({ "account": account, "amount_fen": 2000, "source": "online", "source_ref": "wx" }),
+        "W",
+    )
+    .await;
+    let t = fed(&card, load["trade_no"].as_str().unwrap()).await;
+    expected.push(format!("【充值到账提醒】{} 在线充值 20.00 元已到账，待领款：在食堂消费机或圈存机刷一下卡即可领取。", campus_time(&t["occurred_at"])));
+    assert_eq!(app.wait_pushed(&user, expected.len(), WAIT).await, expected);
+
+    // 4: a bill payment.
+    let paid = card_write(&card, paths::CARD_PAY_DEBIT, json!({ "account": account, "amount_fen": 500, "biller_id": "electricity", "target_id": "10-101" }), "W").await;
+    let t = fed(&card, paid["trade_no"].as_str().unwrap()).await;
+    expected.push(format!(
+        "【缴费结果提醒】{} {}缴费 5.00 元已从校园卡扣款，余额 {} 元。",
+        campus_time(&t["occurred_at"]),
+        t["merchant_name"].as_str().unwrap(),
+        yuan(&t["balance_after_fen"])
+    ));
+    assert_eq!(app.wait_pushed(&user, expected.len(), WAIT).await, expected);
+
+    // 5: the card is reported lost; an offline terminal that has not heard of it yet takes 3 元.
+    card_write(
+        &card,
+        paths::CARD_REPORT_LOSS,
+        json!({ "account": account, "channel": "counter" }),
+        "W",
+    )
+    .await;
+    let t = pos(&app.http, &app.base, &sno, 300, true).await;
+    expected.push(format!("【挂失卡消费警告】您已挂失的校园卡 {} 在{}（{}）有一笔 3.00 元的消费。如非本人所为，请携带证件到一卡通服务中心处理（电话 010-12345678）。", campus_time(&t["occurred_at"]), t["merchant_name"].as_str().unwrap(), t["location"].as_str().unwrap()));
+    assert_eq!(app.wait_pushed(&user, expected.len(), WAIT).await, expected);
+    // The user last wrote before these: five went as customer-service messages, the sixth as
+    // the template message.
+    let kinds: Vec<String> = app
+        .wx
+        .outbox(&user)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["custom", "custom", "custom", "custom", "custom", "template"]
+    );
+}
+
+thread_local! {
+    /// The simulator host the next platform in this test points at (settings are a plain fn).
+    static SIM_HOST: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The platform alone (as `serve`), pointed at another process's simulators.
+fn platform_against_sims(s: &mut Settings) {
+    let host = SIM_HOST.with(|h| h.borrow().clone());
+    s.sim = None;
+    s.wechat.api_base = format!("{host}/sim/wechat");
+    if let Some(u) = s.upstreams.as_mut() {
+        u.card.base_url = format!("{host}/sim/card");
+        u.sms.base_url = format!("{host}/sim/sms");
+        u.public_data.base_url = format!("{host}/sim/data");
+    }
+    quick_alerts(s);
+    s.alerts.library_check_secs = 3600;
+}
+
+#[tokio::test]
+async fn no_alert_is_missed_or_doubled_across_a_restart_of_the_platform() {
+    // The card system and WeChat outlive the platform: they are another process.
+    let sims = spawn_app();
+    SIM_HOST.with(|h| *h.borrow_mut() = sims.base.clone());
+    let data = tempfile::tempdir().unwrap();
+    let opts = || TestOptions {
+        settings: platform_against_sims,
+        profile: Profile::Production,
+        data_dir: Some(data.path().to_path_buf()),
+        ..TestOptions::default()
+    };
+    let platform = spawn_app_with(opts());
+    let wx = |p: &TestApp| {
+        WeChatClient::new(&sims.base, TOKEN, Some(AES_KEY), APP_ID, true)
+            .unwrap()
+            .with_callback_url(&format!("{}/wechat", p.base))
+    };
+    let user = openid("restart");
+    let sno = "2024000001";
+    let phone = sims.sim_account(sno).await["phone"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let chat = wx(&platform);
+    let say = |text: &'static str| {
+        let chat = &chat;
+        let user = &user;
+        async move { text_of(&chat.text(user, text).await.unwrap()) }
+    };
+    say("绑定").await;
+    chat.text(&user, sno).await.unwrap();
+    let code = sims.latest_code(&phone).await;
+    assert!(text_of(&chat.text(&user, &code).await.unwrap()).contains("绑定成功"));
+    say("提醒设置").await;
+    assert!(
+        say("2 1")
+            .await
+            .contains("2. 大额消费提醒：开（单笔 1.00 元及以上）")
+    );
+    say("完成").await;
+
+    let amounts_pushed = |pushed: &[String]| -> Vec<String> {
+        pushed
+            .iter()
+            .map(|p| {
+                p.split("消费 ")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .unwrap_or(p)
+                    .to_owned()
+            })
+            .collect()
+    };
+    for fen in [200, 210] {
+        pos(&sims.http, &sims.base, sno, fen, false).await;
+    }
+    assert_eq!(
+        amounts_pushed(&sims.wait_pushed(&user, 2, WAIT).await),
+        ["2.00", "2.10"]
+    );
+
+    platform.stop().await;
+    // While the platform is down the card keeps being used.
+    for fen in [300, 310] {
+        pos(&sims.http, &sims.base, sno, fen, false).await;
+    }
+    let platform = spawn_app_with(opts());
+    assert_eq!(
+        amounts_pushed(&sims.wait_pushed(&user, 4, WAIT).await),
+        ["2.00", "2.10", "3.00", "3.10"]
+    );
+    // One more after the restart: it arrives after the others and nothing came twice.
+    pos(&sims.http, &sims.base, sno, 400, false).await;
+    assert_eq!(
+        amounts_pushed(&sims.wait_pushed(&user, 5, WAIT).await),
+        ["2.00", "2.10", "3.00", "3.10", "4.00"]
+    );
+    platform.stop().await;
+}
