@@ -1,6 +1,7 @@
 //! The command line: parse arguments, load settings, start logging, call into the library.
 //! Everything here is wiring; the behaviour lives in the modules it calls.
 
+mod orders;
 mod tickets;
 
 use std::io::{BufRead, Write};
@@ -102,6 +103,11 @@ enum Command {
     Tickets {
         #[command(subcommand)]
         command: tickets::TicketsCommand,
+    },
+    /// Orders (top-ups): the manual queue and the rest (docs/MONEY.md).
+    Orders {
+        #[command(subcommand)]
+        command: orders::OrdersCommand,
     },
     /// A school's gateway against docs/upstream-api.md.
     Upstream {
@@ -433,6 +439,7 @@ pub fn run() -> anyhow::Result<()> {
                 },
         } => unlock_binding(&student_id, admin, &config, data.as_deref()),
         Command::Tickets { command } => tickets::run(command),
+        Command::Orders { command } => orders::run(command),
     }
 }
 

@@ -333,6 +333,21 @@ pub trait OrderStore: Clone + Send + Sync + 'static {
         change: Transition,
     ) -> impl Future<Output = Result<Transitioned, StoreError>> + Send;
 
+    /// The orders of one user created at or after `since_ms`, oldest first: what per-day
+    /// limits count and what the user's own list shows.
+    fn list_for_user(
+        &self,
+        openid: &OpenId,
+        since_ms: i64,
+    ) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
+
+    /// Every order in `state`, oldest first: the manual queue (`needs_manual`) and operators'
+    /// lists. A scan in this backend; an operator tool, not a request path.
+    fn list_in_state(
+        &self,
+        state: OrderState,
+    ) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
+
     /// Every order not in a terminal state, oldest first: what start-up resumes.
     fn list_unfinished(&self) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
 

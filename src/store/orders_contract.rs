@@ -288,6 +288,76 @@ pub async fn a_claim_is_exclusive_until_its_lease_expires<S: OrderStore>(
     assert_eq!(store.claim(LEASE, 10).await.unwrap(), [], "done is done");
 }
 
+pub async fn orders_are_listed_by_state_for_the_manual_queue<S: OrderStore>(
+    make: impl Fn(Arc<ManualClock>) -> S,
+) {
+    let clock = ManualClock::starting_at(T0);
+    let store = make(clock.clone());
+    let mut ids = Vec::new();
+    for key in ["wx-msg-1", "wx-msg-2", "wx-msg-3"] {
+        clock.advance(Duration::from_secs(1));
+        let created = store.create(new_order(key, 1_000), None).await.unwrap();
+        ids.push(created.order().id.clone());
+    }
+    for id in [&ids[2], &ids[0]] {
+        store
+            .transition(
+                id,
+                Transition::new(OrderState::Created, OrderState::NeedsManual),
+            )
+            .await
+            .unwrap();
+    }
+    let manual = store.list_in_state(OrderState::NeedsManual).await.unwrap();
+    assert_eq!(
+        manual.iter().map(|o| &o.id).collect::<Vec<_>>(),
+        [&ids[0], &ids[2]],
+        "oldest first"
+    );
+    assert_eq!(
+        store.list_in_state(OrderState::Created).await.unwrap()[0].id,
+        ids[1]
+    );
+}
+
+pub async fn a_users_orders_are_listed_from_a_time_on<S: OrderStore>(
+    make: impl Fn(Arc<ManualClock>) -> S,
+) {
+    let clock = ManualClock::starting_at(T0);
+    let store = make(clock.clone());
+    let yesterday = store
+        .create(new_order("wx-msg-1", 1_000), None)
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(86_400));
+    let today = store
+        .create(new_order("wx-msg-2", 2_000), None)
+        .await
+        .unwrap();
+    let someone_else = NewOrder {
+        openid: OpenId::parse("oOtherUser00000000000000000x").unwrap(),
+        ..new_order("wx-msg-3", 4_000)
+    };
+    store.create(someone_else, None).await.unwrap();
+    let amounts = |orders: Vec<super::orders::Order>| {
+        orders.iter().map(|o| o.amount.fen()).collect::<Vec<_>>()
+    };
+    let user = &yesterday.order().openid;
+    assert_eq!(
+        amounts(store.list_for_user(user, T0).await.unwrap()),
+        [1_000, 2_000]
+    );
+    assert_eq!(
+        amounts(
+            store
+                .list_for_user(user, today.order().created_at_ms)
+                .await
+                .unwrap()
+        ),
+        [2_000]
+    );
+}
+
 pub async fn a_worker_claims_only_the_kinds_it_drives<S: OrderStore>(
     make: impl Fn(Arc<ManualClock>) -> S,
 ) {

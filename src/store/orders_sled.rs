@@ -8,6 +8,8 @@
 //! - `orders_open`: created-at (big-endian ms) + order id → nothing; the unfinished orders in
 //!   creation order, so start-up does not scan finished ones.
 //! - `order_tasks`: `{order id}/{task}` → the queued task with its lease (JSON).
+//! - `orders_by_user`: openid, 0, created-at (big-endian ms), order id → nothing; one user's
+//!   orders in creation order (per-day limits).
 //!
 //! Transaction closures only read and write these trees (sled may run a closure more than
 //! once); ids, tokens and the time are taken before or after, never inside.
@@ -34,6 +36,7 @@ pub struct SledOrders {
     keys: sled::Tree,
     open: sled::Tree,
     tasks: sled::Tree,
+    by_user: sled::Tree,
     clock: Arc<dyn OrderClock>,
 }
 
@@ -78,6 +81,19 @@ impl StoredTask {
 
 fn task_key(order_id: &OrderId, task: OrderTask) -> String {
     format!("{order_id}/{}", task.as_str())
+}
+
+fn user_prefix(openid: &crate::domain::OpenId) -> Vec<u8> {
+    let mut key = openid.as_str().as_bytes().to_vec();
+    key.push(0);
+    key
+}
+
+fn user_key(order: &Order) -> Vec<u8> {
+    let mut key = user_prefix(&order.openid);
+    key.extend_from_slice(&order.created_at_ms.to_be_bytes());
+    key.extend_from_slice(order.id.as_str().as_bytes());
+    key
 }
 
 fn open_key(order: &Order) -> Vec<u8> {
@@ -131,6 +147,7 @@ impl SledOrders {
             keys: db.open_tree("order_keys")?,
             open: db.open_tree("orders_open")?,
             tasks: db.open_tree("order_tasks")?,
+            by_user: db.open_tree("orders_by_user")?,
             clock,
         })
     }
@@ -236,8 +253,14 @@ impl OrderStore for SledOrders {
         let record = Order::new(order, now);
         let bytes = to_json(&record);
         let outcome = committed(
-            (&self.orders, &self.keys, &self.open, &self.tasks).transaction(
-                |(orders, keys, open, tasks)| {
+            (
+                &self.orders,
+                &self.keys,
+                &self.open,
+                &self.tasks,
+                &self.by_user,
+            )
+                .transaction(|(orders, keys, open, tasks, by_user)| {
                     if let Some(id) = keys.get(record.idempotency_key.as_bytes())? {
                         return match orders.get(&id)? {
                             Some(existing) => match from_json("orders", &existing) {
@@ -261,12 +284,12 @@ impl OrderStore for SledOrders {
                         record.id.as_str().as_bytes(),
                     )?;
                     open.insert(open_key(&record), &[][..])?;
+                    by_user.insert(user_key(&record), &[][..])?;
                     if let Some(task) = then {
                         queue_in(tasks, &record.id, task, now)?;
                     }
                     Ok(Created::Created(record.clone()))
-                },
-            ),
+                }),
         )?;
         // An existing order may have been written a moment ago by a concurrent create that
         // has not flushed yet; flushing here too means the caller never acts on a record
@@ -331,6 +354,43 @@ impl OrderStore for SledOrders {
         // wrote a moment ago and has not flushed yet.
         self.durable().await?;
         Ok(outcome)
+    }
+
+    async fn list_for_user(
+        &self,
+        openid: &crate::domain::OpenId,
+        since_ms: i64,
+    ) -> Result<Vec<Order>, StoreError> {
+        let prefix = user_prefix(openid);
+        let mut from = prefix.clone();
+        from.extend_from_slice(&since_ms.max(0).to_be_bytes());
+        let mut out = Vec::new();
+        for item in self.by_user.range(from..) {
+            let (key, _) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            if let Some(order) = self.load(&key[prefix.len() + 8..])? {
+                out.push(order);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_in_state(
+        &self,
+        state: super::orders::OrderState,
+    ) -> Result<Vec<Order>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.orders.iter() {
+            let (_, bytes) = item?;
+            let order: Order = from_json("orders", &bytes)?;
+            if order.state == state {
+                out.push(order);
+            }
+        }
+        out.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        Ok(out)
     }
 
     async fn list_unfinished(&self) -> Result<Vec<Order>, StoreError> {
@@ -456,6 +516,16 @@ mod tests {
     #[tokio::test]
     async fn a_claim_is_exclusive_until_its_lease_expires() {
         contract::a_claim_is_exclusive_until_its_lease_expires(sled_orders).await;
+    }
+
+    #[tokio::test]
+    async fn orders_are_listed_by_state_for_the_manual_queue() {
+        contract::orders_are_listed_by_state_for_the_manual_queue(sled_orders).await;
+    }
+
+    #[tokio::test]
+    async fn a_users_orders_are_listed_from_a_time_on() {
+        contract::a_users_orders_are_listed_from_a_time_on(sled_orders).await;
     }
 
     #[tokio::test]
