@@ -11,6 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+mod content;
+
 use crate::actions::ActionRegistry;
 use crate::chat::{WeChatClient, pushed_text};
 use crate::settings::Settings;
@@ -97,7 +99,7 @@ enum Command {
     /// News, announcements and guide articles (docs/notices.md).
     Content {
         #[command(subcommand)]
-        command: ContentCommand,
+        command: content::ContentCommand,
     },
     /// Repair tickets: list, show, reply, move (through the running server's admin listener).
     Tickets {
@@ -134,56 +136,6 @@ enum BindingCommand {
         #[arg(long, conflicts_with = "admin")]
         data: Option<PathBuf>,
     },
-}
-
-#[derive(Subcommand)]
-enum ContentCommand {
-    /// Publish (or update) items from Markdown files with TOML front matter.
-    Publish {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-    /// Every item with its state.
-    List {
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-    /// Take an item off the lists and its page.
-    Withdraw {
-        id: String,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-}
-
-/// Which store an operator command opens. The server holds the store's lock while it runs.
-#[derive(clap::Args)]
-struct StoreArgs {
-    /// Settings to take the data directory and the campus time offset from.
-    #[arg(long, default_value = "config/demo.toml")]
-    config: PathBuf,
-    /// Data directory (default: the one in the settings).
-    #[arg(long)]
-    data: Option<PathBuf>,
-}
-
-impl StoreArgs {
-    fn open(&self) -> anyhow::Result<(crate::store::Store, Settings)> {
-        let settings = load(&self.config)?;
-        let dir = self
-            .data
-            .clone()
-            .unwrap_or(settings.server.data_dir.clone());
-        let store = crate::store::Store::open(&dir, 16).with_context(|| {
-            format!(
-                "opening the store at {} (if the server is running it holds the store: stop it, run this command, start it again)",
-                dir.display()
-            )
-        })?;
-        Ok((store, settings))
-    }
 }
 
 #[derive(Subcommand)]
@@ -362,7 +314,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Rules { command } => rules(command),
         Command::Menu { command } => menu(command),
         Command::Doctor { url, config } => doctor(&url, &load(&config)?),
-        Command::Content { command } => content(command),
+        Command::Content { command } => content::run(command),
         Command::Upstream {
             command:
                 UpstreamCommand::Check {
@@ -492,60 +444,6 @@ fn unlock_binding(
         println!("cleared today's binding limits of card {sno}; its owner can bind now");
     } else {
         println!("card {sno} has no binding limits today; nothing to clear");
-    }
-    Ok(())
-}
-
-fn content(command: ContentCommand) -> anyhow::Result<()> {
-    let now = chrono::Utc::now().timestamp();
-    let rt = tokio::runtime::Builder::new_current_thread().build()?;
-    match command {
-        ContentCommand::Publish { files, store } => {
-            let (store, settings) = store.open()?;
-            // Every file is read and checked before any is stored.
-            let items = files
-                .iter()
-                .map(|f| crate::store::read_document(f, settings.server.utc_offset_hours, now))
-                .collect::<Result<Vec<_>, _>>()?;
-            for item in &items {
-                store.content().put(item)?;
-            }
-            rt.block_on(store.flush())?;
-            for item in &items {
-                println!("{}\t{}\t{}", item.id, item.state.as_str(), item.title);
-            }
-        }
-        ContentCommand::List { store } => {
-            let (store, settings) = store.open()?;
-            let offset = i64::from(settings.server.utc_offset_hours) * 3600;
-            for item in store.content().all()? {
-                let day = chrono::DateTime::from_timestamp(item.publish_at + offset, 0)
-                    .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-                    .unwrap_or_default();
-                let state = if item.state == crate::store::ContentState::Published
-                    && !item.visible_at(now)
-                {
-                    "published (not shown now)"
-                } else {
-                    item.state.as_str()
-                };
-                println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
-                    item.id,
-                    state,
-                    item.category.as_str(),
-                    item.audience,
-                    day,
-                    item.title
-                );
-            }
-        }
-        ContentCommand::Withdraw { id, store } => {
-            let (store, _) = store.open()?;
-            let item = store.content().withdraw(&id, now)?;
-            rt.block_on(store.flush())?;
-            println!("{}\twithdrawn\t{}", item.id, item.title);
-        }
     }
     Ok(())
 }

@@ -28,6 +28,8 @@ pub struct Settings {
     pub bills: crate::bills::BillsSettings,
     /// The alerts consumer (`[alerts]`: poll interval, daily caps per kind).
     pub alerts: crate::actors::alerts::AlertsSettings,
+    /// News push: the template, WeChat's pace, the back-off (docs/notices.md, "Pushing").
+    pub push: PushSettings,
     /// Upstream adapters (`[upstreams.card]`, …); absent = campus services answer that they
     /// are unavailable.
     pub upstreams: Option<crate::adapters::AdaptersConfig>,
@@ -223,6 +225,49 @@ impl Default for ServicesSettings {
             page_size: 5,
             public_url: "/".into(),
             content_dir: PathBuf::new(),
+        }
+    }
+}
+
+/// News push (`onecard content push`): how items reach their audience.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushSettings {
+    /// The 模板消息 template news pushes use; empty = template pushes are refused (mass
+    /// sends still work).
+    pub template_id: String,
+    /// Template data keys and what fills them: `title`, `summary`, `publish_time` (campus
+    /// time, `2026-01-05 09:00`) or `author`.
+    pub template_fields: std::collections::BTreeMap<String, crate::store::ItemField>,
+    /// Template messages sent per second at most: WeChat answers 45009 to a caller that is
+    /// too fast.
+    pub per_second: u32,
+    /// Recipients whose `sending` mark is flushed together before their requests leave.
+    pub batch: usize,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// First wait after WeChat refuses for a limit (45009, 45011, 45047, -1); doubles up to
+    /// `backoff_max_ms` while refusals continue.
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        use crate::store::ItemField;
+        Self {
+            template_id: String::new(),
+            template_fields: [
+                ("keyword1".to_owned(), ItemField::Title),
+                ("keyword2".to_owned(), ItemField::PublishTime),
+                ("keyword3".to_owned(), ItemField::Summary),
+            ]
+            .into(),
+            per_second: 50,
+            batch: 50,
+            concurrency: 8,
+            backoff_initial_ms: 1000,
+            backoff_max_ms: 600_000,
         }
     }
 }

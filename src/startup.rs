@@ -25,6 +25,7 @@ use actix_web::{App, HttpServer, web};
 use crate::actions::{ActionRegistry, Services};
 use crate::actors::deliveries::Deliveries;
 use crate::actors::orders::{ChatNotices, OrderWorker, TopUpMachine, WorkerHandle};
+use crate::actors::push::{PushDeps, PushHandle};
 use crate::actors::pusher::PusherHandle;
 use crate::actors::router::{Router, RouterHandle};
 use crate::actors::sessions::Sessions;
@@ -108,6 +109,8 @@ pub struct AppHandles {
     pub rules: LiveRules,
     pub tokens: TokenKeeperHandle,
     pub pusher: PusherHandle,
+    /// The news push worker.
+    pub push: PushHandle,
     pub sessions: Sessions,
     /// `http://127.0.0.1:PORT` (the public listener)
     pub base_url: String,
@@ -241,7 +244,7 @@ impl Application {
         let push_arbiter = actix_rt::Arbiter::new();
         let media = crate::actions::WeChatMedia::new(api.clone(), tokens.clone());
         let pusher = PusherHandle::start(
-            api,
+            api.clone(),
             tokens.clone(),
             store.clone(),
             template,
@@ -275,6 +278,19 @@ impl Application {
             }
             .start(&push_arbiter.handle());
         }
+        let news_push = PushHandle::start(
+            PushDeps {
+                store: store.clone(),
+                api,
+                tokens: tokens.clone(),
+                rules: rules.clone(),
+                adapters: adapters.clone(),
+                settings: settings.push.clone(),
+                public_url: settings.services.public_url.clone(),
+                utc_offset_hours: settings.server.utc_offset_hours,
+            },
+            &push_arbiter.handle(),
+        );
         let services = Services {
             store: store.clone(),
             adapters: adapters.clone(),
@@ -356,6 +372,11 @@ impl Application {
             rules.clone(),
             pusher.clone(),
         ));
+        let content_admin = web::Data::new(crate::http::content_admin::ContentAdmin {
+            store: store.clone(),
+            push: news_push.clone(),
+            utc_offset_hours: settings.server.utc_offset_hours,
+        });
         let mut server = HttpServer::new(move || {
             let app = App::new()
                 .configure(crate::http::public_routes(
@@ -389,6 +410,7 @@ impl Application {
                 .configure(crate::http::admin_routes(
                     admin_health.clone(),
                     ticket_desk.clone(),
+                    content_admin.clone(),
                 ))
                 .configure(crate::http::bills::admin_routes(cohort_job.clone()))
         })
@@ -411,6 +433,7 @@ impl Application {
                 rules,
                 tokens,
                 pusher,
+                push: news_push,
                 sessions,
                 base_url,
                 admin_url,

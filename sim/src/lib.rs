@@ -21,6 +21,7 @@ pub mod public_data;
 pub mod sms;
 pub mod upstream;
 pub mod wechat;
+pub mod wechat_mass;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -13,7 +13,7 @@
 //! actions through `POST /sim/wechat/interactions`. It must never log tokens, secrets or message
 //! contents, and it never talks to the real platform.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use actix_web::{HttpResponse, web};
@@ -21,6 +21,7 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::wechat_mass::{Limits, MASS_CLIENT_MSG_ID_EXISTS, MassRefusal, MassSim};
 use super::{SimState, lock};
 use onecard_wire::domain::OpenId;
 
@@ -37,6 +38,10 @@ pub struct WechatSimConfig {
     /// Lifetime of an issued access_token (WeChat: 7200 s).
     #[serde(default = "default_token_ttl")]
     pub token_ttl_secs: i64,
+    /// Quotas and rates of template messages and mass sends (`POST /sim/wechat/limits`
+    /// changes them at run time).
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 fn default_app_id() -> String {
@@ -55,6 +60,7 @@ impl Default for WechatSimConfig {
             app_id: default_app_id(),
             app_secret: default_app_secret(),
             token_ttl_secs: default_token_ttl(),
+            limits: Limits::default(),
         }
     }
 }
@@ -87,7 +93,7 @@ pub struct WxError {
     pub msg: &'static str,
 }
 
-const fn wx(code: i64, msg: &'static str) -> WxError {
+pub(crate) const fn wx(code: i64, msg: &'static str) -> WxError {
     WxError { code, msg }
 }
 
@@ -205,6 +211,10 @@ pub struct WechatStats {
     pub custom_refused: u64,
     /// Template messages accepted (a deduplicated retry is not counted).
     pub template_sent: u64,
+    /// Template messages refused for the rate or the daily quota (45009).
+    pub template_refused: u64,
+    /// Messages delivered by mass sends (one per recipient).
+    pub mass_delivered: u64,
 }
 
 #[derive(Default)]
@@ -244,6 +254,8 @@ struct OAuthGrant {
 pub struct WechatSim {
     cfg: WechatSimConfig,
     st: Mutex<WxState>,
+    /// Followers, tags, quotas and mass sends (its own lock, always taken after `st`).
+    mass: MassSim,
 }
 
 /// A successfully issued token.
@@ -265,6 +277,7 @@ fn new_token() -> String {
 impl WechatSim {
     pub fn new(cfg: WechatSimConfig) -> Self {
         Self {
+            mass: MassSim::new(cfg.limits.clone()),
             cfg,
             st: Mutex::new(WxState {
                 next_msgid: 200_228_332,
@@ -428,6 +441,11 @@ impl WechatSim {
     /// A user action reported by the WeChat side. Out-of-order reports older than the window
     /// already open are ignored.
     pub fn record_interaction(&self, openid: &str, kind: InteractionKind, at: i64) {
+        // Only followers can write, click or scan; mass sends reach followers.
+        match kind {
+            InteractionKind::Unsubscribe => self.mass.unfollow(openid),
+            _ => self.mass.follow(openid),
+        }
         let mut st = lock(&self.st);
         let user = st.users.entry(openid.to_owned()).or_default();
         let (slot, secs, pushes) = match kind {
@@ -506,10 +524,10 @@ impl WechatSim {
         Self::check_token(&st, token, now)?;
         let body = parse_body(raw)?;
         let openid = touser(&body)?;
-        match body.get("template_id").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() => {}
+        let template_id = match body.get("template_id").and_then(Value::as_str) {
+            Some(t) if !t.is_empty() => t.to_owned(),
             _ => return Err(E_TEMPLATE_ID),
-        }
+        };
         if !body.get("data").is_some_and(Value::is_object) {
             return Err(E_DATA_FORMAT);
         }
@@ -528,6 +546,10 @@ impl WechatSim {
         {
             return Ok(*msgid);
         }
+        if let Err(e) = self.mass.admit_template(&template_id, now) {
+            st.stats.template_refused += 1;
+            return Err(e);
+        }
         let msgid = st.next_msgid;
         st.next_msgid += 1;
         if let Some(id) = client_msg_id {
@@ -536,6 +558,67 @@ impl WechatSim {
         st.stats.template_sent += 1;
         push_outbox(&mut st, &openid, body, "template", now);
         Ok(msgid)
+    }
+
+    /// `POST cgi-bin/message/mass/sendall`: to every follower or a tag's members, each
+    /// within their monthly allowance; a repeated `clientmsgid` answers 45065 with the first
+    /// send's `msg_id`.
+    pub fn mass_sendall(
+        &self,
+        token: Option<&str>,
+        raw: &[u8],
+        now: i64,
+    ) -> Result<Value, WxError> {
+        let mut st = lock(&self.st);
+        Self::check_token(&st, token, now)?;
+        let body = parse_body(raw)?;
+        let req = MassSim::parse_sendall(&body)?;
+        match self.mass.sendall(&req, now) {
+            Ok(d) => {
+                st.stats.mass_delivered += d.recipients.len() as u64;
+                for openid in &d.recipients {
+                    push_outbox(&mut st, openid, req.message.clone(), "mass", now);
+                }
+                Ok(
+                    json!({"errcode": 0, "errmsg": "send job submission success", "msg_id": d.msg_id, "msg_data_id": d.msg_id}),
+                )
+            }
+            Err(MassRefusal::Exists(msg_id)) => Ok(json!({
+                "errcode": MASS_CLIENT_MSG_ID_EXISTS,
+                "errmsg": "clientmsgid exist",
+                "msg_id": msg_id,
+            })),
+            Err(MassRefusal::Error(e)) => Err(e),
+        }
+    }
+
+    /// The broadcasting side (tags, quotas, mass-send records), after the token check.
+    pub fn mass(&self, token: Option<&str>, now: i64) -> Result<&MassSim, WxError> {
+        Self::check_token(&lock(&self.st), token, now)?;
+        Ok(&self.mass)
+    }
+
+    /// The broadcasting side for the simulator's own inspection and knobs (no token).
+    pub fn mass_inspection(&self) -> &MassSim {
+        &self.mass
+    }
+
+    /// How many messages of `kind` (`template`, `custom`, `mass`; any when `None`) containing
+    /// `needle` in their JSON each openid received.
+    pub fn received(&self, kind: Option<&str>, needle: Option<&str>) -> BTreeMap<String, u64> {
+        let st = lock(&self.st);
+        let mut out = BTreeMap::new();
+        for (openid, messages) in &st.outbox {
+            let n = messages
+                .iter()
+                .filter(|m| kind.is_none_or(|k| m["kind"] == k))
+                .filter(|m| needle.is_none_or(|n| m.to_string().contains(n)))
+                .count() as u64;
+            if n > 0 {
+                out.insert(openid.clone(), n);
+            }
+        }
+        out
     }
 
     /// `POST cgi-bin/menu/create`: validate against WeChat's limits, then store.
@@ -976,7 +1059,24 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(oauth_access_token),
         )
         .route("/sns/userinfo", web::get().to(oauth_userinfo))
+        .route("/cgi-bin/clear_quota", web::post().to(clear_quota))
+        .route("/cgi-bin/tags/create", web::post().to(tags_create))
+        .route("/cgi-bin/tags/get", web::get().to(tags_get))
+        .route(
+            "/cgi-bin/tags/members/batchtagging",
+            web::post().to(tags_batchtagging),
+        )
+        .route(
+            "/cgi-bin/message/mass/sendall",
+            web::post().to(mass_sendall),
+        )
+        .route("/cgi-bin/message/mass/get", web::post().to(mass_get))
         .route("/interactions", web::post().to(interactions))
+        .route("/followers", web::post().to(followers))
+        .route("/limits", web::get().to(limits_get))
+        .route("/limits", web::post().to(limits_set))
+        .route("/received", web::get().to(received))
+        .route("/mass", web::get().to(mass_records))
         .route("/menu", web::get().to(last_menu))
         .route("/outbox", web::get().to(outbox))
         .route("/stats", web::get().to(stats))
@@ -1209,6 +1309,106 @@ async fn outbox(state: web::Data<SimState>, q: Query) -> HttpResponse {
         Some(openid) => HttpResponse::Ok().json(state.wechat().outbox(openid)),
         None => HttpResponse::BadRequest().json(json!({"error": "openid is required"})),
     }
+}
+
+async fn clear_quota(state: web::Data<SimState>, q: Query, raw: web::Bytes) -> HttpResponse {
+    let now = state.clock().now();
+    let wechat = state.wechat();
+    reply(
+        parse_body(&raw)
+            .and_then(|body| {
+                wechat
+                    .mass(token_q(&q), now)?
+                    .clear_quota(&wechat.cfg.app_id, &body, now)
+            })
+            .map(|()| ok()),
+    )
+}
+
+async fn tags_create(state: web::Data<SimState>, q: Query, raw: web::Bytes) -> HttpResponse {
+    let now = state.clock().now();
+    reply(
+        parse_body(&raw).and_then(|body| state.wechat().mass(token_q(&q), now)?.create_tag(&body)),
+    )
+}
+
+async fn tags_get(state: web::Data<SimState>, q: Query) -> HttpResponse {
+    let now = state.clock().now();
+    reply(state.wechat().mass(token_q(&q), now).map(MassSim::tags))
+}
+
+async fn tags_batchtagging(state: web::Data<SimState>, q: Query, raw: web::Bytes) -> HttpResponse {
+    let now = state.clock().now();
+    reply(
+        parse_body(&raw)
+            .and_then(|body| state.wechat().mass(token_q(&q), now)?.tag_users(&body))
+            .map(|()| ok()),
+    )
+}
+
+async fn mass_sendall(state: web::Data<SimState>, q: Query, raw: web::Bytes) -> HttpResponse {
+    let now = state.clock().now();
+    reply(state.wechat().mass_sendall(token_q(&q), &raw, now))
+}
+
+async fn mass_get(state: web::Data<SimState>, q: Query, raw: web::Bytes) -> HttpResponse {
+    let now = state.clock().now();
+    reply(
+        parse_body(&raw).and_then(|body| state.wechat().mass(token_q(&q), now)?.mass_status(&body)),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FollowersBody {
+    openids: Vec<String>,
+}
+
+/// `POST /sim/wechat/followers {"openids":[…]}`: these people follow the account (the
+/// WeChat side of a deployment that already has followers).
+async fn followers(state: web::Data<SimState>, body: web::Json<FollowersBody>) -> HttpResponse {
+    if body.openids.iter().any(|o| OpenId::parse(o).is_err()) {
+        return HttpResponse::BadRequest().json(json!({"error": "invalid openid"}));
+    }
+    state
+        .wechat()
+        .mass_inspection()
+        .add_followers(&body.openids);
+    HttpResponse::Ok().json(ok())
+}
+
+async fn limits_get(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.wechat().mass_inspection().limits())
+}
+
+/// `POST /sim/wechat/limits`: replace the quotas and rates (fields left out take WeChat's
+/// defaults).
+async fn limits_set(state: web::Data<SimState>, raw: web::Bytes) -> HttpResponse {
+    match serde_json::from_slice::<Limits>(&raw) {
+        Ok(limits) => {
+            state.wechat().mass_inspection().set_limits(limits.clone());
+            HttpResponse::Ok().json(limits)
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({"error": e.to_string()})),
+    }
+}
+
+/// `GET /sim/wechat/received?kind=template&contains=…`: per openid, how many such messages
+/// it received; `{"users":N,"messages":M,"counts":{openid:n}}`.
+async fn received(state: web::Data<SimState>, q: Query) -> HttpResponse {
+    let counts = state.wechat().received(
+        q.get("kind").map(String::as_str),
+        q.get("contains").map(String::as_str),
+    );
+    HttpResponse::Ok().json(json!({
+        "users": counts.len(),
+        "messages": counts.values().sum::<u64>(),
+        "counts": counts,
+    }))
+}
+
+async fn mass_records(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.wechat().mass_inspection().mass_records())
 }
 
 async fn stats(state: web::Data<SimState>) -> HttpResponse {

@@ -18,6 +18,7 @@ mod card;
 pub mod money;
 mod notices;
 mod public;
+mod subscriptions;
 mod support;
 mod tickets;
 pub mod tickets_desk;
@@ -27,6 +28,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use serde_json::Value;
+
+pub(crate) use notices::reader_of;
 
 use crate::domain::OpenId;
 use crate::rules::ActionCatalog;
@@ -157,6 +160,8 @@ pub const ROUTER_MESSAGES: &[&str] = &[
     "error.unavailable",
     "rate.limited",
     "reply.expired",
+    // The news push worker's mass-send (群发) text.
+    "push.mass_text",
 ];
 
 impl ActionRegistry {
@@ -175,6 +180,7 @@ impl ActionRegistry {
             .chain(tickets::all())
             .chain(bills::all())
             .chain(alerts::all())
+            .chain(subscriptions::all())
         {
             reg.register(def);
         }

@@ -177,11 +177,7 @@ fn article(input: &ActionInput<'_>, item: &ContentItem) -> Value {
         "title": item.title,
         "summary": item.summary,
         "cover_url": item.cover_url,
-        "url": format!(
-            "{}/h5/articles/{}",
-            input.services.settings.public_url.trim_end_matches('/'),
-            item.id
-        ),
+        "url": item.page_url(&input.services.settings.public_url),
     })
 }
 
@@ -192,15 +188,20 @@ async fn reader(input: &ActionInput<'_>) -> Reader {
         return Reader::anyone();
     };
     match adapters.card.primary_account(&binding.student_id).await {
-        Ok(account) => Reader {
-            student: is_student_type(&account.cust_type),
-            staff: is_staff_type(&account.cust_type),
-            college: Some(account.dept).filter(|d| !d.is_empty()),
-        },
+        Ok(account) => reader_of(&account),
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the card record; showing items for everyone");
             Reader::anyone()
         }
+    }
+}
+
+/// Who a card record says its holder is (also how a news push finds its audience).
+pub(crate) fn reader_of(account: &crate::adapters::card::Account) -> Reader {
+    Reader {
+        student: is_student_type(&account.cust_type),
+        staff: is_staff_type(&account.cust_type),
+        college: Some(account.dept.clone()).filter(|d| !d.is_empty()),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod admin_tickets;
 pub mod bills;
 pub mod callback;
+pub mod content_admin;
 pub mod h5;
 pub mod health;
 
@@ -40,15 +41,25 @@ pub fn public_routes(
 pub fn admin_routes(
     health: web::Data<health::HealthState>,
     tickets: web::Data<crate::actions::tickets_desk::TicketDesk>,
+    content: web::Data<content_admin::ContentAdmin>,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(health)
             .app_data(tickets)
+            .app_data(content)
             .configure(admin_tickets::routes)
             .route("/metrics", web::get().to(health::metrics))
             .route(
                 "/binding/unlock/{student_id}",
                 web::post().to(admin::unlock_binding),
-            );
+            )
+            .route("/content", web::post().to(content_admin::publish))
+            .route("/content", web::get().to(content_admin::list))
+            .route(
+                "/content/{id}/withdraw",
+                web::post().to(content_admin::withdraw),
+            )
+            .route("/content/{id}/push", web::post().to(content_admin::push))
+            .route("/push/jobs", web::get().to(content_admin::jobs));
     }
 }

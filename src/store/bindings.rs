@@ -103,6 +103,17 @@ impl BindingsRepo {
         Ok(())
     }
 
+    /// Every bound user, in openid order (the audience of a news push).
+    pub fn openids(&self) -> Result<Vec<OpenId>, StoreError> {
+        let mut out = Vec::with_capacity(self.by_openid.len());
+        for key in self.by_openid.iter().keys() {
+            if let Ok(openid) = OpenId::parse(&String::from_utf8_lossy(&key?)) {
+                out.push(openid);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn count(&self) -> usize {
         self.by_openid.len()
     }

@@ -192,6 +192,43 @@ impl ContentItem {
     }
 }
 
+/// A field of an item that a push template can carry (`push.template_fields`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemField {
+    Title,
+    Summary,
+    /// Campus time, `2026-01-05 09:00`.
+    PublishTime,
+    Author,
+}
+
+impl ContentItem {
+    /// The article page on the public site (`services.public_url`).
+    pub fn page_url(&self, public_url: &str) -> String {
+        format!(
+            "{}/h5/articles/{}",
+            public_url.trim_end_matches('/'),
+            self.id
+        )
+    }
+
+    /// The value of `field`, times in campus local time (`utc_offset_hours`).
+    pub fn field(&self, field: ItemField, utc_offset_hours: i32) -> String {
+        match field {
+            ItemField::Title => self.title.clone(),
+            ItemField::Summary => self.summary.clone(),
+            ItemField::Author => self.author.clone(),
+            ItemField::PublishTime => chrono::DateTime::from_timestamp(
+                self.publish_at + i64::from(utc_offset_hours) * 3600,
+                0,
+            )
+            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ContentError {
     #[error("{0}")]

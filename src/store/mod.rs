@@ -22,6 +22,7 @@ pub mod orders;
 mod orders_contract;
 pub mod orders_sled;
 mod outbox;
+mod push;
 mod rules_snapshot;
 mod sessions;
 mod tickets;
@@ -34,8 +35,8 @@ pub use bills::{BillsRepo, CohortTotals};
 pub use bindings::{Binding, BindingsRepo};
 pub use codes::{Check, CodeLimits, CodesRepo, Issue, Purpose, campus_day};
 pub use content::{
-    Audience, Category, ContentError, ContentItem, ContentRepo, ContentState, GuideTopic, Reader,
-    parse_document, read_dir as read_content_dir, read_document,
+    Audience, Category, ContentError, ContentItem, ContentRepo, ContentState, GuideTopic,
+    ItemField, Reader, parse_document, read_dir as read_content_dir, read_document,
 };
 pub use counters::CountersRepo;
 pub use feedback::{
@@ -44,6 +45,7 @@ pub use feedback::{
 pub use orders::OrderStore;
 pub use orders_sled::SledOrders;
 pub use outbox::{OutboxEntry, OutboxRepo, PendingReply, ReplyState, StoredReply, UnfinishedJob};
+pub use push::{Delivery, DeliveryCounts, JobState, MassSend, PushChannel, PushJob, PushRepo};
 pub use rules_snapshot::RulesSnapshotRepo;
 pub use sessions::{Dialog, SessionRecord, SessionsRepo};
 pub use tickets::{
@@ -108,6 +110,11 @@ struct Trees {
     alert_prefs: sled::Tree,
     /// The alerts consumer's cursor, markers and daily counts.
     alerts: sled::Tree,
+    push_jobs: sled::Tree,
+    /// job id ++ openid → one recipient's outcome.
+    push_deliveries: sled::Tree,
+    /// Users who said 「退订新闻」.
+    news_optout: sled::Tree,
 }
 
 impl Store {
@@ -161,6 +168,9 @@ impl Store {
             tickets: db.open_tree("tickets")?,
             alert_prefs: db.open_tree("alert_prefs")?,
             alerts: db.open_tree("alerts")?,
+            push_jobs: db.open_tree("push_jobs")?,
+            push_deliveries: db.open_tree("push_deliveries")?,
+            news_optout: db.open_tree("news_optout")?,
         };
         let store = Self {
             db,
@@ -232,6 +242,11 @@ impl Store {
             self.inner.alert_prefs.clone(),
             self.inner.alerts.clone(),
             self.outbox(),
+    pub fn push(&self) -> PushRepo {
+        PushRepo::new(
+            self.inner.push_jobs.clone(),
+            self.inner.push_deliveries.clone(),
+            self.inner.news_optout.clone(),
         )
     }
 
@@ -291,7 +306,7 @@ impl Store {
     }
 
     /// Remove everything we hold about a user (WeChat requires it on unsubscribe): session,
-    /// binding, queued replies, per-user counters and feedback. Flushed before returning.
+    /// binding, queued replies, per-user counters, feedback and the news opt-out. Flushed before returning.
     pub async fn forget_user(&self, openid: &OpenId) -> Result<(), StoreError> {
         self.sessions().remove(openid)?;
         self.bindings().unbind(openid)?;
@@ -300,6 +315,7 @@ impl Store {
             .remove_prefix(&format!("u:{}:", openid.as_str()))?;
         self.feedback().remove_user(openid)?;
         self.alerts().forget(openid)?;
+        self.push().forget(openid)?;
         self.flush().await
     }
 

@@ -1,6 +1,6 @@
 //! Client of WeChat's outbound HTTP API: access tokens, customer-service messages, template
-//! messages, the custom menu and temporary media downloads (docs/wechat-protocol.md §8.1–8.4,
-//! 8.6).
+//! messages, user tags and mass sends (群发), the custom menu and temporary media downloads
+//! (docs/wechat-protocol.md §8.1–8.4, 8.6, 8.9).
 //!
 //! Why it exists: the pusher, the token keeper and the menu command need typed calls with one
 //! error model. Success and failure are decided on `errcode` in the JSON body, never on the
@@ -300,7 +300,33 @@ struct Envelope {
     unionid: Option<String>,
     #[serde(default)]
     is_snapshotuser: u8,
+    /// Mass send (`message/mass/sendall`, and 45065 naming the earlier send).
+    msg_id: Option<u64>,
+    msg_status: Option<String>,
+    tag: Option<Tag>,
+    tags: Option<Vec<Tag>>,
 }
+
+/// A user tag (`cgi-bin/tags/*`): mass sends reach a tag's members.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Tag {
+    pub id: u64,
+    pub name: String,
+}
+
+/// Who a mass send (群发) reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MassAudience {
+    /// Every follower (`is_to_all`).
+    All,
+    Tag(u64),
+}
+
+/// errcode of a mass send repeated with a `clientmsgid` WeChat already sent: the answer names
+/// the earlier send's `msg_id`, which is what the caller wanted.
+const MASS_ALREADY_SENT: i64 = 45065;
+/// At most this many openids per `tags/members/batchtagging` call.
+pub const TAGGING_BATCH: usize = 50;
 
 impl ApiClient {
     /// `base_url` without the trailing slash, e.g. `https://api.weixin.qq.com` or the
@@ -404,6 +430,88 @@ impl ApiClient {
         let env = self.call("template_send", req).await?;
         env.msgid
             .ok_or_else(|| ApiError::Decode("template send answer without msgid".into()))
+    }
+
+    /// `POST /cgi-bin/tags/create`: a new tag; 45157 if the name exists.
+    pub async fn create_tag(&self, token: &str, name: &str) -> Result<Tag, ApiError> {
+        let body = serde_json::json!({ "tag": { "name": name } });
+        let req = self
+            .http
+            .post(self.url("/cgi-bin/tags/create"))
+            .query(&[("access_token", token)])
+            .json(&body);
+        let env = self.call("tags_create", req).await?;
+        env.tag
+            .ok_or_else(|| ApiError::Decode("tag create answer without tag".into()))
+    }
+
+    /// `GET /cgi-bin/tags/get`: every tag of the account.
+    pub async fn tags(&self, token: &str) -> Result<Vec<Tag>, ApiError> {
+        let req = self
+            .http
+            .get(self.url("/cgi-bin/tags/get"))
+            .query(&[("access_token", token)]);
+        Ok(self.call("tags_get", req).await?.tags.unwrap_or_default())
+    }
+
+    /// `POST /cgi-bin/tags/members/batchtagging`: at most [`TAGGING_BATCH`] openids a call.
+    /// Tagging a user who has the tag already is not an error.
+    pub async fn tag_users(
+        &self,
+        token: &str,
+        tag_id: u64,
+        openids: &[&str],
+    ) -> Result<(), ApiError> {
+        let body = serde_json::json!({ "openid_list": openids, "tagid": tag_id });
+        let req = self
+            .http
+            .post(self.url("/cgi-bin/tags/members/batchtagging"))
+            .query(&[("access_token", token)])
+            .json(&body);
+        self.call("tags_batchtagging", req).await.map(drop)
+    }
+
+    /// `POST /cgi-bin/message/mass/sendall` with a text message; returns the send's `msg_id`.
+    /// `client_msg_id` makes a repeat safe: WeChat answers 45065 with the first send's id,
+    /// which is returned as success.
+    pub async fn mass_send_text(
+        &self,
+        token: &str,
+        audience: MassAudience,
+        content: &str,
+        client_msg_id: &str,
+    ) -> Result<u64, ApiError> {
+        let filter = match audience {
+            MassAudience::All => serde_json::json!({ "is_to_all": true }),
+            MassAudience::Tag(id) => serde_json::json!({ "is_to_all": false, "tag_id": id }),
+        };
+        let body = serde_json::json!({
+            "filter": filter,
+            "text": { "content": content },
+            "msgtype": "text",
+            "clientmsgid": client_msg_id,
+        });
+        let req = self
+            .http
+            .post(self.url("/cgi-bin/message/mass/sendall"))
+            .query(&[("access_token", token)])
+            .json(&body);
+        let env = self.call("mass_sendall", req).await?;
+        env.msg_id
+            .ok_or_else(|| ApiError::Decode("mass send answer without msg_id".into()))
+    }
+
+    /// `POST /cgi-bin/message/mass/get`: the send's status (`SEND_SUCCESS`, `SENDING`, …).
+    pub async fn mass_status(&self, token: &str, msg_id: u64) -> Result<String, ApiError> {
+        let body = serde_json::json!({ "msg_id": msg_id.to_string() });
+        let req = self
+            .http
+            .post(self.url("/cgi-bin/message/mass/get"))
+            .query(&[("access_token", token)])
+            .json(&body);
+        let env = self.call("mass_get", req).await?;
+        env.msg_status
+            .ok_or_else(|| ApiError::Decode("mass status answer without msg_status".into()))
     }
 
     /// `POST /cgi-bin/menu/create?access_token=` with the menu JSON as given.
@@ -532,6 +640,9 @@ async fn send(req: reqwest::RequestBuilder) -> Result<Envelope, ApiError> {
             e.column()
         ))
     })?;
+    if env.errcode == MASS_ALREADY_SENT && env.msg_id.is_some() {
+        return Ok(env);
+    }
     if env.errcode != 0 {
         return Err(ApiError::Platform {
             errcode: env.errcode,

@@ -18,13 +18,13 @@ const STUDENT: &str = "2024000001";
 const SLOW_CARD_MS: u64 = 4000;
 
 /// A child process that is killed if the test ends early.
-struct Proc {
+pub struct Proc {
     child: Child,
     log: PathBuf,
 }
 
 impl Proc {
-    fn spawn(args: &[&str], log: PathBuf) -> Self {
+    pub fn spawn(args: &[&str], log: PathBuf) -> Self {
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(BIN)
             .args(args)
@@ -37,7 +37,7 @@ impl Proc {
         Self { child, log }
     }
 
-    fn logs(&self) -> String {
+    pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -51,7 +51,7 @@ impl Proc {
     }
 
     /// SIGKILL: no drain, no flush.
-    fn kill_hard(&mut self) {
+    pub fn kill_hard(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
@@ -81,7 +81,7 @@ impl Drop for Proc {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -19,6 +19,7 @@ mod memory;
 mod notices;
 mod operator_cli;
 mod platform;
+mod push;
 mod queries;
 mod restart;
 mod rules_reload;

@@ -1,0 +1,609 @@
+//! News push: an operator publishes with a push through the admin listener, the push worker
+//! delivers a template message to every bound user in the audience exactly once (counted in
+//! the WeChat simulator's outbox), skips whoever said 「退订新闻」, and keeps going through
+//! WeChat's limits.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use onecard::domain::{OpenId, StudentId};
+use onecard::store::{Binding, Store};
+use serde_json::{Value, json};
+
+use crate::crash::{Proc, free_port};
+use crate::helpers::*;
+
+/// The template the test deployment pushes news with.
+const TEMPLATE: &str = "NEWS_TEMPLATE_0001";
+
+fn news_file(id: &str, title: &str) -> String {
+    format!(
+        r#"+++
+id = "{id}"
+title = "{title}"
+summary = "一卡通系统升级完成，新增线上补卡。"
+category = "news"
+author = "一卡通服务中心"
+publish_at = 2026-01-05T09:00:00+08:00
++++
+正文。
+"#
+    )
+}
+
+/// `n` bound users written into a store directory before the app opens it (binding each
+/// through the SMS dialog would be the binding tests' business, and slow).
+pub async fn seed_bindings(data_dir: &Path, n: usize) -> Vec<String> {
+    let store = Store::open(data_dir, 16).unwrap();
+    let users: Vec<String> = (0..n).map(|i| format!("oPushTest{i:019}")).collect();
+    for (i, user) in users.iter().enumerate() {
+        let binding = Binding {
+            student_id: StudentId::parse(&format!("2099{i:06}")).unwrap(),
+            name: "测试用户".into(),
+            bound_at: 0,
+            phone_masked: "138****0000".into(),
+            account: String::new(),
+            card_no: String::new(),
+            phone: None,
+        };
+        store
+            .bindings()
+            .bind(&OpenId::parse(user).unwrap(), &binding)
+            .unwrap();
+    }
+    store.flush().await.unwrap();
+    users
+}
+
+/// A message of the rule files, as users see it.
+fn message(key: &str) -> String {
+    let text = std::fs::read_to_string("config/rules/push_messages.toml").unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    table["messages"][key].as_str().unwrap().to_owned()
+}
+
+fn push_app(data_dir: &Path, settings: fn(&mut onecard::settings::Settings)) -> TestApp {
+    spawn_app_with(TestOptions {
+        data_dir: Some(data_dir.to_path_buf()),
+        settings,
+        ..TestOptions::default()
+    })
+}
+
+fn fast_push(s: &mut onecard::settings::Settings) {
+    s.push.template_id = TEMPLATE.into();
+    s.push.per_second = 2000;
+    s.push.batch = 16;
+    s.push.backoff_initial_ms = 100;
+    s.push.backoff_max_ms = 400;
+}
+
+impl TestApp {
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.admin_base));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+
+    /// Wait until push job `id` is no longer open; return its report.
+    pub async fn wait_job(&self, id: u64, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let jobs = self.admin(reqwest::Method::GET, "/push/jobs", None).await;
+            let job = jobs
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|j| j["id"] == id)
+                .cloned()
+                .expect("job listed");
+            if job["state"] == "done" || job["state"] == "failed" {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job still open: {job}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Template messages each user received whose link is the article `id`.
+    pub async fn received(&self, users: &[String], id: &str) -> Vec<usize> {
+        let mut counts = Vec::with_capacity(users.len());
+        for user in users {
+            let outbox = self.wx.outbox(user).await.unwrap();
+            counts.push(
+                outbox
+                    .iter()
+                    .filter(|m| {
+                        m["kind"] == "template"
+                            && m["url"]
+                                .as_str()
+                                .is_some_and(|u| u.ends_with(&format!("/h5/articles/{id}")))
+                    })
+                    .count(),
+            );
+        }
+        counts
+    }
+}
+
+#[tokio::test]
+async fn publish_with_push_reaches_every_bound_user_once_and_skips_who_unsubscribed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let users = seed_bindings(&data, 30).await;
+    let app = push_app(&data, fast_push);
+
+    let quitter = &users[3];
+    assert_eq!(
+        app.say(quitter, "退订新闻").await,
+        message("news.unsubscribed")
+    );
+    assert_eq!(
+        app.say(quitter, "退订新闻").await,
+        message("news.already_unsubscribed")
+    );
+
+    let published = app
+        .admin(
+            reqwest::Method::POST,
+            "/content",
+            Some(json!({
+                "files": [{"name": "upgrade.md", "text": news_file("upgrade", "一卡通系统升级完成")}],
+                "push": "template",
+            })),
+        )
+        .await;
+    assert_eq!(published["items"][0]["id"], "upgrade");
+    let job_id = published["jobs"][0]["id"].as_u64().unwrap();
+    let job = app.wait_job(job_id, Duration::from_secs(60)).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["recipients"], 30);
+    assert_eq!(
+        (
+            &job["counts"]["sent"],
+            &job["counts"]["unsubscribed"],
+            &job["counts"]["pending"],
+            &job["counts"]["failed"]
+        ),
+        (&json!(29), &json!(1), &json!(0), &json!(0))
+    );
+
+    let counts = app.received(&users, "upgrade").await;
+    let expected: Vec<usize> = (0..30).map(|i| usize::from(i != 3)).collect();
+    assert_eq!(counts, expected);
+    // What a user got: the configured template, the item's fields, its page.
+    let got = app.wx.outbox(&users[0]).await.unwrap();
+    assert_eq!(got[0]["template_id"], TEMPLATE);
+    assert_eq!(got[0]["data"]["keyword1"]["value"], "一卡通系统升级完成");
+    assert_eq!(got[0]["data"]["keyword2"]["value"], "2026-01-05 09:00");
+    assert_eq!(
+        got[0]["data"]["keyword3"]["value"],
+        "一卡通系统升级完成，新增线上补卡。"
+    );
+
+    assert_eq!(
+        app.say(quitter, "订阅新闻").await,
+        message("news.subscribed")
+    );
+    // Subscribed again: the next push reaches them.
+    let again = app
+        .admin(
+            reqwest::Method::POST,
+            "/content/upgrade/push?channel=template",
+            None,
+        )
+        .await;
+    let job = app
+        .wait_job(again["id"].as_u64().unwrap(), Duration::from_secs(60))
+        .await;
+    assert_eq!(job["counts"]["sent"], 30, "{job}");
+    assert_eq!(app.received(&users[3..4], "upgrade").await, vec![1]);
+}
+
+#[tokio::test]
+async fn pushing_a_draft_or_an_unknown_item_is_refused_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    seed_bindings(&data, 1).await;
+    let app = push_app(&data, fast_push);
+    let draft = news_file("later", "草稿").replace("+++\n正文", "draft = true\n+++\n正文");
+    app.admin(
+        reqwest::Method::POST,
+        "/content",
+        Some(json!({"files": [{"name": "later.md", "text": draft}]})),
+    )
+    .await;
+    let resp = app
+        .http
+        .post(format!(
+            "{}/content/later/push?channel=template",
+            app.admin_base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "`later` is draft: only published items are pushed"
+    );
+    let resp = app
+        .http
+        .post(format!("{}/content/nope/push?channel=mass", app.admin_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "no content item `nope`"
+    );
+}
+
+#[tokio::test]
+async fn a_push_waits_out_wechat_quota_and_rate_refusals_and_finishes_once_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let users = seed_bindings(&data, 40).await;
+    let app = push_app(&data, fast_push);
+    // WeChat allows this template 15 messages today, and 20 a second.
+    let limits = |quota: u32| json!({"template_daily_quota": quota, "messages_per_second": 20});
+    let set = app
+        .http
+        .post(format!("{}/sim/wechat/limits", app.base))
+        .json(&limits(15))
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+
+    let published = app
+        .admin(
+            reqwest::Method::POST,
+            "/content",
+            Some(json!({
+                "files": [{"name": "quota.md", "text": news_file("quota", "食堂消费机更换通知")}],
+                "push": "template",
+            })),
+        )
+        .await;
+    let job_id = published["jobs"][0]["id"].as_u64().unwrap();
+    // The quota runs out: 15 sent, the rest wait while the job backs off on 45009.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stuck = loop {
+        let jobs = app.admin(reqwest::Method::GET, "/push/jobs", None).await;
+        let job = jobs[0].clone();
+        if job["counts"]["sent"] == 15 && job["backoffs"].as_u64().unwrap() >= 2 {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "{job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(stuck["state"], "sending");
+    assert_eq!(stuck["counts"]["pending"], 25, "{stuck}");
+    assert!(
+        stuck["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("WeChat API error 45009: reach max api daily quota limit"),
+        "{stuck}"
+    );
+    // The quota is raised (as `clear_quota` or the next day would): the job finishes.
+    let set = app
+        .http
+        .post(format!("{}/sim/wechat/limits", app.base))
+        .json(&limits(1000))
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+    let job = app.wait_job(job_id, Duration::from_secs(60)).await;
+    assert_eq!(job["counts"]["sent"], 40, "{job}");
+
+    let got: Value = app
+        .get("/sim/wechat/received?kind=template&contains=/h5/articles/quota")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (got["users"].as_u64(), got["messages"].as_u64()),
+        (Some(40), Some(40))
+    );
+    assert!(users.iter().all(|u| got["counts"][u] == 1));
+    let stats: Value = app.get("/sim/wechat/stats").await.json().await.unwrap();
+    assert!(stats["template_refused"].as_u64().unwrap() >= 2, "{stats}");
+}
+
+#[tokio::test]
+async fn a_mass_push_to_everyone_is_one_send_delivered_to_each_follower() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let users = seed_bindings(&data, 3).await;
+    let app = push_app(&data, fast_push);
+    let followers = app
+        .http
+        .post(format!("{}/sim/wechat/followers", app.base))
+        .json(&json!({"openids": users}))
+        .send()
+        .await
+        .unwrap();
+    assert!(followers.status().is_success());
+    let published = app
+        .admin(
+            reqwest::Method::POST,
+            "/content",
+            Some(json!({
+                "files": [{"name": "mass.md", "text": news_file("mass", "寒假服务时间调整")}],
+                "push": "mass",
+            })),
+        )
+        .await;
+    let job = app
+        .wait_job(
+            published["jobs"][0]["id"].as_u64().unwrap(),
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(job["state"], "done", "{job}");
+    let msg_id = job["mass"]["msg_id"].as_u64().unwrap();
+    let outbox = app.wx.outbox(&users[0]).await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0]["kind"], "mass");
+    let text = outbox[0]["text"]["content"].as_str().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "【新闻】寒假服务时间调整\n一卡通系统升级完成，新增线上补卡。\n阅读全文：{}/h5/articles/mass\n回复「退订新闻」可退订新闻推送。",
+            app.base
+        )
+    );
+    let records: Value = app.get("/sim/wechat/mass").await.json().await.unwrap();
+    assert_eq!(records[0]["msg_id"], msg_id);
+    assert_eq!(records[0]["sent_count"], 3);
+}
+
+// ---- a real `onecard serve` killed halfway through a push -----------------------------------
+
+/// The platform's settings for the kill test: the simulators in their own process, a template
+/// for news, and a pace that lets the test catch the job halfway.
+fn kill_config(serve_port: u16, admin_port: u16, sim: &str, data: &Path, with_sim: bool) -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{serve_port}"
+admin_listen = "127.0.0.1:{admin_port}"
+data_dir = "{data}"
+workers = 1
+session_arbiters = 1
+store_cache_mb = 16
+shutdown_budget_ms = 2000
+
+[wechat]
+app_id = "{APP_ID}"
+app_secret = "{APP_SECRET}"
+token = "{TOKEN}"
+encoding_aes_key = "{AES_KEY}"
+api_base = "{sim}/sim/wechat"
+
+[rules]
+dir = "{root}/config/rules"
+menu = "{root}/config/menu.toml"
+hot_reload = false
+
+[push]
+template_id = "{TEMPLATE}"
+per_second = 400
+batch = 50
+concurrency = 8
+backoff_initial_ms = 200
+backoff_max_ms = 1000
+"#,
+        data = data.display(),
+    );
+    if with_sim {
+        text.push_str(&format!(
+            "\n[sim]\naccounts = 50\n\n[sim.wechat]\napp_id = \"{APP_ID}\"\napp_secret = \"{APP_SECRET}\"\n"
+        ));
+    }
+    text
+}
+
+/// Run a push to `n` bound users through real processes: publish with the CLI, SIGKILL the
+/// server once half of them have it, start it again, and count what each user received.
+async fn push_killed_halfway_reaches_each_user_once(n: usize) {
+    onecard::telemetry::init_logging(true);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let users = seed_bindings(&data, n).await;
+    let (sim_port, serve_port, admin_port) = (free_port(), free_port(), free_port());
+    let sim_base = format!("http://127.0.0.1:{sim_port}");
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    let sim_cfg = dir.path().join("sim.toml");
+    let serve_cfg = dir.path().join("serve.toml");
+    std::fs::write(
+        &sim_cfg,
+        kill_config(serve_port, admin_port, &sim_base, &data, true),
+    )
+    .unwrap();
+    std::fs::write(
+        &serve_cfg,
+        kill_config(serve_port, admin_port, &sim_base, &data, false),
+    )
+    .unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let wait_up = |url: String, p: &Proc| {
+        let (http, logs) = (http.clone(), p.logs());
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while http.get(&url).send().await.is_err() {
+                assert!(Instant::now() < deadline, "{url} never answered:\n{logs}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let _sim = Proc::spawn(
+        &[
+            "sim",
+            "--config",
+            sim_cfg.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{sim_port}"),
+        ],
+        dir.path().join("sim.log"),
+    );
+    wait_up(format!("{sim_base}/sim/clock"), &_sim).await;
+    let serve = |run: usize| {
+        Proc::spawn(
+            &["serve", "--config", serve_cfg.to_str().unwrap()],
+            dir.path().join(format!("serve-{run}.log")),
+        )
+    };
+    let mut first = serve(1);
+    wait_up(format!("{admin}/metrics"), &first).await;
+
+    let article = dir.path().join("push-halfway.md");
+    std::fs::write(&article, news_file("push-halfway", "校园卡系统升级通知")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
+        .args([
+            "content",
+            "publish",
+            article.to_str().unwrap(),
+            "--push",
+            "template",
+            "--config",
+            serve_cfg.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        vec![
+            "push-halfway\tpublished\t校园卡系统升级通知",
+            "push job 1 created: push-halfway by template to everyone (see `onecard content jobs`)",
+        ]
+    );
+
+    let received = || {
+        let (http, sim_base) = (http.clone(), sim_base.clone());
+        async move {
+            http.get(format!(
+                "{sim_base}/sim/wechat/received?kind=template&contains=/h5/articles/push-halfway"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+        }
+    };
+    // Kill it once half the users have the message.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = received().await["users"].as_u64().unwrap();
+        if got >= n as u64 / 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {got} users reached:\n{}",
+            first.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill_hard();
+    let at_kill = received().await["users"].as_u64().unwrap();
+    assert!(
+        at_kill < n as u64,
+        "the job finished before the kill ({at_kill})"
+    );
+
+    let second = serve(2);
+    wait_up(format!("{admin}/metrics"), &second).await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let job = loop {
+        let jobs: Value = http
+            .get(format!("{admin}/push/jobs"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if jobs[0]["state"] == "done" {
+            break jobs[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job not done: {}\n{}",
+            jobs[0],
+            second.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(job["counts"]["sent"], n as u64, "{job}");
+    assert_eq!(job["counts"]["unknown"], 0, "{job}");
+
+    let got = received().await;
+    assert_eq!(
+        (got["users"].as_u64(), got["messages"].as_u64()),
+        (Some(n as u64), Some(n as u64)),
+        "{at_kill} at the kill"
+    );
+    let counts = got["counts"].as_object().unwrap();
+    assert!(users.iter().all(|u| counts.get(u) == Some(&json!(1))));
+
+    // The operator's view, through the CLI.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
+        .args(["content", "jobs", "--config", serve_cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row: Vec<&str> = stdout.lines().nth(1).unwrap().split('\t').collect();
+    assert_eq!(
+        &row[..10],
+        &[
+            "1",
+            "done",
+            "template",
+            "push-halfway",
+            &n.to_string(),
+            &n.to_string(),
+            "0",
+            "0",
+            "0",
+            "0"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn push_to_600_users_killed_halfway_reaches_each_once() {
+    push_killed_halfway_reaches_each_user_once(600).await;
+}
+
+/// The full-size run (`scripts/push-soak.sh`): 5,000 users, as the campus simulator has.
+#[tokio::test]
+#[ignore = "slow: run with scripts/push-soak.sh"]
+async fn push_to_5000_users_killed_halfway_reaches_each_once() {
+    push_killed_halfway_reaches_each_user_once(5000).await;
+}
