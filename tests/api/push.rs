@@ -607,3 +607,80 @@ async fn push_to_600_users_killed_halfway_reaches_each_once() {
 async fn push_to_5000_users_killed_halfway_reaches_each_once() {
     push_killed_halfway_reaches_each_user_once(5000).await;
 }
+
+// ---- throughput figure (not a test: prints messages/s; scripts/push-bench.sh) ---------------
+
+/// Push one item to `users` with the worker at `per_second` against a simulator that allows
+/// `sim_rate` messages a second (0 = unlimited); returns (messages/s, back-offs).
+async fn measure(app: &TestApp, users: usize, id: &str, sim_rate: u32) -> (f64, u64) {
+    let set = app
+        .http
+        .post(format!("{}/sim/wechat/limits", app.base))
+        .json(&json!({ "messages_per_second": sim_rate }))
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+    let started = Instant::now();
+    let published = app
+        .admin(
+            reqwest::Method::POST,
+            "/content",
+            Some(json!({
+                "files": [{"name": format!("{id}.md"), "text": news_file(id, "吞吐测试")}],
+                "push": "template",
+            })),
+        )
+        .await;
+    let job = app
+        .wait_job(
+            published["jobs"][0]["id"].as_u64().unwrap(),
+            Duration::from_secs(600),
+        )
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(job["counts"]["sent"], users as u64, "{job}");
+    (users as f64 / secs, job["backoffs"].as_u64().unwrap())
+}
+
+#[tokio::test]
+#[ignore = "a figure, not a test: run with scripts/push-bench.sh"]
+async fn push_throughput() {
+    const USERS: usize = 2000;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    seed_bindings(&data, USERS).await;
+    // Our pace well above the simulator's limit, then matched to it, then no limit at all.
+    let app = push_app(&data, |s| {
+        fast_push(s);
+        s.push.per_second = 100_000;
+        s.push.batch = 50;
+        s.push.concurrency = 8;
+        s.push.backoff_initial_ms = 200;
+        s.push.backoff_max_ms = 1000;
+    });
+    let (unlimited, _) = measure(&app, USERS, "bench-unlimited", 0).await;
+    let (flooding, flooding_backoffs) = measure(&app, USERS, "bench-flooding", 200).await;
+    println!("push throughput, {USERS} users, template messages over loopback HTTP:");
+    println!("  no WeChat rate limit:                   {unlimited:8.0} messages/s");
+    println!(
+        "  WeChat allows 200/s, we send unpaced:   {flooding:8.0} messages/s ({flooding_backoffs} back-offs on 45009)"
+    );
+    app.stop().await;
+    let paced = push_app(&data, |s| {
+        fast_push(s);
+        s.push.per_second = 200;
+        s.push.batch = 50;
+        s.push.concurrency = 8;
+    });
+    let (matched, matched_backoffs) = measure(&paced, USERS, "bench-paced", 200).await;
+    println!(
+        "  WeChat allows 200/s, we pace at 200/s:  {matched:8.0} messages/s ({matched_backoffs} back-offs)"
+    );
+    println!(
+        "  ratios: paced / limit = {:.2}, unpaced / limit = {:.2}, unlimited / limit = {:.1}",
+        matched / 200.0,
+        flooding / 200.0,
+        unlimited / 200.0
+    );
+}
