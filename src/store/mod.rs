@@ -242,6 +242,8 @@ impl Store {
             self.inner.alert_prefs.clone(),
             self.inner.alerts.clone(),
             self.outbox(),
+        )
+    }
     pub fn push(&self) -> PushRepo {
         PushRepo::new(
             self.inner.push_jobs.clone(),
