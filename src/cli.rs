@@ -2,6 +2,7 @@
 //! Everything here is wiring; the behaviour lives in the modules it calls.
 
 mod orders;
+mod reconcile;
 mod tickets;
 
 use std::io::{BufRead, Write};
@@ -111,6 +112,9 @@ enum Command {
         #[command(subcommand)]
         command: orders::OrdersCommand,
     },
+    /// Reconciliation (对账) of a campus day against the bank, card system and billers; the
+    /// manual queue (docs/RECONCILIATION.md).
+    Reconcile(reconcile::ReconcileArgs),
     /// A school's gateway against docs/upstream-api.md.
     Upstream {
         #[command(subcommand)]
@@ -392,6 +396,7 @@ pub fn run() -> anyhow::Result<()> {
         } => unlock_binding(&student_id, admin, &config, data.as_deref()),
         Command::Tickets { command } => tickets::run(command),
         Command::Orders { command } => orders::run(command),
+        Command::Reconcile(args) => reconcile::run(args),
     }
 }
 

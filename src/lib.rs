@@ -23,6 +23,8 @@
 //! - [`actions`] what a rule can do besides fixed text: card, public info, notices, binding.
 //! - [`adapters`] one module per upstream system, behind typed handles.
 //! - [`bills`] monthly and fun bills computed from card transactions; cohort distributions.
+//! - [`reconcile`] 对账: our orders against the bank's, card system's and billers' daily
+//!   statements; holding pool, automatic safe resolutions, manual queue, the CSV report.
 //! - [`store`] sled behind typed repositories; nothing else touches sled.
 //! - [`wire`] the upstream protocol in types: signing, verification, envelope, bodies.
 //! - [`sim`] simulators of every upstream, speaking the [`wire`] protocol.
@@ -38,6 +40,7 @@ pub mod cli;
 pub mod conformance;
 pub mod doctor;
 pub mod http;
+pub mod reconcile;
 pub mod rules;
 pub mod settings;
 pub mod startup;

@@ -30,6 +30,8 @@ pub struct Settings {
     pub alerts: crate::actors::alerts::AlertsSettings,
     /// News push: the template, WeChat's pace, the back-off (docs/notices.md, "Pushing").
     pub push: PushSettings,
+    /// The daily reconciliation (对账) job and its policy.
+    pub reconcile: crate::reconcile::ReconcileSettings,
     /// Upstream adapters (`[upstreams.card]`, …); absent = campus services answer that they
     /// are unavailable.
     pub upstreams: Option<crate::adapters::AdaptersConfig>,

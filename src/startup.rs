@@ -423,6 +423,9 @@ impl Application {
         actix_web::rt::spawn(admin);
 
         spawn_housekeeping(router, deliveries_for_sweep);
+        if settings.reconcile.enabled {
+            spawn_reconciliation(&settings, &store, adapters.as_ref())?;
+        }
 
         Ok(Self {
             port,
@@ -594,6 +597,34 @@ fn spawn_housekeeping(router: Arc<Router>, deliveries: Arc<Deliveries>) {
             crate::telemetry::metrics_handle().run_upkeep();
         }
     });
+}
+
+/// The daily reconciliation (对账) of yesterday, on the adapters this process uses.
+fn spawn_reconciliation(
+    settings: &Settings,
+    store: &Store,
+    adapters: Option<&crate::adapters::Adapters>,
+) -> Result<(), StartupError> {
+    let Some(adapters) = adapters else {
+        tracing::warn!("reconcile.enabled but no [upstreams]: nothing to reconcile against");
+        return Ok(());
+    };
+    let sources = crate::reconcile::Sources {
+        bank: adapters.bank.clone(),
+        card: Some(adapters.card.clone()),
+        billers: adapters.billers.clone(),
+    };
+    let reconciler = crate::reconcile::Reconciler::new(
+        store.orders()?,
+        store.reconcile()?,
+        sources,
+        settings.reconcile.clone(),
+        settings.server.utc_offset_hours,
+        Arc::new(crate::store::orders::SystemClock),
+    );
+    let dir = settings.reconcile.report_dir(&settings.server.data_dir);
+    crate::reconcile::schedule::spawn_daily(reconciler, dir);
+    Ok(())
 }
 
 /// Publish the content directory's files when the content store is empty (a fresh demo), so

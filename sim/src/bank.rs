@@ -389,6 +389,13 @@ fn reverse(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
 fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: StatementQuery = parse(body)?;
     let day = super::card::date(&q.date, "date")?;
+    let faults = state.faults().get("bank").statement;
+    if faults.missing {
+        return Err(OpError::msg(
+            ErrorCode::BankStatementNotReady,
+            "对账文件不存在",
+        ));
+    }
     if ctx.now < local_ts(day.succ_opt().unwrap_or(day), STATEMENT_READY_SECS) {
         return Err(ErrorCode::BankStatementNotReady.into());
     }
@@ -440,10 +447,15 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         }
     }
     rows.sort_by(|a, b| (a.0, &a.1.bank_trade_no).cmp(&(b.0, &b.1.bank_trade_no)));
+    let rows: Vec<BankStatementRow> = faults.rows(
+        rows.into_iter().map(|(_, r)| r).collect(),
+        |r| &r.out_trade_no,
+        |r| &mut r.amount_fen,
+    );
     let count = rows.len() as u64;
     let sum_fen = rows
         .iter()
-        .map(|(_, r)| {
+        .map(|r| {
             if r.row_type == "DEBIT" {
                 r.amount_fen
             } else {
@@ -451,17 +463,16 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             }
         })
         .sum();
-    let page = paginate(
-        rows.into_iter().map(|(_, r)| r).collect(),
-        q.page,
-        q.page_size,
-    )?;
+    let file_sha256 = Some(faults.hash(wire::statement_sha256(&rows)));
+    let page = paginate(rows, q.page, q.page_size)?;
     to_value(&BankStatement {
         date: day.to_string(),
         count,
         sum_fen,
+        file_sha256,
         page,
     })
+    .map(|answer| faults.shape(answer))
 }
 
 /// Every operation of the bank gateway.

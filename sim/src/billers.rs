@@ -508,6 +508,13 @@ fn query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
 fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: wire::StatementQuery = parse(body)?;
     let day = super::card::date(&q.date, "date")?;
+    let faults = state.faults().get("billers").statement;
+    if faults.missing {
+        return Err(OpError::msg(
+            ErrorCode::BillerStatementNotReady,
+            "对账文件不存在",
+        ));
+    }
     if ctx.now < local_ts(day.succ_opt().unwrap_or(day), STATEMENT_READY_SECS) {
         return Err(ErrorCode::BillerStatementNotReady.into());
     }
@@ -521,6 +528,7 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
                 p.at,
                 BillerStatementRow {
                     date: day.to_string(),
+                    biller_id: Some(p.biller_id.clone()),
                     biller_trade_no: p.biller_trade_no.clone(),
                     out_trade_no: key.clone(),
                     target_id: p.target_id.clone(),
@@ -531,19 +539,23 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         })
         .collect();
     rows.sort_by(|a, b| (a.0, &a.1.biller_trade_no).cmp(&(b.0, &b.1.biller_trade_no)));
-    let count = rows.len() as u64;
-    let sum_fen = rows.iter().map(|(_, r)| r.amount_fen).sum();
-    let page = paginate(
+    let rows: Vec<BillerStatementRow> = faults.rows(
         rows.into_iter().map(|(_, r)| r).collect(),
-        q.page,
-        q.page_size,
-    )?;
+        |r| &r.out_trade_no,
+        |r| &mut r.amount_fen,
+    );
+    let count = rows.len() as u64;
+    let sum_fen = rows.iter().map(|r| r.amount_fen).sum();
+    let file_sha256 = Some(faults.hash(wire::statement_sha256(&rows)));
+    let page = paginate(rows, q.page, q.page_size)?;
     to_value(&BillerStatement {
         date: day.to_string(),
         count,
         sum_fen,
+        file_sha256,
         page,
     })
+    .map(|answer| faults.shape(answer))
 }
 
 /// Every operation of the billers gateway.

@@ -1244,6 +1244,10 @@ fn trade_query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
 fn recon_daily(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: DailyRecordsQuery = parse(body)?;
     let day = date(&q.acc_date, "acc_date")?;
+    let faults = state.faults().get("card").statement;
+    if faults.missing {
+        return Err(OpError::msg(ErrorCode::RecordsNotReady, "对账数据不存在"));
+    }
     let ready_at = local_ts(day.succ_opt().unwrap_or(day), RECORDS_READY_SECS);
     if ctx.now < ready_at {
         return Err(ErrorCode::RecordsNotReady.into());
@@ -1283,19 +1287,23 @@ fn recon_daily(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         })
         .collect();
     rows.sort_by(|a, b| (a.0, &a.1.trade_no).cmp(&(b.0, &b.1.trade_no)));
-    let count = rows.len() as u64;
-    let sum_fen = rows.iter().map(|(_, r)| r.amount_fen).sum();
-    let page = paginate(
+    let rows: Vec<DailyRecord> = faults.rows(
         rows.into_iter().map(|(_, r)| r).collect(),
-        q.page,
-        q.page_size,
-    )?;
+        |r| &r.out_trade_no,
+        |r| &mut r.amount_fen,
+    );
+    let count = rows.len() as u64;
+    let sum_fen = rows.iter().map(|r| r.amount_fen).sum();
+    let file_sha256 = Some(faults.hash(wire::statement_sha256(&rows)));
+    let page = paginate(rows, q.page, q.page_size)?;
     to_value(&DailyRecords {
         acc_date: day.to_string(),
         count,
         sum_fen,
+        file_sha256,
         page,
     })
+    .map(|answer| faults.shape(answer))
 }
 
 /// Every operation of the card gateway.

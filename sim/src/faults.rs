@@ -64,6 +64,65 @@ pub struct Faults {
     /// Only requests whose path ends with one of these (`load/create`, `bank/reverse`) take
     /// the faults; empty = every request. Lets a test fail one step of a flow and not the next.
     pub ops: Vec<String>,
+    /// What goes wrong with this upstream's daily statement (bank, card, billers).
+    pub statement: StatementFaults,
+}
+
+/// Faults of a daily statement, the ways real 对账文件 fail (docs/campus-domain.md §6, §10.5).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatementFaults {
+    /// No statement for any day: answered like one not produced yet, "对账文件不存在".
+    pub missing: bool,
+    /// The statement comes in an unexpected shape (an amount as text, `"12.50元"`).
+    pub malformed: bool,
+    /// The file hash sent does not match the rows.
+    pub bad_hash: bool,
+    /// These `out_trade_no`s are left out of the statement (a record the upstream lost).
+    pub omit: Vec<String>,
+    /// These `out_trade_no`s appear one fen more than was moved.
+    pub amount_off_by_one_fen: Vec<String>,
+}
+
+impl StatementFaults {
+    /// The rows as the faulty upstream reports them (before counting, summing and hashing).
+    pub fn rows<R>(
+        &self,
+        rows: Vec<R>,
+        key: impl Fn(&R) -> &str,
+        amount: impl Fn(&mut R) -> &mut i64,
+    ) -> Vec<R> {
+        rows.into_iter()
+            .filter(|r| !self.omit.iter().any(|k| k == key(r)))
+            .map(|mut r| {
+                if self.amount_off_by_one_fen.iter().any(|k| k == key(&r)) {
+                    *amount(&mut r) += 1;
+                }
+                r
+            })
+            .collect()
+    }
+
+    /// The file hash as sent.
+    pub fn hash(&self, real: String) -> String {
+        if self.bad_hash {
+            real.chars().rev().collect()
+        } else {
+            real
+        }
+    }
+
+    /// The answer as sent: with `malformed`, the first row's amount (or the count, for an
+    /// empty page) becomes text.
+    pub fn shape(&self, mut answer: serde_json::Value) -> serde_json::Value {
+        if self.malformed {
+            match answer.pointer_mut("/page/items/0/amount_fen") {
+                Some(amount) => *amount = serde_json::Value::from("12.50元"),
+                None => answer["count"] = serde_json::Value::from("许多"),
+            }
+        }
+        answer
+    }
 }
 
 impl Default for Faults {
@@ -80,6 +139,7 @@ impl Default for Faults {
             down: false,
             down_windows: Vec::new(),
             ops: Vec::new(),
+            statement: StatementFaults::default(),
         }
     }
 }

@@ -23,6 +23,8 @@ mod orders_contract;
 pub mod orders_sled;
 mod outbox;
 mod push;
+pub mod reconcile;
+pub mod reconcile_sled;
 mod rules_snapshot;
 mod sessions;
 mod tickets;
@@ -46,6 +48,8 @@ pub use orders::OrderStore;
 pub use orders_sled::SledOrders;
 pub use outbox::{OutboxEntry, OutboxRepo, PendingReply, ReplyState, StoredReply, UnfinishedJob};
 pub use push::{Delivery, DeliveryCounts, JobState, MassSend, PushChannel, PushJob, PushRepo};
+pub use reconcile::ReconStore;
+pub use reconcile_sled::SledRecon;
 pub use rules_snapshot::RulesSnapshotRepo;
 pub use sessions::{Dialog, SessionRecord, SessionsRepo};
 pub use tickets::{
@@ -226,6 +230,10 @@ impl Store {
         clock: Arc<dyn orders::OrderClock>,
     ) -> Result<SledOrders, StoreError> {
         SledOrders::open(&self.db, clock)
+    }
+    /// Reconciliation results, holding pool and manual queue; see [`reconcile::ReconStore`].
+    pub fn reconcile(&self) -> Result<SledRecon, StoreError> {
+        SledRecon::open(&self.db)
     }
     pub fn content(&self) -> ContentRepo {
         ContentRepo::new(self.inner.content.clone())

@@ -351,6 +351,14 @@ pub trait OrderStore: Clone + Send + Sync + 'static {
     /// Every order not in a terminal state, oldest first: what start-up resumes.
     fn list_unfinished(&self) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
 
+    /// Every order created in `[from_ms, to_ms)`, oldest first: one campus day's orders for
+    /// reconciliation.
+    fn list_created_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
+
     /// Claim up to `limit` due tasks whose lease is free or expired, each for `lease`. Each
     /// task is claimed atomically: two concurrent claimers never get the same task.
     fn claim(

@@ -404,6 +404,40 @@ impl OrderStore for SledOrders {
         Ok(out)
     }
 
+    async fn list_created_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Order>, StoreError> {
+        // Order ids start with their UTC creation date (`OrderId::generate`), so only the ids
+        // of the UTC days around the window are read; a day of slack on each side covers any
+        // campus offset and an id stamped a moment before the store's clock.
+        let day_ms = 86_400_000;
+        let mut out = Vec::new();
+        let mut at = from_ms - day_ms;
+        let mut seen_prefixes = Vec::new();
+        while at < to_ms + day_ms {
+            let prefix = chrono::DateTime::from_timestamp_millis(at)
+                .unwrap_or_default()
+                .format("O%Y%m%d")
+                .to_string();
+            at += day_ms;
+            if seen_prefixes.contains(&prefix) {
+                continue;
+            }
+            for item in self.orders.scan_prefix(prefix.as_bytes()) {
+                let (_, bytes) = item?;
+                let order: Order = from_json("orders", &bytes)?;
+                if (from_ms..to_ms).contains(&order.created_at_ms) {
+                    out.push(order);
+                }
+            }
+            seen_prefixes.push(prefix);
+        }
+        out.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        Ok(out)
+    }
+
     async fn claim(&self, lease: Duration, limit: usize) -> Result<Vec<Claim>, StoreError> {
         self.claim_matching(None, lease, limit).await
     }

@@ -120,6 +120,9 @@ pub struct BillerPayResult {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillerStatementRow {
     pub date: String,
+    /// which biller (`elec`, `net`, …); older gateways may leave it out
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub biller_id: Option<String>,
     pub biller_trade_no: String,
     pub out_trade_no: String,
     pub target_id: String,
@@ -132,5 +135,9 @@ pub struct BillerStatement {
     pub date: String,
     pub count: u64,
     pub sum_fen: i64,
+    /// hex SHA-256 of the whole day's rows ([`super::statement_sha256`]), when the upstream
+    /// provides one: the receiver recomputes it over every page to know the file is whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_sha256: Option<String>,
     pub page: Page<BillerStatementRow>,
 }

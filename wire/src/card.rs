@@ -445,6 +445,10 @@ pub struct DailyRecords {
     /// totals over the whole day (all pages) for the requested kind
     pub count: u64,
     pub sum_fen: i64,
+    /// hex SHA-256 of the whole day's rows ([`super::statement_sha256`]), when the upstream
+    /// provides one: the receiver recomputes it over every page to know the file is whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_sha256: Option<String>,
     pub page: Page<DailyRecord>,
 }
 

@@ -218,6 +218,20 @@ pub struct Page<T> {
     pub items: Vec<T>,
 }
 
+/// The file hash of a statement: hex SHA-256 over every row of the day, each serialised as
+/// compact JSON (fields in declaration order) and followed by `\n`, in statement order. The
+/// server computes it before paging; the client recomputes it over the pages it collected.
+pub fn statement_sha256<T: Serialize>(rows: &[T]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for row in rows {
+        // our own plain structs always serialise
+        hasher.update(serde_json::to_vec(row).unwrap_or_default());
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
+}
+
 pub(super) fn default_page() -> u32 {
     1
 }
