@@ -324,7 +324,8 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_panicking_actor_is_restarted_and_reads_go_on() {
-        let (kept, built) = start_fake(Duration::from_secs(60), Duration::from_secs(5));
+        // A generous mailbox deadline: printing the panic's backtrace may take seconds.
+        let (kept, built) = start_fake(Duration::from_secs(60), Duration::from_secs(30));
         // a panic in the handler itself (not in the returned future) kills the actor
         let r: Result<u64, _> = kept
             .invoke(false, |_c: Arc<Fake>| -> LocalFuture<u64> {
@@ -350,11 +351,10 @@ mod tests {
         addr.do_send(Invoke::<Fake, ()> {
             f: Box::new(|_| panic!("boom")),
         });
-        for _ in 0..100 {
+        // A panic's backtrace (RUST_BACKTRACE=1) on a loaded machine can take seconds.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !(kept.restarts() > 0 && kept.is_alive()) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            if kept.restarts() > 0 && kept.is_alive() {
-                break;
-            }
         }
         assert!(kept.is_alive());
         assert_eq!(kept.restarts(), 1);
