@@ -22,6 +22,7 @@ pub mod alerts;
 pub mod deliveries;
 pub mod late;
 pub mod orders;
+pub mod payments;
 pub mod push;
 pub mod pusher;
 pub mod router;

@@ -1,0 +1,868 @@
+//! The payment order machine (自助缴费: card e-wallet debit → biller credit), driven from the
+//! orders store's task outbox like the top-up machine in [`super::orders`].
+//!
+//! Why it exists: a payment touches two systems that can each refuse, time out, or commit and
+//! lose their answer, and the biller may accept a payment now and complete it minutes later
+//! (a dorm meter is credited by its controller). This module owns the one transition function
+//! for payments: each step persists the state that announces an external call before making
+//! it, never re-sends a money write without first querying its key (except the very first
+//! send), and ends every order terminal or waiting for a person.
+//!
+//! It must never compose user text (the rules render the notice from the order's state and
+//! detail), never log a student number, room or payer, and never refund a payment whose biller
+//! outcome it does not know: only a biller's own refusal (or its answer that it never saw the
+//! key) lets the money go back to the card; an outcome that stays unknown goes to a person.
+//!
+//! States (see `store::orders::OrderState`):
+//! `created → debiting → debited → crediting → succeeded`;
+//! `debiting → failed` (the card system refused: lost card, balance, limits);
+//! `crediting → reversing → reversed` (the biller refused, failed later, or never got the
+//! payment: the card debit is refunded by key); `crediting → needs_manual` (accepted but never
+//! completed, or unreachable for good); `reversing → needs_manual` (the refund kept failing).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::orders::{OrderError, code_of, transient};
+use crate::adapters::{BillersHandle, CardHandle};
+use crate::domain::OrderStep;
+use crate::store::orders::{
+    Claim, Order, OrderKind, OrderState, OrderStore, OrderTask, Transition, Transitioned,
+};
+use crate::wire::{
+    BillerPay, BillerPayResult, BillerPayer, BillerState, Debit, Refund, TradeState,
+};
+
+/// How hard the machine tries before it gives up on a step (`[payments]` in the settings).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentPolicy {
+    /// A claimed order is this worker's for this long (ms); then another worker may take it.
+    pub lease_ms: u64,
+    /// First delay (ms) before trying an unknown outcome again or polling an accepted
+    /// payment; doubles per attempt, capped at 32×.
+    pub backoff_base_ms: u64,
+    /// Attempts at the biller (transient failures, or answers that it never saw the key)
+    /// before the debit is refunded.
+    pub credit_attempts: u32,
+    /// Attempts at the refund before the order waits for a person.
+    pub refund_attempts: u32,
+    /// An accepted payment not completed this long (s) after it was sent waits for a person.
+    pub accepted_timeout_secs: u64,
+    /// Tasks claimed per round.
+    pub batch: usize,
+}
+
+impl Default for PaymentPolicy {
+    fn default() -> Self {
+        Self {
+            lease_ms: 30_000,
+            backoff_base_ms: 2_000,
+            credit_attempts: 5,
+            refund_attempts: 8,
+            accepted_timeout_secs: 6 * 3600,
+            batch: 32,
+        }
+    }
+}
+
+impl PaymentPolicy {
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+
+    /// The wait before attempt `attempt + 1` of the same step.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        Duration::from_millis(self.backoff_base_ms) * 2u32.pow(attempt.min(5))
+    }
+}
+
+/// What to do with the claimed task after one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Finished with this task (the next step, if any, was queued with the transition).
+    Done,
+    /// Outcome unknown, upstream unavailable or still processing: try again after a backoff.
+    RetryLater,
+}
+
+/// Drives payment orders. Cheap to clone.
+#[derive(Clone)]
+pub struct PaymentMachine<S: OrderStore> {
+    store: S,
+    card: CardHandle,
+    billers: BillersHandle,
+    policy: PaymentPolicy,
+}
+
+/// What the payment is for, as the machine needs it.
+struct Payee<'a> {
+    biller_id: &'a str,
+    target_id: &'a str,
+    receivable_ids: &'a [String],
+}
+
+fn payee(order: &Order) -> Option<Payee<'_>> {
+    match &order.kind {
+        OrderKind::Payment {
+            biller_id,
+            target_id,
+            receivable_ids,
+        } => Some(Payee {
+            biller_id,
+            target_id,
+            receivable_ids,
+        }),
+        OrderKind::TopUp => None,
+    }
+}
+
+impl<S: OrderStore> PaymentMachine<S> {
+    pub fn new(store: S, card: CardHandle, billers: BillersHandle, policy: PaymentPolicy) -> Self {
+        Self {
+            store,
+            card,
+            billers,
+            policy,
+        }
+    }
+
+    pub fn policy(&self) -> &PaymentPolicy {
+        &self.policy
+    }
+
+    /// Take one step on a claimed `Advance` task of a payment order. `claim.attempt` counts
+    /// the attempts in the order's current state (1 = the first).
+    pub async fn advance(&self, claim: &Claim) -> Result<Progress, OrderError> {
+        let Some(order) = self.store.get(&claim.order_id).await? else {
+            return Ok(Progress::Done);
+        };
+        let Some(payee) = payee(&order) else {
+            return Ok(Progress::Done);
+        };
+        match order.state {
+            OrderState::Created => {
+                self.step(&order, OrderState::Created, OrderState::Debiting, None)
+                    .await
+            }
+            OrderState::Debiting => self.debit(&order, &payee, claim.attempt).await,
+            OrderState::Debited => {
+                self.step(&order, OrderState::Debited, OrderState::Crediting, None)
+                    .await
+            }
+            OrderState::Crediting => self.credit(&order, &payee, claim.attempt).await,
+            OrderState::Reversing => self.refund(&order, claim.attempt).await,
+            OrderState::Succeeded
+            | OrderState::Failed
+            | OrderState::Reversed
+            | OrderState::NeedsManual => Ok(Progress::Done),
+        }
+    }
+
+    /// Persist `from → to` and queue the next step (or the user's notice at the end).
+    async fn step(
+        &self,
+        order: &Order,
+        from: OrderState,
+        to: OrderState,
+        detail: Option<String>,
+    ) -> Result<Progress, OrderError> {
+        let next = if to.is_terminal() {
+            OrderTask::NotifyUser
+        } else {
+            OrderTask::Advance
+        };
+        let mut change = Transition::new(from, to).then(next);
+        change.detail = detail;
+        match self.store.transition(&order.id, change).await? {
+            Transitioned::Applied(_) | Transitioned::AlreadyApplied(_) => {}
+            Transitioned::Conflict { current } => {
+                tracing::warn!(order = %order.id, ?from, ?to, ?current, "payment moved by someone else");
+            }
+        }
+        Ok(Progress::Done)
+    }
+
+    /// `debiting`: debit the e-wallet once; on any later attempt ask the card system by key.
+    async fn debit(
+        &self,
+        order: &Order,
+        payee: &Payee<'_>,
+        attempt: u32,
+    ) -> Result<Progress, OrderError> {
+        let key = order.id.step_key(OrderStep::Debit);
+        if attempt > 1 {
+            match self.card.trade_status(&key).await {
+                Ok(status) => match status.state {
+                    TradeState::Success => {
+                        return self
+                            .step(order, OrderState::Debiting, OrderState::Debited, None)
+                            .await;
+                    }
+                    TradeState::Failed => {
+                        let code = status
+                            .error_code
+                            .map_or("failed".to_owned(), |c| format!("code {c}"));
+                        let detail = Some(format!("{CARD_REFUSED}{code}"));
+                        return self
+                            .step(order, OrderState::Debiting, OrderState::Failed, detail)
+                            .await;
+                    }
+                    TradeState::Processing | TradeState::Reversed => {
+                        return Ok(Progress::RetryLater);
+                    }
+                    // never arrived: sending it (with the same key) is safe
+                    TradeState::NotFound => {}
+                },
+                Err(_) => return Ok(Progress::RetryLater),
+            }
+        }
+        let request = Debit {
+            account: order.account.clone(),
+            amount_fen: order.amount.fen(),
+            out_trade_no: key,
+            biller_id: payee.biller_id.to_owned(),
+            target_id: payee.target_id.to_owned(),
+            remark: String::new(),
+            password_digest: None,
+        };
+        match self.card.debit(&request, None).await {
+            Ok(_) => {
+                self.step(order, OrderState::Debiting, OrderState::Debited, None)
+                    .await
+            }
+            Err(e) if transient(&e) => Ok(Progress::RetryLater),
+            Err(e) => {
+                let detail = Some(format!("{CARD_REFUSED}{}", code_of(&e)));
+                self.step(order, OrderState::Debiting, OrderState::Failed, detail)
+                    .await
+            }
+        }
+    }
+
+    /// `crediting`: pay the biller (same key every time; query it first after the first
+    /// attempt). Accepted payments are polled until they complete.
+    async fn credit(
+        &self,
+        order: &Order,
+        payee: &Payee<'_>,
+        attempt: u32,
+    ) -> Result<Progress, OrderError> {
+        let key = order.id.step_key(OrderStep::Credit);
+        if attempt > 1 {
+            match self.billers.query(&key).await {
+                Ok(result) if result.state == BillerState::NotFound => {
+                    if attempt > self.policy.credit_attempts {
+                        let why =
+                            format!("biller never received the payment after {attempt} attempts");
+                        return self.give_up(order, why).await;
+                    }
+                }
+                Ok(result) => return self.credited(order, &result).await,
+                Err(_) => {
+                    return if self.accepted_too_long(order) {
+                        let why = "biller unreachable; outcome unknown".to_owned();
+                        self.step(
+                            order,
+                            OrderState::Crediting,
+                            OrderState::NeedsManual,
+                            Some(why),
+                        )
+                        .await
+                    } else {
+                        Ok(Progress::RetryLater)
+                    };
+                }
+            }
+        }
+        let request = BillerPay {
+            biller_id: payee.biller_id.to_owned(),
+            target_id: payee.target_id.to_owned(),
+            amount_fen: order.amount.fen(),
+            receivable_ids: payee.receivable_ids.to_vec(),
+            out_trade_no: key,
+            payer: BillerPayer {
+                sno: order.sno.as_str().to_owned(),
+                card_out_trade_no: order.id.step_key(OrderStep::Debit),
+            },
+        };
+        match self.billers.pay(&request).await {
+            Ok(result) => self.credited(order, &result).await,
+            Err(e) if transient(&e) => Ok(Progress::RetryLater),
+            Err(e) => {
+                self.give_up(order, format!("{BILLER_REFUSED}{}", code_of(&e)))
+                    .await
+            }
+        }
+    }
+
+    /// The biller's answer to a payment or a query of its key.
+    async fn credited(
+        &self,
+        order: &Order,
+        result: &BillerPayResult,
+    ) -> Result<Progress, OrderError> {
+        match result.state {
+            BillerState::Success => {
+                self.step(order, OrderState::Crediting, OrderState::Succeeded, None)
+                    .await
+            }
+            BillerState::Failed => {
+                let reason = result.fail_reason.as_deref().unwrap_or("failed");
+                self.give_up(order, format!("{BILLER_FAILED}{reason}"))
+                    .await
+            }
+            BillerState::Accepted if self.accepted_too_long(order) => {
+                let why = "biller accepted but did not complete".to_owned();
+                self.step(
+                    order,
+                    OrderState::Crediting,
+                    OrderState::NeedsManual,
+                    Some(why),
+                )
+                .await
+            }
+            // accepted (completes later), or an answer that contradicts our own send
+            BillerState::Accepted | BillerState::NotFound => Ok(Progress::RetryLater),
+        }
+    }
+
+    /// Whether the order has been crediting longer than an accepted payment may take.
+    fn accepted_too_long(&self, order: &Order) -> bool {
+        let since = order
+            .history
+            .iter()
+            .rev()
+            .find(|c| c.to == OrderState::Crediting)
+            .map_or(order.updated_at_ms, |c| c.at_ms);
+        let limit_ms = i64::try_from(self.policy.accepted_timeout_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX);
+        chrono::Utc::now().timestamp_millis() - since > limit_ms
+    }
+
+    /// The biller will not take this payment: the card debit goes back.
+    async fn give_up(&self, order: &Order, why: String) -> Result<Progress, OrderError> {
+        self.step(
+            order,
+            OrderState::Crediting,
+            OrderState::Reversing,
+            Some(why),
+        )
+        .await
+    }
+
+    /// `reversing`: refund the whole debit to the e-wallet by its own key.
+    async fn refund(&self, order: &Order, attempt: u32) -> Result<Progress, OrderError> {
+        let key = order.id.step_key(OrderStep::Reverse);
+        let exhausted = attempt >= self.policy.refund_attempts;
+        let manual = |why: String| async move {
+            self.step(
+                order,
+                OrderState::Reversing,
+                OrderState::NeedsManual,
+                Some(why),
+            )
+            .await
+        };
+        if attempt > 1 {
+            match self.card.trade_status(&key).await {
+                Ok(status) => match status.state {
+                    TradeState::Success => {
+                        return self
+                            .step(order, OrderState::Reversing, OrderState::Reversed, None)
+                            .await;
+                    }
+                    TradeState::Failed => {
+                        let code = status
+                            .error_code
+                            .map_or("failed".to_owned(), |c| format!("code {c}"));
+                        return manual(format!("card refund refused: {code}")).await;
+                    }
+                    TradeState::NotFound => {}
+                    TradeState::Processing | TradeState::Reversed => {
+                        return if exhausted {
+                            manual("card refund unconfirmed".to_owned()).await
+                        } else {
+                            Ok(Progress::RetryLater)
+                        };
+                    }
+                },
+                Err(e) if exhausted => {
+                    return manual(format!("card refund failed: {}", code_of(&e))).await;
+                }
+                Err(_) => return Ok(Progress::RetryLater),
+            }
+        }
+        let request = Refund {
+            orig_out_trade_no: order.id.step_key(OrderStep::Debit),
+            out_trade_no: key,
+            amount_fen: order.amount.fen(),
+        };
+        match self.card.refund(&request).await {
+            Ok(_) => {
+                self.step(order, OrderState::Reversing, OrderState::Reversed, None)
+                    .await
+            }
+            Err(e) if transient(&e) && !exhausted => Ok(Progress::RetryLater),
+            Err(e) => manual(format!("card refund failed: {}", code_of(&e))).await,
+        }
+    }
+}
+
+/// Detail prefixes the notice reads to say why (see [`Outcome::of`]).
+const CARD_REFUSED: &str = "card debit refused: ";
+const BILLER_REFUSED: &str = "biller refused: ";
+const BILLER_FAILED: &str = "biller failed: ";
+
+/// How a finished payment ended, as the user is told. The rules' messages render it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The biller has the money.
+    Paid,
+    /// Nothing was taken: the card system refused (with its code when known).
+    Refused { card_code: Option<u32> },
+    /// The biller did not take it and the money is back on the card.
+    Refunded { biller_code: Option<u32> },
+    /// A person is looking at it.
+    Manual,
+    /// Not finished yet.
+    InProgress,
+}
+
+impl Outcome {
+    pub fn of(order: &Order) -> Self {
+        let detail_code = |prefix: &str| {
+            order
+                .history
+                .iter()
+                .rev()
+                .filter_map(|c| c.detail.as_deref())
+                .find_map(|d| d.strip_prefix(prefix))
+                .and_then(|rest| rest.strip_prefix("code "))
+                .and_then(|code| code.parse().ok())
+        };
+        match order.state {
+            OrderState::Succeeded => Outcome::Paid,
+            OrderState::Failed => Outcome::Refused {
+                card_code: detail_code(CARD_REFUSED),
+            },
+            OrderState::Reversed => Outcome::Refunded {
+                biller_code: detail_code(BILLER_REFUSED),
+            },
+            OrderState::NeedsManual => Outcome::Manual,
+            OrderState::Created
+            | OrderState::Debiting
+            | OrderState::Debited
+            | OrderState::Crediting
+            | OrderState::Reversing => Outcome::InProgress,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The machine against the card and billers simulators over loopback HTTP, with a real
+    //! (temporary) sled store. Money is read back from the simulators.
+
+    use std::time::Instant;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::adapters::{UpstreamConfig, billers, card};
+    use crate::domain::{Fen, OpenId, OrderId, StudentId};
+    use crate::sim::SimConfig;
+    use crate::sim::campus::local_secs;
+    use crate::sim::card::CardSimConfig;
+    use crate::sim::upstream::testkit::{self, Sim};
+    use crate::store::orders::{NewOrder, SystemClock};
+    use crate::store::{SledOrders, Store};
+
+    /// 张三: a normal card with 52.30 元.
+    const SNO: &str = "2024000001";
+    const ACCOUNT: &str = "20001";
+
+    struct World {
+        sim: Sim,
+        store: SledOrders,
+        machine: PaymentMachine<SledOrders>,
+        card: CardHandle,
+        billers: BillersHandle,
+        _dir: Store,
+    }
+
+    async fn world() -> World {
+        let sim = testkit::spawn(SimConfig {
+            accounts: 100,
+            // the exam fee (30 元) is paid without the card password here
+            card: CardSimConfig {
+                nopwd_limit_fen: 5_000,
+                ..CardSimConfig::default()
+            },
+            ..SimConfig::default()
+        })
+        .await;
+        // 10:00 campus time: far from the card system's 23:30 day cut
+        let since_midnight = local_secs(sim.state.clock().now());
+        sim.state
+            .clock()
+            .advance((10 * 3600 - since_midnight).rem_euclid(86_400));
+        let upstream = |mount: &str| {
+            let mut c = UpstreamConfig::new(
+                format!("{}{mount}", sim.base),
+                sim.creds.app_key.clone(),
+                sim.creds.app_secret.clone(),
+            );
+            c.backoff_base_ms = 5;
+            c.breaker_cooldown_ms = 50;
+            c
+        };
+        let card = card::actor::start(&upstream("/sim/card")).unwrap();
+        let billers = billers::actor::start(&upstream("/sim/billers")).unwrap();
+        let dir = Store::temporary().unwrap();
+        let store = dir
+            .orders_with_clock(std::sync::Arc::new(SystemClock))
+            .unwrap();
+        let policy = PaymentPolicy {
+            lease_ms: 10_000,
+            // longer than the breaker cooldown, so a retry is not spent on an open breaker
+            backoff_base_ms: 30,
+            credit_attempts: 3,
+            refund_attempts: 3,
+            accepted_timeout_secs: 3600,
+            batch: 8,
+        };
+        let machine = PaymentMachine::new(store.clone(), card.clone(), billers.clone(), policy);
+        World {
+            sim,
+            store,
+            machine,
+            card,
+            billers,
+            _dir: dir,
+        }
+    }
+
+    impl World {
+        async fn pay(
+            &self,
+            sno: &str,
+            account: &str,
+            biller: &str,
+            target: &str,
+            amount_fen: i64,
+        ) -> OrderId {
+            let order = NewOrder {
+                id: OrderId::generate(chrono::Utc::now().timestamp_millis()),
+                idempotency_key: format!("pay-{}", OrderId::generate(0)),
+                kind: OrderKind::Payment {
+                    biller_id: biller.to_owned(),
+                    target_id: target.to_owned(),
+                    receivable_ids: Vec::new(),
+                },
+                openid: OpenId::parse("oyORnuP8q7ou2gfYjqLzSIWZf0rs").unwrap(),
+                sno: StudentId::parse(sno).unwrap(),
+                account: account.to_owned(),
+                amount: Fen(amount_fen),
+            };
+            let created = self
+                .store
+                .create(order, Some(OrderTask::Advance))
+                .await
+                .unwrap();
+            created.order().id.clone()
+        }
+
+        /// One round of the worker, payments only.
+        async fn run_once(&self) {
+            let claims = self
+                .store
+                .claim(self.machine.policy.lease(), 8)
+                .await
+                .unwrap();
+            for claim in &claims {
+                let progress = match claim.task {
+                    OrderTask::Advance => self.machine.advance(claim).await.unwrap(),
+                    OrderTask::NotifyUser => Progress::Done,
+                };
+                match progress {
+                    Progress::Done => self.store.ack(claim).await.unwrap(),
+                    Progress::RetryLater => self
+                        .store
+                        .retry_later(claim, self.machine.policy.backoff(claim.attempt))
+                        .await
+                        .unwrap(),
+                };
+            }
+        }
+
+        /// Take steps until the order's state satisfies `done` (at most 30 s).
+        async fn drive_until(&self, id: &OrderId, done: impl Fn(OrderState) -> bool) -> Order {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                self.run_once().await;
+                let order = self.store.get(id).await.unwrap().unwrap();
+                if done(order.state) {
+                    return order;
+                }
+                assert!(Instant::now() < deadline, "stuck: {order:?}");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+
+        /// The e-wallet balance as the card simulator's inspection endpoint shows it.
+        async fn balance(&self, sno: &str) -> i64 {
+            let (status, account) = self.sim.get(&format!("/sim/card/accounts/{sno}")).await;
+            assert_eq!(status, 200);
+            account["balance_fen"].as_i64().unwrap()
+        }
+
+        async fn net_balance(&self, sno: &str) -> i64 {
+            self.billers
+                .lookup("net", sno)
+                .await
+                .unwrap()
+                .balance_fen
+                .unwrap()
+        }
+
+        async fn faults(&self, upstream: &str, knobs: serde_json::Value) {
+            let (status, _) = self
+                .sim
+                .post(&format!("/sim/faults/{upstream}"), knobs)
+                .await;
+            assert_eq!(status, 200);
+        }
+
+        /// A dorm room whose meter answers (`online`) or is offline (6002).
+        async fn room(&self, online: bool) -> String {
+            for f in 1..=6 {
+                for r in 1..=20 {
+                    let room = format!("XY7-{f}{r:02}");
+                    if self.billers.lookup("elec", &room).await.is_ok() == online {
+                        return room;
+                    }
+                }
+            }
+            panic!("no room with online = {online}");
+        }
+    }
+
+    fn path(order: &Order) -> Vec<OrderState> {
+        order.history.iter().map(|c| c.to).collect()
+    }
+
+    fn last_detail(order: &Order) -> Option<&str> {
+        order.history.last().and_then(|c| c.detail.as_deref())
+    }
+
+    #[actix_rt::test]
+    async fn a_network_fee_moves_the_money_from_card_to_biller_once() {
+        let w = world().await;
+        let (card_before, net_before) = (w.balance(SNO).await, w.net_balance(SNO).await);
+        let id = w.pay(SNO, ACCOUNT, "net", SNO, 1_000).await;
+        let order = w.drive_until(&id, OrderState::is_terminal).await;
+        assert_eq!(
+            path(&order),
+            [
+                OrderState::Debiting,
+                OrderState::Debited,
+                OrderState::Crediting,
+                OrderState::Succeeded
+            ]
+        );
+        assert_eq!(Outcome::of(&order), Outcome::Paid);
+        assert_eq!(w.balance(SNO).await, card_before - 1_000);
+        assert_eq!(w.net_balance(SNO).await, net_before + 1_000);
+        assert_eq!(w.store.list_unfinished().await.unwrap(), []);
+    }
+
+    #[actix_rt::test]
+    async fn electricity_accepted_is_polled_until_the_meter_is_credited() {
+        let w = world().await;
+        let room = w.room(true).await;
+        let kwh_before = w.billers.lookup("elec", &room).await.unwrap();
+        let card_before = w.balance(SNO).await;
+        let id = w.pay(SNO, ACCOUNT, "elec", &room, 560).await;
+        // accepted: the order stays crediting while the meter controller works
+        let order = w.drive_until(&id, |s| s == OrderState::Crediting).await;
+        w.run_once().await;
+        w.run_once().await;
+        assert_eq!(
+            w.store.get(&id).await.unwrap().unwrap().state,
+            OrderState::Crediting
+        );
+        assert_eq!(order.amount, Fen(560));
+        assert_eq!(w.balance(SNO).await, card_before - 560);
+        // the meter is credited within 120 s of simulated time
+        w.sim.state.clock().advance(121);
+        let order = w.drive_until(&id, OrderState::is_terminal).await;
+        assert_eq!(order.state, OrderState::Succeeded);
+        let kwh_after = w.billers.lookup("elec", &room).await.unwrap();
+        assert_eq!(
+            kwh_after.remaining_kwh_hundredths.unwrap(),
+            kwh_before.remaining_kwh_hundredths.unwrap() + 1_000,
+            "5.60 元 at 0.56 元/度 is 10 度"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn a_biller_refusing_after_the_debit_gets_the_money_refunded() {
+        let w = world().await;
+        let room = w.room(false).await;
+        let card_before = w.balance(SNO).await;
+        let id = w.pay(SNO, ACCOUNT, "elec", &room, 1_000).await;
+        let order = w.drive_until(&id, OrderState::is_terminal).await;
+        assert_eq!(
+            path(&order),
+            [
+                OrderState::Debiting,
+                OrderState::Debited,
+                OrderState::Crediting,
+                OrderState::Reversing,
+                OrderState::Reversed
+            ]
+        );
+        assert_eq!(
+            order
+                .history
+                .iter()
+                .find(|c| c.to == OrderState::Reversing)
+                .and_then(|c| c.detail.as_deref()),
+            Some("biller refused: code 6002")
+        );
+        assert_eq!(
+            Outcome::of(&order),
+            Outcome::Refunded {
+                biller_code: Some(6002)
+            }
+        );
+        assert_eq!(w.balance(SNO).await, card_before, "refunded to the fen");
+    }
+
+    #[actix_rt::test]
+    async fn a_fixed_fee_paid_twice_is_refused_by_the_biller_and_refunded() {
+        let w = world().await;
+        let start = w.balance(SNO).await;
+        let first = w.pay(SNO, ACCOUNT, "exam", SNO, 3_000).await;
+        let first = w.drive_until(&first, OrderState::is_terminal).await;
+        assert_eq!(first.state, OrderState::Succeeded);
+        assert_eq!(w.balance(SNO).await, start - 3_000);
+        // 张三 tops up at a canteen kiosk, so the second debit has the balance to go through
+        w.card
+            .load(&crate::wire::LoadCreate {
+                account: ACCOUNT.to_owned(),
+                amount_fen: 5_000,
+                out_trade_no: "KIOSK1".to_owned(),
+                source: crate::wire::LoadSource::Bank,
+                source_ref: "KIOSK1".to_owned(),
+            })
+            .await
+            .unwrap();
+        let (status, _) = w
+            .sim
+            .post(&format!("/sim/card/accounts/{SNO}/claim"), json!({}))
+            .await;
+        assert_eq!(status, 200);
+        let card_before = w.balance(SNO).await;
+        let second = w.pay(SNO, ACCOUNT, "exam", SNO, 3_000).await;
+        let second = w.drive_until(&second, OrderState::is_terminal).await;
+        assert_eq!(second.state, OrderState::Reversed);
+        assert_eq!(
+            Outcome::of(&second),
+            Outcome::Refunded {
+                biller_code: Some(6005)
+            }
+        );
+        assert_eq!(w.balance(SNO).await, card_before, "the second is refunded");
+    }
+
+    #[actix_rt::test]
+    async fn a_lost_card_or_a_short_balance_is_refused_before_anything_moves() {
+        let w = world().await;
+        // 王五's card is reported lost; 陈晓雨 has 3.50 元
+        let lost = w
+            .pay("2024000003", "20003", "net", "2024000003", 1_000)
+            .await;
+        let poor = w
+            .pay("2025000005", "20005", "net", "2025000005", 1_000)
+            .await;
+        let poor_before = w.balance("2025000005").await;
+        let lost = w.drive_until(&lost, OrderState::is_terminal).await;
+        let poor = w.drive_until(&poor, OrderState::is_terminal).await;
+        assert_eq!(path(&lost), [OrderState::Debiting, OrderState::Failed]);
+        assert_eq!(
+            Outcome::of(&lost),
+            Outcome::Refused {
+                card_code: Some(2202)
+            }
+        );
+        assert_eq!(
+            Outcome::of(&poor),
+            Outcome::Refused {
+                card_code: Some(2301)
+            }
+        );
+        assert_eq!(w.balance("2025000005").await, poor_before);
+    }
+
+    #[actix_rt::test]
+    async fn answers_lost_after_commit_are_queried_and_nothing_is_sent_twice() {
+        let w = world().await;
+        let (card_before, net_before) = (w.balance(SNO).await, w.net_balance(SNO).await);
+        let id = w.pay(SNO, ACCOUNT, "net", SNO, 1_500).await;
+        w.drive_until(&id, |s| s == OrderState::Debiting).await;
+        w.faults("card", json!({"lost_response_rate": 1.0})).await;
+        w.run_once().await;
+        assert_eq!(
+            w.store.get(&id).await.unwrap().unwrap().state,
+            OrderState::Debiting
+        );
+        w.faults("card", json!({})).await;
+        w.drive_until(&id, |s| s == OrderState::Crediting).await;
+        w.faults("billers", json!({"lost_response_rate": 1.0}))
+            .await;
+        w.run_once().await;
+        assert_eq!(
+            w.store.get(&id).await.unwrap().unwrap().state,
+            OrderState::Crediting
+        );
+        w.faults("billers", json!({})).await;
+        assert_eq!(
+            w.net_balance(SNO).await,
+            net_before + 1_500,
+            "the biller took it"
+        );
+        let order = w.drive_until(&id, OrderState::is_terminal).await;
+        assert_eq!(order.state, OrderState::Succeeded);
+        assert_eq!(w.balance(SNO).await, card_before - 1_500, "debited once");
+        assert_eq!(
+            w.net_balance(SNO).await,
+            net_before + 1_500,
+            "credited once"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn a_refund_that_keeps_failing_waits_for_a_person() {
+        let w = world().await;
+        let room = w.room(false).await;
+        let card_before = w.balance(SNO).await;
+        let id = w.pay(SNO, ACCOUNT, "elec", &room, 1_000).await;
+        w.drive_until(&id, |s| s == OrderState::Crediting).await;
+        w.faults("card", json!({"error_rate": 1.0})).await;
+        let order = w.drive_until(&id, OrderState::is_terminal).await;
+        assert_eq!(order.state, OrderState::NeedsManual);
+        // "unavailable" or "breaker_open", depending on how the breaker counted the retries
+        assert!(
+            last_detail(&order).is_some_and(|d| d.starts_with("card refund failed: ")),
+            "{order:?}"
+        );
+        assert_eq!(Outcome::of(&order), Outcome::Manual);
+        w.faults("card", json!({})).await;
+        // the money is with neither the biller nor the card: the operator returns it
+        assert_eq!(w.balance(SNO).await, card_before - 1_000);
+        assert_eq!(w.store.list_unfinished().await.unwrap(), []);
+    }
+}
