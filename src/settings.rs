@@ -32,6 +32,8 @@ pub struct Settings {
     pub push: PushSettings,
     /// The daily reconciliation (对账) job and its policy.
     pub reconcile: crate::reconcile::ReconcileSettings,
+    /// `[payments]`: what the payment dialogs offer.
+    pub payments: crate::actions::payments::PaymentSettings,
     /// Upstream adapters (`[upstreams.card]`, …); absent = campus services answer that they
     /// are unavailable.
     pub upstreams: Option<crate::adapters::AdaptersConfig>,

@@ -26,6 +26,7 @@ use crate::actions::{ActionRegistry, Services};
 use crate::actors::deliveries::Deliveries;
 use crate::actors::orders::{ChatNotices, OrderWorker, TopUpMachine, WorkerHandle};
 use crate::actors::push::{PushDeps, PushHandle};
+use crate::actors::payments::PaymentMachine;
 use crate::actors::pusher::PusherHandle;
 use crate::actors::router::{Router, RouterHandle};
 use crate::actors::sessions::Sessions;
@@ -296,6 +297,7 @@ impl Application {
             adapters: adapters.clone(),
             settings: settings.services.clone(),
             binding: settings.binding.clone(),
+            payments: settings.payments.clone(),
             utc_offset_hours: settings.server.utc_offset_hours,
             media: Some(media),
             bills: settings.bills.clone(),
@@ -551,7 +553,8 @@ fn warn_about_upstream_trust(settings: &Settings, profile: Profile) {
 }
 
 /// The order worker: claims order tasks for the life of the process, resuming whatever the
-/// last run left unfinished. Top-ups are driven only where a bank is configured.
+/// last run left unfinished. Top-ups are driven only where a bank is configured, payments
+/// only where billers are.
 fn start_orders_worker(
     store: &Store,
     settings: &Settings,
@@ -575,12 +578,25 @@ fn start_orders_worker(
         rules.clone(),
         adapters.map(|a| a.card.clone()),
     );
-    let worker = OrderWorker::new(
+    let payments = adapters.and_then(|a| {
+        a.billers.clone().map(|billers| {
+            PaymentMachine::new(
+                orders.clone(),
+                a.card.clone(),
+                billers,
+                settings.orders.payment_policy(),
+            )
+        })
+    });
+    let mut worker = OrderWorker::new(
         orders,
         topup,
         Arc::new(notices),
         settings.orders.worker_policy(),
     );
+    if let Some(payments) = payments {
+        worker = worker.with_payments(payments);
+    }
     Ok(worker.spawn())
 }
 

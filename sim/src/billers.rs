@@ -97,6 +97,13 @@ fn catalog() -> Vec<Biller> {
     ]
 }
 
+/// Donation projects (`billers/locations` with `level = project`).
+const PROJECTS: &[(&str, &str)] = &[("FUND-LIB", "图书馆建设基金"), ("FUND-SCH", "奖助学金基金")];
+
+/// The exam every student may register for, with its fee (`exam` lookups list it until paid).
+const EXAM_ITEM: &str = "全国大学英语四级考试（CET-4）报名费";
+const EXAM_FEE_FEN: i64 = 3_000;
+
 const CAMPUSES: &[(&str, &str, u32)] = &[("XY", "西苑", 8), ("DY", "东苑", 6)];
 const FLOORS: u32 = 6;
 const ROOMS_PER_FLOOR: u32 = 20;
@@ -132,6 +139,9 @@ struct Payment {
     at: i64,
     /// Electricity: credited at this time (ACCEPTED until then).
     completes_at: i64,
+    receivable_ids: Vec<String>,
+    /// Donation: the donor's message.
+    message: Option<String>,
 }
 
 #[derive(Default)]
@@ -140,6 +150,9 @@ struct BillersState {
     payments: HashMap<(String, String), Payment>,
     /// receivable ids already paid
     paid: HashSet<String>,
+    /// Rooms whose meter was switched offline through `/sim/billers/meters/{room}/offline`
+    /// (besides the ~5 % that are offline by the seed).
+    offline: HashSet<String>,
     seq: u64,
 }
 
@@ -166,6 +179,16 @@ fn catalog_op(_state: &SimState, _ctx: &Ctx, _body: Value) -> OpResult {
 
 fn locations(_state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
     let q: LocationsQuery = parse(body)?;
+    if q.biller_id == "donation" && q.level == "project" {
+        let items = PROJECTS
+            .iter()
+            .map(|(id, name)| Location {
+                id: (*id).to_owned(),
+                name: (*name).to_owned(),
+            })
+            .collect();
+        return to_value(&Locations { items });
+    }
     if q.biller_id != "elec" {
         return Err(not_found());
     }
@@ -295,7 +318,7 @@ fn lookup_target(
         "elec" => {
             let (ci, building, floor, room) = parse_room(target).ok_or_else(not_found)?;
             let mut r = room_rng(seed, target);
-            if r.chance(0.05) {
+            if r.chance(0.05) || st.offline.contains(target) {
                 return Err(ErrorCode::MeterOffline.into());
             }
             let kwh = r.range(0, 30_000) + credited_kwh(&st, target, ctx.now);
@@ -343,24 +366,38 @@ fn lookup_target(
             if !p.kind.is_student() {
                 return Err(not_found());
             }
+            let paid = st
+                .payments
+                .values()
+                .any(|x| x.biller_id == "exam" && x.target_id == target);
+            let receivables = if paid {
+                Vec::new()
+            } else {
+                vec![Receivable {
+                    id: format!("EX-{target}"),
+                    item: EXAM_ITEM.to_owned(),
+                    amount_fen: EXAM_FEE_FEN,
+                    due: None,
+                }]
+            };
             Ok(BillerTarget {
                 display_name: format!("学工号 {target}"),
-                text: "全国大学英语四六级考试报名费30.00元".to_owned(),
+                text: if paid {
+                    "报名费已缴".to_owned()
+                } else {
+                    format!("{EXAM_ITEM}{}元", yuan(EXAM_FEE_FEN))
+                },
+                receivables,
                 ..empty
             })
         }
-        "donation" => match target {
-            "FUND-LIB" | "FUND-SCH" => Ok(BillerTarget {
-                display_name: if target == "FUND-LIB" {
-                    "图书馆建设基金"
-                } else {
-                    "奖助学金基金"
-                }
-                .to_owned(),
+        "donation" => match PROJECTS.iter().find(|(id, _)| *id == target) {
+            Some((_, name)) => Ok(BillerTarget {
+                display_name: (*name).to_owned(),
                 text: "感谢您对母校的支持".to_owned(),
                 ..empty
             }),
-            _ => Err(not_found()),
+            None => Err(not_found()),
         },
         _ => Err(not_found()),
     }
@@ -462,6 +499,8 @@ fn pay(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         date: today,
         at: ctx.now,
         completes_at,
+        receivable_ids: q.receivable_ids.clone(),
+        message: q.message.clone(),
     };
     for id in &q.receivable_ids {
         st.paid.insert(id.clone());
@@ -556,6 +595,65 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         page,
     })
     .map(|answer| faults.shape(answer))
+}
+
+/// `GET /sim/billers/payments?biller_id=B&target_id=T`: the payments the billers hold (both
+/// filters optional), oldest first, as the inspection a test or the demo reads.
+pub async fn list_payments(
+    state: actix_web::web::Data<SimState>,
+    q: actix_web::web::Query<HashMap<String, String>>,
+) -> actix_web::HttpResponse {
+    let now = state.clock().now();
+    let st = lock(&state.billers().st);
+    let wanted = |key: &str, value: &str| q.get(key).is_none_or(|w| w == value);
+    let mut rows: Vec<(&String, &Payment)> = st
+        .payments
+        .iter()
+        .filter(|(_, p)| wanted("biller_id", &p.biller_id) && wanted("target_id", &p.target_id))
+        .map(|((_, key), p)| (key, p))
+        .collect();
+    rows.sort_by_key(|(_, p)| (p.at, p.biller_trade_no.clone()));
+    let items: Vec<Value> = rows
+        .into_iter()
+        .map(|(key, p)| {
+            serde_json::json!({
+                "out_trade_no": key,
+                "biller_trade_no": p.biller_trade_no,
+                "biller_id": p.biller_id,
+                "target_id": p.target_id,
+                "amount_fen": p.amount,
+                "receivable_ids": p.receivable_ids,
+                "message": p.message,
+                "state": result_of(key, p, now).state,
+            })
+        })
+        .collect();
+    actix_web::HttpResponse::Ok().json(items)
+}
+
+#[derive(serde::Deserialize)]
+pub struct MeterSwitch {
+    offline: bool,
+}
+
+/// `POST /sim/billers/meters/{room}/offline {"offline": true}`: the room's meter stops (or
+/// resumes) answering, as when its collector loses the network: lookups and payments are 6002.
+pub async fn switch_meter(
+    state: actix_web::web::Data<SimState>,
+    room: actix_web::web::Path<String>,
+    body: actix_web::web::Json<MeterSwitch>,
+) -> actix_web::HttpResponse {
+    if parse_room(&room).is_none() {
+        return actix_web::HttpResponse::NotFound()
+            .json(serde_json::json!({"error": "no such room"}));
+    }
+    let mut st = lock(&state.billers().st);
+    if body.offline {
+        st.offline.insert(room.into_inner());
+    } else {
+        st.offline.remove(room.as_str());
+    }
+    actix_web::HttpResponse::Ok().json(serde_json::json!({"ok": true}))
 }
 
 /// Every operation of the billers gateway.

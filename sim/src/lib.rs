@@ -452,7 +452,12 @@ pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                 .route("/bank/api/v1/{tail:.*}", web::post().to(serve_bank))
                 .route("/bank/accounts/{id}", web::get().to(get_bank_account))
                 .route("/billers/api/v1/health", web::get().to(health_billers))
-                .route("/billers/api/v1/{tail:.*}", web::post().to(serve_billers)),
+                .route("/billers/api/v1/{tail:.*}", web::post().to(serve_billers))
+                .route("/billers/payments", web::get().to(billers::list_payments))
+                .route(
+                    "/billers/meters/{room}/offline",
+                    web::post().to(billers::switch_meter),
+                ),
         );
     }
 }

@@ -17,6 +17,7 @@ mod builtin;
 mod card;
 pub mod money;
 mod notices;
+pub mod payments;
 mod public;
 mod subscriptions;
 mod support;
@@ -45,6 +46,8 @@ pub struct Services {
     /// actions answer that the service is not available).
     pub adapters: Option<crate::adapters::Adapters>,
     pub settings: crate::settings::ServicesSettings,
+    /// What the payment dialogs offer (network packages, donation message length).
+    pub payments: payments::PaymentSettings,
     /// Limits on verification codes (binding, 绑定手机).
     pub binding: crate::settings::BindingSettings,
     /// Campus local time offset from UTC (hours).
@@ -181,6 +184,7 @@ impl ActionRegistry {
             .chain(bills::all())
             .chain(alerts::all())
             .chain(subscriptions::all())
+            .chain(payments::all())
         {
             reg.register(def);
         }
@@ -215,6 +219,7 @@ impl ActionCatalog for ActionRegistry {
     fn all_messages(&self) -> Vec<&'static str> {
         let mut all: Vec<&'static str> = ROUTER_MESSAGES.to_vec();
         all.extend_from_slice(money::NOTICE_MESSAGES);
+        all.extend_from_slice(payments::NOTICE_MESSAGES);
         for d in self.actions.values() {
             all.extend_from_slice(d.messages);
         }

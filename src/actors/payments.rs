@@ -20,12 +20,8 @@
 //! payment: the card debit is refunded by key); `crediting → needs_manual` (accepted but never
 //! completed, or unreachable for good); `reversing → needs_manual` (the refund kept failing).
 
-use std::time::Duration;
-
-use serde::Deserialize;
-
-use super::orders::{OrderError, code_of, transient};
-use crate::adapters::{BillersHandle, CardHandle};
+use super::orders::{After, OrderError, code_of, nothing_sent, transient};
+use crate::adapters::{AdapterError, BillersHandle, CardHandle};
 use crate::domain::OrderStep;
 use crate::store::orders::{
     Claim, Order, OrderKind, OrderState, OrderStore, OrderTask, Transition, Transitioned,
@@ -34,57 +30,38 @@ use crate::wire::{
     BillerPay, BillerPayResult, BillerPayer, BillerState, Debit, Refund, TradeState,
 };
 
-/// How hard the machine tries before it gives up on a step (`[payments]` in the settings).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// How hard the machine tries before it gives up on a step (`[orders]` in the settings).
+#[derive(Clone, Debug)]
 pub struct PaymentPolicy {
-    /// A claimed order is this worker's for this long (ms); then another worker may take it.
-    pub lease_ms: u64,
-    /// First delay (ms) before trying an unknown outcome again or polling an accepted
-    /// payment; doubles per attempt, capped at 32×.
-    pub backoff_base_ms: u64,
-    /// Attempts at the biller (transient failures, or answers that it never saw the key)
-    /// before the debit is refunded.
+    /// Sends to the biller (transient failures, or answers that it never saw the key) before
+    /// the debit is refunded.
     pub credit_attempts: u32,
     /// Attempts at the refund before the order waits for a person.
     pub refund_attempts: u32,
-    /// An accepted payment not completed this long (s) after it was sent waits for a person.
-    pub accepted_timeout_secs: u64,
-    /// Tasks claimed per round.
-    pub batch: usize,
+    /// A payment whose biller outcome is still open (accepted and not completed, or the
+    /// biller unreachable) this long after it was sent waits for a person.
+    pub unresolved_after: std::time::Duration,
 }
 
 impl Default for PaymentPolicy {
     fn default() -> Self {
         Self {
-            lease_ms: 30_000,
-            backoff_base_ms: 2_000,
             credit_attempts: 5,
             refund_attempts: 8,
-            accepted_timeout_secs: 6 * 3600,
-            batch: 32,
+            unresolved_after: std::time::Duration::from_secs(6 * 3600),
         }
     }
 }
 
-impl PaymentPolicy {
-    pub fn lease(&self) -> Duration {
-        Duration::from_millis(self.lease_ms)
+/// After a failed call: put back (nothing was sent), back off, or `None` = give up.
+fn after_failure(e: &AdapterError, exhausted: bool) -> Option<After> {
+    if nothing_sent(e) {
+        Some(After::NotSent)
+    } else if transient(e) && !exhausted {
+        Some(After::Backoff)
+    } else {
+        None
     }
-
-    /// The wait before attempt `attempt + 1` of the same step.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        Duration::from_millis(self.backoff_base_ms) * 2u32.pow(attempt.min(5))
-    }
-}
-
-/// What to do with the claimed task after one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// Finished with this task (the next step, if any, was queued with the transition).
-    Done,
-    /// Outcome unknown, upstream unavailable or still processing: try again after a backoff.
-    RetryLater,
 }
 
 /// Drives payment orders. Cheap to clone.
@@ -101,6 +78,7 @@ struct Payee<'a> {
     biller_id: &'a str,
     target_id: &'a str,
     receivable_ids: &'a [String],
+    note: Option<&'a str>,
 }
 
 fn payee(order: &Order) -> Option<Payee<'_>> {
@@ -109,10 +87,12 @@ fn payee(order: &Order) -> Option<Payee<'_>> {
             biller_id,
             target_id,
             receivable_ids,
+            note,
         } => Some(Payee {
             biller_id,
             target_id,
             receivable_ids,
+            note: note.as_deref(),
         }),
         OrderKind::TopUp => None,
     }
@@ -128,35 +108,28 @@ impl<S: OrderStore> PaymentMachine<S> {
         }
     }
 
-    pub fn policy(&self) -> &PaymentPolicy {
-        &self.policy
-    }
-
     /// Take one step on a claimed `Advance` task of a payment order. `claim.attempt` counts
     /// the attempts in the order's current state (1 = the first).
-    pub async fn advance(&self, claim: &Claim) -> Result<Progress, OrderError> {
-        let Some(order) = self.store.get(&claim.order_id).await? else {
-            return Ok(Progress::Done);
-        };
-        let Some(payee) = payee(&order) else {
-            return Ok(Progress::Done);
+    pub async fn advance(&self, claim: &Claim, order: &Order) -> Result<After, OrderError> {
+        let Some(payee) = payee(order) else {
+            return Ok(After::Ack);
         };
         match order.state {
             OrderState::Created => {
-                self.step(&order, OrderState::Created, OrderState::Debiting, None)
+                self.step(order, OrderState::Created, OrderState::Debiting, None)
                     .await
             }
-            OrderState::Debiting => self.debit(&order, &payee, claim.attempt).await,
+            OrderState::Debiting => self.debit(order, &payee, claim.attempt).await,
             OrderState::Debited => {
-                self.step(&order, OrderState::Debited, OrderState::Crediting, None)
+                self.step(order, OrderState::Debited, OrderState::Crediting, None)
                     .await
             }
-            OrderState::Crediting => self.credit(&order, &payee, claim.attempt).await,
-            OrderState::Reversing => self.refund(&order, claim.attempt).await,
+            OrderState::Crediting => self.credit(order, &payee, claim.attempt).await,
+            OrderState::Reversing => self.refund(order, claim.attempt).await,
             OrderState::Succeeded
             | OrderState::Failed
             | OrderState::Reversed
-            | OrderState::NeedsManual => Ok(Progress::Done),
+            | OrderState::NeedsManual => Ok(After::Ack),
         }
     }
 
@@ -167,7 +140,7 @@ impl<S: OrderStore> PaymentMachine<S> {
         from: OrderState,
         to: OrderState,
         detail: Option<String>,
-    ) -> Result<Progress, OrderError> {
+    ) -> Result<After, OrderError> {
         let next = if to.is_terminal() {
             OrderTask::NotifyUser
         } else {
@@ -181,7 +154,7 @@ impl<S: OrderStore> PaymentMachine<S> {
                 tracing::warn!(order = %order.id, ?from, ?to, ?current, "payment moved by someone else");
             }
         }
-        Ok(Progress::Done)
+        Ok(After::Ack)
     }
 
     /// `debiting`: debit the e-wallet once; on any later attempt ask the card system by key.
@@ -190,7 +163,7 @@ impl<S: OrderStore> PaymentMachine<S> {
         order: &Order,
         payee: &Payee<'_>,
         attempt: u32,
-    ) -> Result<Progress, OrderError> {
+    ) -> Result<After, OrderError> {
         let key = order.id.step_key(OrderStep::Debit);
         if attempt > 1 {
             match self.card.trade_status(&key).await {
@@ -210,12 +183,13 @@ impl<S: OrderStore> PaymentMachine<S> {
                             .await;
                     }
                     TradeState::Processing | TradeState::Reversed => {
-                        return Ok(Progress::RetryLater);
+                        return Ok(After::Backoff);
                     }
                     // never arrived: sending it (with the same key) is safe
                     TradeState::NotFound => {}
                 },
-                Err(_) => return Ok(Progress::RetryLater),
+                Err(e) if nothing_sent(&e) => return Ok(After::NotSent),
+                Err(_) => return Ok(After::Backoff),
             }
         }
         let request = Debit {
@@ -232,7 +206,8 @@ impl<S: OrderStore> PaymentMachine<S> {
                 self.step(order, OrderState::Debiting, OrderState::Debited, None)
                     .await
             }
-            Err(e) if transient(&e) => Ok(Progress::RetryLater),
+            Err(e) if nothing_sent(&e) => Ok(After::NotSent),
+            Err(e) if transient(&e) => Ok(After::Backoff),
             Err(e) => {
                 let detail = Some(format!("{CARD_REFUSED}{}", code_of(&e)));
                 self.step(order, OrderState::Debiting, OrderState::Failed, detail)
@@ -248,7 +223,7 @@ impl<S: OrderStore> PaymentMachine<S> {
         order: &Order,
         payee: &Payee<'_>,
         attempt: u32,
-    ) -> Result<Progress, OrderError> {
+    ) -> Result<After, OrderError> {
         let key = order.id.step_key(OrderStep::Credit);
         if attempt > 1 {
             match self.billers.query(&key).await {
@@ -260,6 +235,7 @@ impl<S: OrderStore> PaymentMachine<S> {
                     }
                 }
                 Ok(result) => return self.credited(order, &result).await,
+                Err(e) if nothing_sent(&e) => return Ok(After::NotSent),
                 Err(_) => {
                     return if self.accepted_too_long(order) {
                         let why = "biller unreachable; outcome unknown".to_owned();
@@ -271,7 +247,7 @@ impl<S: OrderStore> PaymentMachine<S> {
                         )
                         .await
                     } else {
-                        Ok(Progress::RetryLater)
+                        Ok(After::Backoff)
                     };
                 }
             }
@@ -286,10 +262,12 @@ impl<S: OrderStore> PaymentMachine<S> {
                 sno: order.sno.as_str().to_owned(),
                 card_out_trade_no: order.id.step_key(OrderStep::Debit),
             },
+            message: payee.note.map(str::to_owned),
         };
         match self.billers.pay(&request).await {
             Ok(result) => self.credited(order, &result).await,
-            Err(e) if transient(&e) => Ok(Progress::RetryLater),
+            Err(e) if nothing_sent(&e) => Ok(After::NotSent),
+            Err(e) if transient(&e) => Ok(After::Backoff),
             Err(e) => {
                 self.give_up(order, format!("{BILLER_REFUSED}{}", code_of(&e)))
                     .await
@@ -298,11 +276,7 @@ impl<S: OrderStore> PaymentMachine<S> {
     }
 
     /// The biller's answer to a payment or a query of its key.
-    async fn credited(
-        &self,
-        order: &Order,
-        result: &BillerPayResult,
-    ) -> Result<Progress, OrderError> {
+    async fn credited(&self, order: &Order, result: &BillerPayResult) -> Result<After, OrderError> {
         match result.state {
             BillerState::Success => {
                 self.step(order, OrderState::Crediting, OrderState::Succeeded, None)
@@ -324,7 +298,7 @@ impl<S: OrderStore> PaymentMachine<S> {
                 .await
             }
             // accepted (completes later), or an answer that contradicts our own send
-            BillerState::Accepted | BillerState::NotFound => Ok(Progress::RetryLater),
+            BillerState::Accepted | BillerState::NotFound => Ok(After::Backoff),
         }
     }
 
@@ -336,13 +310,12 @@ impl<S: OrderStore> PaymentMachine<S> {
             .rev()
             .find(|c| c.to == OrderState::Crediting)
             .map_or(order.updated_at_ms, |c| c.at_ms);
-        let limit_ms = i64::try_from(self.policy.accepted_timeout_secs.saturating_mul(1000))
-            .unwrap_or(i64::MAX);
+        let limit_ms = i64::try_from(self.policy.unresolved_after.as_millis()).unwrap_or(i64::MAX);
         chrono::Utc::now().timestamp_millis() - since > limit_ms
     }
 
     /// The biller will not take this payment: the card debit goes back.
-    async fn give_up(&self, order: &Order, why: String) -> Result<Progress, OrderError> {
+    async fn give_up(&self, order: &Order, why: String) -> Result<After, OrderError> {
         self.step(
             order,
             OrderState::Crediting,
@@ -353,7 +326,7 @@ impl<S: OrderStore> PaymentMachine<S> {
     }
 
     /// `reversing`: refund the whole debit to the e-wallet by its own key.
-    async fn refund(&self, order: &Order, attempt: u32) -> Result<Progress, OrderError> {
+    async fn refund(&self, order: &Order, attempt: u32) -> Result<After, OrderError> {
         let key = order.id.step_key(OrderStep::Reverse);
         let exhausted = attempt >= self.policy.refund_attempts;
         let manual = |why: String| async move {
@@ -384,14 +357,16 @@ impl<S: OrderStore> PaymentMachine<S> {
                         return if exhausted {
                             manual("card refund unconfirmed".to_owned()).await
                         } else {
-                            Ok(Progress::RetryLater)
+                            Ok(After::Backoff)
                         };
                     }
                 },
-                Err(e) if exhausted => {
-                    return manual(format!("card refund failed: {}", code_of(&e))).await;
+                Err(e) => {
+                    return match after_failure(&e, exhausted) {
+                        Some(after) => Ok(after),
+                        None => manual(format!("card refund failed: {}", code_of(&e))).await,
+                    };
                 }
-                Err(_) => return Ok(Progress::RetryLater),
             }
         }
         let request = Refund {
@@ -404,8 +379,10 @@ impl<S: OrderStore> PaymentMachine<S> {
                 self.step(order, OrderState::Reversing, OrderState::Reversed, None)
                     .await
             }
-            Err(e) if transient(&e) && !exhausted => Ok(Progress::RetryLater),
-            Err(e) => manual(format!("card refund failed: {}", code_of(&e))).await,
+            Err(e) => match after_failure(&e, exhausted) {
+                Some(after) => Ok(after),
+                None => manual(format!("card refund failed: {}", code_of(&e))).await,
+            },
         }
     }
 }
@@ -465,11 +442,14 @@ mod tests {
     //! The machine against the card and billers simulators over loopback HTTP, with a real
     //! (temporary) sled store. Money is read back from the simulators.
 
-    use std::time::Instant;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
 
+    use futures_util::future::LocalBoxFuture;
     use serde_json::json;
 
     use super::*;
+    use crate::actors::orders::{OrderNotices, OrderWorker, WorkerPolicy};
     use crate::adapters::{UpstreamConfig, billers, card};
     use crate::domain::{Fen, OpenId, OrderId, StudentId};
     use crate::sim::SimConfig;
@@ -483,10 +463,22 @@ mod tests {
     const SNO: &str = "2024000001";
     const ACCOUNT: &str = "20001";
 
+    /// The ends the worker announced, in order.
+    #[derive(Default)]
+    struct Told(Mutex<Vec<(OrderId, OrderState)>>);
+
+    impl OrderNotices for Told {
+        fn tell<'a>(&'a self, order: &'a Order) -> LocalBoxFuture<'a, After> {
+            self.0.lock().unwrap().push((order.id.clone(), order.state));
+            Box::pin(async { After::Ack })
+        }
+    }
+
     struct World {
         sim: Sim,
         store: SledOrders,
-        machine: PaymentMachine<SledOrders>,
+        worker: OrderWorker<SledOrders>,
+        told: Arc<Told>,
         card: CardHandle,
         billers: BillersHandle,
         _dir: Store,
@@ -525,19 +517,30 @@ mod tests {
             .orders_with_clock(std::sync::Arc::new(SystemClock))
             .unwrap();
         let policy = PaymentPolicy {
-            lease_ms: 10_000,
-            // longer than the breaker cooldown, so a retry is not spent on an open breaker
-            backoff_base_ms: 30,
             credit_attempts: 3,
             refund_attempts: 3,
-            accepted_timeout_secs: 3600,
-            batch: 8,
+            unresolved_after: Duration::from_secs(3600),
         };
         let machine = PaymentMachine::new(store.clone(), card.clone(), billers.clone(), policy);
+        let told = Arc::new(Told::default());
+        let worker = OrderWorker::new(
+            store.clone(),
+            None,
+            told.clone(),
+            WorkerPolicy {
+                lease: Duration::from_secs(10),
+                batch: 8,
+                poll: Duration::from_millis(10),
+                // longer than the breaker cooldown, so a retry is not spent on an open breaker
+                backoff_base: Duration::from_millis(30),
+            },
+        )
+        .with_payments(machine);
         World {
             sim,
             store,
-            machine,
+            worker,
+            told,
             card,
             billers,
             _dir: dir,
@@ -560,6 +563,7 @@ mod tests {
                     biller_id: biller.to_owned(),
                     target_id: target.to_owned(),
                     receivable_ids: Vec::new(),
+                    note: None,
                 },
                 openid: OpenId::parse("oyORnuP8q7ou2gfYjqLzSIWZf0rs").unwrap(),
                 sno: StudentId::parse(sno).unwrap(),
@@ -574,27 +578,22 @@ mod tests {
             created.order().id.clone()
         }
 
-        /// One round of the worker, payments only.
-        async fn run_once(&self) {
-            let claims = self
-                .store
-                .claim(self.machine.policy.lease(), 8)
-                .await
-                .unwrap();
-            for claim in &claims {
-                let progress = match claim.task {
-                    OrderTask::Advance => self.machine.advance(claim).await.unwrap(),
-                    OrderTask::NotifyUser => Progress::Done,
-                };
-                match progress {
-                    Progress::Done => self.store.ack(claim).await.unwrap(),
-                    Progress::RetryLater => self
-                        .store
-                        .retry_later(claim, self.machine.policy.backoff(claim.attempt))
-                        .await
-                        .unwrap(),
-                };
+        /// The notices, once there is one (rounds run until then, at most 30 s).
+        async fn told(&self) -> Vec<(OrderId, OrderState)> {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                self.run_once().await;
+                let told = self.told.0.lock().unwrap().clone();
+                if !told.is_empty() {
+                    return told;
+                }
+                assert!(Instant::now() < deadline, "nobody was told");
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
+        }
+
+        async fn run_once(&self) {
+            self.worker.run_once().await.unwrap();
         }
 
         /// Take steps until the order's state satisfies `done` (at most 30 s).
@@ -673,6 +672,11 @@ mod tests {
             ]
         );
         assert_eq!(Outcome::of(&order), Outcome::Paid);
+        assert_eq!(
+            w.told().await,
+            [(id.clone(), OrderState::Succeeded)],
+            "the user is told once"
+        );
         assert_eq!(w.balance(SNO).await, card_before - 1_000);
         assert_eq!(w.net_balance(SNO).await, net_before + 1_000);
         assert_eq!(w.store.list_unfinished().await.unwrap(), []);

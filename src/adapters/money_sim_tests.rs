@@ -302,6 +302,7 @@ async fn biller_catalog_locations_lookup_pay_query_and_statement() {
             sno: "2024000001".into(),
             card_out_trade_no: "CDT1".into(),
         },
+        message: None,
     };
     let accepted = billers.pay(&pay).await.unwrap();
     assert_eq!(
@@ -351,6 +352,7 @@ async fn biller_catalog_locations_lookup_pay_query_and_statement() {
             sno: "2024000002".into(),
             card_out_trade_no: format!("C{key}"),
         },
+        message: None,
     };
     assert_eq!(
         billers.pay(&photo_pay("JFPH1")).await.unwrap().state,
@@ -397,6 +399,7 @@ async fn biller_answer_lost_after_commit_then_query_by_key_pays_once() {
             sno: "2024000003".into(),
             card_out_trade_no: "CDLOST1".into(),
         },
+        message: None,
     };
     lose_responses(&sim, "billers", true).await;
     assert_eq!(

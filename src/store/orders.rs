@@ -79,6 +79,9 @@ pub enum OrderKind {
         target_id: String,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         receivable_ids: Vec<String>,
+        /// What the payer sends with it (a donor's message), passed to the biller as is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
 }
 

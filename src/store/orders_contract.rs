@@ -374,6 +374,7 @@ pub async fn a_worker_claims_only_the_kinds_it_drives<S: OrderStore>(
             biller_id: "elec".into(),
             target_id: "R-1-101".into(),
             receivable_ids: Vec::new(),
+            note: None,
         },
         ..new_order("wx-msg-2", 3_000)
     };

@@ -18,6 +18,7 @@ mod isolation;
 mod memory;
 mod notices;
 mod operator_cli;
+mod payments;
 mod platform;
 mod push;
 mod queries;

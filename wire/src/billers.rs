@@ -96,6 +96,9 @@ pub struct BillerPay {
     pub receivable_ids: Vec<String>,
     pub out_trade_no: String,
     pub payer: BillerPayer,
+    /// A donor's message (donations only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -105,17 +105,29 @@ pub struct OrdersSettings {
     pub batch: usize,
     /// `[orders.topup]`: limits, the 圈存 service window and the top-up machine's retries.
     pub topup: TopUpSettings,
+    /// Payments: sends to the biller that may fail (or that it never saw) before the card
+    /// debit is refunded.
+    pub payment_credit_attempts: u32,
+    /// Payments: refund attempts before the order waits for a person.
+    pub payment_refund_attempts: u32,
+    /// Payments: an accepted payment the biller has not completed (or cannot be asked about)
+    /// this long after it was sent waits for a person.
+    pub payment_unresolved_secs: u64,
 }
 
 impl Default for OrdersSettings {
     fn default() -> Self {
         let worker = WorkerPolicy::default();
+        let payment = crate::actors::payments::PaymentPolicy::default();
         Self {
             lease_secs: worker.lease.as_secs(),
             backoff_base_ms: worker.backoff_base.as_millis() as u64,
             poll_ms: worker.poll.as_millis() as u64,
             batch: worker.batch,
             topup: TopUpSettings::default(),
+            payment_credit_attempts: payment.credit_attempts,
+            payment_refund_attempts: payment.refund_attempts,
+            payment_unresolved_secs: payment.unresolved_after.as_secs(),
         }
     }
 }
@@ -127,6 +139,14 @@ impl OrdersSettings {
             batch: self.batch.max(1),
             poll: std::time::Duration::from_millis(self.poll_ms.max(10)),
             backoff_base: std::time::Duration::from_millis(self.backoff_base_ms.max(1)),
+        }
+    }
+
+    pub fn payment_policy(&self) -> crate::actors::payments::PaymentPolicy {
+        crate::actors::payments::PaymentPolicy {
+            credit_attempts: self.payment_credit_attempts.max(1),
+            refund_attempts: self.payment_refund_attempts.max(1),
+            unresolved_after: std::time::Duration::from_secs(self.payment_unresolved_secs.max(1)),
         }
     }
 }

@@ -55,9 +55,7 @@ impl OrderNotices for ChatNotices {
                     };
                     crate::actions::money::top_up_notice(order, balance.as_ref())
                 }
-                // the payment machine brings its own notice; until then the worker never
-                // claims payment tasks
-                OrderKind::Payment { .. } => return After::NotSent,
+                OrderKind::Payment { .. } => crate::actions::payments::payment_notice(order),
             };
             let text = self
                 .rules

@@ -751,6 +751,7 @@ mod tests {
                 biller_id: "elec".into(),
                 target_id: "R-1-101".into(),
                 receivable_ids: Vec::new(),
+                note: None,
             },
             openid: OpenId::parse("oyORnuP8q7ou2gfYjqLzSIWZf0rs").unwrap(),
             sno: StudentId::parse(SNO).unwrap(),

@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use super::notices::OrderNotices;
 use super::topup::TopUpMachine;
 use super::{After, OrderError};
+use crate::actors::payments::PaymentMachine;
 use crate::store::orders::{Claim, KindTag, OrderKind, OrderStore, OrderTask};
 
 /// How the worker claims and retries.
@@ -52,6 +53,8 @@ pub struct OrderWorker<S: OrderStore> {
     store: S,
     /// `None` where no bank is configured: top-up tasks then stay queued.
     topup: Option<TopUpMachine<S>>,
+    /// `None` where no billers are configured: payment tasks then stay queued.
+    payments: Option<PaymentMachine<S>>,
     notices: Arc<dyn OrderNotices>,
     policy: WorkerPolicy,
 }
@@ -66,9 +69,16 @@ impl<S: OrderStore> OrderWorker<S> {
         Self {
             store,
             topup,
+            payments: None,
             notices,
             policy,
         }
+    }
+
+    /// Drive payment orders too.
+    pub fn with_payments(mut self, payments: PaymentMachine<S>) -> Self {
+        self.payments = Some(payments);
+        self
     }
 
     /// The kinds this worker drives; tasks of other kinds are never claimed.
@@ -76,6 +86,9 @@ impl<S: OrderStore> OrderWorker<S> {
         let mut kinds = Vec::new();
         if self.topup.is_some() {
             kinds.push(KindTag::TopUp);
+        }
+        if self.payments.is_some() {
+            kinds.push(KindTag::Payment);
         }
         kinds
     }
@@ -108,12 +121,12 @@ impl<S: OrderStore> OrderWorker<S> {
                 Some(machine) => machine.advance(claim, &order).await?,
                 None => After::NotSent,
             },
-            (OrderKind::TopUp, OrderTask::NotifyUser) => self.notices.tell(&order).await,
-            // Payments: their machine's `advance(claim, &order)` is called here once it
-            // exists, and `kinds()` then lists `KindTag::Payment`; until then these tasks are
-            // never claimed, so this arm leaves a task as it was.
-            (OrderKind::Payment { .. }, OrderTask::Advance | OrderTask::NotifyUser) => {
-                After::NotSent
+            (OrderKind::Payment { .. }, OrderTask::Advance) => match &self.payments {
+                Some(machine) => machine.advance(claim, &order).await?,
+                None => After::NotSent,
+            },
+            (OrderKind::TopUp | OrderKind::Payment { .. }, OrderTask::NotifyUser) => {
+                self.notices.tell(&order).await
             }
         };
         match after {
