@@ -187,6 +187,7 @@ impl World {
             biller_id: "net".into(),
             target_id: SNO.into(),
             receivable_ids: vec![],
+            note: None,
         };
         let o = self.order(kind, amount).await;
         self.step(&o, OrderState::Created, OrderState::Debiting)
@@ -215,6 +216,7 @@ impl World {
                 sno: SNO.into(),
                 card_out_trade_no: o.id.step_key(OrderStep::Debit),
             },
+            message: None,
         };
         self.billers.pay(&pay).await.unwrap();
         self.step(&o, OrderState::Crediting, OrderState::Succeeded)

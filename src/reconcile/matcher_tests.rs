@@ -45,6 +45,7 @@ fn payment(state: OrderState, at: i64) -> Order {
         biller_id: "net".into(),
         target_id: "2024000001".into(),
         receivable_ids: vec![],
+        note: None,
     };
     order(kind, state, at, 3_000)
 }
