@@ -320,6 +320,35 @@ pub async fn orders_are_listed_by_state_for_the_manual_queue<S: OrderStore>(
     );
 }
 
+pub async fn a_days_orders_are_listed_by_creation_time_with_the_end_excluded<S: OrderStore>(
+    make: impl Fn(Arc<ManualClock>) -> S,
+) {
+    let clock = ManualClock::starting_at(T0);
+    let store = make(clock.clone());
+    let mut ids = Vec::new();
+    for key in ["wx-msg-1", "wx-msg-2", "wx-msg-3"] {
+        let created = store.create(new_order(key, 1_000), None).await.unwrap();
+        ids.push(created.order().id.clone());
+        clock.advance(Duration::from_secs(60));
+    }
+    // Created at T0, T0 + 60 s and T0 + 120 s: a span ending at T0 + 120 s leaves the last out.
+    let listed = store.list_created_between(T0, T0 + 120_000).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|o| &o.id).collect::<Vec<_>>(),
+        [&ids[0], &ids[1]],
+        "oldest first, end excluded"
+    );
+    let later = store
+        .list_created_between(T0 + 60_000, T0 + 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        later.iter().map(|o| &o.id).collect::<Vec<_>>(),
+        [&ids[1], &ids[2]]
+    );
+    assert!(store.list_created_between(0, T0).await.unwrap().is_empty());
+}
+
 pub async fn a_users_orders_are_listed_from_a_time_on<S: OrderStore>(
     make: impl Fn(Arc<ManualClock>) -> S,
 ) {

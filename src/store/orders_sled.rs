@@ -558,6 +558,12 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_days_orders_are_listed_by_creation_time_with_the_end_excluded() {
+        contract::a_days_orders_are_listed_by_creation_time_with_the_end_excluded(sled_orders)
+            .await;
+    }
+
+    #[tokio::test]
     async fn a_users_orders_are_listed_from_a_time_on() {
         contract::a_users_orders_are_listed_from_a_time_on(sled_orders).await;
     }
