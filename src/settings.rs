@@ -477,6 +477,13 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The campus time zone for `server.utc_offset_hours`; an offset chrono cannot
+/// represent falls back to UTC rather than failing a request.
+pub fn campus_offset(utc_offset_hours: i32) -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(utc_offset_hours * 3600)
+        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset is valid"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,8 +62,7 @@ pub fn yuan(fen: i64) -> String {
 }
 
 fn offset(input: &ActionInput<'_>) -> FixedOffset {
-    FixedOffset::east_opt(input.services.utc_offset_hours * 3600)
-        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset is valid"))
+    crate::settings::campus_offset(input.services.utc_offset_hours)
 }
 
 /// Today on campus.

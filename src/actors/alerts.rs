@@ -352,8 +352,7 @@ impl AlertsConsumer {
     }
 
     fn local_time(&self, rfc3339: &str) -> String {
-        let offset = chrono::FixedOffset::east_opt(self.utc_offset_hours * 3600)
-            .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset is valid"));
+        let offset = crate::settings::campus_offset(self.utc_offset_hours);
         chrono::DateTime::parse_from_rfc3339(rfc3339)
             .map(|t| t.with_timezone(&offset).format("%m-%d %H:%M").to_string())
             .unwrap_or_else(|_| rfc3339.to_owned())

@@ -203,8 +203,7 @@ pub struct CohortJob {
 
 impl CohortJob {
     fn offset(&self) -> FixedOffset {
-        FixedOffset::east_opt(self.utc_offset_hours * 3600)
-            .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset is valid"))
+        crate::settings::campus_offset(self.utc_offset_hours)
     }
 
     fn today(&self) -> NaiveDate {

@@ -47,9 +47,10 @@ pub struct Classifier<'a> {
 
 impl<'a> Classifier<'a> {
     pub fn new(categories: &'a [CategoryRule], utc_offset_hours: i32) -> Self {
-        let offset = FixedOffset::east_opt(utc_offset_hours * 3600)
-            .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset is valid"));
-        Self { categories, offset }
+        Self {
+            categories,
+            offset: crate::settings::campus_offset(utc_offset_hours),
+        }
     }
 
     fn kind(&self, t: &Transaction) -> Kind {

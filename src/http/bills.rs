@@ -83,8 +83,7 @@ async fn report(h5: &H5State, bills: &BillPages, token: &str) -> Outcome {
             return Outcome::Unavailable;
         }
     };
-    let offset = chrono::FixedOffset::east_opt(bills.utc_offset_hours * 3600)
-        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset is valid"));
+    let offset = crate::settings::campus_offset(bills.utc_offset_hours);
     let today = Utc::now().with_timezone(&offset).date_naive();
     let period = match claims.year {
         0 => Period::current(&bills.settings, today),
