@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bind N demo users through the real chat flow, then write a ../shared/bench-format corpus of
+"""Bind N demo users through the real chat flow, then write a benches/load/harness-format corpus of
 campus queries (余额, 流水, 卡片信息, 借阅, 成绩) from those bound users, safe mode, encrypted with
 wechatpy (independent of the server). Then check a sample of replies.
 

@@ -5,7 +5,7 @@
 #   env: USERS (2000), N (150000), DURATION (8), CONNS (32), CARD_LATENCY_MS (0)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bench=${BENCH_DIR:-$root/../shared/bench}
+bench=${BENCH_DIR:-$root/benches/load/harness}
 work=${BENCH_WORK:-/tmp/onecard-bench}
 mkdir -p "$work"; rm -rf "$work/bound-data"
 (cd "$root" && cargo build --release --locked -q)

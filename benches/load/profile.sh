@@ -4,7 +4,7 @@
 #   usage: benches/load/profile.sh   env: USERS (200000), MODE (safe), DURATION (8), TOP (30)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bench=${BENCH_DIR:-$root/../shared/bench}
+bench=${BENCH_DIR:-$root/benches/load/harness}
 work=${BENCH_WORK:-/tmp/onecard-bench}
 users=${USERS:-200000} mode=${MODE:-safe} duration=${DURATION:-8}
 mkdir -p "$work"

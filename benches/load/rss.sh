@@ -6,7 +6,7 @@
 #          IDLE_WAIT (seconds to wait for the idle timeout: sessions.idle_secs + 40)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bench=${BENCH_DIR:-$root/../shared/bench}
+bench=${BENCH_DIR:-$root/benches/load/harness}
 work=${BENCH_WORK:-/tmp/onecard-bench}
 users=${USERS:-100000} messages=${MESSAGES:-300000} mode=${MODE:-safe}
 mkdir -p "$work"

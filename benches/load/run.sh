@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Callback throughput of `onecard demo` against the peer frameworks and the do-nothing actix
-# ceiling, in one run, with ../shared/bench (its README explains the harness), at each user
+# ceiling, in one run, with benches/load/harness (its README explains the harness), at each user
 # count of USERS_LIST; then onecard's p99 at half of the peak it just reached. Every server runs
 # pinned to CPU 0, wrk to CPU 1. onecard runs its shipped config (benches/load/onecard.sh says
 # what the harness changes) and every sampled reply is checked against rules.json (--strict).
@@ -10,7 +10,7 @@
 #   BEFORE_BIN=/path/to/an/older/onecard adds that build to the same run (before/after figures).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bench=${BENCH_DIR:-$root/../shared/bench}
+bench=${BENCH_DIR:-$root/benches/load/harness}
 work=${BENCH_WORK:-/tmp/onecard-bench}
 export BENCH_WORK=$work N=${N:-600000} DURATION=${DURATION:-8}
 mode=${MODE:-safe} conns=${CONNS:-32}
