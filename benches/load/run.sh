@@ -15,7 +15,7 @@ work=${BENCH_WORK:-/tmp/onecard-bench}
 export BENCH_WORK=$work N=${N:-600000} DURATION=${DURATION:-8}
 mode=${MODE:-safe} conns=${CONNS:-32}
 mkdir -p "$work"
-command -v wrk >/dev/null && python3 -c 'import wechatpy' 2>/dev/null || bash "$bench/install.sh"
+command -v wrk >/dev/null && python3 -c 'import wechatpy' 2>/dev/null && [ -d "$work/node/node_modules" ] || bash "$bench/install.sh"
 . "$root/benches/load/onecard.sh"
 [ -n "${ONECARD_BIN:-}" ] || (cd "$root" && cargo build --release --locked -q)
 cargo build --release --locked -q --manifest-path "$bench/ceiling/Cargo.toml" --target-dir "$work/ceiling-target"
