@@ -3,14 +3,17 @@
 # needs it: its credentials and account id, its bot (rules/bench.toml, the peers' rules.json as a
 # rule file, default-reply cooldown 0), free ports and a fresh data directory.
 # Needs: $root (the repository), $work (scratch dir). Sets: onecard_pid, port, admin_port.
-# ONECARD_BIN runs another build (e.g. a copy of an older one, for before/after in one run).
+# ONECARD_BIN runs another build (e.g. a copy of an older one, for before/after in one run);
+# ONECARD_ROOT is the checkout whose config/ and bot it runs with (an older build may not read
+# today's config/demo.toml).
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start_onecard() { # [extra env assignments...]
+  local tree=${ONECARD_ROOT:-$root}
   rm -rf "$work/rules" "$work/data"; mkdir -p "$work/rules"
-  cp "$root/benches/load/rules/bench.toml" "$root"/config/rules/*messages.toml "$work/rules/"
+  cp "$tree/benches/load/rules/bench.toml" "$tree"/config/rules/*messages.toml "$work/rules/"
   port=$(free_port); admin_port=$(free_port)
-  (cd "$root" && exec env \
+  (cd "$tree" && exec env \
     ONECARD__SERVER__LISTEN=127.0.0.1:$port \
     ONECARD__SERVER__ADMIN_LISTEN=127.0.0.1:$admin_port \
     ONECARD__SERVER__DATA_DIR="$work/data" \

@@ -7,7 +7,8 @@
 # Prints a table per user count and the same-run ratios; compare ratios only, never absolutes.
 #   usage: benches/load/run.sh   env: USERS_LIST ("40000 200000"), MODE (safe), DURATION (8),
 #                                     N (600000: above what one run sends, so no MsgId repeats)
-#   BEFORE_BIN=/path/to/an/older/onecard adds that build to the same run (before/after figures).
+#   BEFORE_BIN=/path/to/an/older/onecard adds that build to the same run (before/after figures);
+#   BEFORE_ROOT=/a/checkout/of/that/commit gives it the config it was built for (default: this one).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bench=${BENCH_DIR:-$root/benches/load/harness}
@@ -35,7 +36,7 @@ for users in ${USERS_LIST:-40000 200000}; do
   peers=$("$bench/peers.sh" "$mode" 2>&1 | grep 'RESULT' || true)
   before=""
   if [ -n "${BEFORE_BIN:-}" ]; then
-    ONECARD_BIN=$BEFORE_BIN start_onecard
+    ONECARD_BIN=$BEFORE_BIN ONECARD_ROOT=${BEFORE_ROOT:-$root} start_onecard
     before=$("$bench/run.sh" "http://127.0.0.1:$port" "$mode" --strict 2>&1 | tail -n1)
     before="$before rate_limited=$(onecard_metric onecard_router_rate_limited_total) rss_mib=$(rss_mib)"
     stop_onecard
