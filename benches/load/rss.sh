@@ -20,9 +20,21 @@ distinct=$(cut -f1 "$work/rss.txt.expect" | sort -u | wc -l)
 start_onecard
 echo "machine: $(uptime | sed 's/.*load/load/')"
 echo "RSS at start: $(rss_mib) MiB"
-sent=$(BENCH_DIR=$bench CORPUS=$work/rss.txt taskset -c 1 wrk -t1 -c32 -d600s --timeout 10s \
-  -s "$root/benches/load/once.lua" "http://127.0.0.1:$port" | grep RESULT || true)
-echo "sent: $sent"
+# wrk's main thread sleeps for the whole -d even after once.lua has stopped sending, so the
+# server's own count of answered callbacks says when every message has been handled
+BENCH_DIR=$bench CORPUS=$work/rss.txt taskset -c 1 wrk -t1 -c32 -d600s --timeout 10s \
+  -s "$root/benches/load/once.lua" "http://127.0.0.1:$port" >"$work/rss-wrk.log" 2>&1 &
+wrk_pid=$!
+started=$SECONDS
+last=-1 still=0
+while [ "$still" -lt 6 ] && kill -0 "$wrk_pid" 2>/dev/null; do # until no answer for 3 s
+  sleep 0.5
+  now=$(onecard_metric onecard_callback_requests_total)
+  if [ "$now" -gt 0 ] && [ "$now" -eq "$last" ]; then still=$((still + 1)); else still=0; fi
+  last=$now
+done
+echo "answered: $last callbacks in $((SECONDS - started - 3)) s"
+kill "$wrk_pid" 2>/dev/null || true
 live() { echo "sessions_live=$(onecard_metric onecard_sessions_live) dedup_entries=$(onecard_metric onecard_callback_dedup_entries)"; }
 echo "RSS after $messages messages from $distinct distinct users (pool $users): $(rss_mib) MiB ($(live))"
 wait_s=${IDLE_WAIT:-$(( $(grep -E '^idle_secs' "$root/config/demo.toml" | tr -dc 0-9) + 40 ))}
