@@ -1,0 +1,442 @@
+//! The HTTP face of the WeChat simulator under `/sim/wechat`: the routes, the fault-injection
+//! middleware, the JSON answer shape, and the handlers of the API and of the inspection
+//! endpoints (`interactions`, `outbox`, `stats`, …).
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::SimState;
+use crate::wechat_mass::{Limits, MassSim};
+use onecard_wire::domain::OpenId;
+
+use super::errors::{E_DATA_FORMAT, E_MENU_NOT_EXIST};
+use super::media::{media_get, media_upload};
+use super::messages::parse_body;
+use super::oauth::{oauth_access_token, oauth_authorize, oauth_userinfo};
+use super::tokens::IssuedToken;
+use super::{InteractionKind, WxError, wx};
+
+pub(super) type Query = web::Query<HashMap<String, String>>;
+
+pub(super) fn reply(result: Result<Value, WxError>) -> HttpResponse {
+    let body = result.unwrap_or_else(WxError::body);
+    HttpResponse::Ok()
+        .content_type("application/json; encoding=utf-8")
+        .body(body.to_string())
+}
+
+pub(super) fn ok() -> Value {
+    json!({"errcode": 0, "errmsg": "ok"})
+}
+
+pub(super) fn token_q(q: &Query) -> Option<&str> {
+    q.get("access_token").map(String::as_str)
+}
+
+/// Fault injection for the WeChat API (`/cgi-bin/...` only; the inspection endpoints never
+/// fail): latency, `-1 system error` (HTTP 200, as WeChat answers when busy), hangs and lost
+/// responses, per `[sim.faults.wechat]` / `POST /sim/faults/wechat`.
+pub(crate) async fn faults_mw(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use crate::faults::Outcome;
+    let state = req.app_data::<web::Data<SimState>>().cloned();
+    let Some(state) = state.filter(|_| req.path().contains("/cgi-bin/")) else {
+        return next.call(req).await.map(|r| r.map_into_boxed_body());
+    };
+    let plan = state.faults().plan("wechat", state.clock().now());
+    if !plan.delay.is_zero() {
+        tokio::time::sleep(plan.delay).await;
+    }
+    let busy = || reply(Err(wx(-1, "system error")));
+    match plan.outcome {
+        Outcome::Proceed => next.call(req).await.map(|r| r.map_into_boxed_body()),
+        Outcome::Error | Outcome::Down => Ok(req.into_response(busy())),
+        Outcome::RateLimited => {
+            Ok(req.into_response(reply(Err(wx(45009, "reach max api daily quota limit")))))
+        }
+        Outcome::Hang(d) => {
+            tokio::time::sleep(d).await;
+            Ok(req.into_response(HttpResponse::ServiceUnavailable().finish()))
+        }
+        Outcome::LoseResponse => {
+            let done = next.call(req).await?;
+            let (req, _) = done.into_parts();
+            Ok(actix_web::dev::ServiceResponse::new(
+                req,
+                HttpResponse::ServiceUnavailable().finish(),
+            ))
+        }
+    }
+}
+
+/// Routes of this simulator, to be mounted under `/sim/wechat`.
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/cgi-bin/token", web::get().to(get_token))
+        .route("/cgi-bin/stable_token", web::post().to(post_stable_token))
+        .route("/cgi-bin/message/custom/send", web::post().to(custom_send))
+        .route(
+            "/cgi-bin/message/custom/typing",
+            web::post().to(custom_typing),
+        )
+        .route(
+            "/cgi-bin/message/template/send",
+            web::post().to(template_send),
+        )
+        .route("/cgi-bin/menu/create", web::post().to(menu_create))
+        .route("/cgi-bin/menu/get", web::get().to(menu_get))
+        .route("/cgi-bin/menu/delete", web::get().to(menu_delete))
+        .route("/cgi-bin/ticket/getticket", web::get().to(getticket))
+        .route("/connect/oauth2/authorize", web::get().to(oauth_authorize))
+        .route(
+            "/sns/oauth2/access_token",
+            web::get().to(oauth_access_token),
+        )
+        .route("/sns/userinfo", web::get().to(oauth_userinfo))
+        .route("/cgi-bin/clear_quota", web::post().to(clear_quota))
+        .route("/cgi-bin/tags/create", web::post().to(tags_create))
+        .route("/cgi-bin/tags/get", web::get().to(tags_get))
+        .route(
+            "/cgi-bin/tags/members/batchtagging",
+            web::post().to(tags_batchtagging),
+        )
+        .route(
+            "/cgi-bin/message/mass/sendall",
+            web::post().to(mass_sendall),
+        )
+        .route("/cgi-bin/message/mass/get", web::post().to(mass_get))
+        .route("/interactions", web::post().to(interactions))
+        .route("/followers", web::post().to(followers))
+        .route("/limits", web::get().to(limits_get))
+        .route("/limits", web::post().to(limits_set))
+        .route("/received", web::get().to(received))
+        .route("/mass", web::get().to(mass_records))
+        .route("/menu", web::get().to(last_menu))
+        .route("/outbox", web::get().to(outbox))
+        .route("/stats", web::get().to(stats))
+        .route("/expire_tokens", web::post().to(expire_tokens))
+        .route("/cgi-bin/media/get", web::get().to(media_get))
+        .route("/media", web::post().to(media_upload));
+}
+
+pub(super) fn issued(t: IssuedToken) -> Value {
+    json!({"access_token": t.access_token, "expires_in": t.expires_in})
+}
+
+pub(super) async fn get_token(state: web::Data<SimState>, q: Query) -> HttpResponse {
+    let now = state.clock().now();
+    let g = |k: &str| q.get(k).map(String::as_str);
+    reply(
+        state
+            .wechat()
+            .fetch_token(g("grant_type"), g("appid"), g("secret"), now)
+            .map(issued),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct StableTokenBody {
+    grant_type: Option<String>,
+    appid: Option<String>,
+    secret: Option<String>,
+    #[serde(default)]
+    force_refresh: bool,
+}
+
+pub(super) async fn post_stable_token(state: web::Data<SimState>, raw: web::Bytes) -> HttpResponse {
+    let now = state.clock().now();
+    let result = parse_body(&raw)
+        .and_then(|v| serde_json::from_value::<StableTokenBody>(v).map_err(|_| E_DATA_FORMAT))
+        .and_then(|b| {
+            state.wechat().stable_token(
+                b.grant_type.as_deref(),
+                b.appid.as_deref(),
+                b.secret.as_deref(),
+                b.force_refresh,
+                now,
+            )
+        });
+    reply(result.map(issued))
+}
+
+pub(super) async fn custom_send(
+    state: web::Data<SimState>,
+    q: Query,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let now = state.clock().now();
+    reply(
+        state
+            .wechat()
+            .custom_send(token_q(&q), &raw, now)
+            .map(|()| ok()),
+    )
+}
+
+pub(super) async fn custom_typing(state: web::Data<SimState>, q: Query) -> HttpResponse {
+    let now = state.clock().now();
+    reply(
+        state
+            .wechat()
+            .token_status(token_q(&q).unwrap_or(""), now)
+            .map(|()| ok()),
+    )
+}
+
+pub(super) async fn template_send(
+    state: web::Data<SimState>,
+    q: Query,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let now = state.clock().now();
+    reply(
+        state
+            .wechat()
+            .template_send(token_q(&q), &raw, now)
+            .map(|msgid| json!({"errcode": 0, "errmsg": "ok", "msgid": msgid})),
+    )
+}
+
+pub(super) async fn menu_create(
+    state: web::Data<SimState>,
+    q: Query,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let now = state.clock().now();
+    reply(
+        state
+            .wechat()
+            .menu_create(token_q(&q), &raw, now)
+            .map(|()| ok()),
+    )
+}
+
+pub(super) async fn menu_get(state: web::Data<SimState>, q: Query) -> HttpResponse {
+    let now = state.clock().now();
+    reply(state.wechat().menu_get(token_q(&q), now))
+}
+
+pub(super) async fn menu_delete(state: web::Data<SimState>, q: Query) -> HttpResponse {
+    let now = state.clock().now();
+    reply(state.wechat().menu_delete(token_q(&q), now).map(|()| ok()))
+}
+
+pub(super) async fn getticket(state: web::Data<SimState>, q: Query) -> HttpResponse {
+    let now = state.clock().now();
+    reply(
+        state
+            .wechat()
+            .jsapi_ticket(token_q(&q), q.get("type").map(String::as_str), now),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InteractionBody {
+    openid: String,
+    kind: InteractionKind,
+    at: Option<i64>,
+}
+
+pub(super) async fn interactions(state: web::Data<SimState>, raw: web::Bytes) -> HttpResponse {
+    let body: InteractionBody = match serde_json::from_slice(&raw) {
+        Ok(b) => b,
+        Err(e) => {
+            return HttpResponse::BadRequest().json(json!({"error": e.to_string()}));
+        }
+    };
+    if OpenId::parse(&body.openid).is_err() {
+        return HttpResponse::BadRequest().json(json!({"error": "invalid openid"}));
+    }
+    let at = body.at.unwrap_or_else(|| state.clock().now());
+    state
+        .wechat()
+        .record_interaction(&body.openid, body.kind, at);
+    HttpResponse::Ok().json(ok())
+}
+
+pub(super) async fn last_menu(state: web::Data<SimState>) -> HttpResponse {
+    match state.wechat().menu() {
+        Some(menu) => HttpResponse::Ok().json(menu),
+        None => HttpResponse::NotFound().json(E_MENU_NOT_EXIST.body()),
+    }
+}
+
+pub(super) async fn outbox(state: web::Data<SimState>, q: Query) -> HttpResponse {
+    match q.get("openid") {
+        Some(openid) => HttpResponse::Ok().json(state.wechat().outbox(openid)),
+        None => HttpResponse::BadRequest().json(json!({"error": "openid is required"})),
+    }
+}
+
+pub(super) async fn clear_quota(
+    state: web::Data<SimState>,
+    q: Query,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let now = state.clock().now();
+    let wechat = state.wechat();
+    reply(
+        parse_body(&raw)
+            .and_then(|body| {
+                wechat
+                    .mass(token_q(&q), now)?
+                    .clear_quota(&wechat.cfg.app_id, &body, now)
+            })
+            .map(|()| ok()),
+    )
+}
+
+pub(super) async fn tags_create(
+    state: web::Data<SimState>,
+    q: Query,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let now = state.clock().now();
+    reply(
+        parse_body(&raw).and_then(|body| state.wechat().mass(token_q(&q), now)?.create_tag(&body)),
+    )
+}
+
+pub(super) async fn tags_get(state: web::Data<SimState>, q: Query) -> HttpResponse {
+    let now = state.clock().now();
+    reply(state.wechat().mass(token_q(&q), now).map(MassSim::tags))
+}
+
+pub(super) async fn tags_batchtagging(
+    state: web::Data<SimState>,
+    q: Query,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let now = state.clock().now();
+    reply(
+        parse_body(&raw)
+            .and_then(|body| state.wechat().mass(token_q(&q), now)?.tag_users(&body))
+            .map(|()| ok()),
+    )
+}
+
+pub(super) async fn mass_sendall(
+    state: web::Data<SimState>,
+    q: Query,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let now = state.clock().now();
+    reply(state.wechat().mass_sendall(token_q(&q), &raw, now))
+}
+
+pub(super) async fn mass_get(
+    state: web::Data<SimState>,
+    q: Query,
+    raw: web::Bytes,
+) -> HttpResponse {
+    let now = state.clock().now();
+    reply(
+        parse_body(&raw).and_then(|body| state.wechat().mass(token_q(&q), now)?.mass_status(&body)),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FollowersBody {
+    openids: Vec<String>,
+}
+
+/// `POST /sim/wechat/followers {"openids":[…]}`: these people follow the account (the
+/// WeChat side of a deployment that already has followers).
+pub(super) async fn followers(
+    state: web::Data<SimState>,
+    body: web::Json<FollowersBody>,
+) -> HttpResponse {
+    if body.openids.iter().any(|o| OpenId::parse(o).is_err()) {
+        return HttpResponse::BadRequest().json(json!({"error": "invalid openid"}));
+    }
+    state
+        .wechat()
+        .mass_inspection()
+        .add_followers(&body.openids);
+    HttpResponse::Ok().json(ok())
+}
+
+pub(super) async fn limits_get(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.wechat().mass_inspection().limits())
+}
+
+/// `POST /sim/wechat/limits`: replace the quotas and rates (fields left out take WeChat's
+/// defaults).
+pub(super) async fn limits_set(state: web::Data<SimState>, raw: web::Bytes) -> HttpResponse {
+    match serde_json::from_slice::<Limits>(&raw) {
+        Ok(limits) => {
+            state.wechat().mass_inspection().set_limits(limits.clone());
+            HttpResponse::Ok().json(limits)
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({"error": e.to_string()})),
+    }
+}
+
+/// `GET /sim/wechat/received?kind=template&contains=…`: per openid, how many such messages
+/// it received; `{"users":N,"messages":M,"counts":{openid:n}}`.
+pub(super) async fn received(state: web::Data<SimState>, q: Query) -> HttpResponse {
+    let counts = state.wechat().received(
+        q.get("kind").map(String::as_str),
+        q.get("contains").map(String::as_str),
+    );
+    HttpResponse::Ok().json(json!({
+        "users": counts.len(),
+        "messages": counts.values().sum::<u64>(),
+        "counts": counts,
+    }))
+}
+
+pub(super) async fn mass_records(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.wechat().mass_inspection().mass_records())
+}
+
+pub(super) async fn stats(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.wechat().stats())
+}
+
+pub(super) async fn expire_tokens(state: web::Data<SimState>) -> HttpResponse {
+    let now = state.clock().now();
+    state.wechat().expire_tokens(now);
+    HttpResponse::Ok().json(ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, test};
+    use serde_json::Value;
+
+    use crate::wechat::test_support::{errcode, token_uri};
+
+    use crate::{SimConfig, SimState, configure};
+
+    #[actix_web::test]
+    async fn wechat_faults_answer_system_error_but_spare_inspection() {
+        let state = SimState::new(SimConfig::default());
+        state.clock().freeze();
+        let app = app!(state);
+        state
+            .faults()
+            .set(
+                "wechat",
+                crate::Faults {
+                    error_rate: 1.0,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let v = get!(app, token_uri()).await;
+        assert_eq!(errcode(&v), -1);
+        assert_eq!(get!(app, "/sim/wechat/stats").await["token_fetches"], 0);
+        state
+            .faults()
+            .set("wechat", crate::Faults::default())
+            .unwrap();
+        assert_eq!(get!(app, token_uri()).await["expires_in"], 7200);
+    }
+}
