@@ -69,14 +69,7 @@ async fn bindable_cards(app: &TestApp, n: usize) -> Vec<(String, String)> {
 
 /// Move the simulators' clock past the SMS platform's one-message-per-minute rule.
 async fn next_minute(app: &TestApp) {
-    let r = app
-        .http
-        .post(format!("{}/sim/clock/advance", app.base))
-        .json(&json!({ "secs": 61 }))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    app.advance_sim_clock(61).await;
 }
 
 /// The store of a stopped app, once its process-wide lock is released.

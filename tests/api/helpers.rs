@@ -20,6 +20,9 @@ pub const APP_SECRET: &str = "0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f";
 pub const AES_KEY: &str = "u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8dKLzdocJ";
 /// The account's original id, as the chat client addresses it.
 pub const ORIGINAL_ID: &str = "gh_onecard0demo";
+/// The default reply (config/rules/chat.toml) to a message no rule understands.
+pub const DEFAULT_REPLY: &str =
+    "抱歉，暂时没有理解您的意思。回复「帮助」查看可用功能，或回复「人工客服」联系工作人员。";
 
 pub struct TestOptions {
     pub budget_ms: u64,
@@ -318,6 +321,16 @@ pub fn text_of(ex: &Exchange) -> String {
     }
 }
 
+/// The `N` capture groups of `pattern` matched against the whole of `text`: for a reply whose
+/// numbers vary by person, every other character is still checked. Panics showing the text.
+pub fn whole_match<const N: usize>(pattern: &str, text: &str) -> [String; N] {
+    let re = regex::Regex::new(&format!("^(?:{pattern})$")).expect("a valid pattern");
+    let caps = re
+        .captures(text)
+        .unwrap_or_else(|| panic!("{text:?}\ndoes not match\n{pattern}"));
+    std::array::from_fn(|i| caps[i + 1].to_owned())
+}
+
 /// A fresh OpenID per test so tests never share a session.
 pub fn openid(tag: &str) -> String {
     let n: u64 = rand::random();
@@ -428,18 +441,31 @@ impl TestApp {
             .expect("a six-digit code in the SMS")
     }
 
-    /// Set fault knobs of one simulated upstream (`card`, `sms`, `public_data`).
+    /// Set fault knobs of one simulated upstream (`card`, `sms`, `public_data`, `bank`, `billers`).
     pub async fn set_faults(&self, upstream: &str, faults: serde_json::Value) {
+        self.sim_act(&format!("/sim/faults/{upstream}"), faults)
+            .await;
+    }
+
+    /// Move the simulators' clock forward (timed upstream behaviour: code expiry, meters).
+    pub async fn advance_sim_clock(&self, secs: u64) {
+        self.sim_act("/sim/clock/advance", serde_json::json!({ "secs": secs }))
+            .await;
+    }
+
+    /// `POST` to a simulator's test endpoint that must succeed (faults, the clock, a meter
+    /// going offline, a claim at a POS).
+    pub async fn sim_act(&self, path: &str, body: serde_json::Value) {
         let r = self
             .http
-            .post(format!("{}/sim/faults/{upstream}", self.base))
-            .json(&faults)
+            .post(format!("{}{}", self.base, path))
+            .json(&body)
             .send()
             .await
             .unwrap();
         assert!(
             r.status().is_success(),
-            "faults: {}",
+            "{path}: {}",
             r.text().await.unwrap()
         );
     }

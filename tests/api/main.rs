@@ -2,6 +2,7 @@
 //! drives it, with the simulators served by the same process.
 
 mod helpers;
+mod money_helpers;
 
 mod alerts;
 mod bills;

@@ -2,18 +2,17 @@
 //! order worker against the card and billers simulators, its end pushed to the user. Money is
 //! read from `GET /sim/card/accounts/{学工号}` and the billers' `GET /sim/billers/payments`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use onecard::adapters::UpstreamConfig;
 use onecard::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestOptions, openid, spawn_app_with, text_of};
+use crate::helpers::{DEFAULT_REPLY, TestApp, TestOptions, spawn_app_with, text_of, whole_match};
+use crate::money_helpers::*;
 
-const WAIT: Duration = Duration::from_secs(30);
-
-/// The billers configured, card payments up to 50 元 without the card password, and a worker
-/// that retries quickly.
+/// The billers configured, card payments up to 50 元 without the card password, and
+/// [`fast_orders`].
 fn with_billers(s: &mut Settings) {
     let upstreams = s.upstreams.as_mut().expect("test upstreams");
     upstreams.billers = Some(UpstreamConfig::new(
@@ -22,8 +21,7 @@ fn with_billers(s: &mut Settings) {
         "demo-secret-change-me",
     ));
     s.sim.as_mut().expect("test sim").card.nopwd_limit_fen = 5_000;
-    s.orders.backoff_base_ms = 20;
-    s.orders.poll_ms = 20;
+    fast_orders(s);
 }
 
 fn payments_app() -> TestApp {
@@ -34,20 +32,6 @@ fn payments_app() -> TestApp {
 }
 
 impl TestApp {
-    async fn balance_fen(&self, sno: &str) -> i64 {
-        self.sim_account(sno).await["balance_fen"].as_i64().unwrap()
-    }
-
-    /// The masked card number as 「余额」 shows it to `user` (the offer names the same card).
-    async fn card_shown(&self, user: &str) -> String {
-        let balance = self.say(user, "余额").await;
-        let start = balance.find('（').expect("a card number") + '（'.len_utf8();
-        balance[start..]
-            .chars()
-            .take_while(|c| *c != '）')
-            .collect()
-    }
-
     /// The payments the billers hold for one biller and target.
     async fn biller_payments(&self, biller: &str, target: &str) -> Vec<Value> {
         self.get(&format!(
@@ -58,53 +42,23 @@ impl TestApp {
         .await
         .unwrap()
     }
-
-    /// The pushes to `user` once there are `n` of them.
-    async fn pushes(&self, user: &str, n: usize) -> Vec<String> {
-        let got = self.wait_pushed(user, n, WAIT).await;
-        assert_eq!(got.len(), n, "pushes: {got:?}");
-        got
-    }
-}
-
-fn yuan(fen: i64) -> String {
-    format!("{}.{:02}", fen / 100, fen % 100)
-}
-
-/// The order id in 「已提交：… （订单号 O…）」.
-fn order_id(accepted: &str) -> String {
-    let start = accepted.find("订单号 ").expect("an order id") + "订单号 ".len();
-    accepted[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect()
-}
-
-/// The number after `label` up to ` 元`.
-fn amount_after(text: &str, label: &str) -> String {
-    let start = text.find(label).expect(label) + label.len();
-    text[start..].chars().take_while(|c| *c != ' ').collect()
 }
 
 #[actix_web::test]
 async fn network_fee_package_is_paid_from_the_card_and_the_result_pushed() {
     let app = payments_app();
-    let (user, sno) = (openid("net"), "2024000001");
-    app.bind(&user, sno).await;
-    let card = app.card_shown(&user).await;
-    let before = app.balance_fen(sno).await;
+    let sno = "2024000001";
+    let user = bound_user(&app, "net", sno).await;
+    let card = app.masked_card(sno).await;
+    let before = app.card_balance(sno).await;
+    // the campus network's account: its balance and this month's traffic vary by person
     let asked = app.say(&user, "网费").await;
-    assert!(
-        asked.starts_with(&format!("校园网账号：{sno}\n账户余额：")),
-        "{asked}"
-    );
-    assert!(
-        asked.ends_with(
-            "请选择充值套餐，回复序号：\n1. 10.00 元\n2. 20.00 元\n3. 30.00 元\n4. 50.00 元\n回复「取消」可退出。"
+    let [net_before] = whole_match(
+        &format!(
+            r"校园网账号：{sno}\n账户余额：(\d+\.\d\d) 元，本月已用流量 \d+ MB / \d+ MB\n请选择充值套餐，回复序号：\n1\. 10\.00 元\n2\. 20\.00 元\n3\. 30\.00 元\n4\. 50\.00 元\n回复「取消」可退出。"
         ),
-        "{asked}"
+        &asked,
     );
-    let net_before: String = amount_after(&asked, "账户余额：");
     let net_before_fen = (net_before.parse::<f64>().unwrap() * 100.0).round() as i64;
     let quote = app.say(&user, "2").await;
     assert_eq!(
@@ -117,8 +71,7 @@ async fn network_fee_package_is_paid_from_the_card_and_the_result_pushed() {
             yuan(before - 2_000),
         )
     );
-    let accepted = app.say(&user, "确认").await;
-    let id = order_id(&accepted);
+    let (accepted, id) = app.confirm_order(&user).await;
     assert_eq!(
         accepted,
         format!(
@@ -130,7 +83,7 @@ async fn network_fee_package_is_paid_from_the_card_and_the_result_pushed() {
         pushed,
         [format!("校园网费缴费成功：20.00 元已到账（订单号 {id}）。")]
     );
-    assert_eq!(app.balance_fen(sno).await, before - 2_000);
+    assert_eq!(app.card_balance(sno).await, before - 2_000);
     let paid = app.biller_payments("net", sno).await;
     assert_eq!(paid.len(), 1);
     assert_eq!(
@@ -143,11 +96,24 @@ async fn network_fee_package_is_paid_from_the_card_and_the_result_pushed() {
     );
 }
 
+/// An electricity offer as the dialog reached it.
+struct ElectricityOffer {
+    /// The meter's id at the billers (`XY7-601`).
+    room: String,
+    /// The remaining kWh the meter reported (`42.27`).
+    kwh: String,
+    offer: String,
+}
+
 /// Walk the electricity dialog to an offer of `amount` for the first room of 西苑7号楼 6层
-/// whose meter answers; returns (room id, the offer text).
-async fn electricity_offer(app: &TestApp, user: &str, amount: &str) -> (String, String) {
+/// whose meter answers.
+async fn electricity_offer(app: &TestApp, user: &str, amount: &str) -> ElectricityOffer {
     let buildings = app.say(user, "电费").await;
-    assert!(buildings.contains("\n7. 西苑7号楼\n"), "{buildings}");
+    assert_eq!(
+        buildings.lines().nth(7),
+        Some("7. 西苑7号楼"),
+        "{buildings}"
+    );
     let asked = app.say(user, "7").await;
     assert_eq!(
         asked,
@@ -162,9 +128,11 @@ async fn electricity_offer(app: &TestApp, user: &str, amount: &str) -> (String, 
             app.say(user, "7").await;
             continue;
         }
-        assert!(
-            answer.starts_with(&format!("西苑7号楼{room}\n当前剩余电量：")),
-            "{answer}"
+        let [kwh] = whole_match(
+            &format!(
+                r"西苑7号楼{room}\n当前剩余电量：(\d+\.\d\d) 度（电表余额 \d+\.\d\d 元）\n请回复缴费金额（元），1\.00–500\.00 元。回复「取消」可退出。"
+            ),
+            &answer,
         );
         let below = app.say(user, "0.5").await;
         assert_eq!(
@@ -172,7 +140,11 @@ async fn electricity_offer(app: &TestApp, user: &str, amount: &str) -> (String, 
             "宿舍电费每笔至少 1.00 元，请重新输入金额。回复「取消」可退出。"
         );
         let offer = app.say(user, amount).await;
-        return (format!("XY7-{room}"), offer);
+        return ElectricityOffer {
+            room: format!("XY7-{room}"),
+            kwh,
+            offer,
+        };
     }
     panic!("no meter answers on 6层");
 }
@@ -180,35 +152,34 @@ async fn electricity_offer(app: &TestApp, user: &str, amount: &str) -> (String, 
 #[actix_web::test]
 async fn electricity_shows_remaining_kwh_and_is_pushed_when_the_meter_is_credited() {
     let app = payments_app();
-    let (user, sno) = (openid("elec"), "2024000001");
-    app.bind(&user, sno).await;
-    let before = app.balance_fen(sno).await;
-    let (room, offer) = electricity_offer(&app, &user, "5.6").await;
-    assert!(
-        offer.contains("缴费金额：5.60 元（按 0.56 元/度，约 10.00 度）\n"),
-        "{offer}"
+    let sno = "2024000001";
+    let user = bound_user(&app, "elec", sno).await;
+    let before = app.card_balance(sno).await;
+    let card = app.masked_card(sno).await;
+    let ElectricityOffer { room, kwh, offer } = electricity_offer(&app, &user, "5.6").await;
+    assert_eq!(
+        offer,
+        format!(
+            "请核对缴费信息：\n宿舍：西苑7号楼{}\n当前剩余电量：{kwh} 度\n缴费金额：5.60 元（按 0.56 元/度，约 10.00 度）\n付款：校园卡（{card}）电子钱包，余额 {} 元，付款后 {} 元\n回复「确认」支付，回复其他内容放弃。",
+            &room["XY7-".len()..],
+            yuan(before),
+            yuan(before - 560)
+        )
     );
-    let id = order_id(&app.say(&user, "确认").await);
+    let (_, id) = app.confirm_order(&user).await;
     // the meter controller accepts the payment and credits it 10–120 s later
-    let deadline = std::time::Instant::now() + WAIT;
+    let deadline = Instant::now() + ORDER_WAIT;
     loop {
         let paid = app.biller_payments("elec", &room).await;
         if paid.len() == 1 {
             assert_eq!(paid[0]["state"], "ACCEPTED");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never paid");
+        assert!(Instant::now() < deadline, "never paid");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(app.balance_fen(sno).await, before - 560);
-    let advanced = app
-        .http
-        .post(format!("{}/sim/clock/advance", app.base))
-        .json(&json!({"secs": 121}))
-        .send()
-        .await
-        .unwrap();
-    assert!(advanced.status().is_success());
+    assert_eq!(app.card_balance(sno).await, before - 560);
+    app.advance_sim_clock(121).await;
     let pushed = app.pushes(&user, 1).await;
     assert_eq!(
         pushed,
@@ -220,34 +191,30 @@ async fn electricity_shows_remaining_kwh_and_is_pushed_when_the_meter_is_credite
         app.biller_payments("elec", &room).await[0]["state"],
         "SUCCESS"
     );
-    assert_eq!(app.balance_fen(sno).await, before - 560);
+    assert_eq!(app.card_balance(sno).await, before - 560);
 }
 
 #[actix_web::test]
 async fn a_meter_that_goes_offline_after_the_debit_gets_the_money_refunded_to_the_fen() {
     let app = payments_app();
-    let (user, sno) = (openid("offline"), "2024000001");
-    app.bind(&user, sno).await;
-    let before = app.balance_fen(sno).await;
-    let (room, _) = electricity_offer(&app, &user, "10").await;
+    let sno = "2024000001";
+    let user = bound_user(&app, "offline", sno).await;
+    let before = app.card_balance(sno).await;
+    let room = electricity_offer(&app, &user, "10").await.room;
     // the collector loses the network between the offer and the 「确认」
-    let switched = app
-        .http
-        .post(format!("{}/sim/billers/meters/{room}/offline", app.base))
-        .json(&json!({"offline": true}))
-        .send()
-        .await
-        .unwrap();
-    assert!(switched.status().is_success());
-    let id = order_id(&app.say(&user, "确认").await);
-    let pushed = app.pushes(&user, 1).await;
+    app.sim_act(
+        &format!("/sim/billers/meters/{room}/offline"),
+        json!({"offline": true}),
+    )
+    .await;
+    let (id, told) = app.confirm_to_the_end(&user).await;
     assert_eq!(
-        pushed,
-        [format!(
+        told,
+        format!(
             "缴费未成功（订单号 {id}）：电表暂时无法通讯，已扣的 10.00 元已退回您的校园卡，请稍后再试。"
-        )]
+        )
     );
-    assert_eq!(app.balance_fen(sno).await, before, "refunded to the fen");
+    assert_eq!(app.card_balance(sno).await, before, "refunded to the fen");
     assert_eq!(
         app.biller_payments("elec", &room).await,
         Vec::<Value>::new()
@@ -257,9 +224,9 @@ async fn a_meter_that_goes_offline_after_the_debit_gets_the_money_refunded_to_th
 #[actix_web::test]
 async fn a_replayed_or_repeated_confirmation_creates_one_order() {
     let app = payments_app();
-    let (user, sno) = (openid("twice"), "2024000001");
-    app.bind(&user, sno).await;
-    let before = app.balance_fen(sno).await;
+    let sno = "2024000001";
+    let user = bound_user(&app, "twice", sno).await;
+    let before = app.card_balance(sno).await;
     app.say(&user, "网费").await;
     app.say(&user, "1").await;
     let confirm = app.wx.text_message(&user, "确认");
@@ -267,25 +234,31 @@ async fn a_replayed_or_repeated_confirmation_creates_one_order() {
     // WeChat retries the same message; a replay carries the same MsgId
     let retried = text_of(&app.wx.send(&confirm).await.unwrap());
     assert_eq!(retried, first);
-    let id = order_id(&first);
+    let id = order_id_in(&first);
+    assert_eq!(
+        first,
+        format!(
+            "已提交：校园网费 10.00 元（订单号 {id}）。正在从校园卡扣款并缴费，结果稍后通知您。"
+        )
+    );
     // typed again: there is no offer left to confirm
     let again = app.say(&user, "确认").await;
-    assert!(!again.contains("已提交"), "{again}");
+    assert_eq!(again, DEFAULT_REPLY);
     let pushed = app.pushes(&user, 1).await;
     assert_eq!(
         pushed,
         [format!("校园网费缴费成功：10.00 元已到账（订单号 {id}）。")]
     );
     assert_eq!(app.biller_payments("net", sno).await.len(), 1);
-    assert_eq!(app.balance_fen(sno).await, before - 1_000);
+    assert_eq!(app.card_balance(sno).await, before - 1_000);
 }
 
 #[actix_web::test]
 async fn photo_fee_short_balance_is_refused_then_paid_once_after_claiming() {
     let app = payments_app();
-    let (user, sno) = (openid("photo"), "2024000002");
-    app.bind(&user, sno).await;
-    let balance = app.balance_fen(sno).await;
+    let sno = "2024000002";
+    let user = bound_user(&app, "photo", sno).await;
+    let balance = app.card_balance(sno).await;
     assert_eq!(
         app.say(&user, "照片费").await,
         format!(
@@ -294,25 +267,29 @@ async fn photo_fee_short_balance_is_refused_then_paid_once_after_claiming() {
         )
     );
     // 李四 claims the 过渡余额 at a canteen POS
-    let claimed = app
-        .http
-        .post(format!("{}/sim/card/accounts/{sno}/claim", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert!(claimed.status().is_success());
-    let before = app.balance_fen(sno).await;
-    let offer = app.say(&user, "照片费").await;
-    assert!(
-        offer.starts_with("请核对缴费信息：\n学籍照片采集费：20.00 元"),
-        "{offer}"
-    );
-    let id = order_id(&app.say(&user, "确认").await);
+    app.sim_act(&format!("/sim/card/accounts/{sno}/claim"), json!({}))
+        .await;
+    let before = app.card_balance(sno).await;
+    let card = app.masked_card(sno).await;
+    // the photo fee is due at the end of the simulators' campus year
+    let now: Value = app.get("/sim/clock").await.json().await.unwrap();
+    let campus_now = chrono::DateTime::from_timestamp(now["now"].as_i64().unwrap(), 0).unwrap()
+        + chrono::Duration::hours(8);
     assert_eq!(
-        app.pushes(&user, 1).await,
-        [format!("照片采集费缴费成功：20.00 元（订单号 {id}）。")]
+        app.say(&user, "照片费").await,
+        format!(
+            "请核对缴费信息：\n学籍照片采集费：20.00 元（缴费截止 {}-12-31）\n合计：20.00 元\n付款：校园卡（{card}）电子钱包，余额 {} 元，付款后 {} 元\n回复「确认」支付，回复其他内容放弃。",
+            chrono::Datelike::year(&campus_now),
+            yuan(before),
+            yuan(before - 2_000)
+        )
     );
-    assert_eq!(app.balance_fen(sno).await, before - 2_000);
+    let (id, told) = app.confirm_to_the_end(&user).await;
+    assert_eq!(
+        told,
+        format!("照片采集费缴费成功：20.00 元（订单号 {id}）。")
+    );
+    assert_eq!(app.card_balance(sno).await, before - 2_000);
     // paid once: nothing is owed any more
     assert_eq!(app.say(&user, "照片费").await, "您没有待缴的照片采集费。");
 }
@@ -320,31 +297,30 @@ async fn photo_fee_short_balance_is_refused_then_paid_once_after_claiming() {
 #[actix_web::test]
 async fn exam_fee_is_paid_once_and_a_lost_card_cannot_pay() {
     let app = payments_app();
-    let (user, sno) = (openid("exam"), "2024000001");
-    app.bind(&user, sno).await;
-    let before = app.balance_fen(sno).await;
-    let offer = app.say(&user, "考试费").await;
-    assert!(
-        offer.starts_with(
-            "请核对缴费信息：\n全国大学英语四级考试（CET-4）报名费：30.00 元\n合计：30.00 元\n"
-        ),
-        "{offer}"
-    );
-    let id = order_id(&app.say(&user, "确认").await);
+    let sno = "2024000001";
+    let user = bound_user(&app, "exam", sno).await;
+    let before = app.card_balance(sno).await;
+    let card = app.masked_card(sno).await;
     assert_eq!(
-        app.pushes(&user, 1).await,
-        [format!(
-            "考试报名费缴费成功：30.00 元（订单号 {id}），报名已确认。"
-        )]
+        app.say(&user, "考试费").await,
+        format!(
+            "请核对缴费信息：\n全国大学英语四级考试（CET-4）报名费：30.00 元\n合计：30.00 元\n付款：校园卡（{card}）电子钱包，余额 {} 元，付款后 {} 元\n回复「确认」支付，回复其他内容放弃。",
+            yuan(before),
+            yuan(before - 3_000)
+        )
     );
-    assert_eq!(app.balance_fen(sno).await, before - 3_000);
+    let (id, told) = app.confirm_to_the_end(&user).await;
+    assert_eq!(
+        told,
+        format!("考试报名费缴费成功：30.00 元（订单号 {id}），报名已确认。")
+    );
+    assert_eq!(app.card_balance(sno).await, before - 3_000);
     assert_eq!(
         app.say(&user, "考试费").await,
         "您没有待缴费的考试报名。已报名的考试请在报名系统中查看缴费状态。"
     );
     // 王五's card is reported lost
-    let lost = openid("lost");
-    app.bind(&lost, "2024000003").await;
+    let lost = bound_user(&app, "lost", "2024000003").await;
     assert_eq!(
         app.say(&lost, "考试费").await,
         "您的校园卡当前状态为「已挂失」，不能用于缴费，本次未扣款。如有疑问请联系一卡通服务中心。"
@@ -354,10 +330,10 @@ async fn exam_fee_is_paid_once_and_a_lost_card_cannot_pay() {
 #[actix_web::test]
 async fn donation_below_the_minimum_is_asked_again_and_the_message_reaches_the_fund() {
     let app = payments_app();
-    let (user, sno) = (openid("donor"), "2024000001");
-    app.bind(&user, sno).await;
-    let card = app.card_shown(&user).await;
-    let before = app.balance_fen(sno).await;
+    let sno = "2024000001";
+    let user = bound_user(&app, "donor", sno).await;
+    let card = app.masked_card(sno).await;
+    let before = app.card_balance(sno).await;
     assert_eq!(
         app.say(&user, "捐赠").await,
         "感谢您对母校的支持！请选择捐赠项目，回复序号：\n1. 图书馆建设基金\n2. 奖助学金基金\n回复「取消」可退出。"
@@ -384,12 +360,10 @@ async fn donation_below_the_minimum_is_asked_again_and_the_message_reaches_the_f
             yuan(before - 1_200)
         )
     );
-    let id = order_id(&app.say(&user, "确认").await);
+    let (id, told) = app.confirm_to_the_end(&user).await;
     assert_eq!(
-        app.pushes(&user, 1).await,
-        [format!(
-            "捐赠成功：12.00 元（订单号 {id}）。感谢您对母校的支持！"
-        )]
+        told,
+        format!("捐赠成功：12.00 元（订单号 {id}）。感谢您对母校的支持！")
     );
     let paid = app.biller_payments("donation", "FUND-LIB").await;
     assert_eq!(paid.len(), 1);
@@ -397,5 +371,5 @@ async fn donation_below_the_minimum_is_asked_again_and_the_message_reaches_the_f
         (&paid[0]["amount_fen"], &paid[0]["message"]),
         (&json!(1_200), &json!("祝母校越来越好"))
     );
-    assert_eq!(app.balance_fen(sno).await, before - 1_200);
+    assert_eq!(app.card_balance(sno).await, before - 1_200);
 }
