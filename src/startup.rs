@@ -372,7 +372,12 @@ impl Application {
         let ticket_desk = web::Data::new(crate::actions::tickets_desk::TicketDesk::new(
             store.clone(),
             rules.clone(),
-            pusher.clone(),
+            crate::actors::alerts::TicketUpdates::new(
+                store.clone(),
+                pusher.clone(),
+                &settings.alerts,
+                settings.server.utc_offset_hours,
+            ),
         ));
         let content_admin = web::Data::new(crate::http::content_admin::ContentAdmin {
             store: store.clone(),

@@ -2,14 +2,17 @@
 //! does through the admin listener while the server runs.
 //!
 //! Every change is checked by the ticket's one transition function, written to the audit trail
-//! with the operator's name, flushed, and only then told to the reporter: the update is handed
-//! to the pusher (unless the reporter switched ticket updates off in 「提醒设置」), which sends it as a customer-service message inside the 48 h window and as
-//! the configured template message otherwise (held for the user's next message when there is
-//! none). The sentence is `repair.update` in the rule files.
+//! with the operator's name, flushed, and only then told to the reporter: the update is queued
+//! like any alert (`actors::alerts::TicketUpdates`: not when the reporter switched ticket
+//! updates off in 「提醒设置」 or already had today's `alerts.daily_caps.ticket_updates`), and
+//! the pusher sends it as a customer-service message inside the 48 h window and as the
+//! configured template message otherwise (held for the user's next message when there is
+//! none). The sentence is `repair.update` in the rule files. The answer says what became of
+//! the update (`reporter_update`); the ticket itself changed either way, and 「我的报修」 shows it.
 
 use serde_json::{Value, json};
 
-use crate::actors::pusher::PusherHandle;
+use crate::actors::alerts::{ReporterUpdate, TicketUpdates};
 use crate::domain::OpenId;
 use crate::rules::LiveRules;
 use crate::store::{Change, Photo, Store, StoreError, Ticket, TicketError, TicketState};
@@ -42,20 +45,21 @@ impl From<TicketError> for DeskError {
     }
 }
 
-/// What the desk needs: the store, the rule files' sentences and the pusher. Cheap to clone.
+/// What the desk needs: the store, the rule files' sentences and the way updates reach the
+/// reporter. Cheap to clone.
 #[derive(Clone)]
 pub struct TicketDesk {
     store: Store,
     rules: LiveRules,
-    pusher: PusherHandle,
+    updates: TicketUpdates,
 }
 
 impl TicketDesk {
-    pub fn new(store: Store, rules: LiveRules, pusher: PusherHandle) -> Self {
+    pub fn new(store: Store, rules: LiveRules, updates: TicketUpdates) -> Self {
         Self {
             store,
             rules,
-            pusher,
+            updates,
         }
     }
 
@@ -110,8 +114,8 @@ impl TicketDesk {
         }))?;
         self.store.flush().await?;
         tracing::info!(ticket = %t.no, "operator replied to a ticket");
-        self.tell_reporter(&t, false, text).await;
-        Ok(view(&t))
+        let told = self.tell_reporter(&t, false, text).await;
+        Ok(answer(&t, told))
     }
 
     /// Move a ticket (with an optional reply), told to the reporter.
@@ -144,8 +148,8 @@ impl TicketDesk {
         }))?;
         self.store.flush().await?;
         tracing::info!(ticket = %t.no, from = from.as_str(), to = to.as_str(), "operator moved a ticket");
-        self.tell_reporter(&t, true, text).await;
-        Ok(view(&t))
+        let told = self.tell_reporter(&t, true, text).await;
+        Ok(answer(&t, told))
     }
 
     fn get(&self, no: &str) -> Result<Ticket, DeskError> {
@@ -155,16 +159,13 @@ impl TicketDesk {
             .ok_or_else(|| DeskError::NotFound(no.to_owned()))
     }
 
-    /// Hand the update to the pusher (stored and flushed there before it is sent).
-    async fn tell_reporter(&self, t: &Ticket, moved: bool, note: &str) {
+    /// Queue the update for the reporter (stored and flushed before it is sent); `None` when
+    /// it could not be queued (logged).
+    async fn tell_reporter(&self, t: &Ticket, moved: bool, note: &str) -> Option<ReporterUpdate> {
         let Ok(openid) = OpenId::parse(&t.openid) else {
             tracing::error!(ticket = %t.no, "ticket without a valid reporter; nobody told");
-            return;
+            return None;
         };
-        // The reporter can switch these off in 「提醒设置」.
-        if !crate::actors::alerts::wants_ticket_updates(&self.store, &openid) {
-            return;
-        }
         let fields = json!({
             "ticket_no": t.no,
             "place": t.place,
@@ -176,12 +177,23 @@ impl TicketDesk {
             Ok(text) => text,
             Err(e) => {
                 tracing::error!(error = %e, "repair.update failed to render; the reporter is not told");
-                return;
+                return None;
             }
         };
-        self.pusher
-            .hand_over(&openid, None, vec![Reply::Text(text)])
-            .await;
+        // Each change appends one history entry: its position names the change.
+        let change = format!("{}:{}", t.no, t.history.len());
+        match self.updates.tell(&openid, &change, Reply::Text(text)).await {
+            Ok(told) => {
+                if told != ReporterUpdate::Queued {
+                    tracing::info!(ticket = %t.no, reporter_update = told.as_str(), "the reporter is not pushed this update");
+                }
+                Some(told)
+            }
+            Err(e) => {
+                tracing::error!(ticket = %t.no, error = %e, "cannot queue the ticket update; the reporter is not told");
+                None
+            }
+        }
     }
 }
 
@@ -203,6 +215,13 @@ fn note(text: &str) -> Result<&str, DeskError> {
         )));
     }
     Ok(text)
+}
+
+/// The ticket after a change, with what became of the reporter's update.
+fn answer(t: &Ticket, told: Option<ReporterUpdate>) -> Value {
+    let mut v = view(t);
+    v["reporter_update"] = json!(told.map_or("failed", ReporterUpdate::as_str));
+    v
 }
 
 fn view(t: &Ticket) -> Value {

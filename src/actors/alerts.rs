@@ -342,13 +342,11 @@ impl AlertsConsumer {
     }
 
     fn local_date(&self, now: i64) -> chrono::NaiveDate {
-        chrono::DateTime::from_timestamp(now + i64::from(self.utc_offset_hours) * 3600, 0)
-            .unwrap_or_default()
-            .date_naive()
+        local_date(now, self.utc_offset_hours)
     }
 
     fn campus_day(&self, now: i64) -> String {
-        self.local_date(now).to_string()
+        campus_day(now, self.utc_offset_hours)
     }
 
     fn local_time(&self, rfc3339: &str) -> String {
@@ -403,11 +401,100 @@ enum AlertsError {
     Card(#[from] crate::adapters::AdapterError),
 }
 
-/// Whether `openid` wants ticket updates (the ticket desk asks before telling them).
-pub fn wants_ticket_updates(store: &Store, openid: &OpenId) -> bool {
-    store
-        .alerts()
-        .prefs(openid)
-        .map(|p| p.is_on(AlertKind::TicketUpdates))
-        .unwrap_or(true)
+/// What became of one ticket update for its reporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReporterUpdate {
+    /// Queued for the pusher (customer-service message, else the template).
+    Queued,
+    /// The reporter switched ticket updates off in 「提醒设置」.
+    SwitchedOff,
+    /// The reporter already had today's `alerts.daily_caps.ticket_updates` updates.
+    DailyCap,
+    /// This change was queued before (a repeated request).
+    AlreadyQueued,
+}
+
+impl ReporterUpdate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::SwitchedOff => "switched_off",
+            Self::DailyCap => "daily_cap",
+            Self::AlreadyQueued => "already_queued",
+        }
+    }
+}
+
+/// Ticket updates go through the same bookkeeping as the feed's alerts: the reporter's switch,
+/// the kind's daily cap, a marker per change, queued and flushed before the pusher is kicked.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct TicketUpdates {
+    store: Store,
+    pusher: PusherHandle,
+    daily_cap: u32,
+    utc_offset_hours: i32,
+}
+
+impl TicketUpdates {
+    pub fn new(
+        store: Store,
+        pusher: PusherHandle,
+        settings: &AlertsSettings,
+        utc_offset_hours: i32,
+    ) -> Self {
+        Self {
+            store,
+            pusher,
+            daily_cap: settings.daily_caps.ticket_updates,
+            utc_offset_hours,
+        }
+    }
+
+    /// Queue `reply` for `openid` unless they switched ticket updates off or reached today's
+    /// cap. `change` names the change uniquely (ticket number and history position), so a
+    /// repeated call queues nothing twice.
+    pub async fn tell(
+        &self,
+        openid: &OpenId,
+        change: &str,
+        reply: Reply,
+    ) -> Result<ReporterUpdate, crate::store::StoreError> {
+        let repo = self.store.alerts();
+        if !repo.prefs(openid)?.is_on(AlertKind::TicketUpdates) {
+            return Ok(ReporterUpdate::SwitchedOff);
+        }
+        let now = chrono::Utc::now().timestamp();
+        let alert = PlannedAlert {
+            openid: openid.clone(),
+            kind: AlertKind::TicketUpdates,
+            dedup: format!("ticket:{change}"),
+            day: campus_day(now, self.utc_offset_hours),
+            reply,
+        };
+        let done = repo.commit(&[alert], None, |_| self.daily_cap, now)?;
+        self.store.flush().await?;
+        Ok(if done.capped > 0 {
+            metrics::counter!("onecard_alerts_capped_total").increment(1);
+            ReporterUpdate::DailyCap
+        } else if done.duplicates > 0 {
+            ReporterUpdate::AlreadyQueued
+        } else {
+            metrics::counter!("onecard_alerts_planned_total", "kind" => AlertKind::TicketUpdates.as_str())
+                .increment(1);
+            self.pusher.push_queued(openid);
+            ReporterUpdate::Queued
+        })
+    }
+}
+
+/// The campus day (`YYYY-MM-DD`) daily caps count in.
+fn campus_day(now: i64, utc_offset_hours: i32) -> String {
+    local_date(now, utc_offset_hours).to_string()
+}
+
+fn local_date(now: i64, utc_offset_hours: i32) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp(now + i64::from(utc_offset_hours) * 3600, 0)
+        .unwrap_or_default()
+        .date_naive()
 }

@@ -100,7 +100,7 @@ pub fn run(command: TicketsCommand) -> anyhow::Result<()> {
                 let url = format!("{}/tickets/{no}/reply", admin.base()?);
                 let body = serde_json::json!({ "operator": admin.operator, "text": text });
                 let t = call(reqwest::Client::new().post(&url).json(&body), &admin).await?;
-                println!("replied to {no}; the reporter is told in WeChat");
+                println!("replied to {no}; {}", reporter_update(&t));
                 print_ticket(&t);
             }
             TicketsCommand::Move {
@@ -114,13 +114,29 @@ pub fn run(command: TicketsCommand) -> anyhow::Result<()> {
                     serde_json::json!({ "operator": admin.operator, "to": to, "note": note });
                 let t = call(reqwest::Client::new().post(&url).json(&body), &admin).await?;
                 println!(
-                    "{no} is now {}; the reporter is told in WeChat",
-                    t["state"].as_str().unwrap_or_default()
+                    "{no} is now {}; {}",
+                    t["state"].as_str().unwrap_or_default(),
+                    reporter_update(&t)
                 );
             }
         }
         Ok(())
     })
+}
+
+/// What became of the reporter's update, in the desk's words.
+fn reporter_update(ticket: &Value) -> &'static str {
+    match ticket["reporter_update"].as_str() {
+        Some("queued") => "the reporter is told in WeChat",
+        Some("switched_off") => {
+            "the reporter switched ticket updates off; they see it in 「我的报修」"
+        }
+        Some("daily_cap") => {
+            "the reporter had today's ticket updates (alerts.daily_caps.ticket_updates); they see it in 「我的报修」"
+        }
+        Some("already_queued") => "the reporter was already told of this change",
+        _ => "the reporter could not be told (see the server log); they see it in 「我的报修」",
+    }
 }
 
 async fn call(req: reqwest::RequestBuilder, admin: &AdminArgs) -> anyhow::Result<Value> {

@@ -339,6 +339,54 @@ async fn operator_updates_beyond_the_window_go_as_template_messages() {
 }
 
 #[tokio::test]
+async fn ticket_updates_beyond_the_daily_cap_are_not_pushed_but_my_repairs_shows_the_state() {
+    let app = spawn_app_with(TestOptions {
+        settings: |s| s.alerts.daily_caps.ticket_updates = 2,
+        ..TestOptions::default()
+    });
+    let user = openid("ticketcap");
+    let no = app
+        .file_ticket(&user, "2", "二食堂一楼 5 号窗口", None)
+        .await;
+
+    let (status, t) = app.desk_move(&no, "accepted", "").await;
+    assert_eq!(
+        (status, t["reporter_update"].as_str()),
+        (200, Some("queued"))
+    );
+    let (status, t) = app.desk_reply(&no, "下午派人检查").await;
+    assert_eq!(
+        (status, t["reporter_update"].as_str()),
+        (200, Some("queued"))
+    );
+    let pushed = app.wait_pushed(&user, 2, PUSH_WAIT).await;
+    assert_eq!(
+        pushed,
+        [
+            format!("您的报修单 {no}（二食堂一楼 5 号窗口）状态更新为：已受理。"),
+            format!("您的报修单 {no}（二食堂一楼 5 号窗口）有新回复。\n工作人员回复：下午派人检查"),
+        ]
+    );
+
+    // The third update of the day is over the cap of 2: the move is made, the desk is told
+    // the reporter was not, and nothing is queued (decided and stored before the answer).
+    let (status, t) = app.desk_move(&no, "in_progress", "").await;
+    assert_eq!(
+        (status, t["state"].as_str(), t["reporter_update"].as_str()),
+        (200, Some("in_progress"), Some("daily_cap"))
+    );
+    assert_eq!(app.pushed(&user).await, pushed);
+    let today = campus_today();
+    assert_eq!(
+        app.say(&user, "我的报修").await,
+        format!(
+            "您共有 1 张报修单：\n{no}（{today}）消费机 · 二食堂一楼 5 号窗口：处理中。回复：下午派人检查"
+        )
+    );
+    assert_eq!(app.pushed(&user).await, pushed);
+}
+
+#[tokio::test]
 async fn the_desk_refuses_what_a_ticket_cannot_do_and_says_why() {
     let app = spawn_app();
     let user = openid("ticketdesk");
