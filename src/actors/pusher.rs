@@ -24,7 +24,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actix_rt::{Arbiter, ArbiterHandle, System};
@@ -716,17 +716,7 @@ async fn deliver_one(inner: &Inner, openid: &OpenId, reply: &Reply) -> Outcome {
         }
     }
     if let Some(template_id) = &inner.template_id {
-        let content = match reply {
-            Reply::Text(t) => t.clone(),
-            Reply::News(a) => format!("{}\n{}", a.title, a.description),
-        };
-        let msg = TemplateMessage {
-            touser: openid.as_str().to_owned(),
-            template_id: template_id.clone(),
-            url: None,
-            client_msg_id: None,
-            data: [("content".to_owned(), content)].into_iter().collect(),
-        };
+        let msg = fallback_template(template_id, openid, reply);
         let api = &inner.api;
         let sent = tokens
             .call(|t| {
@@ -747,6 +737,45 @@ async fn deliver_one(inner: &Inner, openid: &OpenId, reply: &Reply) -> Outcome {
     } else {
         Outcome::Rejected
     }
+}
+
+/// `<a href="…">label</a>` in a text reply: the only markup a customer-service text carries.
+static LINK: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"(?s)<a\b([^>]*)>(.*?)</a>").expect("valid regex"));
+static HREF: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r#"\bhref="([^"]*)""#).expect("valid regex"));
+
+/// The template message that stands in for `reply` when the window is closed. A template shows
+/// its fields as plain text and opens one page (`url`), so a text's links become their labels
+/// (the sentence around a menu link says what to send or tap) and the first web link becomes
+/// the template's `url`; a news card's page is the `url`. The text goes in field `content`.
+fn fallback_template(template_id: &str, openid: &OpenId, reply: &Reply) -> TemplateMessage {
+    let (content, url) = match reply {
+        Reply::Text(text) => {
+            let url = LINK
+                .captures_iter(text)
+                .filter_map(|link| Some(HREF.captures(link.get(1)?.as_str())?.get(1)?.as_str()))
+                .find(|href| is_web_link(href))
+                .map(str::to_owned);
+            (LINK.replace_all(text, "$2").into_owned(), url)
+        }
+        Reply::News(a) => (
+            format!("{}\n{}", a.title, a.description),
+            Some(a.url.clone()).filter(|u| is_web_link(u)),
+        ),
+    };
+    TemplateMessage {
+        touser: openid.as_str().to_owned(),
+        template_id: template_id.to_owned(),
+        url,
+        client_msg_id: None,
+        data: [("content".to_owned(), content)].into_iter().collect(),
+    }
+}
+
+/// A page a template can open (not a `weixin://` action, which only works inside a chat).
+fn is_web_link(href: &str) -> bool {
+    href.starts_with("https://") || href.starts_with("http://") || href.starts_with('/')
 }
 
 #[cfg(test)]
@@ -900,6 +929,38 @@ mod tests {
 
     fn user() -> OpenId {
         OpenId::parse("oWindowTestUser000000000001").unwrap()
+    }
+
+    #[test]
+    fn a_fallback_template_shows_links_as_their_labels_and_opens_the_first_web_link() {
+        let text = "如非本人消费，请立即<a href=\"weixin://bizmsgmenu?msgmenucontent=挂失&msgmenuid=1\">挂失</a>。\
+                    详情见<a href=\"https://card.example.edu.cn/h5/bills/fun\">账单</a>和<a href=\"https://x.example/2\">说明</a>";
+        let msg = fallback_template("T1", &user(), &Reply::Text(text.into()));
+        assert_eq!(
+            serde_json::to_value(&msg).unwrap(),
+            serde_json::json!({
+                "touser": user().as_str(),
+                "template_id": "T1",
+                "url": "https://card.example.edu.cn/h5/bills/fun",
+                "data": {"content": {"value": "如非本人消费，请立即挂失。详情见账单和说明"}},
+            })
+        );
+        let plain = fallback_template("T1", &user(), &Reply::Text("余额 3.00 元".into()));
+        assert_eq!(plain.url, None);
+        assert_eq!(plain.data["content"], "余额 3.00 元");
+    }
+
+    #[test]
+    fn a_fallback_template_for_a_news_card_opens_its_page() {
+        let article = crate::wechat::Article {
+            title: "停机维护".into(),
+            description: "12 月 6 日 0:00–6:00".into(),
+            pic_url: String::new(),
+            url: "/h5/articles/maintenance-1206".into(),
+        };
+        let msg = fallback_template("T1", &user(), &Reply::News(article));
+        assert_eq!(msg.url.as_deref(), Some("/h5/articles/maintenance-1206"));
+        assert_eq!(msg.data["content"], "停机维护\n12 月 6 日 0:00–6:00");
     }
 
     #[test]

@@ -85,7 +85,7 @@ fn yuan(v: &Value) -> String {
     Fen(v.as_i64().unwrap()).yuan()
 }
 
-const LOSS_LINK: &str = "<a href=\"weixin://bizmsgmenu?msgmenucontent=挂失&msgmenuid=1\">挂失</a>（或点菜单「挂失」）。";
+const LOSS_LINK: &str = "<a href=\"weixin://bizmsgmenu?msgmenucontent=挂失&msgmenuid=1\">挂失</a>（回复「挂失」或点菜单「挂失」）。";
 
 /// A demo card holder with at least 30 元 and a library loan due within 3 days, and those loans' titles and dates.
 async fn holder_with_a_loan_due_soon(app: &TestApp) -> (String, Vec<(String, String, i64)>) {
@@ -256,6 +256,71 @@ async fn each_alert_type_fires_once_from_transactions_in_the_card_simulator() {
     assert_eq!(
         kinds,
         ["custom", "custom", "custom", "custom", "custom", "template"]
+    );
+}
+
+/// A demo card holder with a normal card and at least `fen` on it.
+async fn holder_with(app: &TestApp, fen: i64) -> String {
+    let accounts: Vec<Value> = app
+        .get("/sim/card/accounts?limit=80")
+        .await
+        .json()
+        .await
+        .unwrap();
+    accounts
+        .iter()
+        .find(|a| {
+            a["status"] == "normal"
+                && !a["phone"].is_null()
+                && a["balance_fen"].as_i64() >= Some(fen)
+        })
+        .and_then(|a| a["id"].as_str())
+        .expect("a demo card holder with money on a normal card")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_large_payment_alert_sent_as_a_template_says_how_to_report_the_loss_in_plain_text() {
+    let app = spawn_app_with(TestOptions {
+        settings: quick_alerts,
+        ..TestOptions::default()
+    });
+    let sno = holder_with(&app, 1000).await;
+    let user = openid("alerttpl");
+    app.bind(&user, &sno).await;
+    app.say(&user, "提醒设置").await;
+    app.say(&user, "2 1").await;
+    app.say(&user, "完成").await;
+    // WeChat allows 5 customer-service messages after the user's last message: the sixth
+    // alert goes as the template message.
+    let mut last = Value::Null;
+    for _ in 0..6 {
+        last = pos(&app.http, &app.base, &sno, 100, false).await;
+    }
+    app.wait_pushed(&user, 6, WAIT).await;
+    let mut outbox = app.wx.outbox(&user).await.unwrap();
+    let mut template = outbox.pop().unwrap();
+    template.as_object_mut().unwrap().remove("at");
+    let text = format!(
+        "【大额消费提醒】您的校园卡 {} 在{}（{}）消费 1.00 元（达到您设置的 1.00 元），余额 {} 元。如非本人消费，请立即挂失（回复「挂失」或点菜单「挂失」）。",
+        campus_time(&last["occurred_at"]),
+        last["merchant_name"].as_str().unwrap(),
+        last["location"].as_str().unwrap(),
+        yuan(&last["balance_after_fen"])
+    );
+    assert_eq!(
+        template,
+        json!({
+            "kind": "template",
+            "touser": user,
+            "template_id": "TPL-card-alert",
+            "data": { "content": { "value": text } },
+        })
+    );
+    // The customer-service messages before it keep the one-tap link.
+    assert!(
+        outbox.iter().all(|m| m["kind"] == "custom"
+            && m["text"]["content"].as_str().unwrap().ends_with(LOSS_LINK))
     );
 }
 
