@@ -208,6 +208,60 @@ async fn publish_with_push_reaches_every_bound_user_once_and_skips_who_unsubscri
     assert_eq!(app.received(&users[3..4], "upgrade").await, vec![1]);
 }
 
+/// The push and fallback templates of `config/demo.toml`, as `onecard demo` runs with them.
+fn demo_templates(s: &mut onecard::settings::Settings) {
+    let demo = onecard::settings::Settings::load(Path::new("config/demo.toml")).unwrap();
+    s.push.template_id = demo.push.template_id;
+    s.push.template_fields = demo.push.template_fields;
+    s.wechat.fallback_template_id = demo.wechat.fallback_template_id;
+}
+
+#[tokio::test]
+async fn the_demo_configs_template_push_is_delivered_to_every_bound_user() {
+    let demo = onecard::settings::Settings::load(Path::new("config/demo.toml")).unwrap();
+    assert!(
+        !demo.push.template_id.is_empty(),
+        "the demo names a news template"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let users = seed_bindings(&data, 3).await;
+    let app = push_app(&data, demo_templates);
+
+    let published = app
+        .admin(
+            reqwest::Method::POST,
+            "/content",
+            Some(json!({
+                "files": [{"name": "demo-news.md", "text": news_file("demo-news", "一卡通系统升级完成")}],
+                "push": "template",
+            })),
+        )
+        .await;
+    let job = app
+        .wait_job(
+            published["jobs"][0]["id"].as_u64().unwrap(),
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(
+        (
+            &job["state"],
+            &job["counts"]["sent"],
+            &job["counts"]["failed"]
+        ),
+        (&json!("done"), &json!(3), &json!(0)),
+        "{job}"
+    );
+    assert_eq!(app.received(&users, "demo-news").await, vec![1, 1, 1]);
+    let got = app.wx.outbox(&users[0]).await.unwrap();
+    assert_eq!(
+        (got.len(), got[0]["template_id"].as_str()),
+        (1, Some(demo.push.template_id.as_str()))
+    );
+    assert_eq!(got[0]["data"]["keyword1"]["value"], "一卡通系统升级完成");
+}
+
 #[tokio::test]
 async fn pushing_a_draft_or_an_unknown_item_is_refused_with_the_reason() {
     let tmp = tempfile::tempdir().unwrap();
