@@ -8,6 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use onecard::domain::OpenId;
 use onecard::wechat::crypto::{self, AesKey};
 use onecard::wechat::platform::Platform;
 use onecard::wechat::reply::passive_xml;
@@ -53,7 +54,7 @@ fn bench(c: &mut Criterion) {
     let key = AesKey::parse(EAK).expect("key");
     let message = InboundMessage {
         to_user: "gh_onecard0demo".into(),
-        from_user: "oyORnuP8q7ou2gfYjqLzSIWZf0rs".into(),
+        from_user: OpenId::parse("oyORnuP8q7ou2gfYjqLzSIWZf0rs").expect("openid"),
         create_time: NOW,
         body: InboundBody::Text {
             content: "余额".into(),
@@ -67,7 +68,7 @@ fn bench(c: &mut Criterion) {
     let encrypt = crypto::encrypt(&key, APP_ID, inner_xml.as_bytes());
     let msg_sig = signature::sign(&[TOKEN, &NOW.to_string(), NONCE, &encrypt]);
     let reply = Reply::Text("校园卡余额 123.45 元（截至 10:00）".into());
-    let reply_xml = passive_xml(&message.from_user, &message.to_user, NOW, &reply);
+    let reply_xml = passive_xml(message.from_user.as_str(), &message.to_user, NOW, &reply);
     let ts = NOW.to_string();
 
     let mut g = c.benchmark_group("callback_path");
@@ -86,7 +87,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| InboundMessage::parse(black_box(inner_xml.as_bytes())).expect("parse"))
     });
     g.bench_function("reply_xml", |b| {
-        b.iter(|| passive_xml(&message.from_user, &message.to_user, NOW, black_box(&reply)))
+        b.iter(|| {
+            passive_xml(
+                message.from_user.as_str(),
+                &message.to_user,
+                NOW,
+                black_box(&reply),
+            )
+        })
     });
     g.bench_function("encrypt_reply", |b| {
         b.iter(|| {
@@ -104,7 +112,7 @@ fn bench(c: &mut Criterion) {
                 .open(black_box(&query), black_box(body.as_bytes()), NOW)
                 .expect("open");
             let xml = passive_xml(
-                &opened.message.from_user,
+                opened.message.from_user.as_str(),
                 &opened.message.to_user,
                 NOW,
                 &reply,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::Value;
 
+use crate::domain::OpenId;
 use crate::wechat::platform::Platform;
 use crate::wechat::{Event, InboundBody, InboundMessage, Reply};
 
@@ -107,10 +108,17 @@ impl WeChatClient {
         &self.base_url
     }
 
+    /// A message from `openid` as WeChat would build it.
+    ///
+    /// # Panics
+    /// If `openid` is not an OpenID: WeChat never sends one, so this client cannot either
+    /// (`onecard chat` checks its `--openid` before it gets here; tests pass their own ids).
     pub fn message(&self, openid: &str, body: InboundBody) -> InboundMessage {
+        let from_user = OpenId::parse(openid)
+            .unwrap_or_else(|_| panic!("{openid:?} is not an OpenID: WeChat never sends one"));
         InboundMessage {
             to_user: self.account.clone(),
-            from_user: openid.to_owned(),
+            from_user,
             create_time: chrono::Utc::now().timestamp(),
             body,
         }
@@ -155,9 +163,13 @@ impl WeChatClient {
         let nonce = rand::rng()
             .random_range(100_000_000u64..999_999_999)
             .to_string();
-        let (query, body) =
-            self.platform
-                .seal_inbound(&msg.to_xml(), self.safe, now, &nonce, &msg.from_user);
+        let (query, body) = self.platform.seal_inbound(
+            &msg.to_xml(),
+            self.safe,
+            now,
+            &nonce,
+            msg.from_user.as_str(),
+        );
         let url = format!("{}?{}", self.callback_url, query);
         let resp = self
             .http

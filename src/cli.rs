@@ -492,6 +492,9 @@ fn print_reply(reply: &Reply) {
 }
 
 fn chat(url: &str, settings: &Settings, openid: &str, safe: bool) -> anyhow::Result<()> {
+    crate::domain::OpenId::parse(openid).map_err(|_| {
+        anyhow::anyhow!("--openid {openid:?} is not an OpenID (letters, digits, _ and -)")
+    })?;
     let w = &settings.wechat;
     let key = Some(w.encoding_aes_key.as_str()).filter(|k| !k.is_empty());
     let safe = safe && key.is_some();

@@ -8,12 +8,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::actors::deliveries::{Begin, Completion, Deliveries, Waited};
 use crate::actors::pusher::{Interaction, PusherHandle};
 use crate::actors::sessions::Sessions;
-use crate::domain::OpenId;
 use crate::wechat::{CallbackQuery, Codec, Event, InboundBody, InboundMessage, WeChatError};
 
 pub struct CallbackState {
@@ -32,12 +32,54 @@ fn now_unix() -> i64 {
 fn refuse(e: &WeChatError, kind: &'static str) -> HttpResponse {
     metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "refused")
         .increment(1);
-    tracing::info!(reason = e.http_reason(), "callback refused");
-    let status = actix_web::http::StatusCode::from_u16(e.status())
-        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
-    HttpResponse::build(status)
-        .content_type("text/plain; charset=utf-8")
-        .body(e.http_reason())
+    tracing::info!(reason = e.reason(), "callback refused");
+    e.error_response()
+}
+
+/// The status of a refused callback, decided here and nowhere else. Authentication failures
+/// (signature, stale timestamp, replay, refused plaintext, another account) are 403; anything
+/// else the caller sent wrong is 400; a configuration problem on our side is 500. 413 (body too
+/// large) is actix's own `PayloadConfig`.
+pub fn refusal_status(e: &WeChatError) -> StatusCode {
+    match e {
+        WeChatError::BadSignature
+        | WeChatError::BadMsgSignature
+        | WeChatError::StaleTimestamp { .. }
+        | WeChatError::PlaintextRefused
+        | WeChatError::ReplayedNonce
+        | WeChatError::WrongAccount => StatusCode::FORBIDDEN,
+        WeChatError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        WeChatError::MissingParam(_)
+        | WeChatError::UnsupportedEncryptType
+        | WeChatError::BadTimestamp
+        | WeChatError::NoAesKey
+        | WeChatError::PlaintextInSafeMode
+        | WeChatError::Doctype
+        | WeChatError::MalformedXml(_)
+        | WeChatError::MissingField(_)
+        | WeChatError::NotAnOpenId
+        | WeChatError::NotUtf8
+        | WeChatError::InvalidAesKey(_)
+        | WeChatError::Base64(_)
+        | WeChatError::CipherLength(_)
+        | WeChatError::Padding
+        | WeChatError::LengthField
+        | WeChatError::AppIdMismatch => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// The HTTP answer to a callback that is not a genuine, well-formed WeChat callback: the
+/// status of [`refusal_status`], the error's short English reason as the body.
+impl ResponseError for WeChatError {
+    fn status_code(&self) -> StatusCode {
+        refusal_status(self)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .content_type("text/plain; charset=utf-8")
+            .body(self.reason())
+    }
 }
 
 fn parse_query(req: &HttpRequest) -> Result<CallbackQuery, Box<HttpResponse>> {
@@ -106,12 +148,7 @@ pub async fn receive(
         Err(e) => return refuse(&e, "message"),
     };
     let kind = opened.message.kind_label();
-    let Ok(openid) = OpenId::parse(&opened.message.from_user) else {
-        metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "refused").increment(1);
-        return HttpResponse::BadRequest()
-            .content_type("text/plain; charset=utf-8")
-            .body("FromUserName is not an OpenID");
-    };
+    let openid = opened.message.from_user.clone();
     if matches!(opened.message.body, InboundBody::Unknown { .. }) {
         metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "ignored").increment(1);
         return success();
@@ -159,7 +196,7 @@ pub async fn receive(
         Waited::Ready(replies) => match replies.first() {
             Some(first) => {
                 let xml = crate::wechat::reply::passive_xml(
-                    &message.from_user,
+                    message.from_user.as_str(),
                     &message.to_user,
                     now,
                     first,
@@ -186,4 +223,65 @@ pub async fn receive(
     metrics::histogram!("onecard_callback_duration_seconds")
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_403_for_authentication_400_for_garbage_500_for_our_config() {
+        let forbidden = [
+            WeChatError::BadSignature,
+            WeChatError::BadMsgSignature,
+            WeChatError::StaleTimestamp {
+                skew_secs: 1,
+                window_secs: 0,
+            },
+            WeChatError::PlaintextRefused,
+            WeChatError::ReplayedNonce,
+            WeChatError::WrongAccount,
+        ];
+        let bad_request = [
+            WeChatError::MissingParam("nonce"),
+            WeChatError::UnsupportedEncryptType,
+            WeChatError::BadTimestamp,
+            WeChatError::PlaintextInSafeMode,
+            WeChatError::NoAesKey,
+            WeChatError::Doctype,
+            WeChatError::MalformedXml("x".into()),
+            WeChatError::MissingField("Content"),
+            WeChatError::NotAnOpenId,
+            WeChatError::NotUtf8,
+            WeChatError::InvalidAesKey("x"),
+            WeChatError::CipherLength(48),
+            WeChatError::Padding,
+            WeChatError::LengthField,
+            WeChatError::AppIdMismatch,
+        ];
+        for e in &forbidden {
+            assert_eq!(e.status_code(), StatusCode::FORBIDDEN, "{e}");
+        }
+        for e in &bad_request {
+            assert_eq!(e.status_code(), StatusCode::BAD_REQUEST, "{e}");
+        }
+        assert_eq!(
+            WeChatError::Config("x").status_code(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_refusal_says_its_reason_in_plain_text() {
+        let response = WeChatError::WrongAccount.error_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            "text/plain; charset=utf-8"
+        );
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"wrong account");
+    }
 }

@@ -1,10 +1,10 @@
 //! The one error type of the WeChat protocol boundary.
 //!
-//! Why it exists: the HTTP callback needs one place to turn "this request is not a genuine,
-//! well-formed WeChat callback" into a 4xx status and a short reason, and operators need to tell
-//! a wrong token from a wrong EncodingAESKey from a replay at a glance. Each variant maps to
-//! exactly one [`WeChatError::status`] and [`WeChatError::http_reason`]; the reason is short
-//! English for the response body (WeChat never shows it to users).
+//! Why it exists: operators need to tell a wrong token from a wrong EncodingAESKey from a replay
+//! at a glance, and the HTTP callback needs to know which of them it is refusing. Each variant
+//! has one short English [`WeChatError::reason`] (WeChat never shows it to users). Which HTTP
+//! status a refusal gets is not decided here but in `crate::http::callback`: this is protocol
+//! code and knows nothing of HTTP responses.
 //!
 //! It must never carry secrets or message content: no token, no key bytes, no plaintext, no
 //! openid. Variants carry only lengths, indices and names of missing fields.
@@ -60,6 +60,9 @@ pub enum WeChatError {
     /// A required XML element is missing or has an unusable value (-40002).
     #[error("missing or invalid XML element <{0}>")]
     MissingField(&'static str),
+    /// `FromUserName` is not an OpenID (letters, digits, `_` and `-`, at most 64).
+    #[error("FromUserName is not an OpenID")]
+    NotAnOpenId,
     /// The input is not valid UTF-8.
     #[error("input is not valid UTF-8")]
     NotUtf8,
@@ -87,38 +90,9 @@ pub enum WeChatError {
 }
 
 impl WeChatError {
-    /// HTTP status for the callback response. Authentication failures (signature, replay,
-    /// refused plaintext) are 403; anything else the caller sent wrong is 400; a configuration
-    /// problem on our side is 500. 413 (body too large) is decided by the HTTP layer.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::BadSignature
-            | Self::BadMsgSignature
-            | Self::StaleTimestamp { .. }
-            | Self::PlaintextRefused
-            | Self::ReplayedNonce
-            | Self::WrongAccount => 403,
-            Self::Config(_) => 500,
-            Self::MissingParam(_)
-            | Self::UnsupportedEncryptType
-            | Self::BadTimestamp
-            | Self::NoAesKey
-            | Self::PlaintextInSafeMode
-            | Self::Doctype
-            | Self::MalformedXml(_)
-            | Self::MissingField(_)
-            | Self::NotUtf8
-            | Self::InvalidAesKey(_)
-            | Self::Base64(_)
-            | Self::CipherLength(_)
-            | Self::Padding
-            | Self::LengthField
-            | Self::AppIdMismatch => 400,
-        }
-    }
-
-    /// Short, stable English reason for a 4xx body and for a bounded metric label.
-    pub fn http_reason(&self) -> &'static str {
+    /// Short, stable English reason: the body of the refusal `crate::http` sends, and a bounded
+    /// label for logs.
+    pub fn reason(&self) -> &'static str {
         match self {
             Self::MissingParam(_) => "missing parameter",
             Self::UnsupportedEncryptType => "unsupported encrypt_type",
@@ -134,6 +108,7 @@ impl WeChatError {
             Self::Doctype => "doctype refused",
             Self::MalformedXml(_) => "malformed xml",
             Self::MissingField(_) => "missing field",
+            Self::NotAnOpenId => "FromUserName is not an OpenID",
             Self::NotUtf8 => "not utf-8",
             Self::InvalidAesKey(_) => "invalid aes key",
             Self::Base64(_) => "bad base64",

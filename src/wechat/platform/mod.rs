@@ -3,16 +3,19 @@
 //!
 //! Why it exists: `onecard chat`, `onecard doctor`, the integration tests and the benches all
 //! need to play the WeChat platform against our callback exactly as Tencent does, without a
-//! second implementation of the crypto. It reuses [`super::crypto`] and [`super::signature`].
+//! second implementation of the crypto. It reuses [`crate::wechat::crypto`] and
+//! [`crate::wechat::signature`]; [`encode`] writes inbound messages as WeChat POSTs them.
 //!
-//! It must never be used to *accept* callbacks (that is [`super::codec::Codec`]), and never
+//! It must never be used to *accept* callbacks (that is [`crate::wechat::codec::Codec`]), and never
 //! print the token or key.
 
-use super::crypto::{self, AesKey};
-use super::error::WeChatError;
-use super::reply::SUCCESS;
-use super::signature;
-use super::xml;
+mod encode;
+
+use crate::wechat::crypto::{self, AesKey};
+use crate::wechat::error::WeChatError;
+use crate::wechat::reply::SUCCESS;
+use crate::wechat::signature;
+use crate::wechat::xml;
 
 /// The WeChat platform for one account: its token, optional EncodingAESKey and AppID.
 #[derive(Clone)]
