@@ -1,6 +1,7 @@
 //! The command line: parse arguments, load settings, start logging, call into the library.
 //! Everything here is wiring; the behaviour lives in the modules it calls.
 
+mod desk;
 mod orders;
 mod reconcile;
 mod tickets;
@@ -107,7 +108,8 @@ enum Command {
         #[command(subcommand)]
         command: tickets::TicketsCommand,
     },
-    /// Orders (top-ups): the manual queue and the rest (docs/MONEY.md).
+    /// Orders (top-ups and payments): the manual queue and the rest (docs/MONEY.md); through
+    /// the running server's admin listener, or a stopped server's data directory.
     Orders {
         #[command(subcommand)]
         command: orders::OrdersCommand,

@@ -384,6 +384,14 @@ impl Application {
             push: news_push.clone(),
             utc_offset_hours: settings.server.utc_offset_hours,
         });
+        let reconciler = reconciler(&settings, &store, adapters.as_ref())?;
+        let money_desk = web::Data::new(crate::actions::money_desk::MoneyDesk::new(
+            store.orders()?,
+            store.reconcile()?,
+            reconciler.clone(),
+            settings.reconcile.report_dir(&settings.server.data_dir),
+            settings.server.utc_offset_hours,
+        ));
         let mut server = HttpServer::new(move || {
             let app = App::new()
                 .configure(crate::http::public_routes(
@@ -420,6 +428,7 @@ impl Application {
                     content_admin.clone(),
                 ))
                 .configure(crate::http::bills::admin_routes(cohort_job.clone()))
+                .configure(crate::http::admin_money::routes(money_desk.clone()))
         })
         .workers(1)
         .disable_signals()
@@ -431,7 +440,7 @@ impl Application {
 
         spawn_housekeeping(router, deliveries_for_sweep);
         if settings.reconcile.enabled {
-            spawn_reconciliation(&settings, &store, adapters.as_ref())?;
+            spawn_reconciliation(&settings, reconciler);
         }
 
         Ok(Self {
@@ -620,32 +629,41 @@ fn spawn_housekeeping(router: Arc<Router>, deliveries: Arc<Deliveries>) {
     });
 }
 
-/// The daily reconciliation (对账) of yesterday, on the adapters this process uses.
-fn spawn_reconciliation(
+/// The reconciler (对账) on the adapters this process uses; `None` without `[upstreams]`.
+type SledReconciler =
+    crate::reconcile::Reconciler<crate::store::SledOrders, crate::store::SledRecon>;
+
+fn reconciler(
     settings: &Settings,
     store: &Store,
     adapters: Option<&crate::adapters::Adapters>,
-) -> Result<(), StartupError> {
+) -> Result<Option<SledReconciler>, StartupError> {
     let Some(adapters) = adapters else {
-        tracing::warn!("reconcile.enabled but no [upstreams]: nothing to reconcile against");
-        return Ok(());
+        return Ok(None);
     };
     let sources = crate::reconcile::Sources {
         bank: adapters.bank.clone(),
         card: Some(adapters.card.clone()),
         billers: adapters.billers.clone(),
     };
-    let reconciler = crate::reconcile::Reconciler::new(
+    Ok(Some(crate::reconcile::Reconciler::new(
         store.orders()?,
         store.reconcile()?,
         sources,
         settings.reconcile.clone(),
         settings.server.utc_offset_hours,
         Arc::new(crate::store::orders::SystemClock),
-    );
+    )))
+}
+
+/// The daily reconciliation of yesterday.
+fn spawn_reconciliation(settings: &Settings, reconciler: Option<SledReconciler>) {
+    let Some(reconciler) = reconciler else {
+        tracing::warn!("reconcile.enabled but no [upstreams]: nothing to reconcile against");
+        return;
+    };
     let dir = settings.reconcile.report_dir(&settings.server.data_dir);
     crate::reconcile::schedule::spawn_daily(reconciler, dir);
-    Ok(())
 }
 
 /// Publish the content directory's files when the content store is empty (a fresh demo), so

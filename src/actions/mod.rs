@@ -16,6 +16,7 @@ mod bind;
 mod builtin;
 mod card;
 pub mod money;
+pub mod money_desk;
 mod notices;
 pub mod payments;
 mod public;

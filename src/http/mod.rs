@@ -7,6 +7,7 @@
 //! every callback comes from Tencent's servers.
 
 pub mod admin;
+pub mod admin_money;
 pub mod admin_tickets;
 pub mod bills;
 pub mod callback;

@@ -344,6 +344,14 @@ pub trait OrderStore: Clone + Send + Sync + 'static {
         since_ms: i64,
     ) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
 
+    /// Every order of one card holder (学工号), oldest first: what the service desk looks up
+    /// for a student standing in front of it. A scan in this backend; an operator tool, not a
+    /// request path.
+    fn list_for_student(
+        &self,
+        sno: &StudentId,
+    ) -> impl Future<Output = Result<Vec<Order>, StoreError>> + Send;
+
     /// Every order in `state`, oldest first: the manual queue (`needs_manual`) and operators'
     /// lists. A scan in this backend; an operator tool, not a request path.
     fn list_in_state(

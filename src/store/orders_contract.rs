@@ -387,6 +387,45 @@ pub async fn a_users_orders_are_listed_from_a_time_on<S: OrderStore>(
     );
 }
 
+pub async fn a_students_orders_are_listed_for_the_service_desk<S: OrderStore>(
+    make: impl Fn(Arc<ManualClock>) -> S,
+) {
+    let clock = ManualClock::starting_at(T0);
+    let store = make(clock.clone());
+    store
+        .create(new_order("wx-msg-1", 1_000), None)
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(86_400));
+    // the same card holder through another WeChat account, a day later
+    let other_account = NewOrder {
+        openid: OpenId::parse("oOtherUser00000000000000000x").unwrap(),
+        ..new_order("wx-msg-2", 2_000)
+    };
+    store.create(other_account, None).await.unwrap();
+    let someone_else = NewOrder {
+        sno: StudentId::parse("2024000002").unwrap(),
+        ..new_order("wx-msg-3", 4_000)
+    };
+    store.create(someone_else, None).await.unwrap();
+    let amounts = |sno: &str| {
+        let store = store.clone();
+        let sno = StudentId::parse(sno).unwrap();
+        async move {
+            store
+                .list_for_student(&sno)
+                .await
+                .unwrap()
+                .iter()
+                .map(|o| o.amount.fen())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(amounts("2024000001").await, [1_000, 2_000]);
+    assert_eq!(amounts("2024000002").await, [4_000]);
+    assert_eq!(amounts("2024000009").await, Vec::<i64>::new());
+}
+
 pub async fn a_worker_claims_only_the_kinds_it_drives<S: OrderStore>(
     make: impl Fn(Arc<ManualClock>) -> S,
 ) {

@@ -159,6 +159,20 @@ impl SledOrders {
             .transpose()
     }
 
+    /// Every order that `keep` accepts, oldest first (a full scan: operator lists only).
+    fn scan_sorted(&self, keep: impl Fn(&Order) -> bool) -> Result<Vec<Order>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.orders.iter() {
+            let (_, bytes) = item?;
+            let order: Order = from_json("orders", &bytes)?;
+            if keep(&order) {
+                out.push(order);
+            }
+        }
+        out.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        Ok(out)
+    }
+
     async fn durable(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
         Ok(())
@@ -377,20 +391,18 @@ impl OrderStore for SledOrders {
         Ok(out)
     }
 
+    async fn list_for_student(
+        &self,
+        sno: &crate::domain::StudentId,
+    ) -> Result<Vec<Order>, StoreError> {
+        self.scan_sorted(|o| o.sno == *sno)
+    }
+
     async fn list_in_state(
         &self,
         state: super::orders::OrderState,
     ) -> Result<Vec<Order>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.orders.iter() {
-            let (_, bytes) = item?;
-            let order: Order = from_json("orders", &bytes)?;
-            if order.state == state {
-                out.push(order);
-            }
-        }
-        out.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
-        Ok(out)
+        self.scan_sorted(|o| o.state == state)
     }
 
     async fn list_unfinished(&self) -> Result<Vec<Order>, StoreError> {
@@ -566,6 +578,11 @@ mod tests {
     #[tokio::test]
     async fn a_users_orders_are_listed_from_a_time_on() {
         contract::a_users_orders_are_listed_from_a_time_on(sled_orders).await;
+    }
+
+    #[tokio::test]
+    async fn a_students_orders_are_listed_for_the_service_desk() {
+        contract::a_students_orders_are_listed_for_the_service_desk(sled_orders).await;
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ mod forgery;
 mod fuzz_smoke;
 mod isolation;
 mod memory;
+mod money_admin;
 mod notices;
 mod operator_cli;
 mod payments;
