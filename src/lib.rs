@@ -2,26 +2,31 @@
 //!
 //! # Layout
 //!
-//! One straight message path, and nothing reaches back up it:
+//! One straight message path, and nothing reaches back up it (docs/ARCHITECTURE.md):
 //!
 //! ```text
-//! WeChat ──POST /wechat──► http::callback ──► actors::sessions ──► actors::session (one per openid)
-//!                          verify, decrypt,     spawn / find         one message at a time,
-//!                          parse, dedup                               dialog state in store
-//!                                                                          │
-//!                                                 actors::router ◄─────────┘
-//!                                                 rules::RuleTable (hot reloaded) + actions
-//!                                                                          │
-//!                                                 adapters::* (card, sms, public data, ...)
+//! WeChat ──POST /wechat──► http::callback ──► actors::deliveries ──► actors::sessions
+//!                          verify, decrypt,    dedup: retries wait     the user's turn; a dialog
+//!                          parse, replay       for the first result    → that user's SessionActor
+//!                                                                            │
+//!                            actors::router: this thread's RouterActor ◄─────┘
+//!                            rules::LiveRules (hot reloaded) → actions::* → template
+//!                                                                            │
+//!                            adapters::* (card, SMS, public data, bank, billers)
 //! replies: passive XML inside the budget, or "success" and actors::pusher later
+//! beside the path: actors::orders (money), actors::push (news), actors::alerts (card feed),
+//! actors::token_keeper, and the daily jobs (bills cohorts, reconciliation)
 //! ```
 //!
 //! - [`wechat`] the WeChat protocol: signatures, WXBizMsgCrypt, inbound XML, replies, API client.
-//! - [`http`] actix-web routes; the single place errors become HTTP statuses.
-//! - [`actors`] sessions, router, pusher, token keeper, adapter keeper.
+//! - [`http`] actix-web routes: the callback, H5 pages, the admin listener; the single place
+//!   errors become HTTP statuses.
+//! - [`actors`] deliveries, sessions, router, pusher, token keeper, orders and payments, news
+//!   push, alerts.
 //! - [`rules`] operator-edited reply rules: load, validate, match, render, hot reload.
-//! - [`actions`] what a rule can do besides fixed text: card, public info, notices, binding.
-//! - [`adapters`] one module per upstream system, behind typed handles.
+//! - [`actions`] what a rule can do besides fixed text: card, binding, public info, money,
+//!   payments, bills, notices, tickets, alerts.
+//! - [`adapters`] one module per upstream system, behind one generic supervised handle.
 //! - [`bills`] monthly and fun bills computed from card transactions; cohort distributions.
 //! - [`reconcile`] 对账: our orders against the bank's, card system's and billers' daily
 //!   statements; holding pool, automatic safe resolutions, manual queue, the CSV report.
@@ -30,6 +35,8 @@
 //! - [`sim`] simulators of every upstream, speaking the [`wire`] protocol.
 //! - [`conformance`] the kit that checks any gateway (ours or a school's) against the [`wire`]
 //!   protocol: `onecard upstream check`.
+//! - [`cli`], [`chat`], [`doctor`] the command line, the WeChat player, the set-up check;
+//!   [`settings`], [`startup`], [`telemetry`] configuration, wiring, logs and metrics.
 
 pub mod actions;
 pub mod actors;
