@@ -39,11 +39,7 @@ async fn help_is_answered_in_safe_and_plaintext_mode() {
     for wx in [&app.wx, &plain_app.wx_plain] {
         let ex = wx.text(&user, "帮助").await.unwrap();
         assert_eq!(ex.status, 200, "{}", ex.body);
-        let text = text_of(&ex);
-        assert!(
-            text.contains("余额"),
-            "help should list the commands, got {text:?}"
-        );
+        assert_eq!(text_of(&ex), help_text());
     }
     // Safe mode answers with an encrypted envelope, plaintext mode with plain XML.
     let safe = app.wx.text(&user, "帮助").await.unwrap();
@@ -66,6 +62,39 @@ async fn help_is_answered_in_safe_and_plaintext_mode() {
         "{}",
         plain.body
     );
+}
+
+/// What kind of message a body is, for [`expected_answer`].
+enum Kind {
+    /// Voice with WeChat's recognition of 「帮助」.
+    RecognisedVoice,
+    Subscribe,
+    OtherEvent,
+    /// Images, video, locations, links: nothing a rule reads.
+    Unreadable,
+}
+
+fn body_kind(body: &InboundBody) -> Kind {
+    match body {
+        InboundBody::Voice {
+            recognition: Some(_),
+            ..
+        } => Kind::RecognisedVoice,
+        InboundBody::Event(Event::Subscribe { .. }) => Kind::Subscribe,
+        InboundBody::Event(_) => Kind::OtherEvent,
+        _ => Kind::Unreadable,
+    }
+}
+
+/// The reply text a first message of this kind from a new user gets; `None`: the bare
+/// "success" (no reply).
+fn expected_answer(kind: &Kind) -> Option<String> {
+    match kind {
+        Kind::RecognisedVoice => Some(help_text()),
+        Kind::Subscribe => Some(configured_reply("welcome")),
+        Kind::OtherEvent => None,
+        Kind::Unreadable => Some(DEFAULT_REPLY.to_owned()),
+    }
 }
 
 #[tokio::test]
@@ -165,11 +194,14 @@ async fn every_message_and_event_type_gets_a_protocol_correct_answer() {
         let msg = app.wx.message(&openid("types"), body);
         let ex = app.wx.send(&msg).await.unwrap();
         assert_eq!(ex.status, 200, "{label}: {}", ex.body);
-        assert!(
-            ex.reply.is_some() || ex.body == "success",
-            "{label}: {}",
-            ex.body
-        );
+        match expected_answer(&body_kind(&msg.body)) {
+            Some(text) => assert_eq!(text_of(&ex), text, "{label}"),
+            None => assert_eq!(
+                (ex.reply.is_none(), ex.body.as_str()),
+                (true, "success"),
+                "{label}"
+            ),
+        }
     }
     // Voice with recognition is treated as its text.
     let msg = app.wx.message(
@@ -183,7 +215,7 @@ async fn every_message_and_event_type_gets_a_protocol_correct_answer() {
     );
     let msg = app.wx.message(&openid("voice"), msg.body);
     let ex = app.wx.send(&msg).await.unwrap();
-    assert!(text_of(&ex).contains("余额"), "{}", text_of(&ex));
+    assert_eq!(text_of(&ex), help_text());
     // A subscribe gets the welcome reply.
     let ex = app
         .wx
@@ -196,11 +228,7 @@ async fn every_message_and_event_type_gets_a_protocol_correct_answer() {
         )
         .await
         .unwrap();
-    assert!(
-        ex.reply.is_some(),
-        "subscribe must be welcomed: {}",
-        ex.body
-    );
+    assert_eq!(text_of(&ex), configured_reply("welcome"), "{}", ex.body);
     // Events nobody answers get "success".
     let ex = app
         .wx
@@ -309,7 +337,19 @@ async fn bad_requests_are_refused_with_4xx_never_5xx() {
 
 #[tokio::test]
 async fn content_with_cdata_terminator_round_trips() {
-    let app = spawn_app();
-    let ex = app.wx.text(&openid("cdata"), "]]><xml>").await.unwrap();
+    let app = spawn_app_with(TestOptions {
+        extra_rules: vec![("test_echo.toml", ECHO_RULE.to_owned())],
+        actions: actions_with_echo,
+        ..TestOptions::default()
+    });
+    // The terminator arrives inside the user's text and goes back out inside the reply: the
+    // parser must read it as text and the encoder must split the CDATA around it.
+    let said = "]]><xml><Content>x</Content>]]>";
+    let ex = app
+        .wx
+        .text(&openid("cdata"), &format!("回声{said}"))
+        .await
+        .unwrap();
     assert_eq!(ex.status, 200, "{}", ex.body);
+    assert_eq!(text_of(&ex), format!("你说：{said}"), "{}", ex.body);
 }

@@ -16,7 +16,7 @@ async fn a_slow_action_is_answered_success_then_pushed() {
         "answered within the budget"
     );
     assert_eq!((ex.status, ex.body.as_str()), (200, "success"));
-    let pushed = app.wait_pushed(&user, 2, Duration::from_secs(5)).await;
+    let pushed = app.wait_pushed(&user, 2, Duration::from_secs(30)).await;
     assert_eq!(
         pushed,
         vec!["慢慢来：1200 毫秒".to_string(), "第二条回复".to_string()]
@@ -47,7 +47,7 @@ async fn wechats_retry_schedule_against_a_slow_action() {
         assert_eq!((ex.status, ex.body.as_str()), (200, "success"));
     }
     assert_eq!(slow_calls(&user), 1);
-    let pushed = app.wait_pushed(&user, 2, Duration::from_secs(3)).await;
+    let pushed = app.wait_pushed(&user, 2, Duration::from_secs(30)).await;
     assert_eq!(
         pushed,
         vec!["慢慢来：7000 毫秒".to_string(), "第二条回复".to_string()]
@@ -77,7 +77,7 @@ async fn a_reply_the_window_does_not_allow_is_kept_for_the_next_message() {
     assert!(app.pushed(&user).await.is_empty());
     // The user writes again: the kept replies go out first.
     let _ = app.wx.text(&user, "帮助").await.unwrap();
-    let pushed = app.wait_pushed(&user, 2, Duration::from_secs(5)).await;
+    let pushed = app.wait_pushed(&user, 2, Duration::from_secs(30)).await;
     assert_eq!(
         pushed[..2],
         ["慢慢来：600 毫秒".to_string(), "第二条回复".to_string()]
@@ -100,7 +100,7 @@ async fn a_closed_window_falls_back_to_the_configured_template_message() {
     let msg = app.wx.text_message(&user, "慢500");
     assert_eq!(app.wx.deliver(&msg).await.unwrap().body, "success");
     let outbox = {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let o = app.wx.outbox(&user).await.unwrap();
             if o.len() >= 2 || std::time::Instant::now() > deadline {

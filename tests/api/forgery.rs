@@ -10,12 +10,6 @@ use crate::helpers::*;
 
 const ZHANG: &str = "2024000001";
 
-/// The balance text the card simulator holds for `sno` ("52.30").
-async fn balance_text(app: &TestApp, sno: &str) -> String {
-    let fen = app.sim_account(sno).await["balance_fen"].as_i64().unwrap();
-    format!("{}.{:02}", fen / 100, fen % 100)
-}
-
 /// A genuine safe-mode callback's URL, as a proxy access log records it.
 fn logged_query(app: &TestApp, user: &str) -> String {
     let now = chrono::Utc::now().timestamp();
@@ -31,7 +25,6 @@ async fn forged_plaintext_unsubscribe_in_safe_mode_is_refused_and_the_binding_st
     let app = spawn_app();
     let victim = openid("victim");
     app.bind(&victim, ZHANG).await;
-    let balance = balance_text(&app, ZHANG).await;
 
     // The attacker keeps signature/timestamp/nonce from a logged URL, drops the encryption
     // parameters and posts a plaintext unsubscribe as the victim: `signature` does not cover
@@ -54,7 +47,7 @@ async fn forged_plaintext_unsubscribe_in_safe_mode_is_refused_and_the_binding_st
 
     // Still bound: the balance is the card's.
     let reply = app.say(&victim, "余额").await;
-    assert!(reply.contains(&balance), "binding lost: {reply}");
+    app.assert_balance_reply(ZHANG, &reply).await;
 }
 
 #[tokio::test]
@@ -131,7 +124,7 @@ async fn safe_mode_is_the_default_with_a_key_and_plaintext_is_refused() {
         (plain.status, plain.body.as_str()),
         (403, "plaintext refused")
     );
-    assert!(app.say(&user, "帮助").await.contains("余额"));
+    assert_eq!(app.say(&user, "帮助").await, help_text());
 }
 
 /// Plain mode (no EncodingAESKey) with the slow echo action, which counts its runs.

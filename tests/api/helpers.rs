@@ -24,6 +24,32 @@ pub const ORIGINAL_ID: &str = "gh_onecard0demo";
 pub const DEFAULT_REPLY: &str =
     "抱歉，暂时没有理解您的意思。回复「帮助」查看可用功能，或回复「人工客服」联系工作人员。";
 
+/// The fixed `reply` of rule `id` in the shipped rule files (config/rules): for replies that
+/// are pure text (帮助, the welcome), so a test compares the whole reply with what the rule
+/// file says without copying the wording.
+pub fn configured_reply(id: &str) -> String {
+    for entry in std::fs::read_dir("config/rules").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let file: toml::Value = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let rules = file.get("rule").and_then(toml::Value::as_array);
+        for rule in rules.into_iter().flatten() {
+            if rule.get("id").and_then(toml::Value::as_str) == Some(id) {
+                let reply = rule.get("reply").and_then(toml::Value::as_str);
+                return reply.expect("a rule with a fixed reply").to_owned();
+            }
+        }
+    }
+    panic!("no rule {id} in config/rules");
+}
+
+/// What 「帮助」 answers.
+pub fn help_text() -> String {
+    configured_reply("help")
+}
+
 pub struct TestOptions {
     pub budget_ms: u64,
     pub rules_dir: Option<PathBuf>,
@@ -416,6 +442,68 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The card number as replies show it: `****` and the last four digits.
+    pub async fn masked_card(&self, sno: &str) -> String {
+        let account = self.sim_account(sno).await;
+        let no = account["card_no_display"].as_str().unwrap();
+        format!("****{}", &no[no.len() - 4..])
+    }
+
+    /// What an upstream simulator answers a signed request (`"/sim/data"`,
+    /// `onecard::wire::paths::DATA_MEETINGS_LIST`, the body), signed with the demo
+    /// credentials as our adapters sign it: the data a reply is built from. Panics unless the
+    /// answer is code 0.
+    pub async fn upstream_read<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> T {
+        use onecard::wire::{Credentials, Envelope, sign_request};
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let path = format!("{base}{path}");
+        let nonce = format!(
+            "test{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
+        let creds = Credentials::new("onecard-demo", "demo-secret-change-me");
+        let now = chrono::Utc::now().timestamp();
+        let signed = sign_request(&creds, "POST", &path, &bytes, now, &nonce);
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(bytes);
+        for (name, value) in signed.pairs() {
+            request = request.header(name, value);
+        }
+        let text = request.send().await.unwrap().text().await.unwrap();
+        let envelope: Envelope<T> =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        envelope.data.unwrap_or_else(|| panic!("{path}: {text}"))
+    }
+
+    /// Check that `reply` is 「余额」's whole answer for `sno`, with the balance and 过渡余额 the
+    /// card simulator holds now (only the time of the data is left open).
+    pub async fn assert_balance_reply(&self, sno: &str, reply: &str) {
+        let account = self.sim_account(sno).await;
+        let fen = |field: &str| onecard::domain::Fen(account[field].as_i64().unwrap());
+        let pending = match fen("pending_fen") {
+            p if p.fen() > 0 => format!(
+                "\n另有过渡余额 {} 元待领取：请在食堂任意 POS 机或自助圈存机刷卡领款。",
+                p.yuan()
+            ),
+            _ => String::new(),
+        };
+        let expected = format!(
+            "您的校园卡（{}）当前余额为 {} 元。{pending}\n数据更新于 ",
+            self.masked_card(sno).await,
+            fen("balance_fen").yuan()
+        );
+        let [_as_of] = whole_match(&format!("{}(.+)。", regex::escape(&expected)), reply);
+    }
+
     /// Texts the SMS simulator delivered to `phone`, oldest first.
     pub async fn sms_texts(&self, phone: &str) -> Vec<String> {
         let list: Vec<serde_json::Value> = self
@@ -503,6 +591,35 @@ impl TestApp {
         assert!(done.contains("绑定成功"), "{done}");
     }
 }
+
+fn echo_text(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        // The raw text, not the capture: matching reads a case-folded copy.
+        let said = input.raw_text.trim().trim_start_matches("回声").to_owned();
+        Ok(ActionOutput::fields(serde_json::json!({ "said": said })))
+    })
+}
+
+/// The built-ins plus `echo_text`: 「回声 …」 is answered 「你说：…」, the user's own text in the
+/// reply (for what the XML encoder must carry intact).
+pub fn actions_with_echo() -> ActionRegistry {
+    let mut r = ActionRegistry::builtin();
+    r.register(ActionDef {
+        name: "echo_text",
+        fields: &["said"],
+        messages: &[],
+        run: echo_text,
+    });
+    r
+}
+
+pub const ECHO_RULE: &str = r#"
+[[rule]]
+id = "test.echo"
+regex = ['^回声(.+)$']
+action = "echo_text"
+reply = "你说：{{ said }}"
+"#;
 
 fn panicking(_input: ActionInput<'_>) -> ActionFuture<'_> {
     Box::pin(async move { panic!("a bug in an action") })

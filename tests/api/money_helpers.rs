@@ -41,7 +41,7 @@ pub async fn bound_user(app: &TestApp, tag: &str, sno: &str) -> String {
 
 /// Fen as replies print yuan: `12.30`.
 pub fn yuan(fen: i64) -> String {
-    format!("{}.{:02}", fen / 100, fen % 100)
+    onecard::domain::Fen(fen).yuan()
 }
 
 /// The order id (`O` + the campus date + 12 characters) in a reply or a push.
@@ -93,13 +93,6 @@ impl TestApp {
             pending_fen: card["pending_fen"].as_i64().unwrap(),
             bank_fen: bank.map(|b| b["balance_fen"].as_i64().unwrap()),
         }
-    }
-
-    /// The card number as replies show it: `****` and the last four digits.
-    pub async fn masked_card(&self, sno: &str) -> String {
-        let account = self.sim_account(sno).await;
-        let no = account["card_no_display"].as_str().unwrap();
-        format!("****{}", &no[no.len() - 4..])
     }
 
     /// Wait until the bank simulator holds `fen` for `sno`.

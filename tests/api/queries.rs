@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+use chrono::Datelike;
+use onecard::wire::{Lesson, Meetings, SignInStatus, Timetable, paths};
+use serde_json::json;
+
 use crate::helpers::*;
 
 #[tokio::test]
@@ -9,17 +13,15 @@ async fn balance_includes_the_pending_load() {
     let app = spawn_app();
     let user = openid("pending");
     app.bind(&user, "2024000002").await;
-    let acct = app.sim_account("2024000002").await;
-    let (bal, pending) = (
-        acct["balance_fen"].as_i64().unwrap(),
-        acct["pending_fen"].as_i64().unwrap(),
+    assert!(
+        app.sim_account("2024000002").await["pending_fen"]
+            .as_i64()
+            .unwrap()
+            > 0,
+        "李四 has a load waiting to be claimed"
     );
     let reply = app.say(&user, "余额").await;
-    assert!(reply.contains(&onecard::domain::Fen(bal).yuan()), "{reply}");
-    assert!(
-        reply.contains(&onecard::domain::Fen(pending).yuan()) && reply.contains("过渡余额"),
-        "{reply}"
-    );
+    app.assert_balance_reply("2024000002", &reply).await;
 }
 
 #[tokio::test]
@@ -90,12 +92,9 @@ async fn public_information_queries() {
         "{grades}"
     );
     let timetable = app.say(&user, "课表 本周").await;
-    assert!(
-        timetable.contains("第 ") && timetable.contains("周"),
-        "{timetable}"
-    );
+    assert_eq!(timetable, week_timetable(&app, "2025000005").await);
     let tomorrow = app.say(&user, "课表 明天").await;
-    assert!(tomorrow.contains("月"), "{tomorrow}");
+    assert_eq!(tomorrow, tomorrows_timetable(&app, "2025000005").await);
     let staff = openid("staff");
     app.bind(&staff, "2008900001").await;
     // Staff have no transcript: the reply names no (blank) term.
@@ -104,7 +103,11 @@ async fn public_information_queries() {
         "暂未查到您的成绩，成绩录入后即可查询。"
     );
     let meetings = app.say(&staff, "会议").await;
-    assert!(meetings.contains("会议"), "{meetings}");
+    assert_eq!(meetings, meetings_reply(&app, "2008900001").await);
+    assert_ne!(
+        meetings, "您近期没有会议安排。",
+        "the demo staff member has meetings"
+    );
     let zhang = openid("locker");
     app.bind(&zhang, "2024000001").await;
     let locker = app.say(&zhang, "存包柜").await;
@@ -120,7 +123,7 @@ async fn a_failing_upstream_gets_a_clear_reply_and_recovers() {
         .await;
     assert_eq!(app.say(&user, "余额").await, "系统繁忙，请稍后再试。");
     // Static rules and other upstreams are unaffected.
-    assert!(app.say(&user, "帮助").await.contains("余额"));
+    assert_eq!(app.say(&user, "帮助").await, help_text());
     assert!(app.say(&user, "借阅").await.contains("本图书"));
     // The breaker opens after repeated failures and answers at once.
     for _ in 0..6 {
@@ -133,23 +136,21 @@ async fn a_failing_upstream_gets_a_clear_reply_and_recovers() {
         started.elapsed() < Duration::from_millis(500),
         "breaker should fail fast"
     );
-    let metrics = app.metrics().await;
-    assert!(
-        metrics.contains("onecard_upstream_breaker_state"),
-        "{metrics}"
-    );
-    // Recovery: faults off, breaker half-opens after its cool-down, answers again.
+    // Recovery: faults off, the breaker half-opens after its cool-down and answers again.
     app.set_faults("card", serde_json::json!({})).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let mut ok = false;
-    for _ in 0..20 {
-        if app.say(&user, "余额").await.contains("52.30") {
-            ok = true;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = app.say(&user, "余额").await;
+        if reply != "系统繁忙，请稍后再试。" {
+            app.assert_balance_reply("2024000001", &reply).await;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the card system never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(ok, "the card system never recovered");
 }
 
 #[tokio::test]
@@ -171,9 +172,10 @@ async fn a_timing_out_upstream_is_answered_clearly() {
             .await
             .join(""),
     };
-    assert!(reply.contains("超时") || reply.contains("繁忙"), "{reply}");
+    // every try hangs for 10 s, longer than the client waits: a timeout, said as one
+    assert_eq!(reply, "系统响应超时，请稍后再试。");
     // Nothing hangs: static replies are still instant.
-    assert!(app.say(&user, "帮助").await.contains("余额"));
+    assert_eq!(app.say(&user, "帮助").await, help_text());
 }
 
 /// The slow-upstream push, end to end with the simulator's latency knob: the card system
@@ -191,7 +193,8 @@ async fn a_slow_card_system_is_answered_success_and_the_balance_pushed() {
     let ex = app.wx.text(&user, "余额").await.unwrap();
     assert_eq!(ex.body, "success");
     let pushed = app.wait_pushed(&user, 1, Duration::from_secs(5)).await;
-    assert!(pushed.iter().any(|p| p.contains("52.30")), "{pushed:?}");
+    assert_eq!(pushed.len(), 1, "{pushed:?}");
+    app.assert_balance_reply("2024000001", &pushed[0]).await;
 }
 
 #[tokio::test]
@@ -213,7 +216,7 @@ async fn per_user_rate_limit_answers_politely() {
         "15 messages in a burst should hit the per-user limit"
     );
     // Another user is not affected.
-    assert!(app.say(&openid("calm"), "帮助").await.contains("余额"));
+    assert_eq!(app.say(&openid("calm"), "帮助").await, help_text());
 }
 
 #[tokio::test]
@@ -232,4 +235,129 @@ async fn unmatched_messages_after_the_default_reply_still_get_a_pointer_to_help(
         app.say(&user, "你好").await,
         "您好！回复「帮助」查看可以办理的业务。"
     );
+}
+
+/// The campus date today (UTC+8, as the demo settings say).
+fn campus_today() -> chrono::NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
+
+/// 「会议」 for `sno`: the meetings the public data store lists from a week ago to 30 days
+/// ahead, as the rule file renders them.
+async fn meetings_reply(app: &TestApp, sno: &str) -> String {
+    let today = campus_today();
+    let from = (today - chrono::Duration::days(7))
+        .format("%Y-%m-%d")
+        .to_string();
+    let to = (today + chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let list: Meetings = app
+        .upstream_read(
+            "/sim/data",
+            paths::DATA_MEETINGS_LIST,
+            json!({ "sno": sno, "from": from, "to": to }),
+        )
+        .await;
+    if list.items.is_empty() {
+        return "您近期没有会议安排。".to_owned();
+    }
+    let mut text = format!("您近期有 {} 个会议：\n", list.items.len());
+    for m in &list.items {
+        let start =
+            chrono::DateTime::parse_from_rfc3339(&m.start).unwrap() + chrono::Duration::hours(8);
+        let status = match m.status {
+            SignInStatus::Signed => "已签到",
+            SignInStatus::Late => "迟到签到",
+            SignInStatus::Absent => "未签到",
+            SignInStatus::Leave => "请假",
+        };
+        text += &format!(
+            "{} {}（{}）{status}\n",
+            start.naive_utc().format("%m-%d %H:%M"),
+            m.name,
+            m.room
+        );
+    }
+    text.trim_end().to_owned()
+}
+
+async fn timetable_of(app: &TestApp, sno: &str, week: Option<u32>) -> Timetable {
+    let mut query = json!({ "sno": sno });
+    if let Some(week) = week {
+        let current = Box::pin(timetable_of(app, sno, None)).await;
+        query = json!({ "sno": sno, "term": current.term, "week": week });
+    }
+    app.upstream_read("/sim/data", paths::DATA_TIMETABLE_GET, query)
+        .await
+}
+
+fn period(l: &Lesson) -> String {
+    if l.start_section == l.end_section {
+        l.start_section.to_string()
+    } else {
+        format!("{}-{}", l.start_section, l.end_section)
+    }
+}
+
+const WEEKDAYS: [&str; 7] = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"];
+
+/// 「课表 本周」: this teaching week's lessons as the public data store lists them.
+async fn week_timetable(app: &TestApp, sno: &str) -> String {
+    let table = timetable_of(app, sno, None).await;
+    let mut lessons: Vec<&Lesson> = table.items.iter().collect();
+    lessons.sort_by_key(|l| (l.weekday, l.start_section));
+    let label = format!("第 {} 周", table.week_no);
+    if lessons.is_empty() {
+        return format!("{label} 没有课程安排。");
+    }
+    let mut text = format!("{label} 的课程（{} 节）：\n", lessons.len());
+    for l in lessons {
+        text += &format!(
+            "{}第 {} 节 {}，{}，{}\n",
+            WEEKDAYS[l.weekday as usize - 1],
+            period(l),
+            l.course_name,
+            l.location,
+            l.teacher
+        );
+    }
+    text + "回复「课表 明天」「课表 本周」查看其他日期。"
+}
+
+/// 「课表 明天」: tomorrow's lessons (next teaching week's when today is Sunday).
+async fn tomorrows_timetable(app: &TestApp, sno: &str) -> String {
+    let tomorrow = campus_today() + chrono::Duration::days(1);
+    let current = timetable_of(app, sno, None).await;
+    let table = if tomorrow.iso_week() == campus_today().iso_week() {
+        current
+    } else {
+        timetable_of(app, sno, Some(current.week_no + 1)).await
+    };
+    let weekday = tomorrow.weekday().number_from_monday() as u8;
+    let mut lessons: Vec<&Lesson> = table
+        .items
+        .iter()
+        .filter(|l| l.weekday == weekday)
+        .collect();
+    lessons.sort_by_key(|l| l.start_section);
+    let label = format!(
+        "{}（{}）",
+        tomorrow.format("%m月%d日"),
+        WEEKDAYS[weekday as usize - 1]
+    );
+    if lessons.is_empty() {
+        return format!("{label} 没有课程安排。");
+    }
+    let mut text = format!("{label} 的课程（{} 节）：\n", lessons.len());
+    for l in lessons {
+        text += &format!(
+            "第 {} 节 {}，{}，{}\n",
+            period(l),
+            l.course_name,
+            l.location,
+            l.teacher
+        );
+    }
+    text + "回复「课表 明天」「课表 本周」查看其他日期。"
 }
