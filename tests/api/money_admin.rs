@@ -4,23 +4,20 @@
 //! server, then against its data directory once it is stopped. Money is read from the bank and
 //! card simulators' inspection endpoints.
 
-use std::time::Duration;
-
 use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::money_helpers::*;
 use crate::operator_cli::{onecard, stderr, stdout};
 
 const ZHANG_SAN: &str = "2024000001";
-const WAIT: Duration = Duration::from_secs(30);
 
-/// The worker retries within milliseconds and gives up after two failed sends per step.
+/// [`fast_orders`], giving up after two failed sends per step.
 fn money_app() -> TestApp {
     spawn_app_with(TestOptions {
         settings: |s| {
-            s.orders.backoff_base_ms = 20;
-            s.orders.poll_ms = 20;
+            fast_orders(s);
             s.orders.topup.credit_attempts = 2;
             s.orders.topup.reverse_attempts = 2;
         },
@@ -57,38 +54,10 @@ impl TestApp {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
-    async fn bank_fen(&self, sno: &str) -> i64 {
-        let account: Value = self
-            .get(&format!("/sim/bank/accounts/{sno}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        account["balance_fen"].as_i64().unwrap()
-    }
-
-    /// (spendable, 过渡余额) on the card.
-    async fn card_fen(&self, sno: &str) -> (i64, i64) {
-        let a = self.sim_account(sno).await;
-        (
-            a["balance_fen"].as_i64().unwrap(),
-            a["pending_fen"].as_i64().unwrap(),
-        )
-    }
-
     /// 「充值 50」, 「确认」, and the pushed outcome: the order id.
     async fn top_up_50(&self, user: &str) -> String {
         self.say(user, "充值 50").await;
-        let accepted = self.say(user, "确认").await;
-        let id = regex::Regex::new(r"O\d{8}[0-9A-Z]{12}")
-            .unwrap()
-            .find(&accepted)
-            .unwrap_or_else(|| panic!("no order id in {accepted}"))
-            .as_str()
-            .to_owned();
-        let told = self.wait_pushed(user, 1, WAIT).await;
-        assert_eq!(told.len(), 1, "{told:?}");
-        id
+        self.confirm_to_the_end(user).await.0
     }
 }
 
@@ -120,9 +89,9 @@ async fn the_back_office_finds_a_top_up_by_state_student_and_day_with_its_whole_
     let app = money_app();
     let user = openid("desk");
     app.bind(&user, ZHANG_SAN).await;
-    let bank_before = app.bank_fen(ZHANG_SAN).await;
+    let bank_before = app.bank_balance(ZHANG_SAN).await;
     let id = app.top_up_50(&user).await;
-    let moved = bank_before - app.bank_fen(ZHANG_SAN).await;
+    let moved = bank_before - app.bank_balance(ZHANG_SAN).await;
     assert_eq!(moved, 5_000);
 
     let order = app.admin_json(&format!("/orders/{id}")).await;
@@ -233,8 +202,8 @@ async fn the_manual_queue_reads_the_same_on_a_running_and_on_a_stopped_server() 
     let app = money_app();
     let user = openid("manual-desk");
     app.bind(&user, ZHANG_SAN).await;
-    let bank_before = app.bank_fen(ZHANG_SAN).await;
-    let card_before = app.card_fen(ZHANG_SAN).await;
+    let bank_before = app.bank_balance(ZHANG_SAN).await;
+    let card_before = app.holdings(ZHANG_SAN).await;
     // the load keeps failing and so does the bank's reversal: the order waits for a person
     app.set_faults(
         "card",
@@ -244,9 +213,13 @@ async fn the_manual_queue_reads_the_same_on_a_running_and_on_a_stopped_server() 
     app.set_faults("bank", json!({"error_rate": 1.0, "ops": ["bank/reverse"]}))
         .await;
     let id = app.top_up_50(&user).await;
-    let debited = bank_before - app.bank_fen(ZHANG_SAN).await;
+    let debited = bank_before - app.bank_balance(ZHANG_SAN).await;
     assert_eq!(debited, 5_000);
-    assert_eq!(app.card_fen(ZHANG_SAN).await, card_before);
+    let card_after = app.holdings(ZHANG_SAN).await;
+    assert_eq!(
+        (card_after.card_fen, card_after.pending_fen),
+        (card_before.card_fen, card_before.pending_fen)
+    );
 
     let queue = app.admin_json("/orders?state=needs_manual").await;
     assert_eq!(ids(&queue), [id.as_str()]);
@@ -310,8 +283,7 @@ async fn a_day_reconciled_through_the_admin_listener_queues_a_fen_off_debit_and_
     )
     .await;
     // the statements of both days are out (06:00 on the day after each)
-    app.post_json("/sim/clock/advance", json!({"secs": 3 * 86_400}))
-        .await;
+    app.advance_sim_clock(3 * 86_400).await;
     assert_eq!(
         app.admin_get(&format!("/reconcile/days/{day}")).await,
         (404, format!("{day} has not been reconciled (run it first)"))
