@@ -409,7 +409,7 @@ async fn health_data(s: web::Data<SimState>) -> HttpResponse {
 /// - `/sim/wechat/...` the WeChat API (base URL for our client) + inspection;
 /// - `/sim/card`, `/sim/sms`, `/sim/data`, `/sim/bank`, `/sim/billers`: base URLs of the gateways
 ///   (`POST {base}/api/v1/...`, signed per docs/upstream-api.md);
-/// - `/sim/card/accounts`, `/sim/bank/accounts/{学工号}`, `/sim/sms/outbox`, `/sim/faults`, `/sim/clock/advance`: inspection
+/// - `/sim/card/accounts`, `/sim/bank/accounts/{学工号}`, `/sim/data/loans/{学工号}`, `/sim/sms/outbox`, `/sim/faults`, `/sim/clock/advance`: inspection
 ///   and knobs for demos and tests (unsigned).
 pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
@@ -436,6 +436,7 @@ pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                 .route("/sms/outbox", web::get().to(sms_outbox))
                 .route("/data/api/v1/health", web::get().to(health_data))
                 .route("/data/api/v1/{tail:.*}", web::post().to(serve_data))
+                .route("/data/loans/{id}", web::get().to(get_library_loans))
                 .route("/bank/api/v1/health", web::get().to(health_bank))
                 .route("/bank/api/v1/{tail:.*}", web::post().to(serve_bank))
                 .route("/bank/accounts/{id}", web::get().to(get_bank_account))
@@ -503,6 +504,15 @@ async fn get_bank_account(state: web::Data<SimState>, id: web::Path<String>) -> 
     match state.bank().view(&state, &id) {
         Some(v) => HttpResponse::Ok().json(v),
         None => HttpResponse::NotFound().json(json!({"error": "no such bank account"})),
+    }
+}
+
+/// `GET /sim/data/loans/{id}` (学工号): the person's library loans with their overdue fines, as
+/// `library/loans` answers them (the library-fine biller's receivables are the same).
+async fn get_library_loans(state: web::Data<SimState>, id: web::Path<String>) -> HttpResponse {
+    match public_data::loans_of(&state, &id) {
+        Ok(loans) => HttpResponse::Ok().json(loans),
+        Err(_) => HttpResponse::NotFound().json(json!({"error": "no such reader"})),
     }
 }
 

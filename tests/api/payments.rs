@@ -373,3 +373,95 @@ async fn donation_below_the_minimum_is_asked_again_and_the_message_reaches_the_f
     );
     assert_eq!(app.card_balance(sno).await, before - 1_200);
 }
+
+#[actix_web::test]
+async fn library_fines_from_the_public_data_store_are_paid_from_the_card_and_the_library_records_them()
+ {
+    let app = payments_app();
+    // 陈晓雨 has overdue loans; the amounts are the library's, as the public data store has them
+    let sno = "2025000005";
+    let user = bound_user(&app, "library", sno).await;
+    let loans: Value = app
+        .get(&format!("/sim/data/loans/{sno}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fined: Vec<&Value> = loans["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["fine_fen"].as_i64().unwrap() > 0)
+        .collect();
+    assert!(!fined.is_empty(), "{loans}");
+    let total: i64 = fined.iter().map(|l| l["fine_fen"].as_i64().unwrap()).sum();
+    assert_eq!(total, loans["total_fine_fen"].as_i64().unwrap());
+    // her card holds a few 元: she tops up 30 元 from her bank card and claims it at a POS
+    app.say(&user, "充值 30").await;
+    app.confirm_to_the_end(&user).await;
+    app.sim_act(&format!("/sim/card/accounts/{sno}/claim"), json!({}))
+        .await;
+    let card = app.masked_card(sno).await;
+    let before = app.card_balance(sno).await;
+    assert!(before >= total, "{before} < {total}");
+
+    let books: String = fined
+        .iter()
+        .map(|l| {
+            format!(
+                "《{}》逾期 {} 天：{} 元\n",
+                l["title"].as_str().unwrap(),
+                l["overdue_days"],
+                yuan(l["fine_fen"].as_i64().unwrap())
+            )
+        })
+        .collect();
+    assert_eq!(
+        app.say(&user, "图书馆罚款").await,
+        format!(
+            "请核对缴费信息（图书馆逾期罚款）：\n{books}合计：{} 元\n付款：校园卡（{card}）电子钱包，余额 {} 元，付款后 {} 元\n回复「确认」支付，回复其他内容放弃。",
+            yuan(total),
+            yuan(before),
+            yuan(before - total),
+        )
+    );
+    let (accepted, id) = app.confirm_order(&user).await;
+    assert_eq!(
+        accepted,
+        format!(
+            "已提交：图书馆逾期罚款 {} 元（订单号 {id}）。正在从校园卡扣款并缴费，结果稍后通知您。",
+            yuan(total)
+        )
+    );
+    // the second push (the first told her about the top-up)
+    assert_eq!(
+        app.pushes(&user, 2).await[1],
+        format!("图书馆逾期罚款已缴清：{} 元（订单号 {id}）。", yuan(total))
+    );
+    assert_eq!(app.card_balance(sno).await, before - total);
+    let paid = app.biller_payments("library", sno).await;
+    let barcodes: Vec<String> = fined
+        .iter()
+        .map(|l| format!("LIB-{}", l["barcode"].as_str().unwrap()))
+        .collect();
+    assert_eq!(paid.len(), 1, "{paid:?}");
+    assert_eq!(
+        (
+            &paid[0]["out_trade_no"],
+            &paid[0]["amount_fen"],
+            &paid[0]["receivable_ids"],
+            &paid[0]["state"]
+        ),
+        (
+            &json!(format!("{id}C")),
+            &json!(total),
+            &json!(barcodes),
+            &json!("SUCCESS")
+        )
+    );
+    // paid once: the library owes nothing more
+    assert_eq!(
+        app.say(&user, "图书馆罚款").await,
+        "您没有待缴的图书馆逾期罚款。"
+    );
+}
