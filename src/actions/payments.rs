@@ -243,6 +243,10 @@ async fn confirm(input: &ActionInput<'_>, data: &Value) -> Result<ActionOutput, 
         .await?;
     let order = created.order();
     if let Created::Created(_) = created {
+        // the first step is due now: the worker takes it without waiting for its next poll
+        if let Some(money) = &input.services.money {
+            money.worker.wake();
+        }
         input.services.store.audit(&json!({
             "event": "payment_ordered",
             "order": order.id.as_str(),

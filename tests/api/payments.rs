@@ -465,3 +465,26 @@ async fn library_fines_from_the_public_data_store_are_paid_from_the_card_and_the
         "您没有待缴的图书馆逾期罚款。"
     );
 }
+
+#[actix_web::test]
+async fn a_confirmed_payment_is_taken_up_at_once_even_when_the_worker_polls_rarely() {
+    // the worker looks for due tasks only every 10 minutes: the 「确认」 itself wakes it
+    let app = spawn_app_with(TestOptions {
+        settings: |s| {
+            with_billers(s);
+            s.orders.poll_ms = 600_000;
+        },
+        ..TestOptions::default()
+    });
+    let sno = "2024000001";
+    let user = bound_user(&app, "wake", sno).await;
+    let before = app.card_balance(sno).await;
+    app.say(&user, "网费").await;
+    app.say(&user, "1").await;
+    let (id, told) = app.confirm_to_the_end(&user).await;
+    assert_eq!(
+        told,
+        format!("校园网费缴费成功：10.00 元已到账（订单号 {id}）。")
+    );
+    assert_eq!(app.card_balance(sno).await, before - 1_000);
+}
