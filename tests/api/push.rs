@@ -214,14 +214,22 @@ fn demo_templates(s: &mut onecard::settings::Settings) {
     s.push.template_id = demo.push.template_id;
     s.push.template_fields = demo.push.template_fields;
     s.wechat.fallback_template_id = demo.wechat.fallback_template_id;
+    // The simulated account knows only the demo's templates, as the demo runs it.
+    if let (Some(sim), Some(demo_sim)) = (s.sim.as_mut(), demo.sim) {
+        sim.wechat.templates = demo_sim.wechat.templates;
+    }
 }
 
 #[tokio::test]
 async fn the_demo_configs_template_push_is_delivered_to_every_bound_user() {
     let demo = onecard::settings::Settings::load(Path::new("config/demo.toml")).unwrap();
-    assert!(
-        !demo.push.template_id.is_empty(),
-        "the demo names a news template"
+    // The demo's simulated account has both templates the demo sends with (any other: 40037).
+    assert_eq!(
+        demo.sim.as_ref().unwrap().wechat.templates,
+        [
+            demo.push.template_id.clone(),
+            demo.wechat.fallback_template_id.clone()
+        ]
     );
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

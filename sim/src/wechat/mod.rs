@@ -65,6 +65,10 @@ pub struct WechatSimConfig {
     /// changes them at run time).
     #[serde(default)]
     pub limits: Limits,
+    /// The template ids the account has added (公众号后台 「模板消息 → 我的模板」): a template
+    /// message naming any other answers 40037, as WeChat does. Empty = any id is accepted.
+    #[serde(default)]
+    pub templates: Vec<String>,
 }
 
 fn default_app_id() -> String {
@@ -84,6 +88,7 @@ impl Default for WechatSimConfig {
             app_secret: default_app_secret(),
             token_ttl_secs: default_token_ttl(),
             limits: Limits::default(),
+            templates: Vec::new(),
         }
     }
 }

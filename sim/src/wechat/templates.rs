@@ -21,6 +21,9 @@ impl WechatSim {
             Some(t) if !t.is_empty() => t.to_owned(),
             _ => return Err(E_TEMPLATE_ID),
         };
+        if !self.cfg.templates.is_empty() && !self.cfg.templates.contains(&template_id) {
+            return Err(E_TEMPLATE_ID);
+        }
         if !body.get("data").is_some_and(Value::is_object) {
             return Err(E_DATA_FORMAT);
         }
@@ -94,5 +97,46 @@ impl WechatSim {
     /// The broadcasting side for the simulator's own inspection and knobs (no token).
     pub fn mass_inspection(&self) -> &MassSim {
         &self.mass
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, test};
+    use serde_json::{Value, json};
+
+    use crate::wechat::test_support::{ALICE, errcode, token_uri};
+    use crate::{SimConfig, SimState, configure};
+
+    #[actix_web::test]
+    async fn an_account_that_names_its_templates_refuses_any_other_with_40037() {
+        let mut config = SimConfig::default();
+        config.wechat.templates = vec!["TPL-news".into()];
+        let state = SimState::new(config);
+        let app = app!(state);
+        let token = get!(app, &token_uri()).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let uri = format!("/sim/wechat/cgi-bin/message/template/send?access_token={token}");
+        let send = |template_id: &str| json!({"touser": ALICE, "template_id": template_id, "data": {"content": {"value": "x"}}});
+        let refused = post!(app, &uri, &send("TPL-other")).await;
+        assert_eq!(errcode(&refused), 40037);
+        assert!(
+            refused["errmsg"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid template_id rid: "),
+            "{refused}"
+        );
+        assert_eq!(errcode(&post!(app, &uri, &send("TPL-news")).await), 0);
+        let outbox = get!(app, format!("/sim/wechat/outbox?openid={ALICE}")).await;
+        let ids: Vec<&str> = outbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["template_id"].as_str())
+            .collect();
+        assert_eq!(ids, ["TPL-news"]);
     }
 }
