@@ -423,3 +423,207 @@ async fn no_alert_is_missed_or_doubled_across_a_restart_of_the_platform() {
     );
     platform.stop().await;
 }
+
+// ---- the delay from a card transaction to its alert (a figure: scripts/alert-latency.sh) ----
+
+thread_local! {
+    /// The feed poll interval the measured platform runs with.
+    static POLL_MS: RefCell<u64> = const { RefCell::new(1000) };
+}
+
+/// The platform as `serve` runs it against another process's simulators, polling the feed at
+/// [`POLL_MS`], with the demo's fallback template for users whose window is closed.
+fn measured_platform(s: &mut Settings) {
+    let host = SIM_HOST.with(|h| h.borrow().clone());
+    s.sim = None;
+    s.wechat.api_base = format!("{host}/sim/wechat");
+    if let Some(u) = s.upstreams.as_mut() {
+        u.card.base_url = format!("{host}/sim/card");
+        u.sms.base_url = format!("{host}/sim/sms");
+        u.public_data.base_url = format!("{host}/sim/data");
+    }
+    s.alerts.poll_interval_ms = POLL_MS.with(|p| *p.borrow());
+    s.alerts.library_check_secs = 3600;
+    // Every purchase is measured: none may be dropped by the daily cap.
+    s.alerts.daily_caps.large_transaction = u32::MAX;
+    s.wechat.fallback_template_id = "TPL-card-alert".into();
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// N purchases (`ALERT_LATENCY_N`, default 300) at random moments on 20 demo cards whose holders
+/// asked for an alert on every payment; each alert's delay is from just before the purchase is
+/// made in the card simulator until the WeChat simulator's outbox holds it (watched every 5 ms).
+/// The consumer polls the feed every `alerts.poll_interval_ms` of config/demo.toml (or
+/// `ALERT_POLL_MS`), so the delay is bounded by about one interval; printed as ratios to it.
+#[tokio::test]
+#[ignore = "a figure, not a test: run with scripts/alert-latency.sh"]
+async fn alert_latency() {
+    use std::collections::HashMap;
+    use std::time::Instant;
+
+    use onecard::domain::{OpenId, StudentId};
+    use onecard::store::{AlertPrefs, Binding, Store};
+
+    const USERS: usize = 20;
+    let n: usize = std::env::var("ALERT_LATENCY_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let poll_ms: u64 = std::env::var("ALERT_POLL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            Settings::load(std::path::Path::new("config/demo.toml"))
+                .unwrap()
+                .alerts
+                .poll_interval_ms
+        });
+    let sims = spawn_app();
+    SIM_HOST.with(|h| *h.borrow_mut() = sims.base.clone());
+    POLL_MS.with(|p| *p.borrow_mut() = poll_ms);
+
+    // Cards with money for every purchase below, bound to users who want every payment alerted.
+    let per_user = n.div_ceil(USERS) as i64;
+    let accounts: Vec<Value> = sims
+        .get("/sim/card/accounts?limit=300")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let holders: Vec<String> = accounts
+        .iter()
+        .filter(|a| {
+            a["status"] == "normal" && a["balance_fen"].as_i64() >= Some(per_user * 500 + 1000)
+        })
+        .take(USERS)
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(holders.len(), USERS, "demo cards with enough money");
+    let users: Vec<String> = (0..USERS).map(|i| openid(&format!("latency{i}"))).collect();
+    let data = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(data.path(), 16).unwrap();
+        for (user, sno) in users.iter().zip(&holders) {
+            let openid = OpenId::parse(user).unwrap();
+            let binding = Binding {
+                student_id: StudentId::parse(sno).unwrap(),
+                name: "测试用户".into(),
+                bound_at: 0,
+                phone_masked: "138****0000".into(),
+                account: String::new(),
+                card_no: String::new(),
+                phone: None,
+            };
+            store.bindings().bind(&openid, &binding).unwrap();
+            let prefs = AlertPrefs {
+                large_transaction_fen: Some(1),
+                ..AlertPrefs::default()
+            };
+            store.alerts().set_prefs(&openid, &prefs).unwrap();
+        }
+        store.flush().await.unwrap();
+    }
+    let platform = spawn_app_with(TestOptions {
+        settings: measured_platform,
+        profile: Profile::Production,
+        data_dir: Some(data.path().to_path_buf()),
+        ..TestOptions::default()
+    });
+
+    // Watch the outbox: each user's alerts arrive in the order of their purchases.
+    let started = Instant::now();
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(HashMap::<String, Vec<f64>>::new()));
+    let watcher = {
+        let (http, base, arrivals) = (sims.http.clone(), sims.base.clone(), arrivals.clone());
+        tokio::spawn(async move {
+            loop {
+                let got: Value = http
+                    .get(format!("{base}/sim/wechat/received"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let at = started.elapsed().as_secs_f64();
+                {
+                    let mut seen = arrivals.lock().unwrap();
+                    for (user, count) in got["counts"].as_object().unwrap() {
+                        let times = seen.entry(user.clone()).or_default();
+                        while (times.len() as u64) < count.as_u64().unwrap() {
+                            times.push(at);
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+
+    // Purchases at random moments (mean gap a twentieth of the poll interval), so they fall
+    // at every phase of the consumer's poll.
+    let mut made: HashMap<String, Vec<f64>> = HashMap::new();
+    for i in 0..n {
+        let who = i % USERS;
+        let gap = rand::random::<u64>() % (poll_ms / 10).max(2);
+        tokio::time::sleep(Duration::from_millis(gap)).await;
+        made.entry(users[who].clone())
+            .or_default()
+            .push(started.elapsed().as_secs_f64());
+        pos(&sims.http, &sims.base, &holders[who], 100 + i as i64, false).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let arrived: usize = arrivals.lock().unwrap().values().map(Vec::len).sum();
+        if arrived >= n {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {arrived} of {n} alerts arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    watcher.abort();
+    let seen = arrivals.lock().unwrap().clone();
+    let mut delays_ms: Vec<f64> = Vec::with_capacity(n);
+    for (user, times) in &made {
+        let got = &seen[user];
+        assert_eq!(got.len(), times.len(), "one alert per purchase for {user}");
+        delays_ms.extend(times.iter().zip(got).map(|(t, a)| (a - t) * 1000.0));
+    }
+    delays_ms.sort_by(f64::total_cmp);
+    let (p50, p90, p99, max) = (
+        percentile(&delays_ms, 50.0),
+        percentile(&delays_ms, 90.0),
+        percentile(&delays_ms, 99.0),
+        delays_ms[n - 1],
+    );
+    let poll = poll_ms as f64;
+    println!(
+        "alert delay, {n} purchases on {USERS} cards (card simulator POS → alert in the WeChat simulator's outbox):"
+    );
+    println!("  feed poll interval (alerts.poll_interval_ms): {poll_ms} ms");
+    println!(
+        "  p50 {p50:.0} ms ({:.2} × interval), p90 {p90:.0} ms ({:.2} ×), p99 {p99:.0} ms ({:.2} ×), max {max:.0} ms ({:.2} ×)",
+        p50 / poll,
+        p90 / poll,
+        p99 / poll,
+        max / poll
+    );
+    // The machine's load during the run, since the figure depends on it.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!(
+            "  load average (1, 5, 15 min): {}",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    drop(platform);
+}
