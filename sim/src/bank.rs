@@ -14,9 +14,9 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::campus::{Person, Rng, local_date, local_secs, local_ts};
-use super::upstream::{Ctx, Op, OpError, OpResult, paginate, parse, to_value};
-use super::{SimState, lock};
+use super::campus::{Person, Rng, local_date, local_secs};
+use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
+use super::{SimState, lock, statement};
 use onecard_wire::{
     self as wire, BankBinding, BankDebit, BankDebitResult, BankStatement, BankStatementRow,
     BankTradeStatus, ErrorCode, Reverse, ReverseResult, ReverseState, StatementQuery, TradeQuery,
@@ -390,15 +390,14 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: StatementQuery = parse(body)?;
     let day = super::card::date(&q.date, "date")?;
     let faults = state.faults().get("bank").statement;
-    if faults.missing {
-        return Err(OpError::msg(
-            ErrorCode::BankStatementNotReady,
-            "对账文件不存在",
-        ));
-    }
-    if ctx.now < local_ts(day.succ_opt().unwrap_or(day), STATEMENT_READY_SECS) {
-        return Err(ErrorCode::BankStatementNotReady.into());
-    }
+    statement::ready(
+        &faults,
+        day,
+        STATEMENT_READY_SECS,
+        ctx.now,
+        ErrorCode::BankStatementNotReady,
+        "对账文件不存在",
+    )?;
     let bank = state.bank();
     let mut st = lock(&bank.st);
     let mut rows: Vec<(i64, BankStatementRow)> = Vec::new();
@@ -446,33 +445,13 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             ));
         }
     }
-    rows.sort_by(|a, b| (a.0, &a.1.bank_trade_no).cmp(&(b.0, &b.1.bank_trade_no)));
-    let rows: Vec<BankStatementRow> = faults.rows(
-        rows.into_iter().map(|(_, r)| r).collect(),
-        |r| &r.out_trade_no,
-        |r| &mut r.amount_fen,
-    );
-    let count = rows.len() as u64;
-    let sum_fen = rows
-        .iter()
-        .map(|r| {
-            if r.row_type == "DEBIT" {
-                r.amount_fen
-            } else {
-                -r.amount_fen
-            }
-        })
-        .sum();
-    let file_sha256 = Some(faults.hash(wire::statement_sha256(&rows)));
-    let page = paginate(rows, q.page, q.page_size)?;
-    to_value(&BankStatement {
+    statement::serve(&faults, rows, q.page, q.page_size, |s| BankStatement {
         date: day.to_string(),
-        count,
-        sum_fen,
-        file_sha256,
-        page,
+        count: s.count,
+        sum_fen: s.sum_fen,
+        file_sha256: s.file_sha256,
+        page: s.page,
     })
-    .map(|answer| faults.shape(answer))
 }
 
 /// Every operation of the bank gateway.

@@ -16,9 +16,9 @@ use std::sync::Mutex;
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use super::campus::{Rng, local_date, local_ts, rfc3339};
-use super::upstream::{Ctx, Op, OpError, OpResult, paginate, parse, to_value};
-use super::{SimState, lock};
+use super::campus::{Rng, local_date, rfc3339};
+use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
+use super::{SimState, lock, statement};
 use onecard_wire::{
     self as wire, AmountRule, Biller, BillerCatalog, BillerLookup, BillerPay, BillerPayResult,
     BillerState, BillerStatement, BillerStatementRow, BillerTarget, ErrorCode, Location, Locations,
@@ -548,17 +548,16 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: wire::StatementQuery = parse(body)?;
     let day = super::card::date(&q.date, "date")?;
     let faults = state.faults().get("billers").statement;
-    if faults.missing {
-        return Err(OpError::msg(
-            ErrorCode::BillerStatementNotReady,
-            "对账文件不存在",
-        ));
-    }
-    if ctx.now < local_ts(day.succ_opt().unwrap_or(day), STATEMENT_READY_SECS) {
-        return Err(ErrorCode::BillerStatementNotReady.into());
-    }
+    statement::ready(
+        &faults,
+        day,
+        STATEMENT_READY_SECS,
+        ctx.now,
+        ErrorCode::BillerStatementNotReady,
+        "对账文件不存在",
+    )?;
     let st = lock(&state.billers().st);
-    let mut rows: Vec<(i64, BillerStatementRow)> = st
+    let rows: Vec<(i64, BillerStatementRow)> = st
         .payments
         .iter()
         .filter(|((app, _), p)| *app == ctx.creds.app_key && p.date == day)
@@ -577,24 +576,13 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             )
         })
         .collect();
-    rows.sort_by(|a, b| (a.0, &a.1.biller_trade_no).cmp(&(b.0, &b.1.biller_trade_no)));
-    let rows: Vec<BillerStatementRow> = faults.rows(
-        rows.into_iter().map(|(_, r)| r).collect(),
-        |r| &r.out_trade_no,
-        |r| &mut r.amount_fen,
-    );
-    let count = rows.len() as u64;
-    let sum_fen = rows.iter().map(|r| r.amount_fen).sum();
-    let file_sha256 = Some(faults.hash(wire::statement_sha256(&rows)));
-    let page = paginate(rows, q.page, q.page_size)?;
-    to_value(&BillerStatement {
+    statement::serve(&faults, rows, q.page, q.page_size, |s| BillerStatement {
         date: day.to_string(),
-        count,
-        sum_fen,
-        file_sha256,
-        page,
+        count: s.count,
+        sum_fen: s.sum_fen,
+        file_sha256: s.file_sha256,
+        page: s.page,
     })
-    .map(|answer| faults.shape(answer))
 }
 
 /// `GET /sim/billers/payments?biller_id=B&target_id=T`: the payments the billers hold (both

@@ -19,6 +19,7 @@ pub mod card;
 pub mod faults;
 pub mod public_data;
 pub mod sms;
+mod statement;
 pub mod upstream;
 pub mod wechat;
 pub mod wechat_mass;
@@ -27,7 +28,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -373,37 +374,6 @@ static BILLERS: upstream::Service = upstream::Service {
     mount: "/sim/billers",
 };
 
-async fn serve_card(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    upstream::serve(s, &CARD, req, body).await
-}
-async fn serve_sms(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    upstream::serve(s, &SMS, req, body).await
-}
-async fn serve_data(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    upstream::serve(s, &DATA, req, body).await
-}
-async fn serve_bank(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    upstream::serve(s, &BANK, req, body).await
-}
-async fn health_bank(s: web::Data<SimState>) -> HttpResponse {
-    upstream::health(s, "bank").await
-}
-async fn serve_billers(s: web::Data<SimState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    upstream::serve(s, &BILLERS, req, body).await
-}
-async fn health_billers(s: web::Data<SimState>) -> HttpResponse {
-    upstream::health(s, "billers").await
-}
-async fn health_card(s: web::Data<SimState>) -> HttpResponse {
-    upstream::health(s, "card").await
-}
-async fn health_sms(s: web::Data<SimState>) -> HttpResponse {
-    upstream::health(s, "sms").await
-}
-async fn health_data(s: web::Data<SimState>) -> HttpResponse {
-    upstream::health(s, "public_data").await
-}
-
 /// Mount every simulator route under `/sim/...` on an actix-web App:
 ///
 /// - `/sim/wechat/...` the WeChat API (base URL for our client) + inspection;
@@ -428,20 +398,15 @@ pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                         .wrap(actix_web::middleware::from_fn(wechat::faults_mw))
                         .configure(wechat::routes),
                 )
-                .route("/card/api/v1/health", web::get().to(health_card))
-                .route("/card/api/v1/{tail:.*}", web::post().to(serve_card))
+                .configure(|cfg| CARD.routes(cfg))
                 .configure(card::http::routes)
-                .route("/sms/api/v1/health", web::get().to(health_sms))
-                .route("/sms/api/v1/{tail:.*}", web::post().to(serve_sms))
+                .configure(|cfg| SMS.routes(cfg))
                 .route("/sms/outbox", web::get().to(sms_outbox))
-                .route("/data/api/v1/health", web::get().to(health_data))
-                .route("/data/api/v1/{tail:.*}", web::post().to(serve_data))
+                .configure(|cfg| DATA.routes(cfg))
                 .route("/data/loans/{id}", web::get().to(get_library_loans))
-                .route("/bank/api/v1/health", web::get().to(health_bank))
-                .route("/bank/api/v1/{tail:.*}", web::post().to(serve_bank))
+                .configure(|cfg| BANK.routes(cfg))
                 .route("/bank/accounts/{id}", web::get().to(get_bank_account))
-                .route("/billers/api/v1/health", web::get().to(health_billers))
-                .route("/billers/api/v1/{tail:.*}", web::post().to(serve_billers))
+                .configure(|cfg| BILLERS.routes(cfg))
                 .route("/billers/payments", web::get().to(billers::list_payments))
                 .route(
                     "/billers/meters/{room}/offline",

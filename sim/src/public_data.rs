@@ -629,25 +629,19 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::{TERM_WEEKS, Term};
-    use crate::SimConfig;
+
     use crate::campus::local_date;
-    use crate::upstream::testkit::{Sim, spawn};
+    use crate::upstream::testkit::{Sim, spawn_campus};
     use onecard_wire::paths;
 
     const DATA: &str = "/sim/data";
 
     async fn sim() -> Sim {
-        spawn(SimConfig {
-            accounts: 100,
-            ..SimConfig::default()
-        })
-        .await
+        spawn_campus(100).await
     }
 
     async fn ok(s: &Sim, path: &str, body: Value) -> Value {
-        let a = s.call(DATA, path, body).await;
-        assert_eq!(a.code(), 0, "{path}: {}", a.body);
-        a.data().clone()
+        s.ok(DATA, path, body).await
     }
 
     #[test]

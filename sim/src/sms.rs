@@ -237,18 +237,13 @@ pub static OPS: &[Op] = &[
 mod tests {
     use serde_json::{Value, json};
 
-    use crate::SimConfig;
-    use crate::upstream::testkit::{Sim, spawn};
+    use crate::upstream::testkit::{Sim, spawn_campus};
     use onecard_wire::paths;
 
     const SMS: &str = "/sim/sms";
 
     async fn sim() -> Sim {
-        spawn(SimConfig {
-            accounts: 100,
-            ..SimConfig::default()
-        })
-        .await
+        spawn_campus(100).await
     }
 
     fn bind(sno: &str, code: &str, out_id: &str) -> Value {

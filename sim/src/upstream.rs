@@ -158,6 +158,29 @@ pub struct Service {
     pub mount: &'static str,
 }
 
+impl Service {
+    /// Mount the gateway inside the `/sim` scope: `POST {mount}/api/v1/...` (signed) and the
+    /// unsigned `GET {mount}/api/v1/health`.
+    pub(crate) fn routes(&'static self, cfg: &mut web::ServiceConfig) {
+        let within_sim = self.mount.strip_prefix("/sim").unwrap_or(self.mount);
+        cfg.route(
+            &format!("{within_sim}/api/v1/health"),
+            web::get().to(move |state: web::Data<SimState>| {
+                let name = (self.gateway)(&state).name;
+                health(state, name)
+            }),
+        )
+        .route(
+            &format!("{within_sim}/api/v1/{{tail:.*}}"),
+            web::post().to(
+                move |state: web::Data<SimState>, req: HttpRequest, body: web::Bytes| {
+                    serve(state, self, req, body)
+                },
+            ),
+        );
+    }
+}
+
 fn envelope_response(
     status: u16,
     request_id: &str,
@@ -265,31 +288,12 @@ pub async fn serve(
     // Signatures use the wall clock; business logic the (advanceable) simulated clock.
     let now = chrono::Utc::now().timestamp();
     let sim_now = state.clock().now();
+    let refuse =
+        |code: ErrorCode| error_response(&request_id, &code.into(), creds_for_key.as_ref(), now);
     match plan.outcome {
-        Outcome::Down => {
-            return error_response(
-                &request_id,
-                &ErrorCode::UpstreamUnavailable.into(),
-                creds_for_key.as_ref(),
-                now,
-            );
-        }
-        Outcome::Error => {
-            return error_response(
-                &request_id,
-                &ErrorCode::SystemBusy.into(),
-                creds_for_key.as_ref(),
-                now,
-            );
-        }
-        Outcome::RateLimited => {
-            return error_response(
-                &request_id,
-                &ErrorCode::RateLimited.into(),
-                creds_for_key.as_ref(),
-                now,
-            );
-        }
+        Outcome::Down => return refuse(ErrorCode::UpstreamUnavailable),
+        Outcome::Error => return refuse(ErrorCode::SystemBusy),
+        Outcome::RateLimited => return refuse(ErrorCode::RateLimited),
         Outcome::Hang(d) => {
             tokio::time::sleep(d).await;
             return HttpResponse::ServiceUnavailable().finish();
@@ -304,12 +308,7 @@ pub async fn serve(
         q => format!("{path}?{q}"),
     };
     if body.len() > wire::MAX_BODY_BYTES {
-        return error_response(
-            &request_id,
-            &ErrorCode::BadRequest.into(),
-            creds_for_key.as_ref(),
-            now,
-        );
+        return refuse(ErrorCode::BadRequest);
     }
     // The canonical path is the request-line path, base-URL prefix included (§2.2): a client
     // that signs only `/api/v1/...` behind a prefixed base URL is refused here as it would be in
@@ -329,12 +328,7 @@ pub async fn serve(
             tracing::debug!(upstream = gw.name, error = %e, "sim: refused unsigned or bad request");
             metrics::counter!("onecard_sim_upstream_refused_total", "upstream" => gw.name, "code" => e.code().as_u32().to_string())
                 .increment(1);
-            return error_response(
-                &request_id,
-                &OpError::from(e.code()),
-                creds_for_key.as_ref(),
-                now,
-            );
+            return refuse(e.code());
         }
     };
 
@@ -480,6 +474,15 @@ pub mod testkit {
         }
     }
 
+    /// The simulators with a campus of `accounts` people (the demo users first).
+    pub async fn spawn_campus(accounts: usize) -> Sim {
+        spawn(SimConfig {
+            accounts,
+            ..SimConfig::default()
+        })
+        .await
+    }
+
     pub fn nonce() -> String {
         let mut r = rand::rng();
         (0..24)
@@ -504,6 +507,13 @@ pub mod testkit {
     }
 
     impl Sim {
+        /// A call that must succeed (`code` 0): its `data`.
+        pub async fn ok(&self, mount: &str, path: &str, body: Value) -> Value {
+            let a = self.call(mount, path, body).await;
+            assert_eq!(a.code(), 0, "{path}: {}", a.body);
+            a.data().clone()
+        }
+
         /// Send `headers` + `body` to `{base}{mount}{path}` as is.
         pub async fn raw(
             &self,
@@ -599,18 +609,14 @@ mod tests {
 
     use serde_json::json;
 
-    use super::testkit::{Sim, nonce, spawn};
-    use crate::SimConfig;
+    use super::testkit::{Sim, nonce, spawn_campus};
+
     use onecard_wire::{self as wire, paths};
 
     const BAL: &str = paths::CARD_BALANCE_GET;
 
     async fn sim() -> Sim {
-        spawn(SimConfig {
-            accounts: 200,
-            ..SimConfig::default()
-        })
-        .await
+        spawn_campus(200).await
     }
 
     #[actix_web::test]

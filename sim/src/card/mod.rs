@@ -167,25 +167,17 @@ pub static OPS: &[Op] = &[
 mod test_support {
     use serde_json::Value;
 
-    use crate::SimConfig;
-
-    use crate::upstream::testkit::{Sim, spawn};
+    use crate::upstream::testkit::{Sim, spawn_campus};
     use onecard_wire::{self as wire};
 
     pub(super) const CARD: &str = "/sim/card";
 
     pub(super) async fn sim() -> Sim {
-        spawn(SimConfig {
-            accounts: 300,
-            ..SimConfig::default()
-        })
-        .await
+        spawn_campus(300).await
     }
 
     pub(super) async fn read(s: &Sim, path: &str, body: Value) -> Value {
-        let a = s.call(CARD, path, body).await;
-        assert_eq!(a.code(), 0, "{path}: {}", a.body);
-        a.data().clone()
+        s.ok(CARD, path, body).await
     }
 
     pub(super) async fn write_code(s: &Sim, path: &str, body: Value) -> (u64, Value) {

@@ -109,13 +109,8 @@ pub(super) fn load_reverse(state: &SimState, ctx: &Ctx, body: Value) -> OpResult
     let q: Reverse = parse(body)?;
     let (campus, card) = sim(state);
     let mut st = lock(&card.st);
-    let orig_slot = (ctx.creds.app_key.clone(), q.orig_out_trade_no.clone());
-    let Some(orig) = st
-        .trades
-        .get(&orig_slot)
-        .cloned()
-        .filter(|t| t.kind == TradeKind::Load)
-    else {
+    let (orig_slot, orig) = st.original(ctx, &q.orig_out_trade_no, TradeKind::Load);
+    let Some(orig) = orig else {
         return to_value(&ReverseResult {
             state: ReverseState::NothingToReverse,
             trade_no: None,
@@ -244,13 +239,8 @@ pub(super) fn pay_refund(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: Refund = parse(body)?;
     let (campus, card) = sim(state);
     let mut st = lock(&card.st);
-    let orig_slot = (ctx.creds.app_key.clone(), q.orig_out_trade_no.clone());
-    let Some(orig) = st
-        .trades
-        .get(&orig_slot)
-        .cloned()
-        .filter(|t| t.kind == TradeKind::Debit)
-    else {
+    let (orig_slot, orig) = st.original(ctx, &q.orig_out_trade_no, TradeKind::Debit);
+    let Some(orig) = orig else {
         return Err(ErrorCode::OriginalNotFound.into());
     };
     if q.amount_fen <= 0 {

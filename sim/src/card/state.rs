@@ -130,6 +130,21 @@ pub(super) struct CardState {
     pub(super) feed_seq: u64,
 }
 
+impl CardState {
+    /// The caller's earlier trade under `out_trade_no` if it is a `kind` (what a reversal or a
+    /// refund undoes), with the slot it is stored under.
+    pub(super) fn original(
+        &self,
+        ctx: &Ctx,
+        out_trade_no: &str,
+        kind: TradeKind,
+    ) -> ((String, String), Option<Trade>) {
+        let slot = (ctx.creds.app_key.clone(), out_trade_no.to_owned());
+        let trade = self.trades.get(&slot).cloned().filter(|t| t.kind == kind);
+        (slot, trade)
+    }
+}
+
 /// The card system's live state.
 pub struct CardSim {
     pub(super) cfg: CardSimConfig,

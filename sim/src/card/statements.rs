@@ -6,12 +6,12 @@ use serde_json::Value;
 
 use super::state::{live_mut, not_found, sim};
 use super::{RECORDS_READY_SECS, acc_date};
-use crate::campus::{GenTx, local_date, local_ts, rfc3339};
+use crate::campus::{GenTx, local_date, rfc3339};
 use crate::upstream::{Ctx, OpError, OpResult, paginate, parse, range_too_long, to_value};
-use crate::{SimState, lock};
+use crate::{SimState, lock, statement};
 use onecard_wire::{
-    self as wire, DailyRecord, DailyRecords, DailyRecordsQuery, Direction, ErrorCode, ReconKind,
-    TradeKind, Transaction, TransactionsQuery, TxType,
+    DailyRecord, DailyRecords, DailyRecordsQuery, Direction, ErrorCode, ReconKind, TradeKind,
+    Transaction, TransactionsQuery, TxType,
 };
 
 pub(crate) fn date(s: &str, field: &str) -> Result<NaiveDate, OpError> {
@@ -112,16 +112,17 @@ pub(super) fn recon_daily(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
     let q: DailyRecordsQuery = parse(body)?;
     let day = date(&q.acc_date, "acc_date")?;
     let faults = state.faults().get("card").statement;
-    if faults.missing {
-        return Err(OpError::msg(ErrorCode::RecordsNotReady, "对账数据不存在"));
-    }
-    let ready_at = local_ts(day.succ_opt().unwrap_or(day), RECORDS_READY_SECS);
-    if ctx.now < ready_at {
-        return Err(ErrorCode::RecordsNotReady.into());
-    }
+    statement::ready(
+        &faults,
+        day,
+        RECORDS_READY_SECS,
+        ctx.now,
+        ErrorCode::RecordsNotReady,
+        "对账数据不存在",
+    )?;
     let (campus, card) = sim(state);
     let st = lock(&card.st);
-    let mut rows: Vec<(i64, DailyRecord)> = st
+    let rows: Vec<(i64, DailyRecord)> = st
         .trades
         .iter()
         .filter(|((app, _), t)| *app == ctx.creds.app_key && t.acc_date == day)
@@ -153,24 +154,13 @@ pub(super) fn recon_daily(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
             )
         })
         .collect();
-    rows.sort_by(|a, b| (a.0, &a.1.trade_no).cmp(&(b.0, &b.1.trade_no)));
-    let rows: Vec<DailyRecord> = faults.rows(
-        rows.into_iter().map(|(_, r)| r).collect(),
-        |r| &r.out_trade_no,
-        |r| &mut r.amount_fen,
-    );
-    let count = rows.len() as u64;
-    let sum_fen = rows.iter().map(|r| r.amount_fen).sum();
-    let file_sha256 = Some(faults.hash(wire::statement_sha256(&rows)));
-    let page = paginate(rows, q.page, q.page_size)?;
-    to_value(&DailyRecords {
+    statement::serve(&faults, rows, q.page, q.page_size, |s| DailyRecords {
         acc_date: day.to_string(),
-        count,
-        sum_fen,
-        file_sha256,
-        page,
+        count: s.count,
+        sum_fen: s.sum_fen,
+        file_sha256: s.file_sha256,
+        page: s.page,
     })
-    .map(|answer| faults.shape(answer))
 }
 
 #[cfg(test)]

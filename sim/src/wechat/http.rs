@@ -411,14 +411,13 @@ mod tests {
     use actix_web::{App, test};
     use serde_json::Value;
 
-    use crate::wechat::test_support::{errcode, token_uri};
+    use crate::wechat::test_support::{errcode, frozen_state, token_uri};
 
-    use crate::{SimConfig, SimState, configure};
+    use crate::configure;
 
     #[actix_web::test]
     async fn wechat_faults_answer_system_error_but_spare_inspection() {
-        let state = SimState::new(SimConfig::default());
-        state.clock().freeze();
+        let state = frozen_state();
         let app = app!(state);
         state
             .faults()

@@ -170,19 +170,15 @@ mod tests {
     use actix_web::{App, test};
     use serde_json::{Value, json};
 
-    use crate::wechat::test_support::{errcode, token_uri};
+    use crate::wechat::test_support::{errcode, frozen_state};
 
-    use crate::{SimConfig, SimState, configure};
+    use crate::configure;
 
     #[actix_web::test]
     async fn menu_create_enforces_wechat_limits_and_stores_the_menu() {
-        let state = SimState::new(SimConfig::default());
-        state.clock().freeze();
+        let state = frozen_state();
         let app = app!(state);
-        let token = get!(app, &token_uri()).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = access_token!(app).await;
         let uri = format!("/sim/wechat/cgi-bin/menu/create?access_token={token}");
         let click = |name: &str, key: &str| json!({"type": "click", "name": name, "key": key});
         let cases: Vec<(Value, i64)> = vec![

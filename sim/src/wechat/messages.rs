@@ -225,19 +225,15 @@ mod tests {
     use actix_web::{App, test};
     use serde_json::{Value, json};
 
-    use crate::wechat::test_support::{ALICE, BOB, errcode, send_uri, text, token_uri};
+    use crate::wechat::test_support::{ALICE, BOB, errcode, frozen_state, send_uri, text};
 
-    use crate::{SimConfig, SimState, configure};
+    use crate::configure;
 
     #[actix_web::test]
     async fn user_message_allows_five_pushes_then_45047_and_closes_after_48h() {
-        let state = SimState::new(SimConfig::default());
-        state.clock().freeze();
+        let state = frozen_state();
         let app = app!(state);
-        let token = get!(app, &token_uri()).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = access_token!(app).await;
         let v = post!(app, &send_uri(&token), &text(ALICE, "余额 12.30 元")).await;
         assert_eq!(errcode(&v), 45015);
         assert!(
@@ -289,13 +285,9 @@ mod tests {
 
     #[actix_web::test]
     async fn menu_click_allows_three_pushes_within_one_minute() {
-        let state = SimState::new(SimConfig::default());
-        state.clock().freeze();
+        let state = frozen_state();
         let app = app!(state);
-        let token = get!(app, &token_uri()).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = access_token!(app).await;
         for kind in ["click", "subscribe", "scan"] {
             let openid = format!("o{kind}_0123456789abcdefghij");
             interact!(app, &openid, kind, None).await;
@@ -345,13 +337,9 @@ mod tests {
 
     #[actix_web::test]
     async fn outbox_lists_custom_and_template_messages_oldest_first_and_dedups_templates() {
-        let state = SimState::new(SimConfig::default());
-        state.clock().freeze();
+        let state = frozen_state();
         let app = app!(state);
-        let token = get!(app, &token_uri()).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = access_token!(app).await;
         interact!(app, ALICE, "message", None).await;
         let t0 = state.clock().now();
         assert_eq!(
@@ -408,13 +396,9 @@ mod tests {
 
     #[actix_web::test]
     async fn bad_message_bodies_get_wechat_error_codes() {
-        let state = SimState::new(SimConfig::default());
-        state.clock().freeze();
+        let state = frozen_state();
         let app = app!(state);
-        let token = get!(app, &token_uri()).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = access_token!(app).await;
         interact!(app, ALICE, "message", None).await;
         let uri = send_uri(&token);
         let escaped = r#"{"touser":"oAlice_0123456789abcdefghijk","msgtype":"text","text":{"content":"\u4f60\u597d"}}"#;

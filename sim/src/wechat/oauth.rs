@@ -201,14 +201,42 @@ mod tests {
     use actix_web::{App, test};
     use serde_json::Value;
 
-    use crate::wechat::test_support::{ALICE, APPID, BOB, SECRET, errcode, token_uri};
+    use crate::wechat::test_support::{ALICE, APPID, BOB, SECRET, errcode, frozen_state};
 
-    use crate::{SimConfig, SimState, configure};
+    use crate::configure;
+
+    /// Where the authorize step redirected the browser.
+    fn location_of<B>(resp: &actix_web::dev::ServiceResponse<B>) -> String {
+        resp.headers()
+            .get("location")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The one-time code in a redirect's query.
+    fn code_of(location: &str) -> String {
+        location
+            .split("code=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `sns/oauth2/access_token` for `code` with the demo credentials.
+    fn exchange_uri(code: &str) -> String {
+        format!(
+            "/sim/wechat/sns/oauth2/access_token?appid={APPID}&secret={SECRET}&code={code}&grant_type=authorization_code"
+        )
+    }
 
     #[actix_web::test]
     async fn oauth_code_is_single_use_and_names_the_signed_in_user() {
-        let state = SimState::new(SimConfig::default());
-        state.clock().freeze();
+        let state = frozen_state();
         let app = app!(state);
         let authorize = |extra: &str| {
             format!(
@@ -220,29 +248,14 @@ mod tests {
             .to_request();
         let resp = test::call_service(&app, req).await;
         assert_eq!(resp.status(), 302);
-        let location = resp
-            .headers()
-            .get("location")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let location = location_of(&resp);
         assert!(
             location.starts_with("http://127.0.0.1:8080/h5/bind?from=menu&code="),
             "{location}"
         );
         assert!(location.ends_with("&state=abc123"));
-        let code = location
-            .split("code=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap()
-            .to_owned();
-        let exchange = format!(
-            "/sim/wechat/sns/oauth2/access_token?appid={APPID}&secret={SECRET}&code={code}&grant_type=authorization_code"
-        );
+        let code = code_of(&location);
+        let exchange = exchange_uri(&code);
         let v = get!(app, exchange).await;
         assert_eq!(v["openid"], ALICE);
         assert_eq!(v["scope"], "snsapi_base");
@@ -268,48 +281,18 @@ mod tests {
             .uri(&authorize("&sim_snapshot=1"))
             .insert_header(("cookie", format!("theme=dark; sim_openid={BOB}")))
             .to_request();
-        let location = test::call_service(&app, req)
-            .await
-            .headers()
-            .get("location")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let code = location
-            .split("code=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap()
-            .to_owned();
+        let location = location_of(&test::call_service(&app, req).await);
+        let code = code_of(&location);
         state.clock().advance(300);
-        let late = format!(
-            "/sim/wechat/sns/oauth2/access_token?appid={APPID}&secret={SECRET}&code={code}&grant_type=authorization_code"
-        );
+        let late = exchange_uri(&code);
         assert_eq!(errcode(&get!(app, late).await), 42003);
         let req = test::TestRequest::get()
             .uri(&authorize("&sim_snapshot=1"))
             .insert_header(("cookie", format!("sim_openid={BOB}")))
             .to_request();
-        let location = test::call_service(&app, req)
-            .await
-            .headers()
-            .get("location")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let code = location
-            .split("code=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap()
-            .to_owned();
-        let v = get!(app, format!("/sim/wechat/sns/oauth2/access_token?appid={APPID}&secret={SECRET}&code={code}&grant_type=authorization_code")).await;
+        let location = location_of(&test::call_service(&app, req).await);
+        let code = code_of(&location);
+        let v = get!(app, exchange_uri(&code)).await;
         assert_eq!(
             (v["openid"].as_str(), v["is_snapshotuser"].as_i64()),
             (Some(BOB), Some(1))
@@ -324,10 +307,7 @@ mod tests {
         assert_eq!(resp.status(), 400);
 
         // JS-SDK ticket needs a valid access token.
-        let token = get!(app, token_uri()).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = access_token!(app).await;
         let t = get!(
             app,
             format!("/sim/wechat/cgi-bin/ticket/getticket?access_token={token}&type=jsapi")

@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+use crate::{SimConfig, SimState};
+
 pub(super) const APPID: &str = "wx5f3a9c1e7b2d4a60";
 pub(super) const SECRET: &str = "0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f";
 pub(super) const ALICE: &str = "oAlice_0123456789abcdefghijk";
@@ -81,4 +83,23 @@ pub(super) fn typing_uri(token: &str) -> String {
 
 pub(super) fn typing_body() -> Value {
     json!({"touser": ALICE, "command": "Typing"})
+}
+
+/// A simulator whose business clock stands still (a test moves it with `advance`).
+pub(super) fn frozen_state() -> SimState {
+    let state = SimState::new(SimConfig::default());
+    state.clock().freeze();
+    state
+}
+
+/// A fresh access token from `cgi-bin/token` with the demo credentials.
+macro_rules! access_token {
+    ($app:expr) => {
+        async {
+            get!($app, &$crate::wechat::test_support::token_uri()).await["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
 }

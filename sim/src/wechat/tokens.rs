@@ -206,16 +206,16 @@ mod tests {
     use actix_web::{App, test};
     use serde_json::{Value, json};
 
+    use crate::configure;
     use crate::wechat::test_support::{
-        ALICE, APPID, SECRET, errcode, send_uri, text, token_uri, typing_body, typing_uri,
+        ALICE, APPID, SECRET, errcode, frozen_state, send_uri, text, token_uri, typing_body,
+        typing_uri,
     };
     use crate::wechat::{WechatSim, WechatSimConfig};
-    use crate::{SimConfig, SimState, configure};
 
     #[actix_web::test]
     async fn token_endpoint_answers_real_shape_and_rejects_bad_credentials() {
-        let state = SimState::new(SimConfig::default());
-        state.clock().freeze();
+        let state = frozen_state();
         let app = app!(state);
         let v = get!(app, &token_uri()).await;
         let obj = v.as_object().unwrap();
@@ -253,17 +253,10 @@ mod tests {
 
     #[actix_web::test]
     async fn new_token_fetch_kills_the_previous_one_after_five_minutes() {
-        let state = SimState::new(SimConfig::default());
-        state.clock().freeze();
+        let state = frozen_state();
         let app = app!(state);
-        let a = get!(app, &token_uri()).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let b = get!(app, &token_uri()).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let a = access_token!(app).await;
+        let b = access_token!(app).await;
         assert_ne!(a, b);
         assert_eq!(
             errcode(&post!(app, &typing_uri(&a), &typing_body()).await),
@@ -309,10 +302,7 @@ mod tests {
             errcode(&post!(app, &typing_uri(&b), &typing_body()).await),
             42001
         );
-        let c = get!(app, &token_uri()).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let c = access_token!(app).await;
         assert_eq!(
             errcode(&post!(app, &typing_uri(&c), &typing_body()).await),
             0
@@ -356,8 +346,7 @@ mod tests {
 
     #[actix_web::test]
     async fn stable_token_is_stable_until_forced_and_force_is_rate_limited() {
-        let state = SimState::new(SimConfig::default());
-        state.clock().freeze();
+        let state = frozen_state();
         let app = app!(state);
         let body = |force: bool| json!({"grant_type":"client_credential","appid":APPID,"secret":SECRET,"force_refresh":force});
         let uri = "/sim/wechat/cgi-bin/stable_token";
