@@ -175,6 +175,10 @@ pub struct SessionSettings {
     /// How long a delivery's result is remembered for WeChat's retries and byte-for-byte
     /// replays; at least `wechat.timestamp_window_secs` (checked at start-up).
     pub dedup_window_secs: u64,
+    /// How long a delivery keeps its reply for WeChat's retries (three tries ~5 s apart); after
+    /// that, until `dedup_window_secs`, a retry or replay is only recognised (answered "success",
+    /// not run again), and costs a few dozen bytes instead of its reply.
+    pub dedup_reply_secs: u64,
     /// Upper bounds on remembered deliveries (memory bound): count, and bytes (fixed size per
     /// entry plus reply text).
     pub dedup_capacity: usize,
@@ -191,6 +195,7 @@ impl Default for SessionSettings {
         Self {
             idle_secs: 300,
             dedup_window_secs: 300,
+            dedup_reply_secs: crate::actors::deliveries::DEFAULT_REPLY_WINDOW.as_secs(),
             dedup_capacity: 200_000,
             dedup_max_bytes: 64 * 1024 * 1024,
             dialog_ttl_secs: 600,

@@ -336,13 +336,17 @@ impl Application {
         );
         arbiters.push(push_arbiter);
         crate::actors::late::resume(&sessions, &pusher);
-        let deliveries = Arc::new(Deliveries::new(
-            Duration::from_secs(s.dedup_window_secs),
-            s.dedup_capacity,
-            s.dedup_max_bytes,
-        ));
+        let deliveries = Arc::new(
+            Deliveries::new(
+                Duration::from_secs(s.dedup_window_secs),
+                s.dedup_capacity,
+                s.dedup_max_bytes,
+            )
+            .with_reply_window(Duration::from_secs(s.dedup_reply_secs)),
+        );
 
         let deliveries_for_sweep = deliveries.clone();
+        let codec_for_sweep = codec.clone();
         let callback = web::Data::new(CallbackState {
             codec,
             sessions: sessions.clone(),
@@ -438,7 +442,7 @@ impl Application {
         let admin_handle = admin.handle();
         actix_web::rt::spawn(admin);
 
-        spawn_housekeeping(router, deliveries_for_sweep);
+        spawn_housekeeping(router, deliveries_for_sweep, codec_for_sweep);
         if settings.reconcile.enabled {
             spawn_reconciliation(&settings, reconciler);
         }
@@ -614,16 +618,17 @@ fn start_orders_worker(
     Ok(worker.spawn())
 }
 
-/// Periodic chores: forget idle rate-limiter keys and remembered deliveries past their window
-/// (so quiet users cost nothing), keep the metrics recorder's histograms from growing. (The
+/// Periodic chores: forget idle rate-limiter keys, and remembered deliveries and (nonce,
+/// signature) pairs past their window (so quiet users cost nothing), keep the metrics recorder's histograms from growing. (The
 /// pusher keeps its own windows and queue on its own tick.)
-fn spawn_housekeeping(router: Arc<Router>, deliveries: Arc<Deliveries>) {
+fn spawn_housekeeping(router: Arc<Router>, deliveries: Arc<Deliveries>, codec: Codec) {
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
             tick.tick().await;
             router.sweep_limiters();
             deliveries.sweep();
+            codec.sweep_replays(chrono::Utc::now().timestamp());
             crate::telemetry::metrics_handle().run_upkeep();
         }
     });

@@ -12,19 +12,25 @@
 //! pusher. The late flag and the result are decided under one lock, so a reply is either
 //! answered passively or pushed — never both, never neither.
 //!
-//! A delivery is remembered for the window, and longer when its request's timestamp stays
-//! valid longer: a byte-for-byte replay that the timestamp check still lets through then meets
-//! the remembered result instead of running the action a second time. Start-up refuses a window
-//! shorter than the timestamp window.
+//! Two windows, because a retry and a replay need different things:
+//! - For the *reply window* (20 s by default: WeChat's last retry comes ~10 s after the first
+//!   delivery) a delivery is *live*: it keeps its result, and a retry is answered with the same
+//!   reply. A delivery whose work is still running stays live until it is done.
+//! - For the rest of the *dedup window*, and longer when its request's timestamp stays valid
+//!   longer, only the key is kept (a few dozen bytes): a byte-for-byte replay that the timestamp
+//!   check still lets through is recognised ([`Begin::Seen`]) and answered "success" without
+//!   running the action again. Start-up refuses a dedup window shorter than the timestamp window.
 //!
 //! Memory is bounded by count and by bytes, whatever an outsider sends: a key is kept as 128
 //! bits of its SHA-256 (an event's EventKey can be 64 KiB; 2^64 work to collide two on purpose),
-//! replies are counted by their text, and when either cap is reached the entry expiring first
-//! goes. Entries past their window are swept on a schedule too ([`Deliveries::sweep`]), so a
-//! platform that has gone quiet holds none.
+//! replies are counted by their text; when the byte cap is reached the oldest live delivery
+//! drops its result, and when the count cap is reached the key forgotten first goes. Both
+//! windows are also applied on a schedule ([`Deliveries::sweep`]), so a platform that has gone
+//! quiet holds nothing.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,9 +39,17 @@ use tokio::sync::Notify;
 
 use crate::wechat::Reply;
 
-/// Approximate bytes a remembered delivery costs besides its replies' text: the key digest,
-/// the `Delivery` (mutexes, notifier, its `Arc`), the reply list, and the map and heap slots.
-pub const ENTRY_BYTES: usize = 16 + 128 + 40 + 32 + 40;
+/// How long a delivery keeps its result by default: WeChat makes three attempts ~5 s apart, so
+/// its last retry arrives ~10 s after the first (docs/wechat-protocol.md §5.1).
+pub const DEFAULT_REPLY_WINDOW: Duration = Duration::from_secs(20);
+
+/// Approximate bytes a live delivery costs besides its replies' text: the `Delivery` (mutexes,
+/// notifier, its `Arc`), the reply list, and its slots in the live map and queue.
+pub const LIVE_ENTRY_BYTES: usize = 128 + 40 + 32 + 48 + 40;
+
+/// Approximate bytes a remembered key costs once its result is dropped: its digest and expiry
+/// in the map (24 bytes, with the map's slack) and in the expiry heap (24 bytes).
+pub const SEEN_ENTRY_BYTES: usize = 32 + 24;
 
 type Key = [u8; 16];
 
@@ -49,7 +63,7 @@ pub struct Delivery {
     /// Reply bytes counted against the owner's byte cap: `None` once the owner forgot this
     /// delivery (a late `complete` then counts nothing).
     counted: Mutex<Option<usize>>,
-    owner_bytes: Arc<std::sync::atomic::AtomicUsize>,
+    owner_bytes: Arc<AtomicUsize>,
 }
 
 enum State {
@@ -81,7 +95,7 @@ pub enum Waited {
 }
 
 impl Delivery {
-    fn new(owner_bytes: Arc<std::sync::atomic::AtomicUsize>) -> Self {
+    fn new(owner_bytes: Arc<AtomicUsize>) -> Self {
         Self {
             state: Mutex::new(State::Running { late: false }),
             done: Notify::new(),
@@ -106,8 +120,7 @@ impl Delivery {
             .as_mut()
         {
             *counted += bytes;
-            self.owner_bytes
-                .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+            self.owner_bytes.fetch_add(bytes, Ordering::Relaxed);
         }
         let replies = Arc::new(replies);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -122,6 +135,13 @@ impl Delivery {
         drop(state);
         self.done.notify_waiters();
         (replies, completion)
+    }
+
+    fn is_running(&self) -> bool {
+        matches!(
+            *self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            State::Running { .. }
+        )
     }
 
     /// Wait for the result until `deadline`.
@@ -165,38 +185,61 @@ impl Delivery {
 
 pub struct Deliveries {
     inner: Mutex<Inner>,
+    /// How long a key is remembered at least (a replay inside it is recognised).
     window: Duration,
+    /// How long a delivery keeps its result for WeChat's retries (at most `window`).
+    reply_window: Duration,
     capacity: usize,
     max_bytes: usize,
-    /// Reply text bytes of every remembered delivery (kept up to date by `Delivery::complete`).
-    reply_bytes: Arc<std::sync::atomic::AtomicUsize>,
+    /// Reply text bytes of every live delivery (kept up to date by `Delivery::complete`).
+    reply_bytes: Arc<AtomicUsize>,
+    /// Forget times are milliseconds since this instant (8 bytes a key instead of 16).
+    epoch: Instant,
 }
 
 #[derive(Default)]
 struct Inner {
-    map: HashMap<Key, Arc<Delivery>>,
-    /// Expiry order, soonest first.
-    expiry: BinaryHeap<Reverse<(Instant, Key)>>,
+    /// Every remembered key → when it is forgotten (ms since `epoch`).
+    seen: HashMap<Key, u64>,
+    /// Forget order, soonest first: one entry per key in `seen`.
+    forget: BinaryHeap<Reverse<(u64, Key)>>,
+    /// The deliveries still holding their result, each with the end of its reply window.
+    live: HashMap<Key, (Arc<Delivery>, Instant)>,
+    /// Live deliveries in the order their reply window ends (one length for all, so insertion
+    /// order). An entry whose key has left `live`, or has come back since, is skipped.
+    live_order: VecDeque<(Instant, Key)>,
 }
 
 pub enum Begin {
     /// First delivery: the caller starts the work.
     New(Arc<Delivery>),
-    /// A retry: the caller waits for the existing result.
+    /// A retry inside the reply window: the caller waits for the existing result.
     Retry(Arc<Delivery>),
+    /// Seen before, and its result is no longer kept: a late retry or a replay. The work is
+    /// not run again, and there is nothing to answer but "success".
+    Seen,
 }
 
 impl Deliveries {
-    /// `window`: how long a result is remembered at least; `capacity` and `max_bytes` bound the
-    /// memory (entries × [`ENTRY_BYTES`] + reply text).
+    /// `window`: how long a key is remembered at least; `capacity` and `max_bytes` bound the
+    /// memory (keys × [`SEEN_ENTRY_BYTES`] + live deliveries × [`LIVE_ENTRY_BYTES`] + their
+    /// reply text). Results are kept for [`DEFAULT_REPLY_WINDOW`].
     pub fn new(window: Duration, capacity: usize, max_bytes: usize) -> Self {
         Self {
             inner: Mutex::new(Inner::default()),
             window,
+            reply_window: DEFAULT_REPLY_WINDOW.min(window),
             capacity: capacity.max(1),
             max_bytes,
             reply_bytes: Arc::default(),
+            epoch: Instant::now(),
         }
+    }
+
+    /// Keep each result for `reply_window` (at most the dedup window) instead of the default.
+    pub fn with_reply_window(mut self, reply_window: Duration) -> Self {
+        self.reply_window = reply_window.min(self.window);
+        self
     }
 
     /// The delivery of the message with identity `key`. `replayable_for`: how long the
@@ -208,67 +251,120 @@ impl Deliveries {
         let now = Instant::now();
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         self.expire(&mut inner, now);
-        if let Some(existing) = inner.map.get(&key) {
+        if let Some((existing, _)) = inner.live.get(&key) {
             metrics::counter!("onecard_callback_dedup_hits_total").increment(1);
-            Begin::Retry(existing.clone())
-        } else {
-            let delivery = Arc::new(Delivery::new(self.reply_bytes.clone()));
-            inner.map.insert(key, delivery.clone());
-            inner
-                .expiry
-                .push(Reverse((now + self.window.max(replayable_for), key)));
-            Begin::New(delivery)
+            return Begin::Retry(existing.clone());
         }
+        if inner.seen.contains_key(&key) {
+            metrics::counter!("onecard_callback_dedup_hits_total").increment(1);
+            return Begin::Seen;
+        }
+        let delivery = Arc::new(Delivery::new(self.reply_bytes.clone()));
+        let reply_until = now + self.reply_window;
+        inner.live.insert(key, (delivery.clone(), reply_until));
+        inner.live_order.push_back((reply_until, key));
+        let forget_at = self.millis(now + self.window.max(replayable_for));
+        inner.seen.insert(key, forget_at);
+        inner.forget.push(Reverse((forget_at, key)));
+        Begin::New(delivery)
     }
 
-    /// Forget what is past its window, and give back the room a burst left behind; then report
-    /// the size. Runs on the housekeeping schedule: `begin` expires only while traffic flows.
+    /// Apply both windows, and give back the room a burst left behind; then report the size.
+    /// Runs on the housekeeping schedule: `begin` expires only while traffic flows.
     pub fn sweep(&self) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         self.expire(&mut inner, Instant::now());
-        if inner.map.capacity() > 4 * inner.map.len().max(1024) {
-            inner.map.shrink_to_fit();
-            inner.expiry.shrink_to_fit();
+        let keys = inner.seen.len().max(1024);
+        if inner.seen.capacity() > 4 * keys {
+            inner.seen.shrink_to_fit();
+            inner.forget.shrink_to_fit();
         }
-        metrics::gauge!("onecard_callback_dedup_entries").set(inner.map.len() as f64);
-        metrics::gauge!("onecard_callback_dedup_bytes").set(self.bytes(inner.map.len()) as f64);
+        let live = inner.live.len().max(1024);
+        if inner.live.capacity() > 4 * live {
+            inner.live.shrink_to_fit();
+            inner.live_order.shrink_to_fit();
+        }
+        metrics::gauge!("onecard_callback_dedup_entries").set(inner.seen.len() as f64);
+        metrics::gauge!("onecard_callback_dedup_live_entries").set(inner.live.len() as f64);
+        metrics::gauge!("onecard_callback_dedup_bytes").set(self.bytes(&inner) as f64);
     }
 
-    /// Expire by age, then make room under both caps (the entry expiring first goes).
+    /// Drop results past their reply window (or the oldest ones while over the byte cap), then
+    /// forget keys past their window (or the first to go while over either cap).
     fn expire(&self, inner: &mut Inner, now: Instant) {
-        while let Some(Reverse((at, k))) = inner.expiry.peek().copied() {
-            let full =
-                inner.map.len() >= self.capacity || self.bytes(inner.map.len()) > self.max_bytes;
-            if at > now && !full {
+        while let Some(&(until, key)) = inner.live_order.front() {
+            let over = self.bytes(inner) > self.max_bytes;
+            if until > now && !over {
                 break;
             }
-            if at > now {
+            inner.live_order.pop_front();
+            let Some((delivery, live_until)) = inner.live.get_mut(&key) else {
+                continue;
+            };
+            if *live_until != until {
+                continue;
+            }
+            // A retry must still be able to wait for a result that is not there yet.
+            if !over && delivery.is_running() {
+                *live_until = now + self.reply_window;
+                inner.live_order.push_back((*live_until, key));
+                continue;
+            }
+            if until > now {
                 metrics::counter!("onecard_callback_dedup_evictions_total").increment(1);
             }
-            inner.expiry.pop();
-            if let Some(gone) = inner.map.remove(&k) {
-                let bytes = gone.uncount();
-                self.reply_bytes
-                    .fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed);
+            self.drop_result(inner, &key);
+        }
+        let now_ms = self.millis(now);
+        while let Some(&Reverse((at, key))) = inner.forget.peek() {
+            let full = inner.seen.len() >= self.capacity || self.bytes(inner) > self.max_bytes;
+            if at > now_ms && !full {
+                break;
             }
+            if at > now_ms {
+                metrics::counter!("onecard_callback_dedup_evictions_total").increment(1);
+            }
+            inner.forget.pop();
+            inner.seen.remove(&key);
+            self.drop_result(inner, &key);
         }
     }
 
-    fn bytes(&self, entries: usize) -> usize {
-        entries * ENTRY_BYTES + self.reply_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    fn drop_result(&self, inner: &mut Inner, key: &Key) {
+        if let Some((gone, _)) = inner.live.remove(key) {
+            self.reply_bytes
+                .fetch_sub(gone.uncount(), Ordering::Relaxed);
+        }
     }
 
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn bytes(&self, inner: &Inner) -> usize {
+        inner.seen.len() * SEEN_ENTRY_BYTES
+            + inner.live.len() * LIVE_ENTRY_BYTES
+            + self.reply_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Remembered keys (live or not).
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|i| i.map.len()).unwrap_or(0)
+        self.inner.lock().map(|i| i.seen.len()).unwrap_or(0)
+    }
+
+    /// Deliveries still holding their result.
+    pub fn live_len(&self) -> usize {
+        self.inner.lock().map(|i| i.live.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Approximate bytes held: entries × [`ENTRY_BYTES`] plus reply text.
+    /// Approximate bytes held: keys × [`SEEN_ENTRY_BYTES`], live deliveries ×
+    /// [`LIVE_ENTRY_BYTES`] and their reply text.
     pub fn approx_bytes(&self) -> usize {
-        self.bytes(self.len())
+        self.inner.lock().map(|i| self.bytes(&i)).unwrap_or(0)
     }
 }
 
@@ -342,14 +438,64 @@ mod tests {
                 delivery.complete(vec![text(&"回".repeat(100))]);
             }
         }
-        // Each entry costs its fixed size plus 300 bytes of reply, never the 64 KiB key.
-        let per_entry = ENTRY_BYTES + 300;
-        assert_eq!(d.len(), max_bytes / per_entry + 1);
+        // A live entry costs its fixed size plus 300 bytes of reply, a remembered key its
+        // fixed size: never the 64 KiB key. The cap holds before each new entry.
+        let newest = SEEN_ENTRY_BYTES + LIVE_ENTRY_BYTES + 300;
         assert!(
-            d.approx_bytes() <= max_bytes + per_entry,
+            d.approx_bytes() <= max_bytes + newest,
             "{}",
             d.approx_bytes()
         );
+        // The byte cap drops results first (only the newest keeps its reply), and keys only
+        // once keys alone fill it.
+        assert_eq!(d.live_len(), 1);
+        assert_eq!(d.len(), max_bytes / SEEN_ENTRY_BYTES + 1);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_the_reply_window_is_recognised_and_not_run_again() {
+        let d = Deliveries::new(Duration::from_secs(60), 10, 1 << 20)
+            .with_reply_window(Duration::from_millis(30));
+        let Begin::New(first) = d.begin("k", Duration::ZERO) else {
+            panic!()
+        };
+        first.complete(vec![text("hi")]);
+        assert!(matches!(d.begin("k", Duration::ZERO), Begin::Retry(_)));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert!(matches!(d.begin("k", Duration::ZERO), Begin::Seen));
+        assert_eq!((d.len(), d.live_len()), (1, 0));
+        assert_eq!(d.approx_bytes(), SEEN_ENTRY_BYTES, "the reply text is gone");
+    }
+
+    #[tokio::test]
+    async fn a_delivery_still_running_keeps_waiting_retries_past_the_reply_window() {
+        let d = Deliveries::new(Duration::from_secs(60), 10, 1 << 20)
+            .with_reply_window(Duration::from_millis(20));
+        let Begin::New(first) = d.begin("k", Duration::ZERO) else {
+            panic!()
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let Begin::Retry(retry) = d.begin("k", Duration::ZERO) else {
+            panic!("a running delivery must stay live")
+        };
+        first.complete(vec![text("slow")]);
+        let Waited::Ready(replies) = retry.wait(Instant::now()).await else {
+            panic!("the retry must get the result")
+        };
+        assert_eq!(*replies, vec![text("slow")]);
+    }
+
+    #[tokio::test]
+    async fn a_quiet_platform_holds_no_deliveries_after_the_sweep() {
+        let d = Deliveries::new(Duration::from_millis(30), 10, 1 << 20);
+        for key in ["a", "b", "c"] {
+            if let Begin::New(delivery) = d.begin(key, Duration::ZERO) {
+                delivery.complete(vec![text("hi")]);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        d.sweep();
+        assert_eq!((d.len(), d.live_len(), d.approx_bytes()), (0, 0, 0));
     }
 
     #[tokio::test]

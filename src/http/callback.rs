@@ -189,6 +189,11 @@ pub async fn receive(
             delivery
         }
         Begin::Retry(delivery) => delivery,
+        // Answered before and past its retries: recognised, not run again.
+        Begin::Seen => {
+            metrics::counter!("onecard_callback_requests_total", "kind" => kind, "outcome" => "duplicate").increment(1);
+            return success();
+        }
     };
 
     let keep = || state.pusher.keep_job(&openid, &message, now);

@@ -247,6 +247,11 @@ impl Codec {
         })
     }
 
+    /// Forget the (nonce, signature) pairs whose timestamp has left the window (housekeeping).
+    pub fn sweep_replays(&self, now_unix: i64) {
+        self.inner.replay.sweep(now_unix);
+    }
+
     /// Server URL verification (GET): returns the `echostr` to answer with, verbatim.
     pub fn verify_url(&self, q: &CallbackQuery, now_unix: i64) -> Result<String, WeChatError> {
         let sig = required(&q.signature, "signature")?;

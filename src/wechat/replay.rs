@@ -6,10 +6,13 @@
 //! is remembered, with a digest of its body, until then: the same pair with the same body is a
 //! retry (the caller's dedup path answers it), with another body it is refused.
 //!
-//! Memory is bounded by construction: an entry is two SHA-256 digests and a time, whatever the
-//! nonce, signature or body an outsider chose, and there are at most `capacity` entries (the
-//! one expiring first makes room). Only requests that passed the signature check are recorded,
-//! so a flood of forged requests adds nothing. It holds no clock: callers pass `now_unix`.
+//! Memory is bounded by construction: an entry is two 128-bit SHA-256 prefixes and a time,
+//! whatever the nonce, signature or body an outsider chose (passing another body off under a
+//! logged pair takes a second preimage of 128 bits), and there are at most `capacity` entries
+//! (the one expiring first makes room). Only requests that passed the signature check are
+//! recorded, so a flood of forged requests adds nothing. Expired pairs also go on a schedule
+//! ([`ReplayGuard::sweep`]), so a quiet platform holds none. It holds no clock: callers pass
+//! `now_unix`.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -19,11 +22,18 @@ use sha2::{Digest, Sha256};
 
 use super::error::WeChatError;
 
-type Digest32 = [u8; 32];
+/// The first 128 bits of a SHA-256.
+type Digest16 = [u8; 16];
+
+fn digest16(hasher: Sha256) -> Digest16 {
+    let mut out = [0; 16];
+    out.copy_from_slice(&hasher.finalize()[..16]);
+    out
+}
 
 /// Approximate bytes one remembered pair costs: key and body digests, the expiry, and the
 /// hash-map and heap slots holding them.
-pub const ENTRY_BYTES: usize = 32 + 32 + 8 + 32 + 8 + 48;
+pub const ENTRY_BYTES: usize = 16 + 16 + 8 + 8 + 24 + 16;
 
 /// What a remembered pair says about a request.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,9 +52,9 @@ pub struct ReplayGuard {
 #[derive(Default)]
 struct Inner {
     /// (nonce, signature) digest → (body digest, expiry).
-    seen: HashMap<Digest32, (Digest32, i64)>,
+    seen: HashMap<Digest16, (Digest16, i64)>,
     /// Expiry order, soonest first.
-    expiry: BinaryHeap<Reverse<(i64, Digest32)>>,
+    expiry: BinaryHeap<Reverse<(i64, Digest16)>>,
 }
 
 impl std::fmt::Debug for ReplayGuard {
@@ -74,24 +84,15 @@ impl ReplayGuard {
         expires_at: i64,
         now_unix: i64,
     ) -> Result<Seen, WeChatError> {
-        let key: Digest32 = Sha256::new()
-            .chain_update(nonce.as_bytes())
-            .chain_update([0])
-            .chain_update(signature.as_bytes())
-            .finalize()
-            .into();
-        let body_digest: Digest32 = Sha256::digest(body).into();
+        let key = digest16(
+            Sha256::new()
+                .chain_update(nonce.as_bytes())
+                .chain_update([0])
+                .chain_update(signature.as_bytes()),
+        );
+        let body_digest = digest16(Sha256::new().chain_update(body));
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(Reverse((at, k))) = inner.expiry.peek().copied() {
-            if at >= now_unix && inner.seen.len() < self.capacity {
-                break;
-            }
-            if at >= now_unix {
-                metrics::counter!("onecard_wechat_replay_cache_evictions_total").increment(1);
-            }
-            inner.expiry.pop();
-            inner.seen.remove(&k);
-        }
+        self.expire(&mut inner, now_unix);
         let seen = match inner.seen.get(&key) {
             Some((digest, _)) if *digest == body_digest => Ok(Seen::Retry),
             Some(_) => Err(WeChatError::ReplayedNonce),
@@ -103,6 +104,32 @@ impl ReplayGuard {
         };
         metrics::gauge!("onecard_wechat_replay_cache_entries").set(inner.seen.len() as f64);
         seen
+    }
+
+    /// Forget the pairs whose timestamp has left the window, and give back the room a burst
+    /// left behind. Runs on the housekeeping schedule: `check` expires only while traffic flows.
+    pub fn sweep(&self, now_unix: i64) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        self.expire(&mut inner, now_unix);
+        if inner.seen.capacity() > 4 * inner.seen.len().max(1024) {
+            inner.seen.shrink_to_fit();
+            inner.expiry.shrink_to_fit();
+        }
+        metrics::gauge!("onecard_wechat_replay_cache_entries").set(inner.seen.len() as f64);
+    }
+
+    /// Forget what has expired, then make room under the cap (the pair expiring first goes).
+    fn expire(&self, inner: &mut Inner, now_unix: i64) {
+        while let Some(Reverse((at, k))) = inner.expiry.peek().copied() {
+            if at >= now_unix && inner.seen.len() < self.capacity {
+                break;
+            }
+            if at >= now_unix {
+                metrics::counter!("onecard_wechat_replay_cache_evictions_total").increment(1);
+            }
+            inner.expiry.pop();
+            inner.seen.remove(&k);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -138,6 +165,17 @@ mod tests {
         assert!(g.check("1", "sig", b"b", 400, 400).is_err());
         // At 401 the timestamp check refuses the request before it gets here.
         assert_eq!(g.check("1", "sig", b"b", 700, 401).unwrap(), Seen::First);
+    }
+
+    #[test]
+    fn a_quiet_platform_holds_no_pairs_after_the_sweep() {
+        let g = ReplayGuard::new(10);
+        g.check("1", "sig", b"a", 400, 100).unwrap();
+        g.check("2", "sig", b"a", 500, 100).unwrap();
+        g.sweep(450);
+        assert_eq!(g.len(), 1, "the pair still replayable stays");
+        g.sweep(501);
+        assert!(g.is_empty());
     }
 
     #[test]

@@ -99,3 +99,42 @@ async fn one_users_messages_are_handled_in_order() {
         "second message ran alongside the first ({waited:?})"
     );
 }
+
+#[tokio::test]
+async fn a_retry_after_the_reply_is_dropped_gets_success_and_is_not_processed_again() {
+    // The reply is kept only for WeChat's retries (here 1 s); until the dedup window ends the
+    // message is still recognised, so a later retry or replay must not run the action again.
+    let app = spawn_app_with(TestOptions {
+        extra_rules: vec![("test_slow.toml", SLOW_RULE.to_owned())],
+        actions: actions_with_slow,
+        settings: |s| s.sessions.dedup_reply_secs = 1,
+        ..TestOptions::default()
+    });
+    let user = openid("dropped");
+    let msg = app.wx.text_message(&user, "慢10");
+    let first = app.wx.send(&msg).await.unwrap();
+    assert_eq!(text_of(&first), "慢慢来：10 毫秒");
+    // Retry until the reply window has passed: each retry before it gets the same reply.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let after = loop {
+        let retry = app.wx.deliver(&msg).await.unwrap();
+        if retry.reply.is_none() {
+            break retry;
+        }
+        assert_eq!(text_of(&retry), "慢慢来：10 毫秒");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reply was never dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((after.status, after.body.as_str()), (200, "success"));
+    assert_eq!(slow_calls(&user), 1, "the action must run once");
+    // The rule's second reply went out once, and the late retry pushed nothing.
+    let pushed = app.wait_pushed(&user, 1, Duration::from_secs(3)).await;
+    assert_eq!(pushed, vec!["第二条回复".to_string()]);
+    let again = app.wx.deliver(&msg).await.unwrap();
+    assert_eq!((again.status, again.body.as_str()), (200, "success"));
+    assert_eq!(slow_calls(&user), 1);
+    assert_eq!(app.pushed(&user).await, vec!["第二条回复".to_string()]);
+}
