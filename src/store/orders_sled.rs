@@ -161,15 +161,27 @@ impl SledOrders {
 
     /// Every order that `keep` accepts, oldest first (a full scan: operator lists only).
     fn scan_sorted(&self, keep: impl Fn(&Order) -> bool) -> Result<Vec<Order>, StoreError> {
+        sorted_where(self.orders.iter(), keep)
+    }
+
+    /// The orders an index names, in the index's order: each key ends with the order id, which
+    /// starts at `id_at`; the scan stops at the first key without `prefix`.
+    fn load_indexed(
+        &self,
+        keys: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+        prefix: &[u8],
+        id_at: usize,
+    ) -> Result<Vec<Order>, StoreError> {
         let mut out = Vec::new();
-        for item in self.orders.iter() {
-            let (_, bytes) = item?;
-            let order: Order = from_json("orders", &bytes)?;
-            if keep(&order) {
+        for item in keys {
+            let (key, _) = item?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if let Some(order) = self.load(&key[id_at..])? {
                 out.push(order);
             }
         }
-        out.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
         Ok(out)
     }
 
@@ -255,6 +267,52 @@ impl SledOrders {
         self.durable().await?;
         Ok(Acked::Done)
     }
+
+    /// Free a claimed task to run again after `delay` (sooner if more work was queued while it
+    /// was claimed), its attempt count lowered by `uncount`.
+    async fn requeue(
+        &self,
+        claim: &Claim,
+        delay: Duration,
+        uncount: u32,
+    ) -> Result<Acked, StoreError> {
+        let due = self
+            .clock
+            .now_ms()
+            .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        self.settle(claim, |task| {
+            Some(StoredTask {
+                due_at_ms: if task.again {
+                    task.due_at_ms.min(due)
+                } else {
+                    due
+                },
+                lease_until_ms: None,
+                token: None,
+                again: false,
+                attempt: task.attempt.saturating_sub(uncount),
+                ..task
+            })
+        })
+        .await
+    }
+}
+
+/// The orders among `records` that `keep` accepts, oldest first (ties by id).
+fn sorted_where(
+    records: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    keep: impl Fn(&Order) -> bool,
+) -> Result<Vec<Order>, StoreError> {
+    let mut out = Vec::new();
+    for item in records {
+        let (_, bytes) = item?;
+        let order: Order = from_json("orders", &bytes)?;
+        if keep(&order) {
+            out.push(order);
+        }
+    }
+    out.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+    Ok(out)
 }
 
 impl OrderStore for SledOrders {
@@ -378,17 +436,7 @@ impl OrderStore for SledOrders {
         let prefix = user_prefix(openid);
         let mut from = prefix.clone();
         from.extend_from_slice(&since_ms.max(0).to_be_bytes());
-        let mut out = Vec::new();
-        for item in self.by_user.range(from..) {
-            let (key, _) = item?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            if let Some(order) = self.load(&key[prefix.len() + 8..])? {
-                out.push(order);
-            }
-        }
-        Ok(out)
+        self.load_indexed(self.by_user.range(from..), &prefix, prefix.len() + 8)
     }
 
     async fn list_for_student(
@@ -406,14 +454,8 @@ impl OrderStore for SledOrders {
     }
 
     async fn list_unfinished(&self) -> Result<Vec<Order>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.open.iter() {
-            let (key, _) = item?;
-            if let Some(order) = self.load(&key[8..])? {
-                out.push(order);
-            }
-        }
-        Ok(out)
+        // `open` keys: the creation time (8 bytes), then the order id
+        self.load_indexed(self.open.iter(), &[], 8)
     }
 
     async fn list_created_between(
@@ -425,29 +467,24 @@ impl OrderStore for SledOrders {
         // of the UTC days around the window are read; a day of slack on each side covers any
         // campus offset and an id stamped a moment before the store's clock.
         let day_ms = 86_400_000;
-        let mut out = Vec::new();
+        let mut prefixes: Vec<String> = Vec::new();
         let mut at = from_ms - day_ms;
-        let mut seen_prefixes = Vec::new();
         while at < to_ms + day_ms {
             let prefix = chrono::DateTime::from_timestamp_millis(at)
                 .unwrap_or_default()
                 .format("O%Y%m%d")
                 .to_string();
+            if !prefixes.contains(&prefix) {
+                prefixes.push(prefix);
+            }
             at += day_ms;
-            if seen_prefixes.contains(&prefix) {
-                continue;
-            }
-            for item in self.orders.scan_prefix(prefix.as_bytes()) {
-                let (_, bytes) = item?;
-                let order: Order = from_json("orders", &bytes)?;
-                if (from_ms..to_ms).contains(&order.created_at_ms) {
-                    out.push(order);
-                }
-            }
-            seen_prefixes.push(prefix);
         }
-        out.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
-        Ok(out)
+        let records = prefixes
+            .iter()
+            .flat_map(|prefix| self.orders.scan_prefix(prefix.as_bytes()));
+        sorted_where(records, |order| {
+            (from_ms..to_ms).contains(&order.created_at_ms)
+        })
     }
 
     async fn claim(&self, lease: Duration, limit: usize) -> Result<Vec<Claim>, StoreError> {
@@ -473,46 +510,12 @@ impl OrderStore for SledOrders {
     }
 
     async fn retry_later(&self, claim: &Claim, delay: Duration) -> Result<Acked, StoreError> {
-        let due = self
-            .clock
-            .now_ms()
-            .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-        self.settle(claim, |task| {
-            Some(StoredTask {
-                due_at_ms: if task.again {
-                    task.due_at_ms.min(due)
-                } else {
-                    due
-                },
-                lease_until_ms: None,
-                token: None,
-                again: false,
-                ..task
-            })
-        })
-        .await
+        self.requeue(claim, delay, 0).await
     }
 
     async fn put_back(&self, claim: &Claim, delay: Duration) -> Result<Acked, StoreError> {
-        let due = self
-            .clock
-            .now_ms()
-            .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-        self.settle(claim, |task| {
-            Some(StoredTask {
-                due_at_ms: if task.again {
-                    task.due_at_ms.min(due)
-                } else {
-                    due
-                },
-                lease_until_ms: None,
-                token: None,
-                again: false,
-                attempt: task.attempt.saturating_sub(1),
-                ..task
-            })
-        })
-        .await
+        // Not an attempt: the claim's count goes back to what it was.
+        self.requeue(claim, delay, 1).await
     }
 }
 
