@@ -5,8 +5,8 @@ use chrono::Duration;
 use serde_json::{Value, json};
 
 use super::support::{
-    adapters, argument, binding, is_confirm, mask_card, mask_name, parse_day, short_time, today,
-    upstream, yuan,
+    adapters, argument, binding, is_confirm, label, mask_card, mask_name, parse_day, short_time,
+    today, upstream, yuan,
 };
 use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput, DialogChange};
 use crate::wire::{CardStatus, Direction, ErrorCode, TransactionsQuery};
@@ -31,7 +31,12 @@ pub(super) fn all() -> Vec<ActionDef> {
         ActionDef {
             name: "transactions",
             fields: TRANSACTION_FIELDS,
-            messages: &["transactions.empty", "transactions.bad_day"],
+            messages: &[
+                "transactions.empty",
+                "transactions.bad_day",
+                "transactions.period.day",
+                "transactions.period.recent",
+            ],
             run: transactions,
         },
         ActionDef {
@@ -50,7 +55,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "issued",
                 "expires",
             ],
-            messages: &[],
+            messages: CARD_STATUS_LABELS,
             run: card_info,
         },
         ActionDef {
@@ -177,7 +182,12 @@ fn transactions(input: ActionInput<'_>) -> ActionFuture<'_> {
             Some(arg) => match parse_day(&arg, today) {
                 Some(day) => {
                     let d = day.format("%Y-%m-%d").to_string();
-                    (d.clone(), d, day.format("%m月%d日").to_string())
+                    let period = label(
+                        &input,
+                        "transactions.period.day",
+                        json!({ "month": day.format("%m").to_string(), "day": day.format("%d").to_string() }),
+                    )?;
+                    (d.clone(), d, period)
                 }
                 None => return Ok(ActionOutput::message("transactions.bad_day", json!({}))),
             },
@@ -186,7 +196,11 @@ fn transactions(input: ActionInput<'_>) -> ActionFuture<'_> {
                     .format("%Y-%m-%d")
                     .to_string(),
                 today.format("%Y-%m-%d").to_string(),
-                format!("近{RECENT_DAYS}天"),
+                label(
+                    &input,
+                    "transactions.period.recent",
+                    json!({ "days": RECENT_DAYS }),
+                )?,
             ),
         };
         transactions_page(&input, &b.account, &from, &to, &period, 1).await
@@ -224,13 +238,26 @@ fn more(input: ActionInput<'_>) -> ActionFuture<'_> {
     })
 }
 
-pub(super) fn status_text(status: CardStatus) -> &'static str {
-    match status {
-        CardStatus::Normal => "正常",
-        CardStatus::Lost => "已挂失",
-        CardStatus::Frozen => "已冻结",
-        CardStatus::Closed => "已注销",
-    }
+/// The message keys of the card states: every action that names a card's state declares them.
+pub(super) const CARD_STATUS_LABELS: &[&str] = &[
+    "card.status.normal",
+    "card.status.lost",
+    "card.status.frozen",
+    "card.status.closed",
+];
+
+/// A card state's name from the message tables.
+pub(super) fn status_label(
+    input: &ActionInput<'_>,
+    status: CardStatus,
+) -> Result<String, ActionError> {
+    let key = match status {
+        CardStatus::Normal => "card.status.normal",
+        CardStatus::Lost => "card.status.lost",
+        CardStatus::Frozen => "card.status.frozen",
+        CardStatus::Closed => "card.status.closed",
+    };
+    label(input, key, json!({}))
 }
 
 fn card_info(input: ActionInput<'_>) -> ActionFuture<'_> {
@@ -244,7 +271,7 @@ fn card_info(input: ActionInput<'_>) -> ActionFuture<'_> {
         Ok(ActionOutput::fields(json!({
             "card_no_masked": mask_card(&info.card_no_display),
             "name_masked": mask_name(&b.name),
-            "status": status_text(info.status),
+            "status": status_label(&input, info.status)?,
             "card_type": info.card_type_name,
             "issued": info.issue_date,
             "expires": info.expire_date,

@@ -78,6 +78,10 @@ pub struct ActionInput<'a> {
     pub binding: Option<&'a Binding>,
     pub now: i64,
     pub services: &'a Services,
+    /// The live message tables, for the names and labels an action puts in its fields
+    /// (card states, weekdays, periods): [`support::label`]. Keys it uses are declared in its
+    /// `messages`, so a missing one is a load error.
+    pub messages: &'a crate::rules::RuleTable,
 }
 
 /// What an action returns.
@@ -137,6 +141,9 @@ pub enum ActionError {
     NotConfigured(&'static str),
     #[error("the user has not bound a card")]
     NotBound,
+    /// A name or label from the message tables failed to render.
+    #[error("message table: {0}")]
+    Label(#[from] crate::rules::RuleError),
 }
 
 pub type ActionFuture<'a> = Pin<Box<dyn Future<Output = Result<ActionOutput, ActionError>> + 'a>>;

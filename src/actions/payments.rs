@@ -153,7 +153,7 @@ async fn offer(
         Ok(ActionOutput::message(key, f).with_dialog(DialogChange::End))
     };
     if info.status != CardStatus::Normal {
-        let status = super::card::status_text(info.status);
+        let status = super::card::status_label(input, info.status)?;
         return refuse("pay.card_unusable", json!({ "status": status }));
     }
     let balance = card.balance(&b.account).await.map_err(upstream("card"))?;

@@ -4,9 +4,9 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde_json::{Value, json};
 
 use super::support::{
-    adapters, argument, binding, parse_day, short_time, today, upstream, weekday_name, yuan,
+    adapters, argument, binding, label, parse_day, short_time, today, upstream, weekday_label, yuan,
 };
-use super::{ActionDef, ActionFuture, ActionInput, ActionOutput};
+use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput};
 use crate::wire::{Lesson, SignInStatus};
 
 /// Loans due within this many days are "due soon".
@@ -17,7 +17,13 @@ pub(super) fn all() -> Vec<ActionDef> {
         ActionDef {
             name: "meetings",
             fields: &["count", "items"],
-            messages: &["meetings.none"],
+            messages: &[
+                "meetings.none",
+                "meetings.status.signed",
+                "meetings.status.late",
+                "meetings.status.absent",
+                "meetings.status.leave",
+            ],
             run: meetings,
         },
         ActionDef {
@@ -29,7 +35,20 @@ pub(super) fn all() -> Vec<ActionDef> {
         ActionDef {
             name: "timetable",
             fields: &["day", "week_no", "count", "items"],
-            messages: &["timetable.none", "timetable.bad_day"],
+            messages: &[
+                "timetable.none",
+                "timetable.bad_day",
+                "timetable.day_label",
+                "timetable.week_label",
+                // WEEKDAY_LABELS, spelled out: a declared list is a constant slice.
+                "weekday.1",
+                "weekday.2",
+                "weekday.3",
+                "weekday.4",
+                "weekday.5",
+                "weekday.6",
+                "weekday.7",
+            ],
             run: timetable,
         },
         ActionDef {
@@ -67,23 +86,24 @@ fn meetings(input: ActionInput<'_>) -> ActionFuture<'_> {
         if list.is_empty() {
             return Ok(ActionOutput::message("meetings.none", json!({})));
         }
-        let items: Vec<Value> = list
+        let items = list
             .iter()
             .map(|m| {
-                json!({
+                let status = match m.status {
+                    SignInStatus::Signed => "meetings.status.signed",
+                    SignInStatus::Late => "meetings.status.late",
+                    SignInStatus::Absent => "meetings.status.absent",
+                    SignInStatus::Leave => "meetings.status.leave",
+                };
+                Ok(json!({
                     "time": short_time(&input, &m.start),
                     "title": m.name,
                     "room": m.room,
                     "signed": matches!(m.status, SignInStatus::Signed | SignInStatus::Late),
-                    "status": match m.status {
-                        SignInStatus::Signed => "已签到",
-                        SignInStatus::Late => "迟到签到",
-                        SignInStatus::Absent => "未签到",
-                        SignInStatus::Leave => "请假",
-                    },
-                })
+                    "status": label(&input, status, json!({}))?,
+                }))
             })
-            .collect();
+            .collect::<Result<Vec<Value>, ActionError>>()?;
         Ok(ActionOutput::fields(
             json!({ "count": items.len(), "items": items }),
         ))
@@ -155,14 +175,19 @@ fn grades(input: ActionInput<'_>) -> ActionFuture<'_> {
     })
 }
 
-fn lesson_json(l: &Lesson, with_day: bool) -> Value {
-    json!({
+fn lesson_json(input: &ActionInput<'_>, l: &Lesson, with_day: bool) -> Result<Value, ActionError> {
+    let weekday = if with_day {
+        weekday_label(input, l.weekday as u32)?
+    } else {
+        String::new()
+    };
+    Ok(json!({
         "period": if l.start_section == l.end_section { l.start_section.to_string() } else { format!("{}-{}", l.start_section, l.end_section) },
         "course": l.course_name,
         "room": l.location,
         "teacher": l.teacher,
-        "weekday": if with_day { weekday_name(l.weekday as u32) } else { "" },
-    })
+        "weekday": weekday,
+    }))
 }
 
 fn timetable(input: ActionInput<'_>) -> ActionFuture<'_> {
@@ -201,12 +226,24 @@ fn timetable(input: ActionInput<'_>) -> ActionFuture<'_> {
         let (label, mut lessons): (String, Vec<&Lesson>) = match day {
             Some(d) => {
                 let wd = d.weekday().number_from_monday() as u8;
+                let fields = json!({
+                    "month": d.format("%m").to_string(),
+                    "day": d.format("%d").to_string(),
+                    "weekday": weekday_label(&input, wd as u32)?,
+                });
                 (
-                    format!("{}（{}）", d.format("%m月%d日"), weekday_name(wd as u32)),
+                    label(&input, "timetable.day_label", fields)?,
                     table.items.iter().filter(|l| l.weekday == wd).collect(),
                 )
             }
-            None => (format!("第 {week_no} 周"), table.items.iter().collect()),
+            None => (
+                label(
+                    &input,
+                    "timetable.week_label",
+                    json!({ "week_no": week_no }),
+                )?,
+                table.items.iter().collect(),
+            ),
         };
         lessons.sort_by_key(|l| (l.weekday, l.start_section));
         if lessons.is_empty() {
@@ -215,10 +252,10 @@ fn timetable(input: ActionInput<'_>) -> ActionFuture<'_> {
                 json!({ "day": label }),
             ));
         }
-        let items: Vec<Value> = lessons
+        let items = lessons
             .iter()
-            .map(|l| lesson_json(l, day.is_none()))
-            .collect();
+            .map(|l| lesson_json(&input, l, day.is_none()))
+            .collect::<Result<Vec<Value>, ActionError>>()?;
         Ok(ActionOutput::fields(
             json!({ "day": label, "week_no": week_no, "count": items.len(), "items": items }),
         ))

@@ -2,6 +2,7 @@
 //! errors, masking personal data for replies, and campus-local dates.
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Utc};
+use serde_json::{Value, json};
 
 use super::{ActionError, ActionInput};
 use crate::adapters::{AdapterError, Adapters};
@@ -84,16 +85,27 @@ pub fn short_time(input: &ActionInput<'_>, rfc3339: &str) -> String {
     }
 }
 
-pub fn weekday_name(weekday: u32) -> &'static str {
-    match weekday {
-        1 => "周一",
-        2 => "周二",
-        3 => "周三",
-        4 => "周四",
-        5 => "周五",
-        6 => "周六",
-        _ => "周日",
-    }
+/// A name or label from the message tables (a card state, a weekday, a period): user-facing
+/// words live in config, not here. The key must be among the action's declared `messages`.
+pub fn label(input: &ActionInput<'_>, key: &str, fields: Value) -> Result<String, ActionError> {
+    Ok(input.messages.message(key, &fields)?)
+}
+
+/// The message keys of the weekday names, Monday first (`weekday.1` … `weekday.7`).
+const WEEKDAY_LABELS: &[&str] = &[
+    "weekday.1",
+    "weekday.2",
+    "weekday.3",
+    "weekday.4",
+    "weekday.5",
+    "weekday.6",
+    "weekday.7",
+];
+
+/// A weekday's name (1 = Monday … 7 = Sunday) from the message tables.
+pub fn weekday_label(input: &ActionInput<'_>, weekday: u32) -> Result<String, ActionError> {
+    let index = (weekday.clamp(1, 7) - 1) as usize;
+    label(input, WEEKDAY_LABELS[index], json!({}))
 }
 
 /// A day the user named: 今天, 昨天, 明天, `2026-11-20`, `11-20`, `11月20日`.

@@ -666,14 +666,11 @@ async fn one_pass(inner: &Inner, openid: &OpenId, release: bool) -> Result<(), S
 }
 
 fn expiry_notice(rules: &LiveRules, count: u32) -> Reply {
-    let text = rules
-        .current()
-        .message("reply.expired", &serde_json::json!({ "count": count }))
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "expiry notice failed to render");
-            crate::actors::router::fallback_text("reply.expired").to_owned()
-        });
-    Reply::Text(text)
+    Reply::Text(
+        rules
+            .current()
+            .say("reply.expired", &serde_json::json!({ "count": count })),
+    )
 }
 
 /// Last resort when the store cannot keep them.

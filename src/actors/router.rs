@@ -253,11 +253,11 @@ impl Router {
                 )
                 .await
             }
-            None if !matched.requires_binding => self.render(&matched, &json!({})),
+            None if !matched.requires_binding => self.render(&table, &matched, &json!({})),
             // A store that cannot be read is "busy", never "not bound": a bound user must not
             // be told to bind again.
             None => match self.services.store.bindings().get(openid) {
-                Ok(Some(_)) => self.render(&matched, &json!({})),
+                Ok(Some(_)) => self.render(&table, &matched, &json!({})),
                 Ok(None) => self.named(&table, "binding.required", &json!({})),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read binding");
@@ -312,6 +312,7 @@ impl Router {
             binding: binding.as_ref(),
             now,
             services: &self.services,
+            messages: table,
         };
         let started = std::time::Instant::now();
         let result = (def.run)(input).await;
@@ -343,7 +344,7 @@ impl Router {
                 }
                 match (message, matched) {
                     (Some(key), _) => self.named(table, key, &fields),
-                    (None, Some(m)) => self.render(m, &fields),
+                    (None, Some(m)) => self.render(table, m, &fields),
                     (None, None) => Vec::new(),
                 }
             }
@@ -354,31 +355,27 @@ impl Router {
                     ActionError::Timeout { .. } => "error.timeout",
                     ActionError::NotBound => "binding.required",
                     ActionError::NotConfigured(_) => "error.unavailable",
-                    ActionError::Store(_) | ActionError::Upstream { .. } => "error.busy",
+                    ActionError::Store(_)
+                    | ActionError::Upstream { .. }
+                    | ActionError::Label(_) => "error.busy",
                 };
                 self.named(table, key, &json!({}))
             }
         }
     }
 
-    fn render(&self, matched: &Matched, fields: &Value) -> Vec<Reply> {
+    fn render(&self, table: &RuleTable, matched: &Matched, fields: &Value) -> Vec<Reply> {
         match matched.replies.render(fields, &matched.captures) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(rule = %matched.rule_id, error = %e, "reply template failed");
-                vec![Reply::Text(fallback_text("error.busy").to_owned())]
+                self.named(table, "error.busy", &json!({}))
             }
         }
     }
 
     fn named(&self, table: &RuleTable, key: &str, fields: &Value) -> Vec<Reply> {
-        match table.message(key, fields) {
-            Ok(text) => vec![Reply::Text(text)],
-            Err(e) => {
-                tracing::error!(message = key, error = %e, "named message failed");
-                vec![Reply::Text(fallback_text(key).to_owned())]
-            }
-        }
+        vec![Reply::Text(table.say(key, fields))]
     }
 }
 
@@ -466,6 +463,12 @@ impl RouterHandle {
     }
 
     /// This thread's router actor, (re)started if it is not running.
+    /// A named message from the live tables, as [`RuleTable::say`]: for answers given outside
+    /// a route (a session that failed).
+    pub fn say(&self, key: &str) -> String {
+        self.inner.router.rules.current().say(key, &json!({}))
+    }
+
     fn local(&self) -> Addr<RouterActor> {
         let mut slot = self.inner.local.get_or_default().borrow_mut();
         match slot.as_ref() {
@@ -511,15 +514,4 @@ enum TriggerKind {
     Click(String),
     Scan(String),
     Subscribe(Option<String>),
-}
-
-/// Last-resort texts when the rule files cannot render a message (they are validated, so this
-/// only happens if a template fails at render time). The one place Chinese lives in Rust.
-pub fn fallback_text(key: &str) -> &'static str {
-    match key {
-        "rate.limited" => "您发送消息太频繁了，请稍后再试。",
-        "error.timeout" => "系统响应超时，请稍后再试。",
-        "reply.expired" => "您之前的请求超过 48 小时未能回复，结果已失效，请重新发送。",
-        _ => "系统繁忙，请稍后再试。",
-    }
 }

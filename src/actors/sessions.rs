@@ -27,7 +27,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::router::{Routed, RouterHandle, fallback_text};
+use super::router::{Routed, RouterHandle};
 use super::session::{Deliver, SessionActor, SessionError};
 use crate::domain::OpenId;
 use crate::store::{SessionRecord, Store};
@@ -261,7 +261,7 @@ impl Sessions {
             Ok(replies) => replies,
             Err(e) => {
                 tracing::error!(user = %openid.log_tag(), error = %e, "session failed");
-                vec![Reply::Text(fallback_text("error.busy").to_owned())]
+                vec![Reply::Text(self.inner.router.say("error.busy"))]
             }
         }
     }

@@ -63,7 +63,9 @@ pub use import::{import_autoreply, import_autoreply_with_warnings};
 pub use load::load_dir;
 pub use menu::Menu;
 pub use reload::{LiveRules, RulesWatcher};
-pub use table::{MatchKind, Matched, OtherMatch, RuleInfo, RuleTable, TableStats};
+pub use table::{
+    LAST_RESORT_TEXT, MatchKind, Matched, OtherMatch, RuleInfo, RuleTable, TableStats,
+};
 pub use template::{NewsArticle, RenderedReply, ReplyMode, ReplySet};
 pub use tools::{check, check_dir, explain, parse_campus_time, unrouted_menu_keys};
 

@@ -25,6 +25,11 @@ use minijinja::Environment;
 use regex::{Regex, RegexSet, RegexSetBuilder};
 
 use super::template::{ReplySet, context, render_named};
+
+/// The one reply text written in Rust (docs/rules.md, *The last-resort text*): what a user is
+/// told only when the message tables themselves cannot answer, not even with `error.busy`.
+pub const LAST_RESORT_TEXT: &str = "系统繁忙，请稍后再试。";
+
 use super::{RuleError, Trigger, exact_key, normalize};
 
 /// Compiled size limit of the set of all regexes (each one alone is limited at load).
@@ -579,6 +584,19 @@ impl RuleTable {
             .get(key)
             .ok_or_else(|| RuleError::UnknownMessage(key.to_owned()))?;
         render_named(&self.env, name, &context(fields, &[]))
+    }
+
+    /// A named message as a user should get it: rendered from the tables; if that fails
+    /// (logged), the tables' `error.busy`; only if that fails too, [`LAST_RESORT_TEXT`].
+    pub fn say(&self, key: &str, fields: &serde_json::Value) -> String {
+        self.message(key, fields).unwrap_or_else(|e| {
+            tracing::error!(message = key, error = %e, "named message failed to render");
+            self.message("error.busy", &serde_json::json!({}))
+                .unwrap_or_else(|e| {
+                    tracing::error!(message = "error.busy", error = %e, "named message failed to render");
+                    LAST_RESORT_TEXT.to_owned()
+                })
+        })
     }
 
     /// Whether a `[messages]` key is defined.

@@ -16,6 +16,7 @@ mod feedback;
 mod forgery;
 mod fuzz_smoke;
 mod isolation;
+mod labels;
 mod memory;
 mod money_admin;
 mod notices;

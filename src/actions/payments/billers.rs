@@ -30,6 +30,10 @@ macro_rules! with_offer_messages {
             "pay.needs_password",
             "pay.accepted",
             "pay.kept",
+            "card.status.normal",
+            "card.status.lost",
+            "card.status.frozen",
+            "card.status.closed",
             $($own),*
         ]
     };

@@ -9,7 +9,6 @@ use futures_util::future::LocalBoxFuture;
 
 use super::After;
 use crate::actors::pusher::PusherHandle;
-use crate::actors::router::fallback_text;
 use crate::adapters::CardHandle;
 use crate::rules::LiveRules;
 use crate::store::orders::{Order, OrderKind, OrderState};
@@ -57,14 +56,7 @@ impl OrderNotices for ChatNotices {
                 }
                 OrderKind::Payment { .. } => crate::actions::payments::payment_notice(order),
             };
-            let text = self
-                .rules
-                .current()
-                .message(key, &fields)
-                .unwrap_or_else(|e| {
-                    tracing::error!(message = key, error = %e, "order notice failed to render");
-                    fallback_text(key).to_owned()
-                });
+            let text = self.rules.current().say(key, &fields);
             self.pusher
                 .hand_over(&order.openid, None, vec![Reply::Text(text)])
                 .await;

@@ -457,6 +457,26 @@ fn messages_render_by_key() {
 }
 
 #[test]
+fn a_message_that_cannot_render_says_error_busy_and_without_it_the_last_resort_text() {
+    let with_busy = ok(&[
+        (
+            "m.toml",
+            "[messages]\n\"error.busy\" = \"服务正忙，请稍候。\"\n\"broken\" = \"{{ not_given }}\"\n",
+        ),
+        ("a.toml", KINDS),
+    ]);
+    let no_fields = serde_json::json!({});
+    assert_eq!(with_busy.say("broken", &no_fields), "服务正忙，请稍候。");
+    assert_eq!(with_busy.say("nope", &no_fields), "服务正忙，请稍候。");
+    let without_busy = ok(&[("a.toml", KINDS)]);
+    assert_eq!(
+        without_busy.say("nope", &no_fields),
+        "系统繁忙，请稍后再试。"
+    );
+    assert_eq!(crate::rules::LAST_RESORT_TEXT, "系统繁忙，请稍后再试。");
+}
+
+#[test]
 fn random_one_rule_sends_one_of_its_replies() {
     let t = ok(&[(
         "a.toml",
