@@ -40,7 +40,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "timetable.bad_day",
                 "timetable.day_label",
                 "timetable.week_label",
-                // WEEKDAY_LABELS, spelled out: a declared list is a constant slice.
+                // The weekday names of `weekday_label`.
                 "weekday.1",
                 "weekday.2",
                 "weekday.3",

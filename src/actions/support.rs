@@ -91,21 +91,11 @@ pub fn label(input: &ActionInput<'_>, key: &str, fields: Value) -> Result<String
     Ok(input.messages.message(key, &fields)?)
 }
 
-/// The message keys of the weekday names, Monday first (`weekday.1` … `weekday.7`).
-const WEEKDAY_LABELS: &[&str] = &[
-    "weekday.1",
-    "weekday.2",
-    "weekday.3",
-    "weekday.4",
-    "weekday.5",
-    "weekday.6",
-    "weekday.7",
-];
-
-/// A weekday's name (1 = Monday … 7 = Sunday) from the message tables.
+/// A weekday's name (1 = Monday … 7 = Sunday) from the message tables: `weekday.1` …
+/// `weekday.7`, which the action must declare.
 pub fn weekday_label(input: &ActionInput<'_>, weekday: u32) -> Result<String, ActionError> {
-    let index = (weekday.clamp(1, 7) - 1) as usize;
-    label(input, WEEKDAY_LABELS[index], json!({}))
+    let key = format!("weekday.{}", weekday.clamp(1, 7));
+    label(input, &key, json!({}))
 }
 
 /// A day the user named: 今天, 昨天, 明天, `2026-11-20`, `11-20`, `11月20日`.
