@@ -5,9 +5,11 @@
 //! against a bank that can refuse (insufficient funds, lost bank card, limits), answer
 //! `PROCESSING` (未决) and resolve it later, and lose a response after committing (fault knob).
 //! It owns each person's bank binding (generated from the seed) and bank-side balance, and the
-//! bank trades by key. It must never show a full bank card number or holder name.
+//! bank trades by key. A reversal that finds no debit records the original's key, so the
+//! original is refused (5202) if it arrives after all: a delayed request can never take money
+//! the platform was told is back. It must never show a full bank card number or holder name.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use chrono::NaiveDate;
@@ -155,6 +157,9 @@ struct BankState {
     day_spent: HashMap<(String, NaiveDate), i64>,
     /// (app key, out_trade_no) → trade
     trades: HashMap<(String, String), BankTrade>,
+    /// (app key, original out_trade_no) of reversals that found no debit: the original is
+    /// refused (5202) if it arrives after all, as a real bank records a 冲正's key.
+    reversed_unseen: HashSet<(String, String)>,
     seq: u64,
 }
 
@@ -263,6 +268,12 @@ fn debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     }
     let day = bank_date(ctx.now);
     let mut st = lock(&bank.st);
+    if st
+        .reversed_unseen
+        .contains(&(ctx.creds.app_key.clone(), q.out_trade_no.clone()))
+    {
+        return Err(ErrorCode::BankOriginalReversed.into());
+    }
     let spent = st
         .day_spent
         .get(&(q.sno.clone(), day))
@@ -312,10 +323,9 @@ fn query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: TradeQuery = parse(body)?;
     let bank = state.bank();
     let mut st = lock(&bank.st);
-    let answer = match st
-        .trades
-        .get_mut(&(ctx.creds.app_key.clone(), q.out_trade_no.clone()))
-    {
+    let slot = (ctx.creds.app_key.clone(), q.out_trade_no.clone());
+    let reversed_unseen = st.reversed_unseen.contains(&slot);
+    let answer = match st.trades.get_mut(&slot) {
         Some(t) => {
             resolve(t, ctx.now);
             BankTradeStatus {
@@ -323,6 +333,15 @@ fn query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
                 state: t.state,
                 bank_trade_no: (t.state != TradeState::Processing).then(|| t.bank_trade_no.clone()),
                 amount_fen: Some(t.amount),
+            }
+        }
+        None if reversed_unseen => {
+            // reversed before it arrived: it never will be executed
+            BankTradeStatus {
+                out_trade_no: q.out_trade_no,
+                state: TradeState::Reversed,
+                bank_trade_no: None,
+                amount_fen: None,
             }
         }
         None => {
@@ -354,6 +373,7 @@ fn reverse(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let mut st = lock(&bank.st);
     let slot = (ctx.creds.app_key.clone(), q.orig_out_trade_no.clone());
     let Some(t) = st.trades.get_mut(&slot) else {
+        st.reversed_unseen.insert(slot);
         return to_value(&ReverseResult {
             state: ReverseState::NothingToReverse,
             trade_no: None,
@@ -687,5 +707,27 @@ mod tests {
                 .data()["state"],
             "REVERSED"
         );
+    }
+
+    #[actix_web::test]
+    async fn a_debit_arriving_after_its_reversal_is_refused_and_takes_nothing() {
+        let s = sim(BankSimConfig::default()).await;
+        let before = s.state.bank().balance(&s.state, "2024000002");
+        // the reversal overtakes its original (the original was delayed on the way)
+        let rev = json!({"orig_out_trade_no": "LATE1", "out_trade_no": "LATE1R"});
+        let (code, r) = write(&s, paths::BANK_REVERSE, rev).await;
+        assert_eq!((code, r["state"].as_str()), (0, Some("NOTHING_TO_REVERSE")));
+        let (code, _) = write(&s, paths::BANK_DEBIT, debit("2024000002", 5_000, "LATE1")).await;
+        assert_eq!(code, 5202);
+        assert_eq!(s.state.bank().balance(&s.state, "2024000002"), before);
+        assert_eq!(
+            s.call(BANK, paths::BANK_QUERY, json!({"out_trade_no": "LATE1"}))
+                .await
+                .data()["state"],
+            "REVERSED"
+        );
+        // another key of the same person still goes through
+        let (code, d) = write(&s, paths::BANK_DEBIT, debit("2024000002", 5_000, "LATE2")).await;
+        assert_eq!((code, d["state"].as_str()), (0, Some("SUCCESS")));
     }
 }

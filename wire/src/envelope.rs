@@ -147,6 +147,7 @@ error_codes! {
     BankOutOfServiceHours = 5105, 200, "不在银行服务时间内";
     BankNetwork = 5106, 200, "银行网络故障或未签到";
     BankReverseWindowClosed = 5201, 200, "已日切，不能冲正";
+    BankOriginalReversed = 5202, 200, "原交易已冲正，不再受理";
     BankStatementNotReady = 5301, 200, "对账文件未生成";
     // 6xxx billers
     BillerTargetNotFound = 6001, 200, "缴费对象不存在";
