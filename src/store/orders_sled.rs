@@ -186,8 +186,7 @@ impl SledOrders {
     }
 
     async fn durable(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        super::flush_durably(&self.db).await
     }
 
     /// Claim due, free tasks; with `kinds`, only those of orders of these kinds.

@@ -68,8 +68,7 @@ impl SledRecon {
     }
 
     async fn durable(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        super::flush_durably(&self.db).await
     }
 
     fn stamped(&self, event: &serde_json::Value) -> Result<(u64, Vec<u8>), StoreError> {
