@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::support::{adapters, argument, binding, is_confirm, mask_card, yuan};
 use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput, DialogChange};
-use crate::actors::orders::topup::refusal_code;
+use crate::actors::orders::topup::{debit_went_unresolved, refusal_code};
 use crate::actors::orders::{TopUpSettings, WorkerHandle};
 use crate::adapters::AdapterError;
 use crate::domain::{Fen, OrderId};
@@ -362,6 +362,7 @@ pub fn top_up_notice(order: &Order, balance: Option<&Balance>) -> (&'static str,
             Some(ErrorCode::BankNotBound) => "topup.no_bank_card",
             _ => "topup.failed",
         },
+        OrderState::Reversed if debit_went_unresolved(order) => "topup.debit_unresolved",
         OrderState::Reversed => "topup.reversed",
         OrderState::NeedsManual => "topup.needs_manual",
         // not an end: nothing to tell yet (the worker only notifies terminal orders)
@@ -385,6 +386,7 @@ pub const NOTICE_MESSAGES: &[&str] = &[
     "topup.failed.bank_closed",
     "topup.no_bank_card",
     "topup.reversed",
+    "topup.debit_unresolved",
     "topup.needs_manual",
     "topup.processing",
 ];

@@ -16,6 +16,7 @@
 //! States (see `store::orders::OrderState`):
 //! `created → debiting → debited → crediting → succeeded`;
 //! `debiting → failed` (the card system refused: lost card, balance, limits);
+//! `debiting → needs_manual` (the debit's outcome stayed unknown through every attempt);
 //! `crediting → reversing → reversed` (the biller refused, failed later, or never got the
 //! payment: the card debit is refunded by key); `crediting → needs_manual` (accepted but never
 //! completed, or unreachable for good); `reversing → needs_manual` (the refund kept failing).
@@ -33,6 +34,10 @@ use crate::wire::{
 /// How hard the machine tries before it gives up on a step (`[orders]` in the settings).
 #[derive(Clone, Debug)]
 pub struct PaymentPolicy {
+    /// Attempts at the card debit whose outcome stays unknown (no answer, the query failing)
+    /// before the order waits for a person (reconciliation then settles it by the card's
+    /// records: refunded if it was taken).
+    pub debit_attempts: u32,
     /// Sends to the biller (transient failures, or answers that it never saw the key) before
     /// the debit is refunded.
     pub credit_attempts: u32,
@@ -46,6 +51,7 @@ pub struct PaymentPolicy {
 impl Default for PaymentPolicy {
     fn default() -> Self {
         Self {
+            debit_attempts: 10,
             credit_attempts: 5,
             refund_attempts: 8,
             unresolved_after: std::time::Duration::from_secs(6 * 3600),
@@ -158,6 +164,7 @@ impl<S: OrderStore> PaymentMachine<S> {
     }
 
     /// `debiting`: debit the e-wallet once; on any later attempt ask the card system by key.
+    /// An outcome still unknown after `debit_attempts` waits for a person.
     async fn debit(
         &self,
         order: &Order,
@@ -165,6 +172,20 @@ impl<S: OrderStore> PaymentMachine<S> {
         attempt: u32,
     ) -> Result<After, OrderError> {
         let key = order.id.step_key(OrderStep::Debit);
+        let unresolved = || async move {
+            if attempt >= self.policy.debit_attempts {
+                let why = format!("card debit unresolved after {attempt} attempts");
+                self.step(
+                    order,
+                    OrderState::Debiting,
+                    OrderState::NeedsManual,
+                    Some(why),
+                )
+                .await
+            } else {
+                Ok(After::Backoff)
+            }
+        };
         if attempt > 1 {
             match self.card.trade_status(&key).await {
                 Ok(status) => match status.state {
@@ -183,13 +204,13 @@ impl<S: OrderStore> PaymentMachine<S> {
                             .await;
                     }
                     TradeState::Processing | TradeState::Reversed => {
-                        return Ok(After::Backoff);
+                        return unresolved().await;
                     }
                     // never arrived: sending it (with the same key) is safe
                     TradeState::NotFound => {}
                 },
                 Err(e) if nothing_sent(&e) => return Ok(After::NotSent),
-                Err(_) => return Ok(After::Backoff),
+                Err(_) => return unresolved().await,
             }
         }
         let request = Debit {
@@ -207,7 +228,7 @@ impl<S: OrderStore> PaymentMachine<S> {
                     .await
             }
             Err(e) if nothing_sent(&e) => Ok(After::NotSent),
-            Err(e) if transient(&e) => Ok(After::Backoff),
+            Err(e) if transient(&e) => unresolved().await,
             Err(e) => {
                 let detail = Some(format!("{CARD_REFUSED}{}", code_of(&e)));
                 self.step(order, OrderState::Debiting, OrderState::Failed, detail)
@@ -517,6 +538,7 @@ mod tests {
             .orders_with_clock(std::sync::Arc::new(SystemClock))
             .unwrap();
         let policy = PaymentPolicy {
+            debit_attempts: 3,
             credit_attempts: 3,
             refund_attempts: 3,
             unresolved_after: Duration::from_secs(3600),

@@ -345,3 +345,53 @@ async fn a_card_without_a_bound_bank_card_is_refused_before_any_debit() {
         "您的校园卡还没有绑定银行卡，暂时不能在微信中充值。请携带校园卡和银行卡到一卡通服务中心或自助圈存机办理绑定。"
     );
 }
+
+#[actix_web::test]
+async fn a_debit_the_bank_never_confirms_is_reversed_and_its_late_original_refused() {
+    let app = spawn_app_with(TestOptions {
+        settings: |s| {
+            s.orders.backoff_base_ms = 20;
+            s.orders.poll_ms = 20;
+            s.orders.topup.debit_attempts = 3;
+        },
+        ..TestOptions::default()
+    });
+    let user = openid("unresolved");
+    app.bind(&user, ZHANG_SAN).await;
+    let bank_before = app.bank_balance(ZHANG_SAN).await;
+    let card_before = app.card_money(ZHANG_SAN).await;
+    // neither the debit nor any query of it gets an answer: the bank never says what it did
+    app.set_faults(
+        "bank",
+        json!({"error_rate": 1.0, "ops": ["bank/debit", "bank/query"]}),
+    )
+    .await;
+    let id = confirmed_top_up(&app, &user, ZHANG_SAN).await;
+    let told = app.wait_pushed(&user, 1, Duration::from_secs(30)).await;
+    assert_eq!(
+        told,
+        [format!(
+            "充值未成功：银行一直没有确认这笔扣款，已向银行撤销（冲正，订单号 {id}）。如果您的银行卡已被扣款，50.00 元会退回，到账时间以银行为准。"
+        )]
+    );
+    app.set_faults("bank", json!({})).await;
+    // the original debit, delayed on the way, reaches the bank after its reversal: refused
+    let bank = onecard::adapters::bank::actor::start(&onecard::adapters::UpstreamConfig::new(
+        format!("{}/sim/bank", app.base),
+        "onecard-demo",
+        "demo-secret-change-me",
+    ))
+    .unwrap();
+    let late = onecard::wire::BankDebit {
+        sno: ZHANG_SAN.to_owned(),
+        amount_fen: 5_000,
+        out_trade_no: format!("{id}D"),
+        purpose: "campus_card_load".to_owned(),
+    };
+    match bank.debit(&late).await {
+        Err(onecard::adapters::AdapterError::Rejected { code, .. }) => assert_eq!(code, 5202),
+        other => panic!("the late original went through: {other:?}"),
+    }
+    assert_eq!(app.bank_balance(ZHANG_SAN).await, bank_before);
+    assert_eq!(app.card_money(ZHANG_SAN).await, card_before);
+}

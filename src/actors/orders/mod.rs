@@ -105,6 +105,9 @@ pub struct OrdersSettings {
     pub batch: usize,
     /// `[orders.topup]`: limits, the 圈存 service window and the top-up machine's retries.
     pub topup: TopUpSettings,
+    /// Payments: attempts at a card debit whose outcome stays unknown before the order waits
+    /// for a person.
+    pub payment_debit_attempts: u32,
     /// Payments: sends to the biller that may fail (or that it never saw) before the card
     /// debit is refunded.
     pub payment_credit_attempts: u32,
@@ -125,6 +128,7 @@ impl Default for OrdersSettings {
             poll_ms: worker.poll.as_millis() as u64,
             batch: worker.batch,
             topup: TopUpSettings::default(),
+            payment_debit_attempts: payment.debit_attempts,
             payment_credit_attempts: payment.credit_attempts,
             payment_refund_attempts: payment.refund_attempts,
             payment_unresolved_secs: payment.unresolved_after.as_secs(),
@@ -144,6 +148,7 @@ impl OrdersSettings {
 
     pub fn payment_policy(&self) -> crate::actors::payments::PaymentPolicy {
         crate::actors::payments::PaymentPolicy {
+            debit_attempts: self.payment_debit_attempts.max(1),
             credit_attempts: self.payment_credit_attempts.max(1),
             refund_attempts: self.payment_refund_attempts.max(1),
             unresolved_after: std::time::Duration::from_secs(self.payment_unresolved_secs.max(1)),

@@ -32,6 +32,9 @@ use crate::wire::{BankDebit, LoadCreate, LoadSource, Reverse, ReverseState, Trad
 /// How hard the machine tries before it gives up on a step.
 #[derive(Clone, Debug)]
 pub struct TopUpPolicy {
+    /// Attempts at the bank debit whose outcome stays unknown (`PROCESSING`, no answer, the
+    /// query failing) before the debit is reversed (冲正) by key, which is safe when unsure.
+    pub debit_attempts: u32,
     /// Attempts at the 圈存 (with transient failures) before the debit is reversed.
     pub credit_attempts: u32,
     /// Attempts at the reversal before the order waits for a person.
@@ -41,6 +44,7 @@ pub struct TopUpPolicy {
 impl Default for TopUpPolicy {
     fn default() -> Self {
         Self {
+            debit_attempts: 10,
             credit_attempts: 5,
             reverse_attempts: 8,
         }
@@ -62,6 +66,8 @@ pub struct TopUpSettings {
     /// The 圈存 service window, campus time (`{ from = "07:30", to = "20:00" }`); absent =
     /// always open.
     pub service_hours: Option<ServiceHours>,
+    /// Attempts at a bank debit whose outcome stays unknown before it is reversed (冲正).
+    pub debit_attempts: u32,
     /// Sends of the 圈存 (load) that may fail before the bank debit is reversed.
     pub credit_attempts: u32,
     /// Sends of the reversal that may fail before the order waits for a person.
@@ -77,6 +83,7 @@ impl Default for TopUpSettings {
             per_day_max_yuan: 1_000,
             whole_yuan_only: true,
             service_hours: None,
+            debit_attempts: policy.debit_attempts,
             credit_attempts: policy.credit_attempts,
             reverse_attempts: policy.reverse_attempts,
         }
@@ -86,6 +93,7 @@ impl Default for TopUpSettings {
 impl TopUpSettings {
     pub fn policy(&self) -> TopUpPolicy {
         TopUpPolicy {
+            debit_attempts: self.debit_attempts.max(1),
             credit_attempts: self.credit_attempts.max(1),
             reverse_attempts: self.reverse_attempts.max(1),
         }
@@ -141,6 +149,21 @@ impl ServiceHours {
 /// Why a bank refusal ended an order: written into the `failed` transition's detail and read
 /// back by [`refusal_code`], so the user is told the bank's reason.
 const BANK_REFUSED: &str = "bank refused the debit";
+
+/// Why a debit whose outcome never became known was reversed: written into the `reversing`
+/// transition's detail and read back by [`debit_went_unresolved`].
+const DEBIT_UNRESOLVED: &str = "bank debit unresolved";
+
+/// Whether the order was reversed because the bank never said whether it took the money (the
+/// user is told the debit was undone *if* it happened, not that it happened).
+pub fn debit_went_unresolved(order: &Order) -> bool {
+    order.history.iter().any(|c| {
+        c.to == OrderState::Reversing
+            && c.detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with(DEBIT_UNRESOLVED))
+    })
+}
 
 /// The bank's refusal code of a failed top-up (`5101` insufficient funds, …), if it gave one.
 pub fn refusal_code(order: &Order) -> Option<u32> {
@@ -235,9 +258,25 @@ impl<S: OrderStore> TopUpMachine<S> {
         Ok(After::Ack)
     }
 
-    /// `debiting`: send the debit once; on any later attempt ask the bank by key first.
+    /// `debiting`: send the debit once; on any later attempt ask the bank by key first. An
+    /// outcome still unknown after `debit_attempts` is settled by reversing the debit (冲正:
+    /// the bank undoes it if it happened, refuses the original if it arrives later).
     async fn debit(&self, order: &Order, attempt: u32) -> Result<After, OrderError> {
         let key = order.id.step_key(OrderStep::Debit);
+        let unresolved = || async move {
+            if attempt >= self.policy.debit_attempts {
+                let why = format!("{DEBIT_UNRESOLVED} after {attempt} attempts");
+                self.step(
+                    order,
+                    OrderState::Debiting,
+                    OrderState::Reversing,
+                    Some(why),
+                )
+                .await
+            } else {
+                Ok(After::Backoff)
+            }
+        };
         if attempt > 1 {
             match self.bank.query(&key).await {
                 Ok(status) => match status.state {
@@ -258,12 +297,12 @@ impl<S: OrderStore> TopUpMachine<S> {
                             .step(order, OrderState::Debiting, OrderState::Reversed, detail)
                             .await;
                     }
-                    TradeState::Processing => return Ok(After::Backoff),
+                    TradeState::Processing => return unresolved().await,
                     // never arrived: sending it (with the same key) is safe
                     TradeState::NotFound => {}
                 },
                 Err(e) if nothing_sent(&e) => return Ok(After::NotSent),
-                Err(_) => return Ok(After::Backoff),
+                Err(_) => return unresolved().await,
             }
         }
         let request = BankDebit {
@@ -284,11 +323,11 @@ impl<S: OrderStore> TopUpMachine<S> {
                         .await
                 }
                 TradeState::Processing | TradeState::Reversed | TradeState::NotFound => {
-                    Ok(After::Backoff)
+                    unresolved().await
                 }
             },
             Err(e) if nothing_sent(&e) => Ok(After::NotSent),
-            Err(e) if transient(&e) => Ok(After::Backoff),
+            Err(e) if transient(&e) => unresolved().await,
             Err(e) => {
                 let detail = Some(format!("{BANK_REFUSED}: {}", code_of(&e)));
                 self.step(order, OrderState::Debiting, OrderState::Failed, detail)
@@ -502,6 +541,7 @@ mod tests {
         told: &Arc<Told>,
     ) -> OrderWorker<SledOrders> {
         let policy = TopUpPolicy {
+            debit_attempts: 3,
             credit_attempts: 3,
             reverse_attempts: 3,
         };
@@ -689,6 +729,51 @@ mod tests {
         assert_eq!(order.state, OrderState::Reversed);
         assert_eq!(w.bank_balance(), bank_before);
         assert_eq!(w.card_pending().await, pending_before);
+    }
+
+    #[actix_rt::test]
+    async fn a_debit_that_never_resolves_is_reversed_and_its_late_original_refused() {
+        let w = world().await;
+        let (bank_before, pending_before) = (w.bank_balance(), w.card_pending().await);
+        let id = w.top_up(5_000).await;
+        w.drive_until(&id, |s| s == OrderState::Debiting).await;
+        // neither the debit nor any query of it gets through: its outcome stays unknown
+        w.faults(
+            "bank",
+            json!({"error_rate": 1.0, "ops": ["bank/debit", "bank/query"]}),
+        )
+        .await;
+        let order = w.drive_until(&id, OrderState::is_terminal).await;
+        assert_eq!(
+            path(&order),
+            [
+                OrderState::Debiting,
+                OrderState::Reversing,
+                OrderState::Reversed
+            ]
+        );
+        assert_eq!(
+            order
+                .history
+                .iter()
+                .find(|c| c.to == OrderState::Reversing)
+                .and_then(|c| c.detail.as_deref()),
+            Some("bank debit unresolved after 3 attempts")
+        );
+        w.faults("bank", json!({})).await;
+        // the original debit, delayed on the way, reaches the bank after its reversal
+        let late = BankDebit {
+            sno: SNO.to_owned(),
+            amount_fen: 5_000,
+            out_trade_no: id.step_key(OrderStep::Debit),
+            purpose: crate::adapters::bank::PURPOSE_CAMPUS_CARD_LOAD.to_owned(),
+        };
+        match w.bank.debit(&late).await {
+            Err(AdapterError::Rejected { code, .. }) => assert_eq!(code, 5202),
+            other => panic!("the late original went through: {other:?}"),
+        }
+        assert_eq!(w.bank_balance(), bank_before, "nothing taken");
+        assert_eq!(w.card_pending().await, pending_before, "nothing loaded");
     }
 
     #[actix_rt::test]
