@@ -142,6 +142,8 @@ struct Payment {
     receivable_ids: Vec<String>,
     /// Donation: the donor's message.
     message: Option<String>,
+    /// Who paid (学工号), for the inspection endpoint: where each payer's money went.
+    payer_sno: String,
 }
 
 #[derive(Default)]
@@ -501,6 +503,7 @@ fn pay(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         completes_at,
         receivable_ids: q.receivable_ids.clone(),
         message: q.message.clone(),
+        payer_sno: q.payer.sno.clone(),
     };
     for id in &q.receivable_ids {
         st.paid.insert(id.clone());
@@ -585,8 +588,8 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     })
 }
 
-/// `GET /sim/billers/payments?biller_id=B&target_id=T`: the payments the billers hold (both
-/// filters optional), oldest first, as the inspection a test or the demo reads.
+/// `GET /sim/billers/payments?biller_id=B&target_id=T&payer=学工号`: the payments the billers
+/// hold (every filter optional), oldest first, as the inspection a test or the demo reads.
 pub async fn list_payments(
     state: actix_web::web::Data<SimState>,
     q: actix_web::web::Query<HashMap<String, String>>,
@@ -597,7 +600,11 @@ pub async fn list_payments(
     let mut rows: Vec<(&String, &Payment)> = st
         .payments
         .iter()
-        .filter(|(_, p)| wanted("biller_id", &p.biller_id) && wanted("target_id", &p.target_id))
+        .filter(|(_, p)| {
+            wanted("biller_id", &p.biller_id)
+                && wanted("target_id", &p.target_id)
+                && wanted("payer", &p.payer_sno)
+        })
         .map(|((_, key), p)| (key, p))
         .collect();
     rows.sort_by_key(|(_, p)| (p.at, p.biller_trade_no.clone()));
@@ -612,6 +619,7 @@ pub async fn list_payments(
                 "amount_fen": p.amount,
                 "receivable_ids": p.receivable_ids,
                 "message": p.message,
+                "payer_sno": p.payer_sno,
                 "state": result_of(key, p, now).state,
             })
         })

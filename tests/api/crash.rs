@@ -4,90 +4,16 @@
 //! The store is read back with `onecard store export`, as an operator would.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use onecard::chat::{WeChatClient, pushed_text};
 use serde_json::{Value, json};
 
-use crate::helpers::{AES_KEY, APP_ID, APP_SECRET, TOKEN, openid, text_of};
-
-const BIN: &str = env!("CARGO_BIN_EXE_onecard");
+use crate::helpers::{AES_KEY, APP_ID, APP_SECRET, BIN, Proc, TOKEN, free_port, openid, text_of};
 const STUDENT: &str = "2024000001";
 /// The card system's answer takes this long; the callback budget is far below it.
 const SLOW_CARD_MS: u64 = 4000;
-
-/// A child process that is killed if the test ends early.
-pub struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    pub fn spawn(args: &[&str], log: PathBuf) -> Self {
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start onecard");
-        Self { child, log }
-    }
-
-    pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill")
-            .success();
-        assert!(ok, "kill -{name}");
-    }
-
-    /// SIGKILL: no drain, no flush.
-    pub fn kill_hard(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "process did not exit within {timeout:?}:\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The platform's settings, pointed at the simulators' process; `[sim]` only in the sim's own.
 fn config(serve_port: u16, sim: &str, data: &Path, with_sim: bool) -> String {

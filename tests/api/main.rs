@@ -19,6 +19,7 @@ mod isolation;
 mod labels;
 mod memory;
 mod money_admin;
+mod money_crash;
 mod notices;
 mod operator_cli;
 mod payments;

@@ -10,7 +10,6 @@ use onecard::domain::{OpenId, StudentId};
 use onecard::store::{Binding, Store};
 use serde_json::{Value, json};
 
-use crate::crash::{Proc, free_port};
 use crate::helpers::*;
 
 /// The template the test deployment pushes news with.

@@ -1,0 +1,926 @@
+//! Money under crashes and upstream faults, through real processes: the simulators run as their
+//! own `onecard sim` (so the bank's, the card system's and the billers' money outlives every
+//! crash of the platform), `onecard serve` is pointed at them, and many users top up (「充值 N」
+//! → 「确认」) and pay (网费, 电费, 考试费, 捐赠) over the real signed callback at once, while the
+//! server is SIGKILLed and restarted (the crash run) or every money call to an upstream fails
+//! one time in five (the fault soak).
+//!
+//! Afterwards every order must be terminal (or waiting for a person), and for every user the
+//! money must balance to the fen: what left the bank, what the card gained and what the billers
+//! hold add up to nothing, and each equals what our orders say moved. Reconciliation of the
+//! day (`onecard reconcile`) must end with no unexplained difference. Both runs print their
+//! counts. Slow: `scripts/money-crash.sh` runs them in release mode.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use onecard::chat::WeChatClient;
+use onecard::domain::{OpenId, StudentId};
+use onecard::store::{Binding, Store};
+use onecard::wechat::Reply;
+use rand::Rng as _;
+use serde_json::{Value, json};
+
+use crate::helpers::{AES_KEY, APP_ID, APP_SECRET, BIN, Proc, TOKEN, free_port};
+
+/// The knobs of one run, each overridable from the environment.
+#[derive(Clone, Debug)]
+struct Scenario {
+    /// Bound users chatting at once (`MONEY_USERS`).
+    users: usize,
+    /// Top-ups and payments each user starts (`MONEY_ORDERS_PER_USER`).
+    orders_per_user: usize,
+    /// SIGKILLs of the server, each followed by a restart (`MONEY_KILLS`).
+    kills: usize,
+    /// Share of money calls to the bank, the card system and the billers that fail
+    /// (`MONEY_FAULT_RATE`).
+    fault_rate: f64,
+}
+
+impl Scenario {
+    fn from_env(users: usize, orders_per_user: usize, kills: usize, fault_rate: f64) -> Self {
+        fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        }
+        Self {
+            users: var("MONEY_USERS", users),
+            orders_per_user: var("MONEY_ORDERS_PER_USER", orders_per_user),
+            kills: var("MONEY_KILLS", kills),
+            fault_rate: var("MONEY_FAULT_RATE", fault_rate),
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "slow: run with scripts/money-crash.sh"]
+async fn money_balances_to_the_fen_across_sigkills_of_the_server() {
+    run(Scenario::from_env(200, 6, 5, 0.0)).await;
+}
+
+#[tokio::test]
+#[ignore = "slow: run with scripts/money-crash.sh"]
+async fn money_balances_to_the_fen_with_a_fifth_of_upstream_calls_failing() {
+    run(Scenario::from_env(250, 10, 0, 0.2)).await;
+}
+
+/// The platform's settings pointed at the simulators' process; `[sim]` only in the sim's own.
+/// Retries are quick and a dead process's claims come back after 5 s.
+fn config(serve_port: u16, sim: &str, data: &Path, with_sim: bool) -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let upstream = |name: &str, path: &str| {
+        format!(
+            r#"
+[upstreams.{name}]
+base_url = "{sim}/sim/{path}"
+app_key = "onecard-demo"
+app_secret = "demo-secret-change-me"
+timeout_ms = 1500
+concurrency = 64
+rate_per_sec = 5000
+breaker_cooldown_ms = 200
+"#
+        )
+    };
+    let mut text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{serve_port}"
+admin_listen = "127.0.0.1:0"
+data_dir = "{data}"
+callback_budget_ms = 4000
+workers = 2
+session_arbiters = 2
+store_cache_mb = 32
+shutdown_budget_ms = 5000
+
+[wechat]
+app_id = "{APP_ID}"
+app_secret = "{APP_SECRET}"
+token = "{TOKEN}"
+encoding_aes_key = "{AES_KEY}"
+api_base = "{sim}/sim/wechat"
+
+[sessions]
+user_burst = 1000
+user_per_minute = 6000
+
+[rules]
+dir = "{root}/config/rules"
+menu = "{root}/config/menu.toml"
+hot_reload = false
+
+[orders]
+lease_secs = 5
+backoff_base_ms = 100
+poll_ms = 50
+batch = 64
+
+[reconcile]
+enabled = false
+hold_days = 2
+auto_resolve = true
+{card}{sms}{data_}{bank}{billers}"#,
+        data = data.display(),
+        card = upstream("card", "card"),
+        sms = upstream("sms", "sms"),
+        data_ = upstream("public_data", "data"),
+        bank = upstream("bank", "bank"),
+        billers = upstream("billers", "billers"),
+    );
+    if with_sim {
+        text.push_str(&format!(
+            "\n[sim]\naccounts = 1000\n\n[sim.card]\nnopwd_limit_fen = 50000\n\n[sim.wechat]\napp_id = \"{APP_ID}\"\napp_secret = \"{APP_SECRET}\"\n"
+        ));
+    }
+    text
+}
+
+/// One user of the run: a WeChat user bound to a person who has a bank card bound.
+#[derive(Clone, Debug)]
+struct User {
+    openid: String,
+    sno: String,
+}
+
+/// Money of one person as the upstreams hold it, in fen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Money {
+    bank: i64,
+    /// Spendable plus 过渡余额: a claim moves money between them, never out.
+    card: i64,
+    /// What the billers hold from this payer (payments accepted or completed).
+    billers: i64,
+}
+
+/// What the users saw, counted.
+#[derive(Default)]
+struct Tally {
+    /// 「确认」 sent.
+    confirmations: usize,
+    /// Order ids the users were shown (passive replies); each must exist.
+    acknowledged: HashSet<String>,
+    /// 「确认」 whose answer was lost in a crash and that WeChat delivered again.
+    redelivered: usize,
+    /// Dialogs cut by a crash.
+    interrupted: usize,
+    /// First lines of the replies that ended a dialog before 「确认」 (refusals), counted.
+    refused: BTreeMap<String, usize>,
+}
+
+/// Where the simulators and the server answer, shared by every chatting user.
+struct Endpoints {
+    sim_base: String,
+    serve_url: String,
+    http: reqwest::Client,
+    wx: WeChatClient,
+}
+
+/// The simulators' process, the server's data and ports, and the server (re)started on them.
+struct Deployment {
+    dir: tempfile::TempDir,
+    net: Arc<Endpoints>,
+    starts: usize,
+    sim: Proc,
+}
+
+impl Deployment {
+    async fn new() -> Self {
+        onecard::telemetry::init_logging(true);
+        let dir = tempfile::tempdir().unwrap();
+        let (sim_port, serve_port) = (free_port(), free_port());
+        let sim_base = format!("http://127.0.0.1:{sim_port}");
+        let data = dir.path().join("data");
+        let sim_cfg = dir.path().join("sim.toml");
+        std::fs::write(&sim_cfg, config(serve_port, &sim_base, &data, true)).unwrap();
+        std::fs::write(
+            dir.path().join("serve.toml"),
+            config(serve_port, &sim_base, &data, false),
+        )
+        .unwrap();
+        let sim = Proc::spawn(
+            &[
+                "sim",
+                "--config",
+                sim_cfg.to_str().unwrap(),
+                "--listen",
+                &format!("127.0.0.1:{sim_port}"),
+            ],
+            dir.path().join("sim.log"),
+        );
+        let serve_url = format!("http://127.0.0.1:{serve_port}");
+        let wx = WeChatClient::new(&sim_base, TOKEN, Some(AES_KEY), APP_ID, true)
+            .unwrap()
+            .with_callback_url(&format!("{serve_url}/wechat"));
+        let net = Endpoints {
+            sim_base,
+            serve_url,
+            // No pooled connections: one the server is closing (a kill) would fail the next call.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            wx,
+        };
+        let url = format!("{}/sim/clock", net.sim_base);
+        assert!(
+            net.wait_answering(&url, Duration::from_secs(60)).await,
+            "the simulators never answered:\n{}",
+            sim.logs()
+        );
+        Self {
+            dir,
+            net: Arc::new(net),
+            starts: 0,
+            sim,
+        }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn serve_config(&self) -> PathBuf {
+        self.dir.path().join("serve.toml")
+    }
+
+    /// `onecard serve`, once it answers.
+    async fn serve(&mut self) -> Proc {
+        self.starts += 1;
+        let (cfg, data) = (self.serve_config(), self.data());
+        let p = Proc::spawn(
+            &[
+                "serve",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+            ],
+            self.dir.path().join(format!("serve-{}.log", self.starts)),
+        );
+        let url = format!("{}/healthz", self.net.serve_url);
+        assert!(
+            self.net.wait_answering(&url, Duration::from_secs(60)).await,
+            "serve never answered:\n{}",
+            p.logs()
+        );
+        p
+    }
+
+    /// Stop the server as an operator does (SIGTERM), waiting for it to exit.
+    async fn stop(&self, mut serve: Proc) {
+        serve.signal("TERM");
+        let status = serve.wait_exit(Duration::from_secs(60)).await;
+        assert!(status.success(), "{status:?}\n{}", serve.logs());
+    }
+    /// `onecard orders list` on the stopped server's data: every order in `state` (or every
+    /// unfinished one).
+    fn orders(&self, state: Option<&str>) -> Vec<Value> {
+        let data = self.data();
+        let mut args = vec!["orders", "list", "--json", "--data", data.to_str().unwrap()];
+        if let Some(state) = state {
+            args.extend(["--state", state]);
+        }
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn all_orders(&self) -> Vec<Value> {
+        let mut all = self.orders(None);
+        for state in ["succeeded", "failed", "reversed", "needs_manual"] {
+            all.extend(self.orders(Some(state)));
+        }
+        all
+    }
+
+    /// `onecard reconcile --date D` against the simulators' process: its summary.
+    fn reconcile(&self, date: &str) -> String {
+        let (cfg, data) = (self.serve_config(), self.data());
+        let out = Command::new(BIN)
+            .args([
+                "reconcile",
+                "--date",
+                date,
+                "--config",
+                cfg.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+                "--out",
+                self.dir.path().join("reconcile").to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // the summary, without the log lines the command writes beside it
+        stdout
+            .lines()
+            .filter(|l| !l.contains(" INFO ") && !l.contains(" WARN "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    fn manual_queue(&self) -> String {
+        let (cfg, data) = (self.serve_config(), self.data());
+        let out = Command::new(BIN)
+            .args([
+                "reconcile",
+                "queue",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Endpoints {
+    async fn wait_answering(&self, url: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.http.get(url).send().await.is_err() {
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
+    }
+
+    async fn sim_get(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.sim_base))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    async fn sim_post(&self, path: &str, body: Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.sim_base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.text().await.unwrap());
+    }
+
+    /// People with a normal card and a bank card bound for 银校转账 (not reported lost).
+    async fn pick_users(&self, n: usize) -> Vec<(User, Value)> {
+        let accounts = self.sim_get("/sim/card/accounts?limit=1000").await;
+        let mut picked = Vec::new();
+        for a in accounts.as_array().unwrap() {
+            if picked.len() == n {
+                break;
+            }
+            let sno = a["id"].as_str().unwrap();
+            if a["status"] != "normal" {
+                continue;
+            }
+            // 404: no bank account at all
+            let bank: Value = self
+                .http
+                .get(format!("{}/sim/bank/accounts/{sno}", self.sim_base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap_or_default();
+            if bank["bound"] != true || bank["card_lost"] != false {
+                continue;
+            }
+            let user = User {
+                openid: format!("oMoney{:022}", picked.len()),
+                sno: sno.to_owned(),
+            };
+            picked.push((user, a.clone()));
+        }
+        assert_eq!(picked.len(), n, "the simulator has {n} such people");
+        picked
+    }
+
+    async fn money(&self, sno: &str) -> Money {
+        let bank = self.sim_get(&format!("/sim/bank/accounts/{sno}")).await;
+        let card = self.sim_get(&format!("/sim/card/accounts/{sno}")).await;
+        let paid = self
+            .sim_get(&format!("/sim/billers/payments?payer={sno}"))
+            .await;
+        Money {
+            bank: bank["balance_fen"].as_i64().unwrap(),
+            card: card["balance_fen"].as_i64().unwrap() + card["pending_fen"].as_i64().unwrap(),
+            billers: paid
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["state"] == "SUCCESS" || p["state"] == "ACCEPTED")
+                .map(|p| p["amount_fen"].as_i64().unwrap())
+                .sum(),
+        }
+    }
+
+    async fn money_of(&self, users: &[User]) -> HashMap<String, Money> {
+        let mut all = HashMap::new();
+        for u in users {
+            all.insert(u.sno.clone(), self.money(&u.sno).await);
+        }
+        all
+    }
+
+    /// Every money call to the bank, the card system and the billers fails with `rate`:
+    /// a third hang past our timeout, a third are refused (503), a third commit and lose
+    /// their answer.
+    async fn set_faults(&self, rate: f64) {
+        let each = 1.0 - (1.0 - rate).powf(1.0 / 3.0);
+        let knobs = |ops: &[&str]| {
+            if rate == 0.0 {
+                json!({})
+            } else {
+                json!({
+                    "timeout_rate": each,
+                    "hang_ms": 2500,
+                    "error_rate": each,
+                    "lost_response_rate": each,
+                    "ops": ops,
+                })
+            }
+        };
+        self.sim_post(
+            "/sim/faults/bank",
+            knobs(&["bank/debit", "bank/query", "bank/reverse"]),
+        )
+        .await;
+        self.sim_post(
+            "/sim/faults/card",
+            knobs(&[
+                "card/load/create",
+                "card/load/reverse",
+                "card/pay/debit",
+                "card/pay/refund",
+                "card/trade/query",
+            ]),
+        )
+        .await;
+        self.sim_post("/sim/faults/billers", knobs(&["billers/pay", "billers/query"]))
+            .await;
+    }
+
+}
+
+/// Write the users' bindings into the store before the server first opens it (binding each
+/// through the SMS dialog is the binding tests' business, and slow).
+async fn seed_bindings(data: &Path, users: &[(User, Value)]) {
+    let store = Store::open(data, 16).unwrap();
+    for (user, account) in users {
+        let binding = Binding {
+            student_id: StudentId::parse(&user.sno).unwrap(),
+            name: account["name"].as_str().unwrap().to_owned(),
+            bound_at: chrono::Utc::now().timestamp(),
+            phone_masked: "138****0000".into(),
+            account: account["account"].as_str().unwrap().to_owned(),
+            card_no: account["card_no_display"].as_str().unwrap().to_owned(),
+            phone: None,
+        };
+        store
+            .bindings()
+            .bind(&OpenId::parse(&user.openid).unwrap(), &binding)
+            .unwrap();
+    }
+    store.flush().await.unwrap();
+}
+
+/// What a user does next.
+#[derive(Clone, Copy, Debug)]
+enum Errand {
+    TopUp { yuan: u32 },
+    NetworkFee,
+    Electricity { room: u32, yuan: u32 },
+    ExamFee,
+    Donation { yuan: u32 },
+}
+
+fn errand(r: &mut impl rand::Rng) -> Errand {
+    match r.random_range(0..10) {
+        0..=4 => Errand::TopUp {
+            yuan: r.random_range(1..=6) * 10,
+        },
+        5 => Errand::NetworkFee,
+        6 => Errand::Electricity {
+            room: r.random_range(1..=20),
+            yuan: r.random_range(2..=20),
+        },
+        7 => Errand::ExamFee,
+        _ => Errand::Donation {
+            yuan: r.random_range(1..=15),
+        },
+    }
+}
+
+/// The turns of an errand: what the user says, and how the answer must start for the dialog
+/// to go on. The last turn is always 「确认」.
+fn turns(e: Errand) -> Vec<(String, &'static str)> {
+    let say = |s: &str, expect: &'static str| (s.to_owned(), expect);
+    match e {
+        Errand::TopUp { yuan } => vec![
+            say(&format!("充值 {yuan}"), "请确认充值"),
+            say("确认", ""),
+        ],
+        Errand::NetworkFee => vec![
+            say("网费", "校园网账号"),
+            say("1", "请核对缴费信息"),
+            say("确认", ""),
+        ],
+        Errand::Electricity { room, yuan } => vec![
+            say("电费", "请选择"),
+            say("7", "西苑7号楼"),
+            say(&format!("6{room:02}"), "西苑7号楼6"),
+            say(&yuan.to_string(), "请核对缴费信息"),
+            say("确认", ""),
+        ],
+        Errand::ExamFee => vec![say("考试费", "请核对缴费信息"), say("确认", "")],
+        Errand::Donation { yuan } => vec![
+            say("捐赠", "感谢您对母校的支持"),
+            say("1", "图书馆建设基金"),
+            say(&yuan.to_string(), "请回复捐赠留言"),
+            say("无", "请核对捐赠信息"),
+            say("确认", ""),
+        ],
+    }
+}
+
+fn reply_text(ex: &onecard::chat::Exchange) -> String {
+    match &ex.reply {
+        Some(Reply::Text(t)) => t.clone(),
+        Some(Reply::News(a)) => a.title.clone(),
+        None => String::new(),
+    }
+}
+
+fn order_ids(text: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"O\d{8}[0-9A-Z]{12}").unwrap();
+    re.find_iter(text).map(|m| m.as_str().to_owned()).collect()
+}
+
+/// One user's errands, one after another. A dialog cut by a crash ends with 「取消」 once the
+/// server is back; a 「确认」 whose answer was lost is delivered again, as WeChat retries.
+async fn chat(d: Arc<Endpoints>, user: User, errands: usize, tally: Arc<Mutex<Tally>>) {
+    let healthz = format!("{}/healthz", d.serve_url);
+    for _ in 0..errands {
+        let e = errand(&mut rand::rng());
+        for (text, expect) in turns(e) {
+            let msg = d.wx.text_message(&user.openid, &text);
+            let confirm = expect.is_empty();
+            if confirm {
+                tally.lock().unwrap().confirmations += 1;
+            }
+            let answer = match d.wx.send(&msg).await {
+                Ok(ex) if ex.status == 200 => Some(reply_text(&ex)),
+                _ => None,
+            };
+            let answer = match answer {
+                Some(a) => a,
+                None => {
+                    tally.lock().unwrap().interrupted += 1;
+                    d.wait_answering(&healthz, Duration::from_secs(120)).await;
+                    if confirm {
+                        tally.lock().unwrap().redelivered += 1;
+                        if let Ok(ex) = d.wx.deliver(&msg).await {
+                            let ids = order_ids(&reply_text(&ex));
+                            tally.lock().unwrap().acknowledged.extend(ids);
+                        }
+                    } else {
+                        let _ = d.wx.text(&user.openid, "取消").await;
+                    }
+                    break;
+                }
+            };
+            if confirm {
+                tally.lock().unwrap().acknowledged.extend(order_ids(&answer));
+                break;
+            }
+            if !answer.starts_with(expect) {
+                let first = answer.lines().next().unwrap_or("<no reply>");
+                // amounts and names differ per user; the reason is what counts
+                let reason: String = first.chars().take(24).collect();
+                *tally.lock().unwrap().refused.entry(reason).or_default() += 1;
+                let _ = d.wx.text(&user.openid, "取消").await;
+                break;
+            }
+        }
+    }
+}
+
+/// SIGKILL the server `kills` times at random moments while `busy` says work is going on,
+/// starting it again each time. Returns the running server and the kills done.
+async fn chaos(
+    d: &mut Deployment,
+    mut serve: Proc,
+    kills: usize,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) -> (Proc, usize) {
+    let mut killed = 0;
+    while killed < kills && !done.load(std::sync::atomic::Ordering::SeqCst) {
+        let wait = rand::rng().random_range(1_500..6_000);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        serve.kill_hard();
+        killed += 1;
+        serve = d.serve().await;
+    }
+    (serve, killed)
+}
+
+fn yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", fen.abs() / 100, fen.abs() % 100)
+}
+
+/// What the orders say moved for each person: (top-ups succeeded, payments succeeded).
+fn moved_by_orders(orders: &[Value]) -> HashMap<String, (i64, i64)> {
+    let mut moved: HashMap<String, (i64, i64)> = HashMap::new();
+    for o in orders {
+        if o["state"] != "succeeded" {
+            continue;
+        }
+        let entry = moved.entry(o["sno"].as_str().unwrap().to_owned()).or_default();
+        let amount = o["amount_fen"].as_i64().unwrap();
+        match o["kind"]["type"].as_str().unwrap() {
+            "top_up" => entry.0 += amount,
+            _ => entry.1 += amount,
+        }
+    }
+    moved
+}
+
+/// Per person, whether the upstreams' money agrees with itself (nothing created or lost) and
+/// with the orders. Returns the people for whom it does not, with the figures.
+fn imbalances(
+    users: &[User],
+    before: &HashMap<String, Money>,
+    after: &HashMap<String, Money>,
+    orders: &[Value],
+) -> Vec<String> {
+    let moved = moved_by_orders(orders);
+    let mut wrong = Vec::new();
+    for u in users {
+        let (b, a) = (before[&u.sno], after[&u.sno]);
+        let (bank, card, billers) = (a.bank - b.bank, a.card - b.card, a.billers - b.billers);
+        let (topped_up, paid) = moved.get(&u.sno).copied().unwrap_or_default();
+        let expected = (-topped_up, topped_up - paid, paid);
+        if (bank, card, billers) != expected {
+            wrong.push(format!(
+                "{}: bank {} card {} billers {} (sum {}), orders say bank {} card {} billers {}",
+                u.sno,
+                yuan(bank),
+                yuan(card),
+                yuan(billers),
+                yuan(bank + card + billers),
+                yuan(expected.0),
+                yuan(expected.1),
+                yuan(expected.2)
+            ));
+        }
+    }
+    wrong
+}
+
+/// `class → count` from the summary `onecard reconcile` prints.
+fn classes(summary: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for line in summary.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() >= 3
+            && words[2] == "diff"
+            && let Ok(n) = words[1].parse()
+        {
+            out.insert(words[0].to_owned(), n);
+        }
+    }
+    out
+}
+
+fn count_by<'a>(orders: &'a [Value], key: impl Fn(&'a Value) -> String) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for o in orders {
+        *out.entry(key(o)).or_default() += 1;
+    }
+    out
+}
+
+async fn run(scenario: Scenario) {
+    let started = Instant::now();
+    println!("money run: {scenario:?}");
+    let mut d = Deployment::new().await;
+    let net = d.net.clone();
+    let picked = net.pick_users(scenario.users).await;
+    seed_bindings(&d.data(), &picked).await;
+    let users: Vec<User> = picked.into_iter().map(|(u, _)| u).collect();
+    let before = net.money_of(&users).await;
+    net.set_faults(scenario.fault_rate).await;
+
+    let serve = d.serve().await;
+    let load_started = Instant::now();
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let chats: Vec<_> = users
+        .iter()
+        .map(|u| {
+            tokio::spawn(chat(
+                net.clone(),
+                u.clone(),
+                scenario.orders_per_user,
+                tally.clone(),
+            ))
+        })
+        .collect();
+    let load_done = done.clone();
+    let load = tokio::spawn(async move {
+        for c in chats {
+            c.await.unwrap();
+        }
+        load_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let (serve, mut kills) = chaos(&mut d, serve, scenario.kills, done.clone()).await;
+    load.await.unwrap();
+    let load_secs = load_started.elapsed().as_secs_f64();
+    // Kills the load outlasted happen while the orders are still moving.
+    let (mut serve, late) = chaos(
+        &mut d,
+        serve,
+        scenario.kills - kills,
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .await;
+    kills += late;
+
+    // Faults off; the meters credit accepted electricity within 120 s of simulated time.
+    net.set_faults(0.0).await;
+    net.sim_post("/sim/clock/advance", json!({"secs": 150})).await;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let drain_started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        d.stop(serve).await;
+        let open = d.orders(None);
+        if open.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} orders still open: {:?}",
+            open.len(),
+            count_by(&open, |o| o["state"].to_string())
+        );
+        serve = d.serve().await;
+    }
+    let drain_secs = drain_started.elapsed().as_secs_f64();
+
+    let orders = d.all_orders();
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
+    let ids: HashSet<String> = orders
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect();
+    let unknown: Vec<&String> = tally.acknowledged.difference(&ids).collect();
+    assert!(unknown.is_empty(), "users were shown orders that do not exist: {unknown:?}");
+    assert!(
+        orders.len() <= tally.confirmations,
+        "{} orders from {} confirmations",
+        orders.len(),
+        tally.confirmations
+    );
+
+    let after = net.money_of(&users).await;
+    let wrong_before_reconcile = imbalances(&users, &before, &after, &orders);
+    println!(
+        "\norders: {} from {} confirmations ({} shown to users; {} dialogs cut by a crash, {} confirmations delivered again)",
+        orders.len(),
+        tally.confirmations,
+        tally.acknowledged.len(),
+        tally.interrupted,
+        tally.redelivered
+    );
+    let kind_state = |o: &Value| {
+        format!(
+            "{:<8} {}",
+            o["kind"]["type"].as_str().unwrap_or("?"),
+            o["state"].as_str().unwrap_or("?")
+        )
+    };
+    for (k, n) in count_by(&orders, kind_state) {
+        println!("  {k:<24} {n:>6}");
+    }
+    let reasons = count_by(
+        &orders
+            .iter()
+            .filter(|o| o["state"] != "succeeded")
+            .cloned()
+            .collect::<Vec<_>>(),
+        |o| {
+            let reason = o["history"]
+                .as_array()
+                .and_then(|h| h.iter().rev().find_map(|c| c["detail"].as_str()))
+                .unwrap_or("-");
+            format!("{:<12} {reason}", o["state"].as_str().unwrap_or("?"))
+        },
+    );
+    println!("why orders did not succeed:");
+    for (k, n) in reasons {
+        println!("  {k:<60} {n:>6}");
+    }
+    println!("dialogs refused before 「确认」:");
+    for (k, n) in &tally.refused {
+        println!("  {k:<30} {n:>6}");
+    }
+    let total = |f: fn(&Money) -> i64, m: &HashMap<String, Money>| m.values().map(f).sum::<i64>();
+    println!(
+        "money moved: bank {} 元, card {} 元, billers {} 元 (sum {} 元)",
+        yuan(total(|m| m.bank, &after) - total(|m| m.bank, &before)),
+        yuan(total(|m| m.card, &after) - total(|m| m.card, &before)),
+        yuan(total(|m| m.billers, &after) - total(|m| m.billers, &before)),
+        yuan(
+            total(|m| m.bank + m.card + m.billers, &after)
+                - total(|m| m.bank + m.card + m.billers, &before)
+        ),
+    );
+    println!(
+        "people whose money disagrees with the orders before reconciliation: {}",
+        wrong_before_reconcile.len()
+    );
+    for w in wrong_before_reconcile.iter().take(10) {
+        println!("  {w}");
+    }
+
+    // Reconcile each campus day the orders were made on, once the statements are out (T+1
+    // from 06:00): a first run settles what is safe, a second must find nothing left.
+    net.sim_post("/sim/clock/advance", json!({"secs": 30 * 3600})).await;
+    let days: std::collections::BTreeSet<String> = orders
+        .iter()
+        .map(|o| {
+            let ms = o["created_at_ms"].as_i64().unwrap() + 8 * 3_600_000;
+            chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap()
+                .format("%Y-%m-%d")
+                .to_string()
+        })
+        .collect();
+    let mut last = BTreeMap::new();
+    for day in &days {
+        let first = d.reconcile(day);
+        println!("reconciliation, first run:\n{first}");
+        let again = d.reconcile(day);
+        println!("reconciliation, second run:\n{again}");
+        last = classes(&again);
+        for class in ["ours_only", "theirs_only", "amount_mismatch", "state_mismatch"] {
+            assert_eq!(
+                last.get(class).copied().unwrap_or(0),
+                0,
+                "{class} left on {day}:\n{again}\nmanual queue:\n{}",
+                d.manual_queue()
+            );
+        }
+    }
+    let orders = d.all_orders();
+    let after = net.money_of(&users).await;
+    let wrong = imbalances(&users, &before, &after, &orders);
+    println!("after reconciliation:");
+    for (k, n) in count_by(&orders, kind_state) {
+        println!("  {k:<24} {n:>6}");
+    }
+    println!(
+        "kills {kills}; load {load_secs:.0} s, drain {drain_secs:.0} s, whole run {:.0} s; reconcile classes {last:?}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} people's money disagrees with the orders:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert_eq!(kills, scenario.kills);
+    drop(d.sim);
+}
