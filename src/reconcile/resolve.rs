@@ -4,7 +4,8 @@
 //!
 //! A bank debit can be reversed only within its bank day (5201 after the cut), and the T+1
 //! statement always comes after the cut: then the money is delivered instead — the card is
-//! loaded with the order's own credit key and the order completes. Either way the student
+//! loaded with the order's redelivery key (the credit key was cancelled first, and a card
+//! system refuses a cancelled key for good) and the order completes. Either way the student
 //! ends with their money in exactly one place.
 //!
 //! Only the order's own step keys are used (`OrderId::step_key`), the same ones the order
@@ -64,7 +65,7 @@ async fn reverse_debit(sources: &Sources, order: &Order) -> Done {
                     let load = LoadCreate {
                         account: order.account.clone(),
                         amount_fen: order.amount.fen(),
-                        out_trade_no: id.step_key(OrderStep::Credit),
+                        out_trade_no: id.step_key(OrderStep::Redeliver),
                         source: LoadSource::Bank,
                         source_ref: id.step_key(OrderStep::Debit),
                     };

@@ -167,6 +167,7 @@ impl OrderId {
             OrderStep::Credit => "C",
             OrderStep::Reverse => "R",
             OrderStep::CancelCredit => "X",
+            OrderStep::Redeliver => "S",
         };
         format!("{}{suffix}", self.0)
     }
@@ -184,6 +185,9 @@ pub enum OrderStep {
     /// Cancelling a credit whose outcome is unclear before the debit is undone (the card's
     /// 冲正 of a load): a late-arriving original is then refused, so money cannot land twice.
     CancelCredit,
+    /// Delivering the money after all (补单) once the debit can no longer be undone: a fresh
+    /// key, because the credit's own key was cancelled and is refused from then on.
+    Redeliver,
 }
 
 impl TryFrom<String> for OrderId {
@@ -353,13 +357,14 @@ mod tests {
             OrderStep::Credit,
             OrderStep::Reverse,
             OrderStep::CancelCredit,
+            OrderStep::Redeliver,
         ]
         .map(|s| id.step_key(s));
         assert!(keys.iter().all(|k| crate::valid_idempotency_key(k)));
         assert_eq!(keys[0], format!("{id}D"));
         assert_eq!(
             keys.iter().collect::<std::collections::HashSet<_>>().len(),
-            4
+            keys.len()
         );
         assert_ne!(OrderId::generate(0), OrderId::generate(0));
         assert_eq!(OrderId::parse("O2025"), Err(DomainError::OrderId));

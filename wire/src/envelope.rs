@@ -113,6 +113,7 @@ error_codes! {
     AmountInvalid = 2205, 200, "金额不合法";
     CannotReverse = 2211, 200, "该交易不允许冲正";
     ReverseWindowClosed = 2212, 200, "已日结，不能冲正";
+    LoadAlreadyReversed = 2213, 200, "原交易已冲正，不再受理";
     // 23xx e-wallet debits and refunds
     InsufficientFunds = 2301, 200, "账户余额不足";
     OverSingleLimit = 2304, 200, "超过单笔消费限额";

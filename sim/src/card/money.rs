@@ -1,5 +1,6 @@
 //! The money operations: loads (圈存, pending until claimed) and their reversal, debits (代扣)
-//! and refunds, and the trade query by idempotency key.
+//! and refunds, and the trade query by idempotency key. A load reversal that finds no load
+//! records its key, so the load arriving after all is refused (2213), never credited.
 
 use serde_json::Value;
 
@@ -38,6 +39,12 @@ pub(super) fn load_create(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
     let (campus, card) = sim(state);
     let cfg = &card.cfg;
     let mut st = lock(&card.st);
+    if st
+        .reversed_unseen
+        .contains(&(ctx.creds.app_key.clone(), q.out_trade_no.clone()))
+    {
+        return Err(ErrorCode::LoadAlreadyReversed.into());
+    }
     let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
     if q.amount_fen <= 0 || q.amount_fen % 100 != 0 {
         return Err(OpError::msg(
@@ -111,6 +118,7 @@ pub(super) fn load_reverse(state: &SimState, ctx: &Ctx, body: Value) -> OpResult
     let mut st = lock(&card.st);
     let (orig_slot, orig) = st.original(ctx, &q.orig_out_trade_no, TradeKind::Load);
     let Some(orig) = orig else {
+        st.reversed_unseen.insert(orig_slot);
         return to_value(&ReverseResult {
             state: ReverseState::NothingToReverse,
             trade_no: None,
@@ -440,6 +448,13 @@ mod tests {
         assert_eq!(
             write_code(&s, paths::CARD_LOAD_REVERSE, nothing).await.1,
             json!({"state": "NOTHING_TO_REVERSE", "trade_no": null})
+        );
+        // the original, delayed on the way, arrives after its reversal: refused, nothing loaded
+        let late = json!({"account": "20001", "amount_fen": 5000, "out_trade_no": "GHOST", "source": "bank", "source_ref": "BKGHOST"});
+        assert_eq!(write_code(&s, paths::CARD_LOAD_CREATE, late).await.0, 2213);
+        assert_eq!(
+            read(&s, paths::CARD_BALANCE_GET, json!({"account": "20001"})).await["pending_fen"],
+            0
         );
 
         // A claimed load cannot be reversed.

@@ -2,7 +2,7 @@
 //! started ([`Live`]), the committed writes by idempotency key ([`Trade`]), and the operations
 //! that change them (POS purchases, claims of pending loads, recording a trade).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use chrono::NaiveDate;
@@ -123,6 +123,9 @@ pub(super) struct CardState {
     pub(super) accounts: HashMap<String, Live>,
     /// (app key, out_trade_no) → trade
     pub(super) trades: HashMap<(String, String), Trade>,
+    /// (app key, out_trade_no) of loads reversed before they arrived: refused (2213) if they
+    /// arrive after all, as a real card system records a 冲正's original key.
+    pub(super) reversed_unseen: HashSet<(String, String)>,
     pub(super) seq: u64,
     /// Every transaction recorded since start, in order, for `transactions/feed`.
     pub(super) feed: VecDeque<FeedEntry>,
