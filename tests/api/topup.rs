@@ -350,29 +350,25 @@ async fn a_card_without_a_bound_bank_card_is_refused_before_any_debit() {
 async fn a_debit_the_bank_never_confirms_is_reversed_and_its_late_original_refused() {
     let app = spawn_app_with(TestOptions {
         settings: |s| {
-            s.orders.backoff_base_ms = 20;
-            s.orders.poll_ms = 20;
+            fast_orders(s);
             s.orders.topup.debit_attempts = 3;
         },
         ..TestOptions::default()
     });
-    let user = openid("unresolved");
-    app.bind(&user, ZHANG_SAN).await;
-    let bank_before = app.bank_balance(ZHANG_SAN).await;
-    let card_before = app.card_money(ZHANG_SAN).await;
+    let user = bound_user(&app, "unresolved", ZHANG_SAN).await;
+    let before = app.holdings(ZHANG_SAN).await;
     // neither the debit nor any query of it gets an answer: the bank never says what it did
     app.set_faults(
         "bank",
         json!({"error_rate": 1.0, "ops": ["bank/debit", "bank/query"]}),
     )
     .await;
-    let id = confirmed_top_up(&app, &user, ZHANG_SAN).await;
-    let told = app.wait_pushed(&user, 1, Duration::from_secs(30)).await;
+    let (id, told) = top_up_to_the_end(&app, &user, ZHANG_SAN).await;
     assert_eq!(
         told,
-        [format!(
+        format!(
             "充值未成功：银行一直没有确认这笔扣款，已向银行撤销（冲正，订单号 {id}）。如果您的银行卡已被扣款，50.00 元会退回，到账时间以银行为准。"
-        )]
+        )
     );
     app.set_faults("bank", json!({})).await;
     // the original debit, delayed on the way, reaches the bank after its reversal: refused
@@ -392,6 +388,5 @@ async fn a_debit_the_bank_never_confirms_is_reversed_and_its_late_original_refus
         Err(onecard::adapters::AdapterError::Rejected { code, .. }) => assert_eq!(code, 5202),
         other => panic!("the late original went through: {other:?}"),
     }
-    assert_eq!(app.bank_balance(ZHANG_SAN).await, bank_before);
-    assert_eq!(app.card_money(ZHANG_SAN).await, card_before);
+    assert_eq!(app.holdings(ZHANG_SAN).await, before, "nothing moved");
 }

@@ -772,6 +772,18 @@ mod tests {
             Err(AdapterError::Rejected { code, .. }) => assert_eq!(code, 5202),
             other => panic!("the late original went through: {other:?}"),
         }
+        // and so is a load with the order's key: the reversal cancelled it by key first
+        let late_load = LoadCreate {
+            account: ACCOUNT.to_owned(),
+            amount_fen: 5_000,
+            out_trade_no: id.step_key(OrderStep::Credit),
+            source: LoadSource::Bank,
+            source_ref: id.step_key(OrderStep::Debit),
+        };
+        match w.card.load(&late_load).await {
+            Err(AdapterError::Rejected { code, .. }) => assert_eq!(code, 2213),
+            other => panic!("the late load went through: {other:?}"),
+        }
         assert_eq!(w.bank_balance(), bank_before, "nothing taken");
         assert_eq!(w.card_pending().await, pending_before, "nothing loaded");
     }
