@@ -718,4 +718,3 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
-

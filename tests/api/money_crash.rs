@@ -387,7 +387,11 @@ impl Endpoints {
             .send()
             .await
             .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.text().await.unwrap());
+        assert!(
+            r.status().is_success(),
+            "{path}: {}",
+            r.text().await.unwrap()
+        );
     }
 
     /// People with a normal card and a bank card bound for 银校转账 (not reported lost).
@@ -486,10 +490,12 @@ impl Endpoints {
             ]),
         )
         .await;
-        self.sim_post("/sim/faults/billers", knobs(&["billers/pay", "billers/query"]))
-            .await;
+        self.sim_post(
+            "/sim/faults/billers",
+            knobs(&["billers/pay", "billers/query"]),
+        )
+        .await;
     }
-
 }
 
 /// Write the users' bindings into the store before the server first opens it (binding each
@@ -546,10 +552,7 @@ fn errand(r: &mut impl rand::Rng) -> Errand {
 fn turns(e: Errand) -> Vec<(String, &'static str)> {
     let say = |s: &str, expect: &'static str| (s.to_owned(), expect);
     match e {
-        Errand::TopUp { yuan } => vec![
-            say(&format!("充值 {yuan}"), "请确认充值"),
-            say("确认", ""),
-        ],
+        Errand::TopUp { yuan } => vec![say(&format!("充值 {yuan}"), "请确认充值"), say("确认", "")],
         Errand::NetworkFee => vec![
             say("网费", "校园网账号"),
             say("1", "请核对缴费信息"),
@@ -620,7 +623,11 @@ async fn chat(d: Arc<Endpoints>, user: User, errands: usize, tally: Arc<Mutex<Ta
                 }
             };
             if confirm {
-                tally.lock().unwrap().acknowledged.extend(order_ids(&answer));
+                tally
+                    .lock()
+                    .unwrap()
+                    .acknowledged
+                    .extend(order_ids(&answer));
                 break;
             }
             if !answer.starts_with(expect) {
@@ -666,7 +673,9 @@ fn moved_by_orders(orders: &[Value]) -> HashMap<String, (i64, i64)> {
         if o["state"] != "succeeded" {
             continue;
         }
-        let entry = moved.entry(o["sno"].as_str().unwrap().to_owned()).or_default();
+        let entry = moved
+            .entry(o["sno"].as_str().unwrap().to_owned())
+            .or_default();
         let amount = o["amount_fen"].as_i64().unwrap();
         match o["kind"]["type"].as_str().unwrap() {
             "top_up" => entry.0 += amount,
@@ -779,7 +788,8 @@ async fn run(scenario: Scenario) {
 
     // Faults off; the meters credit accepted electricity within 120 s of simulated time.
     net.set_faults(0.0).await;
-    net.sim_post("/sim/clock/advance", json!({"secs": 150})).await;
+    net.sim_post("/sim/clock/advance", json!({"secs": 150}))
+        .await;
     let deadline = Instant::now() + Duration::from_secs(300);
     let drain_started = Instant::now();
     loop {
@@ -806,7 +816,10 @@ async fn run(scenario: Scenario) {
         .map(|o| o["id"].as_str().unwrap().to_owned())
         .collect();
     let unknown: Vec<&String> = tally.acknowledged.difference(&ids).collect();
-    assert!(unknown.is_empty(), "users were shown orders that do not exist: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "users were shown orders that do not exist: {unknown:?}"
+    );
     assert!(
         orders.len() <= tally.confirmations,
         "{} orders from {} confirmations",
@@ -877,7 +890,8 @@ async fn run(scenario: Scenario) {
 
     // Reconcile each campus day the orders were made on, once the statements are out (T+1
     // from 06:00): a first run settles what is safe, a second must find nothing left.
-    net.sim_post("/sim/clock/advance", json!({"secs": 30 * 3600})).await;
+    net.sim_post("/sim/clock/advance", json!({"secs": 30 * 3600}))
+        .await;
     let days: std::collections::BTreeSet<String> = orders
         .iter()
         .map(|o| {
@@ -895,7 +909,12 @@ async fn run(scenario: Scenario) {
         let again = d.reconcile(day);
         println!("reconciliation, second run:\n{again}");
         last = classes(&again);
-        for class in ["ours_only", "theirs_only", "amount_mismatch", "state_mismatch"] {
+        for class in [
+            "ours_only",
+            "theirs_only",
+            "amount_mismatch",
+            "state_mismatch",
+        ] {
             assert_eq!(
                 last.get(class).copied().unwrap_or(0),
                 0,
