@@ -677,7 +677,7 @@ fn moved_by_orders(orders: &[Value]) -> HashMap<String, (i64, i64)> {
             .entry(o["sno"].as_str().unwrap().to_owned())
             .or_default();
         let amount = o["amount_fen"].as_i64().unwrap();
-        match o["kind"]["type"].as_str().unwrap() {
+        match o["kind"].as_str().unwrap() {
             "top_up" => entry.0 += amount,
             _ => entry.1 += amount,
         }
@@ -840,7 +840,7 @@ async fn run(scenario: Scenario) {
     let kind_state = |o: &Value| {
         format!(
             "{:<8} {}",
-            o["kind"]["type"].as_str().unwrap_or("?"),
+            o["kind"].as_str().unwrap_or("?"),
             o["state"].as_str().unwrap_or("?")
         )
     };
