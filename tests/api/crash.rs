@@ -3,14 +3,15 @@
 //! separate `onecard sim` process so that what WeChat received is counted across the restart.
 //! The store is read back with `onecard store export`, as an operator would.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use onecard::chat::{WeChatClient, pushed_text};
 use serde_json::{Value, json};
 
-use crate::helpers::{AES_KEY, APP_ID, APP_SECRET, BIN, Proc, TOKEN, free_port, openid, text_of};
+use crate::helpers::{AES_KEY, APP_ID, APP_SECRET, BIN, Proc, SimAndServe, TOKEN, openid, text_of};
+
 const STUDENT: &str = "2024000001";
 /// The card system's answer takes this long; the callback budget is far below it.
 const SLOW_CARD_MS: u64 = 4000;
@@ -71,49 +72,19 @@ app_secret = "demo-secret-change-me"
     text
 }
 
-/// The simulators in their own process, and the platform started (and restarted) beside them.
+/// The simulators in their own process and the platform beside them, with a WeChat to chat.
 struct Deployment {
-    dir: tempfile::TempDir,
-    sim: Proc,
-    sim_base: String,
-    serve_port: u16,
+    procs: SimAndServe,
     http: reqwest::Client,
     wx: WeChatClient,
-    starts: usize,
 }
 
 impl Deployment {
     async fn new() -> Self {
-        onecard::telemetry::init_logging(true);
-        let dir = tempfile::tempdir().unwrap();
-        let (sim_port, serve_port) = (free_port(), free_port());
-        let sim_base = format!("http://127.0.0.1:{sim_port}");
-        let data = dir.path().join("data");
-        let sim_cfg = dir.path().join("sim.toml");
-        std::fs::write(&sim_cfg, config(serve_port, &sim_base, &data, true)).unwrap();
-        std::fs::write(
-            dir.path().join("serve.toml"),
-            config(serve_port, &sim_base, &data, false),
-        )
-        .unwrap();
-        let sim = Proc::spawn(
-            &[
-                "sim",
-                "--config",
-                sim_cfg.to_str().unwrap(),
-                "--listen",
-                &format!("127.0.0.1:{sim_port}"),
-            ],
-            dir.path().join("sim.log"),
-        );
-        let wx = WeChatClient::new(&sim_base, TOKEN, Some(AES_KEY), APP_ID, true)
-            .unwrap()
-            .with_callback_url(&format!("http://127.0.0.1:{serve_port}/wechat"));
-        let d = Self {
-            dir,
-            sim,
-            sim_base,
-            serve_port,
+        let procs = SimAndServe::start(config).await;
+        let wx = procs.wechat();
+        Self {
+            procs,
             // No pooled connections: a kept-alive connection the server is just closing (its
             // 5 s idle timeout, or a restart) would fail the next request.
             http: reqwest::Client::builder()
@@ -121,52 +92,16 @@ impl Deployment {
                 .build()
                 .unwrap(),
             wx,
-            starts: 0,
-        };
-        d.wait_listening(&format!("{}/sim/clock", d.sim_base), &d.sim)
-            .await;
-        d
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    async fn wait_listening(&self, url: &str, proc_: &Proc) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.http.get(url).send().await.is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "{url} never answered:\n{}",
-                proc_.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    /// `onecard serve` on the deployment's data directory and port.
     async fn serve(&mut self) -> Proc {
-        self.starts += 1;
-        let cfg = self.dir.path().join("serve.toml");
-        let data = self.data();
-        let p = Proc::spawn(
-            &[
-                "serve",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--data",
-                data.to_str().unwrap(),
-            ],
-            self.dir.path().join(format!("serve-{}.log", self.starts)),
-        );
-        let url = format!("http://127.0.0.1:{}/healthz", self.serve_port);
-        self.wait_listening(&url, &p).await;
-        p
+        self.procs.serve().await
     }
 
     async fn sim_get(&self, path: &str) -> Value {
         self.http
-            .get(format!("{}{path}", self.sim_base))
+            .get(format!("{}{path}", self.procs.sim_base))
             .send()
             .await
             .unwrap()
@@ -178,7 +113,7 @@ impl Deployment {
     async fn card_latency(&self, ms: u64) {
         let r = self
             .http
-            .post(format!("{}/sim/faults/card", self.sim_base))
+            .post(format!("{}/sim/faults/card", self.procs.sim_base))
             .json(&json!({ "latency_ms": ms }))
             .send()
             .await
@@ -231,7 +166,12 @@ impl Deployment {
     /// Records of one tree, read with `onecard store export` (the platform must be stopped).
     fn stored(&self, tree: &str) -> Vec<Value> {
         let out = Command::new(BIN)
-            .args(["store", "export", "--data", self.data().to_str().unwrap()])
+            .args([
+                "store",
+                "export",
+                "--data",
+                self.procs.data().to_str().unwrap(),
+            ])
             .output()
             .unwrap();
         assert!(
@@ -294,7 +234,7 @@ async fn sigkill_with_a_late_reply_in_flight_delivers_it_once_after_restart() {
     assert_eq!(first_line(&got[0]), balance);
     assert_eq!(d.stored("late_jobs"), Vec::<Value>::new());
     assert_eq!(d.stored("outbox"), Vec::<Value>::new());
-    drop(d.sim);
+    drop(d.procs);
 }
 
 #[tokio::test]

@@ -718,3 +718,117 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Whether `url` answers (any HTTP status) within `timeout`. A fresh client each try: a
+/// kept-alive connection that a killed or restarting server is closing would fail the check.
+pub async fn answers_within(url: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    while http.get(url).send().await.is_err() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+/// The simulators in their own `onecard sim` process, and `onecard serve` started (and
+/// restarted) beside them on one data directory, so the upstreams' state outlives the
+/// platform's crashes as it would in real life.
+pub struct SimAndServe {
+    pub dir: tempfile::TempDir,
+    pub sim: Proc,
+    pub sim_base: String,
+    pub serve_port: u16,
+    starts: usize,
+}
+
+impl SimAndServe {
+    /// `config(serve_port, sim_base, data_dir, with_sim)` writes both processes' settings:
+    /// `sim.toml` (with `[sim]`) and `serve.toml` (without). Returns once the simulators answer.
+    pub async fn start(config: impl Fn(u16, &str, &Path, bool) -> String) -> Self {
+        onecard::telemetry::init_logging(true);
+        let dir = tempfile::tempdir().unwrap();
+        let (sim_port, serve_port) = (free_port(), free_port());
+        let sim_base = format!("http://127.0.0.1:{sim_port}");
+        let data = dir.path().join("data");
+        let sim_cfg = dir.path().join("sim.toml");
+        std::fs::write(&sim_cfg, config(serve_port, &sim_base, &data, true)).unwrap();
+        std::fs::write(
+            dir.path().join("serve.toml"),
+            config(serve_port, &sim_base, &data, false),
+        )
+        .unwrap();
+        let sim = Proc::spawn(
+            &[
+                "sim",
+                "--config",
+                sim_cfg.to_str().unwrap(),
+                "--listen",
+                &format!("127.0.0.1:{sim_port}"),
+            ],
+            dir.path().join("sim.log"),
+        );
+        assert!(
+            answers_within(&format!("{sim_base}/sim/clock"), Duration::from_secs(60)).await,
+            "the simulators never answered:\n{}",
+            sim.logs()
+        );
+        Self {
+            dir,
+            sim,
+            sim_base,
+            serve_port,
+            starts: 0,
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn serve_config(&self) -> PathBuf {
+        self.dir.path().join("serve.toml")
+    }
+
+    pub fn serve_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.serve_port)
+    }
+
+    /// WeChat as the simulators play it, calling the server's callback.
+    pub fn wechat(&self) -> WeChatClient {
+        WeChatClient::new(&self.sim_base, TOKEN, Some(AES_KEY), APP_ID, true)
+            .unwrap()
+            .with_callback_url(&format!("{}/wechat", self.serve_url()))
+    }
+
+    /// `onecard serve` on the data directory and port, once it answers.
+    pub async fn serve(&mut self) -> Proc {
+        self.starts += 1;
+        let (cfg, data) = (self.serve_config(), self.data());
+        let p = Proc::spawn(
+            &[
+                "serve",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+            ],
+            self.dir.path().join(format!("serve-{}.log", self.starts)),
+        );
+        assert!(
+            answers_within(
+                &format!("{}/healthz", self.serve_url()),
+                Duration::from_secs(60)
+            )
+            .await,
+            "serve never answered:\n{}",
+            p.logs()
+        );
+        p
+    }
+}

@@ -24,7 +24,7 @@ use onecard::wechat::Reply;
 use rand::Rng as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{AES_KEY, APP_ID, APP_SECRET, BIN, Proc, TOKEN, free_port};
+use crate::helpers::{AES_KEY, APP_ID, APP_SECRET, BIN, Proc, SimAndServe, TOKEN, answers_within};
 
 /// The knobs of one run, each overridable from the environment.
 #[derive(Clone, Debug)]
@@ -181,96 +181,42 @@ struct Endpoints {
     wx: WeChatClient,
 }
 
-/// The simulators' process, the server's data and ports, and the server (re)started on them.
+/// The simulators' process and the server (re)started beside them, and where they answer.
 struct Deployment {
-    dir: tempfile::TempDir,
+    procs: SimAndServe,
     net: Arc<Endpoints>,
-    starts: usize,
-    sim: Proc,
 }
 
 impl Deployment {
     async fn new() -> Self {
-        onecard::telemetry::init_logging(true);
-        let dir = tempfile::tempdir().unwrap();
-        let (sim_port, serve_port) = (free_port(), free_port());
-        let sim_base = format!("http://127.0.0.1:{sim_port}");
-        let data = dir.path().join("data");
-        let sim_cfg = dir.path().join("sim.toml");
-        std::fs::write(&sim_cfg, config(serve_port, &sim_base, &data, true)).unwrap();
-        std::fs::write(
-            dir.path().join("serve.toml"),
-            config(serve_port, &sim_base, &data, false),
-        )
-        .unwrap();
-        let sim = Proc::spawn(
-            &[
-                "sim",
-                "--config",
-                sim_cfg.to_str().unwrap(),
-                "--listen",
-                &format!("127.0.0.1:{sim_port}"),
-            ],
-            dir.path().join("sim.log"),
-        );
-        let serve_url = format!("http://127.0.0.1:{serve_port}");
-        let wx = WeChatClient::new(&sim_base, TOKEN, Some(AES_KEY), APP_ID, true)
-            .unwrap()
-            .with_callback_url(&format!("{serve_url}/wechat"));
+        let procs = SimAndServe::start(config).await;
         let net = Endpoints {
-            sim_base,
-            serve_url,
+            sim_base: procs.sim_base.clone(),
+            serve_url: procs.serve_url(),
             // No pooled connections: one the server is closing (a kill) would fail the next call.
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(0)
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
-            wx,
+            wx: procs.wechat(),
         };
-        let url = format!("{}/sim/clock", net.sim_base);
-        assert!(
-            net.wait_answering(&url, Duration::from_secs(60)).await,
-            "the simulators never answered:\n{}",
-            sim.logs()
-        );
         Self {
-            dir,
+            procs,
             net: Arc::new(net),
-            starts: 0,
-            sim,
         }
     }
 
     fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.procs.data()
     }
 
     fn serve_config(&self) -> PathBuf {
-        self.dir.path().join("serve.toml")
+        self.procs.serve_config()
     }
 
-    /// `onecard serve`, once it answers.
     async fn serve(&mut self) -> Proc {
-        self.starts += 1;
-        let (cfg, data) = (self.serve_config(), self.data());
-        let p = Proc::spawn(
-            &[
-                "serve",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--data",
-                data.to_str().unwrap(),
-            ],
-            self.dir.path().join(format!("serve-{}.log", self.starts)),
-        );
-        let url = format!("{}/healthz", self.net.serve_url);
-        assert!(
-            self.net.wait_answering(&url, Duration::from_secs(60)).await,
-            "serve never answered:\n{}",
-            p.logs()
-        );
-        p
+        self.procs.serve().await
     }
 
     /// Stop the server as an operator does (SIGTERM), waiting for it to exit.
@@ -320,7 +266,7 @@ impl Deployment {
                 "--data",
                 data.to_str().unwrap(),
                 "--out",
-                self.dir.path().join("reconcile").to_str().unwrap(),
+                self.procs.dir.path().join("reconcile").to_str().unwrap(),
             ])
             .output()
             .unwrap();
@@ -357,17 +303,6 @@ impl Deployment {
 }
 
 impl Endpoints {
-    async fn wait_answering(&self, url: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while self.http.get(url).send().await.is_err() {
-            if Instant::now() > deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        true
-    }
-
     async fn sim_get(&self, path: &str) -> Value {
         let r = self
             .http
@@ -609,7 +544,7 @@ async fn chat(d: Arc<Endpoints>, user: User, errands: usize, tally: Arc<Mutex<Ta
                 Some(a) => a,
                 None => {
                     tally.lock().unwrap().interrupted += 1;
-                    d.wait_answering(&healthz, Duration::from_secs(120)).await;
+                    answers_within(&healthz, Duration::from_secs(120)).await;
                     if confirm {
                         tally.lock().unwrap().redelivered += 1;
                         if let Ok(ex) = d.wx.deliver(&msg).await {
@@ -941,5 +876,5 @@ async fn run(scenario: Scenario) {
         wrong.join("\n")
     );
     assert_eq!(kills, scenario.kills);
-    drop(d.sim);
+    drop(d.procs);
 }

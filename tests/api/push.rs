@@ -482,61 +482,33 @@ backoff_max_ms = 1000
 /// Run a push to `n` bound users through real processes: publish with the CLI, SIGKILL the
 /// server once half of them have it, start it again, and count what each user received.
 async fn push_killed_halfway_reaches_each_user_once(n: usize) {
-    onecard::telemetry::init_logging(true);
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let users = seed_bindings(&data, n).await;
-    let (sim_port, serve_port, admin_port) = (free_port(), free_port(), free_port());
-    let sim_base = format!("http://127.0.0.1:{sim_port}");
+    let admin_port = free_port();
+    let mut procs = SimAndServe::start(|serve_port, sim, data, with_sim| {
+        kill_config(serve_port, admin_port, sim, data, with_sim)
+    })
+    .await;
+    let users = seed_bindings(&procs.data(), n).await;
+    let (sim_base, serve_cfg) = (procs.sim_base.clone(), procs.serve_config());
+    let dir = procs.dir.path().to_owned();
     let admin = format!("http://127.0.0.1:{admin_port}");
-    let sim_cfg = dir.path().join("sim.toml");
-    let serve_cfg = dir.path().join("serve.toml");
-    std::fs::write(
-        &sim_cfg,
-        kill_config(serve_port, admin_port, &sim_base, &data, true),
-    )
-    .unwrap();
-    std::fs::write(
-        &serve_cfg,
-        kill_config(serve_port, admin_port, &sim_base, &data, false),
-    )
-    .unwrap();
+    let admin_answers = |p: &Proc| {
+        let (url, logs) = (format!("{admin}/metrics"), p.logs());
+        async move {
+            assert!(
+                answers_within(&url, Duration::from_secs(60)).await,
+                "{url} never answered:\n{logs}"
+            );
+        }
+    };
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    let wait_up = |url: String, p: &Proc| {
-        let (http, logs) = (http.clone(), p.logs());
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while http.get(&url).send().await.is_err() {
-                assert!(Instant::now() < deadline, "{url} never answered:\n{logs}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    let _sim = Proc::spawn(
-        &[
-            "sim",
-            "--config",
-            sim_cfg.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{sim_port}"),
-        ],
-        dir.path().join("sim.log"),
-    );
-    wait_up(format!("{sim_base}/sim/clock"), &_sim).await;
-    let serve = |run: usize| {
-        Proc::spawn(
-            &["serve", "--config", serve_cfg.to_str().unwrap()],
-            dir.path().join(format!("serve-{run}.log")),
-        )
-    };
-    let mut first = serve(1);
-    wait_up(format!("{admin}/metrics"), &first).await;
+    let mut first = procs.serve().await;
+    admin_answers(&first).await;
     let started = Instant::now();
 
-    let article = dir.path().join("push-halfway.md");
+    let article = dir.join("push-halfway.md");
     std::fs::write(&article, news_file("push-halfway", "校园卡系统升级通知")).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
         .args([
@@ -599,8 +571,8 @@ async fn push_killed_halfway_reaches_each_user_once(n: usize) {
         "the job finished before the kill ({at_kill})"
     );
 
-    let second = serve(2);
-    wait_up(format!("{admin}/metrics"), &second).await;
+    let second = procs.serve().await;
+    admin_answers(&second).await;
     let deadline = Instant::now() + Duration::from_secs(180);
     let job = loop {
         let jobs: Value = http
