@@ -465,8 +465,8 @@ async fn alert_latency() {
     use std::collections::HashMap;
     use std::time::Instant;
 
-    use onecard::domain::{OpenId, StudentId};
-    use onecard::store::{AlertPrefs, Binding, Store};
+    use onecard::domain::OpenId;
+    use onecard::store::{AlertPrefs, Store};
 
     const USERS: usize = 20;
     let n: usize = std::env::var("ALERT_LATENCY_N")
@@ -509,16 +509,7 @@ async fn alert_latency() {
         let store = Store::open(data.path(), 16).unwrap();
         for (user, sno) in users.iter().zip(&holders) {
             let openid = OpenId::parse(user).unwrap();
-            let binding = Binding {
-                student_id: StudentId::parse(sno).unwrap(),
-                name: "测试用户".into(),
-                bound_at: 0,
-                phone_masked: "138****0000".into(),
-                account: String::new(),
-                card_no: String::new(),
-                phone: None,
-            };
-            store.bindings().bind(&openid, &binding).unwrap();
+            store.bindings().bind(&openid, &test_binding(sno)).unwrap();
             let prefs = AlertPrefs {
                 large_transaction_fen: Some(1),
                 ..AlertPrefs::default()

@@ -832,3 +832,30 @@ impl SimAndServe {
         p
     }
 }
+
+/// A binding as the SMS dialog would leave it, for tests that seed a store directly.
+pub fn test_binding(sno: &str) -> onecard::store::Binding {
+    onecard::store::Binding {
+        student_id: onecard::domain::StudentId::parse(sno).unwrap(),
+        name: "测试用户".into(),
+        bound_at: 0,
+        phone_masked: "138****0000".into(),
+        account: String::new(),
+        card_no: String::new(),
+        phone: None,
+    }
+}
+
+/// Bindings written into a store directory before a server opens it (binding each through the
+/// SMS dialog is the binding tests' business, and slow), flushed.
+pub async fn write_bindings(
+    data_dir: &Path,
+    bindings: impl IntoIterator<Item = (String, onecard::store::Binding)>,
+) {
+    let store = onecard::store::Store::open(data_dir, 16).unwrap();
+    for (openid, binding) in bindings {
+        let openid = onecard::domain::OpenId::parse(&openid).unwrap();
+        store.bindings().bind(&openid, &binding).unwrap();
+    }
+    store.flush().await.unwrap();
+}

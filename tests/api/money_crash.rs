@@ -18,13 +18,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use onecard::chat::WeChatClient;
-use onecard::domain::{OpenId, StudentId};
-use onecard::store::{Binding, Store};
+use onecard::domain::StudentId;
+use onecard::store::Binding;
 use onecard::wechat::Reply;
 use rand::Rng as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{AES_KEY, APP_ID, APP_SECRET, BIN, Proc, SimAndServe, TOKEN, answers_within};
+use crate::helpers::{
+    AES_KEY, APP_ID, APP_SECRET, BIN, Proc, SimAndServe, TOKEN, answers_within, write_bindings,
+};
 
 /// The knobs of one run, each overridable from the environment.
 #[derive(Clone, Debug)]
@@ -436,8 +438,7 @@ impl Endpoints {
 /// Write the users' bindings into the store before the server first opens it (binding each
 /// through the SMS dialog is the binding tests' business, and slow).
 async fn seed_bindings(data: &Path, users: &[(User, Value)]) {
-    let store = Store::open(data, 16).unwrap();
-    for (user, account) in users {
+    let bindings = users.iter().map(|(user, account)| {
         let binding = Binding {
             student_id: StudentId::parse(&user.sno).unwrap(),
             name: account["name"].as_str().unwrap().to_owned(),
@@ -447,12 +448,9 @@ async fn seed_bindings(data: &Path, users: &[(User, Value)]) {
             card_no: account["card_no_display"].as_str().unwrap().to_owned(),
             phone: None,
         };
-        store
-            .bindings()
-            .bind(&OpenId::parse(&user.openid).unwrap(), &binding)
-            .unwrap();
-    }
-    store.flush().await.unwrap();
+        (user.openid.clone(), binding)
+    });
+    write_bindings(data, bindings).await;
 }
 
 /// What a user does next.

@@ -6,8 +6,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use onecard::domain::{OpenId, StudentId};
-use onecard::store::{Binding, Store};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -30,27 +28,11 @@ publish_at = 2026-01-05T09:00:00+08:00
     )
 }
 
-/// `n` bound users written into a store directory before the app opens it (binding each
-/// through the SMS dialog would be the binding tests' business, and slow).
+/// `n` bound users written into a store directory before the app opens it.
 pub async fn seed_bindings(data_dir: &Path, n: usize) -> Vec<String> {
-    let store = Store::open(data_dir, 16).unwrap();
     let users: Vec<String> = (0..n).map(|i| format!("oPushTest{i:019}")).collect();
-    for (i, user) in users.iter().enumerate() {
-        let binding = Binding {
-            student_id: StudentId::parse(&format!("2099{i:06}")).unwrap(),
-            name: "测试用户".into(),
-            bound_at: 0,
-            phone_masked: "138****0000".into(),
-            account: String::new(),
-            card_no: String::new(),
-            phone: None,
-        };
-        store
-            .bindings()
-            .bind(&OpenId::parse(user).unwrap(), &binding)
-            .unwrap();
-    }
-    store.flush().await.unwrap();
+    let bindings = (0..n).map(|i| test_binding(&format!("2099{i:06}")));
+    write_bindings(data_dir, users.iter().cloned().zip(bindings)).await;
     users
 }
 
