@@ -21,7 +21,7 @@
 //! payment: the card debit is refunded by key); `crediting → needs_manual` (accepted but never
 //! completed, or unreachable for good); `reversing → needs_manual` (the refund kept failing).
 
-use super::orders::{After, OrderError, code_of, nothing_sent, transient};
+use super::orders::{After, OrderError, code_of, nothing_sent, trade_failure, transient};
 use crate::adapters::{AdapterError, BillersHandle, CardHandle};
 use crate::domain::OrderStep;
 use crate::store::orders::{
@@ -195,10 +195,7 @@ impl<S: OrderStore> PaymentMachine<S> {
                             .await;
                     }
                     TradeState::Failed => {
-                        let code = status
-                            .error_code
-                            .map_or("failed".to_owned(), |c| format!("code {c}"));
-                        let detail = Some(format!("{CARD_REFUSED}{code}"));
+                        let detail = Some(format!("{CARD_REFUSED}{}", trade_failure(&status)));
                         return self
                             .step(order, OrderState::Debiting, OrderState::Failed, detail)
                             .await;
@@ -368,10 +365,8 @@ impl<S: OrderStore> PaymentMachine<S> {
                             .await;
                     }
                     TradeState::Failed => {
-                        let code = status
-                            .error_code
-                            .map_or("failed".to_owned(), |c| format!("code {c}"));
-                        return manual(format!("card refund refused: {code}")).await;
+                        let why = format!("card refund refused: {}", trade_failure(&status));
+                        return manual(why).await;
                     }
                     TradeState::NotFound => {}
                     TradeState::Processing | TradeState::Reversed => {

@@ -90,6 +90,13 @@ pub(crate) fn code_of(e: &AdapterError) -> String {
     }
 }
 
+/// Why a card trade failed, as a query by key reports it: worded like [`code_of`].
+pub(crate) fn trade_failure(status: &crate::wire::TradeStatus) -> String {
+    status
+        .error_code
+        .map_or("failed".to_owned(), |c| format!("code {c}"))
+}
+
 /// `[orders]`: how the worker claims and retries, and each machine's policy.
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -21,7 +21,7 @@
 
 use serde::Deserialize;
 
-use super::{After, OrderError, code_of, nothing_sent, transient};
+use super::{After, OrderError, code_of, nothing_sent, trade_failure, transient};
 use crate::adapters::{AdapterError, BankHandle, CardHandle};
 use crate::domain::OrderStep;
 use crate::store::orders::{
@@ -357,10 +357,8 @@ impl<S: OrderStore> TopUpMachine<S> {
                         .await;
                 }
                 Ok(status) if status.state == TradeState::Failed => {
-                    let code = status
-                        .error_code
-                        .map_or("failed".to_owned(), |c| format!("code {c}"));
-                    return give_up(format!("card load refused: {code}")).await;
+                    let why = format!("card load refused: {}", trade_failure(&status));
+                    return give_up(why).await;
                 }
                 Ok(status) if status.state == TradeState::NotFound => {}
                 Err(e) if nothing_sent(&e) => return Ok(After::NotSent),
