@@ -458,18 +458,19 @@ mod tests {
     //! The machine against the card and billers simulators over loopback HTTP, with a real
     //! (temporary) sled store. Money is read back from the simulators.
 
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use futures_util::future::LocalBoxFuture;
     use serde_json::json;
 
     use super::*;
-    use crate::actors::orders::{OrderNotices, OrderWorker, WorkerPolicy};
-    use crate::adapters::{UpstreamConfig, billers, card};
+    use crate::actors::orders::OrderWorker;
+    use crate::actors::orders::test_support::{
+        Told, at_ten_in_the_morning, quick_upstream, quick_worker_policy,
+    };
+    use crate::adapters::{billers, card};
     use crate::domain::{Fen, OpenId, OrderId, StudentId};
     use crate::sim::SimConfig;
-    use crate::sim::campus::local_secs;
     use crate::sim::card::CardSimConfig;
     use crate::sim::upstream::testkit::{self, Sim};
     use crate::store::orders::{NewOrder, SystemClock};
@@ -478,17 +479,6 @@ mod tests {
     /// 张三: a normal card with 52.30 元.
     const SNO: &str = "2024000001";
     const ACCOUNT: &str = "20001";
-
-    /// The ends the worker announced, in order.
-    #[derive(Default)]
-    struct Told(Mutex<Vec<(OrderId, OrderState)>>);
-
-    impl OrderNotices for Told {
-        fn tell<'a>(&'a self, order: &'a Order) -> LocalBoxFuture<'a, After> {
-            self.0.lock().unwrap().push((order.id.clone(), order.state));
-            Box::pin(async { After::Ack })
-        }
-    }
 
     struct World {
         sim: Sim,
@@ -511,23 +501,9 @@ mod tests {
             ..SimConfig::default()
         })
         .await;
-        // 10:00 campus time: far from the card system's 23:30 day cut
-        let since_midnight = local_secs(sim.state.clock().now());
-        sim.state
-            .clock()
-            .advance((10 * 3600 - since_midnight).rem_euclid(86_400));
-        let upstream = |mount: &str| {
-            let mut c = UpstreamConfig::new(
-                format!("{}{mount}", sim.base),
-                sim.creds.app_key.clone(),
-                sim.creds.app_secret.clone(),
-            );
-            c.backoff_base_ms = 5;
-            c.breaker_cooldown_ms = 50;
-            c
-        };
-        let card = card::actor::start(&upstream("/sim/card")).unwrap();
-        let billers = billers::actor::start(&upstream("/sim/billers")).unwrap();
+        at_ten_in_the_morning(&sim);
+        let card = card::actor::start(&quick_upstream(&sim, "/sim/card")).unwrap();
+        let billers = billers::actor::start(&quick_upstream(&sim, "/sim/billers")).unwrap();
         let dir = Store::temporary().unwrap();
         let store = dir
             .orders_with_clock(std::sync::Arc::new(SystemClock))
@@ -540,19 +516,8 @@ mod tests {
         };
         let machine = PaymentMachine::new(store.clone(), card.clone(), billers.clone(), policy);
         let told = Arc::new(Told::default());
-        let worker = OrderWorker::new(
-            store.clone(),
-            None,
-            told.clone(),
-            WorkerPolicy {
-                lease: Duration::from_secs(10),
-                batch: 8,
-                poll: Duration::from_millis(10),
-                // longer than the breaker cooldown, so a retry is not spent on an open breaker
-                backoff_base: Duration::from_millis(30),
-            },
-        )
-        .with_payments(machine);
+        let worker = OrderWorker::new(store.clone(), None, told.clone(), quick_worker_policy())
+            .with_payments(machine);
         World {
             sim,
             store,

@@ -17,6 +17,8 @@
 //! - [`notices`]: the user's notice, durable through the pusher's outbox.
 
 pub mod notices;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod topup;
 pub mod worker;
 

@@ -446,35 +446,25 @@ mod tests {
     //! The machine against the bank and card simulators over loopback HTTP, with a real
     //! (temporary) sled store. Money is read back from the simulators.
 
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use futures_util::future::LocalBoxFuture;
     use serde_json::json;
 
     use super::*;
-    use crate::actors::orders::{OrderNotices, OrderWorker, WorkerPolicy};
-    use crate::adapters::{UpstreamConfig, bank, card};
+    use crate::actors::orders::OrderWorker;
+    use crate::actors::orders::test_support::{
+        Told, at_ten_in_the_morning, quick_upstream, quick_worker_policy,
+    };
+    use crate::adapters::{bank, card};
     use crate::domain::{Fen, OpenId, OrderId, StudentId};
     use crate::sim::SimConfig;
-    use crate::sim::campus::local_secs;
     use crate::sim::upstream::testkit::{self, Sim};
     use crate::store::orders::{NewOrder, OrderKind, SystemClock};
     use crate::store::{SledOrders, Store};
 
     const SNO: &str = "2024000001";
     const ACCOUNT: &str = "20001";
-
-    /// The ends the worker announced, in order.
-    #[derive(Default)]
-    struct Told(Mutex<Vec<(OrderId, OrderState)>>);
-
-    impl OrderNotices for Told {
-        fn tell<'a>(&'a self, order: &'a Order) -> LocalBoxFuture<'a, After> {
-            self.0.lock().unwrap().push((order.id.clone(), order.state));
-            Box::pin(async { After::Ack })
-        }
-    }
 
     struct World {
         sim: Sim,
@@ -496,23 +486,9 @@ mod tests {
             ..SimConfig::default()
         })
         .await;
-        // 10:00 campus time: inside every service window, far from the 23:00 bank day cut
-        let since_midnight = local_secs(sim.state.clock().now());
-        sim.state
-            .clock()
-            .advance((10 * 3600 - since_midnight).rem_euclid(86_400));
-        let upstream = |mount: &str| {
-            let mut c = UpstreamConfig::new(
-                format!("{}{mount}", sim.base),
-                sim.creds.app_key.clone(),
-                sim.creds.app_secret.clone(),
-            );
-            c.backoff_base_ms = 5;
-            c.breaker_cooldown_ms = 50;
-            c
-        };
-        let bank = bank::actor::start(&upstream("/sim/bank")).unwrap();
-        let mut card_upstream = upstream("/sim/card");
+        at_ten_in_the_morning(&sim);
+        let bank = bank::actor::start(&quick_upstream(&sim, "/sim/bank")).unwrap();
+        let mut card_upstream = quick_upstream(&sim, "/sim/card");
         card_upstream.breaker_cooldown_ms = card_cooldown_ms;
         let card = card::actor::start(&card_upstream).unwrap();
         let dir = Store::temporary().unwrap();
@@ -548,12 +524,7 @@ mod tests {
             store.clone(),
             Some(machine),
             told.clone(),
-            WorkerPolicy {
-                lease: Duration::from_secs(10),
-                batch: 8,
-                poll: Duration::from_millis(10),
-                backoff_base: Duration::from_millis(30),
-            },
+            quick_worker_policy(),
         )
     }
 
