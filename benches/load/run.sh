@@ -45,13 +45,15 @@ for users in ${USERS_LIST:-40000 200000}; do
   onecard=$("$bench/run.sh" "http://127.0.0.1:$port" "$mode" --strict 2>&1 | tail -n1)
   peak=$(field rps "$onecard"); peak=${peak%.*}
   limited=$(onecard_metric onecard_router_rate_limited_total)
-  # about half of the peak: each connection sends one request per (latency + pause), the
-  # latency taken as the full-load median just measured
+  # about half of the peak: each connection sends one request per (latency + pause). wrk's
+  # pause is whole milliseconds, so the connections are as many as make it a 10 ms cycle; the
+  # latency is taken as the full-load median just measured
   p50=$(field p50_ms "$onecard")
   python3 "$bench/gen_corpus.py" --mode "$mode" --n 200000 --users "$users" --out "$work/half.txt" \
     --token "$WX_TOKEN" --appid "$WX_APPID" --aeskey "$WX_AESKEY"
-  delay=$(python3 -c "print(max(0, round($conns / (${peak:-2} / 2.0) * 1000 - ${p50:-0.3}, 2)))")
-  half=$(BENCH_DIR=$bench DELAY_MS=$delay CORPUS=$work/half.txt taskset -c 1 wrk -t1 -c"$conns" \
+  half_conns=$(python3 -c "print(max(1, round(${peak:-2} / 2.0 * 0.010)))")
+  delay=$(python3 -c "print(max(1, round(10 - ${p50:-0.3})))")
+  half=$(BENCH_DIR=$bench DELAY_MS=$delay CORPUS=$work/half.txt taskset -c 1 wrk -t1 -c"$half_conns" \
     -d"${DURATION}s" --timeout 10s -s "$root/benches/load/paced.lua" "http://127.0.0.1:$port" | grep RESULT || true)
   rss=$(rss_mib)
   stop_onecard
