@@ -5,11 +5,16 @@
 //! flushed before the next upstream call), the order worker and the top-up machine, the bank and
 //! card adapters over loopback HTTP to the simulators served in this process. The simulators
 //! answer at once (no injected latency) for the throughput, then with a fixed latency for the
-//! added time.
+//! added time. Their clock stands at 10:00 campus time, inside every service window, so the
+//! figures do not depend on the hour the bench is run.
+//!
+//! Every wait has a deadline: when one passes, the bench prints the orders still open (counted
+//! by state, the last steps of a few) and exits with status 1 instead of hanging.
 //!
 //! Run: `cargo bench --bench order_throughput` (`ORDERS=N` for the throughput run, default
-//! 5000). Prints one line per figure.
+//! 5000; `DEADLINE_SECS=S` for it to finish, default 90). Prints one line per figure.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +24,7 @@ use onecard::actors::orders::{
 };
 use onecard::adapters::{BankHandle, CardHandle, UpstreamConfig, bank, card};
 use onecard::domain::{Fen, OpenId, OrderId, StudentId};
+use onecard::sim::campus::local_secs;
 use onecard::sim::{SimConfig, SimState};
 use onecard::store::orders::{NewOrder, Order, OrderKind, OrderState, OrderStore, OrderTask};
 use onecard::store::{SledOrders, Store};
@@ -43,7 +49,7 @@ struct Bench {
 }
 
 /// The simulators on 127.0.0.1:0 with two workers, limits out of the way (the figures are
-/// about our side, not the simulated school's policy).
+/// about our side, not the simulated school's policy), the clock frozen at 10:00 campus time.
 async fn simulators() -> (String, SimState) {
     let mut cfg = SimConfig {
         accounts: 400,
@@ -55,6 +61,11 @@ async fn simulators() -> (String, SimState) {
     cfg.bank.single_limit_fen = i64::MAX / 4;
     cfg.bank.day_limit_fen = i64::MAX / 4;
     let state = SimState::new(cfg);
+    state.clock().freeze();
+    let since_midnight = local_secs(state.clock().now());
+    state
+        .clock()
+        .advance((10 * 3600 - since_midnight).rem_euclid(86_400));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let s = state.clone();
@@ -86,7 +97,10 @@ impl Bench {
         };
         let bank = bank::actor::start(&upstream("/sim/bank")).expect("bank adapter");
         let card = card::actor::start(&upstream("/sim/card")).expect("card adapter");
-        let http = reqwest::Client::new();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client");
         let accounts: Vec<Value> = http
             .get(format!("{base}/sim/card/accounts?limit=400"))
             .send()
@@ -98,13 +112,19 @@ impl Bench {
         let mut people = Vec::new();
         for a in accounts {
             let sno = a["id"].as_str().unwrap_or_default().to_owned();
-            let normal = a["status"] == "normal";
-            let banked = http
+            if a["status"] != "normal" {
+                continue;
+            }
+            // 404: no bank account at all
+            let bank: Value = match http
                 .get(format!("{base}/sim/bank/accounts/{sno}"))
                 .send()
                 .await
-                .is_ok_and(|r| r.status().is_success());
-            if normal && banked {
+            {
+                Ok(r) if r.status().is_success() => r.json().await.unwrap_or_default(),
+                _ => continue,
+            };
+            if bank["bound"] == true && bank["card_lost"] == false {
                 people.push((sno, a["account"].as_str().unwrap_or_default().to_owned()));
             }
         }
@@ -170,6 +190,38 @@ impl Bench {
     }
 }
 
+/// The deadline of a wait passed: say which orders are stuck where, and stop the bench.
+async fn stuck(what: &str, orders: &SledOrders, waited: Duration) -> ! {
+    let open = orders.list_unfinished().await.expect("unfinished");
+    let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
+    for o in &open {
+        *by_state.entry(format!("{:?}", o.state)).or_default() += 1;
+    }
+    eprintln!(
+        "STUCK: {what}: {} orders not terminal after {:.1} s: {by_state:?}",
+        open.len(),
+        waited.as_secs_f64()
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    for o in open.iter().take(5) {
+        eprintln!(
+            "  {} {:?}, last change {} ms ago:",
+            o.id,
+            o.state,
+            now - o.updated_at_ms
+        );
+        for c in o.history.iter().rev().take(4).rev() {
+            eprintln!(
+                "    {:?} → {:?} {}",
+                c.from,
+                c.to,
+                c.detail.as_deref().unwrap_or("")
+            );
+        }
+    }
+    std::process::exit(1);
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
@@ -181,7 +233,7 @@ fn ms(d: Duration) -> f64 {
 
 /// `n` orders created as fast as 64 concurrent 「确认」 can, while the worker drives them; the
 /// rate is orders that reached a terminal state per second of the whole run.
-async fn throughput(bench: &Bench, n: usize) {
+async fn throughput(bench: &Bench, n: usize, deadline: Duration) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), 64).expect("store");
     let orders = store.orders().expect("orders");
@@ -189,7 +241,7 @@ async fn throughput(bench: &Bench, n: usize) {
     let wake = worker.clone().spawn();
     let started = Instant::now();
     let creators = 64;
-    join_all((0..creators).map(|c| {
+    let create_all = join_all((0..creators).map(|c| {
         let (orders, wake) = (orders.clone(), wake.clone());
         async move {
             for i in (c..n).step_by(creators) {
@@ -200,8 +252,10 @@ async fn throughput(bench: &Bench, n: usize) {
                 wake.wake();
             }
         }
-    }))
-    .await;
+    }));
+    if tokio::time::timeout(deadline, create_all).await.is_err() {
+        stuck("creating the orders", &orders, started.elapsed()).await;
+    }
     let created = started.elapsed();
     loop {
         if orders
@@ -212,16 +266,26 @@ async fn throughput(bench: &Bench, n: usize) {
         {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        if started.elapsed() > deadline {
+            stuck("throughput", &orders, started.elapsed()).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let done = started.elapsed();
-    let succeeded = orders
-        .list_in_state(OrderState::Succeeded)
-        .await
-        .expect("succeeded")
-        .len();
+    let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
+    for state in [
+        OrderState::Succeeded,
+        OrderState::Failed,
+        OrderState::Reversed,
+        OrderState::NeedsManual,
+    ] {
+        let count = orders.list_in_state(state).await.expect("in state").len();
+        if count > 0 {
+            by_state.insert(format!("{state:?}"), count);
+        }
+    }
     println!(
-        "throughput: {n} top-ups (durable store, simulators at 0 ms): {:.0} orders/s end to end ({succeeded} succeeded; created in {:.2} s, all terminal in {:.2} s)",
+        "throughput: {n} top-ups (durable store, simulators at 0 ms): {:.0} orders/s end to end {by_state:?}; created in {:.2} s, all terminal in {:.2} s",
         n as f64 / done.as_secs_f64(),
         created.as_secs_f64(),
         done.as_secs_f64(),
@@ -236,6 +300,8 @@ async fn added_latency(bench: &Bench, upstream_ms: u64, n: usize) {
     let store = Store::open(dir.path(), 64).expect("store");
     let orders = store.orders().expect("orders");
     let worker = bench.worker(&orders, 8);
+    // far beyond the four steps of one order, even on a loaded machine
+    let per_order = Duration::from_secs(20) + Duration::from_millis(upstream_ms * 20);
     let mut whole = Vec::with_capacity(n);
     for i in 0..n {
         let t0 = Instant::now();
@@ -245,11 +311,18 @@ async fn added_latency(bench: &Bench, upstream_ms: u64, n: usize) {
             .expect("create");
         let id = created.order().id.clone();
         loop {
-            worker.run_once().await.expect("round");
+            let handled = worker.run_once().await.expect("round");
             let order = orders.get(&id).await.expect("get").expect("order");
             if order.state.is_terminal() {
                 assert_eq!(order.state, OrderState::Succeeded, "{order:?}");
                 break;
+            }
+            if t0.elapsed() > per_order {
+                stuck("one top-up at a time", &orders, t0.elapsed()).await;
+            }
+            if handled == 0 {
+                // a step is backing off: do not spin on the store meanwhile
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
         whole.push(t0.elapsed());
@@ -297,15 +370,21 @@ async fn added_latency(bench: &Bench, upstream_ms: u64, n: usize) {
     );
 }
 
-fn main() {
-    let n: usize = std::env::var("ORDERS")
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5_000);
+        .unwrap_or(default)
+}
+
+fn main() {
+    let n: usize = env_or("ORDERS", 5_000);
+    let deadline = Duration::from_secs(env_or("DEADLINE_SECS", 90));
     actix_web::rt::System::new().block_on(async move {
         let bench = Bench::start().await;
-        throughput(&bench, n).await;
+        // the latencies first: the throughput run's worker polls until the process ends
         added_latency(&bench, 0, 200).await;
         added_latency(&bench, 20, 100).await;
+        throughput(&bench, n, deadline).await;
     });
 }
