@@ -10,9 +10,14 @@
 //! never log secrets or personal data (only [`events`] logs, and it masks).
 //!
 //! Layout per upstream: `mod.rs` (the interface trait, an [`handle::Upstream`], and its
-//! types), `client.rs` (signed HTTP through [`transport::UpstreamClient`]) and `actor.rs` (the
+//! types), `client.rs` (the interface implemented on the one generic
+//! [`transport::AdapterClient`], which signs, sends, verifies and decodes) and `actor.rs` (the
 //! typed methods callers use, e.g. `card.balance("42940").await?`, on the one generic
-//! [`handle::AdapterHandle`], which also carries start, health, restarts and stop).
+//! [`handle::AdapterHandle`], which also carries start, health, restarts and stop). So each
+//! operation is written three times, one line of substance each: declared in the interface
+//! (tests put fakes behind it), mapped to its path and body in `client.rs`, and wrapped in
+//! the handle (arguments copied into the actor; read or write decides re-sending). Those
+//! signatures look alike across upstreams, but each names a different operation.
 //!
 //! Call [`start`] from inside the actix System, once, before the HTTP server: each adapter gets
 //! its own arbiter (thread), its own `reqwest::Client` built there (docs/rust-dependencies.md 1.2.2) and a keeper

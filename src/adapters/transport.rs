@@ -7,13 +7,17 @@
 //! and runs every call under the upstream's [`Policy`]. It must never log or put into an error
 //! any body content (errors from serde are scrubbed of quoted values), and never retry a write.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::events::Health;
+use super::handle::Upstream;
 use super::policy::{CallKind, Policy};
 use super::{AdapterError, RateLimitSource, Unavailable, UpstreamConfig};
 use crate::wire::{self, Credentials, Envelope, ErrorCode};
@@ -39,6 +43,45 @@ impl std::fmt::Debug for UpstreamClient {
             .field("base_url", &self.base_url)
             .field("app_key", &self.creds.app_key)
             .finish_non_exhaustive()
+    }
+}
+
+/// Which upstream an [`AdapterClient`] speaks to. Each adapter declares one empty marker type
+/// with its name, so it implements its interface on its own `AdapterClient<Marker>` while
+/// building the client and the health probe stay written once, here.
+pub trait UpstreamName: 'static {
+    /// The upstream's name in metrics, logs and the simulators' fault knobs.
+    const UPSTREAM: &'static str;
+}
+
+/// One adapter's HTTP client: the shared [`UpstreamClient`] under the adapter's name. An
+/// adapter's `client.rs` holds only its interface implemented on `AdapterClient<ItsMarker>`
+/// (each method → path and request body).
+pub struct AdapterClient<U> {
+    pub(super) http: UpstreamClient,
+    upstream: PhantomData<fn() -> U>,
+}
+
+impl<U: UpstreamName> AdapterClient<U> {
+    pub fn new(cfg: &UpstreamConfig, policy: Arc<Policy>) -> Result<Self, AdapterError> {
+        Ok(Self {
+            http: UpstreamClient::new(U::UPSTREAM, cfg, policy)?,
+            upstream: PhantomData,
+        })
+    }
+}
+
+impl<U> std::fmt::Debug for AdapterClient<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdapterClient")
+            .field("http", &self.http)
+            .finish()
+    }
+}
+
+impl<U: UpstreamName> Upstream for AdapterClient<U> {
+    fn health(&self) -> BoxFuture<'_, Health> {
+        self.http.health().boxed()
     }
 }
 
@@ -129,69 +172,85 @@ impl UpstreamClient {
     }
 
     /// An idempotent read: retried under the policy on transient failures.
-    pub async fn read<Req, Resp>(
+    pub async fn read<Resp: DeserializeOwned>(
         &self,
         op: &'static str,
         path: &'static str,
-        req: &Req,
-    ) -> Result<Resp, AdapterError>
-    where
-        Req: Serialize,
-        Resp: DeserializeOwned,
-    {
-        let body = serde_json::to_vec(req).map_err(|e| {
-            AdapterError::Protocol(format!("{op}: encode: {}", scrub(&e.to_string())))
-        })?;
-        self.policy
-            .run(op, CallKind::Read, |_| self.attempt(op, path, &body, None))
-            .await
+        req: &impl Serialize,
+    ) -> Result<Resp, AdapterError> {
+        self.call(op, path, req, CallKind::Read, None).await
+    }
+
+    /// The outcome of a write by the key it was sent with (`{"out_trade_no":…}`, the same
+    /// body at every upstream's `…/query`): a read, retried.
+    pub async fn query_by_key<Resp: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        path: &'static str,
+        out_trade_no: &str,
+    ) -> Result<Resp, AdapterError> {
+        let req = wire::TradeQuery {
+            out_trade_no: out_trade_no.to_owned(),
+        };
+        self.read(op, path, &req).await
+    }
+
+    /// A read about one person by 学工号 (`{"sno":…}`).
+    pub async fn read_for_person<Resp: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        path: &'static str,
+        sno: &str,
+    ) -> Result<Resp, AdapterError> {
+        let req = wire::PersonRef {
+            sno: sno.to_owned(),
+        };
+        self.read(op, path, &req).await
     }
 
     /// A write carrying its idempotency key (the body's `out_trade_no` / `out_id`): one
     /// attempt. After `Timeout` or `Unavailable` the outcome is unknown — query by the key.
-    pub async fn write<Req, Resp>(
+    pub async fn write<Resp: DeserializeOwned>(
         &self,
         op: &'static str,
         path: &'static str,
-        req: &Req,
+        req: &impl Serialize,
         idempotency_key: &str,
-    ) -> Result<Resp, AdapterError>
-    where
-        Req: Serialize,
-        Resp: DeserializeOwned,
-    {
+    ) -> Result<Resp, AdapterError> {
         if !wire::valid_idempotency_key(idempotency_key) {
             return Err(AdapterError::Protocol(format!(
                 "{op}: idempotency key must be 1..=32 of [A-Za-z0-9_-]"
             )));
         }
-        let body = serde_json::to_vec(req).map_err(|e| {
-            AdapterError::Protocol(format!("{op}: encode: {}", scrub(&e.to_string())))
-        })?;
-        self.policy
-            .run(op, CallKind::Write, |_| {
-                self.attempt(op, path, &body, Some(idempotency_key))
-            })
+        self.call(op, path, req, CallKind::Write, Some(idempotency_key))
             .await
     }
 
     /// A call that has side effects but no idempotency key (password checks count attempts):
     /// exactly one attempt, like a write.
-    pub async fn write_unkeyed<Req, Resp>(
+    pub async fn write_unkeyed<Resp: DeserializeOwned>(
         &self,
         op: &'static str,
         path: &'static str,
-        req: &Req,
-    ) -> Result<Resp, AdapterError>
-    where
-        Req: Serialize,
-        Resp: DeserializeOwned,
-    {
+        req: &impl Serialize,
+    ) -> Result<Resp, AdapterError> {
+        self.call(op, path, req, CallKind::Write, None).await
+    }
+
+    /// Encode once, then run the attempts under the policy (which retries only reads).
+    async fn call<Resp: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        path: &'static str,
+        req: &impl Serialize,
+        kind: CallKind,
+        idempotency_key: Option<&str>,
+    ) -> Result<Resp, AdapterError> {
         let body = serde_json::to_vec(req).map_err(|e| {
             AdapterError::Protocol(format!("{op}: encode: {}", scrub(&e.to_string())))
         })?;
         self.policy
-            .run(op, CallKind::Write, |_| self.attempt(op, path, &body, None))
+            .run(op, kind, |_| self.attempt(op, path, &body, idempotency_key))
             .await
     }
 

@@ -1,8 +1,6 @@
 //! The bank over HTTP (see [`BankSystem`]): reads retried under the policy, debits and
 //! reversals sent once with their key.
 
-use std::sync::Arc;
-
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
@@ -10,37 +8,25 @@ use super::{
     BankBinding, BankDebit, BankDebitResult, BankStatement, BankSystem, BankTradeStatus, Reverse,
     ReverseResult, StatementQuery, UPSTREAM,
 };
-use crate::adapters::events::Health;
-use crate::adapters::handle::Upstream;
-use crate::adapters::policy::Policy;
-use crate::adapters::transport::UpstreamClient;
-use crate::adapters::{AdapterError, UpstreamConfig};
-use crate::wire::{self, paths};
+use crate::adapters::AdapterError;
+use crate::adapters::transport::{AdapterClient, UpstreamName};
+use crate::wire::paths;
 
+/// Marks an [`AdapterClient`] as the bank's.
 #[derive(Debug)]
-pub struct BankClient {
-    http: UpstreamClient,
+pub enum BankApi {}
+
+impl UpstreamName for BankApi {
+    const UPSTREAM: &'static str = UPSTREAM;
 }
 
-impl BankClient {
-    pub fn new(cfg: &UpstreamConfig, policy: Arc<Policy>) -> Result<Self, AdapterError> {
-        Ok(Self {
-            http: UpstreamClient::new(UPSTREAM, cfg, policy)?,
-        })
-    }
-}
+pub type BankClient = AdapterClient<BankApi>;
 
 impl BankSystem for BankClient {
     fn binding<'a>(&'a self, sno: &'a str) -> BoxFuture<'a, Result<BankBinding, AdapterError>> {
-        async move {
-            let req = wire::PersonRef {
-                sno: sno.to_owned(),
-            };
-            self.http
-                .read("binding_get", paths::BANK_BINDING_GET, &req)
-                .await
-        }
-        .boxed()
+        self.http
+            .read_for_person("binding_get", paths::BANK_BINDING_GET, sno)
+            .boxed()
     }
 
     fn debit<'a>(
@@ -56,13 +42,9 @@ impl BankSystem for BankClient {
         &'a self,
         out_trade_no: &'a str,
     ) -> BoxFuture<'a, Result<BankTradeStatus, AdapterError>> {
-        async move {
-            let req = wire::TradeQuery {
-                out_trade_no: out_trade_no.to_owned(),
-            };
-            self.http.read("query", paths::BANK_QUERY, &req).await
-        }
-        .boxed()
+        self.http
+            .query_by_key("query", paths::BANK_QUERY, out_trade_no)
+            .boxed()
     }
 
     fn reverse<'a>(
@@ -81,11 +63,5 @@ impl BankSystem for BankClient {
         self.http
             .read("statement", paths::BANK_STATEMENT, query)
             .boxed()
-    }
-}
-
-impl Upstream for BankClient {
-    fn health(&self) -> BoxFuture<'_, Health> {
-        self.http.health().boxed()
     }
 }

@@ -1,8 +1,6 @@
 //! The billers' gateway over HTTP (see [`Billers`]): reads retried under the policy,
 //! payments sent once with their key.
 
-use std::sync::Arc;
-
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
@@ -10,25 +8,19 @@ use super::{
     BillerCatalog, BillerLookup, BillerPay, BillerPayResult, BillerStatement, BillerTarget,
     Billers, Locations, LocationsQuery, StatementQuery, UPSTREAM,
 };
-use crate::adapters::events::Health;
-use crate::adapters::handle::Upstream;
-use crate::adapters::policy::Policy;
-use crate::adapters::transport::UpstreamClient;
-use crate::adapters::{AdapterError, UpstreamConfig};
-use crate::wire::{self, paths};
+use crate::adapters::AdapterError;
+use crate::adapters::transport::{AdapterClient, UpstreamName};
+use crate::wire::paths;
 
+/// Marks an [`AdapterClient`] as the billers' gateway's.
 #[derive(Debug)]
-pub struct BillersClient {
-    http: UpstreamClient,
+pub enum BillersApi {}
+
+impl UpstreamName for BillersApi {
+    const UPSTREAM: &'static str = UPSTREAM;
 }
 
-impl BillersClient {
-    pub fn new(cfg: &UpstreamConfig, policy: Arc<Policy>) -> Result<Self, AdapterError> {
-        Ok(Self {
-            http: UpstreamClient::new(UPSTREAM, cfg, policy)?,
-        })
-    }
-}
+pub type BillersClient = AdapterClient<BillersApi>;
 
 impl Billers for BillersClient {
     fn catalog(&self) -> BoxFuture<'_, Result<BillerCatalog, AdapterError>> {
@@ -71,13 +63,9 @@ impl Billers for BillersClient {
         &'a self,
         out_trade_no: &'a str,
     ) -> BoxFuture<'a, Result<BillerPayResult, AdapterError>> {
-        async move {
-            let req = wire::TradeQuery {
-                out_trade_no: out_trade_no.to_owned(),
-            };
-            self.http.read("query", paths::BILLERS_QUERY, &req).await
-        }
-        .boxed()
+        self.http
+            .query_by_key("query", paths::BILLERS_QUERY, out_trade_no)
+            .boxed()
     }
 
     fn statement<'a>(
@@ -87,11 +75,5 @@ impl Billers for BillersClient {
         self.http
             .read("statement", paths::BILLERS_STATEMENT, query)
             .boxed()
-    }
-}
-
-impl Upstream for BillersClient {
-    fn health(&self) -> BoxFuture<'_, Health> {
-        self.http.health().boxed()
     }
 }

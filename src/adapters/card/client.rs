@@ -5,8 +5,6 @@
 //! answers beyond decoding them (business rules are the caller's) and never send a card
 //! password except as [`wire::password_digest`].
 
-use std::sync::Arc;
-
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
@@ -16,25 +14,21 @@ use super::{
     Reverse, ReverseResult, TradeStatus, Transaction, TransactionFeed, TransactionFeedQuery,
     TransactionsQuery, UPSTREAM,
 };
-use crate::adapters::events::Health;
-use crate::adapters::handle::Upstream;
-use crate::adapters::policy::Policy;
-use crate::adapters::transport::UpstreamClient;
-use crate::adapters::{AdapterError, UpstreamConfig};
+use crate::adapters::AdapterError;
+use crate::adapters::transport::{AdapterClient, UpstreamName};
 use crate::wire::{self, paths};
 
+/// Marks an [`AdapterClient`] as the card system's.
 #[derive(Debug)]
-pub struct CardClient {
-    http: UpstreamClient,
+pub enum CardApi {}
+
+impl UpstreamName for CardApi {
+    const UPSTREAM: &'static str = UPSTREAM;
 }
 
-impl CardClient {
-    pub fn new(cfg: &UpstreamConfig, policy: Arc<Policy>) -> Result<Self, AdapterError> {
-        Ok(Self {
-            http: UpstreamClient::new(UPSTREAM, cfg, policy)?,
-        })
-    }
+pub type CardClient = AdapterClient<CardApi>;
 
+impl CardClient {
     fn digest(&self, account: &str, password: &str) -> String {
         wire::password_digest(self.http.credentials(), account, password)
     }
@@ -220,15 +214,9 @@ impl CardSystem for CardClient {
         &'a self,
         out_trade_no: &'a str,
     ) -> BoxFuture<'a, Result<TradeStatus, AdapterError>> {
-        async move {
-            let req = wire::TradeQuery {
-                out_trade_no: out_trade_no.to_owned(),
-            };
-            self.http
-                .read("trade_query", paths::CARD_TRADE_QUERY, &req)
-                .await
-        }
-        .boxed()
+        self.http
+            .query_by_key("trade_query", paths::CARD_TRADE_QUERY, out_trade_no)
+            .boxed()
     }
 
     fn daily_records<'a>(
@@ -238,11 +226,5 @@ impl CardSystem for CardClient {
         self.http
             .read("recon_daily", paths::CARD_RECON_DAILY, query)
             .boxed()
-    }
-}
-
-impl Upstream for CardClient {
-    fn health(&self) -> BoxFuture<'_, Health> {
-        self.http.health().boxed()
     }
 }

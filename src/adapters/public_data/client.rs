@@ -1,30 +1,22 @@
 //! The public data store over HTTP (see [`PublicData`]); every call is a retried read.
 
-use std::sync::Arc;
-
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::{Grades, Loans, Locker, Meeting, PublicData, Timetable, UPSTREAM};
-use crate::adapters::events::Health;
-use crate::adapters::handle::Upstream;
-use crate::adapters::policy::Policy;
-use crate::adapters::transport::UpstreamClient;
-use crate::adapters::{AdapterError, UpstreamConfig};
+use crate::adapters::AdapterError;
+use crate::adapters::transport::{AdapterClient, UpstreamName};
 use crate::wire::{self, paths};
 
+/// Marks an [`AdapterClient`] as the public data store's.
 #[derive(Debug)]
-pub struct PublicDataClient {
-    http: UpstreamClient,
+pub enum PublicDataApi {}
+
+impl UpstreamName for PublicDataApi {
+    const UPSTREAM: &'static str = UPSTREAM;
 }
 
-impl PublicDataClient {
-    pub fn new(cfg: &UpstreamConfig, policy: Arc<Policy>) -> Result<Self, AdapterError> {
-        Ok(Self {
-            http: UpstreamClient::new(UPSTREAM, cfg, policy)?,
-        })
-    }
-}
+pub type PublicDataClient = AdapterClient<PublicDataApi>;
 
 impl PublicData for PublicDataClient {
     fn meetings<'a>(
@@ -85,32 +77,14 @@ impl PublicData for PublicDataClient {
     }
 
     fn library_loans<'a>(&'a self, sno: &'a str) -> BoxFuture<'a, Result<Loans, AdapterError>> {
-        async move {
-            let req = wire::PersonRef {
-                sno: sno.to_owned(),
-            };
-            self.http
-                .read("library_loans", paths::DATA_LIBRARY_LOANS, &req)
-                .await
-        }
-        .boxed()
+        self.http
+            .read_for_person("library_loans", paths::DATA_LIBRARY_LOANS, sno)
+            .boxed()
     }
 
     fn locker<'a>(&'a self, sno: &'a str) -> BoxFuture<'a, Result<Locker, AdapterError>> {
-        async move {
-            let req = wire::PersonRef {
-                sno: sno.to_owned(),
-            };
-            self.http
-                .read("locker_get", paths::DATA_LOCKER_GET, &req)
-                .await
-        }
-        .boxed()
-    }
-}
-
-impl Upstream for PublicDataClient {
-    fn health(&self) -> BoxFuture<'_, Health> {
-        self.http.health().boxed()
+        self.http
+            .read_for_person("locker_get", paths::DATA_LOCKER_GET, sno)
+            .boxed()
     }
 }

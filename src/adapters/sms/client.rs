@@ -1,30 +1,22 @@
 //! The SMS platform over HTTP (see [`SmsPlatform`]).
 
-use std::sync::Arc;
-
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::{SmsPlatform, SmsSend, SmsSendResult, SmsStatus, SmsStatusQuery, UPSTREAM};
-use crate::adapters::events::Health;
-use crate::adapters::handle::Upstream;
-use crate::adapters::policy::Policy;
-use crate::adapters::transport::UpstreamClient;
-use crate::adapters::{AdapterError, UpstreamConfig};
+use crate::adapters::AdapterError;
+use crate::adapters::transport::{AdapterClient, UpstreamName};
 use crate::wire::paths;
 
+/// Marks an [`AdapterClient`] as the SMS platform's.
 #[derive(Debug)]
-pub struct SmsClient {
-    http: UpstreamClient,
+pub enum SmsApi {}
+
+impl UpstreamName for SmsApi {
+    const UPSTREAM: &'static str = UPSTREAM;
 }
 
-impl SmsClient {
-    pub fn new(cfg: &UpstreamConfig, policy: Arc<Policy>) -> Result<Self, AdapterError> {
-        Ok(Self {
-            http: UpstreamClient::new(UPSTREAM, cfg, policy)?,
-        })
-    }
-}
+pub type SmsClient = AdapterClient<SmsApi>;
 
 impl SmsPlatform for SmsClient {
     fn send<'a>(&'a self, req: &'a SmsSend) -> BoxFuture<'a, Result<SmsSendResult, AdapterError>> {
@@ -48,11 +40,5 @@ impl SmsPlatform for SmsClient {
         self.http
             .read("sms_status", paths::SMS_STATUS, query)
             .boxed()
-    }
-}
-
-impl Upstream for SmsClient {
-    fn health(&self) -> BoxFuture<'_, Health> {
-        self.http.health().boxed()
     }
 }
