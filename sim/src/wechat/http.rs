@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, Route, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -17,7 +17,7 @@ use super::media::{media_get, media_upload};
 use super::messages::parse_body;
 use super::oauth::{oauth_access_token, oauth_authorize, oauth_userinfo};
 use super::tokens::IssuedToken;
-use super::{InteractionKind, WxError, wx};
+use super::{InteractionKind, WechatSim, WxError, wx};
 
 pub(super) type Query = web::Query<HashMap<String, String>>;
 
@@ -76,66 +76,134 @@ pub(crate) async fn faults_mw(
 
 /// Routes of this simulator, to be mounted under `/sim/wechat`.
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/cgi-bin/token", web::get().to(get_token))
-        .route("/cgi-bin/stable_token", web::post().to(post_stable_token))
-        .route("/cgi-bin/message/custom/send", web::post().to(custom_send))
-        .route(
-            "/cgi-bin/message/custom/typing",
-            web::post().to(custom_typing),
-        )
-        .route(
-            "/cgi-bin/message/template/send",
-            web::post().to(template_send),
-        )
-        .route("/cgi-bin/menu/create", web::post().to(menu_create))
-        .route("/cgi-bin/menu/get", web::get().to(menu_get))
-        .route("/cgi-bin/menu/delete", web::get().to(menu_delete))
-        .route("/cgi-bin/ticket/getticket", web::get().to(getticket))
-        .route("/connect/oauth2/authorize", web::get().to(oauth_authorize))
-        .route(
-            "/sns/oauth2/access_token",
-            web::get().to(oauth_access_token),
-        )
-        .route("/sns/userinfo", web::get().to(oauth_userinfo))
-        .route("/cgi-bin/clear_quota", web::post().to(clear_quota))
-        .route("/cgi-bin/tags/create", web::post().to(tags_create))
-        .route("/cgi-bin/tags/get", web::get().to(tags_get))
-        .route(
-            "/cgi-bin/tags/members/batchtagging",
-            web::post().to(tags_batchtagging),
-        )
-        .route(
-            "/cgi-bin/message/mass/sendall",
-            web::post().to(mass_sendall),
-        )
-        .route("/cgi-bin/message/mass/get", web::post().to(mass_get))
-        .route("/interactions", web::post().to(interactions))
-        .route("/followers", web::post().to(followers))
-        .route("/limits", web::get().to(limits_get))
-        .route("/limits", web::post().to(limits_set))
-        .route("/received", web::get().to(received))
-        .route("/mass", web::get().to(mass_records))
-        .route("/menu", web::get().to(last_menu))
-        .route("/outbox", web::get().to(outbox))
-        .route("/stats", web::get().to(stats))
-        .route("/expire_tokens", web::post().to(expire_tokens))
-        .route("/cgi-bin/media/get", web::get().to(media_get))
-        .route("/media", web::post().to(media_upload));
+    let (get, post) = (web::get, web::post);
+    cfg.route(
+        "/cgi-bin/token",
+        cgi(get(), |wx, q, _, now| {
+            let g = |k: &str| q.get(k).map(String::as_str);
+            wx.fetch_token(g("grant_type"), g("appid"), g("secret"), now)
+                .map(issued)
+        }),
+    )
+    .route("/cgi-bin/stable_token", cgi(post(), stable_token))
+    .route(
+        "/cgi-bin/message/custom/send",
+        cgi(post(), |wx, q, raw, now| {
+            wx.custom_send(token_q(q), raw, now).map(|()| ok())
+        }),
+    )
+    .route(
+        "/cgi-bin/message/custom/typing",
+        cgi(post(), |wx, q, _, now| {
+            wx.token_status(token_q(q).unwrap_or(""), now)
+                .map(|()| ok())
+        }),
+    )
+    .route(
+        "/cgi-bin/message/template/send",
+        cgi(post(), |wx, q, raw, now| {
+            wx.template_send(token_q(q), raw, now)
+                .map(|msgid| json!({"errcode": 0, "errmsg": "ok", "msgid": msgid}))
+        }),
+    )
+    .route(
+        "/cgi-bin/menu/create",
+        cgi(post(), |wx, q, raw, now| {
+            wx.menu_create(token_q(q), raw, now).map(|()| ok())
+        }),
+    )
+    .route(
+        "/cgi-bin/menu/get",
+        cgi(get(), |wx, q, _, now| wx.menu_get(token_q(q), now)),
+    )
+    .route(
+        "/cgi-bin/menu/delete",
+        cgi(get(), |wx, q, _, now| {
+            wx.menu_delete(token_q(q), now).map(|()| ok())
+        }),
+    )
+    .route(
+        "/cgi-bin/ticket/getticket",
+        cgi(get(), |wx, q, _, now| {
+            wx.jsapi_ticket(token_q(q), q.get("type").map(String::as_str), now)
+        }),
+    )
+    .route("/connect/oauth2/authorize", get().to(oauth_authorize))
+    .route("/sns/oauth2/access_token", get().to(oauth_access_token))
+    .route("/sns/userinfo", get().to(oauth_userinfo))
+    .route(
+        "/cgi-bin/clear_quota",
+        cgi(post(), |wx, q, raw, now| {
+            let body = parse_body(raw)?;
+            wx.mass(token_q(q), now)?
+                .clear_quota(&wx.cfg.app_id, &body, now)
+                .map(|()| ok())
+        }),
+    )
+    .route(
+        "/cgi-bin/tags/create",
+        cgi(post(), |wx, q, raw, now| {
+            let body = parse_body(raw)?;
+            wx.mass(token_q(q), now)?.create_tag(&body)
+        }),
+    )
+    .route(
+        "/cgi-bin/tags/get",
+        cgi(get(), |wx, q, _, now| {
+            wx.mass(token_q(q), now).map(MassSim::tags)
+        }),
+    )
+    .route(
+        "/cgi-bin/tags/members/batchtagging",
+        cgi(post(), |wx, q, raw, now| {
+            let body = parse_body(raw)?;
+            wx.mass(token_q(q), now)?.tag_users(&body).map(|()| ok())
+        }),
+    )
+    .route(
+        "/cgi-bin/message/mass/sendall",
+        cgi(post(), |wx, q, raw, now| {
+            wx.mass_sendall(token_q(q), raw, now)
+        }),
+    )
+    .route(
+        "/cgi-bin/message/mass/get",
+        cgi(post(), |wx, q, raw, now| {
+            let body = parse_body(raw)?;
+            wx.mass(token_q(q), now)?.mass_status(&body)
+        }),
+    )
+    .route("/interactions", post().to(interactions))
+    .route("/followers", post().to(followers))
+    .route("/limits", get().to(limits_get))
+    .route("/limits", post().to(limits_set))
+    .route("/received", get().to(received))
+    .route("/mass", get().to(mass_records))
+    .route("/menu", get().to(last_menu))
+    .route("/outbox", get().to(outbox))
+    .route("/stats", get().to(stats))
+    .route("/expire_tokens", post().to(expire_tokens))
+    .route("/cgi-bin/media/get", get().to(media_get))
+    .route("/media", post().to(media_upload));
+}
+
+/// One WeChat API call: the simulator, the query string (`access_token` and the like), the
+/// body (empty for a GET) and the simulated time in; WeChat's JSON answer or error out.
+type CgiCall = fn(&WechatSim, &Query, &[u8], i64) -> Result<Value, WxError>;
+
+/// The handler of a `/cgi-bin` call that needs nothing beyond what [`CgiCall`] gets: read the
+/// clock, run the call, answer as WeChat does (HTTP 200, errors in `errcode`).
+fn cgi(method: Route, call: CgiCall) -> Route {
+    method.to(
+        move |state: web::Data<SimState>, q: Query, raw: web::Bytes| async move {
+            let now = state.clock().now();
+            reply(call(state.wechat(), &q, &raw, now))
+        },
+    )
 }
 
 pub(super) fn issued(t: IssuedToken) -> Value {
     json!({"access_token": t.access_token, "expires_in": t.expires_in})
-}
-
-pub(super) async fn get_token(state: web::Data<SimState>, q: Query) -> HttpResponse {
-    let now = state.clock().now();
-    let g = |k: &str| q.get(k).map(String::as_str);
-    reply(
-        state
-            .wechat()
-            .fetch_token(g("grant_type"), g("appid"), g("secret"), now)
-            .map(issued),
-    )
 }
 
 #[derive(Deserialize)]
@@ -147,91 +215,17 @@ pub(super) struct StableTokenBody {
     force_refresh: bool,
 }
 
-pub(super) async fn post_stable_token(state: web::Data<SimState>, raw: web::Bytes) -> HttpResponse {
-    let now = state.clock().now();
-    let result = parse_body(&raw)
-        .and_then(|v| serde_json::from_value::<StableTokenBody>(v).map_err(|_| E_DATA_FORMAT))
-        .and_then(|b| {
-            state.wechat().stable_token(
-                b.grant_type.as_deref(),
-                b.appid.as_deref(),
-                b.secret.as_deref(),
-                b.force_refresh,
-                now,
-            )
-        });
-    reply(result.map(issued))
-}
-
-pub(super) async fn custom_send(
-    state: web::Data<SimState>,
-    q: Query,
-    raw: web::Bytes,
-) -> HttpResponse {
-    let now = state.clock().now();
-    reply(
-        state
-            .wechat()
-            .custom_send(token_q(&q), &raw, now)
-            .map(|()| ok()),
+fn stable_token(wx: &WechatSim, _: &Query, raw: &[u8], now: i64) -> Result<Value, WxError> {
+    let b = parse_body(raw)
+        .and_then(|v| serde_json::from_value::<StableTokenBody>(v).map_err(|_| E_DATA_FORMAT))?;
+    wx.stable_token(
+        b.grant_type.as_deref(),
+        b.appid.as_deref(),
+        b.secret.as_deref(),
+        b.force_refresh,
+        now,
     )
-}
-
-pub(super) async fn custom_typing(state: web::Data<SimState>, q: Query) -> HttpResponse {
-    let now = state.clock().now();
-    reply(
-        state
-            .wechat()
-            .token_status(token_q(&q).unwrap_or(""), now)
-            .map(|()| ok()),
-    )
-}
-
-pub(super) async fn template_send(
-    state: web::Data<SimState>,
-    q: Query,
-    raw: web::Bytes,
-) -> HttpResponse {
-    let now = state.clock().now();
-    reply(
-        state
-            .wechat()
-            .template_send(token_q(&q), &raw, now)
-            .map(|msgid| json!({"errcode": 0, "errmsg": "ok", "msgid": msgid})),
-    )
-}
-
-pub(super) async fn menu_create(
-    state: web::Data<SimState>,
-    q: Query,
-    raw: web::Bytes,
-) -> HttpResponse {
-    let now = state.clock().now();
-    reply(
-        state
-            .wechat()
-            .menu_create(token_q(&q), &raw, now)
-            .map(|()| ok()),
-    )
-}
-
-pub(super) async fn menu_get(state: web::Data<SimState>, q: Query) -> HttpResponse {
-    let now = state.clock().now();
-    reply(state.wechat().menu_get(token_q(&q), now))
-}
-
-pub(super) async fn menu_delete(state: web::Data<SimState>, q: Query) -> HttpResponse {
-    let now = state.clock().now();
-    reply(state.wechat().menu_delete(token_q(&q), now).map(|()| ok()))
-}
-
-pub(super) async fn getticket(state: web::Data<SimState>, q: Query) -> HttpResponse {
-    let now = state.clock().now();
-    reply(
-        state
-            .wechat()
-            .jsapi_ticket(token_q(&q), q.get("type").map(String::as_str), now),
-    )
+    .map(issued)
 }
 
 #[derive(Deserialize)]
@@ -271,73 +265,6 @@ pub(super) async fn outbox(state: web::Data<SimState>, q: Query) -> HttpResponse
         Some(openid) => HttpResponse::Ok().json(state.wechat().outbox(openid)),
         None => HttpResponse::BadRequest().json(json!({"error": "openid is required"})),
     }
-}
-
-pub(super) async fn clear_quota(
-    state: web::Data<SimState>,
-    q: Query,
-    raw: web::Bytes,
-) -> HttpResponse {
-    let now = state.clock().now();
-    let wechat = state.wechat();
-    reply(
-        parse_body(&raw)
-            .and_then(|body| {
-                wechat
-                    .mass(token_q(&q), now)?
-                    .clear_quota(&wechat.cfg.app_id, &body, now)
-            })
-            .map(|()| ok()),
-    )
-}
-
-pub(super) async fn tags_create(
-    state: web::Data<SimState>,
-    q: Query,
-    raw: web::Bytes,
-) -> HttpResponse {
-    let now = state.clock().now();
-    reply(
-        parse_body(&raw).and_then(|body| state.wechat().mass(token_q(&q), now)?.create_tag(&body)),
-    )
-}
-
-pub(super) async fn tags_get(state: web::Data<SimState>, q: Query) -> HttpResponse {
-    let now = state.clock().now();
-    reply(state.wechat().mass(token_q(&q), now).map(MassSim::tags))
-}
-
-pub(super) async fn tags_batchtagging(
-    state: web::Data<SimState>,
-    q: Query,
-    raw: web::Bytes,
-) -> HttpResponse {
-    let now = state.clock().now();
-    reply(
-        parse_body(&raw)
-            .and_then(|body| state.wechat().mass(token_q(&q), now)?.tag_users(&body))
-            .map(|()| ok()),
-    )
-}
-
-pub(super) async fn mass_sendall(
-    state: web::Data<SimState>,
-    q: Query,
-    raw: web::Bytes,
-) -> HttpResponse {
-    let now = state.clock().now();
-    reply(state.wechat().mass_sendall(token_q(&q), &raw, now))
-}
-
-pub(super) async fn mass_get(
-    state: web::Data<SimState>,
-    q: Query,
-    raw: web::Bytes,
-) -> HttpResponse {
-    let now = state.clock().now();
-    reply(
-        parse_body(&raw).and_then(|body| state.wechat().mass(token_q(&q), now)?.mass_status(&body)),
-    )
 }
 
 #[derive(Deserialize)]
