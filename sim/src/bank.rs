@@ -532,6 +532,19 @@ mod tests {
         json!({"sno": sno, "amount_fen": amount, "out_trade_no": key, "purpose": "campus_card_load"})
     }
 
+    /// The code a debit of `amount` by `sno` under `key` is answered with.
+    async fn debit_code(s: &Sim, sno: &str, amount: i64, key: &str) -> u64 {
+        write(s, paths::BANK_DEBIT, debit(sno, amount, key)).await.0
+    }
+
+    /// What `bank/query` answers for `key`.
+    async fn query(s: &Sim, key: &str) -> Value {
+        let a = s
+            .call(BANK, paths::BANK_QUERY, json!({"out_trade_no": key}))
+            .await;
+        a.data().clone()
+    }
+
     #[actix_web::test]
     async fn every_demo_user_has_a_bank_account_to_inspect() {
         let s = sim(BankSimConfig::default()).await;
@@ -584,27 +597,15 @@ mod tests {
             d,
             "replayed"
         );
-        assert_eq!(
-            write(&s, paths::BANK_DEBIT, debit("2024000001", 20_000, "BD1"))
-                .await
-                .0,
-            5009
-        );
+        assert_eq!(debit_code(&s, "2024000001", 20_000, "BD1").await, 5009);
         assert_eq!(
             s.state.bank().balance(&s.state, "2024000001"),
             Some(490_000)
         );
-        let q = s
-            .call(BANK, paths::BANK_QUERY, json!({"out_trade_no": "BD1"}))
-            .await;
-        assert_eq!(q.data()["state"], "SUCCESS");
-        assert_eq!(q.data()["amount_fen"], 10_000);
-        assert_eq!(
-            s.call(BANK, paths::BANK_QUERY, json!({"out_trade_no": "NEVER"}))
-                .await
-                .data()["state"],
-            "NOT_FOUND"
-        );
+        let q = query(&s, "BD1").await;
+        assert_eq!(q["state"], "SUCCESS");
+        assert_eq!(q["amount_fen"], 10_000);
+        assert_eq!(query(&s, "NEVER").await["state"], "NOT_FOUND");
 
         let rev = json!({"orig_out_trade_no": "BD1", "out_trade_no": "BR1"});
         let (code, r) = write(&s, paths::BANK_REVERSE, rev).await;
@@ -626,30 +627,10 @@ mod tests {
         );
 
         // Refusals: insufficient funds, limits, unbound; a refused key queries as FAILED.
-        assert_eq!(
-            write(&s, paths::BANK_DEBIT, debit("2025000005", 5_000, "BD2"))
-                .await
-                .0,
-            5101
-        );
-        assert_eq!(
-            s.call(BANK, paths::BANK_QUERY, json!({"out_trade_no": "BD2"}))
-                .await
-                .data()["state"],
-            "FAILED"
-        );
-        assert_eq!(
-            write(&s, paths::BANK_DEBIT, debit("2024000001", 100_001, "BD3"))
-                .await
-                .0,
-            5104
-        );
-        assert_eq!(
-            write(&s, paths::BANK_DEBIT, debit("2024000007", 100, "BD4"))
-                .await
-                .0,
-            5001
-        );
+        assert_eq!(debit_code(&s, "2025000005", 5_000, "BD2").await, 5101);
+        assert_eq!(query(&s, "BD2").await["state"], "FAILED");
+        assert_eq!(debit_code(&s, "2024000001", 100_001, "BD3").await, 5104);
+        assert_eq!(debit_code(&s, "2024000007", 100, "BD4").await, 5001);
 
         let date = d["bank_date"].as_str().unwrap().to_owned();
         let stmt = json!({"date": date});
@@ -684,16 +665,12 @@ mod tests {
         let (code, d) = write(&s, paths::BANK_DEBIT, debit("2024000002", 5_000, "P1")).await;
         assert_eq!((code, d["state"].as_str()), (0, Some("PROCESSING")));
         assert_eq!(d["bank_trade_no"], Value::Null);
-        let q = s
-            .call(BANK, paths::BANK_QUERY, json!({"out_trade_no": "P1"}))
-            .await;
-        assert_eq!(q.data()["state"], "PROCESSING");
+        let q = query(&s, "P1").await;
+        assert_eq!(q["state"], "PROCESSING");
         s.state.clock().advance(61);
-        let q = s
-            .call(BANK, paths::BANK_QUERY, json!({"out_trade_no": "P1"}))
-            .await;
-        assert_eq!(q.data()["state"], "SUCCESS");
-        assert!(q.data()["bank_trade_no"].is_string());
+        let q = query(&s, "P1").await;
+        assert_eq!(q["state"], "SUCCESS");
+        assert!(q["bank_trade_no"].is_string());
         let (_, d2) = write(&s, paths::BANK_DEBIT, debit("2024000002", 5_000, "P2")).await;
         assert_eq!(d2["state"], "PROCESSING");
         let rev = json!({"orig_out_trade_no": "P2", "out_trade_no": "PR2"});
@@ -701,12 +678,7 @@ mod tests {
             write(&s, paths::BANK_REVERSE, rev).await.1["state"],
             "REVERSED"
         );
-        assert_eq!(
-            s.call(BANK, paths::BANK_QUERY, json!({"out_trade_no": "P2"}))
-                .await
-                .data()["state"],
-            "REVERSED"
-        );
+        assert_eq!(query(&s, "P2").await["state"], "REVERSED");
     }
 
     #[actix_web::test]
@@ -720,12 +692,7 @@ mod tests {
         let (code, _) = write(&s, paths::BANK_DEBIT, debit("2024000002", 5_000, "LATE1")).await;
         assert_eq!(code, 5202);
         assert_eq!(s.state.bank().balance(&s.state, "2024000002"), before);
-        assert_eq!(
-            s.call(BANK, paths::BANK_QUERY, json!({"out_trade_no": "LATE1"}))
-                .await
-                .data()["state"],
-            "REVERSED"
-        );
+        assert_eq!(query(&s, "LATE1").await["state"], "REVERSED");
         // another key of the same person still goes through
         let (code, d) = write(&s, paths::BANK_DEBIT, debit("2024000002", 5_000, "LATE2")).await;
         assert_eq!((code, d["state"].as_str()), (0, Some("SUCCESS")));

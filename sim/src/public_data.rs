@@ -644,6 +644,11 @@ mod tests {
         s.ok(DATA, path, body).await
     }
 
+    /// The envelope code a call is answered with.
+    async fn code(s: &Sim, path: &str, body: Value) -> u64 {
+        s.call(DATA, path, body).await.code()
+    }
+
     #[test]
     fn terms_start_on_mondays_and_roll_over() {
         let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
@@ -703,32 +708,27 @@ mod tests {
         );
         let today = local_date(s.state.clock().now());
         let current = Term::current(today);
-        let a = s
-            .call(
-                DATA,
-                paths::DATA_GRADES_LIST,
-                json!({"sno": "2024000001", "term": current.name()}),
-            )
-            .await;
+        let running = json!({"sno": "2024000001", "term": current.name()});
         // The running term is unpublished (late July / August: already published).
         let expected = if super::published(current, today) {
             0
         } else {
             4002
         };
-        assert_eq!(a.code(), expected);
-        let a = s
-            .call(
-                DATA,
+        assert_eq!(code(&s, paths::DATA_GRADES_LIST, running).await, expected);
+        assert_eq!(
+            code(
+                &s,
                 paths::DATA_GRADES_LIST,
-                json!({"sno": "2024000001", "term": "2010-2011-1"}),
+                json!({"sno": "2024000001", "term": "2010-2011-1"})
             )
-            .await;
-        assert_eq!(a.code(), 4003);
-        let a = s
-            .call(DATA, paths::DATA_GRADES_LIST, json!({"sno": "0000000000"}))
-            .await;
-        assert_eq!(a.code(), 4001);
+            .await,
+            4003
+        );
+        assert_eq!(
+            code(&s, paths::DATA_GRADES_LIST, json!({"sno": "0000000000"})).await,
+            4001
+        );
     }
 
     #[actix_web::test]
@@ -766,14 +766,15 @@ mod tests {
         )
         .await;
         assert_eq!(t["items"], json!([]), "exam week: no lessons");
-        let a = s
-            .call(
-                DATA,
+        assert_eq!(
+            code(
+                &s,
                 paths::DATA_TIMETABLE_GET,
-                json!({"sno": "2024000001", "term": "2030-2031-1"}),
+                json!({"sno": "2024000001", "term": "2030-2031-1"})
             )
-            .await;
-        assert_eq!(a.code(), 4003);
+            .await,
+            4003
+        );
     }
 
     /// Asking for a past term without a week answered `1007` (today's week of that term was
@@ -854,13 +855,7 @@ mod tests {
         let total: u64 = items.iter().map(|i| i["fine_fen"].as_u64().unwrap()).sum();
         assert_eq!(l["total_fine_fen"].as_u64().unwrap(), total);
         assert_eq!(
-            s.call(
-                DATA,
-                paths::DATA_LIBRARY_LOANS,
-                json!({"sno": "2019000009"})
-            )
-            .await
-            .code(),
+            code(&s, paths::DATA_LIBRARY_LOANS, json!({"sno": "2019000009"})).await,
             4004
         );
         let locker = ok(&s, paths::DATA_LOCKER_GET, json!({"sno": "2024000001"})).await;
@@ -901,13 +896,14 @@ mod tests {
                 "newest first"
             );
         }
-        let a = s
-            .call(
-                DATA,
+        assert_eq!(
+            code(
+                &s,
                 paths::DATA_MEETINGS_LIST,
-                json!({"sno": "nobody", "from": from, "to": from}),
+                json!({"sno": "nobody", "from": from, "to": from})
             )
-            .await;
-        assert_eq!(a.code(), 4001);
+            .await,
+            4001
+        );
     }
 }

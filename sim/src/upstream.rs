@@ -504,6 +504,29 @@ pub mod testkit {
         pub fn data(&self) -> &Value {
             &self.body["data"]
         }
+
+        /// The answer's own signature, checked as a client would (over the wall clock), and
+        /// its request id, which the signature covers.
+        pub fn verify_signature(&self, creds: &Credentials) -> Result<String, wire::WireError> {
+            let header = |name: &str| {
+                self.headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+            };
+            let rid = header(wire::headers::REQUEST_ID).to_owned();
+            let ts: i64 = header(wire::headers::TIMESTAMP).parse().unwrap_or(0);
+            wire::verify_response(
+                creds,
+                self.status,
+                &rid,
+                ts,
+                &self.bytes,
+                header(wire::headers::SIGNATURE),
+                chrono::Utc::now().timestamp(),
+            )?;
+            Ok(rid)
+        }
     }
 
     impl Sim {
@@ -627,27 +650,8 @@ mod tests {
         assert_eq!(a.code(), 0);
         assert_eq!(a.body["message"], "ok");
         assert_eq!(a.data()["balance_fen"], 5230);
-        let rid = a.headers[wire::headers::REQUEST_ID]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let rid = a.verify_signature(&s.creds).unwrap();
         assert_eq!(a.body["request_id"], rid);
-        let ts: i64 = a.headers[wire::headers::TIMESTAMP]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let sig = a.headers[wire::headers::SIGNATURE].to_str().unwrap();
-        wire::verify_response(
-            &s.creds,
-            200,
-            &rid,
-            ts,
-            &a.bytes,
-            sig,
-            chrono::Utc::now().timestamp(),
-        )
-        .unwrap();
     }
 
     /// A client that signed `/api/v1/...` behind a prefixed base URL passed against the
@@ -750,26 +754,8 @@ mod tests {
         assert_eq!(status, 200);
         let a = s.call("/sim/card", BAL, json!({"account": "20001"})).await;
         assert_eq!((a.status, a.code()), (503, 9000));
-        let rid = a.headers[wire::headers::REQUEST_ID]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let ts: i64 = a.headers[wire::headers::TIMESTAMP]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let sig = a.headers[wire::headers::SIGNATURE].to_str().unwrap();
-        wire::verify_response(
-            &s.creds,
-            503,
-            &rid,
-            ts,
-            &a.bytes,
-            sig,
-            chrono::Utc::now().timestamp(),
-        )
-        .expect("fault envelopes are signed too");
+        a.verify_signature(&s.creds)
+            .expect("fault envelopes are signed too");
         // Other upstreams are unaffected.
         assert_eq!(
             s.call(

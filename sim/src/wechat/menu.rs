@@ -223,14 +223,13 @@ mod tests {
         for (menu, code) in &cases {
             assert_eq!(errcode(&post!(app, &uri, menu).await), *code, "{menu}");
         }
-        let resp = test::call_service(
-            &app,
-            test::TestRequest::get()
-                .uri("/sim/wechat/menu")
-                .to_request(),
-        )
-        .await;
-        assert_eq!(resp.status(), 200);
+        let app_ref = &app;
+        // The inspection endpoint: 200 and the menu while one is set, 404 once it is deleted.
+        let last_menu_status = move || async move {
+            let req = test::TestRequest::get().uri("/sim/wechat/menu");
+            test::call_service(app_ref, req.to_request()).await.status()
+        };
+        assert_eq!(last_menu_status().await, 200);
         let good = json!({"button": [
             click("查余额", "BALANCE"),
             {"name": "服务", "sub_button": [
@@ -260,13 +259,6 @@ mod tests {
             ),
             0
         );
-        let resp = test::call_service(
-            &app,
-            test::TestRequest::get()
-                .uri("/sim/wechat/menu")
-                .to_request(),
-        )
-        .await;
-        assert_eq!(resp.status(), 404);
+        assert_eq!(last_menu_status().await, 404);
     }
 }
