@@ -327,49 +327,33 @@ impl SimState {
     }
 }
 
-fn card_gw(s: &SimState) -> &upstream::Gateway {
-    s.card_gateway()
-}
-fn sms_gw(s: &SimState) -> &upstream::Gateway {
-    s.sms_gateway()
-}
-fn data_gw(s: &SimState) -> &upstream::Gateway {
-    s.data_gateway()
-}
-fn bank_gw(s: &SimState) -> &upstream::Gateway {
-    s.bank_gateway()
-}
-fn billers_gw(s: &SimState) -> &upstream::Gateway {
-    s.billers_gateway()
-}
-
 /// The card gateway: base URL `http://HOST:PORT/sim/card`.
 static CARD: upstream::Service = upstream::Service {
-    gateway: card_gw,
+    gateway: SimState::card_gateway,
     ops: card::OPS,
     mount: "/sim/card",
 };
 /// The SMS gateway: base URL `http://HOST:PORT/sim/sms`.
 static SMS: upstream::Service = upstream::Service {
-    gateway: sms_gw,
+    gateway: SimState::sms_gateway,
     ops: sms::OPS,
     mount: "/sim/sms",
 };
 /// The public data gateway: base URL `http://HOST:PORT/sim/data`.
 static DATA: upstream::Service = upstream::Service {
-    gateway: data_gw,
+    gateway: SimState::data_gateway,
     ops: public_data::OPS,
     mount: "/sim/data",
 };
 /// The bank gateway: base URL `http://HOST:PORT/sim/bank`.
 static BANK: upstream::Service = upstream::Service {
-    gateway: bank_gw,
+    gateway: SimState::bank_gateway,
     ops: bank::OPS,
     mount: "/sim/bank",
 };
 /// The billers gateway: base URL `http://HOST:PORT/sim/billers`.
 static BILLERS: upstream::Service = upstream::Service {
-    gateway: billers_gw,
+    gateway: SimState::billers_gateway,
     ops: billers::OPS,
     mount: "/sim/billers",
 };

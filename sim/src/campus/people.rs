@@ -126,6 +126,22 @@ pub(super) struct DemoUser {
     pub(super) second_card: bool,
 }
 
+/// The state of a demo user unless the entry says otherwise: one card, in use, nothing
+/// pending. Every entry gives its own identity and balance.
+const ORDINARY: DemoUser = DemoUser {
+    sno: "",
+    name: "",
+    kind: PersonKind::Undergrad,
+    dept: "",
+    phone: None,
+    balance_fen: 0,
+    pending_fen: 0,
+    lost: false,
+    frozen: false,
+    closed: false,
+    second_card: false,
+};
+
 pub(super) const DEMO_USERS: &[DemoUser] = &[
     DemoUser {
         sno: "2024000001",
@@ -134,11 +150,7 @@ pub(super) const DEMO_USERS: &[DemoUser] = &[
         dept: "计算机科学与技术学院",
         phone: Some("13800000001"),
         balance_fen: 5230,
-        pending_fen: 0,
-        lost: false,
-        frozen: false,
-        closed: false,
-        second_card: false,
+        ..ORDINARY
     },
     DemoUser {
         sno: "2024000002",
@@ -148,10 +160,7 @@ pub(super) const DEMO_USERS: &[DemoUser] = &[
         phone: Some("13800000002"),
         balance_fen: 1280,
         pending_fen: 10000,
-        lost: false,
-        frozen: false,
-        closed: false,
-        second_card: false,
+        ..ORDINARY
     },
     DemoUser {
         sno: "2024000003",
@@ -160,11 +169,8 @@ pub(super) const DEMO_USERS: &[DemoUser] = &[
         dept: "机械工程学院",
         phone: Some("13800000003"),
         balance_fen: 8650,
-        pending_fen: 0,
         lost: true,
-        frozen: false,
-        closed: false,
-        second_card: false,
+        ..ORDINARY
     },
     DemoUser {
         sno: "2024000004",
@@ -173,11 +179,8 @@ pub(super) const DEMO_USERS: &[DemoUser] = &[
         dept: "数学科学学院",
         phone: Some("13800000004"),
         balance_fen: 2000,
-        pending_fen: 0,
-        lost: false,
         frozen: true,
-        closed: false,
-        second_card: false,
+        ..ORDINARY
     },
     DemoUser {
         sno: "2025000005",
@@ -186,11 +189,7 @@ pub(super) const DEMO_USERS: &[DemoUser] = &[
         dept: "经济管理学院",
         phone: Some("13800000005"),
         balance_fen: 350,
-        pending_fen: 0,
-        lost: false,
-        frozen: false,
-        closed: false,
-        second_card: false,
+        ..ORDINARY
     },
     DemoUser {
         sno: "2024000006",
@@ -199,11 +198,8 @@ pub(super) const DEMO_USERS: &[DemoUser] = &[
         dept: "物理学院",
         phone: Some("13800000006"),
         balance_fen: 15000,
-        pending_fen: 0,
-        lost: false,
-        frozen: false,
-        closed: false,
         second_card: true,
+        ..ORDINARY
     },
     DemoUser {
         sno: "2024000007",
@@ -212,11 +208,7 @@ pub(super) const DEMO_USERS: &[DemoUser] = &[
         dept: "外国语学院",
         phone: None,
         balance_fen: 4200,
-        pending_fen: 0,
-        lost: false,
-        frozen: false,
-        closed: false,
-        second_card: false,
+        ..ORDINARY
     },
     DemoUser {
         sno: "2008900001",
@@ -225,11 +217,7 @@ pub(super) const DEMO_USERS: &[DemoUser] = &[
         dept: "计算机科学与技术学院",
         phone: Some("13800000008"),
         balance_fen: 32000,
-        pending_fen: 0,
-        lost: false,
-        frozen: false,
-        closed: false,
-        second_card: false,
+        ..ORDINARY
     },
     DemoUser {
         sno: "2019000009",
@@ -238,11 +226,8 @@ pub(super) const DEMO_USERS: &[DemoUser] = &[
         dept: "土木工程学院",
         phone: Some("13800000009"),
         balance_fen: 0,
-        pending_fen: 0,
-        lost: false,
-        frozen: false,
         closed: true,
-        second_card: false,
+        ..ORDINARY
     },
     DemoUser {
         sno: "2023000010",
@@ -251,11 +236,7 @@ pub(super) const DEMO_USERS: &[DemoUser] = &[
         dept: "材料科学与工程学院",
         phone: Some("13800000010"),
         balance_fen: 99000,
-        pending_fen: 0,
-        lost: false,
-        frozen: false,
-        closed: false,
-        second_card: false,
+        ..ORDINARY
     },
 ];
 
