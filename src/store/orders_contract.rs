@@ -35,6 +35,11 @@ pub fn new_order(key: &str, amount_fen: i64) -> NewOrder {
     }
 }
 
+/// Create `order` (with `task` queued, if any) and give back its id.
+async fn created_id<S: OrderStore>(store: &S, order: NewOrder, task: Option<OrderTask>) -> OrderId {
+    store.create(order, task).await.unwrap().order().id.clone()
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -99,13 +104,7 @@ pub async fn transitions_compare_and_set_and_replays_are_already_applied<S: Orde
 ) {
     let clock = ManualClock::starting_at(T0);
     let store = make(clock.clone());
-    let id = store
-        .create(new_order("wx-msg-1", 5_000), None)
-        .await
-        .unwrap()
-        .order()
-        .id
-        .clone();
+    let id = created_id(&store, new_order("wx-msg-1", 5_000), None).await;
     clock.advance(Duration::from_secs(2));
     let step =
         Transition::new(OrderState::Created, OrderState::Debiting).because("bank debit sent");
@@ -250,13 +249,12 @@ pub async fn a_claim_is_exclusive_until_its_lease_expires<S: OrderStore>(
 ) {
     let clock = ManualClock::starting_at(T0);
     let store = make(clock.clone());
-    let id = store
-        .create(new_order("wx-msg-1", 5_000), Some(OrderTask::Advance))
-        .await
-        .unwrap()
-        .order()
-        .id
-        .clone();
+    let id = created_id(
+        &store,
+        new_order("wx-msg-1", 5_000),
+        Some(OrderTask::Advance),
+    )
+    .await;
     let first = store.claim(LEASE, 10).await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(
@@ -430,13 +428,12 @@ pub async fn a_worker_claims_only_the_kinds_it_drives<S: OrderStore>(
     make: impl Fn(Arc<ManualClock>) -> S,
 ) {
     let store = make(ManualClock::starting_at(T0));
-    let top_up = store
-        .create(new_order("wx-msg-1", 5_000), Some(OrderTask::Advance))
-        .await
-        .unwrap()
-        .order()
-        .id
-        .clone();
+    let top_up = created_id(
+        &store,
+        new_order("wx-msg-1", 5_000),
+        Some(OrderTask::Advance),
+    )
+    .await;
     let payment = NewOrder {
         kind: OrderKind::Payment {
             biller_id: "elec".into(),
@@ -446,13 +443,7 @@ pub async fn a_worker_claims_only_the_kinds_it_drives<S: OrderStore>(
         },
         ..new_order("wx-msg-2", 3_000)
     };
-    let payment = store
-        .create(payment, Some(OrderTask::Advance))
-        .await
-        .unwrap()
-        .order()
-        .id
-        .clone();
+    let payment = created_id(&store, payment, Some(OrderTask::Advance)).await;
     let claimed = store
         .claim_kinds(&[KindTag::TopUp], LEASE, 10)
         .await
@@ -526,13 +517,12 @@ pub async fn work_queued_while_claimed_survives_the_ack<S: OrderStore>(
     make: impl Fn(Arc<ManualClock>) -> S,
 ) {
     let store = make(ManualClock::starting_at(T0));
-    let id = store
-        .create(new_order("wx-msg-1", 5_000), Some(OrderTask::Advance))
-        .await
-        .unwrap()
-        .order()
-        .id
-        .clone();
+    let id = created_id(
+        &store,
+        new_order("wx-msg-1", 5_000),
+        Some(OrderTask::Advance),
+    )
+    .await;
     let claim = store.claim(LEASE, 10).await.unwrap().remove(0);
     // the worker takes a step and queues the next one, then acknowledges its claim
     let step = Transition::new(OrderState::Created, OrderState::Debiting).then(OrderTask::Advance);
