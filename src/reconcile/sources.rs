@@ -182,17 +182,45 @@ fn report(upstream: Upstream, outcome: Result<SourceState, Unusable>) -> SourceR
     SourceReport { upstream, state }
 }
 
+/// Page `page` of the statement of `date`, as the bank and the billers are both asked.
+fn dated(date: NaiveDate, page: u32) -> StatementQuery {
+    StatementQuery {
+        date: date.to_string(),
+        page,
+        page_size: MAX_PAGE_SIZE,
+    }
+}
+
+/// A bank or card-system row: a person's trade, whose money moved once it succeeded (a
+/// reversed trade moved too, then went back).
+fn trade_row(
+    kind: RowKind,
+    state: TradeState,
+    out_trade_no: String,
+    serial: String,
+    date: NaiveDate,
+    amount_fen: i64,
+    sno: String,
+) -> TheirRow {
+    TheirRow {
+        kind,
+        moved: matches!(state, TradeState::Success | TradeState::Reversed),
+        state: state_word(&state),
+        out_trade_no,
+        serial,
+        date,
+        amount_fen,
+        biller_id: None,
+        sno: Some(sno),
+    }
+}
+
 async fn bank_rows(
     bank: &BankHandle,
     date: NaiveDate,
 ) -> Result<(SourceState, Vec<TheirRow>), Unusable> {
     let collected = collect(|page| async move {
-        let q = StatementQuery {
-            date: date.to_string(),
-            page,
-            page_size: MAX_PAGE_SIZE,
-        };
-        let s = bank.statement(&q).await?;
+        let s = bank.statement(&dated(date, page)).await?;
         Ok((s.count, s.sum_fen, s.file_sha256, s.page))
     })
     .await?;
@@ -210,17 +238,15 @@ async fn bank_rows(
                 return Err(Unusable::Malformed(format!("unknown row type {other:?}")));
             }
         };
-        rows.push(TheirRow {
+        rows.push(trade_row(
             kind,
-            moved: matches!(r.state, TradeState::Success | TradeState::Reversed),
-            state: state_word(&r.state),
-            out_trade_no: r.out_trade_no,
-            serial: r.bank_trade_no,
+            r.state,
+            r.out_trade_no,
+            r.bank_trade_no,
             date,
-            amount_fen: r.amount_fen,
-            biller_id: None,
-            sno: Some(r.sno),
-        });
+            r.amount_fen,
+            r.sno,
+        ));
     }
     Ok((state, rows))
 }
@@ -253,16 +279,16 @@ async fn card_rows(
         count += checked.count;
         sum_fen += checked.sum_fen;
         all_hashed &= checked.hash_checked;
-        rows.extend(collected.rows.into_iter().map(|r| TheirRow {
-            kind,
-            moved: matches!(r.state, TradeState::Success | TradeState::Reversed),
-            state: state_word(&r.state),
-            out_trade_no: r.out_trade_no,
-            serial: r.trade_no,
-            date,
-            amount_fen: r.amount_fen,
-            biller_id: None,
-            sno: Some(r.sno),
+        rows.extend(collected.rows.into_iter().map(|r| {
+            trade_row(
+                kind,
+                r.state,
+                r.out_trade_no,
+                r.trade_no,
+                date,
+                r.amount_fen,
+                r.sno,
+            )
         }));
     }
     let state = SourceState::Ok {
@@ -278,12 +304,7 @@ async fn biller_rows(
     date: NaiveDate,
 ) -> Result<(SourceState, Vec<TheirRow>), Unusable> {
     let collected = collect(|page| async move {
-        let q = StatementQuery {
-            date: date.to_string(),
-            page,
-            page_size: MAX_PAGE_SIZE,
-        };
-        let s = billers.statement(&q).await?;
+        let s = billers.statement(&dated(date, page)).await?;
         Ok((s.count, s.sum_fen, s.file_sha256, s.page))
     })
     .await?;
