@@ -562,23 +562,23 @@ mod tests {
     const V5_BODY: &str = "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName><Encrypt><![CDATA[RypEvHKD8QQKFhvQ6QleEB4J58tiPdvo+rtK1I9qca6aM/wvqnLSV5zEPeusUiX5L5X/0lWfrf0QADHHhGd3QczcdCUpj911L3vg3W/sYYvuJTs3TUUkSUXxaccAS0qhxchrRYt66wiSpGLYL42aM6A8dTT+6k4aSknmPj48kzJs8qLjvd4Xgpue06DOdnLxAUHzM6+kDZ+HMZfJYuR+LtwGc2hgf5gsijff0ekUNXZiqATP7PF5mZxZ3Izoun1s4zG4LUMnvw2r+KqCKIw+3IQH03v+BCA9nMELNqbSf6tiWSrXJB3LAVGUcallcrw8V2t9EL4EhzJWrQUax5wLVMNS0+rUPA3k22Ncx4XXZS9o0MBH27Bo6BpNelZpS+/uh9KsNlY6bHCmJU9p8g7m3fVKn28H3KDYA5Pl/T8Z1ptDAVe0lXdQ2YoyyH2uyPIGHBZZIs2pDBS8R07+qN+E7Q==]]></Encrypt></xml>";
     const V1_BODY: &str = "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[oyORnuP8q7ou2gfYjqLzSIWZf0rs]]></FromUserName><CreateTime>1409735668</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[abcdteT]]></Content><MsgId>6054768590064713728</MsgId><Encrypt><![CDATA[hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE=]]></Encrypt></xml>";
 
-    fn codec(tokens: &[&str], keys: &[&str], app_id: &str) -> Codec {
-        Codec::new(CodecConfig {
+    fn config(tokens: &[&str], keys: &[&str], app_id: &str) -> CodecConfig {
+        CodecConfig {
             tokens: tokens.iter().map(|s| s.to_string()).collect(),
             aes_keys: keys.iter().map(|s| s.to_string()).collect(),
             app_id: app_id.into(),
             ..CodecConfig::default()
-        })
-        .unwrap()
+        }
+    }
+
+    fn codec(tokens: &[&str], keys: &[&str], app_id: &str) -> Codec {
+        Codec::new(config(tokens, keys, app_id)).unwrap()
     }
 
     fn codec_in(mode: EncryptionMode, tokens: &[&str], keys: &[&str], app_id: &str) -> Codec {
         Codec::new(CodecConfig {
-            tokens: tokens.iter().map(|s| s.to_string()).collect(),
-            aes_keys: keys.iter().map(|s| s.to_string()).collect(),
-            app_id: app_id.into(),
             mode: Some(mode),
-            ..CodecConfig::default()
+            ..config(tokens, keys, app_id)
         })
         .unwrap()
     }
@@ -599,6 +599,11 @@ mod tests {
             }
         }
         q
+    }
+
+    /// Why `c` refuses `body` with `query` at `now`.
+    fn refusal(c: &Codec, query: &CallbackQuery, body: &str, now: i64) -> WeChatError {
+        c.open(query, body.as_bytes(), now).unwrap_err()
     }
 
     fn text_xml(content: &str) -> String {
@@ -673,14 +678,14 @@ mod tests {
             ("msg_signature", "046e02f8204d34f8ba5fa3b1db94908f3df2e9b3"),
         ]);
         assert!(matches!(
-            c.open(&query, body.as_bytes(), 1714112445),
-            Err(WeChatError::MalformedXml(_))
+            refusal(&c, &query, &body, 1714112445),
+            WeChatError::MalformedXml(_)
         ));
         let mut wrong = query.clone();
         wrong.msg_signature = Some("046e02f8204d34f8ba5fa3b1db94908f3df2e9b4".into());
         assert!(matches!(
-            c.open(&wrong, body.as_bytes(), 1714112445),
-            Err(WeChatError::BadMsgSignature)
+            refusal(&c, &wrong, &body, 1714112445),
+            WeChatError::BadMsgSignature
         ));
     }
 
@@ -821,15 +826,15 @@ mod tests {
             ("encrypt_type", "aes"),
         ]);
         assert!(matches!(
-            c.open(&query, V1_BODY.as_bytes(), 1409735669),
-            Err(WeChatError::MissingParam("msg_signature"))
+            refusal(&c, &query, V1_BODY, 1409735669),
+            WeChatError::MissingParam("msg_signature")
         ));
         // The 3-part signature passed as msg_signature does not verify either.
         let mut swapped = query.clone();
         swapped.msg_signature = swapped.signature.clone();
         assert!(matches!(
-            c.open(&swapped, V1_BODY.as_bytes(), 1409735669),
-            Err(WeChatError::BadMsgSignature)
+            refusal(&c, &swapped, V1_BODY, 1409735669),
+            WeChatError::BadMsgSignature
         ));
     }
 
@@ -871,14 +876,14 @@ mod tests {
             }
         ));
         assert!(matches!(
-            c.open(&query, body.as_bytes(), 1714037059 - 301),
-            Err(WeChatError::StaleTimestamp { .. })
+            refusal(&c, &query, &body, 1714037059 - 301),
+            WeChatError::StaleTimestamp { .. }
         ));
         let mut junk = query.clone();
         junk.timestamp = Some("soon".into());
         assert!(matches!(
-            c.open(&junk, body.as_bytes(), 0),
-            Err(WeChatError::BadTimestamp)
+            refusal(&c, &junk, &body, 0),
+            WeChatError::BadTimestamp
         ));
     }
 
@@ -926,8 +931,8 @@ mod tests {
         let (qs, body) =
             stranger.seal_inbound(&text_xml("hi"), true, 1_700_000_000, "99", "o_user");
         assert!(matches!(
-            ours.open(&parse_query(&qs), body.as_bytes(), 1_700_000_000),
-            Err(WeChatError::BadMsgSignature)
+            refusal(&ours, &parse_query(&qs), &body, 1_700_000_000),
+            WeChatError::BadMsgSignature
         ));
     }
 
@@ -962,8 +967,8 @@ mod tests {
         assert!(matches!(err, WeChatError::Doctype));
         let (qs, body) = p.seal_inbound("<xml><ToUserName>", false, 100, "2", "o");
         assert!(matches!(
-            c.open(&parse_query(&qs), body.as_bytes(), 100),
-            Err(WeChatError::MalformedXml(_))
+            refusal(&c, &parse_query(&qs), &body, 100),
+            WeChatError::MalformedXml(_)
         ));
     }
 
@@ -979,8 +984,8 @@ mod tests {
         let mut odd = parse_query(&qs);
         odd.encrypt_type = Some("des".into());
         assert!(matches!(
-            plain_only.open(&odd, body.as_bytes(), 100),
-            Err(WeChatError::UnsupportedEncryptType)
+            refusal(&plain_only, &odd, &body, 100),
+            WeChatError::UnsupportedEncryptType
         ));
         // encrypt_type=raw is plaintext; AES is case-insensitive.
         let both = codec(&["t"], &[ABC_EAK], "wxapp");
@@ -995,16 +1000,16 @@ mod tests {
             Mode::Plain
         );
         assert!(matches!(
-            both.open(&raw, body.as_bytes(), 100),
-            Err(WeChatError::PlaintextRefused)
+            refusal(&both, &raw, &body, 100),
+            WeChatError::PlaintextRefused
         ));
         // A safe-mode query over a body without <Encrypt>.
         let mut safe_q = parse_query(&qs);
         safe_q.encrypt_type = Some("aes".into());
         safe_q.msg_signature = Some("0".repeat(40));
         assert!(matches!(
-            both.open(&safe_q, body.as_bytes(), 100),
-            Err(WeChatError::MissingField("Encrypt"))
+            refusal(&both, &safe_q, &body, 100),
+            WeChatError::MissingField("Encrypt")
         ));
     }
 
