@@ -85,6 +85,9 @@ pub(crate) fn serve<R: StatementRow, A: Serialize>(
     .map(|answer| faults.shape(answer))
 }
 
+// The three row types are the protocol's own structs (crate::wire), alike in their key and
+// amount fields; each names its trade number differently and the bank's reversal counts
+// negative, so each says so in its own few accessor lines.
 impl StatementRow for DailyRecord {
     fn trade_no(&self) -> &str {
         &self.trade_no

@@ -82,6 +82,7 @@ pub struct BreakerChanged {
 
 impl BreakerChanged {
     pub fn emit(self) {
+        // The same event at two levels: tracing takes the level only as a constant.
         if self.state == BreakerState::Closed {
             tracing::info!(
                 upstream = self.upstream,

@@ -23,6 +23,8 @@ impl InboundMessage {
             OpenId::parse(f.req("FromUserName")?.trim()).map_err(|_| WeChatError::NotAnOpenId)?;
         let create_time: i64 = f.num("CreateTime")?;
         let msg_type = f.req("MsgType")?.trim().to_owned();
+        // One arm per MsgType, each reading its own elements; `video` and `shortvideo` carry
+        // the same ones but stay two variants, as WeChat keeps them two types.
         let body = match msg_type.to_ascii_lowercase().as_str() {
             "text" => InboundBody::Text {
                 content: f.req("Content")?.to_owned(),

@@ -4,6 +4,9 @@
 use crate::wechat::inbound::{Event, InboundBody, InboundMessage};
 use crate::wechat::xml;
 
+// One arm per message type and event, field by field in WeChat's order: the arms look
+// alike, but each writes a different element list (docs/wechat-protocol.md), and a shared
+// table would only move the same lines into data.
 impl InboundMessage {
     /// Serialize as WeChat sends it (text in CDATA, numbers bare, one line). The platform side
     /// of the protocol: used by the chat client, tests and benches.
@@ -153,6 +156,8 @@ impl Event {
                 n(o, "Count", count);
                 o.push_str("<PicList></PicList></SendPicsInfo>");
             }
+            // The same names as the location message's, but WeChat nests them in
+            // <SendLocationInfo> and sends every one as text (CDATA), numbers included.
             Self::LocationSelect {
                 key,
                 latitude,
