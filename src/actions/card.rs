@@ -1,14 +1,17 @@
 //! Card queries and report-loss: balance, transactions (paged: "回复 更多"), card info,
 //! report loss (with an explicit confirmation) and the lost-and-found lookup.
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDate};
 use serde_json::{Value, json};
 
 use super::support::{
     adapters, argument, binding, is_confirm, label, mask_card, mask_name, parse_day, short_time,
     today, upstream, yuan,
 };
-use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput, DialogChange};
+use super::{
+    ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput, DialogChange, MoreChange,
+};
+use crate::store::MoreCursor;
 use crate::wire::{CardStatus, Direction, ErrorCode, TransactionsQuery};
 
 /// How far back "流水" looks without a day named.
@@ -42,7 +45,12 @@ pub(super) fn all() -> Vec<ActionDef> {
         ActionDef {
             name: "more",
             fields: TRANSACTION_FIELDS,
-            messages: &["more.none"],
+            messages: &[
+                "more.none",
+                "transactions.empty",
+                "transactions.period.day",
+                "transactions.period.recent",
+            ],
             run: more,
         },
         ActionDef {
@@ -101,24 +109,21 @@ fn balance(input: ActionInput<'_>) -> ActionFuture<'_> {
     })
 }
 
-/// Where a paged list stopped, kept per user for "更多".
-fn cursor_key(input: &ActionInput<'_>) -> String {
-    format!("u:{}:more", input.openid.as_str())
-}
-
+/// One page of the card transactions of the campus days `from..=to`; the cursor in the session
+/// record moves to the next page, or is cleared on the last one.
 async fn transactions_page(
     input: &ActionInput<'_>,
     account: &str,
-    from: &str,
-    to: &str,
-    period: &str,
+    from: NaiveDate,
+    to: NaiveDate,
     page: u32,
 ) -> Result<ActionOutput, ActionError> {
+    let period = period_label(input, from, to)?;
     let page_size = input.services.settings.page_size.max(1);
     let query = TransactionsQuery {
         account: account.to_owned(),
-        from: from.to_owned(),
-        to: to.to_owned(),
+        from: from.format("%Y-%m-%d").to_string(),
+        to: to.format("%Y-%m-%d").to_string(),
         page,
         page_size,
         direction: None,
@@ -131,20 +136,21 @@ async fn transactions_page(
         .map_err(upstream("card"))?;
     let pages = result.total.div_ceil(page_size as u64).max(1);
     let has_more = (page as u64) < pages;
-    let store = &input.services.store;
-    if has_more {
-        store.counters().put_value(
-            &cursor_key(input),
-            &json!({ "kind": "transactions", "account": account, "from": from, "to": to, "period": period, "page": page + 1 }),
-        )?;
+    let more = if has_more {
+        MoreChange::Next(Box::new(MoreCursor::Transactions {
+            account: account.to_owned(),
+            from,
+            to,
+            page: page + 1,
+        }))
     } else {
-        store.counters().remove(&cursor_key(input))?;
-    }
+        MoreChange::Done
+    };
     if result.items.is_empty() {
-        return Ok(ActionOutput::message(
-            "transactions.empty",
-            json!({ "period": period }),
-        ));
+        return Ok(
+            ActionOutput::message("transactions.empty", json!({ "period": period }))
+                .with_more(more),
+        );
     }
     let items: Vec<Value> = result
         .items
@@ -171,70 +177,61 @@ async fn transactions_page(
         "pages": pages,
         "has_more": has_more,
         "items": items,
-    })))
+    }))
+    .with_more(more))
+}
+
+/// 「11月20日」 for one day, 「近 30 天」 for the recent days (the words are in the message tables).
+fn period_label(
+    input: &ActionInput<'_>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<String, ActionError> {
+    if from == to {
+        label(
+            input,
+            "transactions.period.day",
+            json!({ "month": from.format("%m").to_string(), "day": from.format("%d").to_string() }),
+        )
+    } else {
+        label(
+            input,
+            "transactions.period.recent",
+            json!({ "days": (to - from).num_days() }),
+        )
+    }
 }
 
 fn transactions(input: ActionInput<'_>) -> ActionFuture<'_> {
     Box::pin(async move {
         let b = binding(&input)?;
         let today = today(&input);
-        let (from, to, period) = match argument(&input) {
+        let (from, to) = match argument(&input) {
             Some(arg) => match parse_day(&arg, today) {
-                Some(day) => {
-                    let d = day.format("%Y-%m-%d").to_string();
-                    let period = label(
-                        &input,
-                        "transactions.period.day",
-                        json!({ "month": day.format("%m").to_string(), "day": day.format("%d").to_string() }),
-                    )?;
-                    (d.clone(), d, period)
-                }
+                Some(day) => (day, day),
                 None => return Ok(ActionOutput::message("transactions.bad_day", json!({}))),
             },
-            None => (
-                (today - Duration::days(RECENT_DAYS))
-                    .format("%Y-%m-%d")
-                    .to_string(),
-                today.format("%Y-%m-%d").to_string(),
-                label(
-                    &input,
-                    "transactions.period.recent",
-                    json!({ "days": RECENT_DAYS }),
-                )?,
-            ),
+            None => (today - Duration::days(RECENT_DAYS), today),
         };
-        transactions_page(&input, &b.account, &from, &to, &period, 1).await
+        transactions_page(&input, &b.account, from, to, 1).await
     })
 }
 
 fn more(input: ActionInput<'_>) -> ActionFuture<'_> {
     Box::pin(async move {
-        let cursor = input
-            .services
-            .store
-            .counters()
-            .get_value(&cursor_key(&input))?;
-        let Some(c) =
-            cursor.filter(|c| c.get("kind").and_then(Value::as_str) == Some("transactions"))
-        else {
-            return Ok(ActionOutput::message("more.none", json!({})));
-        };
-        let s = |k: &str| {
-            c.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let page = c.get("page").and_then(Value::as_u64).unwrap_or(2) as u32;
-        transactions_page(
-            &input,
-            &s("account"),
-            &s("from"),
-            &s("to"),
-            &s("period"),
-            page,
-        )
-        .await
+        let b = binding(&input)?;
+        match input.more {
+            // A cursor of a card the user has since unbound continues nothing.
+            Some(MoreCursor::Transactions {
+                account,
+                from,
+                to,
+                page,
+            }) if *account == b.account => {
+                transactions_page(&input, account, *from, *to, *page).await
+            }
+            _ => Ok(ActionOutput::message("more.none", json!({}))),
+        }
     })
 }
 

@@ -35,7 +35,7 @@ pub(crate) use notices::reader_of;
 
 use crate::domain::OpenId;
 use crate::rules::ActionCatalog;
-use crate::store::{Binding, Dialog, Store, StoreError};
+use crate::store::{Binding, Dialog, MoreCursor, Store, StoreError};
 
 pub use tickets::WeChatMedia;
 
@@ -75,6 +75,8 @@ pub struct ActionInput<'a> {
     pub media_id: Option<&'a str>,
     /// Set when this call continues a dialog the same action started.
     pub dialog: Option<&'a Dialog>,
+    /// Where the user's last paged list stopped (from their session record), for 「更多」.
+    pub more: Option<&'a MoreCursor>,
     pub binding: Option<&'a Binding>,
     pub now: i64,
     pub services: &'a Services,
@@ -92,6 +94,8 @@ pub struct ActionOutput {
     /// Answer with this named message instead of the rule's own reply.
     pub message: Option<&'static str>,
     pub dialog: DialogChange,
+    /// What becomes of the user's paging cursor.
+    pub more: MoreChange,
 }
 
 impl ActionOutput {
@@ -105,13 +109,31 @@ impl ActionOutput {
         Self {
             fields,
             message: Some(key),
-            dialog: DialogChange::Keep,
+            ..Self::default()
         }
     }
     pub fn with_dialog(mut self, change: DialogChange) -> Self {
         self.dialog = change;
         self
     }
+    pub fn with_more(mut self, change: MoreChange) -> Self {
+        self.more = change;
+        self
+    }
+}
+
+/// A paged list's effect on the session record's cursor; the router applies it, so the cursor
+/// is written with the record, like a dialog step.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub enum MoreChange {
+    /// Leave the cursor as it is.
+    #[default]
+    Keep,
+    /// There is a next page: 「更多」 shows it. (Boxed: it is rare, and every action's output
+    /// would otherwise carry its size.)
+    Next(Box<MoreCursor>),
+    /// The list is exhausted: 「更多」 has nothing to continue.
+    Done,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]

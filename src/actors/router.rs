@@ -24,7 +24,7 @@ use thread_local::ThreadLocal;
 
 use super::session::SessionError;
 use crate::actions::{
-    ActionError, ActionInput, ActionOutput, ActionRegistry, DialogChange, Services,
+    ActionError, ActionInput, ActionOutput, ActionRegistry, DialogChange, MoreChange, Services,
 };
 use crate::domain::OpenId;
 use crate::rules::{LiveRules, Matched, RuleTable, Trigger, normalize};
@@ -309,6 +309,7 @@ impl Router {
             captures,
             media_id,
             dialog,
+            more: record.more.as_ref(),
             binding: binding.as_ref(),
             now,
             services: &self.services,
@@ -323,7 +324,13 @@ impl Router {
                 fields,
                 message,
                 dialog: change,
+                more,
             }) => {
+                match more {
+                    MoreChange::Keep => {}
+                    MoreChange::Next(cursor) => record.more = Some(*cursor),
+                    MoreChange::Done => record.more = None,
+                }
                 match change {
                     DialogChange::Keep => {}
                     DialogChange::End => record.dialog = None,

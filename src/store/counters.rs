@@ -1,11 +1,11 @@
-//! Small durable values in the `counters` tree: per-user state such as a paging cursor, and
-//! (through `codes`, in the same tree) the verification codes and their day counters.
+//! Small durable values in the `counters` tree: (through `codes`) the verification codes and
+//! their day counters.
 //!
 //! Keys are namespaced by their owner: `u:{openid}:…` for per-user entries (removed when the
 //! user unsubscribes); `d:{campus day}:…` for day counters, which `codes` sweeps once the day
 //! is over and which survive an unsubscribe on purpose (they are the limits).
 
-use super::{StoreError, from_json, to_json};
+use super::{StoreError, from_json};
 
 #[derive(Clone)]
 pub struct CountersRepo {
@@ -15,12 +15,6 @@ pub struct CountersRepo {
 impl CountersRepo {
     pub(super) fn new(tree: sled::Tree) -> Self {
         Self { tree }
-    }
-
-    /// Store a small JSON value (a paging cursor).
-    pub fn put_value(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
-        self.tree.insert(key, to_json(value))?;
-        Ok(())
     }
 
     pub fn get_value(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {

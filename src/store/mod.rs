@@ -72,7 +72,7 @@ pub use push::{Delivery, DeliveryCounts, JobState, MassSend, PushChannel, PushJo
 pub use reconcile::ReconStore;
 pub use reconcile_sled::SledRecon;
 pub use rules_snapshot::RulesSnapshotRepo;
-pub use sessions::{Dialog, SessionRecord, SessionsRepo};
+pub use sessions::{Dialog, MoreCursor, SessionRecord, SessionsRepo};
 pub use tickets::{
     Actor, Change, Photo, PhotoInfo, Ticket, TicketCategory, TicketError, TicketEvent, TicketState,
     TicketsRepo,

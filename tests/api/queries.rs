@@ -41,6 +41,33 @@ async fn transactions_are_paged_with_more() {
     assert!(app.say(&user, "流水 哪天").await.contains("没看懂"));
 }
 
+/// The 「更多」 cursor is part of the user's session record, so a restart between a page and
+/// 「更多」 continues the same list.
+#[tokio::test]
+async fn more_after_a_restart_shows_the_next_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_dir(std::path::Path::new("config/rules"), &rules);
+    let opts = || TestOptions {
+        data_dir: Some(tmp.path().join("data")),
+        rules_dir: Some(rules.clone()),
+        ..TestOptions::default()
+    };
+    let user = openid("more_restart");
+    let sno = "2024000001";
+
+    let app = spawn_app_with(opts());
+    app.bind(&user, sno).await;
+    let first = app.say(&user, "流水").await;
+    assert_eq!(first, recent_transactions_reply(&app, sno, 1).await);
+    app.stop().await;
+
+    let app = spawn_app_with(opts());
+    let second = app.say(&user, "更多").await;
+    assert_eq!(second, recent_transactions_reply(&app, sno, 2).await);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn card_info_report_loss_and_lost_and_found() {
     let app = spawn_app();
@@ -240,6 +267,58 @@ async fn unmatched_messages_after_the_default_reply_still_get_a_pointer_to_help(
 /// The campus date today (UTC+8, as the demo settings say).
 fn campus_today() -> chrono::NaiveDate {
     (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
+
+/// Page `page` of 「流水」 (the last 30 days) for `sno`, from the card system's own list, as the
+/// rule file renders it.
+async fn recent_transactions_reply(app: &TestApp, sno: &str, page: u32) -> String {
+    let today = campus_today();
+    let account = app.sim_account(sno).await["account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page_size = onecard::settings::ServicesSettings::default().page_size;
+    let list: onecard::wire::Page<onecard::wire::Transaction> = app
+        .upstream_read(
+            "/sim/card",
+            paths::CARD_TRANSACTIONS_LIST,
+            json!({
+                "account": account,
+                "from": (today - chrono::Duration::days(30)).format("%Y-%m-%d").to_string(),
+                "to": today.format("%Y-%m-%d").to_string(),
+                "page": page,
+                "page_size": page_size,
+            }),
+        )
+        .await;
+    let pages = list.total.div_ceil(page_size as u64).max(1);
+    let mut text = format!(
+        "近30天共 {} 笔交易（第 {page}/{pages} 页）：\n",
+        list.total
+    );
+    for t in &list.items {
+        let at = chrono::DateTime::parse_from_rfc3339(&t.occurred_at).unwrap()
+            + chrono::Duration::hours(8);
+        let sign = match t.direction {
+            onecard::wire::Direction::In => "+",
+            onecard::wire::Direction::Out => "-",
+        };
+        let place = if t.merchant_name.is_empty() {
+            &t.type_name
+        } else {
+            &t.merchant_name
+        };
+        text += &format!(
+            "{} {place} {sign}{} 元，余额 {}\n",
+            at.naive_utc().format("%m-%d %H:%M"),
+            onecard::domain::Fen(t.amount_fen).yuan(),
+            onecard::domain::Fen(t.balance_after_fen).yuan(),
+        );
+    }
+    if (page as u64) < pages {
+        text += "回复「更多」查看下一页。";
+    }
+    text.trim_end().to_owned()
 }
 
 /// 「会议」 for `sno`: the meetings the public data store lists from a week ago to 30 days
