@@ -104,20 +104,24 @@ fn answer(
     in_text: bool,
 ) -> Result<ActionOutput, super::ActionError> {
     let guides = visible_guides(input)?;
+    // The topic keeps the user's capitals for the reply; matching ignores case (「wifi」 finds
+    // a 「WiFi」 keyword).
+    let wanted = query.to_lowercase();
     let best = guides
         .iter()
         .filter_map(|g| {
             let hit = g
                 .keywords
                 .iter()
+                .map(|k| k.to_lowercase())
                 .filter(|k| {
                     !k.is_empty()
-                        && (query.contains(k.as_str())
-                            || (!in_text && k.contains(query) && !query.is_empty()))
+                        && (wanted.contains(k.as_str())
+                            || (!in_text && k.contains(&wanted) && !wanted.is_empty()))
                 })
                 .map(|k| k.chars().count())
                 .max()
-                .or_else(|| (!in_text && g.title.contains(query)).then_some(0));
+                .or_else(|| (!in_text && g.title.to_lowercase().contains(&wanted)).then_some(0));
             hit.map(|len| (len, g))
         })
         .max_by_key(|(len, g)| (*len, std::cmp::Reverse(g.topic)));

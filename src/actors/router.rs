@@ -161,7 +161,8 @@ impl Router {
         let local = self.local_now(now);
         let owned_trigger = trigger;
         let t = match &owned_trigger {
-            None => Trigger::Text(&normalized),
+            // The table normalises it, and cuts captures from it with the user's capitals.
+            None => Trigger::Text(&trigger_text),
             Some(TriggerKind::Click(k)) => Trigger::Click(k),
             Some(TriggerKind::Scan(k)) => Trigger::Scan(k),
             Some(TriggerKind::Subscribe(s)) => Trigger::Subscribe {

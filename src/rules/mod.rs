@@ -212,21 +212,44 @@ pub(crate) fn exact_key(normalized: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn normalize_once(input: &str) -> String {
-    let lower = if unicode_normalization::is_nfkc_quick(input.chars())
+    fold_width_and_space(&fold_width(input).to_lowercase())
+}
+
+/// Unicode NFKC: full-width ＡＢＣ１２３ and the ideographic space become ASCII.
+fn fold_width(input: &str) -> std::borrow::Cow<'_, str> {
+    if unicode_normalization::is_nfkc_quick(input.chars())
         == unicode_normalization::IsNormalized::Yes
     {
-        input.to_lowercase()
+        std::borrow::Cow::Borrowed(input)
     } else {
-        input.nfkc().collect::<String>().to_lowercase()
-    };
-    let mut out = String::with_capacity(lower.len());
-    for word in lower.split_whitespace() {
+        std::borrow::Cow::Owned(input.nfkc().collect())
+    }
+}
+
+/// Leading/trailing whitespace removed, inner runs collapsed to one space.
+fn fold_width_and_space(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for word in input.split_whitespace() {
         if !out.is_empty() {
             out.push(' ');
         }
         out.push_str(word);
     }
     out
+}
+
+/// `original` in [`normalize`]'s form but with the user's capitals, when it lines up byte for
+/// byte with `normalized` (lower-casing kept every character's length): matching is done on the
+/// normal form, and what a rule captures (a room 「A305」, a topic 「WiFi」) is cut at the same
+/// positions from this text. `None` when they do not line up (a few scripts change length when
+/// lower-cased); the lower-case capture is the fallback then.
+pub(crate) fn cased_like(original: &str, normalized: &str) -> Option<String> {
+    let cased = fold_width_and_space(&fold_width(original));
+    let lines_up = cased.len() == normalized.len()
+        && cased.chars().zip(normalized.chars()).all(|(c, n)| {
+            c.len_utf8() == n.len_utf8() && (c == n || c.to_lowercase().eq(std::iter::once(n)))
+        });
+    lines_up.then_some(cased)
 }
 
 #[cfg(test)]
@@ -254,6 +277,16 @@ mod tests {
         // Punctuation inside stays, and a keyword of only punctuation is kept.
         assert_eq!(key("a.b"), "a.b");
         assert_eq!(key("？"), "?");
+    }
+
+    #[test]
+    fn the_cased_form_lines_up_with_the_normal_form() {
+        let cased = |s: &str| cased_like(s, &normalize(s));
+        assert_eq!(cased("宿舍  Ａ305 "), Some("宿舍 A305".to_owned()));
+        assert_eq!(cased("指南 WiFi"), Some("指南 WiFi".to_owned()));
+        assert_eq!(cased("余额"), Some("余额".to_owned()));
+        // 'İ' lower-cases to two characters: no alignment, the lower-case capture stays.
+        assert_eq!(cased("指南 İstanbul"), None);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use super::template::{ReplySet, context, render_named};
 /// told only when the message tables themselves cannot answer, not even with `error.busy`.
 pub const LAST_RESORT_TEXT: &str = "系统繁忙，请稍后再试。";
 
-use super::{RuleError, Trigger, exact_key, normalize};
+use super::{RuleError, Trigger, cased_like, exact_key, normalize};
 
 /// Compiled size limit of the set of all regexes (each one alone is limited at load).
 const REGEX_SET_SIZE_LIMIT: usize = 64 << 20;
@@ -394,8 +394,8 @@ impl RuleTable {
     fn find(&self, trigger: &Trigger<'_>, now: NaiveDateTime) -> Option<Candidate> {
         match trigger {
             Trigger::Text(text) => {
-                let text = normalize(text);
-                self.match_text(&text, now)
+                let normalized = normalize(text);
+                self.match_text(&normalized, text, now)
                     .or_else(|| self.pick_plain(&self.default, MatchKind::Default, now))
             }
             Trigger::Click(key) => self.pick_keyed(&self.click, key.trim(), MatchKind::Click, now),
@@ -410,17 +410,39 @@ impl RuleTable {
         }
     }
 
-    fn match_text(&self, text: &str, now: NaiveDateTime) -> Option<Candidate> {
+    /// The best live text rule for `text` (normalised); its captures are cut from `original`
+    /// (as the user typed it) where the two line up, so they keep the user's capitals.
+    fn match_text(&self, text: &str, original: &str, now: NaiveDateTime) -> Option<Candidate> {
         let cands = self.text_candidates(text);
         let mut best = self.best(cands, now)?;
-        if let Some((re, _)) = best.regex.and_then(|i| self.regexes.get(i))
-            && let Some(caps) = re.captures(text)
-        {
-            best.captures = caps
-                .iter()
-                .skip(1)
-                .map(|g| g.map(|m| m.as_str().to_owned()).unwrap_or_default())
-                .collect();
+        let cased = match best.kind {
+            MatchKind::Prefix | MatchKind::Suffix | MatchKind::Regex if original != text => {
+                cased_like(original, text)
+            }
+            _ => None,
+        };
+        let source = cased.as_deref().unwrap_or(text);
+        let cut = |range: std::ops::Range<usize>| source.get(range).unwrap_or("").to_owned();
+        match best.kind {
+            MatchKind::Regex => {
+                if let Some((re, _)) = best.regex.and_then(|i| self.regexes.get(i))
+                    && let Some(caps) = re.captures(text)
+                {
+                    best.captures = caps
+                        .iter()
+                        .skip(1)
+                        .map(|g| g.map(|m| cut(m.range())).unwrap_or_default())
+                        .collect();
+                }
+            }
+            MatchKind::Prefix if cased.is_some() => {
+                best.captures = vec![cut(best.pattern.len()..text.len()).trim().to_owned()];
+            }
+            MatchKind::Suffix if cased.is_some() => {
+                let end = text.len().saturating_sub(best.pattern.len());
+                best.captures = vec![cut(0..end).trim().to_owned()];
+            }
+            _ => {}
         }
         Some(best)
     }

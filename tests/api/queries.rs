@@ -68,6 +68,23 @@ async fn more_after_a_restart_shows_the_next_page() {
     app.stop().await;
 }
 
+/// A topic typed with capitals is answered as typed: rules match on the lower-cased text, but
+/// what a rule captures comes from the user's own words.
+#[tokio::test]
+async fn a_guide_topic_typed_with_capitals_is_quoted_as_typed() {
+    let app = spawn_app();
+    let user = openid("guide_case");
+    assert_eq!(
+        app.say(&user, "指南 WiFi").await,
+        "没有找到与「WiFi」相关的指南。回复「指南」查看全部主题，或回复「人工客服」联系工作人员。"
+    );
+    // Full-width letters are still folded to ASCII, capitals kept.
+    assert_eq!(
+        app.say(&user, "指南　ＶＰＮ").await,
+        "没有找到与「VPN」相关的指南。回复「指南」查看全部主题，或回复「人工客服」联系工作人员。"
+    );
+}
+
 #[tokio::test]
 async fn card_info_report_loss_and_lost_and_found() {
     let app = spawn_app();
@@ -292,10 +309,7 @@ async fn recent_transactions_reply(app: &TestApp, sno: &str, page: u32) -> Strin
         )
         .await;
     let pages = list.total.div_ceil(page_size as u64).max(1);
-    let mut text = format!(
-        "近30天共 {} 笔交易（第 {page}/{pages} 页）：\n",
-        list.total
-    );
+    let mut text = format!("近30天共 {} 笔交易（第 {page}/{pages} 页）：\n", list.total);
     for t in &list.items {
         let at = chrono::DateTime::parse_from_rfc3339(&t.occurred_at).unwrap()
             + chrono::Duration::hours(8);
