@@ -216,18 +216,20 @@ fn resolve(t: &mut BankTrade, now: i64) {
     }
 }
 
+/// The person `sno` and their bound card; `BankNotBound` for an unknown or unbound person.
+fn bound<'s>(state: &'s SimState, sno: &str) -> Result<(&'s Person, BankAccount), OpError> {
+    let p = state.campus().person_by_sno(sno);
+    p.and_then(|p| Some((p, binding_of(state.config().seed, p)?)))
+        .ok_or_else(|| OpError::from(ErrorCode::BankNotBound))
+}
+
 fn binding_get(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
     #[derive(Deserialize)]
     struct Q {
         sno: String,
     }
     let q: Q = parse(body)?;
-    let p = state
-        .campus()
-        .person_by_sno(&q.sno)
-        .ok_or_else(|| OpError::from(ErrorCode::BankNotBound))?;
-    let b =
-        binding_of(state.config().seed, p).ok_or_else(|| OpError::from(ErrorCode::BankNotBound))?;
+    let (p, b) = bound(state, &q.sno)?;
     let (code, name, _) = BANKS[b.bank % BANKS.len()];
     to_value(&BankBinding {
         bound: true,
@@ -250,12 +252,7 @@ fn debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             "purpose 只能是 campus_card_load",
         ));
     }
-    let p = state
-        .campus()
-        .person_by_sno(&q.sno)
-        .ok_or_else(|| OpError::from(ErrorCode::BankNotBound))?;
-    let b =
-        binding_of(state.config().seed, p).ok_or_else(|| OpError::from(ErrorCode::BankNotBound))?;
+    let (_, b) = bound(state, &q.sno)?;
     let bank = state.bank();
     let cfg = &bank.cfg;
     if let Some(w) = &cfg.service_hours
