@@ -72,13 +72,21 @@ impl WechatSim {
             return Err(E_DAILY_QUOTA);
         }
         st.token_calls_today.1 += 1;
-        let token = new_token();
         if let Some(prev) = st.plain_current.take()
             && let Some(rec) = st.tokens.get_mut(&prev)
         {
             let end = now + TOKEN_OVERLAP_SECS;
             rec.revoked_at = Some(rec.revoked_at.map_or(end, |r| r.min(end)));
         }
+        let issued = self.issue(&mut st, now);
+        st.plain_current = Some(issued.access_token.clone());
+        tracing::debug!(family = "plain", "sim wechat issued access_token");
+        Ok(issued)
+    }
+
+    /// A new token for the configured lifetime, recorded and counted as a fetch.
+    fn issue(&self, st: &mut WxState, now: i64) -> IssuedToken {
+        let token = new_token();
         st.tokens.insert(
             token.clone(),
             TokenRec {
@@ -86,13 +94,11 @@ impl WechatSim {
                 revoked_at: None,
             },
         );
-        st.plain_current = Some(token.clone());
         st.stats.token_fetches += 1;
-        tracing::debug!(family = "plain", "sim wechat issued access_token");
-        Ok(IssuedToken {
+        IssuedToken {
             access_token: token,
             expires_in: self.cfg.token_ttl_secs,
-        })
+        }
     }
 
     /// `POST cgi-bin/stable_token`: the same token while valid in normal mode; a force
@@ -137,25 +143,14 @@ impl WechatSim {
             }
         }
         // Normal-mode rotation near expiry: the old token simply runs out on its own.
-        let token = new_token();
-        st.tokens.insert(
-            token.clone(),
-            TokenRec {
-                expires_at: now + self.cfg.token_ttl_secs,
-                revoked_at: None,
-            },
-        );
-        st.stable_current = Some(token.clone());
-        st.stats.token_fetches += 1;
+        let issued = self.issue(&mut st, now);
+        st.stable_current = Some(issued.access_token.clone());
         tracing::debug!(
             family = "stable",
             force_refresh,
             "sim wechat issued access_token"
         );
-        Ok(IssuedToken {
-            access_token: token,
-            expires_in: self.cfg.token_ttl_secs,
-        })
+        Ok(issued)
     }
 
     /// `POST /sim/wechat/expire_tokens`: every issued token answers 42001 from now on.
