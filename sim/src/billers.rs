@@ -752,34 +752,37 @@ mod tests {
             .collect();
         assert_eq!(ids, ["elec", "net", "photo", "library", "exam", "donation"]);
         assert_eq!(c["items"][0]["unit_price_fen"], 56);
-        let campuses = ok(
-            &s,
-            paths::BILLERS_LOCATIONS,
-            json!({"biller_id": "elec", "level": "campus"}),
-        )
-        .await;
-        assert_eq!(campuses["items"][0], json!({"id": "XY", "name": "西苑"}));
-        let b = ok(
-            &s,
-            paths::BILLERS_LOCATIONS,
-            json!({"biller_id": "elec", "level": "building", "parent_id": "XY"}),
-        )
-        .await;
-        assert_eq!(b["items"][6], json!({"id": "XY7", "name": "西苑7号楼"}));
-        let f = ok(
-            &s,
-            paths::BILLERS_LOCATIONS,
-            json!({"biller_id": "elec", "level": "floor", "parent_id": "XY7"}),
-        )
-        .await;
-        assert_eq!(f["items"][5], json!({"id": "XY7-6", "name": "6层"}));
-        let r = ok(
-            &s,
-            paths::BILLERS_LOCATIONS,
-            json!({"biller_id": "elec", "level": "room", "parent_id": "XY7-6"}),
-        )
-        .await;
-        assert_eq!(r["items"][8], json!({"id": "XY7-609", "name": "609"}));
+        // Down the electricity tree to room XY7-609: each level's answer, asked under the
+        // item picked one level up.
+        let levels = [
+            ("campus", None, 0, json!({"id": "XY", "name": "西苑"})),
+            (
+                "building",
+                Some("XY"),
+                6,
+                json!({"id": "XY7", "name": "西苑7号楼"}),
+            ),
+            (
+                "floor",
+                Some("XY7"),
+                5,
+                json!({"id": "XY7-6", "name": "6层"}),
+            ),
+            (
+                "room",
+                Some("XY7-6"),
+                8,
+                json!({"id": "XY7-609", "name": "609"}),
+            ),
+        ];
+        for (level, parent_id, index, expected) in levels {
+            let mut query = json!({"biller_id": "elec", "level": level});
+            if let Some(parent_id) = parent_id {
+                query["parent_id"] = json!(parent_id);
+            }
+            let answer = ok(&s, paths::BILLERS_LOCATIONS, query).await;
+            assert_eq!(answer["items"][index], expected, "{level}");
+        }
         let bad = s
             .call(
                 B,
