@@ -46,13 +46,7 @@ pub enum ApiError {
 
 impl std::fmt::Debug for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "{self}")?;
-        let mut current = std::error::Error::source(self);
-        while let Some(cause) = current {
-            writeln!(f, "Caused by:\n\t{cause}")?;
-            current = cause.source();
-        }
-        Ok(())
+        crate::wechat::error::error_chain_fmt(self, f)
     }
 }
 
