@@ -225,6 +225,26 @@ mod tests {
         assert!(format!("{:?}", key(ABC_EAK)).contains("redacted"));
     }
 
+    /// Seal `plain` with the vector's fixed random, check the ciphertext and its signature
+    /// over `[token, timestamp, nonce, ciphertext]`, and give the ciphertext back.
+    fn sealed_as_vector(
+        key: &AesKey,
+        random: &[u8; 16],
+        app_id: &str,
+        plain: &[u8],
+        ciphertext: &str,
+        [token, timestamp, nonce]: [&str; 3],
+        signature: &str,
+    ) -> String {
+        let ct = encrypt_with_random(key, *random, app_id, plain);
+        assert_eq!(ct, ciphertext);
+        assert_eq!(
+            crate::wechat::signature::sign(&[token, timestamp, nonce, &ct]),
+            signature
+        );
+        ct
+    }
+
     #[test]
     fn v0_inbound_decrypts_to_the_official_plaintext() {
         let plain = decrypt(&key(V0_EAK), V0_APPID, V0_ENCRYPT).unwrap();
@@ -237,19 +257,14 @@ mod tests {
 
     #[test]
     fn v0_reply_encrypts_deterministically() {
-        let ct = encrypt_with_random(
+        sealed_as_vector(
             &key(V0_EAK),
-            *b"707722b803182950",
+            b"707722b803182950",
             V0_APPID,
             br#"{"demo_resp":"good luck"}"#,
-        );
-        assert_eq!(
-            ct,
-            "ELGduP2YcVatjqIS+eZbp80MNLoAUWvzzyJxgGzxZO/5sAvd070Bs6qrLARC9nVHm48Y4hyRbtzve1L32tmxSQ=="
-        );
-        assert_eq!(
-            crate::wechat::signature::sign(&["AAAAA", "1713424427", "415670741", &ct]),
-            "1b9339964ed2e271e7c7b6ff2b0ef902fc94dea1"
+            "ELGduP2YcVatjqIS+eZbp80MNLoAUWvzzyJxgGzxZO/5sAvd070Bs6qrLARC9nVHm48Y4hyRbtzve1L32tmxSQ==",
+            ["AAAAA", "1713424427", "415670741"],
+            "1b9339964ed2e271e7c7b6ff2b0ef902fc94dea1",
         );
     }
 
@@ -283,19 +298,14 @@ mod tests {
 
     #[test]
     fn v3a_fixed_random_chinese_message() {
-        let ct = encrypt_with_random(
+        sealed_as_vector(
             &key(ABC_EAK),
-            *b"aaaabbbbccccdddd",
+            b"aaaabbbbccccdddd",
             V2_APPID,
             "我是中文abcd123".as_bytes(),
-        );
-        assert_eq!(
-            ct,
-            "jn1L23DB+6ELqJ+6bruv21Y6MD7KeIfP82D6gU39rmkgczbWwt5+3bnyg5K55bgVtVzd832WzZGMhkP72vVOfg=="
-        );
-        assert_eq!(
-            crate::wechat::signature::sign(&["pamtest", "1409304348", "xxxxxx", &ct]),
-            "82c962d39941aa48552f90ef55aa323dc620cc10"
+            "jn1L23DB+6ELqJ+6bruv21Y6MD7KeIfP82D6gU39rmkgczbWwt5+3bnyg5K55bgVtVzd832WzZGMhkP72vVOfg==",
+            ["pamtest", "1409304348", "xxxxxx"],
+            "82c962d39941aa48552f90ef55aa323dc620cc10",
         );
     }
 
@@ -303,19 +313,14 @@ mod tests {
     fn v3b_fixed_random_long_message() {
         let msg = "<xml><ToUserName><![CDATA[oia2Tj我是中文jewbmiOUlr6X-1crbLOvLw]]></ToUserName><FromUserName><![CDATA[gh_7f083739789a]]></FromUserName><CreateTime>1407743423</CreateTime><MsgType><![CDATA[video]]></MsgType><Video><MediaId><![CDATA[eYJ1MbwPRJtOvIEabaxHs7TX2D-HV71s79GUxqdUkjm6Gs2Ed1KF3ulAOA9H1xG0]]></MediaId><Title><![CDATA[testCallBackReplyVideo]]></Title><Description><![CDATA[testCallBackReplyVideo]]></Description></Video></xml>";
         assert_eq!(msg.len(), 435);
-        let ct = encrypt_with_random(
+        sealed_as_vector(
             &key(ABC_EAK),
-            *b"aaaabbbbccccdddd",
+            b"aaaabbbbccccdddd",
             V2_APPID,
             msg.as_bytes(),
-        );
-        assert_eq!(
-            ct,
-            "jn1L23DB+6ELqJ+6bruv23M2GmYfkv0xBh2h+XTBOKVKcgDFHle6gqcZ1cZrk3e1qjPQ1F4RsLWzQRG9udbKWesxlkupqcEcW7ZQweImX9+wLMa0GaUzpkycA8+IamDBxn5loLgZpnS7fVAbExOkK5DYHBmv5tptA9tklE/fTIILHR8HLXa5nQvFb3tYPKAlHF3rtTeayNf0QuM+UW/wM9enGIDIJHF7CLHiDNAYxr+r+OrJCmPQyTy8cVWlu9iSvOHPT/77bZqJucQHQ04sq7KZI27OcqpQNSto2OdHCoTccjggX5Z9Mma0nMJBU+jLKJ38YB1fBIz+vBzsYjrTmFQ44YfeEuZ+xRTQwr92vhA9OxchWVINGC50qE/6lmkwWTwGX9wtQpsJKhP+oS7rvTY8+VdzETdfakjkwQ5/Xka042OlUb1/slTwo4RscuQ+RdxSGvDahxAJ6+EAjLt9d8igHngxIbf6YyqqROxuxqIeIch3CssH/LqRs+iAcILvApYZckqmA7FNERspKA5f8GoJ9sv8xmGvZ9Yrf57cExWtnX8aCMMaBropU/1k+hKP5LVdzbWCG0hGwx/dQudYR/eXp3P0XxjlFiy+9DMlaFExWUZQDajPkdPrEeOwofJb"
-        );
-        assert_eq!(
-            crate::wechat::signature::sign(&["pamtest", "1409304348", "xxxxxx", &ct]),
-            "ea88b765074e41eb8c7a75b449db34fa2fd560d5"
+            "jn1L23DB+6ELqJ+6bruv23M2GmYfkv0xBh2h+XTBOKVKcgDFHle6gqcZ1cZrk3e1qjPQ1F4RsLWzQRG9udbKWesxlkupqcEcW7ZQweImX9+wLMa0GaUzpkycA8+IamDBxn5loLgZpnS7fVAbExOkK5DYHBmv5tptA9tklE/fTIILHR8HLXa5nQvFb3tYPKAlHF3rtTeayNf0QuM+UW/wM9enGIDIJHF7CLHiDNAYxr+r+OrJCmPQyTy8cVWlu9iSvOHPT/77bZqJucQHQ04sq7KZI27OcqpQNSto2OdHCoTccjggX5Z9Mma0nMJBU+jLKJ38YB1fBIz+vBzsYjrTmFQ44YfeEuZ+xRTQwr92vhA9OxchWVINGC50qE/6lmkwWTwGX9wtQpsJKhP+oS7rvTY8+VdzETdfakjkwQ5/Xka042OlUb1/slTwo4RscuQ+RdxSGvDahxAJ6+EAjLt9d8igHngxIbf6YyqqROxuxqIeIch3CssH/LqRs+iAcILvApYZckqmA7FNERspKA5f8GoJ9sv8xmGvZ9Yrf57cExWtnX8aCMMaBropU/1k+hKP5LVdzbWCG0hGwx/dQudYR/eXp3P0XxjlFiy+9DMlaFExWUZQDajPkdPrEeOwofJb",
+            ["pamtest", "1409304348", "xxxxxx"],
+            "ea88b765074e41eb8c7a75b449db34fa2fd560d5",
         );
     }
 
@@ -355,14 +360,14 @@ mod tests {
     #[test]
     fn v4c_fixed_random_encrypt() {
         let msg = "<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[test]]></Content>\n<FromUserName><![CDATA[wx49f0ab532d5d035a]]></FromUserName>\n<ToUserName><![CDATA[messense]]></ToUserName>\n<AgentID>1</AgentID>\n<CreateTime>1411525903</CreateTime>\n</xml>";
-        let ct = encrypt_with_random(&key(V4_EAK), *b"1234567890123456", V4_RID, msg.as_bytes());
-        assert_eq!(
-            ct,
-            "9s4gMv99m88kKTh/H8IdkOiMg6bisoy3ypwy9H4hvSPe9nsGaqyw5hhSjdYbcrKk+j3nba4HMOTzHrluLBYqxgNcBqGsL8GqxlhZgURnAtObvesEl5nZ+uBE8bviY0LWke8Zy9V/QYKxNV2FqllNXcfmstttyIkMKCCmVbCFM2JTF5wY0nFhHZSjPUL2Q1qvSUCUld+/WIXrx0oyKQmpB6o8NRrrNrsDf03oxI1p9FxUgMnwKKZeOA/uu+2IEvEBtb7muXsVbwbgX05UPPJvFurDXafG0RQyPR+mf1nDnAtQmmNOuiR5MIkdQ39xn1vWwi1O5oazPoQJz0nTYjxxEE8kv3kFxtAGVRe3ypD3WeK2XeFYFMNMpatF9XiKzHo3"
-        );
-        assert_eq!(
-            crate::wechat::signature::sign(&["123456", "1411525903", "461056294", &ct]),
-            "407518b7649e86ef23978113f92d27afa9296533"
+        sealed_as_vector(
+            &key(V4_EAK),
+            b"1234567890123456",
+            V4_RID,
+            msg.as_bytes(),
+            "9s4gMv99m88kKTh/H8IdkOiMg6bisoy3ypwy9H4hvSPe9nsGaqyw5hhSjdYbcrKk+j3nba4HMOTzHrluLBYqxgNcBqGsL8GqxlhZgURnAtObvesEl5nZ+uBE8bviY0LWke8Zy9V/QYKxNV2FqllNXcfmstttyIkMKCCmVbCFM2JTF5wY0nFhHZSjPUL2Q1qvSUCUld+/WIXrx0oyKQmpB6o8NRrrNrsDf03oxI1p9FxUgMnwKKZeOA/uu+2IEvEBtb7muXsVbwbgX05UPPJvFurDXafG0RQyPR+mf1nDnAtQmmNOuiR5MIkdQ39xn1vWwi1O5oazPoQJz0nTYjxxEE8kv3kFxtAGVRe3ypD3WeK2XeFYFMNMpatF9XiKzHo3",
+            ["123456", "1411525903", "461056294"],
+            "407518b7649e86ef23978113f92d27afa9296533",
         );
     }
 
