@@ -327,6 +327,9 @@ impl SimState {
     }
 }
 
+// The five signed upstreams, one `Service` each: alike by design, each names its own
+// gateway, operation table and mount.
+
 /// The card gateway: base URL `http://HOST:PORT/sim/card`.
 static CARD: upstream::Service = upstream::Service {
     gateway: SimState::card_gateway,
