@@ -255,6 +255,9 @@ async fn card_rows(
     card: &CardHandle,
     date: NaiveDate,
 ) -> Result<(SourceState, Vec<TheirRow>), Unusable> {
+    // Not `ReconKind::Claim`: a claim (领款) moves a load from 过渡余额 into the spendable
+    // balance inside the card system, zero net, with nothing at the bank or in our orders' money
+    // to match it against; the load it claimed is matched as a load.
     let kinds = [
         (ReconKind::Load, RowKind::CardLoad),
         (ReconKind::Reversal, RowKind::CardLoadReverse),

@@ -349,6 +349,24 @@ pub struct ReverseResult {
     pub trade_no: Option<String>,
 }
 
+/// `card/load/claim` (领款, write): every pending load (过渡余额) of the account becomes spendable
+/// at once, as a tap at a POS or a kiosk does; for card systems that keep the account online.
+/// Zero net: the card statement shows one `CLAIM` (pending → chip).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimPending {
+    pub account: String,
+    pub out_trade_no: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimResult {
+    /// what moved from 过渡余额 into the spendable balance
+    pub claimed_fen: i64,
+    pub balance_fen_after: i64,
+    pub trade_no: String,
+    pub acc_date: String,
+}
+
 /// `card/pay/debit` (e-wallet payment to a biller, write)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Debit {
@@ -388,6 +406,8 @@ pub enum TradeKind {
     LoadReverse,
     Debit,
     Refund,
+    /// `load/claim` (领款)
+    Claim,
 }
 
 /// `card/trade/query` answer, for any card write.
@@ -411,6 +431,8 @@ pub enum ReconKind {
     Debit,
     Refund,
     Reversal,
+    /// 领款 (`load/claim`): zero net, pending → spendable within the card system.
+    Claim,
     All,
 }
 

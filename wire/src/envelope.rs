@@ -114,6 +114,7 @@ error_codes! {
     CannotReverse = 2211, 200, "该交易不允许冲正";
     ReverseWindowClosed = 2212, 200, "已日结，不能冲正";
     LoadAlreadyReversed = 2213, 200, "原交易已冲正，不再受理";
+    NothingToClaim = 2214, 200, "没有待领取的过渡余额";
     // 23xx e-wallet debits and refunds
     InsufficientFunds = 2301, 200, "账户余额不足";
     OverSingleLimit = 2304, 200, "超过单笔消费限额";

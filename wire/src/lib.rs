@@ -83,6 +83,7 @@ pub mod paths {
     pub const CARD_FOUND_GET: &str = "/api/v1/card/found/get";
     pub const CARD_LOAD_CREATE: &str = "/api/v1/card/load/create";
     pub const CARD_LOAD_REVERSE: &str = "/api/v1/card/load/reverse";
+    pub const CARD_LOAD_CLAIM: &str = "/api/v1/card/load/claim";
     pub const CARD_PAY_DEBIT: &str = "/api/v1/card/pay/debit";
     pub const CARD_PAY_REFUND: &str = "/api/v1/card/pay/refund";
     pub const CARD_TRADE_QUERY: &str = "/api/v1/card/trade/query";

@@ -14,9 +14,10 @@
 //! Where things are: [`state`] (the live cards and trades), [`accounts`] (lookup, balance, card
 //! info, password), [`statements`] (transactions by range, day records), [`feed`] (the
 //! transaction feed), [`loss`] (挂失, 解挂, 失卡招领), [`money`] (load, reverse, debit, refund,
-//! trade query) and [`http`] (the unsigned `/sim/card/accounts` inspection).
+//! trade query), [`claim`] (领款 online) and [`http`] (the unsigned `/sim/card/accounts` inspection).
 
 mod accounts;
+mod claim;
 mod feed;
 pub(crate) mod http;
 mod loss;
@@ -150,6 +151,11 @@ pub static OPS: &[Op] = &[
         path: wire::paths::CARD_LOAD_REVERSE,
         write: Some(("out_trade_no", ErrorCode::CardDuplicateKeyMismatch)),
         run: money::load_reverse,
+    },
+    Op {
+        path: wire::paths::CARD_LOAD_CLAIM,
+        write: Some(("out_trade_no", ErrorCode::CardDuplicateKeyMismatch)),
+        run: claim::load_claim,
     },
     Op {
         path: wire::paths::CARD_PAY_DEBIT,

@@ -318,6 +318,7 @@ pub(super) fn trade_query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
         wire::paths::CARD_CANCEL_LOSS => Some(TradeKind::CancelLoss),
         wire::paths::CARD_LOAD_CREATE => Some(TradeKind::Load),
         wire::paths::CARD_LOAD_REVERSE => Some(TradeKind::LoadReverse),
+        wire::paths::CARD_LOAD_CLAIM => Some(TradeKind::Claim),
         wire::paths::CARD_PAY_DEBIT => Some(TradeKind::Debit),
         wire::paths::CARD_PAY_REFUND => Some(TradeKind::Refund),
         _ => None,

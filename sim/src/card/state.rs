@@ -352,40 +352,61 @@ pub(super) fn live_mut<'a>(
     st.accounts.get_mut(account)
 }
 
+/// Claim (领款) every pending load of `account` at a kiosk, as a POS tap does: one `CLAIM`
+/// transaction per load. Returns the amount moved into the spendable balance.
 pub(super) fn claim_pending(st: &mut CardState, campus: &Campus, account: &str, now: i64) -> i64 {
-    let Some(live) = live_mut(st, campus, account) else {
+    let Some((mut balance, loads)) = take_pending(st, campus, account) else {
         return 0;
     };
-    let claims = std::mem::take(&mut live.unclaimed);
+    let journalled = st.accounts.get(account).map_or(0, |l| l.journal.len());
     let mut total = 0;
-    let mut keys = Vec::new();
-    let mut claimed = Vec::new();
-    for (key, amount, source) in claims {
-        let amount = amount.min(live.pending);
-        if amount <= 0 {
-            continue;
-        }
-        live.pending -= amount;
-        live.balance += amount;
+    for (i, (amount, source)) in loads.into_iter().enumerate() {
+        balance += amount;
         total += amount;
-        claimed.push(GenTx {
+        let tx = GenTx {
             trade_no: format!(
                 "C{}{:0>6}{:03}",
                 local_date(now).format("%Y%m%d"),
                 account,
-                (live.journal.len() + claimed.len()) % 1000
+                (journalled + i) % 1000
             ),
             at: now,
             tx_type: "CLAIM",
             type_name: "领款",
             incoming: true,
             amount_fen: amount,
-            balance_after_fen: live.balance,
+            balance_after_fen: balance,
             merchant_id: crate::campus::KIOSK.id,
             merchant_name: source,
             terminal_id: "P090101".to_owned(),
             location: "第一食堂门口自助圈存机1".to_owned(),
-        });
+        };
+        record_tx(st, account, tx);
+    }
+    total
+}
+
+/// Move every pending load of `account` into the spendable balance and mark the loads'
+/// trades claimed (a claimed load can no longer be reversed). Journals nothing: the caller
+/// records the `CLAIM` transactions. Returns the balance before and each claimed load's
+/// (amount, source name), oldest first; `None` for an unknown account.
+pub(super) fn take_pending(
+    st: &mut CardState,
+    campus: &Campus,
+    account: &str,
+) -> Option<(i64, Vec<(i64, &'static str)>)> {
+    let live = live_mut(st, campus, account)?;
+    let before = live.balance;
+    let mut moved = Vec::new();
+    let mut keys = Vec::new();
+    for (key, amount, source) in std::mem::take(&mut live.unclaimed) {
+        let amount = amount.min(live.pending);
+        if amount <= 0 {
+            continue;
+        }
+        live.pending -= amount;
+        live.balance += amount;
+        moved.push((amount, source));
         keys.push(key);
     }
     for key in keys {
@@ -393,10 +414,7 @@ pub(super) fn claim_pending(st: &mut CardState, campus: &Campus, account: &str, 
             t.claimed = true;
         }
     }
-    for tx in claimed {
-        record_tx(st, account, tx);
-    }
-    total
+    Some((before, moved))
 }
 
 pub(super) fn sim(state: &SimState) -> (&Campus, &CardSim) {

@@ -131,6 +131,7 @@ pub(super) fn recon_daily(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
             ReconKind::Debit => t.kind == TradeKind::Debit,
             ReconKind::Refund => t.kind == TradeKind::Refund,
             ReconKind::Reversal => t.kind == TradeKind::LoadReverse,
+            ReconKind::Claim => t.kind == TradeKind::Claim,
             ReconKind::All => !matches!(t.kind, TradeKind::ReportLoss | TradeKind::CancelLoss),
         })
         .map(|((_, key), t)| {

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use super::{
-    Account, Balance, CardClient, CardInfo, CardSystem, DailyRecords, DailyRecordsQuery, Debit,
-    DebitResult, FoundCard, IdType, LoadCreate, LoadResult, LossResult, Page, PasswordVerifyResult,
-    Refund, Reverse, ReverseResult, TradeStatus, Transaction, TransactionFeed,
-    TransactionFeedQuery, TransactionsQuery, UPSTREAM,
+    Account, Balance, CardClient, CardInfo, CardSystem, ClaimPending, ClaimResult, DailyRecords,
+    DailyRecordsQuery, Debit, DebitResult, FoundCard, IdType, LoadCreate, LoadResult, LossResult,
+    Page, PasswordVerifyResult, Refund, Reverse, ReverseResult, TradeStatus, Transaction,
+    TransactionFeed, TransactionFeedQuery, TransactionsQuery, UPSTREAM,
 };
 use crate::adapters::handle::AdapterHandle;
 use crate::adapters::supervise::boxed;
@@ -158,6 +158,15 @@ impl AdapterHandle<dyn CardSystem> {
     pub async fn reverse_load(&self, req: &Reverse) -> Result<ReverseResult, AdapterError> {
         self.write(req.clone(), |c: Card, req| {
             boxed(async move { c.reverse_load(&req).await })
+        })
+        .await
+    }
+
+    /// 领款 online; written once under its key (a caller that saw a timeout sends the same key
+    /// again: the card system replays its first answer).
+    pub async fn claim_pending(&self, req: &ClaimPending) -> Result<ClaimResult, AdapterError> {
+        self.write(req.clone(), |c: Card, req| {
+            boxed(async move { c.claim_pending(&req).await })
         })
         .await
     }

@@ -9,10 +9,10 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::{
-    Account, Balance, CardInfo, CardSystem, DailyRecords, DailyRecordsQuery, Debit, DebitResult,
-    FoundCard, IdType, LoadCreate, LoadResult, LossResult, Page, PasswordVerifyResult, Refund,
-    Reverse, ReverseResult, TradeStatus, Transaction, TransactionFeed, TransactionFeedQuery,
-    TransactionsQuery, UPSTREAM,
+    Account, Balance, CardInfo, CardSystem, ClaimPending, ClaimResult, DailyRecords,
+    DailyRecordsQuery, Debit, DebitResult, FoundCard, IdType, LoadCreate, LoadResult, LossResult,
+    Page, PasswordVerifyResult, Refund, Reverse, ReverseResult, TradeStatus, Transaction,
+    TransactionFeed, TransactionFeedQuery, TransactionsQuery, UPSTREAM,
 };
 use crate::adapters::AdapterError;
 use crate::adapters::transport::{AdapterClient, UpstreamName};
@@ -186,6 +186,15 @@ impl CardSystem for CardClient {
                 req,
                 &req.out_trade_no,
             )
+            .boxed()
+    }
+
+    fn claim_pending<'a>(
+        &'a self,
+        req: &'a ClaimPending,
+    ) -> BoxFuture<'a, Result<ClaimResult, AdapterError>> {
+        self.http
+            .write("load_claim", paths::CARD_LOAD_CLAIM, req, &req.out_trade_no)
             .boxed()
     }
 

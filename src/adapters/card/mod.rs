@@ -1,6 +1,6 @@
 //! The card system (一卡通) adapter: accounts, balances, transactions, card status, loss
-//! reports, lost-and-found, and the money operations of top-up and payments (loads, debits,
-//! refunds, reversals).
+//! reports, lost-and-found, and the money operations of top-up and payments (loads, claims of
+//! 过渡余额, debits, refunds, reversals).
 //!
 //! Why it exists: it is the upstream most features depend on and the one most likely to be
 //! slow at lunch time. It owns the [`CardSystem`] trait (what the card system can do, in
@@ -15,10 +15,10 @@ pub mod client;
 use futures_util::future::BoxFuture;
 
 pub use crate::wire::{
-    Account, Balance, CardFlags, CardInfo, CardStatus, DailyRecords, DailyRecordsQuery, Debit,
-    DebitResult, FoundCard, IdType, LoadCreate, LoadResult, LossResult, Page, PasswordVerifyResult,
-    Refund, Reverse, ReverseResult, TradeStatus, Transaction, TransactionFeed, TransactionFeedItem,
-    TransactionFeedQuery, TransactionsQuery,
+    Account, Balance, CardFlags, CardInfo, CardStatus, ClaimPending, ClaimResult, DailyRecords,
+    DailyRecordsQuery, Debit, DebitResult, FoundCard, IdType, LoadCreate, LoadResult, LossResult,
+    Page, PasswordVerifyResult, Refund, Reverse, ReverseResult, TradeStatus, Transaction,
+    TransactionFeed, TransactionFeedItem, TransactionFeedQuery, TransactionsQuery,
 };
 pub use actor::CardHandle;
 pub use client::CardClient;
@@ -91,6 +91,12 @@ pub trait CardSystem: Upstream {
         &'a self,
         req: &'a Reverse,
     ) -> BoxFuture<'a, Result<ReverseResult, AdapterError>>;
+
+    /// `card/load/claim` (write, 领款): every pending load becomes spendable at once.
+    fn claim_pending<'a>(
+        &'a self,
+        req: &'a ClaimPending,
+    ) -> BoxFuture<'a, Result<ClaimResult, AdapterError>>;
 
     /// `card/pay/debit` (write). `password` (plain) is turned into `password_digest`.
     fn debit<'a>(
