@@ -238,6 +238,34 @@ impl Default for ServicesSettings {
     }
 }
 
+/// `[orders.topup] claim`: how a top-up's money leaves 过渡余额 (loaded onto the card account,
+/// not yet on the card) and becomes spendable. Which one fits depends on the school's card
+/// system: a chip wallet needs the card itself (a tap), an online account does not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimMode {
+    /// The holder taps the card at a canteen POS or a self-service kiosk (领款); 「领取」 only
+    /// says what waits and where to tap.
+    AtTap,
+    /// 「领取」 claims online (`card/load/claim`) and answers with the amount claimed and the
+    /// new balance. The default: it is what the demo ships (see config/demo.toml).
+    #[default]
+    OnRequest,
+    /// Every top-up claims right after its 圈存, as one more durable step of the order, so
+    /// the money is spendable when the user is told; 「领取」 still claims anything left.
+    Automatic,
+}
+
+impl ClaimMode {
+    /// Whether 过渡余额 can be claimed through the card system's API (「领取」 does it).
+    pub fn online(self) -> bool {
+        match self {
+            ClaimMode::AtTap => false,
+            ClaimMode::OnRequest | ClaimMode::Automatic => true,
+        }
+    }
+}
+
 /// News push (`onecard content push`): how items reach their audience.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

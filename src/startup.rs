@@ -595,6 +595,7 @@ fn start_orders_worker(
         pusher.clone(),
         rules.clone(),
         adapters.map(|a| a.card.clone()),
+        settings.orders.topup.claim,
     );
     let payments = adapters.and_then(|a| {
         a.billers.clone().map(|billers| {

@@ -1,5 +1,6 @@
 //! Money in chat: the top-up dialog (「充值 50」 → amount and bank card shown → 「确认」 → one
-//! order), 「领取」 (what is waiting in 过渡余额), and the fields of the notice that tells the
+//! order), 「领取」 (过渡余额: claimed online or shown with where to tap, per
+//! `[orders.topup] claim`), and the fields of the notice that tells the
 //! user how an order ended.
 //!
 //! Why it exists: the order machine moves money but never speaks; this module decides what a
@@ -16,15 +17,16 @@ use serde_json::{Value, json};
 
 use super::support::{adapters, argument, binding, is_confirm, mask_card, yuan};
 use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput, DialogChange};
-use crate::actors::orders::topup::{debit_went_unresolved, refusal_code};
+use crate::actors::orders::topup::{claimed_online, debit_went_unresolved, refusal_code};
 use crate::actors::orders::{TopUpSettings, WorkerHandle};
 use crate::adapters::AdapterError;
 use crate::domain::{Fen, OrderId};
+use crate::settings::ClaimMode;
 use crate::store::SledOrders;
 use crate::store::orders::{
     Created, NewOrder, Order, OrderKind, OrderState, OrderStore, OrderTask,
 };
-use crate::wire::{Balance, CardStatus, ErrorCode};
+use crate::wire::{Balance, CardStatus, ClaimPending, ErrorCode};
 
 /// What the money actions use besides the adapters: the orders store, the worker to wake,
 /// and the school's top-up settings.
@@ -63,7 +65,13 @@ pub(super) fn all() -> Vec<ActionDef> {
         ActionDef {
             name: "claim_pending",
             fields: &[],
-            messages: &["topup.pending", "topup.no_pending"],
+            messages: &[
+                "topup.pending",
+                "topup.no_pending",
+                "claim.done",
+                "claim.card_lost",
+                "claim.card_not_normal",
+            ],
             run: claim_pending,
         },
     ]
@@ -319,31 +327,89 @@ fn top_up(input: ActionInput<'_>) -> ActionFuture<'_> {
     })
 }
 
-/// 「领取」: what is waiting in 过渡余额 and how to move it onto the card.
+/// 「领取」: where the school claims online (`[orders.topup] claim`), move what waits in 过渡余额
+/// onto the card and say how much and the new balance; elsewhere say what waits and where to
+/// tap the card. Nothing pending is said without a write to the card system.
 fn claim_pending(input: ActionInput<'_>) -> ActionFuture<'_> {
     Box::pin(async move {
         let b = binding(&input)?;
-        let balance = adapters(&input)?
-            .card
+        let card = &adapters(&input)?.card;
+        let mode = input
+            .services
+            .money
+            .as_ref()
+            .map_or(ClaimMode::AtTap, |m| m.topup.claim);
+        let masked = mask_card(&b.card_no);
+        let fields = |balance: &Balance| {
+            json!({
+                "balance_yuan": yuan(balance.balance_fen),
+                "pending_yuan": yuan(balance.pending_fen),
+                "card_no_masked": masked,
+            })
+        };
+        let balance = card
             .balance(&b.account)
             .await
             .map_err(upstream_error("card"))?;
-        let fields = json!({
-            "balance_yuan": yuan(balance.balance_fen),
-            "pending_yuan": yuan(balance.pending_fen),
-            "card_no_masked": mask_card(&b.card_no),
-        });
-        Ok(if balance.pending_fen > 0 {
-            ActionOutput::message("topup.pending", fields)
-        } else {
-            ActionOutput::message("topup.no_pending", fields)
-        })
+        if balance.pending_fen <= 0 {
+            return Ok(ActionOutput::message("topup.no_pending", fields(&balance)));
+        }
+        if !mode.online() {
+            return Ok(ActionOutput::message("topup.pending", fields(&balance)));
+        }
+        // A fresh key per 「领取」: a claim moves no money in or out, so a repeat is harmless
+        // (it finds nothing pending); the callback's own dedup answers a redelivered message.
+        let request = ClaimPending {
+            account: b.account.clone(),
+            out_trade_no: format!("CLM{}{:016x}", input.now, rand::random::<u64>()),
+        };
+        match card.claim_pending(&request).await {
+            Ok(done) => {
+                tracing::info!(user = %input.openid.log_tag(), claimed_fen = done.claimed_fen, "pending loads claimed on request");
+                Ok(ActionOutput::message(
+                    "claim.done",
+                    json!({
+                        "claimed_yuan": yuan(done.claimed_fen),
+                        "balance_yuan": yuan(done.balance_fen_after),
+                        "card_no_masked": masked,
+                    }),
+                ))
+            }
+            // tapped at a POS since the balance was read
+            Err(e) if e.code() == Some(ErrorCode::NothingToClaim) => {
+                let now = card
+                    .balance(&b.account)
+                    .await
+                    .map_err(upstream_error("card"))?;
+                Ok(ActionOutput::message("topup.no_pending", fields(&now)))
+            }
+            Err(e) if e.code() == Some(ErrorCode::StatusNotNormal) => {
+                let info = card
+                    .card_info(&b.account)
+                    .await
+                    .map_err(upstream_error("card"))?;
+                let key = match info.status {
+                    CardStatus::Lost => "claim.card_lost",
+                    CardStatus::Normal | CardStatus::Frozen | CardStatus::Closed => {
+                        "claim.card_not_normal"
+                    }
+                };
+                Ok(ActionOutput::message(key, fields(&balance)))
+            }
+            Err(e) => Err(upstream_error("card")(e)),
+        }
     })
 }
 
 /// The notice of a top-up that reached a terminal state: a message key and its fields.
-pub fn top_up_notice(order: &Order, balance: Option<&Balance>) -> (&'static str, Value) {
+/// `claim` says how money waiting in 过渡余额 is claimed (the hint the user is given).
+pub fn top_up_notice(
+    order: &Order,
+    balance: Option<&Balance>,
+    claim: ClaimMode,
+) -> (&'static str, Value) {
     let fields = json!({
+        "claim_online": claim.online(),
         "order_id": order.id.as_str(),
         "amount_yuan": order.amount.yuan(),
         "has_balance": balance.is_some(),
@@ -352,6 +418,7 @@ pub fn top_up_notice(order: &Order, balance: Option<&Balance>) -> (&'static str,
         "has_pending": balance.is_some_and(|b| b.pending_fen > 0),
     });
     let key = match order.state {
+        OrderState::Succeeded if claimed_online(order) => "topup.succeeded.claimed",
         OrderState::Succeeded => "topup.succeeded",
         OrderState::Failed => match refusal_code(order).and_then(ErrorCode::from_u32) {
             Some(ErrorCode::BankInsufficientFunds) => "topup.failed.insufficient_funds",
@@ -370,6 +437,7 @@ pub fn top_up_notice(order: &Order, balance: Option<&Balance>) -> (&'static str,
         | OrderState::Debiting
         | OrderState::Debited
         | OrderState::Crediting
+        | OrderState::Claiming
         | OrderState::Reversing => "topup.processing",
     };
     (key, fields)
@@ -378,6 +446,7 @@ pub fn top_up_notice(order: &Order, balance: Option<&Balance>) -> (&'static str,
 /// Every message a top-up notice may use (declared with the top-up action).
 pub const NOTICE_MESSAGES: &[&str] = &[
     "topup.succeeded",
+    "topup.succeeded.claimed",
     "topup.failed",
     "topup.failed.insufficient_funds",
     "topup.failed.over_limit",

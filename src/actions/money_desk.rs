@@ -64,7 +64,7 @@ impl OrderFilter {
             .map(|s| {
                 serde_json::from_value::<OrderState>(Value::String(s.to_owned())).map_err(|_| {
                     DeskError::BadInput(format!(
-                        "unknown state {s:?}: use created, debiting, debited, crediting, succeeded, failed, reversing, reversed or needs_manual"
+                        "unknown state {s:?}: use created, debiting, debited, crediting, claiming, succeeded, failed, reversing, reversed or needs_manual"
                     ))
                 })
             })
@@ -241,6 +241,16 @@ pub fn order_view(order: &Order) -> Value {
         } => ("payment", Some(biller_id), Some(target_id)),
     };
     let reason = order.history.iter().rev().find_map(|c| c.detail.as_deref());
+    let mut keys = json!({
+        "debit": order.id.step_key(OrderStep::Debit),
+        "credit": order.id.step_key(OrderStep::Credit),
+        "cancel_credit": order.id.step_key(OrderStep::CancelCredit),
+        "reverse": order.id.step_key(OrderStep::Reverse),
+    });
+    // only a top-up that claimed 过渡余额 automatically has a claim at the card system
+    if order.history.iter().any(|c| c.to == OrderState::Claiming) {
+        keys["claim"] = json!(order.id.step_key(OrderStep::Claim));
+    }
     json!({
         "id": order.id.as_str(),
         "kind": kind,
@@ -253,12 +263,7 @@ pub fn order_view(order: &Order) -> Value {
         "created_at_ms": order.created_at_ms,
         "updated_at_ms": order.updated_at_ms,
         "reason": reason,
-        "keys": {
-            "debit": order.id.step_key(OrderStep::Debit),
-            "credit": order.id.step_key(OrderStep::Credit),
-            "cancel_credit": order.id.step_key(OrderStep::CancelCredit),
-            "reverse": order.id.step_key(OrderStep::Reverse),
-        },
+        "keys": keys,
         "history": order.history,
     })
 }

@@ -132,7 +132,9 @@ impl<S: OrderStore> PaymentMachine<S> {
             }
             OrderState::Crediting => self.credit(order, &payee, claim.attempt).await,
             OrderState::Reversing => self.refund(order, claim.attempt).await,
-            OrderState::Succeeded
+            // a top-up's step (过渡余额): no payment is ever moved there
+            OrderState::Claiming
+            | OrderState::Succeeded
             | OrderState::Failed
             | OrderState::Reversed
             | OrderState::NeedsManual => Ok(After::Ack),
@@ -448,6 +450,7 @@ impl Outcome {
             | OrderState::Debiting
             | OrderState::Debited
             | OrderState::Crediting
+            | OrderState::Claiming
             | OrderState::Reversing => Outcome::InProgress,
         }
     }

@@ -14,8 +14,8 @@ pub enum OrdersCommand {
     /// One line per order (oldest first): id, state, kind, amount, created (UTC), last reason.
     /// Without a filter: every unfinished order.
     List {
-        /// Only orders in this state: created, debiting, debited, crediting, succeeded, failed,
-        /// reversing, reversed, needs_manual.
+        /// Only orders in this state: created, debiting, debited, crediting, claiming, succeeded,
+        /// failed, reversing, reversed, needs_manual.
         #[arg(long)]
         state: Option<String>,
         /// Only this card holder's orders (学工号).

@@ -21,7 +21,10 @@ use crate::store::orders::{
 };
 use crate::store::reconcile::{Action, Class, DayResult, Line, ReconStore, SourceState, Upstream};
 use crate::store::{SledOrders, SledRecon, Store};
-use crate::wire::{BankDebit, BillerPay, BillerPayer, Debit, LoadCreate, LoadSource};
+use crate::wire::{
+    BankDebit, BillerPay, BillerPayer, ClaimPending, DailyRecordsQuery, Debit, LoadCreate,
+    LoadSource, ReconKind,
+};
 
 const SNO: &str = "2024000001";
 const ACCOUNT: &str = "20001";
@@ -160,6 +163,29 @@ impl World {
 
     /// A top-up taken through the bank and the card system, every state persisted first.
     async fn top_up(&self, amount: i64) -> Order {
+        let o = self.loaded(amount).await;
+        self.step(&o, OrderState::Crediting, OrderState::Succeeded)
+            .await;
+        o
+    }
+
+    /// A top-up whose 过渡余额 the order claimed right after the load (`claim = "automatic"`).
+    async fn top_up_claimed(&self, amount: i64) -> Order {
+        let o = self.loaded(amount).await;
+        self.step(&o, OrderState::Crediting, OrderState::Claiming)
+            .await;
+        let claim = ClaimPending {
+            account: ACCOUNT.into(),
+            out_trade_no: o.id.step_key(OrderStep::Claim),
+        };
+        self.card.claim_pending(&claim).await.unwrap();
+        self.step(&o, OrderState::Claiming, OrderState::Succeeded)
+            .await;
+        o
+    }
+
+    /// A top-up up to its successful 圈存, still `crediting`.
+    async fn loaded(&self, amount: i64) -> Order {
         let o = self.order(OrderKind::TopUp, amount).await;
         self.step(&o, OrderState::Created, OrderState::Debiting)
             .await;
@@ -176,8 +202,6 @@ impl World {
             source_ref: o.id.step_key(OrderStep::Debit),
         };
         self.card.load(&load).await.unwrap();
-        self.step(&o, OrderState::Crediting, OrderState::Succeeded)
-            .await;
         o
     }
 
@@ -423,5 +447,50 @@ async fn missing_malformed_and_mis_hashed_statements_are_states_of_the_day() {
     assert!(day.complete());
     assert_eq!(line_of(&day, &top_up).class, Class::Matched);
     assert_eq!(line_of(&day, &paid).class, Class::Matched);
+    assert_eq!(w.recon.held().await.unwrap(), []);
+}
+
+#[actix_rt::test]
+async fn claims_of_pending_money_are_in_the_card_records_and_never_a_difference() {
+    let w = world().await;
+    w.at(10, 0);
+    let d = w.campus_today();
+    // one top-up claimed by its order, one claimed later by 「领取」 (a claim no order makes)
+    let automatic = w.top_up_claimed(5_000).await;
+    let on_request = w.top_up(3_000).await;
+    let claim = ClaimPending {
+        account: ACCOUNT.into(),
+        out_trade_no: "CLMONREQUEST0001".into(),
+    };
+    let claimed = w.card.claim_pending(&claim).await.unwrap();
+    assert_eq!(claimed.claimed_fen, 3_000);
+
+    w.at(7, 0);
+    let claims = w
+        .card
+        .daily_records(&DailyRecordsQuery {
+            acc_date: d.to_string(),
+            kind: ReconKind::Claim,
+            page: 1,
+            page_size: 50,
+        })
+        .await
+        .unwrap();
+    assert_eq!((claims.count, claims.sum_fen), (2, 5_000 + 3_000));
+    let day = w.reconciler.run_day(d).await.unwrap();
+    assert!(day.complete(), "{:#?}", day.sources);
+    let mut lines: Vec<_> = day
+        .lines
+        .iter()
+        .map(|l| (l.order_id.clone(), l.class))
+        .collect();
+    lines.sort();
+    let mut expected = vec![
+        (Some(automatic.id.to_string()), Class::Matched),
+        (Some(on_request.id.to_string()), Class::Matched),
+    ];
+    expected.sort();
+    assert_eq!(lines, expected, "{:#?}", day.lines);
+    assert_eq!(w.recon.manual_items(true).await.unwrap(), []);
     assert_eq!(w.recon.held().await.unwrap(), []);
 }

@@ -319,6 +319,7 @@ fn classify(
         | OrderState::Debiting
         | OrderState::Debited
         | OrderState::Crediting
+        | OrderState::Claiming
         | OrderState::Reversing => {
             if may_wait {
                 let detail = "order still in progress".to_owned();

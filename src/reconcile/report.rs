@@ -351,6 +351,7 @@ mod tests {
             OrderState::Debiting,
             OrderState::Debited,
             OrderState::Crediting,
+            OrderState::Claiming,
             OrderState::Succeeded,
             OrderState::Failed,
             OrderState::Reversing,

@@ -38,6 +38,9 @@ pub enum OrderState {
     Debited,
     /// The credit may have been sent (or was accepted and completes later).
     Crediting,
+    /// Top-ups that claim automatically: the 圈存 succeeded and the claim of 过渡余额 (领款)
+    /// may have been sent. The money has arrived; only where it sits on the card is open.
+    Claiming,
     /// Terminal: the money arrived.
     Succeeded,
     /// Terminal: refused before any money moved (or the debit was refused).
@@ -62,6 +65,7 @@ impl OrderState {
             | OrderState::Debiting
             | OrderState::Debited
             | OrderState::Crediting
+            | OrderState::Claiming
             | OrderState::Reversing => false,
         }
     }

@@ -9,6 +9,7 @@ mod bills;
 mod binding;
 mod binding_limits;
 mod callback;
+mod claim;
 mod crash;
 mod deadline;
 mod dedup;

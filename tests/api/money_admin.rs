@@ -167,7 +167,7 @@ async fn the_back_office_finds_a_top_up_by_state_student_and_day_with_its_whole_
         app.admin_get("/orders?state=paid").await,
         (
             400,
-            "unknown state \"paid\": use created, debiting, debited, crediting, succeeded, failed, reversing, reversed or needs_manual".into()
+            "unknown state \"paid\": use created, debiting, debited, crediting, claiming, succeeded, failed, reversing, reversed or needs_manual".into()
         )
     );
     assert_eq!(

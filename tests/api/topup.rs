@@ -13,11 +13,14 @@ const CHEN_XIAOYU: &str = "2025000005";
 /// 王五: the card is reported lost.
 const WANG_WU: &str = "2024000003";
 
-/// [`fast_orders`], and two failed sends per step before giving up.
+/// [`fast_orders`], and two failed sends per step before giving up. 过渡余额 is claimed by
+/// tapping the card (`at_tap`), as at a school with a chip-wallet card system; claim.rs has
+/// the online claims.
 fn money_app() -> TestApp {
     spawn_app_with(TestOptions {
         settings: |s| {
             fast_orders(s);
+            s.orders.topup.claim = onecard::settings::ClaimMode::AtTap;
             s.orders.topup.credit_attempts = 2;
             s.orders.topup.reverse_attempts = 2;
         },

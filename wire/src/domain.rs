@@ -168,6 +168,7 @@ impl OrderId {
             OrderStep::Reverse => "R",
             OrderStep::CancelCredit => "X",
             OrderStep::Redeliver => "S",
+            OrderStep::Claim => "K",
         };
         format!("{}{suffix}", self.0)
     }
@@ -188,6 +189,9 @@ pub enum OrderStep {
     /// Delivering the money after all (补单) once the debit can no longer be undone: a fresh
     /// key, because the credit's own key was cancelled and is refused from then on.
     Redeliver,
+    /// Claiming the loaded 过渡余额 online (领款) right after a top-up's 圈存, where the school
+    /// claims automatically.
+    Claim,
 }
 
 impl TryFrom<String> for OrderId {

@@ -11,6 +11,7 @@ use super::After;
 use crate::actors::pusher::PusherHandle;
 use crate::adapters::CardHandle;
 use crate::rules::LiveRules;
+use crate::settings::ClaimMode;
 use crate::store::orders::{Order, OrderKind, OrderState};
 use crate::wechat::Reply;
 
@@ -29,14 +30,22 @@ pub struct ChatNotices {
     rules: LiveRules,
     /// Reads the new balance for a successful top-up; `None` without a card system.
     card: Option<CardHandle>,
+    /// How 过渡余额 is claimed at this school: the hint a successful top-up's notice gives.
+    claim: ClaimMode,
 }
 
 impl ChatNotices {
-    pub fn new(pusher: PusherHandle, rules: LiveRules, card: Option<CardHandle>) -> Self {
+    pub fn new(
+        pusher: PusherHandle,
+        rules: LiveRules,
+        card: Option<CardHandle>,
+        claim: ClaimMode,
+    ) -> Self {
         Self {
             pusher,
             rules,
             card,
+            claim,
         }
     }
 }
@@ -52,7 +61,7 @@ impl OrderNotices for ChatNotices {
                         }
                         _ => None,
                     };
-                    crate::actions::money::top_up_notice(order, balance.as_ref())
+                    crate::actions::money::top_up_notice(order, balance.as_ref(), self.claim)
                 }
                 OrderKind::Payment { .. } => crate::actions::payments::payment_notice(order),
             };
@@ -74,6 +83,7 @@ pub fn state_label(state: OrderState) -> &'static str {
         OrderState::Debiting => "debiting",
         OrderState::Debited => "debited",
         OrderState::Crediting => "crediting",
+        OrderState::Claiming => "claiming",
         OrderState::Succeeded => "succeeded",
         OrderState::Failed => "failed",
         OrderState::Reversing => "reversing",

@@ -14,7 +14,8 @@
 //! it did not get: an unknown outcome stays unknown until the key is queried.
 //!
 //! States (see `store::orders::OrderState`):
-//! `created → debiting → debited → crediting → succeeded`;
+//! `created → debiting → debited → crediting → succeeded`, or `crediting → claiming →
+//! succeeded` where the school claims 过渡余额 automatically (`[orders.topup] claim`);
 //! `debiting → failed` (the bank refused); `crediting → reversing → reversed` (the load failed
 //! for good: the load is cancelled by key, then the debit is reversed); `reversing →
 //! needs_manual` (a reversal was refused or kept failing).
@@ -24,10 +25,13 @@ use serde::Deserialize;
 use super::{After, OrderError, code_of, nothing_sent, trade_failure, transient};
 use crate::adapters::{AdapterError, BankHandle, CardHandle};
 use crate::domain::OrderStep;
+use crate::settings::ClaimMode;
 use crate::store::orders::{
     Claim, Order, OrderState, OrderStore, OrderTask, Transition, Transitioned,
 };
-use crate::wire::{BankDebit, LoadCreate, LoadSource, Reverse, ReverseState, TradeState};
+use crate::wire::{
+    BankDebit, ClaimPending, ErrorCode, LoadCreate, LoadSource, Reverse, ReverseState, TradeState,
+};
 
 /// How hard the machine tries before it gives up on a step.
 #[derive(Clone, Debug)]
@@ -39,6 +43,11 @@ pub struct TopUpPolicy {
     pub credit_attempts: u32,
     /// Attempts at the reversal before the order waits for a person.
     pub reverse_attempts: u32,
+    /// Claim the loaded 过渡余额 online right after the 圈存 (`claim = "automatic"`).
+    pub claim_after_load: bool,
+    /// Sends of the claim that may fail before the order ends without it (the money then
+    /// waits in 过渡余额; the top-up has succeeded all the same).
+    pub claim_attempts: u32,
 }
 
 impl Default for TopUpPolicy {
@@ -47,6 +56,8 @@ impl Default for TopUpPolicy {
             debit_attempts: 10,
             credit_attempts: 5,
             reverse_attempts: 8,
+            claim_after_load: false,
+            claim_attempts: 5,
         }
     }
 }
@@ -72,6 +83,11 @@ pub struct TopUpSettings {
     pub credit_attempts: u32,
     /// Sends of the reversal that may fail before the order waits for a person.
     pub reverse_attempts: u32,
+    /// How the loaded 过渡余额 becomes spendable: `at_tap`, `on_request` (「领取」 claims it
+    /// online) or `automatic` (the order claims it right after the 圈存).
+    pub claim: ClaimMode,
+    /// `automatic`: sends of the claim that may fail before the order ends without it.
+    pub claim_attempts: u32,
 }
 
 impl Default for TopUpSettings {
@@ -86,6 +102,8 @@ impl Default for TopUpSettings {
             debit_attempts: policy.debit_attempts,
             credit_attempts: policy.credit_attempts,
             reverse_attempts: policy.reverse_attempts,
+            claim: ClaimMode::default(),
+            claim_attempts: policy.claim_attempts,
         }
     }
 }
@@ -96,6 +114,8 @@ impl TopUpSettings {
             debit_attempts: self.debit_attempts.max(1),
             credit_attempts: self.credit_attempts.max(1),
             reverse_attempts: self.reverse_attempts.max(1),
+            claim_after_load: self.claim == ClaimMode::Automatic,
+            claim_attempts: self.claim_attempts.max(1),
         }
     }
 }
@@ -153,6 +173,23 @@ const BANK_REFUSED: &str = "bank refused the debit";
 /// Why a debit whose outcome never became known was reversed: written into the `reversing`
 /// transition's detail and read back by [`debit_went_unresolved`].
 const DEBIT_UNRESOLVED: &str = "bank debit unresolved";
+
+/// Why an automatic claim did not happen: written into the `claiming → succeeded` detail and
+/// read back by [`claimed_online`].
+const CLAIM_FAILED: &str = "claim failed";
+
+/// Whether the order's automatic claim moved its money into the spendable balance (or found
+/// it there already): the user is told the money can be spent, not that it waits.
+pub fn claimed_online(order: &Order) -> bool {
+    order.history.iter().any(|c| {
+        c.from == OrderState::Claiming
+            && c.to == OrderState::Succeeded
+            && !c
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with(CLAIM_FAILED))
+    })
+}
 
 /// Whether the order was reversed because the bank never said whether it took the money (the
 /// user is told the debit was undone *if* it happened, not that it happened).
@@ -226,6 +263,7 @@ impl<S: OrderStore> TopUpMachine<S> {
                     .await
             }
             OrderState::Crediting => self.credit(order, claim.attempt).await,
+            OrderState::Claiming => self.claim(order, claim.attempt).await,
             OrderState::Reversing => self.reverse(order, claim.attempt).await,
             OrderState::Succeeded
             | OrderState::Failed
@@ -352,9 +390,7 @@ impl<S: OrderStore> TopUpMachine<S> {
         if attempt > 1 {
             match self.card.trade_status(&key).await {
                 Ok(status) if status.state == TradeState::Success => {
-                    return self
-                        .step(order, OrderState::Crediting, OrderState::Succeeded, None)
-                        .await;
+                    return self.loaded(order).await;
                 }
                 Ok(status) if status.state == TradeState::Failed => {
                     let why = format!("card load refused: {}", trade_failure(&status));
@@ -379,10 +415,7 @@ impl<S: OrderStore> TopUpMachine<S> {
             source_ref: order.id.step_key(OrderStep::Debit),
         };
         match self.card.load(&request).await {
-            Ok(result) if result.state == TradeState::Success => {
-                self.step(order, OrderState::Crediting, OrderState::Succeeded, None)
-                    .await
-            }
+            Ok(result) if result.state == TradeState::Success => self.loaded(order).await,
             Ok(_) => Ok(After::Backoff),
             Err(e) => match after_failure(&e, attempt >= self.policy.credit_attempts) {
                 Some(after) => Ok(after),
@@ -392,6 +425,42 @@ impl<S: OrderStore> TopUpMachine<S> {
                 None => give_up(format!("card load refused: {}", code_of(&e))).await,
             },
         }
+    }
+
+    /// The 圈存 succeeded: the order has too, unless the school claims automatically, in which
+    /// case `claiming` is persisted before the claim is sent.
+    async fn loaded(&self, order: &Order) -> Result<After, OrderError> {
+        let next = if self.policy.claim_after_load {
+            OrderState::Claiming
+        } else {
+            OrderState::Succeeded
+        };
+        self.step(order, OrderState::Crediting, next, None).await
+    }
+
+    /// `claiming`: move the loaded 过渡余额 into the spendable balance under the order's claim
+    /// key. The card system answers a repeated key with its first answer, so every attempt
+    /// sends the same request and the money is claimed once however often it is sent. The
+    /// top-up has succeeded whatever happens here (the money is on the card account): a claim
+    /// refused, or failing `claim_attempts` times, leaves it in 过渡余额 for 「领取」 or a tap.
+    async fn claim(&self, order: &Order, attempt: u32) -> Result<After, OrderError> {
+        let request = ClaimPending {
+            account: order.account.clone(),
+            out_trade_no: order.id.step_key(OrderStep::Claim),
+        };
+        let detail = match self.card.claim_pending(&request).await {
+            Ok(_) => None,
+            // tapped at a POS in between: the money is spendable already
+            Err(e) if e.code() == Some(ErrorCode::NothingToClaim) => {
+                Some("nothing left to claim".to_owned())
+            }
+            Err(e) => match after_failure(&e, attempt >= self.policy.claim_attempts) {
+                Some(after) => return Ok(after),
+                None => Some(format!("{CLAIM_FAILED}: {}", code_of(&e))),
+            },
+        };
+        self.step(order, OrderState::Claiming, OrderState::Succeeded, detail)
+            .await
     }
 
     /// `reversing`: cancel the load by key (so a late original cannot land), then reverse
@@ -473,6 +542,8 @@ mod tests {
         told: Arc<Told>,
         bank: BankHandle,
         card: CardHandle,
+        /// `claim = "automatic"`: the machine claims 过渡余额 after the 圈存.
+        claim_after_load: bool,
         _dir: Store,
     }
 
@@ -496,7 +567,7 @@ mod tests {
             .orders_with_clock(std::sync::Arc::new(SystemClock))
             .unwrap();
         let told = Arc::new(Told::default());
-        let worker = worker_on(&store, &bank, &card, &told);
+        let worker = worker_on(&store, &bank, &card, &told, false);
         World {
             sim,
             store,
@@ -504,8 +575,17 @@ mod tests {
             told,
             bank,
             card,
+            claim_after_load: false,
             _dir: dir,
         }
+    }
+
+    /// [`world`] at a school that claims 过渡余额 automatically after each 圈存.
+    async fn claiming_world() -> World {
+        let mut w = world().await;
+        w.claim_after_load = true;
+        w.worker = worker_on(&w.store, &w.bank, &w.card, &w.told, true);
+        w
     }
 
     fn worker_on(
@@ -513,11 +593,14 @@ mod tests {
         bank: &BankHandle,
         card: &CardHandle,
         told: &Arc<Told>,
+        claim_after_load: bool,
     ) -> OrderWorker<SledOrders> {
         let policy = TopUpPolicy {
             debit_attempts: 3,
             credit_attempts: 3,
             reverse_attempts: 3,
+            claim_after_load,
+            claim_attempts: 3,
         };
         let machine = TopUpMachine::new(store.clone(), bank.clone(), card.clone(), policy);
         OrderWorker::new(
@@ -537,11 +620,23 @@ mod tests {
         ) {
             let placeholder = Store::temporary().unwrap();
             self.store = placeholder.orders().unwrap();
-            self.worker = worker_on(&self.store, &self.bank, &self.card, &self.told);
+            self.worker = worker_on(
+                &self.store,
+                &self.bank,
+                &self.card,
+                &self.told,
+                self.claim_after_load,
+            );
             self._dir = placeholder;
             let reopened = Store::open(dir, 16).unwrap();
             self.store = reopened.orders_with_clock(clock).unwrap();
-            self.worker = worker_on(&self.store, &self.bank, &self.card, &self.told);
+            self.worker = worker_on(
+                &self.store,
+                &self.bank,
+                &self.card,
+                &self.told,
+                self.claim_after_load,
+            );
             self._dir = reopened;
         }
 
@@ -589,6 +684,28 @@ mod tests {
                 .view(self.sim.state.campus(), SNO)
                 .unwrap()
                 .pending_fen
+        }
+
+        /// (spendable, 过渡余额) as the card system holds them.
+        fn sim_card(&self) -> (i64, i64) {
+            let v = self
+                .sim
+                .state
+                .card()
+                .view(self.sim.state.campus(), SNO)
+                .unwrap();
+            (v.balance_fen, v.pending_fen)
+        }
+
+        /// The `CLAIM` transactions on the card's statement today: (trade number, amount).
+        fn claims_today(&self) -> Vec<(String, i64)> {
+            let today = crate::sim::campus::local_date(self.sim.state.clock().now());
+            crate::sim::card::transactions_between(&self.sim.state, ACCOUNT, today, today)
+                .unwrap()
+                .into_iter()
+                .filter(|t| t.tx_type == crate::wire::TxType::Claim)
+                .map(|t| (t.trade_no, t.amount_fen))
+                .collect()
         }
 
         async fn card_pending(&self) -> i64 {
@@ -901,5 +1018,119 @@ mod tests {
         assert_eq!(order.state, OrderState::Succeeded);
         assert_eq!(w.bank_balance(), bank_before - 5_000, "debited once");
         assert_eq!(w.card_pending().await, pending_before + 5_000);
+    }
+
+    #[actix_rt::test]
+    async fn an_automatic_claim_makes_the_loaded_money_spendable_once() {
+        let w = claiming_world().await;
+        let (balance, pending) = w.sim_card();
+        let bank_before = w.bank_balance();
+        let id = w.top_up(5_000).await;
+        let order = w.drive_until(&id, OrderState::is_terminal).await;
+        assert_eq!(
+            path(&order),
+            [
+                OrderState::Debiting,
+                OrderState::Debited,
+                OrderState::Crediting,
+                OrderState::Claiming,
+                OrderState::Succeeded
+            ]
+        );
+        assert!(claimed_online(&order));
+        assert_eq!(w.sim_card(), (balance + pending + 5_000, 0));
+        assert_eq!(w.bank_balance(), bank_before - 5_000);
+        assert_eq!(
+            w.claims_today()
+                .iter()
+                .map(|(_, fen)| *fen)
+                .collect::<Vec<_>>(),
+            [pending + 5_000]
+        );
+    }
+
+    #[actix_rt::test]
+    async fn a_claim_that_keeps_failing_ends_the_top_up_succeeded_with_the_money_pending() {
+        let w = claiming_world().await;
+        let (balance, pending) = w.sim_card();
+        let id = w.top_up(5_000).await;
+        w.drive_until(&id, |s| s == OrderState::Claiming).await;
+        w.faults(
+            "card",
+            json!({"error_rate": 1.0, "ops": ["card/load/claim"]}),
+        )
+        .await;
+        let order = w.drive_until(&id, OrderState::is_terminal).await;
+        assert_eq!(
+            order.state,
+            OrderState::Succeeded,
+            "not failed, not reversed"
+        );
+        assert_eq!(
+            order.history.last().and_then(|c| c.detail.as_deref()),
+            Some("claim failed: unavailable")
+        );
+        assert!(!claimed_online(&order));
+        assert_eq!(w.sim_card(), (balance, pending + 5_000), "still 过渡余额");
+        assert_eq!(w.claims_today(), []);
+    }
+
+    #[actix_rt::test]
+    async fn a_crash_between_the_load_and_the_claim_resumes_and_claims_once() {
+        let mut w = claiming_world().await;
+        let dir = tempfile::tempdir().unwrap();
+        w.use_store(dir.path(), Arc::new(SystemClock));
+        let (balance, pending) = w.sim_card();
+        let id = w.top_up(5_000).await;
+        w.drive_until(&id, |s| s == OrderState::Claiming).await;
+        // the claim goes out and the card system commits it; the answer is lost
+        w.faults(
+            "card",
+            json!({"lost_response_rate": 1.0, "ops": ["card/load/claim"]}),
+        )
+        .await;
+        assert_eq!(w.worker.run_once().await.unwrap(), 1);
+        assert_eq!(w.sim_card(), (balance + pending + 5_000, 0));
+        let order = w.store.get(&id).await.unwrap().unwrap();
+        assert_eq!(order.state, OrderState::Claiming, "outcome unknown");
+        // a worker claims the retry and dies holding its lease: the process is gone
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if !w
+                .store
+                .claim(Duration::from_secs(10), 8)
+                .await
+                .unwrap()
+                .is_empty()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the retry never came due");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        w.faults("card", json!({})).await;
+        // the next start opens the same files; by its clock the dead worker's lease ran out
+        let later = crate::store::orders::ManualClock::starting_at(
+            chrono::Utc::now().timestamp_millis() + 11_000,
+        );
+        w.use_store(dir.path(), later);
+        assert_eq!(
+            w.store
+                .list_unfinished()
+                .await
+                .unwrap()
+                .iter()
+                .map(|o| (&o.id, o.state))
+                .collect::<Vec<_>>(),
+            [(&id, OrderState::Claiming)]
+        );
+        let order = w.drive_until(&id, OrderState::is_terminal).await;
+        assert_eq!(order.state, OrderState::Succeeded);
+        assert!(
+            claimed_online(&order),
+            "the resent key answered the first claim"
+        );
+        assert_eq!(w.sim_card(), (balance + pending + 5_000, 0));
+        assert_eq!(w.claims_today().len(), 1, "claimed once");
     }
 }
