@@ -31,7 +31,10 @@ fn bench_rules(dir: &Path) {
     .expect("copy bench.toml");
     for entry in std::fs::read_dir(root.join("config/rules")).expect("config/rules") {
         let path = entry.expect("entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.ends_with("messages.toml") {
             std::fs::copy(&path, dir.join(name)).expect("copy messages");
         }
@@ -53,7 +56,14 @@ fn router(rules_dir: &Path, data_dir: &Path) -> Arc<Router> {
         money: None,
     };
     // No per-user limit: the same user sends every message of the run.
-    Arc::new(Router::new(rules, actions, services, 300, u32::MAX, u32::MAX))
+    Arc::new(Router::new(
+        rules,
+        actions,
+        services,
+        300,
+        u32::MAX,
+        u32::MAX,
+    ))
 }
 
 fn bench(c: &mut Criterion) {
@@ -78,7 +88,10 @@ fn bench(c: &mut Criterion) {
     let hopped = system
         .block_on(handle.route(&openid, message.clone(), SessionRecord::default(), NOW))
         .expect("routed");
-    assert_eq!(format!("{:?}", direct.replies), format!("{:?}", hopped.replies));
+    assert_eq!(
+        format!("{:?}", direct.replies),
+        format!("{:?}", hopped.replies)
+    );
 
     let mut group = c.benchmark_group("router_hop");
     group.bench_function("direct", |b| {
