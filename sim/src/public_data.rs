@@ -10,7 +10,7 @@ use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde_json::Value;
 
 use super::SimState;
-use super::campus::{Campus, Person, PersonKind, Rng, local_date, local_ts, rfc3339};
+use super::campus::{Campus, Person, PersonKind, Rng, campus_time, local_date, local_ts, rfc3339};
 use super::upstream::{Ctx, Op, OpError, OpResult, parse, range_too_long, to_value};
 use onecard_wire::{
     self as wire, ErrorCode, Grade, Grades, GradesQuery, Lesson, Loan, Loans, Locker, Meeting,
@@ -582,8 +582,8 @@ fn meetings(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
                     }))
                     .to_owned(),
                     room: (*r.pick(ROOMS)).to_owned(),
-                    start: rfc3339(start),
-                    end: rfc3339(end),
+                    start: campus_time(start),
+                    end: campus_time(end),
                     status,
                     signed_at: signed_at.map(rfc3339),
                 });

@@ -164,8 +164,8 @@ async fn transactions_page(
                 "time": short_time(input, &t.occurred_at),
                 "place": if t.merchant_name.is_empty() { &t.type_name } else { &t.merchant_name },
                 "type": t.type_name,
-                "amount_yuan": format!("{sign}{}", yuan(t.amount_fen)),
-                "balance_yuan": yuan(t.balance_after_fen),
+                "amount_yuan": format!("{sign}{}", t.amount_fen.yuan()),
+                "balance_yuan": t.balance_after_fen.yuan(),
             })
         })
         .collect();
@@ -270,8 +270,8 @@ fn card_info(input: ActionInput<'_>) -> ActionFuture<'_> {
             "name_masked": mask_name(&b.name),
             "status": status_label(&input, info.status)?,
             "card_type": info.card_type_name,
-            "issued": info.issue_date,
-            "expires": info.expire_date,
+            "issued": info.issue_date.format("%Y-%m-%d").to_string(),
+            "expires": info.expire_date.format("%Y-%m-%d").to_string(),
         })))
     })
 }

@@ -74,15 +74,12 @@ pub fn today(input: &ActionInput<'_>) -> NaiveDate {
         .date_naive()
 }
 
-/// An RFC 3339 time as campus-local `MM-DD HH:MM`; unparseable input is shown as is.
-pub fn short_time(input: &ActionInput<'_>, rfc3339: &str) -> String {
-    match DateTime::parse_from_rfc3339(rfc3339) {
-        Ok(t) => t
-            .with_timezone(&offset(input))
-            .format("%m-%d %H:%M")
-            .to_string(),
-        Err(_) => rfc3339.to_owned(),
-    }
+/// A time as campus-local `MM-DD HH:MM` (an upstream's unreadable time never gets here: it
+/// fails the upstream's answer, which is answered as busy).
+pub fn short_time(input: &ActionInput<'_>, at: &DateTime<FixedOffset>) -> String {
+    at.with_timezone(&offset(input))
+        .format("%m-%d %H:%M")
+        .to_string()
 }
 
 /// A name or label from the message tables (a card state, a weekday, a period): user-facing

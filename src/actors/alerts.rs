@@ -190,10 +190,8 @@ impl AlertsConsumer {
         };
         self.commit(&planned, Some(&cursor), now).await?;
         for item in &feed.items {
-            if let Ok(at) = chrono::DateTime::parse_from_rfc3339(&item.transaction.occurred_at) {
-                metrics::histogram!("onecard_alerts_feed_lag_seconds")
-                    .record((now - at.timestamp()).max(0) as f64);
-            }
+            let at = item.transaction.occurred_at.timestamp();
+            metrics::histogram!("onecard_alerts_feed_lag_seconds").record((now - at).max(0) as f64);
         }
         Ok(feed.has_more)
     }
@@ -237,8 +235,8 @@ impl AlertsConsumer {
         let prefs = self.store.alerts().prefs(&openid)?;
         let tx = &item.transaction;
         let fields = json!({
-            "amount": Fen(tx.amount_fen).yuan(),
-            "balance": Fen(tx.balance_after_fen).yuan(),
+            "amount": tx.amount_fen.yuan(),
+            "balance": tx.balance_after_fen.yuan(),
             "merchant": tx.merchant_name,
             "location": tx.location,
             "time": self.local_time(&tx.occurred_at),
@@ -349,11 +347,9 @@ impl AlertsConsumer {
         campus_day(now, self.utc_offset_hours)
     }
 
-    fn local_time(&self, rfc3339: &str) -> String {
+    fn local_time(&self, at: &chrono::DateTime<chrono::FixedOffset>) -> String {
         let offset = crate::settings::campus_offset(self.utc_offset_hours);
-        chrono::DateTime::parse_from_rfc3339(rfc3339)
-            .map(|t| t.with_timezone(&offset).format("%m-%d %H:%M").to_string())
-            .unwrap_or_else(|_| rfc3339.to_owned())
+        at.with_timezone(&offset).format("%m-%d %H:%M").to_string()
     }
 }
 
@@ -367,15 +363,15 @@ fn kinds_set_off(prefs: &AlertPrefs, item: &TransactionFeedItem) -> Vec<(AlertKi
     }
     if let Some(limit) = prefs.large_transaction_fen
         && out_going
-        && tx.amount_fen >= limit
+        && tx.amount_fen.fen() >= limit
     {
         kinds.push((AlertKind::LargeTransaction, Some(limit)));
     }
     // Only when this transaction takes the balance below the threshold: one alert per crossing.
     if let Some(threshold) = prefs.low_balance_fen
         && out_going
-        && tx.balance_after_fen < threshold
-        && tx.balance_after_fen + tx.amount_fen >= threshold
+        && tx.balance_after_fen.fen() < threshold
+        && tx.balance_after_fen.fen() + tx.amount_fen.fen() >= threshold
     {
         kinds.push((AlertKind::LowBalance, Some(threshold)));
     }

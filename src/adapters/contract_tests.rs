@@ -224,6 +224,25 @@ fn balance_json() -> serde_json::Value {
         "wallet_cap_fen":100000,"as_of":"2025-11-25T12:03:04+08:00"})
 }
 
+/// A time the protocol cannot read fails the whole answer as a protocol error (the action
+/// answers 系统繁忙 and logs it), never a blank or the raw text in a reply; it is not retried.
+#[actix_rt::test]
+async fn an_unreadable_time_in_an_answer_is_a_protocol_error() {
+    let server = TestServer::start(|_, _| {
+        let mut balance = balance_json();
+        balance["as_of"] = "昨天下午".into();
+        Reply::ok(balance)
+    });
+    let card = card::actor::start(&cfg(&server)).unwrap();
+    let answer = card.balance("42940").await;
+    assert!(
+        matches!(answer, Err(AdapterError::Protocol(_))),
+        "{answer:?}"
+    );
+    assert_eq!(server.count(), 1);
+    card.stop();
+}
+
 #[actix_rt::test]
 async fn a_read_is_signed_exactly_as_documented() {
     let server = TestServer::start(|_, _| Reply::ok(balance_json()));

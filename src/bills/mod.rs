@@ -69,11 +69,9 @@ impl<'a> Classifier<'a> {
         matches!(self.kind(t), Kind::Spent(Some(i)) if self.categories[i].meals)
     }
 
-    /// Campus-local time of a transaction; None if the upstream sent an unreadable time.
-    fn local(&self, t: &Transaction) -> Option<DateTime<FixedOffset>> {
-        DateTime::parse_from_rfc3339(&t.occurred_at)
-            .ok()
-            .map(|d| d.with_timezone(&self.offset))
+    /// Campus-local time of a transaction.
+    fn local(&self, t: &Transaction) -> DateTime<FixedOffset> {
+        t.occurred_at.with_timezone(&self.offset)
     }
 }
 
@@ -106,13 +104,13 @@ pub fn summarise(classifier: &Classifier<'_>, txs: &[Transaction]) -> Summary {
         match classifier.kind(t) {
             Kind::Spent(category) => {
                 let slot = &mut spent_by[category.unwrap_or(n)];
-                slot.0 += t.amount_fen;
+                slot.0 += t.amount_fen.fen();
                 slot.1 += 1;
-                s.spent.0 += t.amount_fen;
+                s.spent.0 += t.amount_fen.fen();
                 s.spent_count += 1;
             }
-            Kind::TopUp => s.topped_up.0 += t.amount_fen,
-            Kind::OtherIn => s.other_in.0 += t.amount_fen,
+            Kind::TopUp => s.topped_up.0 += t.amount_fen.fen(),
+            Kind::OtherIn => s.other_in.0 += t.amount_fen.fen(),
         }
     }
     s.by_category = spent_by
@@ -252,15 +250,13 @@ pub fn fun_bill(
         if t.direction != Direction::Out {
             continue;
         }
-        let Some(at) = classifier.local(t) else {
-            continue;
-        };
+        let at = classifier.local(t);
         let date = at.date_naive();
         if date < from || date > to {
             continue;
         }
         days.insert(date);
-        *by_month.entry(Month::of(date)).or_default() += t.amount_fen;
+        *by_month.entry(Month::of(date)).or_default() += t.amount_fen.fen();
         if !classifier.is_meal(t) {
             continue;
         }
@@ -268,13 +264,13 @@ pub fn fun_bill(
         let place = t.merchant_name.as_str();
         let slot = places.entry(place).or_default();
         slot.0 += 1;
-        slot.1 += t.amount_fen;
+        slot.1 += t.amount_fen.fen();
         let meal = || Meal {
             date,
             // Seconds say nothing to a person; minutes do.
             time: at.time().with_second(0).unwrap_or(at.time()),
             place: place.to_owned(),
-            amount: Fen(t.amount_fen),
+            amount: t.amount_fen,
         };
         let time = at.time();
         if time >= breakfast_from
@@ -286,7 +282,7 @@ pub fn fun_bill(
             earliest = Some(meal());
         }
         if biggest.as_ref().is_none_or(|b| {
-            (t.amount_fen, std::cmp::Reverse(date)) > (b.amount.0, std::cmp::Reverse(b.date))
+            (t.amount_fen, std::cmp::Reverse(date)) > (b.amount, std::cmp::Reverse(b.date))
         }) {
             biggest = Some(meal());
         }
@@ -306,11 +302,7 @@ pub fn fun_bill(
         .map(|(m, fen)| (m, Fen(fen)));
     let in_span: Vec<Transaction> = txs
         .iter()
-        .filter(|t| {
-            classifier
-                .local(t)
-                .is_some_and(|at| (from..=to).contains(&at.date_naive()))
-        })
+        .filter(|t| (from..=to).contains(&classifier.local(t).date_naive()))
         .cloned()
         .collect();
     FunBill {

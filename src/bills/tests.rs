@@ -29,13 +29,13 @@ fn categories() -> Vec<CategoryRule> {
 fn tx(at: &str, tx_type: TxType, dir: Direction, fen: i64, merchant: (&str, &str)) -> Transaction {
     Transaction {
         trade_no: format!("T{at}"),
-        occurred_at: at.to_owned(),
-        acc_date: at[..10].to_owned(),
+        occurred_at: chrono::DateTime::parse_from_rfc3339(at).unwrap(),
+        acc_date: at[..10].parse().unwrap(),
         tx_type,
         type_name: String::new(),
         direction: dir,
-        amount_fen: fen,
-        balance_after_fen: 0,
+        amount_fen: Fen(fen),
+        balance_after_fen: Fen(0),
         merchant_id: merchant.0.to_owned(),
         merchant_name: merchant.1.to_owned(),
         terminal_id: String::new(),

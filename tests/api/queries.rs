@@ -311,8 +311,7 @@ async fn recent_transactions_reply(app: &TestApp, sno: &str, page: u32) -> Strin
     let pages = list.total.div_ceil(page_size as u64).max(1);
     let mut text = format!("近30天共 {} 笔交易（第 {page}/{pages} 页）：\n", list.total);
     for t in &list.items {
-        let at = chrono::DateTime::parse_from_rfc3339(&t.occurred_at).unwrap()
-            + chrono::Duration::hours(8);
+        let at = t.occurred_at + chrono::Duration::hours(8);
         let sign = match t.direction {
             onecard::wire::Direction::In => "+",
             onecard::wire::Direction::Out => "-",
@@ -325,8 +324,8 @@ async fn recent_transactions_reply(app: &TestApp, sno: &str, page: u32) -> Strin
         text += &format!(
             "{} {place} {sign}{} 元，余额 {}\n",
             at.naive_utc().format("%m-%d %H:%M"),
-            onecard::domain::Fen(t.amount_fen).yuan(),
-            onecard::domain::Fen(t.balance_after_fen).yuan(),
+            t.amount_fen.yuan(),
+            t.balance_after_fen.yuan(),
         );
     }
     if (page as u64) < pages {
@@ -357,8 +356,7 @@ async fn meetings_reply(app: &TestApp, sno: &str) -> String {
     }
     let mut text = format!("您近期有 {} 个会议：\n", list.items.len());
     for m in &list.items {
-        let start =
-            chrono::DateTime::parse_from_rfc3339(&m.start).unwrap() + chrono::Duration::hours(8);
+        let start = m.start + chrono::Duration::hours(8);
         let status = match m.status {
             SignInStatus::Signed => "已签到",
             SignInStatus::Late => "迟到签到",

@@ -1,8 +1,10 @@
 //! Body types of the card system (一卡通): accounts, balances, transactions, loss reports,
 //! loads (圈存) and their reversal, e-wallet debits and refunds, daily records.
 
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use super::domain::Fen;
 use super::envelope::{Page, TradeState, default_page, default_page_size};
 use super::signing::{Credentials, hmac_hex};
 
@@ -94,8 +96,8 @@ pub struct Balance {
     pub nopwd_limit_fen: i64,
     /// balance + pending may not exceed this
     pub wallet_cap_fen: i64,
-    /// RFC 3339
-    pub as_of: String,
+    /// RFC 3339 on the wire; an answer with an unreadable time is not the protocol
+    pub as_of: DateTime<FixedOffset>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -149,18 +151,18 @@ pub struct TransactionsQuery {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
     pub trade_no: String,
-    /// RFC 3339
-    pub occurred_at: String,
+    /// RFC 3339 on the wire
+    pub occurred_at: DateTime<FixedOffset>,
     /// accounting date `YYYY-MM-DD` (may be the next day after the day cut)
-    pub acc_date: String,
+    pub acc_date: NaiveDate,
     #[serde(rename = "type")]
     pub tx_type: TxType,
     /// vendor name, e.g. 持卡人消费
     pub type_name: String,
     pub direction: Direction,
     /// magnitude, always ≥ 0; the sign is `direction`
-    pub amount_fen: i64,
-    pub balance_after_fen: i64,
+    pub amount_fen: Fen,
+    pub balance_after_fen: Fen,
     pub merchant_id: String,
     pub merchant_name: String,
     pub terminal_id: String,
@@ -231,12 +233,12 @@ pub struct CardInfo {
     pub card_type_name: String,
     pub status: CardStatus,
     pub flags: CardFlags,
-    /// `YYYY-MM-DD`
-    pub issue_date: String,
-    pub expire_date: String,
-    /// RFC 3339, when the loss was reported / becomes effective on offline terminals
-    pub lost_at: Option<String>,
-    pub loss_effective_at: Option<String>,
+    /// `YYYY-MM-DD` on the wire
+    pub issue_date: NaiveDate,
+    pub expire_date: NaiveDate,
+    /// RFC 3339 on the wire, when the loss was reported / becomes effective on offline terminals
+    pub lost_at: Option<DateTime<FixedOffset>>,
+    pub loss_effective_at: Option<DateTime<FixedOffset>>,
     pub loss_channel: Option<LossChannel>,
 }
 
@@ -295,8 +297,8 @@ pub enum FoundStatus {
 pub struct FoundCard {
     pub found: bool,
     pub place: Option<String>,
-    /// RFC 3339
-    pub found_at: Option<String>,
+    /// RFC 3339 on the wire
+    pub found_at: Option<DateTime<FixedOffset>>,
     pub pickup_hours: Option<String>,
     pub status: Option<FoundStatus>,
 }
@@ -486,13 +488,32 @@ mod tests {
             "location":"第一食堂二楼"}"#;
         let t: Transaction = serde_json::from_str(json).unwrap();
         assert_eq!(t.tx_type, TxType::Consume);
-        assert_eq!(t.amount_fen, 1250);
+        assert_eq!(t.amount_fen, crate::domain::Fen(1250));
+        // Times and amounts are typed, and go back on the wire exactly as they came.
+        assert_eq!(
+            serde_json::to_value(&t).unwrap()["occurred_at"],
+            "2025-11-25T12:03:04+08:00"
+        );
+        assert_eq!(serde_json::to_value(&t).unwrap()["amount_fen"], 1250);
         let new_type = json.replace("CONSUME", "CROWDFUND");
         let t2: Transaction = serde_json::from_str(&new_type).unwrap();
         assert_eq!(t2.tx_type, TxType::Other);
         // floats are refused for money
         let float = json.replace("1250", "12.5");
         assert!(serde_json::from_str::<Transaction>(&float).is_err());
+    }
+
+    #[test]
+    fn an_unreadable_time_or_date_is_not_the_protocol() {
+        let json = r#"{"account":"42940","balance_fen":5230,"pending_fen":0,"subsidy_pending_fen":0,
+            "day_spent_fen":0,"single_limit_fen":5000,"day_limit_fen":10000,"nopwd_limit_fen":2000,
+            "wallet_cap_fen":100000,"as_of":"2025-11-25T12:03:04+08:00"}"#;
+        let b: Balance = serde_json::from_str(json).unwrap();
+        assert_eq!(b.as_of.timestamp(), 1_764_043_384);
+        for bad in ["2025-11-25 下午", "", "2025-13-01T00:00:00+08:00"] {
+            let broken = json.replace("2025-11-25T12:03:04+08:00", bad);
+            assert!(serde_json::from_str::<Balance>(&broken).is_err(), "{bad}");
+        }
     }
 
     #[test]

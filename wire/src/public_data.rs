@@ -1,6 +1,7 @@
 //! Body types of the public data store (read-only): meetings, grades, timetable, library
 //! loans, lockers.
 
+use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
 /// `data/meetings/list`
@@ -30,9 +31,9 @@ pub struct Meeting {
     pub meeting_id: String,
     pub name: String,
     pub room: String,
-    /// RFC 3339
-    pub start: String,
-    pub end: String,
+    /// RFC 3339 on the wire
+    pub start: DateTime<FixedOffset>,
+    pub end: DateTime<FixedOffset>,
     pub status: SignInStatus,
     pub signed_at: Option<String>,
 }

@@ -26,7 +26,7 @@ pub use history::GenTx;
 pub use merchants::*;
 pub use people::{CardSeed, DEMO_PASSWORD, Habits, Person, PersonKind, mask_phone};
 pub use rng::Rng;
-pub use time::{cst, local_date, local_secs, local_ts, rfc3339};
+pub use time::{campus_time, cst, local_date, local_secs, local_ts, rfc3339};
 
 use people::{DEMO_USERS, demo_person, random_person};
 

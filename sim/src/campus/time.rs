@@ -10,10 +10,15 @@ pub fn cst() -> FixedOffset {
 
 /// `2025-11-25T12:03:04+08:00`
 pub fn rfc3339(ts: i64) -> String {
+    campus_time(ts).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// A unix timestamp as campus time (what the wire types carry; on the wire it reads as
+/// [`rfc3339`] does).
+pub fn campus_time(ts: i64) -> chrono::DateTime<FixedOffset> {
     chrono::DateTime::from_timestamp(ts, 0)
         .unwrap_or_default()
         .with_timezone(&cst())
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 /// The campus-local date of a unix timestamp.

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::CardSimConfig;
 use super::state::{AccountView, Live, live_mut, not_found, sim};
-use crate::campus::{CardSeed, Person, local_date, rfc3339};
+use crate::campus::{CardSeed, Person, campus_time, local_date};
 use crate::upstream::{Ctx, OpError, OpResult, parse, to_value};
 use crate::{SimState, lock};
 use onecard_wire::{
@@ -92,7 +92,7 @@ pub(super) fn balance_get(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
         day_limit_fen: cfg.day_limit_fen,
         nopwd_limit_fen: cfg.nopwd_limit_fen,
         wallet_cap_fen: cfg.wallet_cap_fen,
-        as_of: rfc3339(ctx.now),
+        as_of: campus_time(ctx.now),
     })
 }
 
@@ -111,12 +111,12 @@ pub(super) fn info_get(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         card_type_name: c.card_type_name.to_owned(),
         status: live.status(),
         flags: flags(live, c, local_date(ctx.now)),
-        issue_date: c.issue_date.to_string(),
-        expire_date: c.expire_date.to_string(),
-        lost_at: live.lost.then(|| live.lost_at.map(rfc3339)).flatten(),
+        issue_date: c.issue_date,
+        expire_date: c.expire_date,
+        lost_at: live.lost.then(|| live.lost_at.map(campus_time)).flatten(),
         loss_effective_at: live
             .lost
-            .then(|| live.loss_effective_at.map(rfc3339))
+            .then(|| live.loss_effective_at.map(campus_time))
             .flatten(),
         loss_channel: if live.lost { live.loss_channel } else { None },
     })

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::LOSS_EFFECTIVE_AFTER_SECS;
 use super::accounts::check_password;
 use super::state::{live_mut, not_found, record_trade, sim};
-use crate::campus::rfc3339;
+use crate::campus::{campus_time, rfc3339};
 use crate::upstream::{Ctx, OpResult, parse, to_value};
 use crate::{SimState, lock};
 use onecard_wire::{
@@ -98,7 +98,7 @@ pub(super) fn found_get(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
         Some((place, at, collected)) => FoundCard {
             found: true,
             place: Some(place.clone()),
-            found_at: Some(rfc3339(*at)),
+            found_at: Some(campus_time(*at)),
             pickup_hours: Some("周一至周五 08:00-17:00".to_owned()),
             status: Some(if *collected {
                 FoundStatus::Collected

@@ -6,9 +6,10 @@ use serde_json::Value;
 
 use super::state::{live_mut, not_found, sim};
 use super::{RECORDS_READY_SECS, acc_date};
-use crate::campus::{GenTx, local_date, rfc3339};
+use crate::campus::{GenTx, campus_time, local_date, rfc3339};
 use crate::upstream::{Ctx, OpError, OpResult, paginate, parse, range_too_long, to_value};
 use crate::{SimState, lock, statement};
+use onecard_wire::domain::Fen;
 use onecard_wire::{
     DailyRecord, DailyRecords, DailyRecordsQuery, Direction, ErrorCode, ReconKind, TradeKind,
     Transaction, TransactionsQuery, TxType,
@@ -42,8 +43,8 @@ pub(super) fn tx_type(s: &str) -> TxType {
 pub(super) fn wire_tx(t: &GenTx) -> Transaction {
     Transaction {
         trade_no: t.trade_no.clone(),
-        occurred_at: rfc3339(t.at),
-        acc_date: acc_date(t.at).to_string(),
+        occurred_at: campus_time(t.at),
+        acc_date: acc_date(t.at),
         tx_type: tx_type(t.tx_type),
         type_name: t.type_name.to_owned(),
         direction: if t.incoming {
@@ -51,8 +52,8 @@ pub(super) fn wire_tx(t: &GenTx) -> Transaction {
         } else {
             Direction::Out
         },
-        amount_fen: t.amount_fen,
-        balance_after_fen: t.balance_after_fen,
+        amount_fen: Fen(t.amount_fen),
+        balance_after_fen: Fen(t.balance_after_fen),
         merchant_id: t.merchant_id.to_owned(),
         merchant_name: t.merchant_name.to_owned(),
         terminal_id: t.terminal_id.clone(),
