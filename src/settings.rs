@@ -426,11 +426,18 @@ impl Settings {
     /// against the file's directory's parent (so `config/demo.toml` can say `dir = "config/rules"`
     /// and work from the repository root).
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::layered(path, &text, None)
+        Self::layered(path, &read(path)?, None)
+    }
+
+    /// [`Settings::load`] with `env` in place of the process environment: the file read as
+    /// `serve` reads it, with `ONECARD__SECTION__KEY` overrides chosen by the caller. Tests run
+    /// config/demo.toml this way with their own ports and directories, and hand the same
+    /// variables to a child `onecard serve`.
+    pub fn load_with(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        Self::layered(path, &read(path)?, Some(env.into_iter().collect()))
     }
 
     /// Parse settings text with the given environment (injectable for tests).
@@ -500,6 +507,13 @@ impl Settings {
             }
         }
     }
+}
+
+fn read(path: &Path) -> Result<String, SettingsError> {
+    std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// 1-based line and column of a byte offset.

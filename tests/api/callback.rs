@@ -26,7 +26,7 @@ async fn url_verification_echoes_echostr_and_refuses_a_forged_signature() {
 /// An app configured without an EncodingAESKey: plain mode.
 fn plain_app() -> TestApp {
     spawn_app_with(TestOptions {
-        settings: |s| s.wechat.encoding_aes_key.clear(),
+        settings: plaintext_mode,
         ..TestOptions::default()
     })
 }

@@ -3,73 +3,30 @@
 //! separate `onecard sim` process so that what WeChat received is counted across the restart.
 //! The store is read back with `onecard store export`, as an operator would.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use onecard::chat::{WeChatClient, pushed_text};
 use serde_json::{Value, json};
 
-use crate::helpers::{AES_KEY, APP_ID, APP_SECRET, BIN, Proc, SimAndServe, TOKEN, openid, text_of};
+use crate::helpers::{BIN, Overrides, Proc, SimAndServe, openid, text_of};
 
 const STUDENT: &str = "2024000001";
 /// The card system's answer takes this long; the callback budget is far below it.
 const SLOW_CARD_MS: u64 = 4000;
 
-/// The platform's settings, pointed at the simulators' process; `[sim]` only in the sim's own.
-fn config(serve_port: u16, sim: &str, data: &Path, with_sim: bool) -> String {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let mut text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:{serve_port}"
-admin_listen = "127.0.0.1:0"
-data_dir = "{data}"
-callback_budget_ms = 500
-workers = 2
-session_arbiters = 1
-store_cache_mb = 16
-shutdown_budget_ms = 20000
-
-[wechat]
-app_id = "{APP_ID}"
-app_secret = "{APP_SECRET}"
-token = "{TOKEN}"
-encoding_aes_key = "{AES_KEY}"
-api_base = "{sim}/sim/wechat"
-
-[sessions]
-user_burst = 100
-
-[rules]
-dir = "{root}/config/rules"
-menu = "{root}/config/menu.toml"
-hot_reload = false
-
-[upstreams.card]
-base_url = "{sim}/sim/card"
-app_key = "onecard-demo"
-app_secret = "demo-secret-change-me"
-timeout_ms = 15000
-
-[upstreams.sms]
-base_url = "{sim}/sim/sms"
-app_key = "onecard-demo"
-app_secret = "demo-secret-change-me"
-
-[upstreams.public_data]
-base_url = "{sim}/sim/data"
-app_key = "onecard-demo"
-app_secret = "demo-secret-change-me"
-"#,
-        data = data.display(),
-    );
-    if with_sim {
-        text.push_str(&format!(
-            "\n[sim]\naccounts = 300\n\n[sim.wechat]\napp_id = \"{APP_ID}\"\napp_secret = \"{APP_SECRET}\"\n"
-        ));
-    }
-    text
+/// What this test changes in the demo: a callback budget far below the slow card system, one
+/// session thread, the store and the card answer given time, the rule files left alone.
+fn overrides() -> (Overrides, Overrides) {
+    let sim = Overrides::default().set("sim.accounts", 300);
+    let serve = Overrides::default()
+        .set("server.callback_budget_ms", 500)
+        .set("server.session_arbiters", 1)
+        .set("server.shutdown_budget_ms", 20_000)
+        .set("sessions.user_burst", 100)
+        .set("rules.hot_reload", false)
+        .set("upstreams.card.timeout_ms", 15_000);
+    (sim, serve)
 }
 
 /// The simulators in their own process and the platform beside them, with a WeChat to chat.
@@ -81,7 +38,8 @@ struct Deployment {
 
 impl Deployment {
     async fn new() -> Self {
-        let procs = SimAndServe::start(config).await;
+        let (sim, serve) = overrides();
+        let procs = SimAndServe::start_demo(sim, serve).await;
         let wx = procs.wechat();
         Self {
             procs,

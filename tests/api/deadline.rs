@@ -55,10 +55,14 @@ async fn wechats_retry_schedule_against_a_slow_action() {
 }
 
 /// The customer-service window is closed (the user only clicked a menu more than a minute
-/// ago, as far as WeChat knows): the reply is kept and delivered with the user's next message.
+/// ago, as far as WeChat knows) and no fallback template is configured: the reply is kept and
+/// delivered with the user's next message.
 #[tokio::test]
 async fn a_reply_the_window_does_not_allow_is_kept_for_the_next_message() {
-    let app = slow_app(200);
+    let app = spawn_app_with(TestOptions {
+        settings: |s| s.wechat.fallback_template_id.clear(),
+        ..slow_options(200)
+    });
     let user = openid("window");
     // Deliver without telling the simulator: WeChat knows of no interaction, so pushes fail.
     let msg = app.wx.text_message(&user, "慢600");

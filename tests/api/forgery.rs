@@ -132,7 +132,7 @@ fn plain_slow_app() -> TestApp {
     spawn_app_with(TestOptions {
         extra_rules: vec![("test_slow.toml", SLOW_RULE.to_owned())],
         actions: actions_with_slow,
-        settings: |s| s.wechat.encoding_aes_key.clear(),
+        settings: plaintext_mode,
         ..TestOptions::default()
     })
 }
@@ -218,7 +218,7 @@ async fn a_byte_for_byte_replay_after_the_dedup_window_does_not_run_the_action_a
 #[test]
 fn a_dedup_window_shorter_than_the_timestamp_window_is_refused_at_start_up() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut settings = base_settings(4000, std::path::Path::new("config/rules"), tmp.path());
+    let mut settings = app_settings(4000, std::path::Path::new("config/rules"), tmp.path());
     settings.sessions.dedup_window_secs = 120;
     let err = actix_rt::System::new()
         .block_on(onecard::startup::Application::build(

@@ -103,70 +103,102 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-pub fn base_settings(budget_ms: u64, rules_dir: &Path, data_dir: &Path) -> Settings {
-    let upstream_timeout_ms = 3000;
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-data_dir = "{data}"
-callback_budget_ms = {budget_ms}
-workers = 2
-session_arbiters = 2
-store_cache_mb = 16
+/// The settings every test starts from: the demo's own, as `onecard demo` runs them.
+pub const DEMO_CONFIG: &str = "config/demo.toml";
 
-[wechat]
-app_id = "{APP_ID}"
-app_secret = "{APP_SECRET}"
-token = "{TOKEN}"
-encoding_aes_key = "{AES_KEY}"
-original_id = "{ORIGINAL_ID}"
-api_base = "/sim/wechat"
+/// What a test changes in config/demo.toml (its own ports, data, rules, pace), as the
+/// `ONECARD__SECTION__KEY` variables the settings loader layers over the file: an app built in
+/// this process and a child `onecard serve` read the same file with the same overrides.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides(Vec<(String, String)>);
 
-[sessions]
-# Tests drive one user hard; the per-user limit has its own test.
-user_burst = 100
+impl Overrides {
+    /// `key` as the file spells it, dotted (`server.listen`, `upstreams.card.timeout_ms`); the
+    /// loader converts `value` to the field's type and refuses an unknown key.
+    pub fn set(mut self, key: &str, value: impl std::fmt::Display) -> Self {
+        let var = format!("ONECARD__{}", key.replace('.', "__").to_uppercase());
+        self.0.push((var, value.to_string()));
+        self
+    }
 
-[rules]
-dir = "{rules}"
-menu = "config/menu.toml"
+    /// `other` over these.
+    pub fn and(mut self, other: Overrides) -> Self {
+        self.0.extend(other.0);
+        self
+    }
 
-[upstreams.card]
-base_url = "/sim/card"
-app_key = "onecard-demo"
-app_secret = "demo-secret-change-me"
-timeout_ms = {upstream_timeout_ms}
-breaker_cooldown_ms = 500
+    /// The overrides as environment variables, for a child process.
+    pub fn vars(&self) -> &[(String, String)] {
+        &self.0
+    }
 
-[upstreams.sms]
-base_url = "/sim/sms"
-app_key = "onecard-demo"
-app_secret = "demo-secret-change-me"
+    /// The WeChat API and every upstream of the demo (relative `/sim/…` URLs) pointed at the
+    /// simulators served at `sim_base` by another process.
+    pub fn pointed_at(mut self, sim_base: &str) -> Self {
+        let mut demo = demo_settings(&Overrides::default());
+        self = self.set("wechat.api_base", format!("{sim_base}{}", demo.wechat.api_base));
+        let upstreams = demo.upstreams.as_mut().expect("the demo has upstreams");
+        for (name, section) in upstreams.sections_mut() {
+            let url = format!("{sim_base}{}", section.base_url);
+            self = self.set(&format!("upstreams.{name}.base_url"), url);
+        }
+        self
+    }
+}
 
-[upstreams.public_data]
-base_url = "/sim/data"
-app_key = "onecard-demo"
-app_secret = "demo-secret-change-me"
+/// config/demo.toml with `overrides`, loaded as `serve` loads a file.
+pub fn demo_settings(overrides: &Overrides) -> Settings {
+    Settings::load_with(Path::new(DEMO_CONFIG), overrides.0.clone())
+        .expect("config/demo.toml with the test's overrides")
+}
 
-[upstreams.bank]
-base_url = "/sim/bank"
-app_key = "onecard-demo"
-app_secret = "demo-secret-change-me"
-timeout_ms = {upstream_timeout_ms}
-breaker_cooldown_ms = 500
+/// config/demo.toml without its `[sim]` section, written to `path`: the file a production
+/// `onecard serve` beside a separate `onecard sim` reads (`serve` refuses `[sim]`), everything
+/// else as the demo has it.
+pub fn write_demo_without_sim(path: &Path) {
+    let mut demo: toml::Table = std::fs::read_to_string(DEMO_CONFIG)
+        .unwrap()
+        .parse()
+        .unwrap();
+    demo.remove("sim").expect("the demo has a [sim] section");
+    std::fs::write(path, toml::to_string(&demo).unwrap()).unwrap();
+}
 
-[sim]
-accounts = 300
+/// The settings of an app a test starts in this process: config/demo.toml with
+/// [`app_overrides`], and a simulated WeChat account that takes any template id (tests name
+/// templates of their own; the demo's account has added only the demo's two).
+pub fn app_settings(budget_ms: u64, rules_dir: &Path, data_dir: &Path) -> Settings {
+    let mut settings = demo_settings(&app_overrides(budget_ms, rules_dir, data_dir));
+    if let Some(sim) = &mut settings.sim {
+        sim.wechat.templates.clear();
+    }
+    settings
+}
 
-[sim.wechat]
-app_id = "{APP_ID}"
-app_secret = "{APP_SECRET}"
-"#,
-        data = data_dir.display(),
-        rules = rules_dir.display(),
-    );
-    Settings::from_toml(&text, Vec::new()).expect("test settings")
+/// An account in plaintext mode (明文模式): no EncodingAESKey, so no encryption mode either.
+pub fn plaintext_mode(settings: &mut Settings) {
+    settings.wechat.encoding_aes_key.clear();
+    settings.wechat.mode = None;
+}
+
+/// The in-process app's overrides of the demo: its own listeners, store and rule files, the
+/// callback budget under test, two threads each (the machine is shared), a small store cache;
+/// fewer simulated accounts (quicker start); one user driven hard without the per-user limit
+/// (it has its own test); breakers that close again within a test's patience.
+pub fn app_overrides(budget_ms: u64, rules_dir: &Path, data_dir: &Path) -> Overrides {
+    Overrides::default()
+        .set("server.listen", "127.0.0.1:0")
+        .set("server.admin_listen", "127.0.0.1:0")
+        .set("server.data_dir", data_dir.display())
+        .set("server.callback_budget_ms", budget_ms)
+        .set("server.workers", 2)
+        .set("server.session_arbiters", 2)
+        .set("server.store_cache_mb", 16)
+        .set("rules.dir", rules_dir.display())
+        .set("sessions.user_burst", 100)
+        .set("upstreams.card.breaker_cooldown_ms", 500)
+        .set("upstreams.bank.breaker_cooldown_ms", 500)
+        .set("sim.accounts", 300)
 }
 
 pub fn spawn_app() -> TestApp {
@@ -191,7 +223,7 @@ pub fn spawn_app_with(opts: TestOptions) -> TestApp {
         .data_dir
         .clone()
         .unwrap_or_else(|| tmp.path().join("data"));
-    let mut settings = base_settings(opts.budget_ms, &rules_dir, &data_dir);
+    let mut settings = app_settings(opts.budget_ms, &rules_dir, &data_dir);
     (opts.settings)(&mut settings);
 
     let (tx, rx) = mpsc::channel();
@@ -653,9 +685,15 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(args: &[&str], log: PathBuf) -> Self {
+        Self::spawn_with(args, &Overrides::default(), log)
+    }
+
+    /// With `overrides` of its settings in its environment.
+    pub fn spawn_with(args: &[&str], overrides: &Overrides, log: PathBuf) -> Self {
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(BIN)
             .args(args)
+            .envs(overrides.vars().iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -744,14 +782,35 @@ pub struct SimAndServe {
     pub sim: Proc,
     pub sim_base: String,
     pub serve_port: u16,
+    /// `ONECARD__…` overrides each `onecard serve` starts with.
+    serve_env: Overrides,
     starts: usize,
 }
 
 impl SimAndServe {
+    /// `onecard sim` on config/demo.toml with `sim` overrides, and `onecard serve` (at each
+    /// [`SimAndServe::serve`]) on the demo without `[sim]`, pointed at those simulators, on
+    /// its own port and data directory, with `serve` overrides. Returns once the simulators
+    /// answer.
+    pub async fn start_demo(sim: Overrides, serve: Overrides) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let serve_config = dir.path().join("serve.toml");
+        write_demo_without_sim(&serve_config);
+        let (sim_port, serve_port) = (free_port(), free_port());
+        let sim_base = format!("http://127.0.0.1:{sim_port}");
+        let serve = Overrides::default()
+            .pointed_at(&sim_base)
+            .set("server.listen", format!("127.0.0.1:{serve_port}"))
+            .set("server.admin_listen", "127.0.0.1:0")
+            .set("server.workers", 2)
+            .set("server.store_cache_mb", 16)
+            .and(serve);
+        Self::launch(dir, Path::new(DEMO_CONFIG), sim, serve, (sim_port, serve_port)).await
+    }
+
     /// `config(serve_port, sim_base, data_dir, with_sim)` writes both processes' settings:
     /// `sim.toml` (with `[sim]`) and `serve.toml` (without). Returns once the simulators answer.
     pub async fn start(config: impl Fn(u16, &str, &Path, bool) -> String) -> Self {
-        onecard::telemetry::init_logging(true);
         let dir = tempfile::tempdir().unwrap();
         let (sim_port, serve_port) = (free_port(), free_port());
         let sim_base = format!("http://127.0.0.1:{sim_port}");
@@ -763,14 +822,28 @@ impl SimAndServe {
             config(serve_port, &sim_base, &data, false),
         )
         .unwrap();
-        let sim = Proc::spawn(
+        let none = Overrides::default();
+        Self::launch(dir, &sim_cfg, none.clone(), none, (sim_port, serve_port)).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        sim_config: &Path,
+        sim_env: Overrides,
+        serve_env: Overrides,
+        (sim_port, serve_port): (u16, u16),
+    ) -> Self {
+        onecard::telemetry::init_logging(true);
+        let sim_base = format!("http://127.0.0.1:{sim_port}");
+        let sim = Proc::spawn_with(
             &[
                 "sim",
                 "--config",
-                sim_cfg.to_str().unwrap(),
+                sim_config.to_str().unwrap(),
                 "--listen",
                 &format!("127.0.0.1:{sim_port}"),
             ],
+            &sim_env,
             dir.path().join("sim.log"),
         );
         assert!(
@@ -783,6 +856,7 @@ impl SimAndServe {
             sim,
             sim_base,
             serve_port,
+            serve_env,
             starts: 0,
         }
     }
@@ -810,7 +884,7 @@ impl SimAndServe {
     pub async fn serve(&mut self) -> Proc {
         self.starts += 1;
         let (cfg, data) = (self.serve_config(), self.data());
-        let p = Proc::spawn(
+        let p = Proc::spawn_with(
             &[
                 "serve",
                 "--config",
@@ -818,6 +892,7 @@ impl SimAndServe {
                 "--data",
                 data.to_str().unwrap(),
             ],
+            &self.serve_env,
             self.dir.path().join(format!("serve-{}.log", self.starts)),
         );
         assert!(

@@ -11,7 +11,9 @@ use std::time::Duration;
 use onecard::actions::ActionRegistry;
 use onecard::startup::{Profile, StartupError};
 
-use crate::helpers::{TestOptions, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Overrides, TestOptions, spawn_app, spawn_app_with, write_demo_without_sim,
+};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_onecard");
 
@@ -108,46 +110,31 @@ impl Drop for Running {
     }
 }
 
-/// Write a production-like config (real upstream URLs, no `[sim]`) plus `extra` into `dir`.
-fn production_config(dir: &Path, extra: &str) -> String {
+/// A production-like deployment: config/demo.toml without `[sim]`, written into `dir`, its
+/// WeChat API and upstreams at addresses nothing answers (the card system over plain http and
+/// unsigned, the SMS and public data over https), on ports of its own. Returns the config file
+/// and the overrides, as `ONECARD__…` variables, that `onecard serve` starts with.
+fn production_config(dir: &Path) -> (String, Vec<(String, String)>) {
     let path = dir.join("onecard.toml");
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-data_dir = "{data}"
+    write_demo_without_sim(&path);
+    let overrides = Overrides::default()
+        .set("server.listen", "127.0.0.1:0")
+        .set("server.admin_listen", "127.0.0.1:0")
+        .set("server.data_dir", dir.join("data").display())
+        .set("wechat.api_base", "http://127.0.0.1:9/wechat")
+        .set("rules.hot_reload", false)
+        .set("upstreams.card.base_url", "http://127.0.0.1:9/card")
+        .set("upstreams.card.require_signed_responses", false)
+        .set("upstreams.sms.base_url", "https://127.0.0.1:9/sms")
+        .set("upstreams.public_data.base_url", "https://127.0.0.1:9/data")
+        .set("upstreams.bank.base_url", "https://127.0.0.1:9/bank")
+        .set("upstreams.billers.base_url", "https://127.0.0.1:9/billers");
+    (path.display().to_string(), overrides.vars().to_vec())
+}
 
-[wechat]
-app_id = "wx5f3a9c1e7b2d4a60"
-app_secret = "0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f"
-token = "onecarddemo"
-api_base = "http://127.0.0.1:9/wechat"
-
-[rules]
-hot_reload = false
-
-[upstreams.card]
-base_url = "http://127.0.0.1:9/card"
-app_key = "onecard"
-app_secret = "card-secret"
-require_signed_responses = false
-
-[upstreams.sms]
-base_url = "https://127.0.0.1:9/sms"
-app_key = "onecard"
-app_secret = "sms-secret"
-
-[upstreams.public_data]
-base_url = "https://127.0.0.1:9/data"
-app_key = "onecard"
-app_secret = "data-secret"
-{extra}
-"#,
-        data = dir.join("data").display(),
-    );
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+/// `pairs` as `onecard` takes its environment.
+fn env_of(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 #[test]
@@ -169,11 +156,9 @@ fn serve_refuses_the_demo_config_because_it_has_a_sim_section() {
 #[test]
 fn serve_refuses_a_sim_section_that_comes_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
-    let config = production_config(dir.path(), "");
-    let (code, stderr) = exit_of(onecard(
-        &["serve", "--config", &config],
-        &[("ONECARD__SIM__ACCOUNTS", "10")],
-    ));
+    let (config, mut env) = production_config(dir.path());
+    env.push(("ONECARD__SIM__ACCOUNTS".into(), "10".into()));
+    let (code, stderr) = exit_of(onecard(&["serve", "--config", &config], &env_of(&env)));
     assert_eq!(code, Some(1));
     assert_eq!(
         stderr.trim(),
@@ -184,8 +169,8 @@ fn serve_refuses_a_sim_section_that_comes_from_the_environment() {
 #[test]
 fn serve_warns_about_unsigned_and_plain_http_upstreams() {
     let dir = tempfile::tempdir().unwrap();
-    let config = production_config(dir.path(), "");
-    let mut running = Running::start(onecard(&["serve", "--config", &config], &[]));
+    let (config, env) = production_config(dir.path());
+    let mut running = Running::start(onecard(&["serve", "--config", &config], &env_of(&env)));
     let lines = running.wait_for("onecard serving");
     let with = |upstream: &str, text: &str| {
         lines

@@ -115,11 +115,7 @@ async fn the_menu_is_validated_and_pushed_through_the_api() {
 #[tokio::test]
 async fn doctor_passes_a_correct_callback_and_explains_a_wrong_token() {
     let app = spawn_app();
-    let mut settings = base_settings(
-        4000,
-        std::path::Path::new("config/rules"),
-        std::path::Path::new("/tmp"),
-    );
+    let mut settings = demo_settings(&Overrides::default());
     let report = onecard::doctor::diagnose(&format!("{}/wechat", app.base), &settings.wechat).await;
     assert!(report.ok, "{}", report.lines.join("\n"));
     settings.wechat.token = "wrongtoken".into();
