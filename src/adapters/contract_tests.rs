@@ -390,6 +390,9 @@ async fn the_breaker_opens_then_half_opens_then_closes() {
     let mut c = cfg(&server);
     c.retries = 0;
     c.breaker_failures = 2;
+    // The cool-down (200 ms) passes when the test says so, not while it sleeps.
+    let clock = crate::store::orders::ManualClock::starting_at(0);
+    c.clock = clock.clone();
     let card = card::actor::start(&c).unwrap();
     for _ in 0..2 {
         assert_eq!(
@@ -405,7 +408,7 @@ async fn the_breaker_opens_then_half_opens_then_closes() {
     assert_eq!(server.count_path("/api/v1/card/balance/get"), 2);
     assert_eq!(card.health().await.breaker, "open");
     // after the cool-down the probe fails: open again
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    clock.advance(Duration::from_millis(200));
     assert!(card.balance("42940").await.is_err());
     assert_eq!(server.count_path("/api/v1/card/balance/get"), 3);
     assert_eq!(
@@ -414,7 +417,7 @@ async fn the_breaker_opens_then_half_opens_then_closes() {
     );
     // the upstream recovers; the next probe closes the breaker
     healthy.store(true, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    clock.advance(Duration::from_millis(200));
     assert!(card.balance("42940").await.is_ok());
     assert!(card.balance("42940").await.is_ok());
     assert_eq!(card.health().await.breaker, "closed");

@@ -188,6 +188,10 @@ pub struct UpstreamConfig {
     /// PEM file with the school's private CA, if its gateway uses one.
     #[serde(default)]
     pub ca_cert_path: Option<std::path::PathBuf>,
+    /// What the breaker's cooldown is measured on: the wall clock, or in tests a clock moved
+    /// by hand, so a cooldown passes without sleeping. Not a setting.
+    #[serde(skip, default = "defaults::clock")]
+    pub clock: std::sync::Arc<dyn crate::store::orders::OrderClock>,
 }
 
 impl std::fmt::Debug for UpstreamConfig {
@@ -234,6 +238,9 @@ mod defaults {
     pub fn require_signed_responses() -> bool {
         true
     }
+    pub fn clock() -> std::sync::Arc<dyn crate::store::orders::OrderClock> {
+        std::sync::Arc::new(crate::store::orders::SystemClock)
+    }
 }
 
 impl UpstreamConfig {
@@ -257,6 +264,7 @@ impl UpstreamConfig {
             backoff_base_ms: defaults::backoff_base_ms(),
             require_signed_responses: defaults::require_signed_responses(),
             ca_cert_path: None,
+            clock: defaults::clock(),
         }
     }
 

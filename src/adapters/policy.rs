@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 
 use super::events::{BreakerChanged, UpstreamCalled};
 use super::{AdapterError, RateLimitSource, Unavailable, UpstreamConfig};
+use crate::store::orders::OrderClock;
 
 /// Whether a call may be repeated safely.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,8 +64,9 @@ struct Breaker {
     state: BreakerState,
     consecutive_failures: u32,
     threshold: u32,
-    cooldown: Duration,
-    opened_at: Option<Instant>,
+    cooldown_ms: i64,
+    /// When it opened, in the policy's clock's milliseconds.
+    opened_at_ms: Option<i64>,
     /// Only one call passes while half-open; the rest fail fast until it settles.
     probe_in_flight: bool,
 }
@@ -76,13 +78,13 @@ enum Admission {
 }
 
 impl Breaker {
-    fn admit(&mut self, now: Instant) -> Option<Admission> {
+    fn admit(&mut self, now_ms: i64) -> Option<Admission> {
         match self.state {
             BreakerState::Closed => Some(Admission::Normal),
             BreakerState::Open => {
                 let cooled = self
-                    .opened_at
-                    .is_none_or(|at| now.duration_since(at) >= self.cooldown);
+                    .opened_at_ms
+                    .is_none_or(|at| now_ms.saturating_sub(at) >= self.cooldown_ms);
                 if cooled {
                     self.state = BreakerState::HalfOpen;
                     self.probe_in_flight = true;
@@ -105,15 +107,15 @@ impl Breaker {
     fn on_success(&mut self) {
         self.state = BreakerState::Closed;
         self.consecutive_failures = 0;
-        self.opened_at = None;
+        self.opened_at_ms = None;
         self.probe_in_flight = false;
     }
 
-    fn on_failure(&mut self, now: Instant) {
+    fn on_failure(&mut self, now_ms: i64) {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         if self.state == BreakerState::HalfOpen || self.consecutive_failures >= self.threshold {
             self.state = BreakerState::Open;
-            self.opened_at = Some(now);
+            self.opened_at_ms = Some(now_ms);
         }
         self.probe_in_flight = false;
     }
@@ -155,6 +157,8 @@ pub struct Policy {
     semaphore: Arc<Semaphore>,
     limiter: DefaultDirectRateLimiter,
     breaker: Mutex<Breaker>,
+    /// What the breaker's cooldown is measured on (`UpstreamConfig::clock`).
+    clock: Arc<dyn OrderClock>,
     retries: u32,
     timeout: Duration,
     backoff_base: Duration,
@@ -184,10 +188,11 @@ impl Policy {
                 state: BreakerState::Closed,
                 consecutive_failures: 0,
                 threshold: cfg.breaker_failures.max(1),
-                cooldown: Duration::from_millis(cfg.breaker_cooldown_ms),
-                opened_at: None,
+                cooldown_ms: i64::try_from(cfg.breaker_cooldown_ms).unwrap_or(i64::MAX),
+                opened_at_ms: None,
                 probe_in_flight: false,
             }),
+            clock: Arc::clone(&cfg.clock),
             retries: cfg.retries,
             timeout: cfg.timeout(),
             backoff_base: Duration::from_millis(cfg.backoff_base_ms.max(1)),
@@ -322,7 +327,7 @@ impl Policy {
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, AdapterError>>,
     {
-        let admission = self.lock_breaker().admit(Instant::now());
+        let admission = self.lock_breaker().admit(self.clock.now_ms());
         let Some(admission) = admission else {
             return Err(AdapterError::Unavailable(Unavailable::BreakerOpen));
         };
@@ -352,7 +357,7 @@ impl Policy {
             let mut breaker = self.lock_breaker();
             match verdict(&result) {
                 Verdict::Healthy => breaker.on_success(),
-                Verdict::Sick => breaker.on_failure(Instant::now()),
+                Verdict::Sick => breaker.on_failure(self.clock.now_ms()),
                 Verdict::Neutral => breaker.on_neutral(probe.armed),
             }
         }
@@ -405,6 +410,7 @@ impl Drop for ProbeGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::orders::ManualClock;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn cfg() -> UpstreamConfig {
@@ -416,6 +422,13 @@ mod tests {
         c.backoff_base_ms = 1;
         c.rate_per_sec = 1000;
         c
+    }
+
+    /// A policy whose breaker cooldown passes only when the test moves the clock.
+    fn on_manual_clock(mut c: UpstreamConfig) -> (Policy, Arc<ManualClock>) {
+        let clock = ManualClock::starting_at(0);
+        c.clock = clock.clone();
+        (Policy::new("test", &c), clock)
     }
 
     fn rt() -> tokio::runtime::Runtime {
@@ -478,7 +491,7 @@ mod tests {
         rt().block_on(async {
             let mut c = cfg();
             c.retries = 0;
-            let p = Policy::new("test", &c);
+            let (p, clock) = on_manual_clock(c);
             let calls = AtomicU32::new(0);
             let fail = |_| async {
                 calls.fetch_add(1, Ordering::SeqCst);
@@ -492,13 +505,23 @@ mod tests {
             let r = p.run("op", CallKind::Read, fail).await;
             assert_eq!(r, Err(AdapterError::Unavailable(Unavailable::BreakerOpen)));
             assert_eq!(calls.load(Ordering::SeqCst), 3);
+            // still open a millisecond before the cool-down (100 ms) ends
+            clock.advance(Duration::from_millis(99));
+            let r = p.run("op", CallKind::Read, fail).await;
+            assert_eq!(r, Err(AdapterError::Unavailable(Unavailable::BreakerOpen)));
+            assert_eq!(calls.load(Ordering::SeqCst), 3);
             // after the cool-down one probe passes; its failure re-opens
-            tokio::time::sleep(Duration::from_millis(120)).await;
+            clock.advance(Duration::from_millis(1));
             let _ = p.run("op", CallKind::Read, fail).await;
             assert_eq!(calls.load(Ordering::SeqCst), 4);
             assert_eq!(p.breaker_state(), BreakerState::Open);
+            // re-opened with a fresh cool-down, counted from the failed probe
+            clock.advance(Duration::from_millis(99));
+            let r = p.run("op", CallKind::Read, fail).await;
+            assert_eq!(r, Err(AdapterError::Unavailable(Unavailable::BreakerOpen)));
+            assert_eq!(calls.load(Ordering::SeqCst), 4);
             // next probe succeeds: closed again
-            tokio::time::sleep(Duration::from_millis(120)).await;
+            clock.advance(Duration::from_millis(1));
             let r = p.run("op", CallKind::Read, |_| async { Ok(7) }).await;
             assert_eq!(r, Ok(7));
             assert_eq!(p.breaker_state(), BreakerState::Closed);
@@ -511,14 +534,14 @@ mod tests {
             let mut c = cfg();
             c.retries = 0;
             c.breaker_failures = 1;
-            let p = Policy::new("test", &c);
+            let (p, clock) = on_manual_clock(c);
             let _ = p
                 .run("op", CallKind::Read, |_| async {
                     Err::<(), _>(AdapterError::Timeout)
                 })
                 .await;
             assert_eq!(p.breaker_state(), BreakerState::Open);
-            tokio::time::sleep(Duration::from_millis(120)).await;
+            clock.advance(Duration::from_millis(100));
             // a probe that never finishes, dropped by a short outer timeout
             let slow = p.run("op", CallKind::Read, |_| async {
                 tokio::time::sleep(Duration::from_secs(5)).await;

@@ -12,6 +12,7 @@ use onecard::actions::ActionRegistry;
 use onecard::chat::{Exchange, WeChatClient};
 use onecard::settings::Settings;
 use onecard::startup::{Application, Profile};
+use onecard::store::orders::OrderClock;
 use onecard::wechat::Reply;
 
 pub const TOKEN: &str = "onecarddemo";
@@ -59,6 +60,8 @@ pub struct TestOptions {
     pub settings: fn(&mut Settings),
     /// `Demo` mounts the simulators the base settings point at; `Production` is `serve`.
     pub profile: Profile,
+    /// The clock every upstream's breaker cooldown is measured on; `None` = the wall clock.
+    pub breaker_clock: Option<std::sync::Arc<dyn OrderClock>>,
 }
 
 impl Default for TestOptions {
@@ -71,6 +74,7 @@ impl Default for TestOptions {
             actions: ActionRegistry::builtin,
             settings: |_| {},
             profile: Profile::Demo,
+            breaker_clock: None,
         }
     }
 }
@@ -225,6 +229,11 @@ pub fn spawn_app_with(opts: TestOptions) -> TestApp {
         .unwrap_or_else(|| tmp.path().join("data"));
     let mut settings = app_settings(opts.budget_ms, &rules_dir, &data_dir);
     (opts.settings)(&mut settings);
+    if let (Some(clock), Some(upstreams)) = (&opts.breaker_clock, &mut settings.upstreams) {
+        for (_, section) in upstreams.sections_mut() {
+            section.clock = clock.clone();
+        }
+    }
 
     let (tx, rx) = mpsc::channel();
     let actions = opts.actions;
