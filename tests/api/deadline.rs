@@ -7,7 +7,9 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn a_slow_action_is_answered_success_then_pushed() {
-    let app = slow_app(300);
+    let app = spawn_app_alone(slow_options(300));
+    let fallbacks = "onecard_callback_deadline_fallbacks_total";
+    let fallbacks_before = app.metric(fallbacks).await;
     let user = openid("slow");
     let started = Instant::now();
     let ex = app.wx.text(&user, "慢1200").await.unwrap();
@@ -21,11 +23,7 @@ async fn a_slow_action_is_answered_success_then_pushed() {
         pushed,
         vec!["慢慢来：1200 毫秒".to_string(), "第二条回复".to_string()]
     );
-    let metrics = app.metrics().await;
-    assert!(
-        metrics.contains("onecard_callback_deadline_fallbacks_total"),
-        "{metrics}"
-    );
+    assert_eq!(app.metric(fallbacks).await - fallbacks_before, 1.0);
 }
 
 /// WeChat delivers an unanswered message three times, about 5 s apart. Replayed for real

@@ -90,6 +90,8 @@ pub struct TestApp {
     /// Plaintext-mode client: answered only by an app configured without an EncodingAESKey.
     pub wx_plain: WeChatClient,
     pub http: reqwest::Client,
+    /// Released when the app goes: other apps, or one that runs alone, may start then.
+    _slot: AppSlot,
     server: Option<actix_web::dev::ServerHandle>,
     system: actix_rt::System,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -210,6 +212,17 @@ pub fn spawn_app() -> TestApp {
 }
 
 pub fn spawn_app_with(opts: TestOptions) -> TestApp {
+    start_app(opts, AppSlot::beside_others())
+}
+
+/// An app that runs while no other test's app does, for a test that reads a metric: the
+/// recorder behind `/metrics` is one per process, so only then is a change in a series this
+/// test's own doing. It must be the test's only app.
+pub fn spawn_app_alone(opts: TestOptions) -> TestApp {
+    start_app(opts, AppSlot::alone())
+}
+
+fn start_app(opts: TestOptions, slot: AppSlot) -> TestApp {
     onecard::telemetry::init_logging(true);
     let tmp = tempfile::tempdir().unwrap();
     let rules_dir = match &opts.rules_dir {
@@ -290,6 +303,7 @@ pub fn spawn_app_with(opts: TestOptions) -> TestApp {
         wx,
         wx_plain,
         http: reqwest::Client::new(),
+        _slot: slot,
         server: Some(server),
         system,
         thread: Some(thread),
@@ -357,6 +371,14 @@ impl TestApp {
         }
     }
 
+    /// The value of one series on `/metrics` (`name` or `name{label="…",…}` exactly as
+    /// rendered); 0 when it has not been recorded yet.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.metrics().await;
+        let line = text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' '));
+        line.map_or(0.0, |v| v.parse().expect("a number after the series"))
+    }
+
     /// Prometheus text from the admin listener.
     pub async fn metrics(&self) -> String {
         self.http
@@ -367,6 +389,61 @@ impl TestApp {
             .text()
             .await
             .unwrap()
+    }
+}
+
+/// The apps of this process running now, and whether one of them runs alone.
+struct AppsRunning {
+    beside_others: usize,
+    alone: bool,
+}
+
+static APPS_RUNNING: Mutex<AppsRunning> = Mutex::new(AppsRunning {
+    beside_others: 0,
+    alone: false,
+});
+static APPS_CHANGED: Condvar = Condvar::new();
+
+/// A test app's place in the process, held for its life. Apps run side by side, except one
+/// started by [`spawn_app_alone`]: it waits until the others are gone and they wait for it. A
+/// test's second app is never held up by its first (apps side by side wait only for one alone).
+struct AppSlot {
+    alone: bool,
+}
+
+impl AppSlot {
+    fn lock() -> std::sync::MutexGuard<'static, AppsRunning> {
+        APPS_RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn beside_others() -> Self {
+        let mut apps = Self::lock();
+        while apps.alone {
+            apps = APPS_CHANGED.wait(apps).unwrap_or_else(|e| e.into_inner());
+        }
+        apps.beside_others += 1;
+        Self { alone: false }
+    }
+
+    fn alone() -> Self {
+        let mut apps = Self::lock();
+        while apps.alone || apps.beside_others > 0 {
+            apps = APPS_CHANGED.wait(apps).unwrap_or_else(|e| e.into_inner());
+        }
+        apps.alone = true;
+        Self { alone: true }
+    }
+}
+
+impl Drop for AppSlot {
+    fn drop(&mut self) {
+        let mut apps = Self::lock();
+        if self.alone {
+            apps.alone = false;
+        } else {
+            apps.beside_others -= 1;
+        }
+        APPS_CHANGED.notify_all();
     }
 }
 
@@ -407,7 +484,7 @@ pub fn openid(tag: &str) -> String {
 // ---- a deliberately slow action, registered through the public action registry -------------
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use onecard::actions::{ActionDef, ActionFuture, ActionInput, ActionOutput};
 
@@ -462,13 +539,18 @@ action = "slow_echo"
 replies = [{ text = "慢慢来：{{ waited_ms }} 毫秒" }, { text = "第二条回复" }]
 "#;
 
-pub fn slow_app(budget_ms: u64) -> TestApp {
-    spawn_app_with(TestOptions {
+/// An app with 「慢…」 (`slow_echo`) and this callback budget.
+pub fn slow_options(budget_ms: u64) -> TestOptions {
+    TestOptions {
         budget_ms,
         extra_rules: vec![("test_slow.toml", SLOW_RULE.to_owned())],
         actions: actions_with_slow,
         ..TestOptions::default()
-    })
+    }
+}
+
+pub fn slow_app(budget_ms: u64) -> TestApp {
+    spawn_app_with(slow_options(budget_ms))
 }
 
 // ---- the campus simulators, as a test reads them -------------------------------------------

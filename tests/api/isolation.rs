@@ -11,9 +11,7 @@ use std::time::Duration;
 use onecard::actions::ActionRegistry;
 use onecard::startup::{Profile, StartupError};
 
-use crate::helpers::{
-    Overrides, TestOptions, spawn_app, spawn_app_with, write_demo_without_sim,
-};
+use crate::helpers::{Overrides, TestOptions, spawn_app, spawn_app_alone, write_demo_without_sim};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_onecard");
 
@@ -134,7 +132,10 @@ fn production_config(dir: &Path) -> (String, Vec<(String, String)>) {
 
 /// `pairs` as `onecard` takes its environment.
 fn env_of(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
-    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 #[test]
@@ -231,7 +232,7 @@ async fn demo_prints_both_listeners_and_serves_metrics_only_on_the_admin_one() {
 
 #[actix_rt::test]
 async fn production_public_listener_answers_404_for_sim_and_metrics() {
-    let app = spawn_app_with(TestOptions {
+    let app = spawn_app_alone(TestOptions {
         profile: Profile::Production,
         settings: |s| s.sim = None,
         ..TestOptions::default()
@@ -256,9 +257,14 @@ async fn production_public_listener_answers_404_for_sim_and_metrics() {
         admin.headers()["content-type"].to_str().unwrap(),
         "text/plain; version=0.0.4"
     );
+    // The rules this app serves (the gauge is set as /metrics is read; no other app runs).
+    let rules = onecard::rules::load_dir(&app.rules_dir, &ActionRegistry::builtin())
+        .unwrap()
+        .rule_count();
     let text = admin.text().await.unwrap();
     assert!(
-        text.lines().any(|l| l.starts_with("onecard_rules_loaded ")),
+        text.lines()
+            .any(|l| l == format!("onecard_rules_loaded {rules}")),
         "{text}"
     );
     // The admin listener is not a second way in to the callback.

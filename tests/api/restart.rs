@@ -73,7 +73,7 @@ async fn unsubscribe_removes_the_users_data_and_a_new_subscribe_starts_fresh() {
 /// (by a fresh router actor where the old one died).
 #[tokio::test]
 async fn a_crashing_router_is_restarted_and_the_callback_still_answers() {
-    let app = spawn_app_with(TestOptions {
+    let app = spawn_app_alone(TestOptions {
         extra_rules: vec![(
             "test_crash.toml",
             "[[rule]]\nid = \"test.crash\"\nexact = [\"崩溃\"]\naction = \"crash\"\nreply = \"不会到这里\"\n".to_owned(),
@@ -81,18 +81,14 @@ async fn a_crashing_router_is_restarted_and_the_callback_still_answers() {
         actions: actions_with_crash,
         ..TestOptions::default()
     });
+    let failures = "onecard_router_failures_total";
+    let failures_before = app.metric(failures).await;
     let user = openid("crash");
     let ex = app.wx.text(&user, "崩溃").await.unwrap();
     assert_eq!(ex.status, 200);
     assert_eq!(text_of(&ex), "系统繁忙，请稍后再试。");
     assert_eq!(app.say(&user, "帮助").await, help_text());
-    let metrics = app.metrics().await;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l == "onecard_router_failures_total 1"),
-        "{metrics}"
-    );
+    assert_eq!(app.metric(failures).await - failures_before, 1.0);
 }
 
 /// A reply held for the user's next message (the window was closed) is useless after WeChat's
