@@ -2,6 +2,8 @@
 //! restart in the middle, and one card ↔ one WeChat user. The limits under attack are in
 //! `binding_limits`.
 
+use serde_json::json;
+
 use crate::helpers::*;
 
 const ZHANG: &str = "2024000001";
@@ -16,24 +18,38 @@ async fn binding_happy_path_sends_a_code_to_the_phone_on_file_and_binds() {
         app.say(&user, "余额").await,
         "该功能需要先绑定校园卡，请回复「绑定」开始绑定。"
     );
-    assert!(app.say(&user, "绑定").await.contains("学号"));
-    let sent = app.say(&user, ZHANG).await;
-    assert!(
-        sent.contains("138****0001"),
-        "the phone is shown masked: {sent}"
+    assert_eq!(
+        app.say(&user, "绑定").await,
+        message("bind.ask_student_id", json!({}))
     );
-    assert!(!sent.contains(ZHANG_PHONE), "never the full phone: {sent}");
+    let sent = app.say(&user, ZHANG).await;
+    // The phone on file, masked: never the full number.
+    assert_eq!(
+        sent,
+        message(
+            "bind.ask_code",
+            json!({ "phone_masked": masked_phone(ZHANG_PHONE) })
+        )
+    );
     let sms = app.sms_texts(ZHANG_PHONE).await;
     assert_eq!(sms.len(), 1, "{sms:?}");
-    assert!(sms[0].contains("验证码"), "{sms:?}");
     let code = app.latest_code(ZHANG_PHONE).await;
+    assert_eq!(
+        sms[0],
+        format!(
+            "【校园一卡通】您正在绑定校园卡微信服务，验证码{code}，5分钟内有效。如非本人操作请忽略本短信。"
+        )
+    );
     let done = app.say(&user, &code).await;
-    assert!(done.contains("绑定成功") && done.contains("张*"), "{done}");
+    assert_eq!(done, app.bind_done(ZHANG).await);
     // Bound: the balance is the simulator's.
     let balance = app.say(&user, "余额").await;
     app.assert_balance_reply(ZHANG, &balance).await;
     // Binding again is refused politely.
-    assert!(app.say(&user, "绑定").await.contains("已绑定"));
+    assert_eq!(
+        app.say(&user, "绑定").await,
+        message("bind.already", json!({ "student_id": ZHANG }))
+    );
 }
 
 #[tokio::test]
@@ -59,7 +75,7 @@ async fn binding_with_wrong_code_five_times_spends_the_code() {
         app.say(&user, &code).await,
         "验证码已连续输错 5 次，已经作废。请回复「重发」获取新的验证码。"
     );
-    assert!(app.say(&user, "重发").await.contains("秒后"));
+    assert_resend_refused(&app.say(&user, "重发").await);
     assert_eq!(
         app.say(&user, "余额").await,
         "该功能需要先绑定校园卡，请回复「绑定」开始绑定。"
@@ -74,9 +90,18 @@ async fn binding_with_wrong_code_then_right_one() {
     app.say(&user, "2025000005").await;
     let code = app.latest_code("13800000005").await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    assert!(app.say(&user, wrong).await.contains("不正确"));
-    assert!(app.say(&user, "12ab").await.contains("6 位"));
-    assert!(app.say(&user, &code).await.contains("绑定成功"));
+    assert_eq!(
+        app.say(&user, wrong).await,
+        message("bind.bad_code", json!({ "tries_left": 4 }))
+    );
+    assert_eq!(
+        app.say(&user, "12ab").await,
+        message("bind.code_format", json!({}))
+    );
+    assert_eq!(
+        app.say(&user, &code).await,
+        app.bind_done("2025000005").await
+    );
 }
 
 #[tokio::test]
@@ -85,8 +110,7 @@ async fn a_second_code_within_a_minute_is_refused() {
     let user = openid("resend");
     app.say(&user, "绑定").await;
     app.say(&user, "2024000006").await;
-    let again = app.say(&user, "重发").await;
-    assert!(again.contains("秒后"), "{again}");
+    assert_resend_refused(&app.say(&user, "重发").await);
     assert_eq!(app.sms_texts("13800000006").await.len(), 1, "only one SMS");
 }
 
@@ -96,12 +120,22 @@ async fn one_card_binds_to_one_wechat_user() {
     let (first, second) = (openid("owner"), openid("thief"));
     app.bind(&first, "2024000003").await;
     app.say(&second, "绑定").await;
-    let reply = app.say(&second, "2024000003").await;
-    assert!(reply.contains("另一个微信号"), "{reply}");
+    assert_eq!(
+        app.say(&second, "2024000003").await,
+        message("bind.card_taken", json!({ "student_id": "2024000003" }))
+    );
     // Unbinding frees the card (with an explicit confirmation).
-    assert!(app.say(&first, "解绑").await.contains("确认"));
-    assert!(app.say(&first, "确认").await.contains("已解除"));
-    assert!(app.say(&first, "余额").await.contains("绑定"));
+    let card_no_masked = app.masked_card("2024000003").await;
+    let card = json!({ "card_no_masked": card_no_masked });
+    assert_eq!(
+        app.say(&first, "解绑").await,
+        message("unbind.confirm", card.clone())
+    );
+    assert_eq!(app.say(&first, "确认").await, message("unbind.done", card));
+    assert_eq!(
+        app.say(&first, "余额").await,
+        message("binding.required", json!({}))
+    );
 }
 
 #[tokio::test]
@@ -124,7 +158,7 @@ async fn restart_in_the_middle_of_binding_continues_with_the_same_code() {
     // The simulators restart too (same seed, fresh state); the code lives in our store.
     let app = spawn_app_with(opts());
     let done = app.say(&user, &code).await;
-    assert!(done.contains("绑定成功"), "{done}");
+    assert_eq!(done, app.bind_done("2023000010").await);
     let balance = app.say(&user, "余额").await;
     app.assert_balance_reply("2023000010", &balance).await;
     app.stop().await;
@@ -135,10 +169,27 @@ async fn bind_phone_verifies_the_new_number() {
     let app = spawn_app();
     let user = openid("phone");
     app.bind(&user, "2024000001").await;
-    assert!(app.say(&user, "绑定手机").await.contains("手机号"));
-    assert!(app.say(&user, "12345").await.contains("格式不正确"));
-    let sent = app.say(&user, "13912345678").await;
-    assert!(sent.contains("139****5678"), "{sent}");
+    assert_eq!(
+        app.say(&user, "绑定手机").await,
+        message("phone.ask", json!({}))
+    );
+    assert_eq!(
+        app.say(&user, "12345").await,
+        message("phone.invalid", json!({}))
+    );
+    let phone = json!({ "phone_masked": "139****5678" });
+    assert_eq!(
+        app.say(&user, "13912345678").await,
+        message("phone.ask_code", phone.clone())
+    );
     let code = app.latest_code("13912345678").await;
-    assert!(app.say(&user, &code).await.contains("绑定成功"));
+    assert_eq!(app.say(&user, &code).await, message("phone.done", phone));
+}
+
+/// 「重发」 within the resend interval (60 s) is refused, naming a wait of at most that long.
+fn assert_resend_refused(reply: &str) {
+    let [wait] = message_match("bind.too_soon", json!({}), reply);
+    let wait: i64 = wait.parse().unwrap();
+    let interval = demo_settings(&Overrides::default()).binding.resend_secs;
+    assert!((1..=interval).contains(&wait), "{reply}");
 }

@@ -10,26 +10,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// A message of config/rules/campus_messages.toml rendered with `fields`, as a user sees it.
-fn message(key: &str, fields: Value) -> String {
-    let text = std::fs::read_to_string("config/rules/campus_messages.toml").unwrap();
-    let table: toml::Table = text.parse().unwrap();
-    let mut text = table["messages"][key].as_str().expect(key).to_owned();
-    // These messages use plain `{{ field }}` placeholders only.
-    for (name, value) in fields.as_object().unwrap() {
-        let value = match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        text = text.replace(&format!("{{{{ {name} }}}}"), &value);
-    }
-    assert!(!text.contains("{{"), "a field of {key} is missing: {text}");
-    text
-}
-
 /// The configured binding limits (what the replies name).
 fn limits() -> onecard::settings::BindingSettings {
-    onecard::settings::BindingSettings::default()
+    demo_settings(&Overrides::default()).binding
 }
 
 /// `n` cards from the card simulator that `keep` accepts, as (学工号, phone on file).
@@ -106,7 +89,7 @@ async fn sms_spray_over_twelve_cards_from_one_openid_reaches_three_phones() {
     for (i, (sno, phone)) in targets.iter().enumerate() {
         let reply = app.say(&sprayer, &format!("绑定 {sno}")).await;
         if i < max {
-            let masked = format!("{}****{}", &phone[..3], &phone[7..]);
+            let masked = masked_phone(phone);
             assert_eq!(
                 reply,
                 message("bind.ask_code", json!({ "phone_masked": masked })),
@@ -284,7 +267,7 @@ async fn a_stranger_locks_the_owner_out_until_the_service_desk_unlocks_the_card(
     );
 
     next_minute(&app).await;
-    let masked = format!("{}****{}", &phone[..3], &phone[7..]);
+    let masked = masked_phone(&phone);
     assert_eq!(
         app.say(&owner, &format!("绑定 {sno}")).await,
         message("bind.ask_code", json!({ "phone_masked": masked }))
@@ -352,20 +335,22 @@ async fn sms_pumping_through_bind_phone_stops_at_the_user_and_day_caps() {
     app.bind(&other, &cards[1].0).await;
     let numbers: Vec<String> = (0..4).map(|n| format!("1391234560{n}")).collect();
     let others_number = "13912345699";
-    let masked = |n: &str| format!("{}****{}", &n[..3], &n[7..]);
     // Another user's code first: the day's cap (4) is shared by everyone.
     assert_eq!(
         app.say(&other, &format!("绑定手机 {others_number}")).await,
         message(
             "phone.ask_code",
-            json!({ "phone_masked": masked(others_number) })
+            json!({ "phone_masked": masked_phone(others_number) })
         )
     );
     let per_user = limits().phone_numbers_per_user_per_day as usize;
     for number in &numbers[..per_user] {
         assert_eq!(
             app.say(&pumper, &format!("绑定手机 {number}")).await,
-            message("phone.ask_code", json!({ "phone_masked": masked(number) }))
+            message(
+                "phone.ask_code",
+                json!({ "phone_masked": masked_phone(number) })
+            )
         );
     }
     // A resend (to the number the pending code holds) would be the fifth code today.
@@ -399,7 +384,9 @@ async fn sms_pumping_through_bind_phone_stops_at_the_user_and_day_caps() {
         .filter(|l| l.contains(r#""tree":"sessions""#))
         .collect();
     assert!(
-        sessions.iter().any(|l| l.contains(&masked(others_number))),
+        sessions
+            .iter()
+            .any(|l| l.contains(&masked_phone(others_number))),
         "the waiting dialog: {sessions:?}"
     );
     for number in numbers.iter().map(String::as_str).chain([others_number]) {

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use onecard::chat::{WeChatClient, pushed_text};
 use serde_json::{Value, json};
 
-use crate::helpers::{BIN, Overrides, Proc, SimAndServe, openid, text_of};
+use crate::helpers::{
+    BIN, Overrides, Proc, SimAndServe, masked_name, masked_phone, message, openid, text_of,
+};
 
 const STUDENT: &str = "2024000001";
 /// The card system's answer takes this long; the callback budget is far below it.
@@ -89,7 +91,11 @@ impl Deployment {
         let phone = account["phone"].as_str().unwrap().to_owned();
         self.say(user, "绑定").await;
         let sent = self.say(user, STUDENT).await;
-        assert!(sent.contains("验证码"), "{sent}");
+        let phone_masked = masked_phone(&phone);
+        assert_eq!(
+            sent,
+            message("bind.ask_code", json!({ "phone_masked": phone_masked }))
+        );
         let sms = self
             .sim_get(&format!("/sim/sms/outbox?phone={phone}"))
             .await;
@@ -99,7 +105,14 @@ impl Deployment {
             .to_owned();
         let code: String = last.chars().filter(char::is_ascii_digit).take(6).collect();
         let done = self.say(user, &code).await;
-        assert!(done.contains("绑定成功"), "{done}");
+        let name_masked = masked_name(account["name"].as_str().unwrap());
+        assert_eq!(
+            done,
+            message(
+                "bind.done",
+                json!({ "name_masked": name_masked, "student_id": STUDENT })
+            )
+        );
     }
 
     /// What WeChat accepted for the user, as texts.

@@ -14,6 +14,7 @@ use onecard::settings::Settings;
 use onecard::startup::{Application, Profile};
 use onecard::store::orders::OrderClock;
 use onecard::wechat::Reply;
+use serde_json::json;
 
 pub const TOKEN: &str = "onecarddemo";
 pub const APP_ID: &str = "wx5f3a9c1e7b2d4a60";
@@ -44,6 +45,117 @@ pub fn configured_reply(id: &str) -> String {
         }
     }
     panic!("no rule {id} in config/rules");
+}
+
+/// The `[messages]` entry `key` of the shipped rule files (config/rules/*.toml), as written.
+pub fn configured_message(key: &str) -> String {
+    for entry in std::fs::read_dir("config/rules").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let file: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        let text = file.get("messages").and_then(|m| m.get(key));
+        if let Some(text) = text.and_then(toml::Value::as_str) {
+            return text.to_owned();
+        }
+    }
+    panic!("no message {key} in config/rules");
+}
+
+/// `{{ name }}` placeholders of `template` filled from `fields` (strings as they are, numbers
+/// as JSON writes them). Only plain placeholders: a message with conditions is compared another
+/// way.
+fn fill(template: &str, fields: &serde_json::Value) -> String {
+    let mut text = template.to_owned();
+    for (name, value) in fields.as_object().expect("fields are an object") {
+        let value = match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        text = text.replace(&format!("{{{{ {name} }}}}"), &value);
+    }
+    text
+}
+
+/// The message `key` (config/rules) with `fields` filled in, as a user sees it. Panics if a
+/// placeholder is left.
+pub fn message(key: &str, fields: serde_json::Value) -> String {
+    let text = fill(&configured_message(key), &fields);
+    assert!(!text.contains("{{"), "a field of {key} is missing: {text}");
+    text
+}
+
+/// Check that `reply` is the whole message `key` with `fields` filled in; the placeholders
+/// left open (a wait that depends on the clock) are returned, in order.
+pub fn message_match<const N: usize>(
+    key: &str,
+    fields: serde_json::Value,
+    reply: &str,
+) -> [String; N] {
+    template_match(&configured_message(key), fields, reply)
+}
+
+/// [`message_match`] for any template with plain placeholders (a rule's `reply`).
+pub fn template_match<const N: usize>(
+    template: &str,
+    fields: serde_json::Value,
+    reply: &str,
+) -> [String; N] {
+    let text = fill(template, &fields);
+    let placeholder = regex::Regex::new(r"\\\{\\\{ \w+ \\\}\\\}").unwrap();
+    let escaped = regex::escape(&text);
+    let pattern = placeholder.replace_all(&escaped, "(.+?)");
+    whole_match(&pattern, reply)
+}
+
+/// A name as replies show it: the first character, then a star for each other (张三 → 张*).
+pub fn masked_name(name: &str) -> String {
+    let mut chars = name.chars();
+    let first = chars.next().expect("a name");
+    format!("{first}{}", "*".repeat(chars.count().max(1)))
+}
+
+/// A phone number as replies show it: 138****0001.
+pub fn masked_phone(phone: &str) -> String {
+    format!("{}****{}", &phone[..3], &phone[phone.len() - 4..])
+}
+
+/// The `reply` template of rule `id` (config/rules) rendered with `fields` as the rule engine
+/// renders replies (plain text, trailing whitespace dropped): for a reply built from data the
+/// test reads from the simulators itself.
+pub fn configured_reply_with(id: &str, fields: serde_json::Value) -> String {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    let template = configured_reply(id);
+    let context = jinja_value(&fields);
+    let text = env
+        .render_str(&template, context)
+        .expect("the rule's template renders");
+    text.trim_end().to_owned()
+}
+
+/// JSON as the template engine takes it (the crate is built without its serde feature).
+fn jinja_value(v: &serde_json::Value) -> minijinja::Value {
+    use minijinja::Value;
+    use serde_json::Value as Json;
+    match v {
+        Json::Null => Value::from(()),
+        Json::Bool(b) => Value::from(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::from(i),
+            None => Value::from(n.as_f64().expect("a number")),
+        },
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Array(items) => Value::from(items.iter().map(jinja_value).collect::<Vec<_>>()),
+        Json::Object(fields) => Value::from(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), jinja_value(v)))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        ),
+    }
 }
 
 /// What 「帮助」 answers.
@@ -142,7 +254,10 @@ impl Overrides {
     /// simulators served at `sim_base` by another process.
     pub fn pointed_at(mut self, sim_base: &str) -> Self {
         let mut demo = demo_settings(&Overrides::default());
-        self = self.set("wechat.api_base", format!("{sim_base}{}", demo.wechat.api_base));
+        self = self.set(
+            "wechat.api_base",
+            format!("{sim_base}{}", demo.wechat.api_base),
+        );
         let upstreams = demo.upstreams.as_mut().expect("the demo has upstreams");
         for (name, section) in upstreams.sections_mut() {
             let url = format!("{sim_base}{}", section.base_url);
@@ -375,7 +490,9 @@ impl TestApp {
     /// rendered); 0 when it has not been recorded yet.
     pub async fn metric(&self, series: &str) -> f64 {
         let text = self.metrics().await;
-        let line = text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' '));
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '));
         line.map_or(0.0, |v| v.parse().expect("a number after the series"))
     }
 
@@ -699,6 +816,19 @@ impl TestApp {
         text_of(&self.wx.text(user, text).await.unwrap())
     }
 
+    /// What a successful binding of `sno` answers, with the name the card system holds.
+    pub async fn bind_done(&self, sno: &str) -> String {
+        let name = self.sim_account(sno).await["name"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let name_masked = masked_name(&name);
+        message(
+            "bind.done",
+            json!({ "name_masked": name_masked, "student_id": sno }),
+        )
+    }
+
     /// Bind `sno` to `user` through the real dialog (happy path).
     pub async fn bind(&self, user: &str, sno: &str) {
         let phone = self.sim_account(sno).await["phone"]
@@ -706,12 +836,16 @@ impl TestApp {
             .unwrap()
             .to_owned();
         let asked = self.say(user, "绑定").await;
-        assert!(asked.contains("学号"), "{asked}");
+        assert_eq!(asked, message("bind.ask_student_id", json!({})));
         let sent = self.say(user, sno).await;
-        assert!(sent.contains("验证码"), "{sent}");
+        let phone_masked = masked_phone(&phone);
+        assert_eq!(
+            sent,
+            message("bind.ask_code", json!({ "phone_masked": phone_masked }))
+        );
         let code = self.latest_code(&phone).await;
         let done = self.say(user, &code).await;
-        assert!(done.contains("绑定成功"), "{done}");
+        assert_eq!(done, self.bind_done(sno).await);
     }
 }
 
@@ -896,7 +1030,14 @@ impl SimAndServe {
             .set("server.workers", 2)
             .set("server.store_cache_mb", 16)
             .and(serve);
-        Self::launch(dir, Path::new(DEMO_CONFIG), sim, serve, (sim_port, serve_port)).await
+        Self::launch(
+            dir,
+            Path::new(DEMO_CONFIG),
+            sim,
+            serve,
+            (sim_port, serve_port),
+        )
+        .await
     }
 
     /// `config(serve_port, sim_base, data_dir, with_sim)` writes both processes' settings:
