@@ -140,23 +140,16 @@ async fn one_card_binds_to_one_wechat_user() {
 
 #[tokio::test]
 async fn restart_in_the_middle_of_binding_continues_with_the_same_code() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (data, rules) = (tmp.path().join("data"), tmp.path().join("rules"));
-    copy_dir(std::path::Path::new("config/rules"), &rules);
-    let opts = || TestOptions {
-        data_dir: Some(data.clone()),
-        rules_dir: Some(rules.clone()),
-        ..TestOptions::default()
-    };
+    let disk = OnDisk::new();
     let user = openid("restartbind");
-    let app = spawn_app_with(opts());
+    let app = spawn_app_with(disk.options());
     app.say(&user, "绑定").await;
     app.say(&user, "2023000010").await;
     let code = app.latest_code("13800000010").await;
     app.stop().await;
 
     // The simulators restart too (same seed, fresh state); the code lives in our store.
-    let app = spawn_app_with(opts());
+    let app = spawn_app_with(disk.options());
     let done = app.say(&user, &code).await;
     assert_eq!(done, app.bind_done("2023000010").await);
     let balance = app.say(&user, "余额").await;

@@ -190,16 +190,7 @@ async fn unfollow_and_follow_again_keeps_the_locks_and_the_day_counts() {
         .await
         .unwrap();
     assert_eq!(ex.body, "success");
-    app.wx
-        .event(
-            &user,
-            onecard::wechat::Event::Subscribe {
-                scene: None,
-                ticket: None,
-            },
-        )
-        .await
-        .unwrap();
+    app.subscribe(&user).await;
 
     assert_eq!(
         app.say(&user, &format!("绑定 {locked_sno}")).await,

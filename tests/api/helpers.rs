@@ -210,6 +210,36 @@ pub struct TestApp {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// An app's store and a private copy of the rule files, kept on disk across its restarts: a
+/// test stops its app and starts another on them.
+pub struct OnDisk {
+    pub data: PathBuf,
+    pub rules: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl OnDisk {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, rules) = (dir.path().join("data"), dir.path().join("rules"));
+        copy_dir(Path::new("config/rules"), &rules);
+        Self {
+            data,
+            rules,
+            _dir: dir,
+        }
+    }
+
+    /// An app on this store and these rules.
+    pub fn options(&self) -> TestOptions {
+        TestOptions {
+            data_dir: Some(self.data.clone()),
+            rules_dir: Some(self.rules.clone()),
+            ..TestOptions::default()
+        }
+    }
+}
+
 /// Copy the rule files (not sub-directories) of `from` into `to`.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -809,6 +839,15 @@ impl TestApp {
             .json()
             .await
             .unwrap_or_default()
+    }
+
+    /// The user follows the account (again).
+    pub async fn subscribe(&self, user: &str) -> Exchange {
+        let follow = onecard::wechat::Event::Subscribe {
+            scene: None,
+            ticket: None,
+        };
+        self.wx.event(user, follow).await.unwrap()
     }
 
     /// Send text and return the reply text.

@@ -6,23 +6,15 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn restart_with_a_half_finished_dialog_restores_it_from_sled() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let rules = tmp.path().join("rules");
-    copy_dir(std::path::Path::new("config/rules"), &rules);
-    let opts = || TestOptions {
-        data_dir: Some(data.clone()),
-        rules_dir: Some(rules.clone()),
-        ..TestOptions::default()
-    };
+    let disk = OnDisk::new();
     let user = openid("restart");
 
-    let app = spawn_app_with(opts());
+    let app = spawn_app_with(disk.options());
     let asked = app.wx.text(&user, "反馈").await.unwrap();
     assert_eq!(text_of(&asked), configured_message("feedback.ask"));
     app.stop().await;
 
-    let app = spawn_app_with(opts());
+    let app = spawn_app_with(disk.options());
     // The dialog continues after the restart.
     let thanks = app.wx.text(&user, "二食堂的饺子很好吃").await.unwrap();
     assert_eq!(text_of(&thanks), configured_message("feedback.thanks"));
@@ -44,17 +36,7 @@ async fn unsubscribe_removes_the_users_data_and_a_new_subscribe_starts_fresh() {
         .await
         .unwrap();
     assert_eq!(ex.body, "success");
-    let welcome = app
-        .wx
-        .event(
-            &user,
-            onecard::wechat::Event::Subscribe {
-                scene: None,
-                ticket: None,
-            },
-        )
-        .await
-        .unwrap();
+    let welcome = app.subscribe(&user).await;
     assert_eq!(text_of(&welcome), configured_reply("welcome"));
     // The old feedback dialog is gone: "帮助" is help, not feedback text.
     let help = app.wx.text(&user, "帮助").await.unwrap();

@@ -96,18 +96,10 @@ async fn a_saved_edit_goes_live_and_an_invalid_edit_never_goes_live() {
 
 #[tokio::test]
 async fn a_restart_with_a_broken_rule_file_answers_with_the_last_good_rules() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let rules = tmp.path().join("rules");
-    copy_dir(std::path::Path::new("config/rules"), &rules);
-    let opts = || TestOptions {
-        data_dir: Some(data.clone()),
-        rules_dir: Some(rules.clone()),
-        ..TestOptions::default()
-    };
-    let file = rules.join("zz_operator.toml");
+    let disk = OnDisk::new();
+    let file = disk.rules.join("zz_operator.toml");
 
-    let app = spawn_app_with(opts());
+    let app = spawn_app_with(disk.options());
     std::fs::write(&file, CANTEEN).unwrap();
     let (ok, took) = wait_for_reply(&app, "", "食堂", "食堂营业时间：6:30-21:00", DEADLINE).await;
     assert!(ok, "new rule not live after {took:?}");
@@ -115,7 +107,7 @@ async fn a_restart_with_a_broken_rule_file_answers_with_the_last_good_rules() {
 
     // Broken while the service was down: it starts anyway, with the rules that last went live.
     std::fs::write(&file, CANTEEN_BROKEN).unwrap();
-    let app = spawn_app_with(opts());
+    let app = spawn_app_with(disk.options());
     let ex = app.wx.text(&openid("restart"), "食堂").await.unwrap();
     assert_eq!(text_of(&ex), "食堂营业时间：6:30-21:00");
     let health = healthz(&app).await;
