@@ -218,6 +218,11 @@ fn cfg(server: &TestServer) -> UpstreamConfig {
     c
 }
 
+/// A card system that answers every call with a balance, `delay` late.
+fn slow_balance_server(delay: Duration) -> TestServer {
+    TestServer::start(move |_, _| Reply::ok(balance_json()).after(delay))
+}
+
 fn balance_json() -> serde_json::Value {
     serde_json::json!({"account":"42940","balance_fen":5230,"pending_fen":10000,"subsidy_pending_fen":0,
         "day_spent_fen":1850,"single_limit_fen":5000,"day_limit_fen":10000,"nopwd_limit_fen":2000,
@@ -426,8 +431,7 @@ async fn the_breaker_opens_then_half_opens_then_closes() {
 
 #[actix_rt::test]
 async fn a_slow_upstream_times_out_within_the_configured_budget() {
-    let server =
-        TestServer::start(|_, _| Reply::ok(balance_json()).after(Duration::from_millis(800)));
+    let server = slow_balance_server(Duration::from_millis(800));
     let mut c = cfg(&server);
     c.timeout_ms = 150;
     c.retries = 0;
@@ -440,8 +444,7 @@ async fn a_slow_upstream_times_out_within_the_configured_budget() {
 
 #[actix_rt::test]
 async fn concurrency_is_limited_per_upstream() {
-    let server =
-        TestServer::start(|_, _| Reply::ok(balance_json()).after(Duration::from_millis(100)));
+    let server = slow_balance_server(Duration::from_millis(100));
     let mut c = cfg(&server);
     c.concurrency = 2;
     let card = card::actor::start(&c).unwrap();
@@ -455,7 +458,7 @@ async fn concurrency_is_limited_per_upstream() {
 
 #[actix_rt::test]
 async fn a_slow_card_system_does_not_delay_sms() {
-    let slow = TestServer::start(|_, _| Reply::ok(balance_json()).after(Duration::from_secs(1)));
+    let slow = slow_balance_server(Duration::from_secs(1));
     let fast = TestServer::start(|_, _| {
         Reply::ok(
             serde_json::json!({"biz_id":"B1","accepted_at":"2025-11-25T12:03:04+08:00",
