@@ -704,7 +704,7 @@ mod tests {
                 .unwrap()
                 .into_iter()
                 .filter(|t| t.tx_type == crate::wire::TxType::Claim)
-                .map(|t| (t.trade_no, t.amount_fen))
+                .map(|t| (t.trade_no, t.amount_fen.fen()))
                 .collect()
         }
 
