@@ -35,6 +35,7 @@ use crate::http::{CallbackState, health::HealthState};
 use crate::rules::{Diagnostic, LiveRules};
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::store::orders::{OrderClock, SystemClock};
 use crate::wechat::api::ApiClient;
 use crate::wechat::{Codec, CodecConfig};
 
@@ -90,6 +91,28 @@ fn simulators(
         (Profile::Demo, Some(cfg)) => Ok(Some(crate::sim::SimState::new(cfg.clone()))),
         #[cfg(not(feature = "sim"))]
         (Profile::Demo, Some(_)) => Err(StartupError::SimulatorsNotBuilt),
+    }
+}
+
+/// The clock the top-up checks (the 圈存 window, the day's total) judge by: in the demo the
+/// simulated campus's business time, so `POST /sim/clock/advance` moves the window along with
+/// the card system's and the bank's day; the system clock otherwise.
+fn business_clock(sim: Option<&Simulators>) -> Arc<dyn OrderClock> {
+    match sim {
+        #[cfg(feature = "sim")]
+        Some(state) => Arc::new(SimulatedCampusClock(state.clone())),
+        _ => Arc::new(SystemClock),
+    }
+}
+
+/// The simulators' clock (whole seconds) as an [`OrderClock`].
+#[cfg(feature = "sim")]
+struct SimulatedCampusClock(crate::sim::SimState);
+
+#[cfg(feature = "sim")]
+impl OrderClock for SimulatedCampusClock {
+    fn now_ms(&self) -> i64 {
+        self.0.clock().now().saturating_mul(1000)
     }
 }
 
@@ -305,6 +328,7 @@ impl Application {
                 orders: store.orders()?,
                 worker: orders_worker,
                 topup: settings.orders.topup.clone(),
+                clock: business_clock(sim.as_ref()),
             }),
         };
         let cohort_job = adapters.as_ref().map(|a| crate::bills::cohorts::CohortJob {

@@ -13,6 +13,8 @@
 //! an order without an explicit 「确认」, never create two for one confirmation, and never show
 //! a full bank card number.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::support::{adapters, argument, binding, is_confirm, mask_card, yuan};
@@ -24,17 +26,21 @@ use crate::domain::{Fen, OrderId};
 use crate::settings::ClaimMode;
 use crate::store::SledOrders;
 use crate::store::orders::{
-    Created, NewOrder, Order, OrderKind, OrderState, OrderStore, OrderTask,
+    Created, NewOrder, Order, OrderClock, OrderKind, OrderState, OrderStore, OrderTask,
 };
 use crate::wire::{Balance, CardStatus, ClaimPending, ErrorCode};
 
 /// What the money actions use besides the adapters: the orders store, the worker to wake,
-/// and the school's top-up settings.
+/// the school's top-up settings and the clock they are judged by.
 #[derive(Clone)]
 pub struct Money {
     pub orders: SledOrders,
     pub worker: WorkerHandle,
     pub topup: TopUpSettings,
+    /// The one time the top-up checks read (the service window and the campus day of the
+    /// day's total): the system clock, or in the demo the simulated campus's business time,
+    /// so moving the simulators' clock moves the window with it.
+    pub clock: Arc<dyn OrderClock>,
 }
 
 pub(super) fn all() -> Vec<ActionDef> {
@@ -90,9 +96,9 @@ fn upstream_error(name: &'static str) -> impl Fn(AdapterError) -> ActionError {
 }
 
 /// Campus local time of `now` (Unix seconds): (minute of the day, start of the day in Unix ms).
-fn campus_clock(input: &ActionInput<'_>) -> (u32, i64) {
-    let offset = i64::from(input.services.utc_offset_hours) * 3600;
-    let local = input.now + offset;
+fn campus_clock(now: i64, utc_offset_hours: i32) -> (u32, i64) {
+    let offset = i64::from(utc_offset_hours) * 3600;
+    let local = now + offset;
     let into_day = local.rem_euclid(86_400);
     let day_start = (local - into_day - offset) * 1000;
     ((into_day / 60) as u32, day_start)
@@ -137,14 +143,13 @@ async fn local_refusal(
     if amount.fen() > settings.per_order_max_yuan * 100 {
         return Ok(ask_again("topup.over_order_limit"));
     }
-    let (minute, day_start_ms) = campus_clock(input);
+    let m = money(input)?;
+    let now = m.clock.now_ms().div_euclid(1000);
+    let (minute, day_start_ms) = campus_clock(now, input.services.utc_offset_hours);
     if settings.service_hours.is_some_and(|h| !h.contains(minute)) {
         return Ok(Some(refuse("topup.closed", fields)));
     }
-    let today = money(input)?
-        .orders
-        .list_for_user(input.openid, day_start_ms)
-        .await?;
+    let today = m.orders.list_for_user(input.openid, day_start_ms).await?;
     let spent: i64 = today
         .iter()
         .filter(|o| o.kind == OrderKind::TopUp)

@@ -284,40 +284,42 @@ async fn amounts_and_limits_are_refused_before_any_debit() {
     assert_eq!(app.holdings(ZHANG_SAN).await, after_top_up(before, 10_000));
 }
 
-/// A one-hour 圈存 window that starts two hours from now (campus time), fixed once so the
-/// settings and the expected reply name the same minutes.
-fn closed_window() -> &'static (String, String) {
-    static WINDOW: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
-    WINDOW.get_or_init(|| {
-        let from = chrono::Utc::now() + chrono::Duration::hours(8 + 2);
-        let to = from + chrono::Duration::hours(1);
-        (
-            from.format("%H:%M").to_string(),
-            to.format("%H:%M").to_string(),
-        )
-    })
+/// Stop the simulators' clock and move it forward to `hh:mm` campus time: the platform judges
+/// the 圈存 window by the simulated campus's business time in the demo.
+async fn campus_time_is(app: &TestApp, hh: i64, mm: i64) {
+    app.sim_act("/sim/clock/freeze", json!({})).await;
+    let now: Value = app.get("/sim/clock").await.json().await.unwrap();
+    let since_midnight = onecard::sim::campus::local_secs(now["now"].as_i64().unwrap());
+    let secs = (hh * 3600 + mm * 60 - since_midnight).rem_euclid(86_400);
+    app.advance_sim_clock(secs.unsigned_abs()).await;
 }
 
 #[tokio::test]
 async fn a_closed_service_window_is_refused_before_any_debit() {
     let app = spawn_app_with(TestOptions {
         settings: |s| {
-            let (from, to) = closed_window();
-            let text =
-                format!("[orders.topup]\nservice_hours = {{ from = \"{from}\", to = \"{to}\" }}");
-            let parsed: onecard::settings::Settings = toml::from_str(&text).unwrap();
+            let text = "[orders.topup]\nservice_hours = { from = \"07:30\", to = \"20:00\" }";
+            let parsed: onecard::settings::Settings = toml::from_str(text).unwrap();
             s.orders.topup.service_hours = parsed.orders.topup.service_hours;
         },
         ..TestOptions::default()
     });
     let user = bound_user(&app, "closed", ZHANG_SAN).await;
     let before = app.holdings(ZHANG_SAN).await;
-    let (from, to) = closed_window();
+    // The test once read the wall clock to place the window and the platform read it again to
+    // judge it; now both go by the one clock the test sets.
+    campus_time_is(&app, 6, 0).await;
     assert_eq!(
         app.say(&user, "充值 50").await,
-        format!("现在不在圈存服务时间（每天 {from}–{to}），请在服务时间内再充值。本次没有扣款。")
+        "现在不在圈存服务时间（每天 07:30–20:00），请在服务时间内再充值。本次没有扣款。"
     );
     assert_eq!(app.holdings(ZHANG_SAN).await, before);
+    // the same user once the window has opened
+    campus_time_is(&app, 10, 0).await;
+    assert_eq!(
+        app.say(&user, "充值 50").await,
+        expected_prompt(&app, ZHANG_SAN, "50.00").await
+    );
 }
 
 #[tokio::test]
