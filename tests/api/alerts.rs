@@ -567,17 +567,28 @@ async fn alert_latency() {
             .push(started.elapsed().as_secs_f64());
         pos(&sims.http, &sims.base, &holders[who], 100 + i as i64, false).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let arrived: usize = arrivals.lock().unwrap().values().map(Vec::len).sum();
-        if arrived >= n {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {arrived} of {n} alerts arrived"
-        );
+    // Wait while alerts keep coming: the run fails only when none has arrived for a minute
+    // (a loaded machine, or a process stopped for a while, only makes them late), and then
+    // says whose are missing.
+    let stall = Duration::from_secs(60);
+    let (mut arrived, mut last_progress) = (0, Instant::now());
+    while arrived < n {
         tokio::time::sleep(Duration::from_millis(50)).await;
+        let now_arrived: usize = arrivals.lock().unwrap().values().map(Vec::len).sum();
+        if now_arrived > arrived {
+            (arrived, last_progress) = (now_arrived, Instant::now());
+        }
+        if last_progress.elapsed() > stall {
+            let seen = arrivals.lock().unwrap();
+            let missing: Vec<String> = made
+                .iter()
+                .filter_map(|(user, times)| {
+                    let got = seen.get(user).map_or(0, Vec::len);
+                    (got != times.len()).then(|| format!("{user}: {got} of {}", times.len()))
+                })
+                .collect();
+            panic!("only {arrived} of {n} alerts arrived, none for {stall:?}: {missing:?}");
+        }
     }
     watcher.abort();
     let seen = arrivals.lock().unwrap().clone();
