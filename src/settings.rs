@@ -242,7 +242,7 @@ impl Default for ServicesSettings {
 /// not yet on the card) and becomes spendable. Which one fits depends on the school's card
 /// system: a chip wallet needs the card itself (a tap), an online account does not.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "String")]
 pub enum ClaimMode {
     /// The holder taps the card at a canteen POS or a self-service kiosk (领款); 「领取」 only
     /// says what waits and where to tap.
@@ -254,6 +254,21 @@ pub enum ClaimMode {
     /// Every top-up claims right after its 圈存, as one more durable step of the order, so
     /// the money is spendable when the user is told; 「领取」 still claims anything left.
     Automatic,
+}
+
+impl TryFrom<String> for ClaimMode {
+    type Error = String;
+    /// A misspelt mode is refused with the three words a school can choose from.
+    fn try_from(word: String) -> Result<Self, Self::Error> {
+        match word.as_str() {
+            "at_tap" => Ok(ClaimMode::AtTap),
+            "on_request" => Ok(ClaimMode::OnRequest),
+            "automatic" => Ok(ClaimMode::Automatic),
+            other => Err(format!(
+                "unknown claim mode `{other}`: use at_tap, on_request or automatic"
+            )),
+        }
+    }
 }
 
 impl ClaimMode {
@@ -621,6 +636,25 @@ app_secret = "from-the-file"
         assert!(err.to_string().contains("listen_addr"), "{err}");
         let err = Settings::from_toml("", env(&[("ONECARD__WECHAT__TOKNE", "x")])).unwrap_err();
         assert!(err.to_string().contains("tokne"), "{err}");
+    }
+
+    #[test]
+    fn the_claim_mode_is_one_of_three_words_and_defaults_to_on_request() {
+        let claim = |text: &str| Settings::from_toml(text, vec![]).map(|s| s.orders.topup.claim);
+        assert_eq!(claim("").unwrap(), ClaimMode::OnRequest);
+        for (word, mode) in [
+            ("at_tap", ClaimMode::AtTap),
+            ("on_request", ClaimMode::OnRequest),
+            ("automatic", ClaimMode::Automatic),
+        ] {
+            let text = format!("[orders.topup]\nclaim = \"{word}\"\n");
+            assert_eq!(claim(&text).unwrap(), mode, "{word}");
+        }
+        let err = claim("[orders.topup]\nclaim = \"sometimes\"\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "<settings>: unknown claim mode `sometimes`: use at_tap, on_request or automatic for key `orders.topup.claim`"
+        );
     }
 
     #[test]
