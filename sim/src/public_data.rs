@@ -318,28 +318,21 @@ fn grades(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
                 (s.to_string(), Some(gp), "正常")
             };
             let failed = score.parse::<u32>().is_ok_and(|s| s < 60);
-            items.push(Grade {
-                term: t.name(),
-                course_code: course.code.to_owned(),
-                course_name: course.name.to_owned(),
-                credit_tenths: course.credit_tenths,
-                category: course.category.to_owned(),
-                score,
-                grade_point_hundredths: gp,
-                exam_type: exam_type.to_owned(),
-            });
-            if failed {
-                let s = r.range(60, 75) as u32;
-                items.push(Grade {
+            let graded =
+                |score: String, grade_point_hundredths: Option<u32>, exam_type: &str| Grade {
                     term: t.name(),
                     course_code: course.code.to_owned(),
                     course_name: course.name.to_owned(),
                     credit_tenths: course.credit_tenths,
                     category: course.category.to_owned(),
-                    score: s.to_string(),
-                    grade_point_hundredths: Some(100),
-                    exam_type: "补考".to_owned(),
-                });
+                    score,
+                    grade_point_hundredths,
+                    exam_type: exam_type.to_owned(),
+                };
+            items.push(graded(score, gp, exam_type));
+            if failed {
+                let s = r.range(60, 75) as u32;
+                items.push(graded(s.to_string(), Some(100), "补考"));
             }
         }
     }
