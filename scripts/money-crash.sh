@@ -2,14 +2,15 @@
 # Money under crashes and faults, through real processes (`onecard sim` and `onecard serve`):
 #
 #   crash  many users top up and pay over the real callback while the server is SIGKILLed
-#          and restarted (default 200 users, 6 errands each, 5 kills);
+#          and restarted (default 250 users, 6 errands each, 5 kills: over 1,000 orders);
 #   soak   the same with a fifth of the money calls to the bank, the card system and the
 #          billers failing (hung, refused, or committed with the answer lost; default 250
-#          users, 10 errands each).
+#          users, 10 errands each: over 2,000 orders).
 #
 # Each checks that every order ended (or waits for a person), that every user's money over
 # bank, card and billers balances to the fen with our orders, and that reconciliation of the
-# day leaves no unexplained difference; each prints its counts.
+# day leaves no unexplained difference; each ends with a "== money run summary ==" block (orders
+# by kind and final state, kills, money moved per party, reconciliation classes) to paste.
 #
 #   scripts/money-crash.sh [crash|soak|both]     (default: both)
 #   MONEY_USERS=100 MONEY_ORDERS_PER_USER=4 MONEY_KILLS=3 MONEY_FAULT_RATE=0.2 scripts/money-crash.sh crash

@@ -62,7 +62,7 @@ impl Scenario {
 #[tokio::test]
 #[ignore = "slow: run with scripts/money-crash.sh"]
 async fn money_balances_to_the_fen_across_sigkills_of_the_server() {
-    run(Scenario::from_env(200, 6, 5, 0.0)).await;
+    run(Scenario::from_env(250, 6, 5, 0.0)).await;
 }
 
 #[tokio::test]
@@ -517,6 +517,14 @@ fn reply_text(ex: &onecard::chat::Exchange) -> String {
     }
 }
 
+/// A refusal's first line with amounts and numbers as `N`, so the same reason counts once
+/// whoever was refused (「校园卡余额 N 元，不足以支付…」, not one line per balance).
+fn refusal_reason(first_line: &str) -> String {
+    let numbers = regex::Regex::new(r"\d+(\.\d+)?").unwrap();
+    let general = numbers.replace_all(first_line, "N");
+    general.chars().take(22).collect()
+}
+
 fn order_ids(text: &str) -> Vec<String> {
     let re = regex::Regex::new(r"O\d{8}[0-9A-Z]{12}").unwrap();
     re.find_iter(text).map(|m| m.as_str().to_owned()).collect()
@@ -565,9 +573,12 @@ async fn chat(d: Arc<Endpoints>, user: User, errands: usize, tally: Arc<Mutex<Ta
             }
             if !answer.starts_with(expect) {
                 let first = answer.lines().next().unwrap_or("<no reply>");
-                // amounts and names differ per user; the reason is what counts
-                let reason: String = first.chars().take(24).collect();
-                *tally.lock().unwrap().refused.entry(reason).or_default() += 1;
+                *tally
+                    .lock()
+                    .unwrap()
+                    .refused
+                    .entry(refusal_reason(first))
+                    .or_default() += 1;
                 let _ = d.wx.text(&user.openid, "取消").await;
                 break;
             }
@@ -671,6 +682,81 @@ fn count_by<'a>(orders: &'a [Value], key: impl Fn(&'a Value) -> String) -> BTree
         *out.entry(key(o)).or_default() += 1;
     }
     out
+}
+
+/// The end of a run in a few lines an operator can paste: what ran, how the orders ended,
+/// the money per party and what reconciliation found.
+struct Summary<'a> {
+    scenario: &'a Scenario,
+    kills: usize,
+    orders: &'a [Value],
+    tally: &'a Tally,
+    before: &'a HashMap<String, Money>,
+    after: &'a HashMap<String, Money>,
+    out_of_balance: usize,
+    /// Classes of the last reconciliation run.
+    reconciled: &'a BTreeMap<String, u64>,
+    /// Load, drain, whole run.
+    secs: [f64; 3],
+}
+
+impl std::fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.scenario;
+        writeln!(f, "== money run summary ==")?;
+        writeln!(
+            f,
+            "run        {} users × {} errands, {} SIGKILLs of the server, {:.0}% of upstream money calls failing",
+            s.users,
+            s.orders_per_user,
+            self.kills,
+            s.fault_rate * 100.0
+        )?;
+        writeln!(
+            f,
+            "orders     {} from {} confirmations ({} dialogs cut by a crash, {} confirmations delivered again)",
+            self.orders.len(),
+            self.tally.confirmations,
+            self.tally.interrupted,
+            self.tally.redelivered
+        )?;
+        for kind in ["top_up", "payment"] {
+            let ended = count_by(
+                &self
+                    .orders
+                    .iter()
+                    .filter(|o| o["kind"] == kind)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+                |o| o["state"].as_str().unwrap_or("?").to_owned(),
+            );
+            let ended: Vec<String> = ended.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            writeln!(f, "  {kind:<8} {}", ended.join(", "))?;
+        }
+        let sum =
+            |m: &HashMap<String, Money>, part: fn(&Money) -> i64| m.values().map(part).sum::<i64>();
+        let moved = |part: fn(&Money) -> i64| sum(self.after, part) - sum(self.before, part);
+        writeln!(
+            f,
+            "money      bank {} 元, card {} 元, billers {} 元, sum {} 元; people out of balance with the orders: {}",
+            yuan(moved(|m| m.bank)),
+            yuan(moved(|m| m.card)),
+            yuan(moved(|m| m.billers)),
+            yuan(moved(|m| m.bank + m.card + m.billers)),
+            self.out_of_balance
+        )?;
+        let classes: Vec<String> = self
+            .reconciled
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        writeln!(f, "reconcile  {} (second run)", classes.join(", "))?;
+        let [load, drain, whole] = self.secs;
+        write!(
+            f,
+            "time       load {load:.0} s, drain {drain:.0} s, whole run {whole:.0} s"
+        )
+    }
 }
 
 async fn run(scenario: Scenario) {
@@ -859,14 +945,18 @@ async fn run(scenario: Scenario) {
     let orders = d.all_orders();
     let after = net.money_of(&users).await;
     let wrong = imbalances(&users, &before, &after, &orders);
-    println!("after reconciliation:");
-    for (k, n) in count_by(&orders, kind_state) {
-        println!("  {k:<24} {n:>6}");
-    }
-    println!(
-        "kills {kills}; load {load_secs:.0} s, drain {drain_secs:.0} s, whole run {:.0} s; reconcile classes {last:?}",
-        started.elapsed().as_secs_f64()
-    );
+    let summary = Summary {
+        scenario: &scenario,
+        kills,
+        orders: &orders,
+        tally: &tally,
+        before: &before,
+        after: &after,
+        out_of_balance: wrong.len(),
+        reconciled: &last,
+        secs: [load_secs, drain_secs, started.elapsed().as_secs_f64()],
+    };
+    println!("{summary}");
     assert!(
         wrong.is_empty(),
         "{} people's money disagrees with the orders:\n{}",
