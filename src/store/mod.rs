@@ -16,6 +16,7 @@ mod bindings;
 mod codes;
 mod content;
 mod counters;
+mod durable;
 mod feedback;
 pub mod orders;
 #[cfg(test)]
@@ -32,26 +33,7 @@ mod tickets;
 use std::path::Path;
 use std::sync::Arc;
 
-/// sled flushes that may wait at once (see [`flush_durably`]).
-const CONCURRENT_FLUSHES: usize = 2;
-
-/// Every `flush_async` of the process passes here. sled 0.34.7 runs each one on its IO thread
-/// pool (seven threads), where it holds the engine's global read lock while it waits for the
-/// log to reach the disk; the disk write is itself a job for that pool. With every pool thread
-/// waiting in a flush and a transaction queued for the write lock, nothing could run the write:
-/// the whole process hung (seen with 200 users confirming top-ups at once). Fewer flushes than
-/// pool threads leave the write a thread; one flush makes everything before it durable anyway.
-static FLUSH_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_FLUSHES);
-
-/// Wait until everything written to `db` so far is on disk.
-pub(crate) async fn flush_durably(db: &sled::Db) -> Result<(), StoreError> {
-    let _slot = FLUSH_SLOTS
-        .acquire()
-        .await
-        .map_err(|_| StoreError::Engine("flush slots closed".into()))?;
-    db.flush_async().await?;
-    Ok(())
-}
+pub(crate) use durable::flush_durably;
 
 pub use alerts::{AlertKind, AlertPrefs, AlertsRepo, Committed, FeedCursor, PlannedAlert};
 pub use bills::{BillsRepo, CohortTotals};
