@@ -226,6 +226,11 @@ impl<C: Send + Sync + 'static> Kept<C> {
         T: Send + 'static,
         F: Fn(Arc<C>) -> LocalFuture<T> + Send + Clone + 'static,
     {
+        // the arbiter stops asynchronously: without this a call made right after `stop` could
+        // still reach the actor
+        if self.inner.stopped.load(Ordering::SeqCst) {
+            return Err(AdapterError::Unavailable(Unavailable::ActorDown));
+        }
         match self.send_once(f.clone()).await {
             Err(MailboxError::Closed) => {
                 let restarted = self.inner.ensure_alive();
