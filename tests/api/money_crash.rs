@@ -605,6 +605,37 @@ async fn chaos(
     (serve, killed)
 }
 
+/// SIGKILL the server at `kills` random points of the load itself, read as the share of the
+/// expected 「确认」 already sent, so the kills cut dialogs and confirmations however fast the
+/// machine runs the load (a timer alone lets a fast run finish before the first kill). Stops
+/// early when the load is done; the rest are the caller's to make.
+async fn chaos_during_load(
+    d: &mut Deployment,
+    mut serve: Proc,
+    kills: usize,
+    expected: usize,
+    tally: Arc<Mutex<Tally>>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) -> (Proc, usize) {
+    let mut marks: Vec<usize> = (0..kills)
+        .map(|_| rand::rng().random_range(expected / 20..expected * 3 / 4 + 1))
+        .collect();
+    marks.sort_unstable();
+    let mut killed = 0;
+    for mark in marks {
+        while tally.lock().unwrap().confirmations < mark {
+            if done.load(std::sync::atomic::Ordering::SeqCst) {
+                return (serve, killed);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        serve.kill_hard();
+        killed += 1;
+        serve = d.serve().await;
+    }
+    (serve, killed)
+}
+
 fn yuan(fen: i64) -> String {
     let sign = if fen < 0 { "-" } else { "" };
     format!("{sign}{}.{:02}", fen.abs() / 100, fen.abs() % 100)
@@ -792,7 +823,15 @@ async fn run(scenario: Scenario) {
         }
         load_done.store(true, std::sync::atomic::Ordering::SeqCst);
     });
-    let (serve, mut kills) = chaos(&mut d, serve, scenario.kills, done.clone()).await;
+    let (serve, mut kills) = chaos_during_load(
+        &mut d,
+        serve,
+        scenario.kills,
+        scenario.users * scenario.orders_per_user,
+        tally.clone(),
+        done.clone(),
+    )
+    .await;
     load.await.unwrap();
     let load_secs = load_started.elapsed().as_secs_f64();
     // Kills the load outlasted happen while the orders are still moving.
