@@ -5,6 +5,7 @@
 //! renders. Both are process-global: tests start many apps in one process, so installing is
 //! idempotent and every app shares the recorder.
 
+use std::fmt;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -50,4 +51,19 @@ pub fn metrics_handle() -> PrometheusHandle {
             }
         })
         .clone()
+}
+
+/// `Debug` for our error types: the message and its whole cause chain, one cause per line, so a
+/// log line or a failed test shows why and not only what.
+pub(crate) fn error_chain_fmt(
+    e: &impl std::error::Error,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    writeln!(f, "{e}")?;
+    let mut current = e.source();
+    while let Some(cause) = current {
+        writeln!(f, "Caused by:\n\t{cause}")?;
+        current = cause.source();
+    }
+    Ok(())
 }

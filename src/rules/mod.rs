@@ -156,19 +156,8 @@ pub enum RuleError {
 
 impl fmt::Debug for RuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        error_chain_fmt(self, f)
+        crate::telemetry::error_chain_fmt(self, f)
     }
-}
-
-/// `Debug` that prints the whole cause chain (zero2prod's `error_chain_fmt`).
-fn error_chain_fmt(e: &impl std::error::Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    writeln!(f, "{e}")?;
-    let mut current = e.source();
-    while let Some(cause) = current {
-        writeln!(f, "Caused by:\n\t{cause}")?;
-        current = cause.source();
-    }
-    Ok(())
 }
 
 /// The normal form text is matched in, applied to keywords at load time and to input at match

@@ -46,7 +46,7 @@ pub enum ApiError {
 
 impl std::fmt::Debug for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        crate::wechat::error::error_chain_fmt(self, f)
+        crate::telemetry::error_chain_fmt(self, f)
     }
 }
 

@@ -123,20 +123,6 @@ impl WeChatError {
 
 impl fmt::Debug for WeChatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        error_chain_fmt(self, f)
+        crate::telemetry::error_chain_fmt(self, f)
     }
-}
-
-/// `Debug` for the WeChat errors: the message and its whole cause chain, one cause per line.
-pub(crate) fn error_chain_fmt(
-    e: &impl std::error::Error,
-    f: &mut fmt::Formatter<'_>,
-) -> fmt::Result {
-    writeln!(f, "{e}")?;
-    let mut current = e.source();
-    while let Some(cause) = current {
-        writeln!(f, "Caused by:\n\t{cause}")?;
-        current = cause.source();
-    }
-    Ok(())
 }
