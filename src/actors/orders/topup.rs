@@ -612,6 +612,26 @@ mod tests {
     }
 
     impl World {
+        /// The next start after a crash: the same files, opened by a clock at which the dead
+        /// worker's lease has run out.
+        fn restart_after_the_lease(&mut self, dir: &std::path::Path) {
+            let later = crate::store::orders::ManualClock::starting_at(
+                chrono::Utc::now().timestamp_millis() + 11_000,
+            );
+            self.use_store(dir, later);
+        }
+
+        /// The orders not yet ended, with their states.
+        async fn unfinished(&self) -> Vec<(OrderId, OrderState)> {
+            self.store
+                .list_unfinished()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|o| (o.id, o.state))
+                .collect()
+        }
+
         /// Run on the store in `dir` from now on (the previous store is closed).
         fn use_store(
             &mut self,
@@ -999,21 +1019,8 @@ mod tests {
         };
         assert_eq!(held[0].order_id, id);
         w.faults("bank", json!({})).await;
-        // the next start opens the same files; by its clock the dead worker's lease ran out
-        let later = crate::store::orders::ManualClock::starting_at(
-            chrono::Utc::now().timestamp_millis() + 11_000,
-        );
-        w.use_store(dir.path(), later);
-        assert_eq!(
-            w.store
-                .list_unfinished()
-                .await
-                .unwrap()
-                .iter()
-                .map(|o| (&o.id, o.state))
-                .collect::<Vec<_>>(),
-            [(&id, OrderState::Debiting)]
-        );
+        w.restart_after_the_lease(dir.path());
+        assert_eq!(w.unfinished().await, [(id.clone(), OrderState::Debiting)]);
         let order = w.drive_until(&id, OrderState::is_terminal).await;
         assert_eq!(order.state, OrderState::Succeeded);
         assert_eq!(w.bank_balance(), bank_before - 5_000, "debited once");
@@ -1109,21 +1116,8 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         w.faults("card", json!({})).await;
-        // the next start opens the same files; by its clock the dead worker's lease ran out
-        let later = crate::store::orders::ManualClock::starting_at(
-            chrono::Utc::now().timestamp_millis() + 11_000,
-        );
-        w.use_store(dir.path(), later);
-        assert_eq!(
-            w.store
-                .list_unfinished()
-                .await
-                .unwrap()
-                .iter()
-                .map(|o| (&o.id, o.state))
-                .collect::<Vec<_>>(),
-            [(&id, OrderState::Claiming)]
-        );
+        w.restart_after_the_lease(dir.path());
+        assert_eq!(w.unfinished().await, [(id.clone(), OrderState::Claiming)]);
         let order = w.drive_until(&id, OrderState::is_terminal).await;
         assert_eq!(order.state, OrderState::Succeeded);
         assert!(
