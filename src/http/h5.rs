@@ -13,7 +13,7 @@ use actix_web::{HttpResponse, web};
 use minijinja::Environment;
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
 
-use crate::store::{Audience, ContentItem, Store};
+use crate::store::{Audience, ContentError, ContentItem, Store};
 
 const ARTICLE: &str = "article.html";
 pub(super) const NOT_FOUND: &str = "not_found.html";
@@ -79,22 +79,15 @@ async fn article(state: web::Data<H5State>, id: web::Path<String>) -> HttpRespon
             return HttpResponse::ServiceUnavailable().finish();
         }
     };
-    let more: Vec<serde_json::Value> = state
-        .store
-        .content()
-        .latest(
-            item.category,
-            &crate::store::Reader::anyone(),
-            now,
-            MORE_LIMIT + 1,
-        )
-        .unwrap_or_default()
-        .into_iter()
-        .chain(same_audience(&state, &item, now))
-        .filter(|m| m.id != item.id)
-        .take(MORE_LIMIT)
-        .map(|m| serde_json::json!({ "id": m.id, "title": m.title }))
-        .collect();
+    // A store that cannot be read is an error page and a log line, never a page whose "more"
+    // list is silently empty.
+    let more = match more_links(&state, &item, now) {
+        Ok(more) => more,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read content");
+            return HttpResponse::ServiceUnavailable().finish();
+        }
+    };
     let published = chrono::DateTime::from_timestamp(
         item.publish_at + i64::from(state.utc_offset_hours) * 3600,
         0,
@@ -117,15 +110,41 @@ async fn article(state: web::Data<H5State>, id: web::Path<String>) -> HttpRespon
     )
 }
 
+/// The other items an article links to: the latest for everyone in its category, then its
+/// siblings of the same audience.
+fn more_links(
+    state: &H5State,
+    item: &ContentItem,
+    now: i64,
+) -> Result<Vec<serde_json::Value>, ContentError> {
+    let latest = state.store.content().latest(
+        item.category,
+        &crate::store::Reader::anyone(),
+        now,
+        MORE_LIMIT + 1,
+    )?;
+    Ok(latest
+        .into_iter()
+        .chain(same_audience(state, item, now)?)
+        .filter(|m| m.id != item.id)
+        .take(MORE_LIMIT)
+        .map(|m| serde_json::json!({ "id": m.id, "title": m.title }))
+        .collect())
+}
+
 /// Items of a narrower audience link to their siblings of the same audience too.
-fn same_audience(state: &H5State, item: &ContentItem, now: i64) -> Vec<ContentItem> {
+fn same_audience(
+    state: &H5State,
+    item: &ContentItem,
+    now: i64,
+) -> Result<Vec<ContentItem>, ContentError> {
     if item.audience == Audience::Everyone {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let mut all = state.store.content().all().unwrap_or_default();
+    let mut all = state.store.content().all()?;
     all.retain(|m| m.category == item.category && m.audience == item.audience && m.visible_at(now));
     all.sort_by_key(|m| std::cmp::Reverse(m.publish_at));
-    all
+    Ok(all)
 }
 
 pub(super) fn page(
