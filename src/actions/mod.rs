@@ -193,8 +193,10 @@ pub const ROUTER_MESSAGES: &[&str] = &[
     "error.unavailable",
     "rate.limited",
     "reply.expired",
-    // The news push worker's mass-send (群发) text.
+    // The news push worker's mass-send (群发) text and the tags it sends to.
     "push.mass_text",
+    "push.tag.students",
+    "push.tag.staff",
 ];
 
 impl ActionRegistry {

@@ -42,7 +42,7 @@ use tokio::sync::Notify;
 
 use super::token_keeper::TokenKeeperHandle;
 use crate::domain::OpenId;
-use crate::rules::LiveRules;
+use crate::rules::{LiveRules, RuleTable};
 use crate::settings::PushSettings;
 use crate::store::{
     Audience, ContentError, ContentItem, ContentState, Delivery, DeliveryCounts, JobState,
@@ -576,22 +576,26 @@ fn template_data(
         .collect()
 }
 
-/// The tag a mass send to `audience` goes to: 「学生」, 「教职工」 or the college's name
-/// (WeChat allows 30 bytes).
-fn tag_name(audience: &Audience) -> Option<String> {
-    let name = match audience {
-        Audience::Everyone => return None,
-        Audience::Students => "学生".to_owned(),
-        Audience::Staff => "教职工".to_owned(),
-        Audience::College(name) => {
-            let mut cut = name.len().min(30);
-            while !name.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            name[..cut].to_owned()
-        }
+/// The tag a mass send to `audience` goes to: the message table's `push.tag.students` or
+/// `push.tag.staff`, or the college's name; cut to the 30 bytes WeChat allows.
+fn tag_name(table: &RuleTable, audience: &Audience) -> Result<Option<String>, String> {
+    let named = |key: &str| {
+        table
+            .message(key, &serde_json::json!({}))
+            .map(|name| name.trim().to_owned())
+            .map_err(|e| format!("{key} failed to render: {e}"))
     };
-    Some(name)
+    let name = match audience {
+        Audience::Everyone => return Ok(None),
+        Audience::Students => named("push.tag.students")?,
+        Audience::Staff => named("push.tag.staff")?,
+        Audience::College(name) => name.clone(),
+    };
+    let mut cut = name.len().min(30);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    Ok(Some(name[..cut].to_owned()))
 }
 
 async fn send_mass(
@@ -606,7 +610,11 @@ async fn send_mass(
         msg_id: None,
     });
     // 1. The audience's tag, and every recipient tagged (tagging twice is harmless).
-    if let Some(name) = tag_name(&job.audience) {
+    let tag = match tag_name(&inner.rules.current(), &job.audience) {
+        Ok(tag) => tag,
+        Err(why) => return back_off(inner, &mut job, p, why).await,
+    };
+    if let Some(name) = tag {
         if mass.tag_id.is_none() {
             match find_or_create_tag(inner, &name).await {
                 Ok(id) => {
@@ -799,11 +807,21 @@ mod tests {
     }
 
     #[test]
-    fn audience_tags_fit_wechat_name_limit() {
-        assert_eq!(tag_name(&Audience::Everyone), None);
-        assert_eq!(tag_name(&Audience::Students).as_deref(), Some("学生"));
+    fn audience_tags_come_from_the_message_tables_and_fit_wechat_name_limit() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rules");
+        let table =
+            crate::rules::load_dir(&dir, &crate::actions::ActionRegistry::builtin()).unwrap();
+        assert_eq!(tag_name(&table, &Audience::Everyone), Ok(None));
+        for (audience, key) in [
+            (Audience::Students, "push.tag.students"),
+            (Audience::Staff, "push.tag.staff"),
+        ] {
+            let configured = table.message(key, &serde_json::json!({})).unwrap();
+            assert_eq!(tag_name(&table, &audience), Ok(Some(configured)));
+        }
         let long = Audience::College("马克思主义学院继续教育与培训中心".into());
-        let name = tag_name(&long).unwrap();
-        assert!(name.len() <= 30 && name.starts_with("马克思主义学院"));
+        let name = tag_name(&table, &long).unwrap().unwrap();
+        assert_eq!(name, "马克思主义学院继续教");
+        assert_eq!(name.len(), 30);
     }
 }
