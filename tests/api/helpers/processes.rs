@@ -1,0 +1,251 @@
+//! Real processes: `onecard serve` / `onecard sim` started, signalled and killed, and the two
+//! of them side by side on one data directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use onecard::chat::WeChatClient;
+
+use super::{AES_KEY, APP_ID, DEMO_CONFIG, Overrides, TOKEN, write_demo_without_sim};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_onecard");
+
+/// A child process that is killed if the test ends early.
+pub struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(args: &[&str], log: PathBuf) -> Self {
+        Self::spawn_with(args, &Overrides::default(), log)
+    }
+
+    /// With `overrides` of its settings in its environment.
+    pub fn spawn_with(args: &[&str], overrides: &Overrides, log: PathBuf) -> Self {
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(BIN)
+            .args(args)
+            .envs(overrides.vars().iter().map(|(k, v)| (k, v)))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start onecard");
+        Self { child, log }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Send a signal by name (`TERM`, `INT`).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{name}");
+    }
+
+    /// SIGKILL: no drain, no flush.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Wait for the process to end by itself.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit within {timeout:?}:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether `url` answers (any HTTP status) within `timeout`. A fresh client each try: a
+/// kept-alive connection that a killed or restarting server is closing would fail the check.
+pub async fn answers_within(url: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    while http.get(url).send().await.is_err() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+/// The simulators in their own `onecard sim` process, and `onecard serve` started (and
+/// restarted) beside them on one data directory, so the upstreams' state outlives the
+/// platform's crashes as it would in real life.
+pub struct SimAndServe {
+    pub dir: tempfile::TempDir,
+    pub sim: Proc,
+    pub sim_base: String,
+    pub serve_port: u16,
+    /// `ONECARD__…` overrides each `onecard serve` starts with.
+    serve_env: Overrides,
+    starts: usize,
+}
+
+impl SimAndServe {
+    /// `onecard sim` on config/demo.toml with `sim` overrides, and `onecard serve` (at each
+    /// [`SimAndServe::serve`]) on the demo without `[sim]`, pointed at those simulators, on
+    /// its own port and data directory, with `serve` overrides. Returns once the simulators
+    /// answer.
+    pub async fn start_demo(sim: Overrides, serve: Overrides) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let serve_config = dir.path().join("serve.toml");
+        write_demo_without_sim(&serve_config);
+        let (sim_port, serve_port) = (free_port(), free_port());
+        let sim_base = format!("http://127.0.0.1:{sim_port}");
+        let serve = Overrides::default()
+            .pointed_at(&sim_base)
+            .set("server.listen", format!("127.0.0.1:{serve_port}"))
+            .set("server.admin_listen", "127.0.0.1:0")
+            .set("server.workers", 2)
+            .set("server.store_cache_mb", 16)
+            .and(serve);
+        Self::launch(
+            dir,
+            Path::new(DEMO_CONFIG),
+            sim,
+            serve,
+            (sim_port, serve_port),
+        )
+        .await
+    }
+
+    /// `config(serve_port, sim_base, data_dir, with_sim)` writes both processes' settings:
+    /// `sim.toml` (with `[sim]`) and `serve.toml` (without). Returns once the simulators answer.
+    pub async fn start(config: impl Fn(u16, &str, &Path, bool) -> String) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (sim_port, serve_port) = (free_port(), free_port());
+        let sim_base = format!("http://127.0.0.1:{sim_port}");
+        let data = dir.path().join("data");
+        let sim_cfg = dir.path().join("sim.toml");
+        std::fs::write(&sim_cfg, config(serve_port, &sim_base, &data, true)).unwrap();
+        std::fs::write(
+            dir.path().join("serve.toml"),
+            config(serve_port, &sim_base, &data, false),
+        )
+        .unwrap();
+        let none = Overrides::default();
+        Self::launch(dir, &sim_cfg, none.clone(), none, (sim_port, serve_port)).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        sim_config: &Path,
+        sim_env: Overrides,
+        serve_env: Overrides,
+        (sim_port, serve_port): (u16, u16),
+    ) -> Self {
+        onecard::telemetry::init_logging(true);
+        let sim_base = format!("http://127.0.0.1:{sim_port}");
+        let sim = Proc::spawn_with(
+            &[
+                "sim",
+                "--config",
+                sim_config.to_str().unwrap(),
+                "--listen",
+                &format!("127.0.0.1:{sim_port}"),
+            ],
+            &sim_env,
+            dir.path().join("sim.log"),
+        );
+        assert!(
+            answers_within(&format!("{sim_base}/sim/clock"), Duration::from_secs(60)).await,
+            "the simulators never answered:\n{}",
+            sim.logs()
+        );
+        Self {
+            dir,
+            sim,
+            sim_base,
+            serve_port,
+            serve_env,
+            starts: 0,
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn serve_config(&self) -> PathBuf {
+        self.dir.path().join("serve.toml")
+    }
+
+    pub fn serve_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.serve_port)
+    }
+
+    /// WeChat as the simulators play it, calling the server's callback.
+    pub fn wechat(&self) -> WeChatClient {
+        WeChatClient::new(&self.sim_base, TOKEN, Some(AES_KEY), APP_ID, true)
+            .unwrap()
+            .with_callback_url(&format!("{}/wechat", self.serve_url()))
+    }
+
+    /// `onecard serve` on the data directory and port, once it answers.
+    pub async fn serve(&mut self) -> Proc {
+        self.starts += 1;
+        let (cfg, data) = (self.serve_config(), self.data());
+        let p = Proc::spawn_with(
+            &[
+                "serve",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+            ],
+            &self.serve_env,
+            self.dir.path().join(format!("serve-{}.log", self.starts)),
+        );
+        assert!(
+            answers_within(
+                &format!("{}/healthz", self.serve_url()),
+                Duration::from_secs(60)
+            )
+            .await,
+            "serve never answered:\n{}",
+            p.logs()
+        );
+        p
+    }
+}

@@ -1,0 +1,120 @@
+//! Actions only tests register, through the public action registry: a deliberately slow one,
+//! an echo of the user's own text and one with a bug.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use onecard::actions::{ActionDef, ActionFuture, ActionInput, ActionOutput, ActionRegistry};
+
+use super::{TestApp, TestOptions, spawn_app_with};
+
+static SLOW_CALLS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+
+/// How many times the slow action ran for this user.
+pub fn slow_calls(openid: &str) -> usize {
+    SLOW_CALLS
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|m| m.get(openid).copied())
+        .unwrap_or(0)
+}
+
+fn slow_echo(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        {
+            let mut guard = SLOW_CALLS.lock().unwrap();
+            *guard
+                .get_or_insert_with(HashMap::new)
+                .entry(input.openid.as_str().to_owned())
+                .or_default() += 1;
+        }
+        let ms: u64 = input
+            .captures
+            .iter()
+            .find_map(|c| c.parse().ok())
+            .unwrap_or(1000);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(ActionOutput::fields(serde_json::json!({ "waited_ms": ms })))
+    })
+}
+
+/// The built-in actions plus `slow_echo` (sleeps for the number in "慢1500" ms).
+pub fn actions_with_slow() -> ActionRegistry {
+    let mut r = ActionRegistry::builtin();
+    r.register(ActionDef {
+        name: "slow_echo",
+        fields: &["waited_ms"],
+        messages: &[],
+        run: slow_echo,
+    });
+    r
+}
+
+pub const SLOW_RULE: &str = r#"
+[[rule]]
+id = "test.slow"
+regex = ['^慢(\d+)$']
+action = "slow_echo"
+replies = [{ text = "慢慢来：{{ waited_ms }} 毫秒" }, { text = "第二条回复" }]
+"#;
+
+/// An app with 「慢…」 (`slow_echo`) and this callback budget.
+pub fn slow_options(budget_ms: u64) -> TestOptions {
+    TestOptions {
+        budget_ms,
+        extra_rules: vec![("test_slow.toml", SLOW_RULE.to_owned())],
+        actions: actions_with_slow,
+        ..TestOptions::default()
+    }
+}
+
+pub fn slow_app(budget_ms: u64) -> TestApp {
+    spawn_app_with(slow_options(budget_ms))
+}
+
+fn echo_text(input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move {
+        // The raw text, not the capture: matching reads a case-folded copy.
+        let said = input.raw_text.trim().trim_start_matches("回声").to_owned();
+        Ok(ActionOutput::fields(serde_json::json!({ "said": said })))
+    })
+}
+
+/// The built-ins plus `echo_text`: 「回声 …」 is answered 「你说：…」, the user's own text in the
+/// reply (for what the XML encoder must carry intact).
+pub fn actions_with_echo() -> ActionRegistry {
+    let mut r = ActionRegistry::builtin();
+    r.register(ActionDef {
+        name: "echo_text",
+        fields: &["said"],
+        messages: &[],
+        run: echo_text,
+    });
+    r
+}
+
+pub const ECHO_RULE: &str = r#"
+[[rule]]
+id = "test.echo"
+regex = ['^回声(.+)$']
+action = "echo_text"
+reply = "你说：{{ said }}"
+"#;
+
+fn panicking(_input: ActionInput<'_>) -> ActionFuture<'_> {
+    Box::pin(async move { panic!("a bug in an action") })
+}
+
+/// The built-ins plus `crash`, an action with a bug (it panics).
+pub fn actions_with_crash() -> ActionRegistry {
+    let mut r = actions_with_slow();
+    r.register(ActionDef {
+        name: "crash",
+        fields: &[],
+        messages: &[],
+        run: panicking,
+    });
+    r
+}
