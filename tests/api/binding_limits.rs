@@ -239,21 +239,13 @@ async fn a_stranger_locks_the_owner_out_until_the_service_desk_unlocks_the_card(
 
     // At the service desk, after checking the owner's ID, with the server running.
     let args = ["binding", "unlock", &sno, "--admin", &app.admin_base].map(str::to_owned);
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
-            .args(args)
-            .output()
+    let stdout = tokio::task::spawn_blocking(move || {
+        run_cli(&args.each_ref().map(String::as_str), &Overrides::default())
     })
     .await
-    .unwrap()
     .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        stdout,
         format!("cleared today's binding limits of card {sno}; its owner can bind now\n")
     );
 

@@ -3,14 +3,13 @@
 //! separate `onecard sim` process so that what WeChat received is counted across the restart.
 //! The store is read back with `onecard store export`, as an operator would.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use onecard::chat::{WeChatClient, pushed_text};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    BIN, Overrides, Proc, SimAndServe, masked_name, masked_phone, message, openid, text_of,
+    Overrides, Proc, SimAndServe, json_lines, masked_name, masked_phone, message, openid, text_of,
 };
 
 const STUDENT: &str = "2024000001";
@@ -136,23 +135,12 @@ impl Deployment {
 
     /// Records of one tree, read with `onecard store export` (the platform must be stopped).
     fn stored(&self, tree: &str) -> Vec<Value> {
-        let out = Command::new(BIN)
-            .args([
-                "store",
-                "export",
-                "--data",
-                self.procs.data().to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        let data = self.procs.data();
+        let exported = self
+            .procs
+            .cli(&["store", "export", "--data", data.to_str().unwrap()]);
+        json_lines(&exported)
+            .into_iter()
             .filter(|v| v["tree"] == tree)
             .collect()
     }

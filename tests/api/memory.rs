@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use onecard::chat::WeChatClient;
 use onecard::wechat::Event;
 
-use crate::helpers::{AES_KEY, APP_ID, TOKEN};
+use crate::helpers::{AES_KEY, APP_ID, TOKEN, free_port};
 
 const REQUESTS: usize = 20_000;
 const EVENT_KEY_BYTES: usize = 64 * 1024;
@@ -35,14 +35,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/PID/status")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]

@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,9 +23,7 @@ use onecard::wechat::Reply;
 use rand::Rng as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    AES_KEY, APP_ID, APP_SECRET, BIN, Proc, SimAndServe, TOKEN, answers_within, write_bindings,
-};
+use crate::helpers::{Overrides, Proc, SimAndServe, answers_within, json_lines, write_bindings};
 
 /// The knobs of one run, each overridable from the environment.
 #[derive(Clone, Debug)]
@@ -71,76 +68,33 @@ async fn money_balances_to_the_fen_with_a_fifth_of_upstream_calls_failing() {
     run(Scenario::from_env(250, 10, 0, 0.2)).await;
 }
 
-/// The platform's settings pointed at the simulators' process; `[sim]` only in the sim's own.
-/// Retries are quick and a dead process's claims come back after 5 s.
-fn config(serve_port: u16, sim: &str, data: &Path, with_sim: bool) -> String {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let upstream = |name: &str, path: &str| {
-        format!(
-            r#"
-[upstreams.{name}]
-base_url = "{sim}/sim/{path}"
-app_key = "onecard-demo"
-app_secret = "demo-secret-change-me"
-timeout_ms = 1500
-concurrency = 64
-rate_per_sec = 5000
-breaker_cooldown_ms = 200
-"#
-        )
-    };
-    let mut text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:{serve_port}"
-admin_listen = "127.0.0.1:0"
-data_dir = "{data}"
-callback_budget_ms = 4000
-workers = 2
-session_arbiters = 2
-store_cache_mb = 32
-shutdown_budget_ms = 5000
-
-[wechat]
-app_id = "{APP_ID}"
-app_secret = "{APP_SECRET}"
-token = "{TOKEN}"
-encoding_aes_key = "{AES_KEY}"
-api_base = "{sim}/sim/wechat"
-
-[sessions]
-user_burst = 1000
-user_per_minute = 6000
-
-[rules]
-dir = "{root}/config/rules"
-menu = "{root}/config/menu.toml"
-hot_reload = false
-
-[orders]
-lease_secs = 5
-backoff_base_ms = 100
-poll_ms = 50
-batch = 64
-
-[reconcile]
-enabled = false
-hold_days = 2
-auto_resolve = true
-{card}{sms}{data_}{bank}{billers}"#,
-        data = data.display(),
-        card = upstream("card", "card"),
-        sms = upstream("sms", "sms"),
-        data_ = upstream("public_data", "data"),
-        bank = upstream("bank", "bank"),
-        billers = upstream("billers", "billers"),
-    );
-    if with_sim {
-        text.push_str(&format!(
-            "\n[sim]\naccounts = 1000\n\n[sim.card]\nnopwd_limit_fen = 50000\n\n[sim.wechat]\napp_id = \"{APP_ID}\"\napp_secret = \"{APP_SECRET}\"\n"
-        ));
+/// What the run changes in config/demo.toml: more people, each allowed to pay 500 元 without
+/// the card password; many users driven hard; quick retries and upstream timeouts; a dead
+/// process's claims back after 5 s; no scheduled reconciliation (the run reconciles itself).
+fn overrides() -> (Overrides, Overrides) {
+    let sim = Overrides::default()
+        .set("sim.accounts", 1000)
+        .set("sim.card.nopwd_limit_fen", 50_000);
+    let mut serve = Overrides::default()
+        .set("server.session_arbiters", 2)
+        .set("server.store_cache_mb", 32)
+        .set("server.shutdown_budget_ms", 5000)
+        .set("sessions.user_burst", 1000)
+        .set("sessions.user_per_minute", 6000)
+        .set("rules.hot_reload", false)
+        .set("orders.lease_secs", 5)
+        .set("orders.backoff_base_ms", 100)
+        .set("orders.poll_ms", 50)
+        .set("orders.batch", 64)
+        .set("reconcile.enabled", false);
+    for upstream in ["card", "sms", "public_data", "bank", "billers"] {
+        serve = serve
+            .set(&format!("upstreams.{upstream}.timeout_ms"), 1500)
+            .set(&format!("upstreams.{upstream}.concurrency"), 64)
+            .set(&format!("upstreams.{upstream}.rate_per_sec"), 5000)
+            .set(&format!("upstreams.{upstream}.breaker_cooldown_ms"), 200);
     }
-    text
+    (sim, serve)
 }
 
 /// One user of the run: a WeChat user bound to a person who has a bank card bound.
@@ -191,7 +145,8 @@ struct Deployment {
 
 impl Deployment {
     async fn new() -> Self {
-        let procs = SimAndServe::start(config).await;
+        let (sim, serve) = overrides();
+        let procs = SimAndServe::start_demo(sim, serve).await;
         let net = Endpoints {
             sim_base: procs.sim_base.clone(),
             serve_url: procs.serve_url(),
@@ -235,16 +190,7 @@ impl Deployment {
         if let Some(state) = state {
             args.extend(["--state", state]);
         }
-        let out = Command::new(BIN).args(&args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        json_lines(&self.procs.cli(&args))
     }
 
     fn all_orders(&self) -> Vec<Value> {
@@ -258,26 +204,18 @@ impl Deployment {
     /// `onecard reconcile --date D` against the simulators' process: its summary.
     fn reconcile(&self, date: &str) -> String {
         let (cfg, data) = (self.serve_config(), self.data());
-        let out = Command::new(BIN)
-            .args([
-                "reconcile",
-                "--date",
-                date,
-                "--config",
-                cfg.to_str().unwrap(),
-                "--data",
-                data.to_str().unwrap(),
-                "--out",
-                self.procs.dir.path().join("reconcile").to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out_dir = self.procs.dir.path().join("reconcile");
+        let stdout = self.procs.cli(&[
+            "reconcile",
+            "--date",
+            date,
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
         // the summary, without the log lines the command writes beside it
         stdout
             .lines()
@@ -288,19 +226,14 @@ impl Deployment {
 
     fn manual_queue(&self) -> String {
         let (cfg, data) = (self.serve_config(), self.data());
-        let out = Command::new(BIN)
-            .args([
-                "reconcile",
-                "queue",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--data",
-                data.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.procs.cli(&[
+            "reconcile",
+            "queue",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
     }
 }
 

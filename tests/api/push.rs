@@ -422,59 +422,31 @@ async fn a_mass_push_to_everyone_is_one_send_delivered_to_each_follower() {
 
 // ---- a real `onecard serve` killed halfway through a push -----------------------------------
 
-/// The platform's settings for the kill test: the simulators in their own process, a template
-/// for news, and a pace that lets the test catch the job halfway.
-fn kill_config(serve_port: u16, admin_port: u16, sim: &str, data: &Path, with_sim: bool) -> String {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let mut text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:{serve_port}"
-admin_listen = "127.0.0.1:{admin_port}"
-data_dir = "{data}"
-workers = 1
-session_arbiters = 1
-store_cache_mb = 16
-shutdown_budget_ms = 2000
-
-[wechat]
-app_id = "{APP_ID}"
-app_secret = "{APP_SECRET}"
-token = "{TOKEN}"
-encoding_aes_key = "{AES_KEY}"
-api_base = "{sim}/sim/wechat"
-
-[rules]
-dir = "{root}/config/rules"
-menu = "{root}/config/menu.toml"
-hot_reload = false
-
-[push]
-template_id = "{TEMPLATE}"
-per_second = 400
-batch = 50
-concurrency = 8
-backoff_initial_ms = 200
-backoff_max_ms = 1000
-"#,
-        data = data.display(),
-    );
-    if with_sim {
-        text.push_str(&format!(
-            "\n[sim]\naccounts = 50\n\n[sim.wechat]\napp_id = \"{APP_ID}\"\napp_secret = \"{APP_SECRET}\"\n"
-        ));
-    }
-    text
+/// What the kill test changes in config/demo.toml: few simulated people, one thread each, an
+/// admin listener the test and the CLI can find, and a push pace that lets the test catch the
+/// job halfway.
+fn kill_overrides(admin_port: u16) -> (Overrides, Overrides) {
+    let sim = Overrides::default().set("sim.accounts", 50);
+    let serve = Overrides::default()
+        .set("server.admin_listen", format!("127.0.0.1:{admin_port}"))
+        .set("server.workers", 1)
+        .set("server.session_arbiters", 1)
+        .set("server.shutdown_budget_ms", 2000)
+        .set("rules.hot_reload", false)
+        .set("push.per_second", 400)
+        .set("push.batch", 50)
+        .set("push.concurrency", 8)
+        .set("push.backoff_initial_ms", 200)
+        .set("push.backoff_max_ms", 1000);
+    (sim, serve)
 }
 
 /// Run a push to `n` bound users through real processes: publish with the CLI, SIGKILL the
 /// server once half of them have it, start it again, and count what each user received.
 async fn push_killed_halfway_reaches_each_user_once(n: usize) {
     let admin_port = free_port();
-    let mut procs = SimAndServe::start(|serve_port, sim, data, with_sim| {
-        kill_config(serve_port, admin_port, sim, data, with_sim)
-    })
-    .await;
+    let (sim, serve) = kill_overrides(admin_port);
+    let mut procs = SimAndServe::start_demo(sim, serve).await;
     let users = seed_bindings(&procs.data(), n).await;
     let (sim_base, serve_cfg) = (procs.sim_base.clone(), procs.serve_config());
     let dir = procs.dir.path().to_owned();
@@ -498,24 +470,15 @@ async fn push_killed_halfway_reaches_each_user_once(n: usize) {
 
     let article = dir.join("push-halfway.md");
     std::fs::write(&article, news_file("push-halfway", "校园卡系统升级通知")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
-        .args([
-            "content",
-            "publish",
-            article.to_str().unwrap(),
-            "--push",
-            "template",
-            "--config",
-            serve_cfg.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = procs.cli(&[
+        "content",
+        "publish",
+        article.to_str().unwrap(),
+        "--push",
+        "template",
+        "--config",
+        serve_cfg.to_str().unwrap(),
+    ]);
     assert_eq!(
         stdout.lines().collect::<Vec<_>>(),
         vec![
@@ -607,11 +570,7 @@ async fn push_killed_halfway_reaches_each_user_once(n: usize) {
     assert!(users.iter().all(|u| counts.get(u) == Some(&json!(1))));
 
     // The operator's view, through the CLI.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
-        .args(["content", "jobs", "--config", serve_cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = procs.cli(&["content", "jobs", "--config", serve_cfg.to_str().unwrap()]);
     let row: Vec<&str> = stdout.lines().nth(1).unwrap().split('\t').collect();
     assert_eq!(
         &row[..10],

@@ -1,7 +1,7 @@
 //! Real processes: `onecard serve` / `onecard sim` started, signalled and killed, and the two
 //! of them side by side on one data directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -84,6 +84,32 @@ impl Drop for Proc {
     }
 }
 
+/// `onecard ARGS` run to its end as an operator runs it, with `overrides` in its environment:
+/// its standard output. Panics with both outputs unless it exits successfully.
+pub fn run_cli(args: &[&str], overrides: &Overrides) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(overrides.vars().iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("run onecard");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "onecard {}: {}\n{stdout}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// One JSON value a line, as `--json` listings and `onecard store export` print them.
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -140,52 +166,16 @@ impl SimAndServe {
             .set("server.workers", 2)
             .set("server.store_cache_mb", 16)
             .and(serve);
-        Self::launch(
-            dir,
-            Path::new(DEMO_CONFIG),
-            sim,
-            serve,
-            (sim_port, serve_port),
-        )
-        .await
-    }
-
-    /// `config(serve_port, sim_base, data_dir, with_sim)` writes both processes' settings:
-    /// `sim.toml` (with `[sim]`) and `serve.toml` (without). Returns once the simulators answer.
-    pub async fn start(config: impl Fn(u16, &str, &Path, bool) -> String) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let (sim_port, serve_port) = (free_port(), free_port());
-        let sim_base = format!("http://127.0.0.1:{sim_port}");
-        let data = dir.path().join("data");
-        let sim_cfg = dir.path().join("sim.toml");
-        std::fs::write(&sim_cfg, config(serve_port, &sim_base, &data, true)).unwrap();
-        std::fs::write(
-            dir.path().join("serve.toml"),
-            config(serve_port, &sim_base, &data, false),
-        )
-        .unwrap();
-        let none = Overrides::default();
-        Self::launch(dir, &sim_cfg, none.clone(), none, (sim_port, serve_port)).await
-    }
-
-    async fn launch(
-        dir: tempfile::TempDir,
-        sim_config: &Path,
-        sim_env: Overrides,
-        serve_env: Overrides,
-        (sim_port, serve_port): (u16, u16),
-    ) -> Self {
         onecard::telemetry::init_logging(true);
-        let sim_base = format!("http://127.0.0.1:{sim_port}");
         let sim = Proc::spawn_with(
             &[
                 "sim",
                 "--config",
-                sim_config.to_str().unwrap(),
+                DEMO_CONFIG,
                 "--listen",
                 &format!("127.0.0.1:{sim_port}"),
             ],
-            &sim_env,
+            &sim,
             dir.path().join("sim.log"),
         );
         assert!(
@@ -198,7 +188,7 @@ impl SimAndServe {
             sim,
             sim_base,
             serve_port,
-            serve_env,
+            serve_env: serve,
             starts: 0,
         }
     }
@@ -220,6 +210,12 @@ impl SimAndServe {
         WeChatClient::new(&self.sim_base, TOKEN, Some(AES_KEY), APP_ID, true)
             .unwrap()
             .with_callback_url(&format!("{}/wechat", self.serve_url()))
+    }
+
+    /// `onecard ARGS` beside the server, with the overrides it runs with (its listeners, the
+    /// simulators' URLs): the standard output of a command that must succeed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        run_cli(args, &self.serve_env)
     }
 
     /// `onecard serve` on the data directory and port, once it answers.
