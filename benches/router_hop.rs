@@ -7,6 +7,10 @@
 //!
 //! Run: `cargo bench --bench router_hop`.
 
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)] // the fuzz properties; this bench uses only the rules folder they share
+mod checks;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,24 +25,16 @@ use onecard::wechat::{InboundBody, InboundMessage};
 
 const NOW: i64 = 1_764_000_000;
 
-/// The load benchmark's bot in a rules folder of its own, as benches/load/onecard.sh builds it.
+/// The load benchmark's bot in a rules folder of its own, as benches/load/onecard.sh builds it:
+/// its rule file beside the shipped message tables.
 fn bench_rules(dir: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    checks::prepare_rules_dir(&root.join("config/rules"), dir);
     std::fs::copy(
         root.join("benches/load/rules/bench.toml"),
         dir.join("bench.toml"),
     )
     .expect("copy bench.toml");
-    for entry in std::fs::read_dir(root.join("config/rules")).expect("config/rules") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if name.ends_with("messages.toml") {
-            std::fs::copy(&path, dir.join(name)).expect("copy messages");
-        }
-    }
 }
 
 fn router(rules_dir: &Path, data_dir: &Path) -> Arc<Router> {
