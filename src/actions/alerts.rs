@@ -35,6 +35,7 @@ pub(super) fn all() -> Vec<ActionDef> {
             "alert.payment",
             "alert.library_due",
         ],
+        words: &[],
         run: alert_settings,
     }]
 }

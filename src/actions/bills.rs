@@ -32,6 +32,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "spent_less",
             ],
             messages: &["bill.empty", "bill.bad_month"],
+            words: &[],
             run: monthly_bill,
         },
         ActionDef {
@@ -56,6 +57,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "link",
             ],
             messages: &["funbill.empty", "funbill.not_started", "funbill.bad_year"],
+            words: &[],
             run: fun_bill,
         },
     ]

@@ -42,12 +42,14 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "bind.done",
                 "bind.already",
             ],
+            words: &[],
             run: bind_card,
         },
         ActionDef {
             name: "unbind_card",
             fields: &["card_no_masked"],
             messages: &["unbind.confirm", "unbind.done", "unbind.kept"],
+            words: &[],
             run: unbind_card,
         },
         ActionDef {
@@ -69,6 +71,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "phone.locked",
                 "phone.done",
             ],
+            words: &[],
             run: bind_phone,
         },
     ]

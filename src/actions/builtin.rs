@@ -11,12 +11,14 @@ pub(super) fn all() -> Vec<ActionDef> {
             name: "help",
             fields: &[],
             messages: &[],
+            words: &[],
             run: help,
         },
         ActionDef {
             name: "echo_openid",
             fields: &["openid"],
             messages: &[],
+            words: &[],
             run: echo_openid,
         },
         ActionDef {
@@ -30,6 +32,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "feedback.daily_limit",
                 "feedback.full",
             ],
+            words: &[],
             run: feedback,
         },
     ]

@@ -29,6 +29,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "as_of",
             ],
             messages: &[],
+            words: &[],
             run: balance,
         },
         ActionDef {
@@ -40,6 +41,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "transactions.period.day",
                 "transactions.period.recent",
             ],
+            words: &[],
             run: transactions,
         },
         ActionDef {
@@ -51,6 +53,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "transactions.period.day",
                 "transactions.period.recent",
             ],
+            words: &[],
             run: more,
         },
         ActionDef {
@@ -64,6 +67,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "expires",
             ],
             messages: CARD_STATUS_LABELS,
+            words: &[],
             run: card_info,
         },
         ActionDef {
@@ -76,12 +80,14 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "loss.closed",
                 "loss.kept",
             ],
+            words: &[],
             run: report_loss,
         },
         ActionDef {
             name: "find_lost_card",
             fields: &["place", "pickup_hours", "found_at"],
             messages: &["lost.none", "lost.not_lost"],
+            words: &[],
             run: find_lost_card,
         },
     ]

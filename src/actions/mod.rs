@@ -6,7 +6,9 @@
 //! not exist is refused at load time, not discovered by a user.
 //!
 //! Actions never build Chinese sentences in Rust: they return fields, and either the rule's
-//! reply template or a named message from the rule files (`[messages]`) renders them.
+//! reply template or a named message from the rule files (`[messages]`) renders them. Nor do
+//! they hold the words a user answers with (确认, 跳过, 昨天 …): those are the rule files'
+//! `[words]` lists, declared in `words` and asked through `input.messages.is_word`.
 //! Multi-step conversations (binding, feedback) return a [`DialogChange`]; the session actor
 //! stores it, so a dialog survives a restart.
 
@@ -175,6 +177,9 @@ pub struct ActionDef {
     pub name: &'static str,
     pub fields: &'static [&'static str],
     pub messages: &'static [&'static str],
+    /// The `[words]` lists it compares the user's reply with (`confirm`, `skip` …), through
+    /// [`crate::rules::RuleTable::is_word`].
+    pub words: &'static [&'static str],
     pub run: for<'a> fn(ActionInput<'a>) -> ActionFuture<'a>,
 }
 
@@ -198,6 +203,9 @@ pub const ROUTER_MESSAGES: &[&str] = &[
     "push.tag.students",
     "push.tag.staff",
 ];
+
+/// Word lists the router reads itself: `cancel` ends any dialog in progress.
+pub const ROUTER_WORDS: &[&str] = &["cancel"];
 
 impl ActionRegistry {
     /// Every built-in action of this build.
@@ -247,6 +255,19 @@ impl ActionCatalog for ActionRegistry {
     }
     fn names(&self) -> Vec<&'static str> {
         ActionRegistry::names(self)
+    }
+    fn words(&self, action: &str) -> &'static [&'static str] {
+        self.actions.get(action).map(|d| d.words).unwrap_or(&[])
+    }
+    fn all_words(&self) -> Vec<(&'static str, &'static str)> {
+        let mut all: Vec<(&'static str, &'static str)> =
+            ROUTER_WORDS.iter().map(|list| (*list, "router")).collect();
+        for d in self.actions.values() {
+            all.extend(d.words.iter().map(|list| (*list, d.name)));
+        }
+        all.sort_unstable();
+        all.dedup();
+        all
     }
     fn all_messages(&self) -> Vec<&'static str> {
         let mut all: Vec<&'static str> = ROUTER_MESSAGES.to_vec();

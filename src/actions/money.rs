@@ -66,6 +66,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "topup.kept",
                 "default.hint",
             ],
+            words: &[],
             run: top_up,
         },
         ActionDef {
@@ -78,6 +79,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "claim.card_lost",
                 "claim.card_not_normal",
             ],
+            words: &[],
             run: claim_pending,
         },
     ]

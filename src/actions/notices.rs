@@ -26,24 +26,28 @@ pub(super) fn all() -> Vec<ActionDef> {
             name: "announcements",
             fields: LIST_FIELDS,
             messages: &["announcements.none"],
+            words: &[],
             run: announcements,
         },
         ActionDef {
             name: "news",
             fields: LIST_FIELDS,
             messages: &["news.none"],
+            words: &[],
             run: news,
         },
         ActionDef {
             name: "guide",
             fields: ARTICLE_FIELDS,
             messages: GUIDE_MESSAGES,
+            words: &[],
             run: guide,
         },
         ActionDef {
             name: "guide_question",
             fields: ARTICLE_FIELDS,
             messages: &["default.hint"],
+            words: &[],
             run: guide_question,
         },
     ]

@@ -24,12 +24,14 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "meetings.status.absent",
                 "meetings.status.leave",
             ],
+            words: &[],
             run: meetings,
         },
         ActionDef {
             name: "grades",
             fields: &["term", "terms", "count", "items", "gpa", "credits"],
             messages: &["grades.none"],
+            words: &[],
             run: grades,
         },
         ActionDef {
@@ -49,6 +51,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "weekday.6",
                 "weekday.7",
             ],
+            words: &[],
             run: timetable,
         },
         ActionDef {
@@ -61,12 +64,14 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "items",
             ],
             messages: &["library.none"],
+            words: &[],
             run: library_loans,
         },
         ActionDef {
             name: "locker",
             fields: &["count", "items"],
             messages: &["locker.none"],
+            words: &[],
             run: locker,
         },
     ]

@@ -15,12 +15,14 @@ pub(super) fn all() -> Vec<ActionDef> {
             name: "unsubscribe_news",
             fields: &[],
             messages: &["news.unsubscribed", "news.already_unsubscribed"],
+            words: &[],
             run: unsubscribe_news,
         },
         ActionDef {
             name: "subscribe_news",
             fields: &[],
             messages: &["news.subscribed", "news.already_subscribed"],
+            words: &[],
             run: subscribe_news,
         },
     ]

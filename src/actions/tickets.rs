@@ -76,24 +76,28 @@ pub(super) fn all() -> Vec<ActionDef> {
                 // Pushed by the desk when an operator moves or answers a ticket.
                 "repair.update",
             ],
+            words: &[],
             run: repair,
         },
         ActionDef {
             name: "my_repairs",
             fields: &["count", "items"],
             messages: &["repair.none"],
+            words: &[],
             run: my_repairs,
         },
         ActionDef {
             name: "repair_confirm",
             fields: &[],
             messages: ANSWER_MESSAGES,
+            words: &[],
             run: repair_confirm,
         },
         ActionDef {
             name: "repair_reopen",
             fields: &[],
             messages: ANSWER_MESSAGES,
+            words: &[],
             run: repair_reopen,
         },
     ]

@@ -31,9 +31,6 @@ use crate::rules::{LiveRules, Matched, RuleTable, Trigger, normalize};
 use crate::store::{Dialog, SessionRecord};
 use crate::wechat::{Event, InboundBody, InboundMessage, Reply};
 
-/// Words that abandon any dialog in progress.
-const CANCEL_WORDS: &[&str] = &["取消", "退出", "cancel", "q"];
-
 /// What the router decided for one message.
 #[derive(Debug, Default)]
 pub struct Routed {
@@ -177,7 +174,7 @@ impl Router {
         if let (Some(dialog), None) = (record.dialog.clone(), &owned_trigger) {
             let expired = now - dialog.started_at > self.dialog_ttl_secs;
             if !expired {
-                if CANCEL_WORDS.contains(&normalized.as_str()) {
+                if table.is_word("cancel", &normalized) {
                     record.dialog = None;
                     return Routed {
                         replies: self.named(&table, "dialog.cancelled", &json!({})),

@@ -5,7 +5,7 @@
 //! exact spot, and all problems of one edit reported at once (not one per attempt). It owns the
 //! interpretation of the file model: keyword normalisation, regex compilation, time windows,
 //! template compilation and the field check against the [`ActionCatalog`], duplicate detection
-//! across files, and the `[messages]` tables.
+//! across files, the `[messages]` tables and the `[words]` lists.
 //!
 //! It never builds a partial table: one diagnostic and the load fails.
 
@@ -17,6 +17,9 @@ mod replies;
 pub(crate) mod tests;
 mod validate;
 mod windows;
+mod words;
+
+pub(crate) use words::WordLists;
 
 pub(crate) use windows::parse_hhmm;
 

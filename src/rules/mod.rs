@@ -38,6 +38,9 @@
 //!
 //! [messages]
 //! "bind.ask_student_id" = "请输入学号"      # named texts actions render in dialogs
+//!
+//! [words]
+//! cancel = ["取消", "退出"]                # whole replies that mean something in a dialog
 //! ```
 //!
 //! Text is matched after [`normalize`]. Among matching live rules the winner is: higher
@@ -81,6 +84,17 @@ pub trait ActionCatalog: Send + Sync {
     fn all_messages(&self) -> Vec<&'static str>;
     /// Every action name, sorted: offered when a rule names an unknown one.
     fn names(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+    /// Word lists (see `[words]`) the action compares the user's reply with; all must be
+    /// defined in the rule files.
+    fn words(&self, _action: &str) -> &'static [&'static str] {
+        &[]
+    }
+    /// Every word list the build reads, each with who reads it (an action's name, or `router`):
+    /// each must be defined even if no rule names the action. A `[words]` list that neither
+    /// this nor an action's [`words`](Self::words) names is a mistake.
+    fn all_words(&self) -> Vec<(&'static str, &'static str)> {
         Vec::new()
     }
 }
@@ -198,6 +212,12 @@ pub(crate) fn exact_key(normalized: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Borrowed(trimmed)
     }
+}
+
+/// The form a `[words]` entry and the user's reply are compared in: the form of an exact
+/// keyword ([`normalize`], then [`exact_key`]), so 「确认！」 and 「ＯＫ」 count as 确认 and ok.
+pub(crate) fn word_key(text: &str) -> String {
+    exact_key(&normalize(text)).into_owned()
 }
 
 fn normalize_once(input: &str) -> String {

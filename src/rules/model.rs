@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// One `config/rules/*.toml` file. Every section is optional, so a file may hold only rules,
-/// only `[messages]`, or only `[settings]`.
+/// only `[messages]`, only `[words]`, or only `[settings]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RuleFile {
@@ -22,6 +22,10 @@ pub(crate) struct RuleFile {
     /// Named messages rendered by actions in multi-step dialogs; keys are unique across files.
     #[serde(default)]
     pub messages: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// Word lists actions compare a whole reply against inside a dialog (`cancel`, `confirm`,
+    /// …); list names are unique across files.
+    #[serde(default)]
+    pub words: BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

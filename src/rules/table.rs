@@ -183,6 +183,8 @@ pub struct RuleTable {
     default: Vec<usize>,
     default_cooldown: Duration,
     messages: HashMap<String, String>,
+    /// The `[words]` lists, in [`super::word_key`] form.
+    words: super::load::WordLists,
     env: Arc<Environment<'static>>,
     /// What the loader noticed that does not stop the table (overlapping windows on one key).
     warnings: Vec<super::Diagnostic>,
@@ -239,6 +241,7 @@ impl RuleTable {
         rules: Vec<CompiledRule>,
         triggers: Triggers,
         messages: HashMap<String, String>,
+        words: super::load::WordLists,
         env: Arc<Environment<'static>>,
         default_cooldown: Duration,
     ) -> Result<Self, String> {
@@ -300,6 +303,7 @@ impl RuleTable {
             default: triggers.default,
             default_cooldown,
             messages,
+            words,
             env,
             warnings: Vec::new(),
         })
@@ -619,6 +623,19 @@ impl RuleTable {
                     LAST_RESORT_TEXT.to_owned()
                 })
         })
+    }
+
+    /// Whether the user's reply is one of the words of the `[words]` list `list`, compared as
+    /// an exact keyword is (see [`super::word_key`]). A list the table lacks matches nothing;
+    /// the loader makes sure every list the build declares is there.
+    pub fn is_word(&self, list: &str, text: &str) -> bool {
+        match self.words.get(list) {
+            Some(words) => words.contains(&super::word_key(text)),
+            None => {
+                tracing::error!(list, "a word list no action declared was asked for");
+                false
+            }
+        }
     }
 
     /// Whether a `[messages]` key is defined.

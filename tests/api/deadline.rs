@@ -143,6 +143,7 @@ fn actions_with_slow_click() -> ActionRegistry {
         name: "slow_click",
         fields: &["waited_ms"],
         messages: &[],
+        words: &[],
         run: slow_click,
     });
     r

@@ -166,3 +166,48 @@ async fn the_default_rule_counts_only_the_messages_it_answered() {
         vec!["onecard_rules_hits_total{rule=\"fallback_counted\"} 1"]
     );
 }
+
+#[tokio::test]
+async fn a_cancel_word_an_operator_adds_ends_a_dialog_once_the_edit_is_live() {
+    let app = spawn_app();
+    let asked = configured_message("feedback.ask");
+    let thanks = configured_message("feedback.thanks");
+    let cancelled = configured_message("dialog.cancelled");
+
+    // Before the edit 「算了」 is an answer like any other: the feedback dialog files it.
+    let user = openid("words0");
+    assert_eq!(app.say(&user, "反馈").await, asked);
+    assert_eq!(app.say(&user, "算了").await, thanks);
+
+    // The operator adds it to the `cancel` words (an editor-style save: temp file, rename).
+    let words = app.rules_dir.join("_messages.toml");
+    let shipped = std::fs::read_to_string(&words).unwrap();
+    let edited = shipped.replace("cancel = [\"取消\"", "cancel = [\"算了\", \"取消\"");
+    assert_ne!(
+        edited, shipped,
+        "the shipped cancel list starts with 「取消」"
+    );
+    let tmp = app.rules_dir.join("._messages.toml.swp");
+    std::fs::write(&tmp, edited).unwrap();
+    std::fs::rename(&tmp, &words).unwrap();
+
+    // Each try is a fresh user in a fresh dialog; until the edit is live 「算了」 is filed.
+    let start = Instant::now();
+    let live = loop {
+        let user = openid("words");
+        assert_eq!(app.say(&user, "反馈").await, asked);
+        let reply = app.say(&user, "算了").await;
+        if reply == cancelled {
+            break Some(user);
+        }
+        assert_eq!(reply, thanks);
+        if start.elapsed() > DEADLINE {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let user = live.expect("the new cancel word was not live in time");
+    // The dialog is over: text no rule knows gets the default reply, not filed as feedback.
+    assert_eq!(app.say(&user, "今天食堂吃什么").await, DEFAULT_REPLY);
+    assert_eq!(healthz(&app).await["status"], "ok");
+}

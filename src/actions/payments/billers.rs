@@ -53,6 +53,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "pay.elec.ask_amount",
                 "pay.elec.quote",
             ),
+            words: &[],
             run: electricity,
         },
         ActionDef {
@@ -63,24 +64,28 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "pay.net.bad_package",
                 "pay.net.quote"
             ),
+            words: &[],
             run: network,
         },
         ActionDef {
             name: "pay_photo",
             fields: PAY_FIELDS,
             messages: with_offer_messages!("pay.photo.none", "pay.photo.quote"),
+            words: &[],
             run: photo,
         },
         ActionDef {
             name: "pay_library_fine",
             fields: PAY_FIELDS,
             messages: with_offer_messages!("pay.library.none", "pay.library.quote"),
+            words: &[],
             run: library_fine,
         },
         ActionDef {
             name: "pay_exam",
             fields: PAY_FIELDS,
             messages: with_offer_messages!("pay.exam.none", "pay.exam.quote"),
+            words: &[],
             run: exam,
         },
         ActionDef {
@@ -94,6 +99,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "pay.donation.too_long",
                 "pay.donation.quote",
             ),
+            words: &[],
             run: donation,
         },
     ]

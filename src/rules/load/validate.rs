@@ -105,6 +105,8 @@ impl Validator {
             }
         }
 
+        let words = self.words(&parsed, catalog);
+
         // Rules.
         let mut pendings: Vec<Pending> = Vec::new();
         let mut ids: HashMap<String, Loc> = HashMap::new();
@@ -251,6 +253,7 @@ impl Validator {
             rules,
             triggers,
             messages,
+            words,
             env,
             Duration::from_secs(minutes.saturating_mul(60)),
         ) {

@@ -47,6 +47,7 @@ pub fn actions_with_slow() -> ActionRegistry {
         name: "slow_echo",
         fields: &["waited_ms"],
         messages: &[],
+        words: &[],
         run: slow_echo,
     });
     r
@@ -90,6 +91,7 @@ pub fn actions_with_echo() -> ActionRegistry {
         name: "echo_text",
         fields: &["said"],
         messages: &[],
+        words: &[],
         run: echo_text,
     });
     r
@@ -114,6 +116,7 @@ pub fn actions_with_crash() -> ActionRegistry {
         name: "crash",
         fields: &[],
         messages: &[],
+        words: &[],
         run: panicking,
     });
     r
