@@ -6,11 +6,12 @@ use serde_json::{Value, json};
 
 use super::support::{
     adapters, argument, binding, is_confirm, label, mask_card, mask_name, parse_day, short_time,
-    today, upstream, yuan,
+    today, upstream,
 };
 use super::{
     ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput, DialogChange, MoreChange,
 };
+use crate::domain::Fen;
 use crate::store::MoreCursor;
 use crate::wire::{CardStatus, Direction, ErrorCode, TransactionsQuery};
 
@@ -106,9 +107,9 @@ fn balance(input: ActionInput<'_>) -> ActionFuture<'_> {
             .await
             .map_err(upstream("card"))?;
         Ok(ActionOutput::fields(json!({
-            "balance_yuan": yuan(bal.balance_fen),
-            "pending_yuan": yuan(bal.pending_fen),
-            "has_pending": bal.pending_fen > 0,
+            "balance_yuan": bal.balance_fen.yuan(),
+            "pending_yuan": bal.pending_fen.yuan(),
+            "has_pending": bal.pending_fen > Fen(0),
             "card_no_masked": mask_card(&b.card_no),
             "as_of": short_time(&input, &bal.as_of),
         })))

@@ -208,11 +208,16 @@ async fn prepare(input: &ActionInput<'_>, amount: Fen) -> Result<ActionOutput, A
         .balance(&b.account)
         .await
         .map_err(upstream_error("card"))?;
-    let room = balance.wallet_cap_fen - balance.balance_fen - balance.pending_fen;
-    if amount.fen() > room {
+    let room = balance
+        .wallet_cap_fen
+        .checked_sub(balance.balance_fen)
+        .and_then(|r| r.checked_sub(balance.pending_fen))
+        .unwrap_or_default()
+        .max(Fen(0));
+    if amount > room {
         let mut fields = fields;
-        fields["room_yuan"] = json!(yuan(room.max(0)));
-        fields["cap_yuan"] = json!(yuan(balance.wallet_cap_fen));
+        fields["room_yuan"] = json!(room.yuan());
+        fields["cap_yuan"] = json!(balance.wallet_cap_fen.yuan());
         return Ok(refuse("topup.over_wallet_cap", fields));
     }
     let masked = bank_card.card_masked.unwrap_or_default();
@@ -349,8 +354,8 @@ fn claim_pending(input: ActionInput<'_>) -> ActionFuture<'_> {
         let masked = mask_card(&b.card_no);
         let fields = |balance: &Balance| {
             json!({
-                "balance_yuan": yuan(balance.balance_fen),
-                "pending_yuan": yuan(balance.pending_fen),
+                "balance_yuan": balance.balance_fen.yuan(),
+                "pending_yuan": balance.pending_fen.yuan(),
                 "card_no_masked": masked,
             })
         };
@@ -358,7 +363,7 @@ fn claim_pending(input: ActionInput<'_>) -> ActionFuture<'_> {
             .balance(&b.account)
             .await
             .map_err(upstream_error("card"))?;
-        if balance.pending_fen <= 0 {
+        if balance.pending_fen <= Fen(0) {
             return Ok(ActionOutput::message("topup.no_pending", fields(&balance)));
         }
         if !mode.online() {
@@ -420,9 +425,9 @@ pub fn top_up_notice(
         "order_id": order.id.as_str(),
         "amount_yuan": order.amount.yuan(),
         "has_balance": balance.is_some(),
-        "balance_yuan": balance.map(|b| yuan(b.balance_fen)).unwrap_or_default(),
-        "pending_yuan": balance.map(|b| yuan(b.pending_fen)).unwrap_or_default(),
-        "has_pending": balance.is_some_and(|b| b.pending_fen > 0),
+        "balance_yuan": balance.map(|b| b.balance_fen.yuan()).unwrap_or_default(),
+        "pending_yuan": balance.map(|b| b.pending_fen.yuan()).unwrap_or_default(),
+        "has_pending": balance.is_some_and(|b| b.pending_fen > Fen(0)),
     });
     let key = match order.state {
         OrderState::Succeeded if claimed_online(order) => "topup.succeeded.claimed",

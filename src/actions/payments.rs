@@ -146,9 +146,9 @@ async fn offer(
     let b = binding(input)?;
     let card = &adapters(input)?.card;
     let info = card.card_info(&b.account).await.map_err(upstream("card"))?;
-    let amount = offer.amount_fen;
+    let amount = Fen(offer.amount_fen);
     let refuse = |key: &'static str, extra: Value| {
-        let mut f = json!({ "item": offer.item, "amount_yuan": yuan(amount) });
+        let mut f = json!({ "item": offer.item, "amount_yuan": amount.yuan() });
         merge(&mut f, extra);
         Ok(ActionOutput::message(key, f).with_dialog(DialogChange::End))
     };
@@ -157,41 +157,49 @@ async fn offer(
         return refuse("pay.card_unusable", json!({ "status": status }));
     }
     let balance = card.balance(&b.account).await.map_err(upstream("card"))?;
-    if balance.balance_fen < amount {
+    let Some(balance_after) = balance
+        .balance_fen
+        .checked_sub(amount)
+        .filter(|after| *after >= Fen(0))
+    else {
         return refuse(
             "pay.insufficient",
-            json!({ "balance_yuan": yuan(balance.balance_fen) }),
+            json!({ "balance_yuan": balance.balance_fen.yuan() }),
         );
-    }
+    };
     if amount > balance.single_limit_fen {
         return refuse(
             "pay.over_single_limit",
-            json!({ "limit_yuan": yuan(balance.single_limit_fen) }),
+            json!({ "limit_yuan": balance.single_limit_fen.yuan() }),
         );
     }
-    if balance.day_spent_fen + amount > balance.day_limit_fen {
+    if balance
+        .day_spent_fen
+        .checked_add(amount)
+        .is_none_or(|spent| spent > balance.day_limit_fen)
+    {
         return refuse(
             "pay.over_day_limit",
             json!({
-                "spent_yuan": yuan(balance.day_spent_fen),
-                "limit_yuan": yuan(balance.day_limit_fen),
+                "spent_yuan": balance.day_spent_fen.yuan(),
+                "limit_yuan": balance.day_limit_fen.yuan(),
             }),
         );
     }
     if amount > balance.nopwd_limit_fen {
         return refuse(
             "pay.needs_password",
-            json!({ "limit_yuan": yuan(balance.nopwd_limit_fen) }),
+            json!({ "limit_yuan": balance.nopwd_limit_fen.yuan() }),
         );
     }
     merge(
         &mut fields,
         json!({
             "item": offer.item,
-            "amount_yuan": yuan(amount),
+            "amount_yuan": amount.yuan(),
             "card_no_masked": super::support::mask_card(&b.card_no),
-            "balance_yuan": yuan(balance.balance_fen),
-            "balance_after_yuan": yuan(balance.balance_fen - amount),
+            "balance_yuan": balance.balance_fen.yuan(),
+            "balance_after_yuan": balance_after.yuan(),
         }),
     );
     let data = serde_json::to_value(&offer).unwrap_or_default();

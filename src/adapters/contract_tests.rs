@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::*;
-use crate::domain::StudentId;
+use crate::domain::{Fen, StudentId};
 use crate::wire::{self, Credentials, ReplayGuard};
 
 #[derive(Clone, Debug)]
@@ -253,8 +253,8 @@ async fn a_read_is_signed_exactly_as_documented() {
     let server = TestServer::start(|_, _| Reply::ok(balance_json()));
     let card = card::actor::start(&cfg(&server)).unwrap();
     let balance = card.balance("42940").await.unwrap();
-    assert_eq!(balance.balance_fen, 5230);
-    assert_eq!(balance.pending_fen, 10000);
+    assert_eq!(balance.balance_fen, Fen(5230));
+    assert_eq!(balance.pending_fen, Fen(10000));
 
     let reqs = server.requests();
     assert_eq!(reqs.len(), 1);

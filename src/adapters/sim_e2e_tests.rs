@@ -41,7 +41,7 @@ async fn card_adapter_round_trips_against_the_simulator() {
         1
     );
     let b = card.balance("20001").await.unwrap();
-    assert_eq!(b.balance_fen, 5230);
+    assert_eq!(b.balance_fen, crate::domain::Fen(5230));
     let today = local_date(s.state.clock().now());
     let q = TransactionsQuery {
         account: "20001".into(),

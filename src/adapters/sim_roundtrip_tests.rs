@@ -74,7 +74,7 @@ async fn every_adapter_call_decodes_against_the_simulators() {
 
     let card = &adapters.card;
     let balance = card.balance(&account.account).await.unwrap();
-    assert!(balance.balance_fen >= 0);
+    assert!(balance.balance_fen >= crate::domain::Fen(0));
     let primary = card.primary_account(&sno).await.unwrap();
     let by_sno = card.balance_of(&sno).await.unwrap();
     assert_eq!(by_sno.account, primary.account);

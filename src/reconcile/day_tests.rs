@@ -262,7 +262,7 @@ async fn two_days_with_every_class_of_difference_from_real_upstream_calls() {
     w.at(10, 0);
     let d = w.campus_today();
     let bank_at_start = w.bank_balance();
-    let pending_at_start = w.card.balance(ACCOUNT).await.unwrap().pending_fen;
+    let pending_at_start = w.card.balance(ACCOUNT).await.unwrap().pending_fen.fen();
 
     let matched = w.top_up(5_000).await;
     let paid = w.pay_net(1_500).await;
@@ -353,7 +353,7 @@ async fn two_days_with_every_class_of_difference_from_real_upstream_calls() {
         w.bank_balance(),
         bank_at_start - 5_000 - 5_000 - 2_000 - 3_000 - 4_000 - 6_000
     );
-    let pending = w.card.balance(ACCOUNT).await.unwrap().pending_fen;
+    let pending = w.card.balance(ACCOUNT).await.unwrap().pending_fen.fen();
     assert_eq!(
         pending,
         pending_at_start + 5_000 + 5_000 + 3_000 + 4_000 + 6_000

@@ -84,18 +84,18 @@ pub struct AccountRef {
 pub struct Balance {
     pub account: String,
     /// spendable
-    pub balance_fen: i64,
+    pub balance_fen: Fen,
     /// 过渡余额: loaded but not yet claimed at a POS or kiosk
-    pub pending_fen: i64,
+    pub pending_fen: Fen,
     /// 补助 waiting to be claimed
-    pub subsidy_pending_fen: i64,
-    pub day_spent_fen: i64,
-    pub single_limit_fen: i64,
-    pub day_limit_fen: i64,
+    pub subsidy_pending_fen: Fen,
+    pub day_spent_fen: Fen,
+    pub single_limit_fen: Fen,
+    pub day_limit_fen: Fen,
     /// 免密额度
-    pub nopwd_limit_fen: i64,
+    pub nopwd_limit_fen: Fen,
     /// balance + pending may not exceed this
-    pub wallet_cap_fen: i64,
+    pub wallet_cap_fen: Fen,
     /// RFC 3339 on the wire; an answer with an unreadable time is not the protocol
     pub as_of: DateTime<FixedOffset>,
 }
@@ -478,7 +478,35 @@ pub struct DailyRecords {
 
 #[cfg(test)]
 mod tests {
+    use crate::domain::Fen;
     use crate::*;
+
+    /// Parses `json` (compact, fields in the order the simulator writes them) and asserts it
+    /// goes back on the wire byte for byte.
+    pub(crate) fn round_trip<T>(json: &str) -> T
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize,
+    {
+        let parsed: T = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), json);
+        parsed
+    }
+
+    #[test]
+    fn a_balance_carries_fen_and_goes_back_on_the_wire_unchanged() {
+        let b: Balance = round_trip(
+            r#"{"account":"42940","balance_fen":5230,"pending_fen":10000,"subsidy_pending_fen":0,"day_spent_fen":1500,"single_limit_fen":5000,"day_limit_fen":10000,"nopwd_limit_fen":2000,"wallet_cap_fen":100000,"as_of":"2025-11-25T12:03:04+08:00"}"#,
+        );
+        assert_eq!(
+            (
+                b.balance_fen,
+                b.pending_fen,
+                b.day_spent_fen,
+                b.wallet_cap_fen
+            ),
+            (Fen(5230), Fen(10000), Fen(1500), Fen(100000))
+        );
+    }
 
     #[test]
     fn transaction_json_uses_type_and_fen_and_tolerates_new_types() {

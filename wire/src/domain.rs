@@ -103,6 +103,11 @@ impl Fen {
         self.0.checked_add(other.0).map(Fen)
     }
 
+    /// `None` on overflow, as [`Fen::checked_add`].
+    pub fn checked_sub(self, other: Fen) -> Option<Fen> {
+        self.0.checked_sub(other.0).map(Fen)
+    }
+
     /// "12.30" style yuan text, sign kept.
     pub fn yuan(self) -> String {
         let sign = if self.0 < 0 { "-" } else { "" };

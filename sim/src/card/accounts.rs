@@ -9,6 +9,7 @@ use super::state::{AccountView, Live, live_mut, not_found, sim};
 use crate::campus::{CardSeed, Person, campus_time, local_date};
 use crate::upstream::{Ctx, OpError, OpResult, parse, to_value};
 use crate::{SimState, lock};
+use onecard_wire::domain::Fen;
 use onecard_wire::{
     self as wire, AccountList, AccountQuery, AccountRef, Balance, CardFlags, CardInfo, ErrorCode,
     IdType, PasswordVerify, PasswordVerifyResult,
@@ -84,14 +85,14 @@ pub(super) fn balance_get(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
     let cfg = &card.cfg;
     to_value(&Balance {
         account: q.account,
-        balance_fen: live.balance,
-        pending_fen: live.pending,
-        subsidy_pending_fen: live.subsidy_pending,
-        day_spent_fen: live.spent_on(local_date(ctx.now)),
-        single_limit_fen: cfg.single_limit_fen,
-        day_limit_fen: cfg.day_limit_fen,
-        nopwd_limit_fen: cfg.nopwd_limit_fen,
-        wallet_cap_fen: cfg.wallet_cap_fen,
+        balance_fen: Fen(live.balance),
+        pending_fen: Fen(live.pending),
+        subsidy_pending_fen: Fen(live.subsidy_pending),
+        day_spent_fen: Fen(live.spent_on(local_date(ctx.now))),
+        single_limit_fen: Fen(cfg.single_limit_fen),
+        day_limit_fen: Fen(cfg.day_limit_fen),
+        nopwd_limit_fen: Fen(cfg.nopwd_limit_fen),
+        wallet_cap_fen: Fen(cfg.wallet_cap_fen),
         as_of: campus_time(ctx.now),
     })
 }

@@ -729,7 +729,7 @@ mod tests {
         }
 
         async fn card_pending(&self) -> i64 {
-            self.card.balance(ACCOUNT).await.unwrap().pending_fen
+            self.card.balance(ACCOUNT).await.unwrap().pending_fen.fen()
         }
 
         async fn faults(&self, upstream: &str, knobs: serde_json::Value) {
@@ -743,7 +743,8 @@ mod tests {
 
     /// The smallest whole-yuan load (loads must be whole yuan) that exceeds the wallet cap.
     fn over_the_cap(balance: &crate::wire::Balance) -> i64 {
-        let room = balance.wallet_cap_fen - balance.balance_fen - balance.pending_fen;
+        let room =
+            balance.wallet_cap_fen.fen() - balance.balance_fen.fen() - balance.pending_fen.fen();
         (room / 100 + 1) * 100
     }
 
@@ -813,7 +814,7 @@ mod tests {
             Some("card load refused: code 2201")
         );
         assert_eq!(w.bank_balance(), bank_before, "the debit was reversed");
-        assert_eq!(w.card_pending().await, balance.pending_fen);
+        assert_eq!(w.card_pending().await, balance.pending_fen.fen());
     }
 
     #[actix_rt::test]
