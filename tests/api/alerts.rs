@@ -90,19 +90,13 @@ const LOSS_LINK: &str = "<a href=\"weixin://bizmsgmenu?msgmenucontent=挂失&msg
 /// A demo card holder with at least 30 元 and a library loan due within 3 days, and those loans' titles and dates.
 async fn holder_with_a_loan_due_soon(app: &TestApp) -> (String, Vec<(String, String, i64)>) {
     let data = gateway(&app.base, Upstream::PublicData, "/sim/data");
-    let accounts: Vec<Value> = app
-        .get("/sim/card/accounts?limit=80")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let accounts = app.sim_accounts(80).await;
     let today = chrono::Utc::now()
         .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
         .date_naive();
     for a in accounts {
         // Enough money for the purchases below.
-        if a["status"] != "normal" || a["phone"].is_null() || a["balance_fen"].as_i64() < Some(3000)
-        {
+        if !can_bind(&a) || a["balance_fen"].as_i64() < Some(3000) {
             continue;
         }
         let sno = a["id"].as_str().unwrap().to_owned();
@@ -245,35 +239,18 @@ async fn each_alert_type_fires_once_from_transactions_in_the_card_simulator() {
     assert_eq!(app.wait_pushed(&user, expected.len(), WAIT).await, expected);
     // The user last wrote before these: five went as customer-service messages, the sixth as
     // the template message.
-    let kinds: Vec<String> = app
-        .wx
-        .outbox(&user)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m["kind"].as_str().unwrap_or_default().to_owned())
-        .collect();
     assert_eq!(
-        kinds,
+        app.pushed_kinds(&user).await,
         ["custom", "custom", "custom", "custom", "custom", "template"]
     );
 }
 
-/// A demo card holder with a normal card and at least `fen` on it.
+/// A demo card holder who can bind, with at least `fen` on the card.
 async fn holder_with(app: &TestApp, fen: i64) -> String {
-    let accounts: Vec<Value> = app
-        .get("/sim/card/accounts?limit=80")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let accounts = app.sim_accounts(80).await;
     accounts
         .iter()
-        .find(|a| {
-            a["status"] == "normal"
-                && !a["phone"].is_null()
-                && a["balance_fen"].as_i64() >= Some(fen)
-        })
+        .find(|a| can_bind(a) && a["balance_fen"].as_i64() >= Some(fen))
         .and_then(|a| a["id"].as_str())
         .expect("a demo card holder with money on a normal card")
         .to_owned()
@@ -329,16 +306,20 @@ thread_local! {
     static SIM_HOST: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
-/// The platform alone (as `serve`), pointed at another process's simulators.
-fn platform_against_sims(s: &mut Settings) {
+/// The platform alone (as `serve`): no simulators of its own, WeChat and every upstream at
+/// [`SIM_HOST`], another process's simulators.
+fn beside_the_sims(s: &mut Settings) {
     let host = SIM_HOST.with(|h| h.borrow().clone());
     s.sim = None;
-    s.wechat.api_base = format!("{host}/sim/wechat");
-    if let Some(u) = s.upstreams.as_mut() {
-        u.card.base_url = format!("{host}/sim/card");
-        u.sms.base_url = format!("{host}/sim/sms");
-        u.public_data.base_url = format!("{host}/sim/data");
+    s.wechat.api_base = format!("{host}{}", s.wechat.api_base);
+    for (_, upstream) in s.upstreams.as_mut().unwrap().sections_mut() {
+        upstream.base_url = format!("{host}{}", upstream.base_url);
     }
+}
+
+/// [`beside_the_sims`], alerts polled quickly, no library check during the test.
+fn platform_against_sims(s: &mut Settings) {
+    beside_the_sims(s);
     quick_alerts(s);
     s.alerts.library_check_secs = 3600;
 }
@@ -434,14 +415,7 @@ thread_local! {
 /// The platform as `serve` runs it against another process's simulators, polling the feed at
 /// [`POLL_MS`], with the demo's fallback template for users whose window is closed.
 fn measured_platform(s: &mut Settings) {
-    let host = SIM_HOST.with(|h| h.borrow().clone());
-    s.sim = None;
-    s.wechat.api_base = format!("{host}/sim/wechat");
-    if let Some(u) = s.upstreams.as_mut() {
-        u.card.base_url = format!("{host}/sim/card");
-        u.sms.base_url = format!("{host}/sim/sms");
-        u.public_data.base_url = format!("{host}/sim/data");
-    }
+    beside_the_sims(s);
     s.alerts.poll_interval_ms = POLL_MS.with(|p| *p.borrow());
     s.alerts.library_check_secs = 3600;
     // Every purchase is measured: none may be dropped by the daily cap.
@@ -488,12 +462,7 @@ async fn alert_latency() {
 
     // Cards with money for every purchase below, bound to users who want every payment alerted.
     let per_user = n.div_ceil(USERS) as i64;
-    let accounts: Vec<Value> = sims
-        .get("/sim/card/accounts?limit=300")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let accounts = sims.sim_accounts(300).await;
     let holders: Vec<String> = accounts
         .iter()
         .filter(|a| {
@@ -532,14 +501,7 @@ async fn alert_latency() {
         let (http, base, arrivals) = (sims.http.clone(), sims.base.clone(), arrivals.clone());
         tokio::spawn(async move {
             loop {
-                let got: Value = http
-                    .get(format!("{base}/sim/wechat/received"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let got = get_json_from(&http, &format!("{base}/sim/wechat/received")).await;
                 let at = started.elapsed().as_secs_f64();
                 {
                     let mut seen = arrivals.lock().unwrap();

@@ -10,7 +10,7 @@ use onecard::settings::Settings;
 use onecard::wire::TxType;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestOptions, openid, spawn_app_with};
+use crate::helpers::{TestApp, TestOptions, can_bind, openid, spawn_app_with};
 
 const COHORT_MIN: usize = 3;
 
@@ -97,15 +97,10 @@ impl TestApp {
 
     /// Students (with a phone, so they can bind) of the college with the most of them.
     async fn classmates(&self, n: usize) -> Vec<String> {
-        let all: Vec<Value> = self
-            .get("/sim/card/accounts?limit=300")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let all = self.sim_accounts(300).await;
         let mut by_dept: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for a in &all {
-            if a["kind"] == "本科" && a["phone"].is_string() && a["status"] == "normal" {
+            if a["kind"] == "本科" && can_bind(a) {
                 by_dept
                     .entry(a["dept"].as_str().unwrap().to_owned())
                     .or_default()

@@ -17,12 +17,7 @@ fn limits() -> onecard::settings::BindingSettings {
 
 /// `n` cards from the card simulator that `keep` accepts, as (学工号, phone on file).
 async fn cards(app: &TestApp, n: usize, keep: impl Fn(&Value) -> bool) -> Vec<(String, Value)> {
-    let list: Vec<Value> = app
-        .get("/sim/card/accounts?limit=300")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.sim_accounts(300).await;
     let found: Vec<(String, Value)> = list
         .into_iter()
         .filter(|a| keep(a))
@@ -35,10 +30,7 @@ async fn cards(app: &TestApp, n: usize, keep: impl Fn(&Value) -> bool) -> Vec<(S
 
 /// Normal cards with a phone on file, each with a different phone.
 async fn bindable_cards(app: &TestApp, n: usize) -> Vec<(String, String)> {
-    let candidates = cards(app, 3 * n, |a| {
-        a["status"] == "normal" && a["phone"].is_string()
-    })
-    .await;
+    let candidates = cards(app, 3 * n, can_bind).await;
     let mut phones = std::collections::HashSet::new();
     let found: Vec<(String, String)> = candidates
         .into_iter()
@@ -184,12 +176,7 @@ async fn unfollow_and_follow_again_keeps_the_locks_and_the_day_counts() {
     }
     let sent_before = app.sms_texts(locked_phone).await.len();
 
-    let ex = app
-        .wx
-        .event(&user, onecard::wechat::Event::Unsubscribe)
-        .await
-        .unwrap();
-    assert_eq!(ex.body, "success");
+    app.unsubscribe(&user).await;
     app.subscribe(&user).await;
 
     assert_eq!(

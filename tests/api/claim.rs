@@ -32,12 +32,6 @@ fn automatic(s: &mut Settings) {
     s.orders.topup.claim_attempts = 2;
 }
 
-/// 「充值 50」 and 「确认」: the order id and the push that tells how it ended.
-async fn top_up_50(app: &TestApp, user: &str) -> (String, String) {
-    app.say(user, "充值 50").await;
-    app.confirm_to_the_end(user).await
-}
-
 /// The push of a 50 元 top-up whose money waits as 过渡余额, with the 「领取」 hint.
 fn waiting_to_be_claimed(id: &str, card_fen: i64, pending_fen: i64) -> String {
     format!(
@@ -70,7 +64,7 @@ async fn claiming_on_request_moves_exactly_what_was_pending_and_a_second_claim_f
     let user = bound_user(&app, "claim", ZHANG_SAN).await;
     let before = app.holdings(ZHANG_SAN).await;
 
-    let (id, told) = top_up_50(&app, &user).await;
+    let (id, told) = app.top_up_50(&user).await;
     assert_eq!(
         told,
         waiting_to_be_claimed(&id, before.card_fen, before.pending_fen + 5_000)
@@ -112,7 +106,7 @@ async fn an_automatic_claim_after_a_top_up_leaves_nothing_pending_and_tells_the_
     let user = bound_user(&app, "auto", ZHANG_SAN).await;
     let before = app.holdings(ZHANG_SAN).await;
 
-    let (id, told) = top_up_50(&app, &user).await;
+    let (id, told) = app.top_up_50(&user).await;
     // everything that was pending is claimed with the new load
     let spendable = before.card_fen + before.pending_fen + 5_000;
     assert_eq!(
@@ -147,7 +141,7 @@ async fn a_claim_that_fails_after_the_load_leaves_the_top_up_succeeded_and_the_m
     )
     .await;
 
-    let (id, told) = top_up_50(&app, &user).await;
+    let (id, told) = app.top_up_50(&user).await;
     // the top-up is not failed or reversed: the money is on the card account, waiting
     assert_eq!(
         told,

@@ -9,7 +9,8 @@ use onecard::chat::{WeChatClient, pushed_text};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Overrides, Proc, SimAndServe, json_lines, masked_name, masked_phone, message, openid, text_of,
+    Overrides, Proc, SimAndServe, get_json_from, json_lines, masked_name, masked_phone, message,
+    openid, post_ok, text_of,
 };
 
 const STUDENT: &str = "2024000001";
@@ -59,25 +60,12 @@ impl Deployment {
     }
 
     async fn sim_get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.procs.sim_base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json_from(&self.http, &format!("{}{path}", self.procs.sim_base)).await
     }
 
     async fn card_latency(&self, ms: u64) {
-        let r = self
-            .http
-            .post(format!("{}/sim/faults/card", self.procs.sim_base))
-            .json(&json!({ "latency_ms": ms }))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success());
+        let url = format!("{}/sim/faults/card", self.procs.sim_base);
+        post_ok(&self.http, &url, json!({ "latency_ms": ms })).await;
     }
 
     async fn say(&self, user: &str, text: &str) -> String {

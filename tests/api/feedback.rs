@@ -58,12 +58,7 @@ async fn feedback_is_capped_per_user_and_day_and_unsubscribe_removes_it() {
         message("feedback.thanks", None)
     );
 
-    let ex = app
-        .wx
-        .event(&writer, onecard::wechat::Event::Unsubscribe)
-        .await
-        .unwrap();
-    assert_eq!(ex.body, "success");
+    app.unsubscribe(&writer).await;
     app.stop().await;
 
     let lines = feedback_lines(&data).await;

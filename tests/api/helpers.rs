@@ -9,12 +9,14 @@
 
 #![allow(dead_code)]
 
+mod admin;
 mod campus;
 mod demo_config;
 mod messages;
 mod processes;
 mod test_actions;
 
+pub use campus::can_bind;
 pub use demo_config::*;
 pub use messages::*;
 pub use processes::*;
@@ -138,6 +140,14 @@ pub fn spawn_app_with(opts: TestOptions) -> TestApp {
     start_app(opts, AppSlot::beside_others())
 }
 
+/// The demo app with `settings` changed, everything else as [`TestOptions::default`].
+pub fn spawn_app_with_settings(settings: fn(&mut Settings)) -> TestApp {
+    spawn_app_with(TestOptions {
+        settings,
+        ..TestOptions::default()
+    })
+}
+
 /// An app that runs while no other test's app does, for a test that reads a metric: the
 /// recorder behind `/metrics` is one per process, so only then is a change in a series this
 /// test's own doing. It must be the test's only app.
@@ -259,6 +269,12 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The JSON a `GET` on the public listener answers (the simulators' inspection endpoints,
+    /// the H5 pages' API); panics unless the status is a success.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        get_json_from(&self.http, &format!("{}{path}", self.base)).await
+    }
+
     pub async fn post_raw(&self, query: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
         let r = self
             .http
@@ -279,6 +295,15 @@ impl TestApp {
             .unwrap()
             .iter()
             .map(onecard::chat::pushed_text)
+            .collect()
+    }
+
+    /// The kinds (`custom`, `template`, `mass`) of what was pushed to `user`, oldest first.
+    pub async fn pushed_kinds(&self, user: &str) -> Vec<String> {
+        let outbox = self.wx.outbox(user).await.unwrap();
+        outbox
+            .iter()
+            .map(|m| m["kind"].as_str().unwrap_or_default().to_owned())
             .collect()
     }
 
@@ -388,6 +413,28 @@ pub fn text_of(ex: &Exchange) -> String {
         Some(Reply::News(a)) => format!("[news] {}", a.title),
         None => format!("<none: {}>", ex.body),
     }
+}
+
+/// The JSON `url` answers a `GET` with; panics unless the status is a success. For a server
+/// or simulators in another process; [`TestApp::get_json`] for the test's own app.
+pub async fn get_json_from(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    let r = http.get(url).send().await.unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert!(status.is_success(), "GET {url}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {url}: {e}: {text}"))
+}
+
+/// `POST` `body` to `url`, which must answer with a success (a simulator's test endpoint: a
+/// fault, the clock).
+pub async fn post_ok(http: &reqwest::Client, url: &str, body: serde_json::Value) {
+    let r = http.post(url).json(&body).send().await.unwrap();
+    let status = r.status();
+    assert!(
+        status.is_success(),
+        "POST {url}: {status} {}",
+        r.text().await.unwrap()
+    );
 }
 
 /// A fresh OpenID per test so tests never share a session.

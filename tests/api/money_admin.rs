@@ -25,42 +25,6 @@ fn money_app() -> TestApp {
     })
 }
 
-impl TestApp {
-    /// `GET` on the admin listener: (status, body).
-    async fn admin_get(&self, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.admin_base))
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    async fn admin_json(&self, path: &str) -> Value {
-        let (status, body) = self.admin_get(path).await;
-        assert_eq!(status, 200, "{path}: {body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
-    async fn admin_post(&self, path: &str, body: Value) -> (u16, String) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.admin_base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    /// 「充值 50」, 「确认」, and the pushed outcome: the order id.
-    async fn top_up_50(&self, user: &str) -> String {
-        self.say(user, "充值 50").await;
-        self.confirm_to_the_end(user).await.0
-    }
-}
-
 /// The ids of a list of orders.
 fn ids(list: &Value) -> Vec<&str> {
     list.as_array()
@@ -90,7 +54,7 @@ async fn the_back_office_finds_a_top_up_by_state_student_and_day_with_its_whole_
     let user = openid("desk");
     app.bind(&user, ZHANG_SAN).await;
     let bank_before = app.bank_balance(ZHANG_SAN).await;
-    let id = app.top_up_50(&user).await;
+    let id = app.top_up_50(&user).await.0;
     let moved = bank_before - app.bank_balance(ZHANG_SAN).await;
     assert_eq!(moved, 5_000);
 
@@ -212,7 +176,7 @@ async fn the_manual_queue_reads_the_same_on_a_running_and_on_a_stopped_server() 
     .await;
     app.set_faults("bank", json!({"error_rate": 1.0, "ops": ["bank/reverse"]}))
         .await;
-    let id = app.top_up_50(&user).await;
+    let id = app.top_up_50(&user).await.0;
     let debited = bank_before - app.bank_balance(ZHANG_SAN).await;
     assert_eq!(debited, 5_000);
     let card_after = app.holdings(ZHANG_SAN).await;
@@ -271,7 +235,7 @@ async fn a_day_reconciled_through_the_admin_listener_queues_a_fen_off_debit_and_
     let app = money_app();
     let user = openid("recon-desk");
     app.bind(&user, ZHANG_SAN).await;
-    let id = app.top_up_50(&user).await;
+    let id = app.top_up_50(&user).await.0;
     let order = app.admin_json(&format!("/orders/{id}")).await;
     assert_eq!(order["state"], "succeeded");
     let day = campus_day(order["created_at_ms"].as_i64().unwrap());

@@ -23,7 +23,10 @@ use onecard::wechat::Reply;
 use rand::Rng as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{Overrides, Proc, SimAndServe, answers_within, json_lines, write_bindings};
+use crate::helpers::{
+    Overrides, Proc, SimAndServe, answers_within, get_json_from, json_lines, post_ok,
+    write_bindings,
+};
 
 /// The knobs of one run, each overridable from the environment.
 #[derive(Clone, Debug)]
@@ -239,29 +242,11 @@ impl Deployment {
 
 impl Endpoints {
     async fn sim_get(&self, path: &str) -> Value {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.sim_base))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().await.unwrap()
+        get_json_from(&self.http, &format!("{}{path}", self.sim_base)).await
     }
 
     async fn sim_post(&self, path: &str, body: Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.sim_base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            r.status().is_success(),
-            "{path}: {}",
-            r.text().await.unwrap()
-        );
+        post_ok(&self.http, &format!("{}{path}", self.sim_base), body).await;
     }
 
     /// People with a normal card and a bank card bound for 银校转账 (not reported lost).

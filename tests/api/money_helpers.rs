@@ -119,6 +119,12 @@ impl TestApp {
         (id, told)
     }
 
+    /// 「充值 50」 and 「确认」: the order id and the push that tells how it ended.
+    pub async fn top_up_50(&self, user: &str) -> (String, String) {
+        self.say(user, "充值 50").await;
+        self.confirm_to_the_end(user).await
+    }
+
     /// The pushes to `user` once there are `n` of them (fails if fewer came in time).
     pub async fn pushes(&self, user: &str, n: usize) -> Vec<String> {
         let got = self.wait_pushed(user, n, ORDER_WAIT).await;

@@ -101,14 +101,9 @@ async fn news_reply(app: &TestApp, user: &str, text: &str) -> Article {
 
 /// The first bound-able (normal card, phone on file) person of each kind in the simulator.
 async fn person_of_kind(app: &TestApp, kind: &str) -> String {
-    let list: Vec<serde_json::Value> = app
-        .get("/sim/card/accounts?limit=300")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = app.sim_accounts(300).await;
     list.iter()
-        .find(|a| a["kind"] == kind && a["status"] == "normal" && a["phone"].is_string())
+        .find(|a| a["kind"] == kind && can_bind(a))
         .unwrap_or_else(|| panic!("no {kind} in the simulator"))["id"]
         .as_str()
         .unwrap()

@@ -60,18 +60,24 @@ fn fast_push(s: &mut onecard::settings::Settings) {
 }
 
 impl TestApp {
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.admin_base));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {v}");
-        v
+    /// Publish the news item `id` (titled `title`) with a push by `channel` (`template`,
+    /// `mass`): the push job's id.
+    async fn publish_pushed(&self, id: &str, title: &str, channel: &str) -> u64 {
+        let file = json!({"name": format!("{id}.md"), "text": news_file(id, title)});
+        let published = self
+            .admin(
+                reqwest::Method::POST,
+                "/content",
+                Some(json!({ "files": [file], "push": channel })),
+            )
+            .await;
+        assert_eq!(published["items"][0]["id"], id, "{published}");
+        published["jobs"][0]["id"].as_u64().unwrap()
+    }
+
+    /// WeChat's limits in the simulator: `limits` as `/sim/wechat/limits` takes them.
+    async fn wechat_limits(&self, limits: Value) {
+        self.sim_act("/sim/wechat/limits", limits).await;
     }
 
     /// Wait until push job `id` is no longer open; return its report.
@@ -132,18 +138,9 @@ async fn publish_with_push_reaches_every_bound_user_once_and_skips_who_unsubscri
         message("news.already_unsubscribed")
     );
 
-    let published = app
-        .admin(
-            reqwest::Method::POST,
-            "/content",
-            Some(json!({
-                "files": [{"name": "upgrade.md", "text": news_file("upgrade", "一卡通系统升级完成")}],
-                "push": "template",
-            })),
-        )
+    let job_id = app
+        .publish_pushed("upgrade", "一卡通系统升级完成", "template")
         .await;
-    assert_eq!(published["items"][0]["id"], "upgrade");
-    let job_id = published["jobs"][0]["id"].as_u64().unwrap();
     let job = app.wait_job(job_id, Duration::from_secs(60)).await;
     assert_eq!(job["state"], "done", "{job}");
     assert_eq!(job["recipients"], 30);
@@ -217,22 +214,10 @@ async fn the_demo_configs_template_push_is_delivered_to_every_bound_user() {
     let users = seed_bindings(&data, 3).await;
     let app = push_app(&data, demo_templates);
 
-    let published = app
-        .admin(
-            reqwest::Method::POST,
-            "/content",
-            Some(json!({
-                "files": [{"name": "demo-news.md", "text": news_file("demo-news", "一卡通系统升级完成")}],
-                "push": "template",
-            })),
-        )
+    let job_id = app
+        .publish_pushed("demo-news", "一卡通系统升级完成", "template")
         .await;
-    let job = app
-        .wait_job(
-            published["jobs"][0]["id"].as_u64().unwrap(),
-            Duration::from_secs(60),
-        )
-        .await;
+    let job = app.wait_job(job_id, Duration::from_secs(60)).await;
     assert_eq!(
         (
             &job["state"],
@@ -264,30 +249,17 @@ async fn pushing_a_draft_or_an_unknown_item_is_refused_with_the_reason() {
         Some(json!({"files": [{"name": "later.md", "text": draft}]})),
     )
     .await;
-    let resp = app
-        .http
-        .post(format!(
-            "{}/content/later/push?channel=template",
-            app.admin_base
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
+    let refused = |status: u16, error: &str| (status, json!({ "error": error }));
+    let push = |path: &'static str| app.admin_call(reqwest::Method::POST, path, None);
+    let (status, body) = push("/content/later/push?channel=template").await;
     assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "`later` is draft: only published items are pushed"
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        refused(400, "`later` is draft: only published items are pushed")
     );
-    let resp = app
-        .http
-        .post(format!("{}/content/nope/push?channel=mass", app.admin_base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
+    let (status, body) = push("/content/nope/push?channel=mass").await;
     assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "no content item `nope`"
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        refused(404, "no content item `nope`")
     );
 }
 
@@ -299,26 +271,11 @@ async fn a_push_waits_out_wechat_quota_and_rate_refusals_and_finishes_once_each(
     let app = push_app(&data, fast_push);
     // WeChat allows this template 15 messages today, and 20 a second.
     let limits = |quota: u32| json!({"template_daily_quota": quota, "messages_per_second": 20});
-    let set = app
-        .http
-        .post(format!("{}/sim/wechat/limits", app.base))
-        .json(&limits(15))
-        .send()
-        .await
-        .unwrap();
-    assert!(set.status().is_success());
+    app.wechat_limits(limits(15)).await;
 
-    let published = app
-        .admin(
-            reqwest::Method::POST,
-            "/content",
-            Some(json!({
-                "files": [{"name": "quota.md", "text": news_file("quota", "食堂消费机更换通知")}],
-                "push": "template",
-            })),
-        )
+    let job_id = app
+        .publish_pushed("quota", "食堂消费机更换通知", "template")
         .await;
-    let job_id = published["jobs"][0]["id"].as_u64().unwrap();
     // The quota runs out: 15 sent, the rest wait while the job backs off on 45009. Read
     // between two batches, after one the quota refused: while a batch is out its recipients
     // are `sending`, and a batch soon after another meets the 20-a-second limit first (also
@@ -343,32 +300,22 @@ async fn a_push_waits_out_wechat_quota_and_rate_refusals_and_finishes_once_each(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(stuck["state"], "sending");
-    let stats: Value = app.get("/sim/wechat/stats").await.json().await.unwrap();
+    let stats = app.get_json("/sim/wechat/stats").await;
     assert_eq!(stats["template_sent"], 15, "{stats}");
     // The quota is raised (as `clear_quota` or the next day would): the job finishes.
-    let set = app
-        .http
-        .post(format!("{}/sim/wechat/limits", app.base))
-        .json(&limits(1000))
-        .send()
-        .await
-        .unwrap();
-    assert!(set.status().is_success());
+    app.wechat_limits(limits(1000)).await;
     let job = app.wait_job(job_id, Duration::from_secs(60)).await;
     assert_eq!(job["counts"]["sent"], 40, "{job}");
 
-    let got: Value = app
-        .get("/sim/wechat/received?kind=template&contains=/h5/articles/quota")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let got = app
+        .get_json("/sim/wechat/received?kind=template&contains=/h5/articles/quota")
+        .await;
     assert_eq!(
         (got["users"].as_u64(), got["messages"].as_u64()),
         (Some(40), Some(40))
     );
     assert!(users.iter().all(|u| got["counts"][u] == 1));
-    let stats: Value = app.get("/sim/wechat/stats").await.json().await.unwrap();
+    let stats = app.get_json("/sim/wechat/stats").await;
     assert!(stats["template_refused"].as_u64().unwrap() >= 2, "{stats}");
 }
 
@@ -378,30 +325,10 @@ async fn a_mass_push_to_everyone_is_one_send_delivered_to_each_follower() {
     let data = tmp.path().join("data");
     let users = seed_bindings(&data, 3).await;
     let app = push_app(&data, fast_push);
-    let followers = app
-        .http
-        .post(format!("{}/sim/wechat/followers", app.base))
-        .json(&json!({"openids": users}))
-        .send()
-        .await
-        .unwrap();
-    assert!(followers.status().is_success());
-    let published = app
-        .admin(
-            reqwest::Method::POST,
-            "/content",
-            Some(json!({
-                "files": [{"name": "mass.md", "text": news_file("mass", "寒假服务时间调整")}],
-                "push": "mass",
-            })),
-        )
+    app.sim_act("/sim/wechat/followers", json!({"openids": users}))
         .await;
-    let job = app
-        .wait_job(
-            published["jobs"][0]["id"].as_u64().unwrap(),
-            Duration::from_secs(60),
-        )
-        .await;
+    let job_id = app.publish_pushed("mass", "寒假服务时间调整", "mass").await;
+    let job = app.wait_job(job_id, Duration::from_secs(60)).await;
     assert_eq!(job["state"], "done", "{job}");
     let msg_id = job["mass"]["msg_id"].as_u64().unwrap();
     let outbox = app.wx.outbox(&users[0]).await.unwrap();
@@ -415,7 +342,7 @@ async fn a_mass_push_to_everyone_is_one_send_delivered_to_each_follower() {
             app.base
         )
     );
-    let records: Value = app.get("/sim/wechat/mass").await.json().await.unwrap();
+    let records = app.get_json("/sim/wechat/mass").await;
     assert_eq!(records[0]["msg_id"], msg_id);
     assert_eq!(records[0]["sent_count"], 3);
 }
@@ -487,20 +414,9 @@ async fn push_killed_halfway_reaches_each_user_once(n: usize) {
         ]
     );
 
-    let received = || {
-        let (http, sim_base) = (http.clone(), sim_base.clone());
-        async move {
-            http.get(format!(
-                "{sim_base}/sim/wechat/received?kind=template&contains=/h5/articles/push-halfway"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
-        }
-    };
+    let received_url =
+        format!("{sim_base}/sim/wechat/received?kind=template&contains=/h5/articles/push-halfway");
+    let received = || get_json_from(&http, &received_url);
     // Kill it once half the users have the message.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -526,14 +442,7 @@ async fn push_killed_halfway_reaches_each_user_once(n: usize) {
     admin_answers(&second).await;
     let deadline = Instant::now() + Duration::from_secs(180);
     let job = loop {
-        let jobs: Value = http
-            .get(format!("{admin}/push/jobs"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jobs = get_json_from(&http, &format!("{admin}/push/jobs")).await;
         if jobs[0]["state"] == "done" {
             break jobs[0].clone();
         }
@@ -606,31 +515,11 @@ async fn push_to_5000_users_killed_halfway_reaches_each_once() {
 /// Push one item to `users` with the worker at `per_second` against a simulator that allows
 /// `sim_rate` messages a second (0 = unlimited); returns (messages/s, back-offs).
 async fn measure(app: &TestApp, users: usize, id: &str, sim_rate: u32) -> (f64, u64) {
-    let set = app
-        .http
-        .post(format!("{}/sim/wechat/limits", app.base))
-        .json(&json!({ "messages_per_second": sim_rate }))
-        .send()
-        .await
-        .unwrap();
-    assert!(set.status().is_success());
+    app.wechat_limits(json!({ "messages_per_second": sim_rate }))
+        .await;
     let started = Instant::now();
-    let published = app
-        .admin(
-            reqwest::Method::POST,
-            "/content",
-            Some(json!({
-                "files": [{"name": format!("{id}.md"), "text": news_file(id, "吞吐测试")}],
-                "push": "template",
-            })),
-        )
-        .await;
-    let job = app
-        .wait_job(
-            published["jobs"][0]["id"].as_u64().unwrap(),
-            Duration::from_secs(600),
-        )
-        .await;
+    let job_id = app.publish_pushed(id, "吞吐测试", "template").await;
+    let job = app.wait_job(job_id, Duration::from_secs(600)).await;
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(job["counts"]["sent"], users as u64, "{job}");
     (users as f64 / secs, job["backoffs"].as_u64().unwrap())

@@ -30,12 +30,7 @@ async fn unsubscribe_removes_the_users_data_and_a_new_subscribe_starts_fresh() {
     let user = openid("unsub");
     let asked = app.wx.text(&user, "反馈").await.unwrap();
     assert_eq!(text_of(&asked), configured_message("feedback.ask"));
-    let ex = app
-        .wx
-        .event(&user, onecard::wechat::Event::Unsubscribe)
-        .await
-        .unwrap();
-    assert_eq!(ex.body, "success");
+    app.unsubscribe(&user).await;
     let welcome = app.subscribe(&user).await;
     assert_eq!(text_of(&welcome), configured_reply("welcome"));
     // The old feedback dialog is gone: "帮助" is help, not feedback text.

@@ -16,15 +16,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[ignore = "measurement; run with --ignored --nocapture in release"]
 async fn balance_latency_through_the_whole_stack() {
     let app = spawn_app();
-    let accounts: Vec<serde_json::Value> = app
-        .get("/sim/card/accounts?limit=120")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let accounts = app.sim_accounts(120).await;
     let snos: Vec<String> = accounts
         .iter()
-        .filter(|a| a["status"] == "normal" && a["phone"].is_string())
+        .filter(|a| can_bind(a))
         .map(|a| a["id"].as_str().unwrap().to_owned())
         .take(16)
         .collect();

@@ -62,9 +62,7 @@ impl TestApp {
             }
             None => self.say(user, "跳过").await,
         };
-        done.strip_prefix("报修已提交，单号 ")
-            .map(|rest| rest.chars().take(8).collect())
-            .unwrap_or_else(|| panic!("unexpected reply: {done}"))
+        ticket_no_in(&done)
     }
 
     async fn desk_move(&self, no: &str, to: &str, note: &str) -> (u16, Value) {
@@ -83,40 +81,22 @@ impl TestApp {
         .await
     }
 
+    /// An operator's change at the desk: the status and the answer (the ticket as JSON, or the
+    /// refusal's text).
     async fn desk_post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.admin_base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
+        let (status, text) = self.admin_post(path, body).await;
         (
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
     }
+}
 
-    async fn desk_get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.admin_base))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// The kinds (`custom` / `template`) of what was pushed to `user`, oldest first.
-    async fn pushed_kinds(&self, user: &str) -> Vec<String> {
-        self.wx
-            .outbox(user)
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| m["kind"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    }
+/// The ticket number in the reply that ends the 「报修」 dialog.
+fn ticket_no_in(done: &str) -> String {
+    done.strip_prefix("报修已提交，单号 ")
+        .map(|rest| rest.chars().take(8).collect())
+        .unwrap_or_else(|| panic!("unexpected reply: {done}"))
 }
 
 /// Today's date as 「我的报修」 shows it (campus time, UTC+8).
@@ -156,10 +136,7 @@ async fn repair_dialog_files_a_ticket_and_my_repairs_lists_it() {
         "如有故障照片，请直接发送一张；没有请回复「跳过」。"
     );
     let done = app.say(&user, "跳过").await;
-    let no: String = done
-        .strip_prefix("报修已提交，单号 ")
-        .map(|rest| rest.chars().take(8).collect())
-        .unwrap_or_else(|| panic!("unexpected reply: {done}"));
+    let no = ticket_no_in(&done);
     assert_eq!(
         done,
         format!("报修已提交，单号 {no}。处理进展会在这里通知您，回复「我的报修」可查看进度。")
@@ -171,7 +148,7 @@ async fn repair_dialog_files_a_ticket_and_my_repairs_lists_it() {
         format!("您共有 1 张报修单：\n{no}（{today}）消费机 · 一食堂二楼 3 号窗口：已提交")
     );
     // The dialog is over: the next text is routed normally again.
-    assert!(app.say(&user, "帮助").await.starts_with("您好！"));
+    assert_eq!(app.say(&user, "帮助").await, help_text());
 }
 
 #[tokio::test]
@@ -187,16 +164,12 @@ async fn a_tickets_full_life_with_a_photo_and_every_operator_change_pushed() {
         .await;
 
     // The photo is kept with the ticket, byte for byte.
-    let got = app.desk_get(&format!("/tickets/{no}/photo")).await;
+    let path = format!("/tickets/{no}/photo");
+    let got = app.admin_send(reqwest::Method::GET, &path, None).await;
     assert_eq!(got.status().as_u16(), 200);
     assert_eq!(got.headers()["content-type"], "image/jpeg");
     assert_eq!(got.bytes().await.unwrap().to_vec(), photo);
-    let listed: Value = app
-        .desk_get("/tickets?state=submitted")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed = app.admin_json("/tickets?state=submitted").await;
     let mine: Vec<&Value> = listed
         .as_array()
         .unwrap()
@@ -278,12 +251,7 @@ async fn a_tickets_full_life_with_a_photo_and_every_operator_change_pushed() {
 
     // Five operator changes, five pushes, all inside the customer-service window; none doubled.
     assert_eq!(app.pushed_kinds(&user).await, vec!["custom"; 5]);
-    let shown: Value = app
-        .desk_get(&format!("/tickets/{no}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown = app.admin_json(&format!("/tickets/{no}")).await;
     let trail: Vec<(String, String)> = shown["history"]
         .as_array()
         .unwrap()
@@ -417,12 +385,7 @@ async fn the_desk_refuses_what_a_ticket_cannot_do_and_says_why() {
         .await;
     assert_eq!(status, 400);
     // Nothing of that reached the user; the ticket is as it was.
-    let shown: Value = app
-        .desk_get(&format!("/tickets/{no}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown = app.admin_json(&format!("/tickets/{no}")).await;
     assert_eq!(shown["state"], "submitted");
     assert_eq!(shown["history"].as_array().unwrap().len(), 1);
     assert!(app.pushed(&user).await.is_empty());
@@ -449,21 +412,11 @@ async fn a_photo_that_cannot_be_fetched_is_asked_for_again_and_nothing_typed_is_
     );
     let media_id = app.upload_photo(b"\xff\xd8second try").await;
     let done = app.send_image(&user, &media_id).await;
-    assert!(
-        done.starts_with("报修已提交，单号 BX") && done.contains("，照片已收到。"),
-        "{done}"
+    let [no] = whole_match(
+        "报修已提交，单号 (BX[0-9A-Z]{6})，照片已收到。处理进展会在这里通知您，回复「我的报修」可查看进度。",
+        &done,
     );
-    let no: String = done
-        .trim_start_matches("报修已提交，单号 ")
-        .chars()
-        .take(8)
-        .collect();
-    let shown: Value = app
-        .desk_get(&format!("/tickets/{no}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown = app.admin_json(&format!("/tickets/{no}")).await;
     assert_eq!(
         (
             shown["category"].as_str(),

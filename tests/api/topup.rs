@@ -326,19 +326,11 @@ async fn a_closed_service_window_is_refused_before_any_debit() {
 async fn a_card_without_a_bound_bank_card_is_refused_before_any_debit() {
     let app = money_app();
     // someone with a phone on file, a normal card and no bank card bound for 银校转账
-    let accounts: Vec<Value> = app
-        .get("/sim/card/accounts?limit=300")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let accounts = app.sim_accounts(300).await;
     let mut unbound = None;
     for a in &accounts {
         let sno = a["id"].as_str().unwrap();
-        if a["phone"].is_string()
-            && a["status"] == "normal"
-            && app.bank_account(sno).await.is_none()
-        {
+        if can_bind(a) && app.bank_account(sno).await.is_none() {
             unbound = Some(sno.to_owned());
             break;
         }

@@ -3,10 +3,19 @@
 
 use serde_json::json;
 
-use super::{TestApp, masked_name, masked_phone, message, text_of, whole_match};
+use super::{TestApp, masked_name, masked_phone, message, post_ok, text_of, whole_match};
 use onecard::chat::Exchange;
 
 impl TestApp {
+    /// The card simulator's first `limit` accounts, as its listing shows them (`id`, `kind`,
+    /// `dept`, `status`, `phone`, `balance_fen`, …).
+    pub async fn sim_accounts(&self, limit: usize) -> Vec<serde_json::Value> {
+        let list = self
+            .get_json(&format!("/sim/card/accounts?limit={limit}"))
+            .await;
+        serde_json::from_value(list).unwrap()
+    }
+
     /// An account as the card simulator holds it (`id`, `name`, `status`, `phone`, `balance_fen`, `pending_fen`).
     pub async fn sim_account(&self, sno: &str) -> serde_json::Value {
         self.get(&format!("/sim/card/accounts/{sno}"))
@@ -118,18 +127,7 @@ impl TestApp {
     /// `POST` to a simulator's test endpoint that must succeed (faults, the clock, a meter
     /// going offline, a claim at a POS).
     pub async fn sim_act(&self, path: &str, body: serde_json::Value) {
-        let r = self
-            .http
-            .post(format!("{}{}", self.base, path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            r.status().is_success(),
-            "{path}: {}",
-            r.text().await.unwrap()
-        );
+        post_ok(&self.http, &format!("{}{path}", self.base), body).await;
     }
 
     /// `POST` JSON to the public listener (the simulators' inspection and test endpoints).
@@ -152,6 +150,13 @@ impl TestApp {
             ticket: None,
         };
         self.wx.event(user, follow).await.unwrap()
+    }
+
+    /// The user unfollows the account; WeChat is answered `success`.
+    pub async fn unsubscribe(&self, user: &str) {
+        let unfollow = onecard::wechat::Event::Unsubscribe;
+        let ex = self.wx.event(user, unfollow).await.unwrap();
+        assert_eq!(ex.body, "success");
     }
 
     /// Send text and return the reply text.
@@ -190,4 +195,9 @@ impl TestApp {
         let done = self.say(user, &code).await;
         assert_eq!(done, self.bind_done(sno).await);
     }
+}
+
+/// Whether a person can bind: a normal card and a phone on file for the SMS code.
+pub fn can_bind(account: &serde_json::Value) -> bool {
+    account["status"] == "normal" && account["phone"].is_string()
 }
