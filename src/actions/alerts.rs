@@ -17,7 +17,6 @@ const DEFAULT_LOW_BALANCE_FEN: i64 = 2_000;
 const DEFAULT_LARGE_TRANSACTION_FEN: i64 = 10_000;
 /// Highest threshold accepted (1,000 元: the wallet holds at most that).
 const MAX_THRESHOLD_FEN: i64 = 100_000;
-const DONE_WORDS: &[&str] = &["完成", "好", "好的", "ok", "确定", "保存"];
 
 pub(super) fn all() -> Vec<ActionDef> {
     vec![ActionDef {
@@ -35,7 +34,7 @@ pub(super) fn all() -> Vec<ActionDef> {
             "alert.payment",
             "alert.library_due",
         ],
-        words: &[],
+        words: &["done"],
         run: alert_settings,
     }]
 }
@@ -48,7 +47,7 @@ fn alert_settings(input: ActionInput<'_>) -> ActionFuture<'_> {
             return Ok(show(&prefs, None));
         }
         let text = normalize(input.raw_text);
-        if DONE_WORDS.contains(&text.as_str()) {
+        if input.messages.is_word("done", &text) {
             return Ok(ActionOutput::message("alert.settings_done", json!({}))
                 .with_dialog(DialogChange::End));
         }

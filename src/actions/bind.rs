@@ -42,14 +42,14 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "bind.done",
                 "bind.already",
             ],
-            words: &[],
+            words: &["resend"],
             run: bind_card,
         },
         ActionDef {
             name: "unbind_card",
             fields: &["card_no_masked"],
             messages: &["unbind.confirm", "unbind.done", "unbind.kept"],
-            words: &[],
+            words: &["confirm"],
             run: unbind_card,
         },
         ActionDef {
@@ -71,7 +71,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "phone.locked",
                 "phone.done",
             ],
-            words: &[],
+            words: &["resend"],
             run: bind_phone,
         },
     ]
@@ -227,9 +227,9 @@ impl CodeMessages {
     }
 }
 
-/// Words that ask for a new code.
-fn wants_resend(text: &str) -> bool {
-    matches!(text.trim(), "重发" | "重新发送" | "再发一次" | "没收到")
+/// The user asks for a new code: their reply is one of the `resend` words.
+fn wants_resend(input: &ActionInput<'_>) -> bool {
+    input.messages.is_word("resend", input.text)
 }
 
 /// The SMS platform's idempotency key of one send: unique per issued code (a key derived from
@@ -270,7 +270,7 @@ fn bind_card(input: ActionInput<'_>) -> ActionFuture<'_> {
                     .and_then(|v| v.as_str())
                     .unwrap_or_default()
                     .to_owned();
-                if wants_resend(input.text) {
+                if wants_resend(&input) {
                     return ask_for_code(&input, &sno).await;
                 }
                 check_code(&input).await
@@ -439,7 +439,7 @@ fn unbind_card(input: ActionInput<'_>) -> ActionFuture<'_> {
             return Ok(ActionOutput::message("unbind.confirm", fields)
                 .with_dialog(step("await_confirm", json!({}))));
         }
-        if !super::support::is_confirm(input.text) {
+        if !super::support::is_confirm(&input) {
             return Ok(ActionOutput::message("unbind.kept", fields).with_dialog(DialogChange::End));
         }
         let store = &input.services.store;
@@ -464,7 +464,7 @@ fn bind_phone(input: ActionInput<'_>) -> ActionFuture<'_> {
                 send_phone_code(&input, &typed).await
             }
             Some(_) => {
-                if wants_resend(input.text) {
+                if wants_resend(&input) {
                     // The number is not in the dialog (it holds only the masked form): the
                     // pending code knows it.
                     let pending = input

@@ -81,7 +81,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "loss.closed",
                 "loss.kept",
             ],
-            words: &[],
+            words: &["confirm"],
             run: report_loss,
         },
         ActionDef {
@@ -301,7 +301,7 @@ fn report_loss(input: ActionInput<'_>) -> ActionFuture<'_> {
                 }
             });
         };
-        if !is_confirm(input.text) {
+        if !is_confirm(&input) {
             return Ok(ActionOutput::message("loss.kept", fields).with_dialog(DialogChange::End));
         }
         // One key per confirmation: a retried delivery or a repeated "确认" cannot report twice.

@@ -66,7 +66,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "topup.kept",
                 "default.hint",
             ],
-            words: &[],
+            words: &["confirm"],
             run: top_up,
         },
         ActionDef {
@@ -316,9 +316,9 @@ fn top_up(input: ActionInput<'_>) -> ActionFuture<'_> {
             };
         };
         match dialog.step.as_str() {
-            "confirm" if is_confirm(input.text) => confirm(&input, &dialog.data).await,
+            "confirm" if is_confirm(&input) => confirm(&input, &dialog.data).await,
             "confirm" => Ok(refuse("topup.kept", json!({}))),
-            "submitted" if is_confirm(input.text) => {
+            "submitted" if is_confirm(&input) => {
                 let id = dialog.data.get("order_id").and_then(Value::as_str);
                 let order = match id.and_then(|id| OrderId::parse(id).ok()) {
                     Some(id) => money(&input)?.orders.get(&id).await?,

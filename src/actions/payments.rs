@@ -222,7 +222,7 @@ async fn confirm(input: &ActionInput<'_>, data: &Value) -> Result<ActionOutput, 
         return Ok(ActionOutput::message("pay.kept", json!({})).with_dialog(DialogChange::End));
     };
     let fields = json!({ "item": offer.item, "amount_yuan": yuan(offer.amount_fen) });
-    if !is_confirm(input.text) {
+    if !is_confirm(input) {
         return Ok(ActionOutput::message("pay.kept", fields).with_dialog(DialogChange::End));
     }
     let b = binding(input)?;

@@ -127,12 +127,10 @@ pub fn parse_day(text: &str, today: NaiveDate) -> Option<NaiveDate> {
     }
 }
 
-/// The user confirmed (确认 / 是 / yes).
-pub fn is_confirm(text: &str) -> bool {
-    matches!(
-        text.trim(),
-        "确认" | "确定" | "是" | "是的" | "yes" | "y" | "好" | "好的"
-    )
+/// The user confirmed: their reply is one of the `confirm` words (确认, 是, yes …), which the
+/// action must declare in its `words`.
+pub fn is_confirm(input: &ActionInput<'_>) -> bool {
+    input.messages.is_word("confirm", input.text)
 }
 
 /// What follows a keyword: the first regex/prefix capture, else the text after the first space.

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use super::support::argument;
 use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput, DialogChange};
 use crate::actors::token_keeper::TokenKeeperHandle;
-use crate::rules::normalize;
 use crate::store::{Change, Photo, Ticket, TicketCategory, TicketError, TicketState};
 use crate::wechat::api::{ApiClient, ApiError};
 
@@ -28,8 +27,6 @@ const LIST_LIMIT: usize = 8;
 const PHOTO_MAX_BYTES: usize = 10 * 1024 * 1024;
 /// The photo fetch must leave the callback time to answer.
 const PHOTO_FETCH_TIMEOUT: Duration = Duration::from_secs(3);
-/// What a user says to file the ticket without a photo.
-const SKIP_WORDS: &[&str] = &["跳过", "没有", "无", "不用", "不需要", "没有照片"];
 
 /// WeChat's media API, for the photo a user sends during the dialog.
 #[derive(Clone)]
@@ -76,7 +73,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 // Pushed by the desk when an operator moves or answers a ticket.
                 "repair.update",
             ],
-            words: &[],
+            words: &["skip"],
             run: repair,
         },
         ActionDef {
@@ -163,7 +160,7 @@ async fn photo_step(input: &ActionInput<'_>, data: &Value) -> Result<ActionOutpu
             Some(p) => Some(p),
             None => return Ok(ActionOutput::message("repair.photo_failed", json!({}))),
         },
-        None if SKIP_WORDS.contains(&normalize(input.raw_text).as_str()) => None,
+        None if input.messages.is_word("skip", input.raw_text) => None,
         None => return Ok(ActionOutput::message("repair.ask_photo", json!({}))),
     };
     let category = data["category"]

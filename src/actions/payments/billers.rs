@@ -15,6 +15,8 @@ use super::{
 use crate::wire::{ErrorCode, LocationsQuery};
 
 const PAY_FIELDS: &[&str] = &[];
+/// Every offer ends in 「确认」.
+const OFFER_WORDS: &[&str] = &["confirm"];
 
 /// A payment dialog's own messages plus the ones every offer may answer with.
 macro_rules! with_offer_messages {
@@ -53,7 +55,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "pay.elec.ask_amount",
                 "pay.elec.quote",
             ),
-            words: &[],
+            words: OFFER_WORDS,
             run: electricity,
         },
         ActionDef {
@@ -64,28 +66,28 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "pay.net.bad_package",
                 "pay.net.quote"
             ),
-            words: &[],
+            words: OFFER_WORDS,
             run: network,
         },
         ActionDef {
             name: "pay_photo",
             fields: PAY_FIELDS,
             messages: with_offer_messages!("pay.photo.none", "pay.photo.quote"),
-            words: &[],
+            words: OFFER_WORDS,
             run: photo,
         },
         ActionDef {
             name: "pay_library_fine",
             fields: PAY_FIELDS,
             messages: with_offer_messages!("pay.library.none", "pay.library.quote"),
-            words: &[],
+            words: OFFER_WORDS,
             run: library_fine,
         },
         ActionDef {
             name: "pay_exam",
             fields: PAY_FIELDS,
             messages: with_offer_messages!("pay.exam.none", "pay.exam.quote"),
-            words: &[],
+            words: OFFER_WORDS,
             run: exam,
         },
         ActionDef {
@@ -99,7 +101,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "pay.donation.too_long",
                 "pay.donation.quote",
             ),
-            words: &[],
+            words: &["confirm", "skip"],
             run: donation,
         },
     ]
@@ -550,7 +552,7 @@ fn donation(input: ActionInput<'_>) -> ActionFuture<'_> {
                         json!({ "max_chars": max }),
                     ));
                 }
-                let skip = matches!(message, "无" | "不留言" | "跳过" | "没有");
+                let skip = input.messages.is_word("skip", message);
                 let biller = catalog_entry(&input, "donation").await?;
                 let offered = Offer {
                     order_id: new_order_id(&input),
