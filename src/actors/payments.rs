@@ -21,12 +21,12 @@
 //! payment: the card debit is refunded by key); `crediting → needs_manual` (accepted but never
 //! completed, or unreachable for good); `reversing → needs_manual` (the refund kept failing).
 
-use super::orders::{After, OrderError, code_of, nothing_sent, trade_failure, transient};
-use crate::adapters::{AdapterError, BillersHandle, CardHandle};
-use crate::domain::OrderStep;
-use crate::store::orders::{
-    Claim, Order, OrderKind, OrderState, OrderStore, OrderTask, Transition, Transitioned,
+use super::orders::{
+    After, OrderError, Transitions, after_failure, code_of, nothing_sent, trade_failure, transient,
 };
+use crate::adapters::{BillersHandle, CardHandle};
+use crate::domain::OrderStep;
+use crate::store::orders::{Claim, Order, OrderKind, OrderState, OrderStore};
 use crate::wire::{
     BillerPay, BillerPayResult, BillerPayer, BillerState, Debit, Refund, TradeState,
 };
@@ -56,17 +56,6 @@ impl Default for PaymentPolicy {
             refund_attempts: 8,
             unresolved_after: std::time::Duration::from_secs(6 * 3600),
         }
-    }
-}
-
-/// After a failed call: put back (nothing was sent), back off, or `None` = give up.
-fn after_failure(e: &AdapterError, exhausted: bool) -> Option<After> {
-    if nothing_sent(e) {
-        Some(After::NotSent)
-    } else if transient(e) && !exhausted {
-        Some(After::Backoff)
-    } else {
-        None
     }
 }
 
@@ -101,6 +90,13 @@ fn payee(order: &Order) -> Option<Payee<'_>> {
             note: note.as_deref(),
         }),
         OrderKind::TopUp => None,
+    }
+}
+
+impl<S: OrderStore> Transitions for PaymentMachine<S> {
+    type Store = S;
+    fn store(&self) -> &S {
+        &self.store
     }
 }
 
@@ -141,30 +137,6 @@ impl<S: OrderStore> PaymentMachine<S> {
         }
     }
 
-    /// Persist `from → to` and queue the next step (or the user's notice at the end).
-    async fn step(
-        &self,
-        order: &Order,
-        from: OrderState,
-        to: OrderState,
-        detail: Option<String>,
-    ) -> Result<After, OrderError> {
-        let next = if to.is_terminal() {
-            OrderTask::NotifyUser
-        } else {
-            OrderTask::Advance
-        };
-        let mut change = Transition::new(from, to).then(next);
-        change.detail = detail;
-        match self.store.transition(&order.id, change).await? {
-            Transitioned::Applied(_) | Transitioned::AlreadyApplied(_) => {}
-            Transitioned::Conflict { current } => {
-                tracing::warn!(order = %order.id, ?from, ?to, ?current, "payment moved by someone else");
-            }
-        }
-        Ok(After::Ack)
-    }
-
     /// `debiting`: debit the e-wallet once; on any later attempt ask the card system by key.
     /// An outcome still unknown after `debit_attempts` waits for a person.
     async fn debit(
@@ -174,20 +146,9 @@ impl<S: OrderStore> PaymentMachine<S> {
         attempt: u32,
     ) -> Result<After, OrderError> {
         let key = order.id.step_key(OrderStep::Debit);
-        let unresolved = || async move {
-            if attempt >= self.policy.debit_attempts {
-                let why = format!("card debit unresolved after {attempt} attempts");
-                self.step(
-                    order,
-                    OrderState::Debiting,
-                    OrderState::NeedsManual,
-                    Some(why),
-                )
-                .await
-            } else {
-                Ok(After::Backoff)
-            }
-        };
+        let (attempts, manual) = (self.policy.debit_attempts, OrderState::NeedsManual);
+        let unresolved =
+            || self.debit_unresolved(order, attempt, attempts, DEBIT_UNRESOLVED, manual);
         if attempt > 1 {
             match self.card.trade_status(&key).await {
                 Ok(status) => match status.state {
@@ -251,7 +212,7 @@ impl<S: OrderStore> PaymentMachine<S> {
                     if attempt > self.policy.credit_attempts {
                         let why =
                             format!("biller never received the payment after {attempt} attempts");
-                        return self.give_up(order, why).await;
+                        return self.give_up_credit(order, why).await;
                     }
                 }
                 Ok(result) => return self.credited(order, &result).await,
@@ -259,13 +220,7 @@ impl<S: OrderStore> PaymentMachine<S> {
                 Err(_) => {
                     return if self.accepted_too_long(order) {
                         let why = "biller unreachable; outcome unknown".to_owned();
-                        self.step(
-                            order,
-                            OrderState::Crediting,
-                            OrderState::NeedsManual,
-                            Some(why),
-                        )
-                        .await
+                        self.to_a_person(order, OrderState::Crediting, why).await
                     } else {
                         Ok(After::Backoff)
                     };
@@ -289,7 +244,7 @@ impl<S: OrderStore> PaymentMachine<S> {
             Err(e) if nothing_sent(&e) => Ok(After::NotSent),
             Err(e) if transient(&e) => Ok(After::Backoff),
             Err(e) => {
-                self.give_up(order, format!("{BILLER_REFUSED}{}", code_of(&e)))
+                self.give_up_credit(order, format!("{BILLER_REFUSED}{}", code_of(&e)))
                     .await
             }
         }
@@ -304,18 +259,12 @@ impl<S: OrderStore> PaymentMachine<S> {
             }
             BillerState::Failed => {
                 let reason = result.fail_reason.as_deref().unwrap_or("failed");
-                self.give_up(order, format!("{BILLER_FAILED}{reason}"))
+                self.give_up_credit(order, format!("{BILLER_FAILED}{reason}"))
                     .await
             }
             BillerState::Accepted if self.accepted_too_long(order) => {
                 let why = "biller accepted but did not complete".to_owned();
-                self.step(
-                    order,
-                    OrderState::Crediting,
-                    OrderState::NeedsManual,
-                    Some(why),
-                )
-                .await
+                self.to_a_person(order, OrderState::Crediting, why).await
             }
             // accepted (completes later), or an answer that contradicts our own send
             BillerState::Accepted | BillerState::NotFound => Ok(After::Backoff),
@@ -334,30 +283,11 @@ impl<S: OrderStore> PaymentMachine<S> {
         chrono::Utc::now().timestamp_millis() - since > limit_ms
     }
 
-    /// The biller will not take this payment: the card debit goes back.
-    async fn give_up(&self, order: &Order, why: String) -> Result<After, OrderError> {
-        self.step(
-            order,
-            OrderState::Crediting,
-            OrderState::Reversing,
-            Some(why),
-        )
-        .await
-    }
-
     /// `reversing`: refund the whole debit to the e-wallet by its own key.
     async fn refund(&self, order: &Order, attempt: u32) -> Result<After, OrderError> {
         let key = order.id.step_key(OrderStep::Reverse);
         let exhausted = attempt >= self.policy.refund_attempts;
-        let manual = |why: String| async move {
-            self.step(
-                order,
-                OrderState::Reversing,
-                OrderState::NeedsManual,
-                Some(why),
-            )
-            .await
-        };
+        let manual = |why: String| self.to_a_person(order, OrderState::Reversing, why);
         if attempt > 1 {
             match self.card.trade_status(&key).await {
                 Ok(status) => match status.state {
@@ -404,6 +334,9 @@ impl<S: OrderStore> PaymentMachine<S> {
         }
     }
 }
+
+/// Why a debit whose outcome never became known waits for a person.
+const DEBIT_UNRESOLVED: &str = "card debit unresolved";
 
 /// Detail prefixes the notice reads to say why (see [`Outcome::of`]).
 const CARD_REFUSED: &str = "card debit refused: ";
@@ -476,7 +409,7 @@ mod tests {
     use crate::sim::SimConfig;
     use crate::sim::card::CardSimConfig;
     use crate::sim::upstream::testkit::{self, Sim};
-    use crate::store::orders::{NewOrder, SystemClock};
+    use crate::store::orders::{NewOrder, OrderTask, SystemClock};
     use crate::store::{SledOrders, Store};
 
     /// 张三: a normal card with 52.30 元.

@@ -24,6 +24,7 @@ pub mod worker;
 
 use crate::adapters::{AdapterError, Unavailable};
 use crate::store::StoreError;
+use crate::store::orders::{Order, OrderState, OrderStore, OrderTask, Transition, Transitioned};
 
 pub use notices::{ChatNotices, OrderNotices};
 pub use topup::{ServiceHours, TopUpMachine, TopUpPolicy, TopUpSettings};
@@ -81,6 +82,89 @@ pub(crate) fn nothing_sent(e: &AdapterError) -> bool {
         | AdapterError::Rejected { .. }
         | AdapterError::Protocol(_)
         | AdapterError::Config(_) => false,
+    }
+}
+
+/// A failed call in a machine's terms: put back (nothing was sent, so no attempt), back off
+/// (worth another attempt, and `exhausted` says none is left), or `None` = give up.
+pub(crate) fn after_failure(e: &AdapterError, exhausted: bool) -> Option<After> {
+    if nothing_sent(e) {
+        Some(After::NotSent)
+    } else if transient(e) && !exhausted {
+        Some(After::Backoff)
+    } else {
+        None
+    }
+}
+
+/// What the order machines do alike, over the store each holds: persist a transition together
+/// with the task that follows it.
+pub(crate) trait Transitions {
+    type Store: OrderStore;
+
+    fn store(&self) -> &Self::Store;
+
+    /// Persist `from → to` and queue the next step, or the user's notice when `to` ends the
+    /// order. A transition someone else already made is logged, not an error: the task is done.
+    async fn step(
+        &self,
+        order: &Order,
+        from: OrderState,
+        to: OrderState,
+        detail: Option<String>,
+    ) -> Result<After, OrderError> {
+        let next = if to.is_terminal() {
+            OrderTask::NotifyUser
+        } else {
+            OrderTask::Advance
+        };
+        let mut change = Transition::new(from, to).then(next);
+        change.detail = detail;
+        match self.store().transition(&order.id, change).await? {
+            Transitioned::Applied(_) | Transitioned::AlreadyApplied(_) => {}
+            Transitioned::Conflict { current } => {
+                let kind = order.kind.tag();
+                tracing::warn!(order = %order.id, ?kind, ?from, ?to, ?current, "order moved by someone else");
+            }
+        }
+        Ok(After::Ack)
+    }
+
+    /// `crediting → reversing`, saying why: the credit will not happen, so the debit goes back.
+    async fn give_up_credit(&self, order: &Order, why: String) -> Result<After, OrderError> {
+        let (from, to) = (OrderState::Crediting, OrderState::Reversing);
+        self.step(order, from, to, Some(why)).await
+    }
+
+    /// `from → needs_manual`, saying why: the order waits for a person.
+    async fn to_a_person(
+        &self,
+        order: &Order,
+        from: OrderState,
+        why: String,
+    ) -> Result<After, OrderError> {
+        self.step(order, from, OrderState::NeedsManual, Some(why))
+            .await
+    }
+
+    /// A debit whose outcome is still unknown at its `attempt`-th attempt: back off and ask
+    /// again, or, once `attempts` are spent, settle it by `debiting → settle` with the detail
+    /// "`what` after N attempts" (a top-up reverses by key; a payment waits for a person).
+    async fn debit_unresolved(
+        &self,
+        order: &Order,
+        attempt: u32,
+        attempts: u32,
+        what: &str,
+        settle: OrderState,
+    ) -> Result<After, OrderError> {
+        if attempt >= attempts {
+            let why = format!("{what} after {attempt} attempts");
+            self.step(order, OrderState::Debiting, settle, Some(why))
+                .await
+        } else {
+            Ok(After::Backoff)
+        }
     }
 }
 

@@ -22,13 +22,13 @@
 
 use serde::Deserialize;
 
-use super::{After, OrderError, code_of, nothing_sent, trade_failure, transient};
-use crate::adapters::{AdapterError, BankHandle, CardHandle};
+use super::{
+    After, OrderError, Transitions, after_failure, code_of, nothing_sent, trade_failure, transient,
+};
+use crate::adapters::{BankHandle, CardHandle};
 use crate::domain::OrderStep;
 use crate::settings::ClaimMode;
-use crate::store::orders::{
-    Claim, Order, OrderState, OrderStore, OrderTask, Transition, Transitioned,
-};
+use crate::store::orders::{Claim, Order, OrderState, OrderStore};
 use crate::wire::{
     BankDebit, ClaimPending, ErrorCode, LoadCreate, LoadSource, Reverse, ReverseState, TradeState,
 };
@@ -218,18 +218,6 @@ pub fn refusal_code(order: &Order) -> Option<u32> {
         .ok()
 }
 
-/// A failed call in the machine's terms: nothing sent (not an attempt), worth another
-/// attempt, or a refusal.
-fn after_failure(e: &AdapterError, exhausted: bool) -> Option<After> {
-    if nothing_sent(e) {
-        Some(After::NotSent)
-    } else if transient(e) && !exhausted {
-        Some(After::Backoff)
-    } else {
-        None
-    }
-}
-
 /// Drives top-up orders one step per claimed task. Cheap to clone; the worker
 /// ([`super::OrderWorker`]) claims the tasks and dispatches top-ups here.
 #[derive(Clone)]
@@ -238,6 +226,13 @@ pub struct TopUpMachine<S: OrderStore> {
     bank: BankHandle,
     card: CardHandle,
     policy: TopUpPolicy,
+}
+
+impl<S: OrderStore> Transitions for TopUpMachine<S> {
+    type Store = S;
+    fn store(&self) -> &S {
+        &self.store
+    }
 }
 
 impl<S: OrderStore> TopUpMachine<S> {
@@ -272,49 +267,14 @@ impl<S: OrderStore> TopUpMachine<S> {
         }
     }
 
-    /// Persist `from → to` and queue the next step (or the user's notice at the end).
-    async fn step(
-        &self,
-        order: &Order,
-        from: OrderState,
-        to: OrderState,
-        detail: Option<String>,
-    ) -> Result<After, OrderError> {
-        let next = if to.is_terminal() {
-            OrderTask::NotifyUser
-        } else {
-            OrderTask::Advance
-        };
-        let mut change = Transition::new(from, to).then(next);
-        change.detail = detail;
-        match self.store.transition(&order.id, change).await? {
-            Transitioned::Applied(_) | Transitioned::AlreadyApplied(_) => {}
-            Transitioned::Conflict { current } => {
-                tracing::warn!(order = %order.id, ?from, ?to, ?current, "order moved by someone else");
-            }
-        }
-        Ok(After::Ack)
-    }
-
     /// `debiting`: send the debit once; on any later attempt ask the bank by key first. An
     /// outcome still unknown after `debit_attempts` is settled by reversing the debit (冲正:
     /// the bank undoes it if it happened, refuses the original if it arrives later).
     async fn debit(&self, order: &Order, attempt: u32) -> Result<After, OrderError> {
         let key = order.id.step_key(OrderStep::Debit);
-        let unresolved = || async move {
-            if attempt >= self.policy.debit_attempts {
-                let why = format!("{DEBIT_UNRESOLVED} after {attempt} attempts");
-                self.step(
-                    order,
-                    OrderState::Debiting,
-                    OrderState::Reversing,
-                    Some(why),
-                )
-                .await
-            } else {
-                Ok(After::Backoff)
-            }
-        };
+        let (attempts, reverse) = (self.policy.debit_attempts, OrderState::Reversing);
+        let unresolved =
+            || self.debit_unresolved(order, attempt, attempts, DEBIT_UNRESOLVED, reverse);
         if attempt > 1 {
             match self.bank.query(&key).await {
                 Ok(status) => match status.state {
@@ -378,15 +338,7 @@ impl<S: OrderStore> TopUpMachine<S> {
     /// attempt); a refusal, or transient failures past the policy, reverse the debit.
     async fn credit(&self, order: &Order, attempt: u32) -> Result<After, OrderError> {
         let key = order.id.step_key(OrderStep::Credit);
-        let give_up = |why: String| async move {
-            self.step(
-                order,
-                OrderState::Crediting,
-                OrderState::Reversing,
-                Some(why),
-            )
-            .await
-        };
+        let give_up = |why: String| self.give_up_credit(order, why);
         if attempt > 1 {
             match self.card.trade_status(&key).await {
                 Ok(status) if status.state == TradeState::Success => {
@@ -466,15 +418,7 @@ impl<S: OrderStore> TopUpMachine<S> {
     /// `reversing`: cancel the load by key (so a late original cannot land), then reverse
     /// the bank debit. Both are idempotent, so every attempt runs both.
     async fn reverse(&self, order: &Order, attempt: u32) -> Result<After, OrderError> {
-        let manual = |why: String| async move {
-            self.step(
-                order,
-                OrderState::Reversing,
-                OrderState::NeedsManual,
-                Some(why),
-            )
-            .await
-        };
+        let manual = |why: String| self.to_a_person(order, OrderState::Reversing, why);
         let exhausted = attempt >= self.policy.reverse_attempts;
         let cancel = Reverse {
             orig_out_trade_no: order.id.step_key(OrderStep::Credit),
@@ -525,11 +469,12 @@ mod tests {
     use crate::actors::orders::test_support::{
         Told, at_ten_in_the_morning, quick_upstream, quick_worker_policy,
     };
+    use crate::adapters::AdapterError;
     use crate::adapters::{bank, card};
     use crate::domain::{Fen, OpenId, OrderId, StudentId};
     use crate::sim::SimConfig;
     use crate::sim::upstream::testkit::{self, Sim};
-    use crate::store::orders::{NewOrder, OrderKind, SystemClock};
+    use crate::store::orders::{NewOrder, OrderKind, OrderTask, SystemClock};
     use crate::store::{SledOrders, Store};
 
     const SNO: &str = "2024000001";
