@@ -402,19 +402,16 @@ mod tests {
     use super::*;
     use crate::actors::orders::OrderWorker;
     use crate::actors::orders::test_support::{
-        Told, at_ten_in_the_morning, quick_upstream, quick_worker_policy,
+        self, ACCOUNT, SNO, Told, detail_into, faults, path, place, quick_upstream,
+        quick_worker_policy, sim_at_ten, temporary_orders,
     };
     use crate::adapters::{billers, card};
-    use crate::domain::{Fen, OpenId, OrderId, StudentId};
+    use crate::domain::{Fen, OrderId};
     use crate::sim::SimConfig;
     use crate::sim::card::CardSimConfig;
-    use crate::sim::upstream::testkit::{self, Sim};
-    use crate::store::orders::{NewOrder, OrderTask, SystemClock};
-    use crate::store::{SledOrders, Store};
+    use crate::sim::upstream::testkit::Sim;
 
-    /// 张三: a normal card with 52.30 元.
-    const SNO: &str = "2024000001";
-    const ACCOUNT: &str = "20001";
+    use crate::store::{SledOrders, Store};
 
     struct World {
         sim: Sim,
@@ -427,7 +424,7 @@ mod tests {
     }
 
     async fn world() -> World {
-        let sim = testkit::spawn(SimConfig {
+        let sim = sim_at_ten(SimConfig {
             accounts: 100,
             // the exam fee (30 元) is paid without the card password here
             card: CardSimConfig {
@@ -437,13 +434,9 @@ mod tests {
             ..SimConfig::default()
         })
         .await;
-        at_ten_in_the_morning(&sim);
         let card = card::actor::start(&quick_upstream(&sim, "/sim/card")).unwrap();
         let billers = billers::actor::start(&quick_upstream(&sim, "/sim/billers")).unwrap();
-        let dir = Store::temporary().unwrap();
-        let store = dir
-            .orders_with_clock(std::sync::Arc::new(SystemClock))
-            .unwrap();
+        let (store, dir) = temporary_orders();
         let policy = PaymentPolicy {
             debit_attempts: 3,
             credit_attempts: 3,
@@ -474,26 +467,14 @@ mod tests {
             target: &str,
             amount_fen: i64,
         ) -> OrderId {
-            let order = NewOrder {
-                id: OrderId::generate(chrono::Utc::now().timestamp_millis()),
-                idempotency_key: format!("pay-{}", OrderId::generate(0)),
-                kind: OrderKind::Payment {
-                    biller_id: biller.to_owned(),
-                    target_id: target.to_owned(),
-                    receivable_ids: Vec::new(),
-                    note: None,
-                },
-                openid: OpenId::parse("oyORnuP8q7ou2gfYjqLzSIWZf0rs").unwrap(),
-                sno: StudentId::parse(sno).unwrap(),
-                account: account.to_owned(),
-                amount: Fen(amount_fen),
+            let kind = OrderKind::Payment {
+                biller_id: biller.to_owned(),
+                target_id: target.to_owned(),
+                receivable_ids: Vec::new(),
+                note: None,
             };
-            let created = self
-                .store
-                .create(order, Some(OrderTask::Advance))
-                .await
-                .unwrap();
-            created.order().id.clone()
+            let key = format!("pay-{}", OrderId::generate(0));
+            place(&self.store, kind, sno, account, amount_fen, key).await
         }
 
         /// The notices, once there is one (rounds run until then, at most 30 s).
@@ -514,18 +495,8 @@ mod tests {
             self.worker.run_once().await.unwrap();
         }
 
-        /// Take steps until the order's state satisfies `done` (at most 30 s).
         async fn drive_until(&self, id: &OrderId, done: impl Fn(OrderState) -> bool) -> Order {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                self.run_once().await;
-                let order = self.store.get(id).await.unwrap().unwrap();
-                if done(order.state) {
-                    return order;
-                }
-                assert!(Instant::now() < deadline, "stuck: {order:?}");
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            test_support::drive_until(&self.worker, &self.store, id, done).await
         }
 
         /// The e-wallet balance as the card simulator's inspection endpoint shows it.
@@ -545,11 +516,7 @@ mod tests {
         }
 
         async fn faults(&self, upstream: &str, knobs: serde_json::Value) {
-            let (status, _) = self
-                .sim
-                .post(&format!("/sim/faults/{upstream}"), knobs)
-                .await;
-            assert_eq!(status, 200);
+            faults(&self.sim, upstream, knobs).await;
         }
 
         /// A dorm room whose meter answers (`online`) or is offline (6002).
@@ -564,10 +531,6 @@ mod tests {
             }
             panic!("no room with online = {online}");
         }
-    }
-
-    fn path(order: &Order) -> Vec<OrderState> {
-        order.history.iter().map(|c| c.to).collect()
     }
 
     fn last_detail(order: &Order) -> Option<&str> {
@@ -647,11 +610,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            order
-                .history
-                .iter()
-                .find(|c| c.to == OrderState::Reversing)
-                .and_then(|c| c.detail.as_deref()),
+            detail_into(&order, OrderState::Reversing),
             Some("biller refused: code 6002")
         );
         assert_eq!(

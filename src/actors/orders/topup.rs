@@ -467,18 +467,16 @@ mod tests {
     use super::*;
     use crate::actors::orders::OrderWorker;
     use crate::actors::orders::test_support::{
-        Told, at_ten_in_the_morning, quick_upstream, quick_worker_policy,
+        self, ACCOUNT, SNO, Told, detail_into, faults, path, place, quick_upstream,
+        quick_worker_policy, sim_at_ten, temporary_orders,
     };
     use crate::adapters::AdapterError;
     use crate::adapters::{bank, card};
-    use crate::domain::{Fen, OpenId, OrderId, StudentId};
+    use crate::domain::OrderId;
     use crate::sim::SimConfig;
-    use crate::sim::upstream::testkit::{self, Sim};
-    use crate::store::orders::{NewOrder, OrderKind, OrderTask, SystemClock};
+    use crate::sim::upstream::testkit::Sim;
+    use crate::store::orders::{OrderKind, OrderTask, SystemClock};
     use crate::store::{SledOrders, Store};
-
-    const SNO: &str = "2024000001";
-    const ACCOUNT: &str = "20001";
 
     struct World {
         sim: Sim,
@@ -497,20 +495,16 @@ mod tests {
     }
 
     async fn world_with_card_cooldown_ms(card_cooldown_ms: u64) -> World {
-        let sim = testkit::spawn(SimConfig {
+        let sim = sim_at_ten(SimConfig {
             accounts: 100,
             ..SimConfig::default()
         })
         .await;
-        at_ten_in_the_morning(&sim);
         let bank = bank::actor::start(&quick_upstream(&sim, "/sim/bank")).unwrap();
         let mut card_upstream = quick_upstream(&sim, "/sim/card");
         card_upstream.breaker_cooldown_ms = card_cooldown_ms;
         let card = card::actor::start(&card_upstream).unwrap();
-        let dir = Store::temporary().unwrap();
-        let store = dir
-            .orders_with_clock(std::sync::Arc::new(SystemClock))
-            .unwrap();
+        let (store, dir) = temporary_orders();
         let told = Arc::new(Told::default());
         let worker = worker_on(&store, &bank, &card, &told, false);
         World {
@@ -606,34 +600,24 @@ mod tests {
         }
 
         async fn top_up(&self, amount_fen: i64) -> OrderId {
-            let order = NewOrder {
-                id: OrderId::generate(chrono::Utc::now().timestamp_millis()),
-                idempotency_key: format!("wx-{amount_fen}"),
-                kind: OrderKind::TopUp,
-                openid: OpenId::parse("oyORnuP8q7ou2gfYjqLzSIWZf0rs").unwrap(),
-                sno: StudentId::parse(SNO).unwrap(),
-                account: ACCOUNT.to_owned(),
-                amount: Fen(amount_fen),
-            };
-            let created = self
-                .store
-                .create(order, Some(OrderTask::Advance))
-                .await
-                .unwrap();
-            created.order().id.clone()
+            let key = format!("wx-{amount_fen}");
+            place(&self.store, OrderKind::TopUp, SNO, ACCOUNT, amount_fen, key).await
         }
 
-        /// Take steps until the order's state satisfies `done` (at most 30 s).
         async fn drive_until(&self, id: &OrderId, done: impl Fn(OrderState) -> bool) -> Order {
-            let deadline = Instant::now() + Duration::from_secs(30);
+            test_support::drive_until(&self.worker, &self.store, id, done).await
+        }
+
+        /// A worker claims the order's retry as soon as it is due and dies holding its lease.
+        async fn crash_holding_the_retry(&self) -> Vec<Claim> {
+            let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                self.worker.run_once().await.unwrap();
-                let order = self.store.get(id).await.unwrap().unwrap();
-                if done(order.state) {
-                    return order;
+                let claims = self.store.claim(Duration::from_secs(10), 8).await.unwrap();
+                if !claims.is_empty() {
+                    return claims;
                 }
-                assert!(Instant::now() < deadline, "stuck: {order:?}");
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                assert!(Instant::now() < deadline, "the retry never came due");
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
 
@@ -678,11 +662,7 @@ mod tests {
         }
 
         async fn faults(&self, upstream: &str, knobs: serde_json::Value) {
-            let (status, _) = self
-                .sim
-                .post(&format!("/sim/faults/{upstream}"), knobs)
-                .await;
-            assert_eq!(status, 200);
+            faults(&self.sim, upstream, knobs).await;
         }
     }
 
@@ -691,10 +671,6 @@ mod tests {
         let room =
             balance.wallet_cap_fen.fen() - balance.balance_fen.fen() - balance.pending_fen.fen();
         (room / 100 + 1) * 100
-    }
-
-    fn path(order: &Order) -> Vec<OrderState> {
-        order.history.iter().map(|c| c.to).collect()
     }
 
     #[actix_rt::test]
@@ -751,11 +727,7 @@ mod tests {
         let order = w.drive_until(&id, OrderState::is_terminal).await;
         assert_eq!(order.state, OrderState::Reversed);
         assert_eq!(
-            order
-                .history
-                .iter()
-                .find(|c| c.to == OrderState::Reversing)
-                .and_then(|c| c.detail.as_deref()),
+            detail_into(&order, OrderState::Reversing),
             Some("card load refused: code 2201")
         );
         assert_eq!(w.bank_balance(), bank_before, "the debit was reversed");
@@ -805,11 +777,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            order
-                .history
-                .iter()
-                .find(|c| c.to == OrderState::Reversing)
-                .and_then(|c| c.detail.as_deref()),
+            detail_into(&order, OrderState::Reversing),
             Some("bank debit unresolved after 3 attempts")
         );
         w.faults("bank", json!({})).await;
@@ -893,28 +861,14 @@ mod tests {
     #[actix_rt::test]
     async fn payment_tasks_stay_queued_for_the_machine_that_drives_payments() {
         let w = world().await;
-        let payment = NewOrder {
-            id: OrderId::generate(chrono::Utc::now().timestamp_millis()),
-            idempotency_key: "wx-payment".into(),
-            kind: OrderKind::Payment {
-                biller_id: "elec".into(),
-                target_id: "R-1-101".into(),
-                receivable_ids: Vec::new(),
-                note: None,
-            },
-            openid: OpenId::parse("oyORnuP8q7ou2gfYjqLzSIWZf0rs").unwrap(),
-            sno: StudentId::parse(SNO).unwrap(),
-            account: ACCOUNT.to_owned(),
-            amount: Fen(3_000),
+        let electricity = OrderKind::Payment {
+            biller_id: "elec".into(),
+            target_id: "R-1-101".into(),
+            receivable_ids: Vec::new(),
+            note: None,
         };
-        let payment = w
-            .store
-            .create(payment, Some(OrderTask::Advance))
-            .await
-            .unwrap()
-            .order()
-            .id
-            .clone();
+        let key = "wx-payment".to_owned();
+        let payment = place(&w.store, electricity, SNO, ACCOUNT, 3_000, key).await;
         let top_up = w.top_up(5_000).await;
         w.drive_until(&top_up, OrderState::is_terminal).await;
         // the end is announced; then nothing else is ours
@@ -954,15 +908,7 @@ mod tests {
         assert_eq!(w.worker.run_once().await.unwrap(), 1);
         assert_eq!(w.bank_balance(), bank_before - 5_000);
         // a worker claims the retry and dies holding its lease: the process is gone
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let held = loop {
-            let claims = w.store.claim(Duration::from_secs(10), 8).await.unwrap();
-            if !claims.is_empty() {
-                break claims;
-            }
-            assert!(Instant::now() < deadline, "the retry never came due");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        let held = w.crash_holding_the_retry().await;
         assert_eq!(held[0].order_id, id);
         w.faults("bank", json!({})).await;
         w.restart_after_the_lease(dir.path());
@@ -1047,20 +993,8 @@ mod tests {
         let order = w.store.get(&id).await.unwrap().unwrap();
         assert_eq!(order.state, OrderState::Claiming, "outcome unknown");
         // a worker claims the retry and dies holding its lease: the process is gone
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if !w
-                .store
-                .claim(Duration::from_secs(10), 8)
-                .await
-                .unwrap()
-                .is_empty()
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the retry never came due");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let held = w.crash_holding_the_retry().await;
+        assert_eq!(held[0].order_id, id);
         w.faults("card", json!({})).await;
         w.restart_after_the_lease(dir.path());
         assert_eq!(w.unfinished().await, [(id.clone(), OrderState::Claiming)]);
