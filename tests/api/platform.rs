@@ -164,3 +164,44 @@ async fn metrics_cover_what_operators_watch() {
     );
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_dialog_in_progress_answers_without_a_hit_for_the_rule_it_took_the_message_from() {
+    // A rules directory of our own, so the default rule's hit counter is this test's alone in
+    // the process-wide metrics recorder.
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules");
+    copy_dir(std::path::Path::new("config/rules"), &rules);
+    let chat = std::fs::read_to_string(rules.join("chat.toml")).unwrap();
+    std::fs::write(
+        rules.join("chat.toml"),
+        chat.replace("id = \"fallback\"", "id = \"fallback_in_dialog\""),
+    )
+    .unwrap();
+    let app = spawn_app_with(TestOptions {
+        rules_dir: Some(rules),
+        ..TestOptions::default()
+    });
+    let hits = r#"onecard_rules_hits_total{rule="fallback_in_dialog"}"#;
+    let user = openid("hits-in-dialog");
+    let unmatched = "今天食堂吃什么";
+    assert_eq!(
+        app.say(&user, "绑定").await,
+        message("bind.ask_student_id", serde_json::json!({}))
+    );
+    // Only the default rule matches it, but the bind dialog answers it (as a student ID).
+    assert_eq!(
+        app.say(&user, unmatched).await,
+        message("bind.bad_student_id", serde_json::json!({}))
+    );
+    assert_eq!(
+        app.say(&user, "取消").await,
+        configured_message("dialog.cancelled")
+    );
+    // Outside the dialog the default rule answers the same text: that is its one hit.
+    assert_eq!(
+        app.say(&user, unmatched).await,
+        configured_reply("fallback")
+    );
+    assert_eq!(app.metric(hits).await, 1.0);
+}
