@@ -50,6 +50,7 @@ pub struct AdminArgs {
     /// The admin listener's base URL (default: `server.admin_listen` of `--config`).
     #[arg(long)]
     admin: Option<String>,
+    /// The settings file whose `server.admin_listen` is used when `--admin` is not given.
     #[arg(long, default_value = "config/demo.toml")]
     config: PathBuf,
     /// Who is acting, for the audit trail (default: $USER).
