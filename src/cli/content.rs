@@ -290,8 +290,13 @@ fn file_name(path: &Path) -> String {
 }
 
 fn print_item_row(item: &Value, utc_offset_hours: i32, now: i64) {
-    let Ok(item) = serde_json::from_value::<ContentItem>(with_body(item)) else {
-        return;
+    let item = match serde_json::from_value::<ContentItem>(with_body(item)) {
+        Ok(item) => item,
+        // Said, not skipped: an operator must not miss an item in the list.
+        Err(e) => {
+            eprintln!("{}\t(unreadable: {e})", item["id"].as_str().unwrap_or("?"));
+            return;
+        }
     };
     let offset = i64::from(utc_offset_hours) * 3600;
     let day = chrono::DateTime::from_timestamp(item.publish_at + offset, 0)
