@@ -8,6 +8,7 @@ use onecard::wechat::InboundBody;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::operator_cli::{onecard, stderr, stdout};
 
 const PUSH_WAIT: Duration = Duration::from_secs(15);
 
@@ -426,4 +427,88 @@ async fn a_photo_that_cannot_be_fetched_is_asked_for_again_and_nothing_typed_is_
         (Some("card_damaged"), Some("三号楼 201"), Some("卡片断裂"))
     );
     assert_eq!(shown["photo"]["size"], 12);
+}
+
+/// `onecard tickets …` as the service desk runs it, against `admin`; the operator is 王工.
+fn desk_command(admin: &str, args: &[&str]) -> (bool, String, String) {
+    let args: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--admin", admin, "--operator", "王工"])
+        .collect();
+    let out = onecard(&args, &[]);
+    (out.status.success(), stdout(&out), stderr(&out))
+}
+
+/// The lines docs/notices.md ("The service desk: `onecard tickets`") shows, printed by the real
+/// command through this app's admin listener.
+#[tokio::test]
+async fn the_tickets_command_lists_moves_replies_and_explains_a_refusal() {
+    let app = spawn_app();
+    let user = openid("desk-cli");
+    let place = "一食堂二楼 3 号窗口";
+    let no = app.file_ticket(&user, "2", place, None).await;
+    let ticket: Value = app
+        .desk_get(&format!("/tickets/{no}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // The command prints times in the machine's time zone.
+    let created = chrono::DateTime::from_timestamp(ticket["created_at"].as_i64().unwrap(), 0)
+        .unwrap()
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M");
+
+    let listed = desk_command(
+        &app.admin_base,
+        &["tickets", "list", "--state", "submitted"],
+    );
+    assert_eq!(
+        listed,
+        (
+            true,
+            format!(
+                "{no}  {:<11}  {:<14}  {created}  {place}\n",
+                "submitted", "pos"
+            ),
+            "1 tickets\n".to_owned()
+        )
+    );
+    let refused = desk_command(&app.admin_base, &["tickets", "move", &no, "in_progress"]);
+    assert_eq!(
+        refused,
+        (
+            false,
+            String::new(),
+            format!(
+                "Error: ticket {no} is submitted; it cannot become in_progress (409 Conflict)\n"
+            )
+        )
+    );
+    let moved = desk_command(&app.admin_base, &["tickets", "move", &no, "accepted"]);
+    assert_eq!(
+        (moved.0, moved.1.as_str()),
+        (
+            true,
+            format!("{no} is now accepted; the reporter is told in WeChat\n").as_str()
+        )
+    );
+    let replied = desk_command(
+        &app.admin_base,
+        &["tickets", "reply", &no, "明天上午派人上门"],
+    );
+    assert!(replied.0, "{replied:?}");
+    assert_eq!(
+        replied.1.lines().next(),
+        Some(format!("replied to {no}; the reporter is told in WeChat").as_str())
+    );
+    // The reporter was told of both, as the desk's answer said.
+    assert_eq!(
+        app.wait_pushed(&user, 2, PUSH_WAIT).await,
+        vec![
+            format!("您的报修单 {no}（{place}）状态更新为：已受理。"),
+            format!("您的报修单 {no}（{place}）有新回复。\n工作人员回复：明天上午派人上门"),
+        ]
+    );
 }
