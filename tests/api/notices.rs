@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use onecard::wechat::{Article, Reply};
 
 use crate::helpers::*;
+use crate::operator_cli::{onecard, stderr, stdout};
 
 const EVERYONE: &str = r#"+++
 title = "图书馆闭馆通知"
@@ -243,4 +244,55 @@ async fn article_page_renders_the_markdown_and_a_withdrawn_article_is_gone() {
         "服务指南（回复「指南 关键词」查看全文）：\n【充值】充值与到账（指南 充值）"
     );
     app.stop().await;
+}
+
+/// `onecard content …` as docs/notices.md ("Publishing") shows it: the real command against this
+/// app's admin listener.
+#[tokio::test]
+async fn the_content_command_publishes_lists_and_withdraws_through_the_admin_listener() {
+    let (tmp, _data, app) = content_app(&[]);
+    let file = tmp.path().join("library-closed.md");
+    std::fs::write(&file, EVERYONE).unwrap();
+    let content = |args: &[&str]| {
+        let args: Vec<&str> = args
+            .iter()
+            .copied()
+            .chain(["--admin", &app.admin_base])
+            .collect();
+        let out = onecard(&args, &[]);
+        (out.status.success(), stdout(&out), stderr(&out))
+    };
+    let ok = |printed: &str| (true, printed.to_owned(), String::new());
+
+    assert_eq!(
+        content(&["content", "publish", file.to_str().unwrap()]),
+        ok("library-closed\tpublished\t图书馆闭馆通知\n")
+    );
+    // id, state, category, audience, publish time (campus time), title.
+    assert_eq!(
+        content(&["content", "list"]),
+        ok("library-closed\tpublished\tannouncement\teveryone\t2026-01-05 09:00\t图书馆闭馆通知\n")
+    );
+    assert_eq!(
+        app.get("/h5/articles/library-closed")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        content(&["content", "withdraw", "library-closed"]),
+        ok("library-closed\twithdrawn\t图书馆闭馆通知\n")
+    );
+    assert_eq!(
+        app.get("/h5/articles/library-closed")
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        content(&["content", "list"]),
+        ok("library-closed\twithdrawn\tannouncement\teveryone\t2026-01-05 09:00\t图书馆闭馆通知\n")
+    );
 }
