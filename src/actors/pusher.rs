@@ -624,7 +624,7 @@ async fn one_pass(inner: &Inner, openid: &OpenId, release: bool) -> Result<(), S
             continue;
         }
         let reply: Reply = entry.pending.reply.clone().into();
-        match deliver_one(inner, openid, &reply).await {
+        match deliver_one(inner, openid, &reply, Some(entry.client_msg_id())).await {
             outcome @ (Outcome::Custom | Outcome::Template) => {
                 let via = if outcome == Outcome::Custom {
                     "custom"
@@ -676,7 +676,7 @@ fn expiry_notice(rules: &LiveRules, count: u32) -> Reply {
 /// Last resort when the store cannot keep them.
 async fn push_from_memory(inner: &Inner, openid: &OpenId, replies: Vec<Reply>) {
     for reply in &replies {
-        let outcome = deliver_one(inner, openid, reply).await;
+        let outcome = deliver_one(inner, openid, reply, None).await;
         if !matches!(outcome, Outcome::Custom | Outcome::Template) {
             metrics::counter!("onecard_pusher_dropped_total").increment(1);
             tracing::error!(user = %openid.log_tag(), ?outcome, "reply lost: the store failed and WeChat did not take it");
@@ -684,7 +684,15 @@ async fn push_from_memory(inner: &Inner, openid: &OpenId, replies: Vec<Reply>) {
     }
 }
 
-async fn deliver_one(inner: &Inner, openid: &OpenId, reply: &Reply) -> Outcome {
+/// Push one reply: a customer-service message while the window allows, else the template
+/// message, which carries `client_msg_id` (a stored reply's own) so that sending it again after
+/// an answer was lost does not deliver it twice.
+async fn deliver_one(
+    inner: &Inner,
+    openid: &OpenId,
+    reply: &Reply,
+    client_msg_id: Option<String>,
+) -> Outcome {
     let _permit = inner.pushes.acquire().await;
     let tokens = &inner.tokens;
     let mut window_closed = false;
@@ -713,7 +721,7 @@ async fn deliver_one(inner: &Inner, openid: &OpenId, reply: &Reply) -> Outcome {
         }
     }
     if let Some(template_id) = &inner.template_id {
-        let msg = fallback_template(template_id, openid, reply);
+        let msg = fallback_template(template_id, openid, reply, client_msg_id);
         let api = &inner.api;
         let sent = tokens
             .call(|t| {
@@ -746,7 +754,12 @@ static HREF: LazyLock<regex::Regex> =
 /// its fields as plain text and opens one page (`url`), so a text's links become their labels
 /// (the sentence around a menu link says what to send or tap) and the first web link becomes
 /// the template's `url`; a news card's page is the `url`. The text goes in field `content`.
-fn fallback_template(template_id: &str, openid: &OpenId, reply: &Reply) -> TemplateMessage {
+fn fallback_template(
+    template_id: &str,
+    openid: &OpenId,
+    reply: &Reply,
+    client_msg_id: Option<String>,
+) -> TemplateMessage {
     let (content, url) = match reply {
         Reply::Text(text) => {
             let url = LINK
@@ -765,7 +778,7 @@ fn fallback_template(template_id: &str, openid: &OpenId, reply: &Reply) -> Templ
         touser: openid.as_str().to_owned(),
         template_id: template_id.to_owned(),
         url,
-        client_msg_id: None,
+        client_msg_id,
         data: [("content".to_owned(), content)].into_iter().collect(),
     }
 }
@@ -924,6 +937,109 @@ mod tests {
         wait_until("the store to be empty", || store.outbox().is_empty()).await;
     }
 
+    /// An alert for a user outside the window goes as the template message; WeChat takes the
+    /// first one but its answer is lost (no msgid), so the pusher sends it again. WeChat keeps
+    /// one message per openid + `client_msg_id`: every attempt must carry the stored reply's
+    /// id, or the user gets the alert twice. How many attempts there are is not fixed (the
+    /// pusher's first tick may ask for another pass while the first is in flight), so the test
+    /// counts what WeChat would deliver rather than the attempts.
+    #[actix_web::test]
+    async fn a_template_push_sent_again_after_a_lost_answer_is_delivered_once() {
+        let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let seen = bodies.clone();
+        let server = HttpServer::new(move || {
+            let seen = seen.clone();
+            App::new()
+                .route(
+                    "/cgi-bin/stable_token",
+                    web::post().to(|| async {
+                        HttpResponse::Ok()
+                            .json(serde_json::json!({"access_token": "T", "expires_in": 7200}))
+                    }),
+                )
+                .route(
+                    "/cgi-bin/message/custom/send",
+                    web::post().to(|| async {
+                        HttpResponse::Ok().json(
+                            serde_json::json!({"errcode": 45015, "errmsg": "response out of time limit"}),
+                        )
+                    }),
+                )
+                .route(
+                    "/cgi-bin/message/template/send",
+                    web::post().to(move |body: web::Json<serde_json::Value>| {
+                        let seen = seen.clone();
+                        async move {
+                            let mut all = lock(&seen);
+                            all.push(body.into_inner());
+                            // The first answer is cut short: taken, but no msgid comes back.
+                            let answer = if all.len() == 1 {
+                                serde_json::json!({"errcode": 0, "errmsg": "ok"})
+                            } else {
+                                serde_json::json!({"errcode": 0, "errmsg": "ok", "msgid": 7})
+                            };
+                            HttpResponse::Ok().json(answer)
+                        }
+                    }),
+                )
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let base = format!("http://{}", server.addrs()[0]);
+        actix_rt::spawn(server.run());
+        let api = ApiClient::new(&base, "wxapp", "secret", Duration::from_secs(30)).unwrap();
+        let tokens = TokenKeeperHandle::start(api.clone(), true, Duration::from_secs(60));
+        let rules = LiveRules::load(
+            std::path::Path::new("config/rules"),
+            Arc::new(crate::actions::ActionRegistry::builtin()),
+        )
+        .unwrap();
+        let store = Store::temporary().unwrap();
+        let pusher = PusherHandle::start(
+            api,
+            tokens,
+            store.clone(),
+            Some("TPL-alert".into()),
+            rules,
+            Arbiter::new().handle(),
+        );
+
+        pusher
+            .hand_over(&user(), None, vec![Reply::Text("【大额消费提醒】".into())])
+            .await;
+        wait_until("the first template send", || !lock(&bodies).is_empty()).await;
+        // Kept in the store after the lost answer; a later pass sends it again.
+        wait_until("the pass to end", || {
+            !lock(&pusher.inner.active).contains_key(&user())
+        })
+        .await;
+        pusher.push_queued(&user());
+        wait_until("the store to be empty", || store.outbox().is_empty()).await;
+        let ids: Vec<Option<String>> = lock(&bodies)
+            .iter()
+            .map(|b| b["client_msg_id"].as_str().map(str::to_owned))
+            .collect();
+        assert!(
+            ids.len() >= 2,
+            "the first answer was lost, so it went again: {ids:?}"
+        );
+        // As WeChat counts: one per distinct id, every message without one.
+        let without_id = ids.iter().filter(|id| id.is_none()).count();
+        let distinct: HashSet<&String> = ids.iter().flatten().collect();
+        assert_eq!(
+            without_id + distinct.len(),
+            1,
+            "messages WeChat delivers: {ids:?}"
+        );
+        assert!(
+            ids[0]
+                .as_deref()
+                .is_some_and(|id| id.starts_with("onecard-reply-")),
+            "{ids:?}"
+        );
+    }
+
     fn user() -> OpenId {
         OpenId::parse("oWindowTestUser000000000001").unwrap()
     }
@@ -932,7 +1048,7 @@ mod tests {
     fn a_fallback_template_shows_links_as_their_labels_and_opens_the_first_web_link() {
         let text = "如非本人消费，请立即<a href=\"weixin://bizmsgmenu?msgmenucontent=挂失&msgmenuid=1\">挂失</a>。\
                     详情见<a href=\"https://card.example.edu.cn/h5/bills/fun\">账单</a>和<a href=\"https://x.example/2\">说明</a>";
-        let msg = fallback_template("T1", &user(), &Reply::Text(text.into()));
+        let msg = fallback_template("T1", &user(), &Reply::Text(text.into()), None);
         assert_eq!(
             serde_json::to_value(&msg).unwrap(),
             serde_json::json!({
@@ -942,7 +1058,7 @@ mod tests {
                 "data": {"content": {"value": "如非本人消费，请立即挂失。详情见账单和说明"}},
             })
         );
-        let plain = fallback_template("T1", &user(), &Reply::Text("余额 3.00 元".into()));
+        let plain = fallback_template("T1", &user(), &Reply::Text("余额 3.00 元".into()), None);
         assert_eq!(plain.url, None);
         assert_eq!(plain.data["content"], "余额 3.00 元");
     }
@@ -955,7 +1071,7 @@ mod tests {
             pic_url: String::new(),
             url: "/h5/articles/maintenance-1206".into(),
         };
-        let msg = fallback_template("T1", &user(), &Reply::News(article));
+        let msg = fallback_template("T1", &user(), &Reply::News(article), None);
         assert_eq!(msg.url.as_deref(), Some("/h5/articles/maintenance-1206"));
         assert_eq!(msg.data["content"], "停机维护\n12 月 6 日 0:00–6:00");
     }

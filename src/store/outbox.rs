@@ -104,6 +104,21 @@ pub struct OutboxEntry {
     pub pending: PendingReply,
 }
 
+impl OutboxEntry {
+    /// This reply's `client_msg_id` for a template message: the same on every attempt (the
+    /// sequence number is never reused), so a send repeated after a lost answer is delivered
+    /// once (WeChat keeps one message per openid + `client_msg_id` for 10 minutes).
+    pub fn client_msg_id(&self) -> String {
+        let seq = self
+            .key
+            .len()
+            .checked_sub(8)
+            .and_then(|at| <[u8; 8]>::try_from(&self.key[at..]).ok())
+            .map_or(0, u64::from_be_bytes);
+        format!("onecard-reply-{seq}")
+    }
+}
+
 /// A message answered "success" whose result was not known yet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct JobRecord {

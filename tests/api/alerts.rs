@@ -278,6 +278,15 @@ async fn a_large_payment_alert_sent_as_a_template_says_how_to_report_the_loss_in
     let mut outbox = app.wx.outbox(&user).await.unwrap();
     let mut template = outbox.pop().unwrap();
     template.as_object_mut().unwrap().remove("at");
+    // The stored alert's own id: a send repeated after a lost answer is delivered once.
+    let client_msg_id = template.as_object_mut().unwrap().remove("client_msg_id");
+    assert!(
+        client_msg_id
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|id| id.starts_with("onecard-reply-")),
+        "{client_msg_id:?}"
+    );
     let text = format!(
         "【大额消费提醒】您的校园卡 {} 在{}（{}）消费 1.00 元（达到您设置的 1.00 元），余额 {} 元。如非本人消费，请立即挂失（回复「挂失」或点菜单「挂失」）。",
         campus_time(&last["occurred_at"]),
