@@ -287,13 +287,7 @@ async fn a_large_payment_alert_sent_as_a_template_says_how_to_report_the_loss_in
             .is_some_and(|id| id.starts_with("onecard-reply-")),
         "{client_msg_id:?}"
     );
-    let text = format!(
-        "【大额消费提醒】您的校园卡 {} 在{}（{}）消费 1.00 元（达到您设置的 1.00 元），余额 {} 元。如非本人消费，请立即挂失（回复「挂失」或点菜单「挂失」）。",
-        campus_time(&last["occurred_at"]),
-        last["merchant_name"].as_str().unwrap(),
-        last["location"].as_str().unwrap(),
-        yuan(&last["balance_after_fen"])
-    );
+    let text = large_payment_template_text(&last);
     assert_eq!(
         template,
         json!({
@@ -307,6 +301,76 @@ async fn a_large_payment_alert_sent_as_a_template_says_how_to_report_the_loss_in
     assert!(
         outbox.iter().all(|m| m["kind"] == "custom"
             && m["text"]["content"].as_str().unwrap().ends_with(LOSS_LINK))
+    );
+}
+
+/// The template text of the large-payment alert for a 1.00 元 purchase `tx` (threshold 1 元).
+fn large_payment_template_text(tx: &Value) -> String {
+    format!(
+        "【大额消费提醒】您的校园卡 {} 在{}（{}）消费 1.00 元（达到您设置的 1.00 元），余额 {} 元。如非本人消费，请立即挂失（回复「挂失」或点菜单「挂失」）。",
+        campus_time(&tx["occurred_at"]),
+        tx["merchant_name"].as_str().unwrap(),
+        tx["location"].as_str().unwrap(),
+        yuan(&tx["balance_after_fen"])
+    )
+}
+
+/// Two days after the user last wrote, WeChat refuses customer-service messages and the alert
+/// goes as the template message. WeChat delivers it but the answer is lost, so the platform
+/// sends it again: the user must see it once (WeChat keeps one per openid + `client_msg_id`).
+#[tokio::test]
+async fn a_template_alert_whose_answer_was_lost_is_delivered_once() {
+    let app = spawn_app_with(TestOptions {
+        settings: quick_alerts,
+        ..TestOptions::default()
+    });
+    let sno = holder_with(&app, 1000).await;
+    let user = openid("alertlost");
+    app.bind(&user, &sno).await;
+    app.say(&user, "提醒设置").await;
+    app.say(&user, "2 1").await;
+    app.say(&user, "完成").await;
+    app.advance_sim_clock(49 * 3600).await;
+    app.set_faults(
+        "wechat",
+        json!({ "lost_response_rate": 1.0, "ops": ["message/template/send"] }),
+    )
+    .await;
+
+    let first = pos(&app.http, &app.base, &sno, 100, false).await;
+    assert_eq!(app.wait_pushed(&user, 1, WAIT).await.len(), 1);
+    app.set_faults("wechat", json!({})).await;
+    // The next alert waits behind the first in the user's queue: once it arrives, the first
+    // has been sent again and answered.
+    let second = pos(&app.http, &app.base, &sno, 100, false).await;
+    app.wait_pushed(&user, 2, WAIT).await;
+
+    let outbox = app.wx.outbox(&user).await.unwrap();
+    let sent: Vec<(&str, &str)> = outbox
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap(),
+                m["data"]["content"]["value"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let (first_text, second_text) = (
+        large_payment_template_text(&first),
+        large_payment_template_text(&second),
+    );
+    assert_eq!(
+        sent,
+        [
+            ("template", first_text.as_str()),
+            ("template", second_text.as_str())
+        ]
+    );
+    assert_ne!(outbox[0]["client_msg_id"], outbox[1]["client_msg_id"]);
+    let stats = app.get_json("/sim/wechat/stats").await;
+    assert!(
+        stats["template_deduplicated"].as_u64() >= Some(1),
+        "the first alert was sent again: {stats}"
     );
 }
 

@@ -38,7 +38,8 @@ pub(super) fn token_q(q: &Query) -> Option<&str> {
 
 /// Fault injection for the WeChat API (`/cgi-bin/...` only; the inspection endpoints never
 /// fail): latency, `-1 system error` (HTTP 200, as WeChat answers when busy), hangs and lost
-/// responses, per `[sim.faults.wechat]` / `POST /sim/faults/wechat`.
+/// responses, per `[sim.faults.wechat]` / `POST /sim/faults/wechat`; `ops` limits them to some
+/// endpoints (`message/template/send`: a template delivered whose answer is lost).
 pub(crate) async fn faults_mw(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
@@ -48,7 +49,9 @@ pub(crate) async fn faults_mw(
     let Some(state) = state.filter(|_| req.path().contains("/cgi-bin/")) else {
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
-    let plan = state.faults().plan("wechat", state.clock().now());
+    let plan = state
+        .faults()
+        .plan_for("wechat", Some(req.path()), state.clock().now());
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;
     }
@@ -336,9 +339,9 @@ pub(super) async fn expire_tokens(state: web::Data<SimState>) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use actix_web::{App, test};
-    use serde_json::Value;
+    use serde_json::{Value, json};
 
-    use crate::wechat::test_support::{errcode, frozen_state, token_uri};
+    use crate::wechat::test_support::{ALICE, errcode, frozen_state, token_uri};
 
     use crate::configure;
 
@@ -364,5 +367,46 @@ mod tests {
             .set("wechat", crate::Faults::default())
             .unwrap();
         assert_eq!(get!(app, token_uri()).await["expires_in"], 7200);
+    }
+
+    /// A template delivered whose answer is lost, and the same send again: WeChat keeps one
+    /// message per openid + `client_msg_id`, so the user has one and the stats say the second
+    /// was absorbed. The fault limited to `message/template/send` spares the token call.
+    #[actix_web::test]
+    async fn a_lost_template_answer_sent_again_with_its_client_msg_id_is_delivered_once() {
+        let state = frozen_state();
+        let app = app!(state);
+        let token = access_token!(app).await;
+        let lose_template_answers = crate::Faults {
+            lost_response_rate: 1.0,
+            ops: vec!["message/template/send".into()],
+            ..Default::default()
+        };
+        state.faults().set("wechat", lose_template_answers).unwrap();
+        let uri = format!("/sim/wechat/cgi-bin/message/template/send?access_token={token}");
+        let send = json!({"touser": ALICE, "template_id": "TPL-alert", "client_msg_id": "onecard-reply-7",
+                          "data": {"content": {"value": "【大额消费提醒】"}}});
+        let req = test::TestRequest::post()
+            .uri(&uri)
+            .set_json(&send)
+            .to_request();
+        let lost = test::call_service(&app, req).await;
+        assert_eq!(lost.status(), 503);
+        assert_eq!(errcode(&get!(app, token_uri()).await), 0);
+
+        state
+            .faults()
+            .set("wechat", crate::Faults::default())
+            .unwrap();
+        let again = post!(app, &uri, &send).await;
+        assert_eq!(errcode(&again), 0);
+        let outbox = get!(app, format!("/sim/wechat/outbox?openid={ALICE}")).await;
+        assert_eq!(outbox.as_array().unwrap().len(), 1, "{outbox}");
+        assert_eq!(outbox[0]["client_msg_id"], "onecard-reply-7");
+        let stats = get!(app, "/sim/wechat/stats").await;
+        assert_eq!(
+            (&stats["template_sent"], &stats["template_deduplicated"]),
+            (&json!(1), &json!(1))
+        );
     }
 }

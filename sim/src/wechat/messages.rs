@@ -279,7 +279,7 @@ mod tests {
         let stats = get!(app, "/sim/wechat/stats").await;
         assert_eq!(
             stats,
-            json!({"token_fetches":1,"custom_sent":7,"custom_refused":4,"template_sent":0,"template_refused":0,"mass_delivered":0})
+            json!({"token_fetches":1,"custom_sent":7,"custom_refused":4,"template_sent":0,"template_refused":0,"template_deduplicated":0,"mass_delivered":0})
         );
     }
 

@@ -165,6 +165,9 @@ pub struct WechatStats {
     pub custom_refused: u64,
     /// Template messages accepted (a deduplicated retry is not counted).
     pub template_sent: u64,
+    /// Template messages sent again with an openid + `client_msg_id` already delivered within
+    /// 10 minutes: answered with the first msgid, not delivered again.
+    pub template_deduplicated: u64,
     /// Template messages refused for the rate or the daily quota (45009).
     pub template_refused: u64,
     /// Messages delivered by mass sends (one per recipient).

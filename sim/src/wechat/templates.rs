@@ -38,9 +38,10 @@ impl WechatSim {
         st.template_dedup
             .retain(|_, (at, _)| now - *at < TEMPLATE_DEDUP_SECS);
         if let Some(id) = &client_msg_id
-            && let Some((_, msgid)) = st.template_dedup.get(&(openid.clone(), id.clone()))
+            && let Some(&(_, msgid)) = st.template_dedup.get(&(openid.clone(), id.clone()))
         {
-            return Ok(*msgid);
+            st.stats.template_deduplicated += 1;
+            return Ok(msgid);
         }
         if let Err(e) = self.mass.admit_template(&template_id, now) {
             st.stats.template_refused += 1;
