@@ -237,7 +237,7 @@ fn binding_get(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
         bank_name: Some(name.to_owned()),
         card_masked: Some(card_masked(&b)),
         holder_name_masked: Some(name_masked(&p.name)),
-        bound_at: Some(b.bound_at.to_string()),
+        bound_at: Some(b.bound_at),
     })
 }
 

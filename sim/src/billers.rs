@@ -16,9 +16,10 @@ use std::sync::Mutex;
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use super::campus::{Rng, local_date, rfc3339};
+use super::campus::{Rng, campus_time, local_date};
 use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
 use super::{SimState, lock, statement};
+use onecard_wire::domain::Fen;
 use onecard_wire::{
     self as wire, AmountRule, Biller, BillerCatalog, BillerLookup, BillerPay, BillerPayResult,
     BillerState, BillerStatement, BillerStatementRow, BillerTarget, ErrorCode, Location, Locations,
@@ -276,17 +277,17 @@ fn receivables(
                     id: format!("PH-{sno}"),
                     item: "学籍照片采集费".to_owned(),
                     amount_fen: 2_000,
-                    due: Some(format!("{}-12-31", chrono::Datelike::year(&today))),
+                    due: NaiveDate::from_ymd_opt(chrono::Datelike::year(&today), 12, 31),
                 });
             }
         }
         "library" => {
             if let Ok(loans) = super::public_data::loans_of(state, sno) {
-                for l in loans.items.iter().filter(|l| l.fine_fen > 0) {
+                for l in loans.items.iter().filter(|l| l.fine_fen > Fen(0)) {
                     out.push(Receivable {
                         id: format!("LIB-{}", l.barcode),
                         item: format!("《{}》逾期{}天罚款", l.title, l.overdue_days),
-                        amount_fen: l.fine_fen,
+                        amount_fen: l.fine_fen.fen(),
                         due: None,
                     });
                 }
@@ -421,7 +422,7 @@ fn result_of(key: &str, p: &Payment, now: i64) -> BillerPayResult {
         } else {
             BillerState::Accepted
         },
-        completed_at: done.then(|| rfc3339(p.completes_at)),
+        completed_at: done.then(|| campus_time(p.completes_at)),
         fail_reason: None,
     }
 }

@@ -10,8 +10,9 @@ use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde_json::Value;
 
 use super::SimState;
-use super::campus::{Campus, Person, PersonKind, Rng, campus_time, local_date, local_ts, rfc3339};
+use super::campus::{Campus, Person, PersonKind, Rng, campus_time, local_date, local_ts};
 use super::upstream::{Ctx, Op, OpError, OpResult, parse, range_too_long, to_value};
+use onecard_wire::domain::Fen;
 use onecard_wire::{
     self as wire, ErrorCode, Grade, Grades, GradesQuery, Lesson, Loan, Loans, Locker, Meeting,
     Meetings, MeetingsQuery, PersonRef, SignInStatus, Timetable, TimetableQuery,
@@ -379,7 +380,7 @@ fn timetable(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     items.sort_by_key(|l| (l.weekday, l.start_section));
     to_value(&Timetable {
         term: term.name(),
-        term_start: term.start().to_string(),
+        term_start: term.start(),
         week_no: week,
         items,
     })
@@ -449,14 +450,14 @@ pub(crate) fn loans_of(state: &SimState, sno: &str) -> Result<Loans, OpError> {
             barcode: format!("C{:07}", r.range(100_000, 9_999_999)),
             title: title.to_owned(),
             author: author.to_owned(),
-            borrowed_at: borrowed.to_string(),
-            due_at: due.to_string(),
+            borrowed_at: borrowed,
+            due_at: due,
             renew_count,
             overdue_days,
-            fine_fen: i64::from(overdue_days) * FINE_PER_DAY_FEN,
+            fine_fen: Fen(i64::from(overdue_days) * FINE_PER_DAY_FEN),
         });
     }
-    let total_fine_fen = items.iter().map(|l| l.fine_fen).sum();
+    let total_fine_fen = Fen(items.iter().map(|l| l.fine_fen.fen()).sum());
     Ok(Loans {
         items,
         total_fine_fen,
@@ -484,8 +485,8 @@ fn locker(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
                 "图书馆{}楼",
                 ["一", "二", "三", "四"][(floor - 1) as usize % 4]
             )),
-            assigned_at: Some((term.start() + Days::new(r.range(1, 10) as u64)).to_string()),
-            expires_at: Some(term.end().to_string()),
+            assigned_at: Some(term.start() + Days::new(r.range(1, 10) as u64)),
+            expires_at: Some(term.end()),
         }
     } else {
         Locker {
@@ -578,7 +579,7 @@ fn meetings(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
                     start: campus_time(start),
                     end: campus_time(end),
                     status,
-                    signed_at: signed_at.map(rfc3339),
+                    signed_at: signed_at.map(campus_time),
                 });
             }
         }

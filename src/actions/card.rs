@@ -277,8 +277,8 @@ fn card_info(input: ActionInput<'_>) -> ActionFuture<'_> {
             "name_masked": mask_name(&b.name),
             "status": status_label(&input, info.status)?,
             "card_type": info.card_type_name,
-            "issued": info.issue_date.format("%Y-%m-%d").to_string(),
-            "expires": info.expire_date.format("%Y-%m-%d").to_string(),
+            "issued": info.issue_date.to_string(),
+            "expires": info.expire_date.to_string(),
         })))
     })
 }

@@ -4,7 +4,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde_json::{Value, json};
 
 use super::support::{
-    adapters, argument, binding, label, parse_day, short_time, today, upstream, weekday_label, yuan,
+    adapters, argument, binding, label, parse_day, short_time, today, upstream, weekday_label,
 };
 use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput};
 use crate::wire::{Lesson, SignInStatus};
@@ -289,28 +289,26 @@ fn library_loans(input: ActionInput<'_>) -> ActionFuture<'_> {
         let mut items: Vec<Value> = Vec::new();
         let (mut overdue, mut due_soon) = (0, 0);
         let mut sorted = loans.items.clone();
-        sorted.sort_by(|a, b| a.due_at.cmp(&b.due_at));
+        sorted.sort_by_key(|l| l.due_at);
         for l in &sorted {
-            let due = NaiveDate::parse_from_str(&l.due_at, "%Y-%m-%d").ok();
-            let is_overdue = l.overdue_days > 0 || due.is_some_and(|d| d < today);
-            let soon =
-                !is_overdue && due.is_some_and(|d| d - today <= Duration::days(DUE_SOON_DAYS));
+            let is_overdue = l.overdue_days > 0 || l.due_at < today;
+            let soon = !is_overdue && l.due_at - today <= Duration::days(DUE_SOON_DAYS);
             overdue += usize::from(is_overdue);
             due_soon += usize::from(soon);
             items.push(json!({
                 "title": l.title,
-                "due_date": l.due_at,
+                "due_date": l.due_at.to_string(),
                 "overdue": is_overdue,
                 "overdue_days": l.overdue_days,
                 "due_soon": soon,
-                "fine_yuan": yuan(l.fine_fen),
+                "fine_yuan": l.fine_fen.yuan(),
             }));
         }
         Ok(ActionOutput::fields(json!({
             "count": items.len(),
             "overdue_count": overdue,
             "due_soon_count": due_soon,
-            "fine_yuan": yuan(loans.total_fine_fen),
+            "fine_yuan": loans.total_fine_fen.yuan(),
             "items": items,
         })))
     })
@@ -330,8 +328,8 @@ fn locker(input: ActionInput<'_>) -> ActionFuture<'_> {
         let items = vec![json!({
             "place": l.location.unwrap_or_default(),
             "box_no": l.locker_no.unwrap_or_default(),
-            "since": l.assigned_at.unwrap_or_default(),
-            "until": l.expires_at.unwrap_or_default(),
+            "since": l.assigned_at.map(|d| d.to_string()).unwrap_or_default(),
+            "until": l.expires_at.map(|d| d.to_string()).unwrap_or_default(),
         })];
         Ok(ActionOutput::fields(json!({ "count": 1, "items": items })))
     })

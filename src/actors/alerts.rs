@@ -288,14 +288,12 @@ impl AlertsConsumer {
                 }
             };
             for loan in loans.items {
-                let Ok(due) = chrono::NaiveDate::parse_from_str(&loan.due_at, "%Y-%m-%d") else {
-                    continue;
-                };
-                let days = (due - today).num_days();
+                let days = (loan.due_at - today).num_days();
                 if !(0..=LIBRARY_DUE_DAYS).contains(&days) {
                     continue;
                 }
-                let fields = json!({ "title": loan.title, "due": loan.due_at, "days": days });
+                let fields =
+                    json!({ "title": loan.title, "due": loan.due_at.to_string(), "days": days });
                 if let Some(reply) = self.render(AlertKind::LibraryDue, &fields) {
                     planned.push(PlannedAlert {
                         openid: openid.clone(),

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use chrono::Datelike;
-use onecard::domain::Fen;
 use onecard::store::orders::ManualClock;
 use onecard::wire::{Grades, Lesson, Loans, Locker, Meetings, SignInStatus, Timetable, paths};
 use serde_json::json;
@@ -399,11 +398,11 @@ async fn loans_reply(app: &TestApp, sno: &str) -> String {
     }
     let today = campus_today();
     let mut sorted = loans.items;
-    sorted.sort_by(|a, b| a.due_at.cmp(&b.due_at));
+    sorted.sort_by_key(|l| l.due_at);
     let (mut overdue_count, mut due_soon_count) = (0, 0);
     let mut items = Vec::new();
     for l in &sorted {
-        let due = chrono::NaiveDate::parse_from_str(&l.due_at, "%Y-%m-%d").unwrap();
+        let due = l.due_at;
         let overdue = l.overdue_days > 0 || due < today;
         let due_soon = !overdue && due - today <= chrono::Duration::days(3);
         // The same fields the action gives the template, on purpose: here they are worked out
@@ -416,7 +415,7 @@ async fn loans_reply(app: &TestApp, sno: &str) -> String {
             "overdue": overdue,
             "overdue_days": l.overdue_days,
             "due_soon": due_soon,
-            "fine_yuan": Fen(l.fine_fen).yuan().to_string(),
+            "fine_yuan": l.fine_fen.yuan(),
         }));
     }
     configured_reply_with(
@@ -425,7 +424,7 @@ async fn loans_reply(app: &TestApp, sno: &str) -> String {
             "count": items.len(),
             "overdue_count": overdue_count,
             "due_soon_count": due_soon_count,
-            "fine_yuan": Fen(loans.total_fine_fen).yuan().to_string(),
+            "fine_yuan": loans.total_fine_fen.yuan(),
             "items": items,
         }),
     )

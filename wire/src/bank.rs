@@ -2,6 +2,7 @@
 //! key, statement. Reversal (冲正) uses the card system's [`super::Reverse`] /
 //! [`super::ReverseResult`].
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::envelope::{Page, TradeState, default_page, default_page_size};
@@ -15,7 +16,8 @@ pub struct BankBinding {
     /// first 6 + last 4
     pub card_masked: Option<String>,
     pub holder_name_masked: Option<String>,
-    pub bound_at: Option<String>,
+    /// `YYYY-MM-DD` on the wire (a date despite the `_at`, as in v1 of the protocol)
+    pub bound_at: Option<NaiveDate>,
 }
 
 /// `bank/debit` (write)
@@ -79,4 +81,25 @@ pub struct BankStatement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_sha256: Option<String>,
     pub page: Page<BankStatementRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{refused, round_trip};
+
+    #[test]
+    fn a_bank_binding_dates_from_a_day() {
+        let json = r#"{"bound":true,"bank_code":"ICBC","bank_name":"中国工商银行","card_masked":"622202****1234","holder_name_masked":"张*","bound_at":"2025-09-05"}"#;
+        let b: BankBinding = round_trip(json);
+        assert_eq!(b.bound_at, NaiveDate::from_ymd_opt(2025, 9, 5));
+        round_trip::<BankBinding>(
+            r#"{"bound":false,"bank_code":null,"bank_name":null,"card_masked":null,"holder_name_masked":null,"bound_at":null}"#,
+        );
+        refused::<BankBinding>(
+            json,
+            "2025-09-05",
+            &["20250905", "2025-09-05T00:00:00+08:00"],
+        );
+    }
 }

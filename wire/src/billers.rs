@@ -1,6 +1,7 @@
 //! Body types of the billers (缴费: electricity, network, photo, library fines, exams,
 //! donations): catalog, locations, lookup, pay (idempotent by `out_trade_no`), query, statement.
 
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::envelope::Page;
@@ -62,7 +63,8 @@ pub struct Receivable {
     pub id: String,
     pub item: String,
     pub amount_fen: i64,
-    pub due: Option<String>,
+    /// `YYYY-MM-DD` on the wire
+    pub due: Option<NaiveDate>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,7 +118,8 @@ pub struct BillerPayResult {
     pub out_trade_no: String,
     pub biller_trade_no: Option<String>,
     pub state: BillerState,
-    pub completed_at: Option<String>,
+    /// RFC 3339 on the wire
+    pub completed_at: Option<DateTime<FixedOffset>>,
     pub fail_reason: Option<String>,
 }
 
@@ -143,4 +146,30 @@ pub struct BillerStatement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_sha256: Option<String>,
     pub page: Page<BillerStatementRow>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{refused, round_trip};
+
+    #[test]
+    fn a_receivable_is_due_on_a_date() {
+        let json = r#"{"target_id":"2025000001","display_name":"张三","remaining_kwh_hundredths":null,"balance_fen":null,"used_traffic_mb":null,"quota_mb":null,"receivables":[{"id":"PH-2025000001","item":"学籍照片采集费","amount_fen":2000,"due":"2025-12-31"},{"id":"LIB-C1234567","item":"《算法导论》逾期24天罚款","amount_fen":240,"due":null}],"text":""}"#;
+        let t: BillerTarget = round_trip(json);
+        assert_eq!(t.receivables[0].due, NaiveDate::from_ymd_opt(2025, 12, 31));
+        assert_eq!(t.receivables[1].due, None);
+        refused::<BillerTarget>(json, "2025-12-31", &["年底", "2025-12-31 23:59"]);
+    }
+
+    #[test]
+    fn a_payment_completes_at_a_time() {
+        let json = r#"{"out_trade_no":"O20251125ABCDEFGHJKMNC","biller_trade_no":"E20251125000001","state":"SUCCESS","completed_at":"2025-11-25T12:03:09+08:00","fail_reason":null}"#;
+        let p: BillerPayResult = round_trip(json);
+        assert_eq!(p.completed_at.map(|t| t.timestamp()), Some(1_764_043_389));
+        round_trip::<BillerPayResult>(
+            r#"{"out_trade_no":"O20251125ABCDEFGHJKMNC","biller_trade_no":"E20251125000001","state":"ACCEPTED","completed_at":null,"fail_reason":null}"#,
+        );
+        refused::<BillerPayResult>(json, "2025-11-25T12:03:09+08:00", &["刚刚", "2025-11-25"]);
+    }
 }

@@ -60,8 +60,8 @@ pub struct Account {
     pub status: CardStatus,
     pub flags: CardFlags,
     pub dept: String,
-    /// `YYYY-MM-DD`
-    pub expire_date: String,
+    /// `YYYY-MM-DD` on the wire
+    pub expire_date: NaiveDate,
     /// phone on file, already masked by the card system (`138****1234`); absent if none
     pub phone_masked: Option<String>,
     pub card_no: String,
@@ -273,8 +273,8 @@ pub struct ReportLoss {
 pub struct LossResult {
     pub trade_no: String,
     pub status: CardStatus,
-    /// RFC 3339; offline terminals honour the loss from this moment
-    pub effective_at: String,
+    /// RFC 3339 on the wire; offline terminals honour the loss from this moment
+    pub effective_at: DateTime<FixedOffset>,
 }
 
 /// `card/cancel_loss` (write)
@@ -478,18 +478,30 @@ pub struct DailyRecords {
 
 #[cfg(test)]
 mod tests {
+    use chrono::NaiveDate;
+
     use crate::domain::Fen;
+    use crate::test_support::{refused, round_trip};
     use crate::*;
 
-    /// Parses `json` (compact, fields in the order the simulator writes them) and asserts it
-    /// goes back on the wire byte for byte.
-    pub(crate) fn round_trip<T>(json: &str) -> T
-    where
-        T: serde::de::DeserializeOwned + serde::Serialize,
-    {
-        let parsed: T = serde_json::from_str(json).unwrap();
-        assert_eq!(serde_json::to_string(&parsed).unwrap(), json);
-        parsed
+    #[test]
+    fn an_account_expires_on_a_date() {
+        let json = r#"{"account":"42940","sno":"2025000001","name":"张三","cust_type":"40","cust_type_name":"本科","card_type":"1","card_type_name":"正式卡","status":"normal","flags":{"lost":false,"frozen":false,"expired":false,"dormant":false},"dept":"计算机科学与技术学院","expire_date":"2028-07-01","phone_masked":"138****0001","card_no":"100042940","card_no_display":"42940"}"#;
+        let a: Account = round_trip(json);
+        assert_eq!(a.expire_date, NaiveDate::from_ymd_opt(2028, 7, 1).unwrap());
+        refused::<Account>(json, "2028-07-01", &["2028-02-30", "07/01/2028"]);
+    }
+
+    #[test]
+    fn a_loss_takes_effect_at_a_time() {
+        let json = r#"{"trade_no":"L20251125000007","status":"lost","effective_at":"2025-11-25T12:15:00+08:00"}"#;
+        let l: LossResult = round_trip(json);
+        assert_eq!(l.effective_at.timestamp(), 1_764_044_100);
+        refused::<LossResult>(
+            json,
+            "2025-11-25T12:15:00+08:00",
+            &["2025-11-25 12:15", "", "12:15"],
+        );
     }
 
     #[test]

@@ -113,3 +113,30 @@ pub mod paths {
     // health (unsigned, no envelope requirement beyond code 0)
     pub const HEALTH: &str = "/api/v1/health";
 }
+
+/// What the wire types' tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// Parses `json` (compact, fields in the order the simulator writes them) and asserts it
+    /// goes back on the wire byte for byte.
+    pub fn round_trip<T>(json: &str) -> T
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize,
+    {
+        let parsed: T = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&parsed).unwrap(), json);
+        parsed
+    }
+
+    /// `json` with `good` replaced by each of `bad` is not the protocol: reading it fails.
+    pub fn refused<T: serde::de::DeserializeOwned>(json: &str, good: &str, bad: &[&str]) {
+        assert!(json.contains(good), "{good} is not in {json}");
+        for bad in bad {
+            let broken = json.replace(good, bad);
+            assert!(
+                serde_json::from_str::<T>(&broken).is_err(),
+                "{bad} was read"
+            );
+        }
+    }
+}

@@ -34,7 +34,7 @@ pub(super) fn wire_account(
         status: live.status(),
         flags: flags(live, c, today),
         dept: p.dept.clone(),
-        expire_date: c.expire_date.to_string(),
+        expire_date: c.expire_date,
         phone_masked: p.phone.as_deref().map(crate::campus::mask_phone),
         card_no: c.card_no.clone(),
         card_no_display: c.card_no_display.clone(),

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::LOSS_EFFECTIVE_AFTER_SECS;
 use super::accounts::check_password;
 use super::state::{live_mut, not_found, record_trade, sim};
-use crate::campus::{campus_time, rfc3339};
+use crate::campus::campus_time;
 use crate::upstream::{Ctx, OpResult, parse, to_value};
 use crate::{SimState, lock};
 use onecard_wire::{
@@ -42,7 +42,7 @@ pub(super) fn report_loss(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
     to_value(&LossResult {
         trade_no: trade.trade_no,
         status: CardStatus::Lost,
-        effective_at: rfc3339(ctx.now + LOSS_EFFECTIVE_AFTER_SECS),
+        effective_at: campus_time(ctx.now + LOSS_EFFECTIVE_AFTER_SECS),
     })
 }
 
@@ -85,7 +85,7 @@ pub(super) fn cancel_loss(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
     to_value(&LossResult {
         trade_no: trade.trade_no,
         status,
-        effective_at: rfc3339(ctx.now + LOSS_EFFECTIVE_AFTER_SECS),
+        effective_at: campus_time(ctx.now + LOSS_EFFECTIVE_AFTER_SECS),
     })
 }
 

@@ -12,6 +12,7 @@ use super::super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutp
 use super::{
     CONFIRM_STEP, Offer, amount_within, billers_of, catalog_entry, confirm, new_order_id, offer,
 };
+use crate::domain::Fen;
 use crate::wire::{ErrorCode, LocationsQuery};
 
 const PAY_FIELDS: &[&str] = &[];
@@ -387,7 +388,7 @@ async fn receivables_offer(
     let items: Vec<Value> = found
         .receivables
         .iter()
-        .map(|r| json!({ "item": r.item, "amount_yuan": yuan(r.amount_fen), "due": r.due.clone().unwrap_or_default() }))
+        .map(|r| json!({ "item": r.item, "amount_yuan": yuan(r.amount_fen), "due": r.due.map(|d| d.to_string()).unwrap_or_default() }))
         .collect();
     let offered = Offer {
         order_id: new_order_id(input),
@@ -440,7 +441,7 @@ fn library_fine(input: ActionInput<'_>) -> ActionFuture<'_> {
         let fined: Vec<_> = loans
             .items
             .iter()
-            .filter(|l| l.fine_fen > 0)
+            .filter(|l| l.fine_fen > Fen(0))
             .filter_map(|l| {
                 let id = format!("LIB-{}", l.barcode);
                 open.receivables
@@ -453,10 +454,10 @@ fn library_fine(input: ActionInput<'_>) -> ActionFuture<'_> {
             return Ok(ActionOutput::message("pay.library.none", json!({})));
         }
         let biller = catalog_entry(&input, "library").await?;
-        let total: i64 = fined.iter().map(|(_, l)| l.fine_fen).sum();
+        let total: i64 = fined.iter().map(|(_, l)| l.fine_fen.fen()).sum();
         let items: Vec<Value> = fined
             .iter()
-            .map(|(_, l)| json!({ "title": l.title, "overdue_days": l.overdue_days, "amount_yuan": yuan(l.fine_fen) }))
+            .map(|(_, l)| json!({ "title": l.title, "overdue_days": l.overdue_days, "amount_yuan": l.fine_fen.yuan() }))
             .collect();
         let offered = Offer {
             order_id: new_order_id(&input),
