@@ -61,7 +61,7 @@ async fn a_message_to_another_account_is_refused() {
     // Addressed to us, the same message is answered.
     msg.to_user = ORIGINAL_ID.into();
     let ex = app.wx.send(&msg).await.unwrap();
-    assert_eq!(ex.status, 200, "{}", ex.body);
+    assert_eq!((ex.status, text_of(&ex)), (200, help_text()));
 }
 
 #[tokio::test]
@@ -97,14 +97,7 @@ async fn compatible_mode_answers_the_encrypted_message_not_the_plaintext_copy() 
     let (status, sealed) = app.post_raw(&query, compat_body.clone()).await;
     assert_eq!(status, 200, "{sealed}");
     let reply = app.wx.platform().open_reply(&sealed).unwrap().unwrap();
-    assert!(
-        reply.contains(&format!("<ToUserName><![CDATA[{sender}]]></ToUserName>")),
-        "{reply}"
-    );
-    assert!(
-        reply.contains(&format!("<Content><![CDATA[{expected}]]></Content>")),
-        "{reply}"
-    );
+    assert_passive_text(&reply, &sender, &expected);
 
     // In safe mode (the default with a key) the compatible layout is refused outright.
     let safe = spawn_app();
@@ -126,6 +119,9 @@ async fn safe_mode_is_the_default_with_a_key_and_plaintext_is_refused() {
     );
     assert_eq!(app.say(&user, "帮助").await, help_text());
 }
+
+/// What 「慢10」 answers first (the slow rule's first reply).
+const SLOW_10_MS: &str = "慢慢来：10 毫秒";
 
 /// Plain mode (no EncodingAESKey) with the slow echo action, which counts its runs.
 fn plain_slow_app() -> TestApp {
@@ -149,10 +145,7 @@ async fn a_logged_signature_with_another_body_is_refused_and_the_same_body_is_a_
         .seal_inbound(&genuine, false, now, "80211", &sender);
     let (status, reply) = app.post_raw(&query, body.clone()).await;
     assert_eq!(status, 200, "{reply}");
-    assert!(
-        reply.contains("<Content><![CDATA[慢慢来：10 毫秒]]></Content>"),
-        "{reply}"
-    );
+    assert_passive_text(&reply, &sender, SLOW_10_MS);
 
     // Someone who read the URL in a proxy log posts their own body under it.
     let forged = app.wx_plain.text_message(&victim, "慢20").to_xml();
@@ -162,11 +155,7 @@ async fn a_logged_signature_with_another_body_is_refused_and_the_same_body_is_a_
 
     // The same body again is a retry: the remembered answer, the action not run again.
     let (status, again) = app.post_raw(&query, body).await;
-    assert_eq!(status, 200, "{again}");
-    assert!(
-        again.contains("<Content><![CDATA[慢慢来：10 毫秒]]></Content>"),
-        "{again}"
-    );
+    assert_eq!((status, again.as_str()), (200, reply.as_str()));
     assert_eq!(slow_calls(&sender), 1);
 }
 
@@ -195,7 +184,7 @@ async fn a_byte_for_byte_replay_after_the_dedup_window_does_not_run_the_action_a
     let (status, first) = app.post_raw(&query, body.clone()).await;
     assert_eq!(status, 200, "{first}");
     let open = |sealed: &str| app.wx.platform().open_reply(sealed).unwrap().unwrap();
-    assert!(open(&first).contains("<Content><![CDATA[慢慢来：10 毫秒]]></Content>"));
+    assert_passive_text(&open(&first), &user, SLOW_10_MS);
     assert_eq!(slow_calls(&user), 1);
 
     // Past the dedup window, still inside the timestamp window: the replay is recognised (its

@@ -8,7 +8,7 @@ use onecard::wechat::api::ApiClient;
 use crate::helpers::*;
 
 async fn sim_stats(app: &TestApp) -> serde_json::Value {
-    app.get("/sim/wechat/stats").await.json().await.unwrap()
+    app.get_json("/sim/wechat/stats").await
 }
 
 /// Many late replies at once after WeChat expired the token: one refresh, not a storm.
@@ -24,13 +24,8 @@ async fn an_expired_access_token_is_refreshed_once_for_many_pushes() {
     assert_eq!(before, 1);
     let refreshes_before = app.metric(refreshes).await;
     // WeChat invalidates it (42001 on the next call).
-    let r = app
-        .http
-        .post(format!("{}/sim/wechat/expire_tokens", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    app.sim_act("/sim/wechat/expire_tokens", serde_json::json!({}))
+        .await;
     let users: Vec<String> = (0..8).map(|i| openid(&format!("storm{i}"))).collect();
     let sends = users.iter().map(|u| app.wx.text(u, "慢300"));
     for ex in futures_util::future::join_all(sends).await {
@@ -74,7 +69,11 @@ async fn rotated_token_and_aes_key_keep_working_during_the_switch() {
     let stranger =
         onecard::chat::WeChatClient::new(&app.base, "sometoken", Some(NEW_KEY), APP_ID, true)
             .unwrap();
-    assert!((400..500).contains(&stranger.text(&user, "帮助").await.unwrap().status));
+    let refused = stranger.text(&user, "帮助").await.unwrap();
+    assert_eq!(
+        (refused.status, refused.body.as_str()),
+        (403, "bad msg_signature")
+    );
 }
 
 #[tokio::test]
@@ -92,7 +91,7 @@ async fn the_menu_is_validated_and_pushed_through_the_api() {
     api.create_menu(&token.token, &menu.to_wechat_json())
         .await
         .unwrap();
-    let stored: serde_json::Value = app.get("/sim/wechat/menu").await.json().await.unwrap();
+    let stored = app.get_json("/sim/wechat/menu").await;
     assert_eq!(stored["button"].as_array().unwrap().len(), 3, "{stored}");
     // Every click key of the menu is answered by a rule of its own: neither the default reply
     // nor its hint.
@@ -118,14 +117,36 @@ async fn the_menu_is_validated_and_pushed_through_the_api() {
 #[tokio::test]
 async fn doctor_passes_a_correct_callback_and_explains_a_wrong_token() {
     let app = spawn_app();
+    let url = format!("{}/wechat", app.base);
+    let port = url.split(':').nth(2).unwrap().trim_end_matches("/wechat");
     let mut settings = demo_settings(&Overrides::default());
-    let report = onecard::doctor::diagnose(&format!("{}/wechat", app.base), &settings.wechat).await;
-    assert!(report.ok, "{}", report.lines.join("\n"));
-    settings.wechat.token = "wrongtoken".into();
-    let report = onecard::doctor::diagnose(&format!("{}/wechat", app.base), &settings.wechat).await;
-    assert!(!report.ok);
+    // What every run says first: the test's port is not one WeChat calls.
+    let opening = format!(
+        "checking {url} as WeChat would (app_id {APP_ID})\n  warn  port {port}: WeChat only calls ports 80 and 443; put a proxy in front\n  ok    messages must be addressed to {ORIGINAL_ID}\n"
+    );
+
+    let report = onecard::doctor::diagnose(&url, &settings.wechat).await;
     let text = report.lines.join("\n");
-    assert!(text.contains("Token"), "{text}");
+    assert!(report.ok, "{text}");
+    let passed = "  ok    URL verification: echostr echoed exactly\n  ok    forged signatures are refused\n  ok    signed safe-mode message accepted in ";
+    let [_ms] = whole_match(
+        &format!(
+            r"{}(\d+){}",
+            regex::escape(&format!("{opening}{passed}")),
+            regex::escape(" ms, reply decrypted and verified")
+        ),
+        &text,
+    );
+
+    settings.wechat.token = "wrongtoken".into();
+    let report = onecard::doctor::diagnose(&url, &settings.wechat).await;
+    assert!(!report.ok);
+    assert_eq!(
+        report.lines.join("\n"),
+        format!(
+            "{opening}  FAIL  URL verification refused (403 \"bad signature\"): the Token configured on the server differs from this one, or the server's clock is off\n  ok    forged signatures are refused\n  FAIL  signed message refused: HTTP 403 \"bad msg_signature\" — Token or EncodingAESKey differs between WeChat and the server"
+        )
+    );
 }
 
 #[tokio::test]

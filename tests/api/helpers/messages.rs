@@ -147,3 +147,19 @@ pub fn whole_match<const N: usize>(pattern: &str, text: &str) -> [String; N] {
         .unwrap_or_else(|| panic!("{text:?}\ndoes not match\n{pattern}"));
     std::array::from_fn(|i| caps[i + 1].to_owned())
 }
+
+/// Check that `xml` is the whole plaintext passive reply of `text` to `user` from our account
+/// (WeChat's layout, docs/wechat-protocol.md); only its CreateTime is left open.
+pub fn assert_passive_text(xml: &str, user: &str, text: &str) {
+    let head = format!(
+        "<xml>\n<ToUserName><![CDATA[{user}]]></ToUserName>\n<FromUserName><![CDATA[{}]]></FromUserName>\n<CreateTime>",
+        super::ORIGINAL_ID
+    );
+    let tail = format!(
+        "</CreateTime>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[{text}]]></Content>\n</xml>"
+    );
+    let [_create_time] = whole_match(
+        &format!(r"{}(\d+){}", regex::escape(&head), regex::escape(&tail)),
+        xml,
+    );
+}
