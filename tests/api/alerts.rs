@@ -132,10 +132,7 @@ async fn holder_with_a_loan_due_soon(app: &TestApp) -> (String, Vec<(String, Str
 
 #[tokio::test]
 async fn each_alert_type_fires_once_from_transactions_in_the_card_simulator() {
-    let app = spawn_app_with(TestOptions {
-        settings: quick_alerts,
-        ..TestOptions::default()
-    });
+    let app = spawn_app_with_settings(quick_alerts);
     let (sno, due_soon) = holder_with_a_loan_due_soon(&app).await;
     let user = openid("alerts");
     app.bind(&user, &sno).await;
@@ -258,10 +255,7 @@ async fn holder_with(app: &TestApp, fen: i64) -> String {
 
 #[tokio::test]
 async fn a_large_payment_alert_sent_as_a_template_says_how_to_report_the_loss_in_plain_text() {
-    let app = spawn_app_with(TestOptions {
-        settings: quick_alerts,
-        ..TestOptions::default()
-    });
+    let app = spawn_app_with_settings(quick_alerts);
     let sno = holder_with(&app, 1000).await;
     let user = openid("alerttpl");
     app.bind(&user, &sno).await;

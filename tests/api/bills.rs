@@ -10,7 +10,7 @@ use onecard::settings::Settings;
 use onecard::wire::TxType;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestOptions, can_bind, openid, spawn_app_with};
+use crate::helpers::{TestApp, can_bind, openid, spawn_app_with_settings};
 
 const COHORT_MIN: usize = 3;
 
@@ -35,10 +35,7 @@ fn with_bills(s: &mut Settings) {
 }
 
 fn app() -> TestApp {
-    spawn_app_with(TestOptions {
-        settings: with_bills,
-        ..TestOptions::default()
-    })
+    spawn_app_with_settings(with_bills)
 }
 
 /// The category the test's settings put a transaction in (None = 其他).

@@ -27,10 +27,7 @@ async fn url_verification_echoes_echostr_and_refuses_a_forged_signature() {
 
 /// An app configured without an EncodingAESKey: plain mode.
 fn plain_app() -> TestApp {
-    spawn_app_with(TestOptions {
-        settings: plaintext_mode,
-        ..TestOptions::default()
-    })
+    spawn_app_with_settings(plaintext_mode)
 }
 
 #[tokio::test]

@@ -14,13 +14,6 @@ const ZHANG_SAN: &str = "2024000001";
 /// 李四: 100 元 waiting in 过渡余额 from before (docs/upstream-api.md demo people).
 const LI_SI: &str = "2024000002";
 
-fn claim_app(settings: fn(&mut Settings)) -> TestApp {
-    spawn_app_with(TestOptions {
-        settings,
-        ..TestOptions::default()
-    })
-}
-
 fn on_request(s: &mut Settings) {
     fast_orders(s);
     s.orders.topup.claim = ClaimMode::OnRequest;
@@ -41,12 +34,13 @@ fn waiting_to_be_claimed(id: &str, card_fen: i64, pending_fen: i64) -> String {
     )
 }
 
-async fn claimed(app: &TestApp, sno: &str, claimed_fen: i64, balance_fen: i64) -> String {
+/// What 「领取」 answers when it claims all that is pending for someone who holds `loaded`.
+async fn claimed_all(app: &TestApp, sno: &str, loaded: Holdings) -> String {
     format!(
         "成功领取 {} 元过渡余额到您的校园卡（{}），当前余额 {} 元，可以直接使用。",
-        yuan(claimed_fen),
+        yuan(loaded.pending_fen),
         app.masked_card(sno).await,
-        yuan(balance_fen)
+        yuan(loaded.card_fen + loaded.pending_fen)
     )
 }
 
@@ -60,9 +54,8 @@ async fn nothing_pending(app: &TestApp, sno: &str, balance_fen: i64) -> String {
 
 #[tokio::test]
 async fn claiming_on_request_moves_exactly_what_was_pending_and_a_second_claim_finds_nothing() {
-    let app = claim_app(on_request);
-    let user = bound_user(&app, "claim", ZHANG_SAN).await;
-    let before = app.holdings(ZHANG_SAN).await;
+    let app = spawn_app_with_settings(on_request);
+    let (user, before) = bound_holder(&app, "claim", ZHANG_SAN).await;
 
     let (id, told) = app.top_up_50(&user).await;
     assert_eq!(
@@ -74,13 +67,7 @@ async fn claiming_on_request_moves_exactly_what_was_pending_and_a_second_claim_f
 
     assert_eq!(
         app.say(&user, "领取").await,
-        claimed(
-            &app,
-            ZHANG_SAN,
-            loaded.pending_fen,
-            loaded.card_fen + loaded.pending_fen
-        )
-        .await
+        claimed_all(&app, ZHANG_SAN, loaded).await
     );
     let after = app.holdings(ZHANG_SAN).await;
     assert_eq!(
@@ -102,9 +89,8 @@ async fn claiming_on_request_moves_exactly_what_was_pending_and_a_second_claim_f
 #[tokio::test]
 async fn an_automatic_claim_after_a_top_up_leaves_nothing_pending_and_tells_the_spendable_balance()
 {
-    let app = claim_app(automatic);
-    let user = bound_user(&app, "auto", ZHANG_SAN).await;
-    let before = app.holdings(ZHANG_SAN).await;
+    let app = spawn_app_with_settings(automatic);
+    let (user, before) = bound_holder(&app, "auto", ZHANG_SAN).await;
 
     let (id, told) = app.top_up_50(&user).await;
     // everything that was pending is claimed with the new load
@@ -132,9 +118,8 @@ async fn an_automatic_claim_after_a_top_up_leaves_nothing_pending_and_tells_the_
 
 #[tokio::test]
 async fn a_claim_that_fails_after_the_load_leaves_the_top_up_succeeded_and_the_money_pending() {
-    let app = claim_app(automatic);
-    let user = bound_user(&app, "claimfail", ZHANG_SAN).await;
-    let before = app.holdings(ZHANG_SAN).await;
+    let app = spawn_app_with_settings(automatic);
+    let (user, before) = bound_holder(&app, "claimfail", ZHANG_SAN).await;
     app.set_faults(
         "card",
         json!({"error_rate": 1.0, "ops": ["card/load/claim"]}),
@@ -158,19 +143,13 @@ async fn a_claim_that_fails_after_the_load_leaves_the_top_up_succeeded_and_the_m
     app.set_faults("card", json!({})).await;
     assert_eq!(
         app.say(&user, "领取").await,
-        claimed(
-            &app,
-            ZHANG_SAN,
-            loaded.pending_fen,
-            loaded.card_fen + loaded.pending_fen
-        )
-        .await
+        claimed_all(&app, ZHANG_SAN, loaded).await
     );
 }
 
 #[tokio::test]
 async fn a_lost_card_cannot_claim_and_its_pending_money_stays_on_the_account() {
-    let app = claim_app(on_request);
+    let app = spawn_app_with_settings(on_request);
     let user = bound_user(&app, "lostclaim", LI_SI).await;
     app.say(&user, "挂失").await;
     app.say(&user, "确认").await;

@@ -66,9 +66,8 @@ async fn a_message_to_another_account_is_refused() {
 
 #[tokio::test]
 async fn compatible_mode_answers_the_encrypted_message_not_the_plaintext_copy() {
-    let app = spawn_app_with(TestOptions {
-        settings: |s| s.wechat.mode = Some(onecard::wechat::EncryptionMode::Compatible),
-        ..TestOptions::default()
+    let app = spawn_app_with_settings(|s| {
+        s.wechat.mode = Some(onecard::wechat::EncryptionMode::Compatible)
     });
     let (sender, victim) = (openid("compat"), openid("compatvictim"));
     let expected = app.say(&sender, "帮助").await;

@@ -15,13 +15,10 @@ const ZHANG_SAN: &str = "2024000001";
 
 /// [`fast_orders`], giving up after two failed sends per step.
 fn money_app() -> TestApp {
-    spawn_app_with(TestOptions {
-        settings: |s| {
-            fast_orders(s);
-            s.orders.topup.credit_attempts = 2;
-            s.orders.topup.reverse_attempts = 2;
-        },
-        ..TestOptions::default()
+    spawn_app_with_settings(|s| {
+        fast_orders(s);
+        s.orders.topup.credit_attempts = 2;
+        s.orders.topup.reverse_attempts = 2;
     })
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use onecard::settings::Settings;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestOptions, openid, spawn_app_with};
+use crate::helpers::{TestApp, openid, spawn_app_with_settings};
 
 /// How long an order may take to reach its end on a loaded machine.
 pub const ORDER_WAIT: Duration = Duration::from_secs(30);
@@ -26,10 +26,7 @@ pub fn fast_orders(s: &mut Settings) {
 
 /// The demo app with [`fast_orders`].
 pub fn fast_orders_app() -> TestApp {
-    spawn_app_with(TestOptions {
-        settings: fast_orders,
-        ..TestOptions::default()
-    })
+    spawn_app_with_settings(fast_orders)
 }
 
 /// A fresh user (`tag` names it in logs) bound to `sno` through the real dialog.
@@ -37,6 +34,13 @@ pub async fn bound_user(app: &TestApp, tag: &str, sno: &str) -> String {
     let user = openid(tag);
     app.bind(&user, sno).await;
     user
+}
+
+/// [`bound_user`], and what `sno` holds before any money moves.
+pub async fn bound_holder(app: &TestApp, tag: &str, sno: &str) -> (String, Holdings) {
+    let user = bound_user(app, tag, sno).await;
+    let before = app.holdings(sno).await;
+    (user, before)
 }
 
 /// Fen as replies print yuan: `12.30`.

@@ -8,7 +8,7 @@ use onecard::adapters::UpstreamConfig;
 use onecard::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::helpers::{DEFAULT_REPLY, TestApp, TestOptions, spawn_app_with, text_of, whole_match};
+use crate::helpers::{DEFAULT_REPLY, TestApp, spawn_app_with_settings, text_of, whole_match};
 use crate::money_helpers::*;
 
 /// The billers configured, card payments up to 50 元 without the card password, and
@@ -25,22 +25,14 @@ fn with_billers(s: &mut Settings) {
 }
 
 fn payments_app() -> TestApp {
-    spawn_app_with(TestOptions {
-        settings: with_billers,
-        ..TestOptions::default()
-    })
+    spawn_app_with_settings(with_billers)
 }
 
 impl TestApp {
     /// The payments the billers hold for one biller and target.
     async fn biller_payments(&self, biller: &str, target: &str) -> Vec<Value> {
-        self.get(&format!(
-            "/sim/billers/payments?biller_id={biller}&target_id={target}"
-        ))
-        .await
-        .json()
-        .await
-        .unwrap()
+        let path = format!("/sim/billers/payments?biller_id={biller}&target_id={target}");
+        serde_json::from_value(self.get_json(&path).await).unwrap()
     }
 }
 
@@ -48,9 +40,13 @@ impl TestApp {
 async fn network_fee_package_is_paid_from_the_card_and_the_result_pushed() {
     let app = payments_app();
     let sno = "2024000001";
-    let user = bound_user(&app, "net", sno).await;
+    let (
+        user,
+        Holdings {
+            card_fen: before, ..
+        },
+    ) = bound_holder(&app, "net", sno).await;
     let card = app.masked_card(sno).await;
-    let before = app.card_balance(sno).await;
     // the campus network's account: its balance and this month's traffic vary by person
     let asked = app.say(&user, "网费").await;
     let [net_before] = whole_match(
@@ -153,8 +149,12 @@ async fn electricity_offer(app: &TestApp, user: &str, amount: &str) -> Electrici
 async fn electricity_shows_remaining_kwh_and_is_pushed_when_the_meter_is_credited() {
     let app = payments_app();
     let sno = "2024000001";
-    let user = bound_user(&app, "elec", sno).await;
-    let before = app.card_balance(sno).await;
+    let (
+        user,
+        Holdings {
+            card_fen: before, ..
+        },
+    ) = bound_holder(&app, "elec", sno).await;
     let card = app.masked_card(sno).await;
     let ElectricityOffer { room, kwh, offer } = electricity_offer(&app, &user, "5.6").await;
     assert_eq!(
@@ -198,8 +198,12 @@ async fn electricity_shows_remaining_kwh_and_is_pushed_when_the_meter_is_credite
 async fn a_meter_that_goes_offline_after_the_debit_gets_the_money_refunded_to_the_fen() {
     let app = payments_app();
     let sno = "2024000001";
-    let user = bound_user(&app, "offline", sno).await;
-    let before = app.card_balance(sno).await;
+    let (
+        user,
+        Holdings {
+            card_fen: before, ..
+        },
+    ) = bound_holder(&app, "offline", sno).await;
     let room = electricity_offer(&app, &user, "10").await.room;
     // the collector loses the network between the offer and the 「确认」
     app.sim_act(
@@ -225,8 +229,12 @@ async fn a_meter_that_goes_offline_after_the_debit_gets_the_money_refunded_to_th
 async fn a_replayed_or_repeated_confirmation_creates_one_order() {
     let app = payments_app();
     let sno = "2024000001";
-    let user = bound_user(&app, "twice", sno).await;
-    let before = app.card_balance(sno).await;
+    let (
+        user,
+        Holdings {
+            card_fen: before, ..
+        },
+    ) = bound_holder(&app, "twice", sno).await;
     app.say(&user, "网费").await;
     app.say(&user, "1").await;
     let confirm = app.wx.text_message(&user, "确认");
@@ -298,8 +306,12 @@ async fn photo_fee_short_balance_is_refused_then_paid_once_after_claiming() {
 async fn exam_fee_is_paid_once_and_a_lost_card_cannot_pay() {
     let app = payments_app();
     let sno = "2024000001";
-    let user = bound_user(&app, "exam", sno).await;
-    let before = app.card_balance(sno).await;
+    let (
+        user,
+        Holdings {
+            card_fen: before, ..
+        },
+    ) = bound_holder(&app, "exam", sno).await;
     let card = app.masked_card(sno).await;
     assert_eq!(
         app.say(&user, "考试费").await,
@@ -331,9 +343,13 @@ async fn exam_fee_is_paid_once_and_a_lost_card_cannot_pay() {
 async fn donation_below_the_minimum_is_asked_again_and_the_message_reaches_the_fund() {
     let app = payments_app();
     let sno = "2024000001";
-    let user = bound_user(&app, "donor", sno).await;
+    let (
+        user,
+        Holdings {
+            card_fen: before, ..
+        },
+    ) = bound_holder(&app, "donor", sno).await;
     let card = app.masked_card(sno).await;
-    let before = app.card_balance(sno).await;
     assert_eq!(
         app.say(&user, "捐赠").await,
         "感谢您对母校的支持！请选择捐赠项目，回复序号：\n1. 图书馆建设基金\n2. 奖助学金基金\n回复「取消」可退出。"
@@ -381,12 +397,7 @@ async fn library_fines_from_the_public_data_store_are_paid_from_the_card_and_the
     // 陈晓雨 has overdue loans; the amounts are the library's, as the public data store has them
     let sno = "2025000005";
     let user = bound_user(&app, "library", sno).await;
-    let loans: Value = app
-        .get(&format!("/sim/data/loans/{sno}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let loans = app.get_json(&format!("/sim/data/loans/{sno}")).await;
     let fined: Vec<&Value> = loans["items"]
         .as_array()
         .unwrap()
@@ -469,16 +480,17 @@ async fn library_fines_from_the_public_data_store_are_paid_from_the_card_and_the
 #[actix_web::test]
 async fn a_confirmed_payment_is_taken_up_at_once_even_when_the_worker_polls_rarely() {
     // the worker looks for due tasks only every 10 minutes: the 「确认」 itself wakes it
-    let app = spawn_app_with(TestOptions {
-        settings: |s| {
-            with_billers(s);
-            s.orders.poll_ms = 600_000;
-        },
-        ..TestOptions::default()
+    let app = spawn_app_with_settings(|s| {
+        with_billers(s);
+        s.orders.poll_ms = 600_000;
     });
     let sno = "2024000001";
-    let user = bound_user(&app, "wake", sno).await;
-    let before = app.card_balance(sno).await;
+    let (
+        user,
+        Holdings {
+            card_fen: before, ..
+        },
+    ) = bound_holder(&app, "wake", sno).await;
     app.say(&user, "网费").await;
     app.say(&user, "1").await;
     let (id, told) = app.confirm_to_the_end(&user).await;

@@ -48,14 +48,11 @@ async fn an_expired_access_token_is_refreshed_once_for_many_pushes() {
 async fn rotated_token_and_aes_key_keep_working_during_the_switch() {
     const NEW_TOKEN: &str = "rotatedtoken2026";
     const NEW_KEY: &str = "Zx9wV8uT7sR6qP5oN4mL3kJ2iH1gF0eDcBa98765432";
-    let app = spawn_app_with(TestOptions {
-        settings: |s| {
-            s.wechat.previous_token = s.wechat.token.clone();
-            s.wechat.previous_encoding_aes_key = s.wechat.encoding_aes_key.clone();
-            s.wechat.token = NEW_TOKEN.into();
-            s.wechat.encoding_aes_key = NEW_KEY.into();
-        },
-        ..TestOptions::default()
+    let app = spawn_app_with_settings(|s| {
+        s.wechat.previous_token = s.wechat.token.clone();
+        s.wechat.previous_encoding_aes_key = s.wechat.encoding_aes_key.clone();
+        s.wechat.token = NEW_TOKEN.into();
+        s.wechat.encoding_aes_key = NEW_KEY.into();
     });
     let user = openid("rotate");
     // WeChat still signing and encrypting with the old values.

@@ -348,10 +348,7 @@ async fn a_slow_card_system_is_answered_success_and_the_balance_pushed() {
 
 #[tokio::test]
 async fn per_user_rate_limit_answers_politely() {
-    let app = spawn_app_with(TestOptions {
-        settings: |s| s.sessions.user_burst = 10,
-        ..TestOptions::default()
-    });
+    let app = spawn_app_with_settings(|s| s.sessions.user_burst = 10);
     let user = openid("flood");
     let (help, slow_down) = (help_text(), message("rate.limited", json!({})));
     let mut replies = Vec::new();

@@ -283,10 +283,8 @@ async fn a_tickets_full_life_with_a_photo_and_every_operator_change_pushed() {
 
 #[tokio::test]
 async fn operator_updates_beyond_the_window_go_as_template_messages() {
-    let app = spawn_app_with(TestOptions {
-        settings: |s| s.wechat.fallback_template_id = "TPL-repair-update".into(),
-        ..TestOptions::default()
-    });
+    let app =
+        spawn_app_with_settings(|s| s.wechat.fallback_template_id = "TPL-repair-update".into());
     let user = openid("ticketwindow");
     let no = app.file_ticket(&user, "5", "东门闸机", None).await;
     // WeChat allows 5 customer-service messages after the user's last message; the 6th
@@ -309,10 +307,7 @@ async fn operator_updates_beyond_the_window_go_as_template_messages() {
 
 #[tokio::test]
 async fn ticket_updates_beyond_the_daily_cap_are_not_pushed_but_my_repairs_shows_the_state() {
-    let app = spawn_app_with(TestOptions {
-        settings: |s| s.alerts.daily_caps.ticket_updates = 2,
-        ..TestOptions::default()
-    });
+    let app = spawn_app_with_settings(|s| s.alerts.daily_caps.ticket_updates = 2);
     let user = openid("ticketcap");
     let no = app
         .file_ticket(&user, "2", "二食堂一楼 5 号窗口", None)

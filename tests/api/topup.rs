@@ -17,22 +17,18 @@ const WANG_WU: &str = "2024000003";
 /// tapping the card (`at_tap`), as at a school with a chip-wallet card system; claim.rs has
 /// the online claims.
 fn money_app() -> TestApp {
-    spawn_app_with(TestOptions {
-        settings: |s| {
-            fast_orders(s);
-            s.orders.topup.claim = onecard::settings::ClaimMode::AtTap;
-            s.orders.topup.credit_attempts = 2;
-            s.orders.topup.reverse_attempts = 2;
-        },
-        ..TestOptions::default()
+    spawn_app_with_settings(|s| {
+        fast_orders(s);
+        s.orders.topup.claim = onecard::settings::ClaimMode::AtTap;
+        s.orders.topup.credit_attempts = 2;
+        s.orders.topup.reverse_attempts = 2;
     })
 }
 
 /// [`money_app`], a user (`tag`) bound to `sno`, and what `sno` holds before any money moves.
 async fn money_app_for(tag: &str, sno: &str) -> (TestApp, String, Holdings) {
     let app = money_app();
-    let user = bound_user(&app, tag, sno).await;
-    let before = app.holdings(sno).await;
+    let (user, before) = bound_holder(&app, tag, sno).await;
     (app, user, before)
 }
 
@@ -254,15 +250,11 @@ async fn a_lost_card_is_refused_before_any_debit() {
 
 #[tokio::test]
 async fn amounts_and_limits_are_refused_before_any_debit() {
-    let app = spawn_app_with(TestOptions {
-        settings: |s| {
-            fast_orders(s);
-            s.orders.topup.per_day_max_yuan = 100;
-        },
-        ..TestOptions::default()
+    let app = spawn_app_with_settings(|s| {
+        fast_orders(s);
+        s.orders.topup.per_day_max_yuan = 100;
     });
-    let user = bound_user(&app, "limits", ZHANG_SAN).await;
-    let before = app.holdings(ZHANG_SAN).await;
+    let (user, before) = bound_holder(&app, "limits", ZHANG_SAN).await;
     assert_eq!(
         app.say(&user, "充值 50.5").await,
         "圈存金额必须是整数元，请重新输入，例如「50」。回复「取消」可退出。"
@@ -296,16 +288,12 @@ async fn campus_time_is(app: &TestApp, hh: i64, mm: i64) {
 
 #[tokio::test]
 async fn a_closed_service_window_is_refused_before_any_debit() {
-    let app = spawn_app_with(TestOptions {
-        settings: |s| {
-            let text = "[orders.topup]\nservice_hours = { from = \"07:30\", to = \"20:00\" }";
-            let parsed: onecard::settings::Settings = toml::from_str(text).unwrap();
-            s.orders.topup.service_hours = parsed.orders.topup.service_hours;
-        },
-        ..TestOptions::default()
+    let app = spawn_app_with_settings(|s| {
+        let text = "[orders.topup]\nservice_hours = { from = \"07:30\", to = \"20:00\" }";
+        let parsed: onecard::settings::Settings = toml::from_str(text).unwrap();
+        s.orders.topup.service_hours = parsed.orders.topup.service_hours;
     });
-    let user = bound_user(&app, "closed", ZHANG_SAN).await;
-    let before = app.holdings(ZHANG_SAN).await;
+    let (user, before) = bound_holder(&app, "closed", ZHANG_SAN).await;
     // The test once read the wall clock to place the window and the platform read it again to
     // judge it; now both go by the one clock the test sets.
     campus_time_is(&app, 6, 0).await;
@@ -345,15 +333,11 @@ async fn a_card_without_a_bound_bank_card_is_refused_before_any_debit() {
 
 #[actix_web::test]
 async fn a_debit_the_bank_never_confirms_is_reversed_and_its_late_original_refused() {
-    let app = spawn_app_with(TestOptions {
-        settings: |s| {
-            fast_orders(s);
-            s.orders.topup.debit_attempts = 3;
-        },
-        ..TestOptions::default()
+    let app = spawn_app_with_settings(|s| {
+        fast_orders(s);
+        s.orders.topup.debit_attempts = 3;
     });
-    let user = bound_user(&app, "unresolved", ZHANG_SAN).await;
-    let before = app.holdings(ZHANG_SAN).await;
+    let (user, before) = bound_holder(&app, "unresolved", ZHANG_SAN).await;
     // neither the debit nor any query of it gets an answer: the bank never says what it did
     app.set_faults(
         "bank",
