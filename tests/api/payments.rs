@@ -28,6 +28,12 @@ fn payments_app() -> TestApp {
     spawn_app_with_settings(with_billers)
 }
 
+/// A fresh user (`tag`) bound to `sno`, and the card's balance before anything is paid.
+async fn bound_payer(app: &TestApp, tag: &str, sno: &str) -> (String, i64) {
+    let (user, before) = bound_holder(app, tag, sno).await;
+    (user, before.card_fen)
+}
+
 impl TestApp {
     /// The payments the billers hold for one biller and target.
     async fn biller_payments(&self, biller: &str, target: &str) -> Vec<Value> {
@@ -40,12 +46,7 @@ impl TestApp {
 async fn network_fee_package_is_paid_from_the_card_and_the_result_pushed() {
     let app = payments_app();
     let sno = "2024000001";
-    let (
-        user,
-        Holdings {
-            card_fen: before, ..
-        },
-    ) = bound_holder(&app, "net", sno).await;
+    let (user, before) = bound_payer(&app, "net", sno).await;
     let card = app.masked_card(sno).await;
     // the campus network's account: its balance and this month's traffic vary by person
     let asked = app.say(&user, "网费").await;
@@ -149,12 +150,7 @@ async fn electricity_offer(app: &TestApp, user: &str, amount: &str) -> Electrici
 async fn electricity_shows_remaining_kwh_and_is_pushed_when_the_meter_is_credited() {
     let app = payments_app();
     let sno = "2024000001";
-    let (
-        user,
-        Holdings {
-            card_fen: before, ..
-        },
-    ) = bound_holder(&app, "elec", sno).await;
+    let (user, before) = bound_payer(&app, "elec", sno).await;
     let card = app.masked_card(sno).await;
     let ElectricityOffer { room, kwh, offer } = electricity_offer(&app, &user, "5.6").await;
     assert_eq!(
@@ -198,12 +194,7 @@ async fn electricity_shows_remaining_kwh_and_is_pushed_when_the_meter_is_credite
 async fn a_meter_that_goes_offline_after_the_debit_gets_the_money_refunded_to_the_fen() {
     let app = payments_app();
     let sno = "2024000001";
-    let (
-        user,
-        Holdings {
-            card_fen: before, ..
-        },
-    ) = bound_holder(&app, "offline", sno).await;
+    let (user, before) = bound_payer(&app, "offline", sno).await;
     let room = electricity_offer(&app, &user, "10").await.room;
     // the collector loses the network between the offer and the 「确认」
     app.sim_act(
@@ -229,12 +220,7 @@ async fn a_meter_that_goes_offline_after_the_debit_gets_the_money_refunded_to_th
 async fn a_replayed_or_repeated_confirmation_creates_one_order() {
     let app = payments_app();
     let sno = "2024000001";
-    let (
-        user,
-        Holdings {
-            card_fen: before, ..
-        },
-    ) = bound_holder(&app, "twice", sno).await;
+    let (user, before) = bound_payer(&app, "twice", sno).await;
     app.say(&user, "网费").await;
     app.say(&user, "1").await;
     let confirm = app.wx.text_message(&user, "确认");
@@ -306,12 +292,7 @@ async fn photo_fee_short_balance_is_refused_then_paid_once_after_claiming() {
 async fn exam_fee_is_paid_once_and_a_lost_card_cannot_pay() {
     let app = payments_app();
     let sno = "2024000001";
-    let (
-        user,
-        Holdings {
-            card_fen: before, ..
-        },
-    ) = bound_holder(&app, "exam", sno).await;
+    let (user, before) = bound_payer(&app, "exam", sno).await;
     let card = app.masked_card(sno).await;
     assert_eq!(
         app.say(&user, "考试费").await,
@@ -343,12 +324,7 @@ async fn exam_fee_is_paid_once_and_a_lost_card_cannot_pay() {
 async fn donation_below_the_minimum_is_asked_again_and_the_message_reaches_the_fund() {
     let app = payments_app();
     let sno = "2024000001";
-    let (
-        user,
-        Holdings {
-            card_fen: before, ..
-        },
-    ) = bound_holder(&app, "donor", sno).await;
+    let (user, before) = bound_payer(&app, "donor", sno).await;
     let card = app.masked_card(sno).await;
     assert_eq!(
         app.say(&user, "捐赠").await,
@@ -485,12 +461,7 @@ async fn a_confirmed_payment_is_taken_up_at_once_even_when_the_worker_polls_rare
         s.orders.poll_ms = 600_000;
     });
     let sno = "2024000001";
-    let (
-        user,
-        Holdings {
-            card_fen: before, ..
-        },
-    ) = bound_holder(&app, "wake", sno).await;
+    let (user, before) = bound_payer(&app, "wake", sno).await;
     app.say(&user, "网费").await;
     app.say(&user, "1").await;
     let (id, told) = app.confirm_to_the_end(&user).await;
