@@ -385,13 +385,16 @@ mod tests {
         let Begin::Retry(retry) = d.begin("k", Duration::ZERO) else {
             panic!("second must be a retry")
         };
+        // a deadline no loaded machine reaches: the retry can only end with the result
         let waiter = tokio::spawn(async move {
-            match retry.wait(Instant::now() + Duration::from_secs(2)).await {
+            match retry.wait(Instant::now() + Duration::from_secs(60)).await {
                 Waited::Ready(r) => r,
                 Waited::Late => panic!("should not be late"),
             }
         });
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // let the retry start waiting: it is still waiting, as there is no result yet
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
         let (_, how) = first.complete(vec![text("hi")]);
         assert_eq!(how, Completion::PushRest);
         assert_eq!(*waiter.await.unwrap(), vec![text("hi")]);
@@ -453,15 +456,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_retry_after_the_reply_window_is_recognised_and_not_run_again() {
+    async fn a_retry_within_the_reply_window_gets_the_result() {
+        // a window no stall of a loaded machine outlasts
         let d = Deliveries::new(Duration::from_secs(60), 10, 1 << 20)
-            .with_reply_window(Duration::from_millis(30));
+            .with_reply_window(Duration::from_secs(60));
         let Begin::New(first) = d.begin("k", Duration::ZERO) else {
             panic!()
         };
         first.complete(vec![text("hi")]);
-        assert!(matches!(d.begin("k", Duration::ZERO), Begin::Retry(_)));
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        let Begin::Retry(retry) = d.begin("k", Duration::ZERO) else {
+            panic!("a retry within the window is answered from the result")
+        };
+        let Waited::Ready(replies) = retry.wait(Instant::now()).await else {
+            panic!("the result is there")
+        };
+        assert_eq!(*replies, vec![text("hi")]);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_the_reply_window_is_recognised_and_not_run_again() {
+        let window = Duration::from_millis(1);
+        let d = Deliveries::new(Duration::from_secs(60), 10, 1 << 20).with_reply_window(window);
+        let Begin::New(first) = d.begin("k", Duration::ZERO) else {
+            panic!()
+        };
+        first.complete(vec![text("hi")]);
+        // at least the window passes (a loaded machine only makes it longer)
+        tokio::time::sleep(window * 5).await;
         assert!(matches!(d.begin("k", Duration::ZERO), Begin::Seen));
         assert_eq!((d.len(), d.live_len()), (1, 0));
         assert_eq!(d.approx_bytes(), SEEN_ENTRY_BYTES, "the reply text is gone");

@@ -218,9 +218,41 @@ fn cfg(server: &TestServer) -> UpstreamConfig {
     c
 }
 
-/// A card system that answers every call with a balance, `delay` late.
-fn slow_balance_server(delay: Duration) -> TestServer {
-    TestServer::start(move |_, _| Reply::ok(balance_json()).after(delay))
+/// Holds the fake upstream's answers until the test opens it, so "slow" is an event the test
+/// controls, not a delay a loaded machine can outlast. Opens by itself after a minute, so a
+/// failed test leaves no thread behind for long.
+#[derive(Clone, Default)]
+struct Gate(Arc<(Mutex<usize>, std::sync::Condvar)>);
+
+impl Gate {
+    const OPEN: usize = usize::MAX;
+
+    /// In the server's script: count this request as arrived, then wait until `arrived`
+    /// requests have arrived (or the gate is open).
+    fn hold_until(&self, arrived: usize) {
+        let (count, changed) = &*self.0;
+        let mut count = count.lock().unwrap();
+        *count = count.saturating_add(1);
+        changed.notify_all();
+        let _ = changed
+            .wait_timeout_while(count, Duration::from_secs(60), |n| *n < arrived)
+            .unwrap();
+    }
+
+    fn open(&self) {
+        let (count, changed) = &*self.0;
+        *count.lock().unwrap() = Self::OPEN;
+        changed.notify_all();
+    }
+}
+
+/// A card system that answers every call with a balance once the gate is open.
+fn held_balance_server(gate: &Gate) -> TestServer {
+    let gate = gate.clone();
+    TestServer::start(move |_, _| {
+        gate.hold_until(Gate::OPEN);
+        Reply::ok(balance_json())
+    })
 }
 
 fn balance_json() -> serde_json::Value {
@@ -431,21 +463,34 @@ async fn the_breaker_opens_then_half_opens_then_closes() {
 
 #[actix_rt::test]
 async fn a_slow_upstream_times_out_within_the_configured_budget() {
-    let server = slow_balance_server(Duration::from_millis(800));
+    // the upstream never answers while the call waits: only the timeout can end it
+    let gate = Gate::default();
+    let server = held_balance_server(&gate);
     let mut c = cfg(&server);
     c.timeout_ms = 150;
     c.retries = 0;
     let card = card::actor::start(&c).unwrap();
     let started = Instant::now();
     assert_eq!(card.balance("42940").await, Err(AdapterError::Timeout));
-    assert!(started.elapsed() < Duration::from_millis(700));
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    gate.open();
     card.stop();
 }
 
 #[actix_rt::test]
 async fn concurrency_is_limited_per_upstream() {
-    let server = slow_balance_server(Duration::from_millis(100));
+    // the first two calls are held until both are in flight, so the two always overlap; every
+    // answer then takes 100 ms, so calls past the limit would overlap too
+    let gate = Gate::default();
+    let server = TestServer::start({
+        let gate = gate.clone();
+        move |_, _| {
+            gate.hold_until(2);
+            Reply::ok(balance_json()).after(Duration::from_millis(100))
+        }
+    });
     let mut c = cfg(&server);
+    c.timeout_ms = 60_000;
     c.concurrency = 2;
     let card = card::actor::start(&c).unwrap();
     let calls = (0..6).map(|_| card.balance("42940"));
@@ -458,14 +503,18 @@ async fn concurrency_is_limited_per_upstream() {
 
 #[actix_rt::test]
 async fn a_slow_card_system_does_not_delay_sms() {
-    let slow = slow_balance_server(Duration::from_secs(1));
+    // the card system holds every answer until the SMS has gone out
+    let gate = Gate::default();
+    let slow = held_balance_server(&gate);
     let fast = TestServer::start(|_, _| {
         Reply::ok(
             serde_json::json!({"biz_id":"B1","accepted_at":"2025-11-25T12:03:04+08:00",
             "phone_masked":"138****1234"}),
         )
     });
-    let card = card::actor::start(&cfg(&slow)).unwrap();
+    let mut card_config = cfg(&slow);
+    card_config.timeout_ms = 60_000;
+    let card = card::actor::start(&card_config).unwrap();
     let sms = sms::actor::start(&cfg(&fast)).unwrap();
     let busy = {
         let card = card.clone();
@@ -474,8 +523,11 @@ async fn a_slow_card_system_does_not_delay_sms() {
             futures_util::future::join_all(all).await
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let started = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while slow.count() == 0 {
+        assert!(Instant::now() < deadline, "the card calls never went out");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let sno = StudentId::parse("2021012345").unwrap();
     let mut params = BTreeMap::new();
     params.insert("code".to_owned(), "482913".to_owned());
@@ -484,7 +536,10 @@ async fn a_slow_card_system_does_not_delay_sms() {
         .await
         .unwrap();
     assert_eq!(sent.biz_id, "B1");
-    assert!(started.elapsed() < Duration::from_millis(500));
+    assert!(
+        !busy.is_finished(),
+        "the SMS went out while the card calls waited"
+    );
     let r = &fast.requests()[0];
     assert_eq!(r.path, "/api/v1/sms/send");
     assert_eq!(r.header("idempotency-key"), Some("SMS20251125A1"));
@@ -492,6 +547,7 @@ async fn a_slow_card_system_does_not_delay_sms() {
         String::from_utf8(r.body.clone()).unwrap(),
         r#"{"sno":"2021012345","sign":"校园一卡通","template_id":"SMS_BIND_CODE","params":{"code":"482913"},"out_id":"SMS20251125A1"}"#
     );
+    gate.open();
     let _ = busy.await;
     card.stop();
     sms.stop();

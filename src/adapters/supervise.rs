@@ -370,7 +370,17 @@ mod tests {
     async fn a_stopped_adapter_stays_stopped() {
         let (kept, built) = start_fake(Duration::from_millis(20), Duration::from_secs(5));
         kept.stop();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // the arbiter stops on its own thread: wait until the actor is gone
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while kept.is_alive() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the actor never stopped"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // what the keeper does on each check finds a dead actor and restarts nothing
+        assert!(!kept.inner.ensure_alive());
         let r = kept
             .invoke(true, |c: Arc<Fake>| boxed(async move { Ok(c.generation) }))
             .await;

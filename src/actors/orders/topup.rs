@@ -475,7 +475,7 @@ mod tests {
     use crate::domain::OrderId;
     use crate::sim::SimConfig;
     use crate::sim::upstream::testkit::Sim;
-    use crate::store::orders::{OrderKind, OrderTask, SystemClock};
+    use crate::store::orders::{ManualClock, OrderKind, OrderTask, SystemClock};
     use crate::store::{SledOrders, Store};
 
     struct World {
@@ -491,10 +491,12 @@ mod tests {
     }
 
     async fn world() -> World {
-        world_with_card_cooldown_ms(50).await
+        world_with_card_breaker_on(None).await
     }
 
-    async fn world_with_card_cooldown_ms(card_cooldown_ms: u64) -> World {
+    /// [`world`] with the card adapter's breaker cooldown measured on `clock`, where given: a
+    /// manual clock keeps the breaker open until the test moves it.
+    async fn world_with_card_breaker_on(clock: Option<Arc<ManualClock>>) -> World {
         let sim = sim_at_ten(SimConfig {
             accounts: 100,
             ..SimConfig::default()
@@ -502,7 +504,9 @@ mod tests {
         .await;
         let bank = bank::actor::start(&quick_upstream(&sim, "/sim/bank")).unwrap();
         let mut card_upstream = quick_upstream(&sim, "/sim/card");
-        card_upstream.breaker_cooldown_ms = card_cooldown_ms;
+        if let Some(clock) = clock {
+            card_upstream.clock = clock;
+        }
         let card = card::actor::start(&card_upstream).unwrap();
         let (store, dir) = temporary_orders();
         let told = Arc::new(Told::default());
@@ -554,9 +558,7 @@ mod tests {
         /// The next start after a crash: the same files, opened by a clock at which the dead
         /// worker's lease has run out.
         fn restart_after_the_lease(&mut self, dir: &std::path::Path) {
-            let later = crate::store::orders::ManualClock::starting_at(
-                chrono::Utc::now().timestamp_millis() + 11_000,
-            );
+            let later = ManualClock::starting_at(chrono::Utc::now().timestamp_millis() + 11_000);
             self.use_store(dir, later);
         }
 
@@ -831,11 +833,12 @@ mod tests {
 
     #[actix_rt::test]
     async fn an_open_breaker_sends_nothing_and_uses_up_no_attempt() {
-        let w = world_with_card_cooldown_ms(60_000).await;
+        // the breaker's cooldown passes only when this clock moves, and nothing moves it
+        let w = world_with_card_breaker_on(Some(ManualClock::starting_at(0))).await;
         let pending_before = w.sim_pending();
         let id = w.top_up(5_000).await;
         w.drive_until(&id, |s| s == OrderState::Debited).await;
-        // the card system fails until the breaker opens; it stays open for a minute
+        // the card system fails until the breaker opens; it stays open
         w.faults("card", json!({"error_rate": 1.0})).await;
         let deadline = Instant::now() + Duration::from_secs(30);
         while w.card.balance(ACCOUNT).await
