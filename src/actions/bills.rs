@@ -10,6 +10,7 @@ use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput};
 use crate::bills::cohorts::Period;
 use crate::bills::personal::{self, BillError};
 use crate::bills::{Month, link};
+use crate::rules::RuleTable;
 
 pub(super) fn all() -> Vec<ActionDef> {
     vec![
@@ -32,7 +33,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "spent_less",
             ],
             messages: &["bill.empty", "bill.bad_month"],
-            words: &[],
+            words: &["this_month", "last_month"],
             run: monthly_bill,
         },
         ActionDef {
@@ -63,17 +64,18 @@ pub(super) fn all() -> Vec<ActionDef> {
     ]
 }
 
-/// The month a person named: 「上月」「上个月」, `10月`, `2026-10`, `2026年10月`; none = this
-/// month. A bare month later than this one is last year's.
-pub fn parse_month(arg: Option<&str>, today: NaiveDate) -> Option<Month> {
+/// The month a person named: a word of the `last_month` or `this_month` lists (「上月」
+/// 「本月」 …), `10月`, `2026-10`, `2026年10月`; none = this month. A bare month later than this
+/// one is last year's.
+pub fn parse_month(words: &RuleTable, arg: Option<&str>, today: NaiveDate) -> Option<Month> {
     let this = Month::of(today);
     let Some(arg) = arg.map(str::trim).filter(|a| !a.is_empty()) else {
         return Some(this);
     };
-    if matches!(arg, "上月" | "上个月") {
+    if words.is_word("last_month", arg) {
         return Some(this.previous());
     }
-    if matches!(arg, "本月" | "这个月") {
+    if words.is_word("this_month", arg) {
         return Some(this);
     }
     let arg = arg.trim_end_matches('份').trim_end_matches('月');
@@ -97,7 +99,7 @@ fn monthly_bill(input: ActionInput<'_>) -> ActionFuture<'_> {
     Box::pin(async move {
         let b = binding(&input)?;
         let today = today(&input);
-        let Some(month) = parse_month(argument(&input).as_deref(), today) else {
+        let Some(month) = parse_month(input.messages, argument(&input).as_deref(), today) else {
             return Ok(ActionOutput::message("bill.bad_month", json!({})));
         };
         let bill = personal::monthly(
@@ -211,10 +213,13 @@ mod tests {
 
     #[test]
     fn months_in_the_forms_students_type() {
+        let words = crate::rules::load::tests::shipped_table();
+        let parse_month = |arg, today| parse_month(&words, arg, today);
         let today = NaiveDate::from_ymd_opt(2026, 3, 15).unwrap();
         assert_eq!(parse_month(None, today), m(2026, 3));
         assert_eq!(parse_month(Some("上月"), today), m(2026, 2));
         assert_eq!(parse_month(Some("上个月"), today), m(2026, 2));
+        assert_eq!(parse_month(Some("本月"), today), m(2026, 3));
         assert_eq!(parse_month(Some("2月"), today), m(2026, 2));
         assert_eq!(parse_month(Some("2月份"), today), m(2026, 2));
         // A month still to come this year means last year's.

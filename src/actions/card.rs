@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::support::{
     adapters, argument, binding, is_confirm, label, mask_card, mask_name, parse_day, short_time,
-    today, upstream,
+    today, upstream, with_day_words,
 };
 use super::{
     ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput, DialogChange, MoreChange,
@@ -42,7 +42,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "transactions.period.day",
                 "transactions.period.recent",
             ],
-            words: &[],
+            words: with_day_words!(),
             run: transactions,
         },
         ActionDef {
@@ -214,7 +214,7 @@ fn transactions(input: ActionInput<'_>) -> ActionFuture<'_> {
         let b = binding(&input)?;
         let today = today(&input);
         let (from, to) = match argument(&input) {
-            Some(arg) => match parse_day(&arg, today) {
+            Some(arg) => match parse_day(input.messages, &arg, today) {
                 Some(day) => (day, day),
                 None => return Ok(ActionOutput::message("transactions.bad_day", json!({}))),
             },

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::support::{
     adapters, argument, binding, label, parse_day, short_time, today, upstream, weekday_label,
+    with_day_words,
 };
 use super::{ActionDef, ActionError, ActionFuture, ActionInput, ActionOutput};
 use crate::wire::{Lesson, SignInStatus};
@@ -51,7 +52,7 @@ pub(super) fn all() -> Vec<ActionDef> {
                 "weekday.6",
                 "weekday.7",
             ],
-            words: &[],
+            words: with_day_words!("this_week", "next_week"),
             run: timetable,
         },
         ActionDef {
@@ -199,13 +200,18 @@ fn timetable(input: ActionInput<'_>) -> ActionFuture<'_> {
     Box::pin(async move {
         let b = binding(&input)?;
         let today = today(&input);
-        let arg = argument(&input).unwrap_or_else(|| "今天".to_owned());
-        let whole_week = matches!(arg.as_str(), "本周" | "这周" | "一周" | "周" | "本星期");
-        let next_week = matches!(arg.as_str(), "下周" | "下星期");
-        let day: Option<NaiveDate> = if whole_week || next_week {
-            None
-        } else {
-            parse_day(&arg, today)
+        // No argument: today's lessons.
+        let arg = argument(&input);
+        let is = |list: &str| {
+            arg.as_deref()
+                .is_some_and(|a| input.messages.is_word(list, a))
+        };
+        let whole_week = is("this_week");
+        let next_week = is("next_week");
+        let day: Option<NaiveDate> = match &arg {
+            _ if whole_week || next_week => None,
+            Some(arg) => parse_day(input.messages, arg, today),
+            None => Some(today),
         };
         if !whole_week && !next_week && day.is_none() {
             return Ok(ActionOutput::message("timetable.bad_day", json!({})));

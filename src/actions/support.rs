@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::{ActionError, ActionInput};
 use crate::adapters::{AdapterError, Adapters};
+use crate::rules::RuleTable;
 use crate::store::Binding;
 
 /// The running adapters, or a clear error where the deployment has none.
@@ -95,15 +96,29 @@ pub fn weekday_label(input: &ActionInput<'_>, weekday: u32) -> Result<String, Ac
     label(input, &key, json!({}))
 }
 
-/// A day the user named: 今天, 昨天, 明天, `2026-11-20`, `11-20`, `11月20日`.
-pub fn parse_day(text: &str, today: NaiveDate) -> Option<NaiveDate> {
+/// The `[words]` lists that name a day relative to today, and how many days from today each
+/// is: an action that calls [`parse_day`] declares them with [`with_day_words`].
+pub const DAY_WORDS: [(&str, i64); 4] = [
+    ("today", 0),
+    ("yesterday", -1),
+    ("day_before_yesterday", -2),
+    ("tomorrow", 1),
+];
+
+/// An action's `words`: the [`DAY_WORDS`] lists, then its own.
+macro_rules! with_day_words {
+    ($($own:literal),* $(,)?) => {
+        &["today", "yesterday", "day_before_yesterday", "tomorrow", $($own),*]
+    };
+}
+pub(crate) use with_day_words;
+
+/// A day the user named: a word of the [`DAY_WORDS`] lists (今天, 昨天 …), `2026-11-20`,
+/// `11-20`, `11月20日`.
+pub fn parse_day(words: &RuleTable, text: &str, today: NaiveDate) -> Option<NaiveDate> {
     let t = text.trim();
-    match t {
-        "今天" | "今日" => return Some(today),
-        "昨天" | "昨日" => return Some(today - Duration::days(1)),
-        "前天" => return Some(today - Duration::days(2)),
-        "明天" | "明日" => return Some(today + Duration::days(1)),
-        _ => {}
+    if let Some((_, shift)) = DAY_WORDS.iter().find(|(list, _)| words.is_word(list, t)) {
+        return Some(today + Duration::days(*shift));
     }
     if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         return Some(d);
@@ -163,25 +178,24 @@ mod tests {
     }
 
     #[test]
+    fn actions_reading_days_declare_every_day_list() {
+        let declared: &[&str] = with_day_words!();
+        let read: Vec<&str> = DAY_WORDS.iter().map(|(list, _)| *list).collect();
+        assert_eq!(declared, read.as_slice());
+    }
+
+    #[test]
     fn days_in_the_forms_students_type() {
+        let words = crate::rules::load::tests::shipped_table();
         let today = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
-        assert_eq!(parse_day("今天", today), Some(today));
-        assert_eq!(
-            parse_day("昨天", today),
-            NaiveDate::from_ymd_opt(2026, 1, 4)
-        );
-        assert_eq!(
-            parse_day("2025-12-30", today),
-            NaiveDate::from_ymd_opt(2025, 12, 30)
-        );
-        assert_eq!(
-            parse_day("12-30", today),
-            NaiveDate::from_ymd_opt(2025, 12, 30)
-        );
-        assert_eq!(
-            parse_day("1月3日", today),
-            NaiveDate::from_ymd_opt(2026, 1, 3)
-        );
-        assert_eq!(parse_day("随便", today), None);
+        let day = |text: &str| parse_day(&words, text, today);
+        assert_eq!(day("今天"), Some(today));
+        assert_eq!(day("昨天"), NaiveDate::from_ymd_opt(2026, 1, 4));
+        assert_eq!(day("前天"), NaiveDate::from_ymd_opt(2026, 1, 3));
+        assert_eq!(day("明日"), NaiveDate::from_ymd_opt(2026, 1, 6));
+        assert_eq!(day("2025-12-30"), NaiveDate::from_ymd_opt(2025, 12, 30));
+        assert_eq!(day("12-30"), NaiveDate::from_ymd_opt(2025, 12, 30));
+        assert_eq!(day("1月3日"), NaiveDate::from_ymd_opt(2026, 1, 3));
+        assert_eq!(day("随便"), None);
     }
 }

@@ -390,12 +390,7 @@ mod tests {
         )
     }
 
-    /// config/rules as the service loads it, with the real action registry.
-    fn full_table() -> RuleTable {
-        let files = read_dir(&config("config/rules")).unwrap_or_else(|d| fail(d));
-        build(&config("config/rules"), files, &ActionRegistry::builtin())
-            .unwrap_or_else(|d| fail(d))
-    }
+    use crate::rules::load::tests::shipped_table as full_table;
 
     fn wed(h: u32, m: u32) -> NaiveDateTime {
         chrono::NaiveDate::from_ymd_opt(2026, 11, 25)

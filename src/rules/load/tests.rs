@@ -32,6 +32,23 @@ impl ActionCatalog for RegistryActions {
     }
 }
 
+/// config/rules as the service loads it, with the real action registry: for tests of what the
+/// shipped files make of a user's words.
+pub(crate) fn shipped_table() -> RuleTable {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rules");
+    let registry = crate::actions::ActionRegistry::builtin();
+    match read_dir(&dir).and_then(|files| build(&dir, files, &registry)) {
+        Ok(t) => t,
+        Err(d) => panic!(
+            "{}",
+            d.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+}
+
 /// Only `help`, `echo_openid` and `balance`; no message keys required.
 struct Small;
 impl ActionCatalog for Small {
