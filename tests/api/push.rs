@@ -347,6 +347,93 @@ async fn a_mass_push_to_everyone_is_one_send_delivered_to_each_follower() {
     assert_eq!(records[0]["sent_count"], 3);
 }
 
+impl TestApp {
+    /// Wait up to a minute until the simulator's inspection endpoint `path` answers what
+    /// `done` accepts; return that answer.
+    async fn wait_sim(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let got = self.get_json(path).await;
+            if done(&got) {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "{path}: {got}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// WeChat delivers every template of a push but each answer is lost (a timeout, a cut body):
+/// the job sends them again with its `client_msg_id`, and each user still has the news once.
+#[tokio::test]
+async fn a_template_push_whose_answers_are_lost_reaches_each_user_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let users = seed_bindings(&data, 5).await;
+    let app = push_app(&data, fast_push);
+    app.set_faults(
+        "wechat",
+        json!({ "lost_response_rate": 1.0, "ops": ["message/template/send"] }),
+    )
+    .await;
+
+    let job_id = app
+        .publish_pushed("lost", "校园卡挂失流程调整", "template")
+        .await;
+    // Two attempts per user reach WeChat (the second after the first answer was lost): the
+    // second is absorbed, so WeChat has delivered five.
+    let attempts = |s: &Value| {
+        s["template_sent"].as_u64().unwrap_or(0) + s["template_deduplicated"].as_u64().unwrap_or(0)
+    };
+    let stats = app
+        .wait_sim("/sim/wechat/stats", |s| attempts(s) >= 10)
+        .await;
+    assert_eq!(stats["template_sent"], 5, "{stats}");
+    app.set_faults("wechat", json!({})).await;
+    let job = app.wait_job(job_id, Duration::from_secs(60)).await;
+    assert_eq!(job["counts"]["sent"], 5, "{job}");
+
+    assert_eq!(app.received(&users, "lost").await, vec![1; 5]);
+    let stats = app.get_json("/sim/wechat/stats").await;
+    assert_eq!(stats["template_sent"], 5, "{stats}");
+}
+
+/// The mass send goes out but its answer is lost: the job sends it again with its
+/// `clientmsgid`, WeChat names the first send (45065), and each follower has it once.
+#[tokio::test]
+async fn a_mass_push_whose_answer_is_lost_is_sent_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let users = seed_bindings(&data, 3).await;
+    let app = push_app(&data, fast_push);
+    app.sim_act("/sim/wechat/followers", json!({"openids": users}))
+        .await;
+    app.set_faults(
+        "wechat",
+        json!({ "lost_response_rate": 1.0, "ops": ["message/mass/sendall"] }),
+    )
+    .await;
+
+    let job_id = app
+        .publish_pushed("lostmass", "寒假服务时间调整", "mass")
+        .await;
+    let first = app
+        .wait_sim("/sim/wechat/mass", |records| {
+            records.as_array().is_some_and(|r| !r.is_empty())
+        })
+        .await;
+    app.set_faults("wechat", json!({})).await;
+    let job = app.wait_job(job_id, Duration::from_secs(60)).await;
+    assert_eq!(job["state"], "done", "{job}");
+
+    let records = app.get_json("/sim/wechat/mass").await;
+    assert_eq!(records, first, "one mass send");
+    assert_eq!(job["mass"]["msg_id"], records[0]["msg_id"]);
+    for user in &users {
+        assert_eq!(app.pushed_kinds(user).await, ["mass"], "{user}");
+    }
+}
+
 // ---- a real `onecard serve` killed halfway through a push -----------------------------------
 
 /// What the kill test changes in config/demo.toml: few simulated people, one thread each, an
