@@ -381,7 +381,7 @@ async fn added_latency(bench: &Bench, upstream_ms: u64, n: usize) {
             .bank
             .debit(&onecard::wire::BankDebit {
                 sno: sno.clone(),
-                amount_fen: 100,
+                amount_fen: onecard::domain::Fen(100),
                 out_trade_no: format!("{id}D"),
                 purpose: onecard::adapters::bank::PURPOSE_CAMPUS_CARD_LOAD.to_owned(),
             })
@@ -391,7 +391,7 @@ async fn added_latency(bench: &Bench, upstream_ms: u64, n: usize) {
             .card
             .load(&onecard::wire::LoadCreate {
                 account: account.clone(),
-                amount_fen: 100,
+                amount_fen: onecard::domain::Fen(100),
                 out_trade_no: format!("{id}C"),
                 source: onecard::wire::LoadSource::Bank,
                 source_ref: format!("{id}D"),

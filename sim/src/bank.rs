@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::campus::{Person, Rng, local_date, local_secs};
 use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
 use super::{SimState, lock, statement};
+use onecard_wire::domain::Fen;
 use onecard_wire::{
     self as wire, BankBinding, BankDebit, BankDebitResult, BankStatement, BankStatementRow,
     BankTradeStatus, ErrorCode, Reverse, ReverseResult, ReverseState, StatementQuery, TradeQuery,
@@ -243,7 +244,8 @@ fn binding_get(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
 
 fn debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: BankDebit = parse(body)?;
-    if q.amount_fen <= 0 {
+    let amount = q.amount_fen.fen();
+    if amount <= 0 {
         return Err(OpError::msg(ErrorCode::BadRequest, "amount_fen 必须为正"));
     }
     if q.purpose != "campus_card_load" {
@@ -276,23 +278,22 @@ fn debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         .get(&(q.sno.clone(), day))
         .copied()
         .unwrap_or(0);
-    if q.amount_fen > cfg.single_limit_fen || spent + q.amount_fen > cfg.day_limit_fen {
+    if amount > cfg.single_limit_fen || spent + amount > cfg.day_limit_fen {
         return Err(ErrorCode::BankOverLimit.into());
     }
     let balance = *st.balances.entry(q.sno.clone()).or_insert(b.balance_fen);
-    if balance < q.amount_fen {
+    if balance < amount {
         return Err(ErrorCode::BankInsufficientFunds.into());
     }
-    st.balances.insert(q.sno.clone(), balance - q.amount_fen);
-    st.day_spent
-        .insert((q.sno.clone(), day), spent + q.amount_fen);
+    st.balances.insert(q.sno.clone(), balance - amount);
+    st.day_spent.insert((q.sno.clone(), day), spent + amount);
     st.seq += 1;
     let bank_trade_no = format!("BK{}{:08}", day.format("%Y%m%d"), st.seq);
     let mut r = Rng::derive(state.config().seed, &[st.seq, ctx.now as u64, 0xB0]);
     let processing = cfg.processing_rate > 0.0 && r.chance(cfg.processing_rate);
     let trade = BankTrade {
         sno: q.sno.clone(),
-        amount: q.amount_fen,
+        amount,
         bank_trade_no: bank_trade_no.clone(),
         bank_date: day,
         at: ctx.now,
@@ -311,7 +312,7 @@ fn debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     to_value(&BankDebitResult {
         // 未决: the bank has not told us its serial yet.
         bank_trade_no: (!processing).then_some(bank_trade_no),
-        bank_date: day.to_string(),
+        bank_date: day,
         state: trade.state,
     })
 }
@@ -329,7 +330,7 @@ fn query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
                 out_trade_no: q.out_trade_no,
                 state: t.state,
                 bank_trade_no: (t.state != TradeState::Processing).then(|| t.bank_trade_no.clone()),
-                amount_fen: Some(t.amount),
+                amount_fen: Some(Fen(t.amount)),
             }
         }
         None if reversed_unseen => {
@@ -357,7 +358,9 @@ fn query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
                     None => TradeState::NotFound,
                 },
                 bank_trade_no: None,
-                amount_fen: seen.and_then(|r| r.body.get("amount_fen").and_then(Value::as_i64)),
+                amount_fen: seen
+                    .and_then(|r| r.body.get("amount_fen").and_then(Value::as_i64))
+                    .map(Fen),
             }
         }
     };

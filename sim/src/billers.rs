@@ -31,14 +31,14 @@ const ELEC_UNIT_FEN: i64 = 56;
 const STATEMENT_READY_SECS: i64 = 6 * 3600;
 
 fn catalog() -> Vec<Biller> {
-    let b = |id: &str, name: &str, rule, min, max, day_max, unit| Biller {
+    let b = |id: &str, name: &str, rule, min, max, day_max, unit: Option<i64>| Biller {
         biller_id: id.to_owned(),
         name: name.to_owned(),
         amount_rule: rule,
-        min_fen: min,
-        max_fen: max,
-        day_max_fen: day_max,
-        unit_price_fen: unit,
+        min_fen: Fen(min),
+        max_fen: Fen(max),
+        day_max_fen: Fen(day_max),
+        unit_price_fen: unit.map(Fen),
     };
     vec![
         b(
@@ -276,7 +276,7 @@ fn receivables(
                 out.push(Receivable {
                     id: format!("PH-{sno}"),
                     item: "学籍照片采集费".to_owned(),
-                    amount_fen: 2_000,
+                    amount_fen: Fen(2_000),
                     due: NaiveDate::from_ymd_opt(chrono::Datelike::year(&today), 12, 31),
                 });
             }
@@ -287,7 +287,7 @@ fn receivables(
                     out.push(Receivable {
                         id: format!("LIB-{}", l.barcode),
                         item: format!("《{}》逾期{}天罚款", l.title, l.overdue_days),
-                        amount_fen: l.fine_fen.fen(),
+                        amount_fen: l.fine_fen,
                         due: None,
                     });
                 }
@@ -329,7 +329,7 @@ fn lookup_target(
             Ok(BillerTarget {
                 display_name: format!("{}{building}号楼{floor}{room:02}", CAMPUSES[ci].1),
                 remaining_kwh_hundredths: Some(kwh),
-                balance_fen: Some(balance),
+                balance_fen: Some(Fen(balance)),
                 text: format!("当前余额{}元,当前剩余电量{}度", yuan(balance), yuan(kwh)),
                 ..empty
             })
@@ -347,7 +347,7 @@ fn lookup_target(
             let used = r.range(0, 20_480);
             Ok(BillerTarget {
                 display_name: format!("校园网账号 {target}"),
-                balance_fen: Some(balance),
+                balance_fen: Some(Fen(balance)),
                 used_traffic_mb: Some(used),
                 quota_mb: Some(20_480),
                 text: format!("账户余额{}元,本月已用流量{}MB", yuan(balance), used),
@@ -356,7 +356,7 @@ fn lookup_target(
         }
         "photo" | "library" => {
             let receivables = receivables(state, biller_id, target, &st.paid)?;
-            let total: i64 = receivables.iter().map(|r| r.amount_fen).sum();
+            let total: i64 = receivables.iter().map(|r| r.amount_fen.fen()).sum();
             Ok(BillerTarget {
                 display_name: format!("学工号 {target}"),
                 text: format!("待缴{}笔,共{}元", receivables.len(), yuan(total)),
@@ -379,7 +379,7 @@ fn lookup_target(
                 vec![Receivable {
                     id: format!("EX-{target}"),
                     item: EXAM_ITEM.to_owned(),
-                    amount_fen: EXAM_FEE_FEN,
+                    amount_fen: Fen(EXAM_FEE_FEN),
                     due: None,
                 }]
             };
@@ -429,6 +429,7 @@ fn result_of(key: &str, p: &Payment, now: i64) -> BillerPayResult {
 
 fn pay(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: BillerPay = parse(body)?;
+    let amount = q.amount_fen.fen();
     let b = biller(&q.biller_id)?;
     let target = lookup_target(state, ctx, &q.biller_id, &q.target_id)?;
     let out_of_range = q.amount_fen < b.min_fen
@@ -453,7 +454,7 @@ fn pay(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             .receivables
             .iter()
             .filter(|r| q.receivable_ids.contains(&r.id))
-            .map(|r| r.amount_fen)
+            .map(|r| r.amount_fen.fen())
             .sum();
         let known = q
             .receivable_ids
@@ -462,7 +463,7 @@ fn pay(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         if !known {
             return Err(not_found());
         }
-        if due != q.amount_fen {
+        if due != amount {
             return Err(OpError::msg(
                 ErrorCode::AmountOutOfRange,
                 "金额与应缴金额不符",
@@ -484,7 +485,7 @@ fn pay(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         .filter(|p| p.biller_id == q.biller_id && p.target_id == q.target_id && p.date == today)
         .map(|p| p.amount)
         .sum();
-    if paid_today + q.amount_fen > b.day_max_fen {
+    if paid_today + amount > b.day_max_fen.fen() {
         return Err(ErrorCode::BillerDayLimit.into());
     }
     st.seq += 1;
@@ -497,7 +498,7 @@ fn pay(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let payment = Payment {
         biller_id: q.biller_id.clone(),
         target_id: q.target_id.clone(),
-        amount: q.amount_fen,
+        amount,
         biller_trade_no: format!("JF{}{:08}", today.format("%Y%m%d"), st.seq),
         date: today,
         at: ctx.now,

@@ -377,12 +377,12 @@ fn claim_pending(input: ActionInput<'_>) -> ActionFuture<'_> {
         };
         match card.claim_pending(&request).await {
             Ok(done) => {
-                tracing::info!(user = %input.openid.log_tag(), claimed_fen = done.claimed_fen, "pending loads claimed on request");
+                tracing::info!(user = %input.openid.log_tag(), claimed_fen = done.claimed_fen.fen(), "pending loads claimed on request");
                 Ok(ActionOutput::message(
                     "claim.done",
                     json!({
-                        "claimed_yuan": yuan(done.claimed_fen),
-                        "balance_yuan": yuan(done.balance_fen_after),
+                        "claimed_yuan": done.claimed_fen.yuan(),
+                        "balance_yuan": done.balance_fen_after.yuan(),
                         "card_no_masked": masked,
                     }),
                 ))

@@ -23,7 +23,7 @@ mod billers;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::support::{adapters, binding, is_confirm, upstream, yuan};
+use super::support::{adapters, binding, is_confirm, upstream};
 use super::{ActionDef, ActionError, ActionInput, ActionOutput, DialogChange};
 use crate::actors::payments::Outcome;
 use crate::adapters::BillersHandle;
@@ -84,7 +84,7 @@ struct Offer {
     target_id: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     receivable_ids: Vec<String>,
-    amount_fen: i64,
+    amount_fen: Fen,
     /// What the offer showed, shown again with the acceptance.
     item: String,
     /// A donor's message for the biller.
@@ -120,16 +120,16 @@ fn amount_within(text: &str, biller: &Biller) -> Result<Fen, ActionOutput> {
     let Ok(amount) = Fen::parse_yuan(text) else {
         return Err(ActionOutput::message("pay.bad_amount", json!({})));
     };
-    if amount.fen() < biller.min_fen {
+    if amount < biller.min_fen {
         return Err(ActionOutput::message(
             "pay.below_min",
-            json!({ "item": biller.name, "min_yuan": yuan(biller.min_fen) }),
+            json!({ "item": biller.name, "min_yuan": biller.min_fen.yuan() }),
         ));
     }
-    if amount.fen() > biller.max_fen {
+    if amount > biller.max_fen {
         return Err(ActionOutput::message(
             "pay.above_max",
-            json!({ "item": biller.name, "max_yuan": yuan(biller.max_fen) }),
+            json!({ "item": biller.name, "max_yuan": biller.max_fen.yuan() }),
         ));
     }
     Ok(amount)
@@ -146,7 +146,7 @@ async fn offer(
     let b = binding(input)?;
     let card = &adapters(input)?.card;
     let info = card.card_info(&b.account).await.map_err(upstream("card"))?;
-    let amount = Fen(offer.amount_fen);
+    let amount = offer.amount_fen;
     let refuse = |key: &'static str, extra: Value| {
         let mut f = json!({ "item": offer.item, "amount_yuan": amount.yuan() });
         merge(&mut f, extra);
@@ -221,7 +221,7 @@ async fn confirm(input: &ActionInput<'_>, data: &Value) -> Result<ActionOutput, 
     let Ok(offer) = serde_json::from_value::<Offer>(data.clone()) else {
         return Ok(ActionOutput::message("pay.kept", json!({})).with_dialog(DialogChange::End));
     };
-    let fields = json!({ "item": offer.item, "amount_yuan": yuan(offer.amount_fen) });
+    let fields = json!({ "item": offer.item, "amount_yuan": offer.amount_fen.yuan() });
     if !is_confirm(input) {
         return Ok(ActionOutput::message("pay.kept", fields).with_dialog(DialogChange::End));
     }
@@ -241,7 +241,7 @@ async fn confirm(input: &ActionInput<'_>, data: &Value) -> Result<ActionOutput, 
         openid: input.openid.clone(),
         sno,
         account: b.account.clone(),
-        amount: Fen(offer.amount_fen),
+        amount: offer.amount_fen,
     };
     let created = input
         .services

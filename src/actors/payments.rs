@@ -175,7 +175,7 @@ impl<S: OrderStore> PaymentMachine<S> {
         }
         let request = Debit {
             account: order.account.clone(),
-            amount_fen: order.amount.fen(),
+            amount_fen: order.amount,
             out_trade_no: key,
             biller_id: payee.biller_id.to_owned(),
             target_id: payee.target_id.to_owned(),
@@ -230,7 +230,7 @@ impl<S: OrderStore> PaymentMachine<S> {
         let request = BillerPay {
             biller_id: payee.biller_id.to_owned(),
             target_id: payee.target_id.to_owned(),
-            amount_fen: order.amount.fen(),
+            amount_fen: order.amount,
             receivable_ids: payee.receivable_ids.to_vec(),
             out_trade_no: key,
             payer: BillerPayer {
@@ -320,7 +320,7 @@ impl<S: OrderStore> PaymentMachine<S> {
         let request = Refund {
             orig_out_trade_no: order.id.step_key(OrderStep::Debit),
             out_trade_no: key,
-            amount_fen: order.amount.fen(),
+            amount_fen: order.amount,
         };
         match self.card.refund(&request).await {
             Ok(_) => {
@@ -513,6 +513,7 @@ mod tests {
                 .unwrap()
                 .balance_fen
                 .unwrap()
+                .fen()
         }
 
         async fn faults(&self, upstream: &str, knobs: serde_json::Value) {
@@ -634,7 +635,7 @@ mod tests {
         w.card
             .load(&crate::wire::LoadCreate {
                 account: ACCOUNT.to_owned(),
-                amount_fen: 5_000,
+                amount_fen: Fen(5_000),
                 out_trade_no: "KIOSK1".to_owned(),
                 source: crate::wire::LoadSource::Bank,
                 source_ref: "KIOSK1".to_owned(),

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::bank::PURPOSE_CAMPUS_CARD_LOAD;
 use super::*;
-use crate::domain::StudentId;
+use crate::domain::{Fen, StudentId};
 use crate::sim::SimConfig;
 use crate::sim::campus::{local_date, local_secs};
 use crate::sim::upstream::testkit::{self, Sim};
@@ -47,7 +47,7 @@ fn upstream(sim: &Sim, mount: &str) -> UpstreamConfig {
 fn debit(sno: &str, amount_fen: i64, key: &str) -> BankDebit {
     BankDebit {
         sno: sno.to_owned(),
-        amount_fen,
+        amount_fen: Fen(amount_fen),
         out_trade_no: key.to_owned(),
         purpose: PURPOSE_CAMPUS_CARD_LOAD.to_owned(),
     }
@@ -123,7 +123,7 @@ async fn bank_debit_replay_query_reversal_and_statement() {
         (status.state, status.amount_fen, status.bank_trade_no),
         (
             TradeState::Success,
-            Some(10_000),
+            Some(Fen(10_000)),
             first.bank_trade_no.clone()
         )
     );
@@ -154,7 +154,7 @@ async fn bank_debit_replay_query_reversal_and_statement() {
         TradeState::Reversed
     );
 
-    let date = first.bank_date.clone();
+    let date = first.bank_date.to_string();
     assert_eq!(
         rejected_code(bank.statement(&statement_of(&date)).await),
         Some(ErrorCode::BankStatementNotReady)
@@ -237,7 +237,7 @@ async fn bank_answer_lost_after_commit_then_query_by_key_never_debits_twice() {
     let status = bank.query("BKLOST1").await.unwrap();
     assert_eq!(
         (status.state, status.amount_fen),
-        (TradeState::Success, Some(5_000))
+        (TradeState::Success, Some(Fen(5_000)))
     );
     // re-sending with the same key is safe: the original result, no second debit
     let resent = bank.debit(&debit(sno, 5_000, "BKLOST1")).await.unwrap();
@@ -255,7 +255,10 @@ async fn biller_catalog_locations_lookup_pay_query_and_statement() {
     let ids: Vec<&str> = catalog.items.iter().map(|b| b.biller_id.as_str()).collect();
     assert_eq!(ids, ["elec", "net", "photo", "library", "exam", "donation"]);
     let elec = &catalog.items[0];
-    let unit_fen = elec.unit_price_fen.expect("electricity has a unit price");
+    let unit_fen = elec
+        .unit_price_fen
+        .expect("electricity has a unit price")
+        .fen();
 
     // campus → building → floor → room, always taking the first entry
     let mut parent = None;
@@ -295,7 +298,7 @@ async fn biller_catalog_locations_lookup_pay_query_and_statement() {
     let pay = BillerPay {
         biller_id: "elec".into(),
         target_id: room.target_id.clone(),
-        amount_fen: 2_800,
+        amount_fen: Fen(2_800),
         receivable_ids: Vec::new(),
         out_trade_no: "JFT1".into(),
         payer: BillerPayer {
@@ -380,8 +383,8 @@ async fn biller_catalog_locations_lookup_pay_query_and_statement() {
         .iter()
         .map(|r| (r.out_trade_no.as_str(), r.amount_fen))
         .collect();
-    assert_eq!(keys, [("JFT1", 2_800), ("JFPH1", owed.amount_fen)]);
-    assert_eq!(statement.sum_fen, 2_800 + owed.amount_fen);
+    assert_eq!(keys, [("JFT1", 2_800), ("JFPH1", owed.amount_fen.fen())]);
+    assert_eq!(statement.sum_fen, 2_800 + owed.amount_fen.fen());
     billers.stop();
 }
 
@@ -392,7 +395,7 @@ async fn biller_answer_lost_after_commit_then_query_by_key_pays_once() {
     let pay = BillerPay {
         biller_id: "donation".into(),
         target_id: "FUND-LIB".into(),
-        amount_fen: 1_000,
+        amount_fen: Fen(1_000),
         receivable_ids: Vec::new(),
         out_trade_no: "JFLOST1".into(),
         payer: BillerPayer {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::adapters::{self, AdapterError, UpstreamConfig};
-use crate::domain::StudentId;
+use crate::domain::{Fen, StudentId};
 use crate::sim::SimConfig;
 use crate::sim::campus::local_date;
 use crate::sim::upstream::testkit::spawn;
@@ -56,13 +56,13 @@ async fn card_adapter_round_trips_against_the_simulator() {
     assert!(page.total > 0);
     let load = LoadCreate {
         account: "20001".into(),
-        amount_fen: 5000,
+        amount_fen: Fen(5000),
         out_trade_no: "E2ELOAD1".into(),
         source: LoadSource::Bank,
         source_ref: "BK1".into(),
     };
-    assert_eq!(card.load(&load).await.unwrap().pending_fen_after, 5000);
-    assert_eq!(card.load(&load).await.unwrap().pending_fen_after, 5000);
+    assert_eq!(card.load(&load).await.unwrap().pending_fen_after, Fen(5000));
+    assert_eq!(card.load(&load).await.unwrap().pending_fen_after, Fen(5000));
     assert_eq!(
         card.trade_status("E2ELOAD1").await.unwrap().state,
         TradeState::Success

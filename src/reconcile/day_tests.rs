@@ -154,7 +154,7 @@ impl World {
     async fn bank_debit(&self, order: &Order) -> Result<(), AdapterError> {
         let req = BankDebit {
             sno: SNO.into(),
-            amount_fen: order.amount.fen(),
+            amount_fen: order.amount,
             out_trade_no: order.id.step_key(OrderStep::Debit),
             purpose: bank::PURPOSE_CAMPUS_CARD_LOAD.into(),
         };
@@ -196,7 +196,7 @@ impl World {
             .await;
         let load = LoadCreate {
             account: ACCOUNT.into(),
-            amount_fen: amount,
+            amount_fen: Fen(amount),
             out_trade_no: o.id.step_key(OrderStep::Credit),
             source: LoadSource::Bank,
             source_ref: o.id.step_key(OrderStep::Debit),
@@ -218,7 +218,7 @@ impl World {
             .await;
         let debit = Debit {
             account: ACCOUNT.into(),
-            amount_fen: amount,
+            amount_fen: Fen(amount),
             out_trade_no: o.id.step_key(OrderStep::Debit),
             biller_id: "net".into(),
             target_id: SNO.into(),
@@ -233,7 +233,7 @@ impl World {
         let pay = BillerPay {
             biller_id: "net".into(),
             target_id: SNO.into(),
-            amount_fen: amount,
+            amount_fen: Fen(amount),
             receivable_ids: vec![],
             out_trade_no: o.id.step_key(OrderStep::Credit),
             payer: BillerPayer {
@@ -282,7 +282,7 @@ async fn two_days_with_every_class_of_difference_from_real_upstream_calls() {
     let stray_key = "EXT20261130STRAY1";
     let stray = BankDebit {
         sno: SNO.into(),
-        amount_fen: 2_000,
+        amount_fen: Fen(2_000),
         out_trade_no: stray_key.into(),
         purpose: bank::PURPOSE_CAMPUS_CARD_LOAD.into(),
     };
@@ -463,7 +463,7 @@ async fn claims_of_pending_money_are_in_the_card_records_and_never_a_difference(
         out_trade_no: "CLMONREQUEST0001".into(),
     };
     let claimed = w.card.claim_pending(&claim).await.unwrap();
-    assert_eq!(claimed.claimed_fen, 3_000);
+    assert_eq!(claimed.claimed_fen, Fen(3_000));
 
     w.at(7, 0);
     let claims = w

@@ -64,7 +64,7 @@ async fn reverse_debit(sources: &Sources, order: &Order) -> Done {
                 {
                     let load = LoadCreate {
                         account: order.account.clone(),
-                        amount_fen: order.amount.fen(),
+                        amount_fen: order.amount,
                         out_trade_no: id.step_key(OrderStep::Redeliver),
                         source: LoadSource::Bank,
                         source_ref: id.step_key(OrderStep::Debit),
@@ -92,7 +92,7 @@ async fn reverse_debit(sources: &Sources, order: &Order) -> Done {
             let refund = Refund {
                 orig_out_trade_no: id.step_key(OrderStep::Debit),
                 out_trade_no: id.step_key(OrderStep::Reverse),
-                amount_fen: order.amount.fen(),
+                amount_fen: order.amount,
             };
             match card.refund(&refund).await {
                 Ok(r) => Done::Reversed(r.trade_no),

@@ -361,7 +361,7 @@ async fn a_debit_the_bank_never_confirms_is_reversed_and_its_late_original_refus
     .unwrap();
     let late = onecard::wire::BankDebit {
         sno: ZHANG_SAN.to_owned(),
-        amount_fen: 5_000,
+        amount_fen: onecard::domain::Fen(5_000),
         out_trade_no: format!("{id}D"),
         purpose: "campus_card_load".to_owned(),
     };

@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use super::domain::Fen;
 use super::envelope::{Page, TradeState, default_page, default_page_size};
 
 /// `bank/binding/get`
@@ -24,7 +25,7 @@ pub struct BankBinding {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BankDebit {
     pub sno: String,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub out_trade_no: String,
     /// `campus_card_load`
     pub purpose: String,
@@ -33,7 +34,8 @@ pub struct BankDebit {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BankDebitResult {
     pub bank_trade_no: Option<String>,
-    pub bank_date: String,
+    /// `YYYY-MM-DD` on the wire
+    pub bank_date: NaiveDate,
     pub state: TradeState,
 }
 
@@ -44,7 +46,7 @@ pub struct BankTradeStatus {
     pub out_trade_no: String,
     pub state: TradeState,
     pub bank_trade_no: Option<String>,
-    pub amount_fen: Option<i64>,
+    pub amount_fen: Option<Fen>,
 }
 
 /// `bank/statement`
@@ -86,7 +88,28 @@ pub struct BankStatement {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Fen;
     use crate::test_support::{refused, round_trip};
+
+    #[test]
+    fn a_bank_debit_carries_fen_and_answers_a_bank_date() {
+        let debit: BankDebit = round_trip(
+            r#"{"sno":"2025000001","amount_fen":10000,"out_trade_no":"O20251125ABCDEFGHJKMND","purpose":"campus_card_load"}"#,
+        );
+        assert_eq!(debit.amount_fen, Fen(10000));
+        let answer =
+            r#"{"bank_trade_no":"B20251125000001","bank_date":"2025-11-25","state":"SUCCESS"}"#;
+        let r: BankDebitResult = round_trip(answer);
+        assert_eq!(r.bank_date, NaiveDate::from_ymd_opt(2025, 11, 25).unwrap());
+        refused::<BankDebitResult>(answer, "2025-11-25", &["", "2025/11/25"]);
+        let status: BankTradeStatus = round_trip(
+            r#"{"out_trade_no":"O20251125ABCDEFGHJKMND","state":"SUCCESS","bank_trade_no":"B20251125000001","amount_fen":10000}"#,
+        );
+        assert_eq!(status.amount_fen, Some(Fen(10000)));
+        round_trip::<BankTradeStatus>(
+            r#"{"out_trade_no":"O20251125ABCDEFGHJKMND","state":"NOT_FOUND","bank_trade_no":null,"amount_fen":null}"#,
+        );
+    }
 
     #[test]
     fn a_bank_binding_dates_from_a_day() {

@@ -4,6 +4,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use super::domain::Fen;
 use super::envelope::Page;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -20,10 +21,10 @@ pub struct Biller {
     pub biller_id: String,
     pub name: String,
     pub amount_rule: AmountRule,
-    pub min_fen: i64,
-    pub max_fen: i64,
-    pub day_max_fen: i64,
-    pub unit_price_fen: Option<i64>,
+    pub min_fen: Fen,
+    pub max_fen: Fen,
+    pub day_max_fen: Fen,
+    pub unit_price_fen: Option<Fen>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +63,7 @@ pub struct BillerLookup {
 pub struct Receivable {
     pub id: String,
     pub item: String,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     /// `YYYY-MM-DD` on the wire
     pub due: Option<NaiveDate>,
 }
@@ -73,7 +74,7 @@ pub struct BillerTarget {
     pub display_name: String,
     /// kWh × 100
     pub remaining_kwh_hundredths: Option<i64>,
-    pub balance_fen: Option<i64>,
+    pub balance_fen: Option<Fen>,
     pub used_traffic_mb: Option<i64>,
     pub quota_mb: Option<i64>,
     pub receivables: Vec<Receivable>,
@@ -93,7 +94,7 @@ pub struct BillerPayer {
 pub struct BillerPay {
     pub biller_id: String,
     pub target_id: String,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub receivable_ids: Vec<String>,
     pub out_trade_no: String,
@@ -151,7 +152,27 @@ pub struct BillerStatement {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Fen;
     use crate::test_support::{refused, round_trip};
+
+    #[test]
+    fn the_catalog_and_a_payment_carry_fen() {
+        let catalog = r#"{"items":[{"biller_id":"elec","name":"宿舍电费","amount_rule":"any","min_fen":100,"max_fen":50000,"day_max_fen":100000,"unit_price_fen":56},{"biller_id":"exam","name":"全国大学英语四六级考试报名费","amount_rule":"fixed","min_fen":3000,"max_fen":3000,"day_max_fen":3000,"unit_price_fen":null}]}"#;
+        let c: BillerCatalog = round_trip(catalog);
+        assert_eq!(
+            (c.items[0].min_fen, c.items[0].unit_price_fen),
+            (Fen(100), Some(Fen(56)))
+        );
+        refused::<BillerCatalog>(catalog, r#""min_fen":100,"#, &[r#""min_fen":1.0,"#]);
+        let pay: BillerPay = round_trip(
+            r#"{"biller_id":"elec","target_id":"E-1-3-301","amount_fen":2800,"out_trade_no":"O20251125ABCDEFGHJKMNC","payer":{"sno":"2025000001","card_out_trade_no":"O20251125ABCDEFGHJKMND"}}"#,
+        );
+        assert_eq!(pay.amount_fen, Fen(2800));
+        let meter: BillerTarget = round_trip(
+            r#"{"target_id":"E-1-3-301","display_name":"东区1号楼301","remaining_kwh_hundredths":95750,"balance_fen":51705,"used_traffic_mb":null,"quota_mb":null,"receivables":[],"text":"当前余额517.05元,当前剩余电量957.50度"}"#,
+        );
+        assert_eq!(meter.balance_fen, Some(Fen(51705)));
+    }
 
     #[test]
     fn a_receivable_is_due_on_a_date() {

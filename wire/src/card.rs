@@ -315,7 +315,7 @@ pub enum LoadSource {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadCreate {
     pub account: String,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub out_trade_no: String,
     pub source: LoadSource,
     /// the counterparty's serial (e.g. the bank debit's `out_trade_no`)
@@ -325,9 +325,10 @@ pub struct LoadCreate {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadResult {
     pub trade_no: String,
-    pub acc_date: String,
+    /// `YYYY-MM-DD` on the wire
+    pub acc_date: NaiveDate,
     pub state: TradeState,
-    pub pending_fen_after: i64,
+    pub pending_fen_after: Fen,
 }
 
 /// `card/load/reverse` (冲正, write). Idempotent; reversing an unknown or failed load answers
@@ -363,17 +364,18 @@ pub struct ClaimPending {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimResult {
     /// what moved from 过渡余额 into the spendable balance
-    pub claimed_fen: i64,
-    pub balance_fen_after: i64,
+    pub claimed_fen: Fen,
+    pub balance_fen_after: Fen,
     pub trade_no: String,
-    pub acc_date: String,
+    /// `YYYY-MM-DD` on the wire
+    pub acc_date: NaiveDate,
 }
 
 /// `card/pay/debit` (e-wallet payment to a biller, write)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Debit {
     pub account: String,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub out_trade_no: String,
     pub biller_id: String,
     pub target_id: String,
@@ -387,8 +389,9 @@ pub struct Debit {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DebitResult {
     pub trade_no: String,
-    pub acc_date: String,
-    pub balance_after_fen: i64,
+    /// `YYYY-MM-DD` on the wire
+    pub acc_date: NaiveDate,
+    pub balance_after_fen: Fen,
 }
 
 /// `card/pay/refund` (write), partial refunds allowed up to the original amount in total.
@@ -396,7 +399,7 @@ pub struct DebitResult {
 pub struct Refund {
     pub orig_out_trade_no: String,
     pub out_trade_no: String,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -419,8 +422,9 @@ pub struct TradeStatus {
     pub state: TradeState,
     pub kind: Option<TradeKind>,
     pub trade_no: Option<String>,
-    pub acc_date: Option<String>,
-    pub amount_fen: Option<i64>,
+    /// `YYYY-MM-DD` on the wire
+    pub acc_date: Option<NaiveDate>,
+    pub amount_fen: Option<Fen>,
     /// for `FAILED`: the code and message the write answered with
     pub error_code: Option<u32>,
     pub error_message: Option<String>,
@@ -490,6 +494,54 @@ mod tests {
         let a: Account = round_trip(json);
         assert_eq!(a.expire_date, NaiveDate::from_ymd_opt(2028, 7, 1).unwrap());
         refused::<Account>(json, "2028-07-01", &["2028-02-30", "07/01/2028"]);
+    }
+
+    #[test]
+    fn money_writes_and_their_answers_carry_fen_and_accounting_dates() {
+        let load: LoadCreate = round_trip(
+            r#"{"account":"42940","amount_fen":5000,"out_trade_no":"O20251125ABCDEFGHJKMNC","source":"bank","source_ref":"O20251125ABCDEFGHJKMND"}"#,
+        );
+        assert_eq!(load.amount_fen, Fen(5000));
+        let loaded = r#"{"trade_no":"Q20251125000001","acc_date":"2025-11-25","state":"SUCCESS","pending_fen_after":15000}"#;
+        let l: LoadResult = round_trip(loaded);
+        assert_eq!(
+            (l.acc_date, l.pending_fen_after),
+            (NaiveDate::from_ymd_opt(2025, 11, 25).unwrap(), Fen(15000))
+        );
+        refused::<LoadResult>(loaded, "2025-11-25", &["2025-11-25T23:45:00+08:00", "今天"]);
+        refused::<LoadResult>(loaded, "15000", &["150.00", "\"15000\""]);
+        let claimed = r#"{"claimed_fen":15000,"balance_fen_after":20230,"trade_no":"K20251125000001","acc_date":"2025-11-25"}"#;
+        let c: ClaimResult = round_trip(claimed);
+        assert_eq!(
+            (c.claimed_fen, c.balance_fen_after),
+            (Fen(15000), Fen(20230))
+        );
+        refused::<ClaimResult>(claimed, "2025-11-25", &["20251125"]);
+        round_trip::<Debit>(
+            r#"{"account":"42940","amount_fen":2800,"out_trade_no":"O20251125ABCDEFGHJKMND","biller_id":"elec","target_id":"E-1-3-301","remark":""}"#,
+        );
+        let paid =
+            r#"{"trade_no":"D20251125000001","acc_date":"2025-11-26","balance_after_fen":2230}"#;
+        let d: DebitResult = round_trip(paid);
+        assert_eq!(d.balance_after_fen, Fen(2230));
+        refused::<DebitResult>(paid, "2025-11-26", &["26/11/2025"]);
+        round_trip::<Refund>(
+            r#"{"orig_out_trade_no":"O20251125ABCDEFGHJKMND","out_trade_no":"O20251125ABCDEFGHJKMNR","amount_fen":2800}"#,
+        );
+    }
+
+    #[test]
+    fn a_trade_query_answers_fen_and_a_date_or_nulls() {
+        let done = r#"{"out_trade_no":"O20251125ABCDEFGHJKMNC","state":"SUCCESS","kind":"load","trade_no":"Q20251125000001","acc_date":"2025-11-25","amount_fen":5000,"error_code":null,"error_message":null}"#;
+        let t: TradeStatus = round_trip(done);
+        assert_eq!(
+            (t.acc_date, t.amount_fen),
+            (NaiveDate::from_ymd_opt(2025, 11, 25), Some(Fen(5000)))
+        );
+        round_trip::<TradeStatus>(
+            r#"{"out_trade_no":"O20251125ABCDEFGHJKMNC","state":"NOT_FOUND","kind":null,"trade_no":null,"acc_date":null,"amount_fen":null,"error_code":null,"error_message":null}"#,
+        );
+        refused::<TradeStatus>(done, "2025-11-25", &["yesterday"]);
     }
 
     #[test]

@@ -103,6 +103,11 @@ impl Fen {
         self.0.checked_add(other.0).map(Fen)
     }
 
+    /// The total of `amounts`, `None` on overflow.
+    pub fn checked_sum(amounts: impl IntoIterator<Item = Fen>) -> Option<Fen> {
+        amounts.into_iter().try_fold(Fen(0), Fen::checked_add)
+    }
+
     /// `None` on overflow, as [`Fen::checked_add`].
     pub fn checked_sub(self, other: Fen) -> Option<Fen> {
         self.0.checked_sub(other.0).map(Fen)

@@ -13,6 +13,7 @@ use super::state::{live_mut, not_found, record_trade, record_tx, sim, take_pendi
 use crate::campus::GenTx;
 use crate::upstream::{Ctx, OpResult, parse, to_value};
 use crate::{SimState, lock};
+use onecard_wire::domain::Fen;
 use onecard_wire::{CardStatus, ClaimPending, ClaimResult, ErrorCode, TradeKind, TxType};
 
 pub(super) fn load_claim(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
@@ -60,10 +61,10 @@ pub(super) fn load_claim(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         },
     );
     to_value(&ClaimResult {
-        claimed_fen: claimed,
-        balance_fen_after: balance,
+        claimed_fen: Fen(claimed),
+        balance_fen_after: Fen(balance),
         trade_no: trade.trade_no,
-        acc_date: trade.acc_date.to_string(),
+        acc_date: trade.acc_date,
     })
 }
 

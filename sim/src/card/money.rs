@@ -11,6 +11,7 @@ use super::state::{live_mut, not_found, record_trade, record_tx, sim};
 use crate::campus::{GenTx, local_date, local_secs};
 use crate::upstream::{Ctx, OpError, OpResult, parse, to_value};
 use crate::{SimState, lock};
+use onecard_wire::domain::Fen;
 use onecard_wire::{
     self as wire, CardStatus, Debit, DebitResult, ErrorCode, LoadCreate, LoadResult, LoadSource,
     Refund, Reverse, ReverseResult, ReverseState, TradeKind, TradeQuery, TradeState, TradeStatus,
@@ -36,6 +37,7 @@ pub(crate) fn in_window(w: &crate::faults::DownWindow, now: i64) -> bool {
 
 pub(super) fn load_create(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: LoadCreate = parse(body)?;
+    let amount = q.amount_fen.fen();
     let (campus, card) = sim(state);
     let cfg = &card.cfg;
     let mut st = lock(&card.st);
@@ -46,7 +48,7 @@ pub(super) fn load_create(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
         return Err(ErrorCode::LoadAlreadyReversed.into());
     }
     let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
-    if q.amount_fen <= 0 || q.amount_fen % 100 != 0 {
+    if amount <= 0 || amount % 100 != 0 {
         return Err(OpError::msg(
             ErrorCode::AmountInvalid,
             "圈存金额必须是正整数元",
@@ -60,10 +62,10 @@ pub(super) fn load_create(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
     {
         return Err(ErrorCode::OutOfServiceHours.into());
     }
-    if live.balance + live.pending + q.amount_fen > cfg.wallet_cap_fen {
+    if live.balance + live.pending + amount > cfg.wallet_cap_fen {
         return Err(ErrorCode::OverWalletCap.into());
     }
-    live.pending += q.amount_fen;
+    live.pending += amount;
     let pending_after = live.pending;
     let balance = live.balance;
     let (tx, source, wire_type) = match q.source {
@@ -72,14 +74,14 @@ pub(super) fn load_create(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
         LoadSource::Cash => (TxType::LoadCash, "现金充值", "LOAD_CASH"),
     };
     let slot = (ctx.creds.app_key.clone(), q.out_trade_no.clone());
-    live.unclaimed.push((slot, q.amount_fen, source));
+    live.unclaimed.push((slot, amount, source));
     let trade = record_trade(
         &mut st,
         ctx,
         &q.out_trade_no,
         TradeKind::Load,
         &q.account,
-        q.amount_fen,
+        amount,
         tx,
         'Q',
     );
@@ -95,7 +97,7 @@ pub(super) fn load_create(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
             tx_type: wire_type,
             type_name: source,
             incoming: true,
-            amount_fen: q.amount_fen,
+            amount_fen: amount,
             balance_after_fen: balance,
             merchant_id: "M0700",
             merchant_name: source,
@@ -106,9 +108,9 @@ pub(super) fn load_create(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
     );
     to_value(&LoadResult {
         trade_no: trade.trade_no,
-        acc_date: trade.acc_date.to_string(),
+        acc_date: trade.acc_date,
         state: TradeState::Success,
-        pending_fen_after: pending_after,
+        pending_fen_after: Fen(pending_after),
     })
 }
 
@@ -174,22 +176,23 @@ pub(super) fn biller_name(id: &str) -> &'static str {
 
 pub(super) fn pay_debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: Debit = parse(body)?;
+    let amount = q.amount_fen.fen();
     let (campus, card) = sim(state);
     let cfg = &card.cfg;
     let (p, _) = campus.by_account(&q.account).ok_or_else(not_found)?;
     let mut st = lock(&card.st);
     let live = live_mut(&mut st, campus, &q.account).ok_or_else(not_found)?;
-    if q.amount_fen <= 0 {
+    if amount <= 0 {
         return Err(ErrorCode::AmountInvalid.into());
     }
     if live.status() != CardStatus::Normal {
         return Err(ErrorCode::StatusNotNormal.into());
     }
-    if q.amount_fen > cfg.single_limit_fen {
+    if amount > cfg.single_limit_fen {
         return Err(ErrorCode::OverSingleLimit.into());
     }
     let today = local_date(ctx.now);
-    if live.spent_on(today) + q.amount_fen > cfg.day_limit_fen {
+    if live.spent_on(today) + amount > cfg.day_limit_fen {
         return Err(ErrorCode::OverDayLimit.into());
     }
     let password_ok = match &q.password_digest {
@@ -197,17 +200,17 @@ pub(super) fn pay_debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         Some(d) => Some(check_password(cfg, ctx, p, &q.account, live, d)?),
     };
     match password_ok {
-        None if q.amount_fen > cfg.nopwd_limit_fen => {
+        None if amount > cfg.nopwd_limit_fen => {
             return Err(ErrorCode::PasswordRequired.into());
         }
         Some(false) => return Err(ErrorCode::PasswordWrong.into()),
         None | Some(true) => {}
     }
-    if live.balance < q.amount_fen {
+    if live.balance < amount {
         return Err(ErrorCode::InsufficientFunds.into());
     }
-    live.balance -= q.amount_fen;
-    live.day_spent = (today, live.spent_on(today) + q.amount_fen);
+    live.balance -= amount;
+    live.day_spent = (today, live.spent_on(today) + amount);
     let balance = live.balance;
     let trade = record_trade(
         &mut st,
@@ -215,7 +218,7 @@ pub(super) fn pay_debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         &q.out_trade_no,
         TradeKind::Debit,
         &q.account,
-        q.amount_fen,
+        amount,
         TxType::BillPay,
         'D',
     );
@@ -228,7 +231,7 @@ pub(super) fn pay_debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             tx_type: "BILL_PAY",
             type_name: "代扣代缴",
             incoming: false,
-            amount_fen: q.amount_fen,
+            amount_fen: amount,
             balance_after_fen: balance,
             merchant_id: "M0700",
             merchant_name: biller_name(&q.biller_id),
@@ -238,30 +241,31 @@ pub(super) fn pay_debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     );
     to_value(&DebitResult {
         trade_no: trade.trade_no,
-        acc_date: trade.acc_date.to_string(),
-        balance_after_fen: balance,
+        acc_date: trade.acc_date,
+        balance_after_fen: Fen(balance),
     })
 }
 
 pub(super) fn pay_refund(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     let q: Refund = parse(body)?;
+    let amount = q.amount_fen.fen();
     let (campus, card) = sim(state);
     let mut st = lock(&card.st);
     let (orig_slot, orig) = st.original(ctx, &q.orig_out_trade_no, TradeKind::Debit);
     let Some(orig) = orig else {
         return Err(ErrorCode::OriginalNotFound.into());
     };
-    if q.amount_fen <= 0 {
+    if amount <= 0 {
         return Err(ErrorCode::AmountInvalid.into());
     }
-    if orig.refunded + q.amount_fen > orig.amount {
+    if orig.refunded + amount > orig.amount {
         return Err(ErrorCode::RefundExceedsOriginal.into());
     }
     if let Some(t) = st.trades.get_mut(&orig_slot) {
-        t.refunded += q.amount_fen;
+        t.refunded += amount;
     }
     let live = live_mut(&mut st, campus, &orig.account).ok_or_else(not_found)?;
-    live.balance += q.amount_fen;
+    live.balance += amount;
     let balance = live.balance;
     let trade = record_trade(
         &mut st,
@@ -269,7 +273,7 @@ pub(super) fn pay_refund(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         &q.out_trade_no,
         TradeKind::Refund,
         &orig.account,
-        q.amount_fen,
+        amount,
         TxType::Refund,
         'F',
     );
@@ -282,7 +286,7 @@ pub(super) fn pay_refund(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             tx_type: "REFUND",
             type_name: "退款",
             incoming: true,
-            amount_fen: q.amount_fen,
+            amount_fen: amount,
             balance_after_fen: balance,
             merchant_id: "M0700",
             merchant_name: "代扣代缴",
@@ -292,8 +296,8 @@ pub(super) fn pay_refund(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     );
     to_value(&DebitResult {
         trade_no: trade.trade_no,
-        acc_date: trade.acc_date.to_string(),
-        balance_after_fen: balance,
+        acc_date: trade.acc_date,
+        balance_after_fen: Fen(balance),
     })
 }
 
@@ -327,7 +331,7 @@ pub(super) fn trade_query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
         Err(e) => TradeStatus {
             state: TradeState::Failed,
             kind,
-            amount_fen: rec.body.get("amount_fen").and_then(Value::as_i64),
+            amount_fen: rec.body.get("amount_fen").and_then(Value::as_i64).map(Fen),
             error_code: Some(e.code.as_u32()),
             error_message: Some(
                 e.message
@@ -345,8 +349,8 @@ pub(super) fn trade_query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
                     state: t.state,
                     kind: Some(t.kind),
                     trade_no: Some(t.trade_no.clone()),
-                    acc_date: Some(t.acc_date.to_string()),
-                    amount_fen: Some(t.amount),
+                    acc_date: Some(t.acc_date),
+                    amount_fen: Some(Fen(t.amount)),
                     ..not_found
                 },
                 // A reversal that found nothing to reverse committed nothing either.

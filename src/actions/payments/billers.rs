@@ -245,9 +245,9 @@ fn electricity(input: ActionInput<'_>) -> ActionFuture<'_> {
                 let fields = json!({
                     "room_name": found.display_name,
                     "kwh": yuan(kwh),
-                    "meter_balance_yuan": yuan(found.balance_fen.unwrap_or_default()),
-                    "min_yuan": yuan(biller.min_fen),
-                    "max_yuan": yuan(biller.max_fen),
+                    "meter_balance_yuan": found.balance_fen.unwrap_or_default().yuan(),
+                    "min_yuan": biller.min_fen.yuan(),
+                    "max_yuan": biller.max_fen.yuan(),
                 });
                 Ok(ask(
                     "pay.elec.ask_amount",
@@ -262,14 +262,14 @@ fn electricity(input: ActionInput<'_>) -> ActionFuture<'_> {
                     Ok(a) => a,
                     Err(reply) => return Ok(reply),
                 };
-                let unit = biller.unit_price_fen.unwrap_or(1).max(1);
+                let unit = biller.unit_price_fen.map_or(1, Fen::fen).max(1);
                 let kwh_now = data.get("kwh").and_then(Value::as_i64).unwrap_or_default();
                 let offered = Offer {
                     order_id: new_order_id(&input),
                     biller_id: "elec".into(),
                     target_id: text_of(data, "target_id"),
                     receivable_ids: Vec::new(),
-                    amount_fen: amount.fen(),
+                    amount_fen: amount,
                     item: biller.name.clone(),
                     note: None,
                 };
@@ -309,7 +309,7 @@ fn network(input: ActionInput<'_>) -> ActionFuture<'_> {
                     "pay.net.ask_package",
                     json!({
                         "account": account,
-                        "net_balance_yuan": yuan(found.balance_fen.unwrap_or_default()),
+                        "net_balance_yuan": found.balance_fen.unwrap_or_default().yuan(),
                         "used_mb": found.used_traffic_mb.unwrap_or_default(),
                         "quota_mb": found.quota_mb.unwrap_or_default(),
                         "packages": shown,
@@ -345,7 +345,7 @@ fn network(input: ActionInput<'_>) -> ActionFuture<'_> {
                     biller_id: "net".into(),
                     target_id: account.clone(),
                     receivable_ids: Vec::new(),
-                    amount_fen: amount,
+                    amount_fen: Fen(amount),
                     item: biller.name.clone(),
                     note: None,
                 };
@@ -384,11 +384,16 @@ async fn receivables_offer(
         return Ok(ActionOutput::message(none_key, json!({})));
     }
     let biller = catalog_entry(input, biller_id).await?;
-    let total: i64 = found.receivables.iter().map(|r| r.amount_fen).sum();
+    let total = Fen::checked_sum(found.receivables.iter().map(|r| r.amount_fen)).ok_or(
+        ActionError::Upstream {
+            upstream: "billers",
+            detail: "protocol".to_owned(),
+        },
+    )?;
     let items: Vec<Value> = found
         .receivables
         .iter()
-        .map(|r| json!({ "item": r.item, "amount_yuan": yuan(r.amount_fen), "due": r.due.map(|d| d.to_string()).unwrap_or_default() }))
+        .map(|r| json!({ "item": r.item, "amount_yuan": r.amount_fen.yuan(), "due": r.due.map(|d| d.to_string()).unwrap_or_default() }))
         .collect();
     let offered = Offer {
         order_id: new_order_id(input),
@@ -454,7 +459,12 @@ fn library_fine(input: ActionInput<'_>) -> ActionFuture<'_> {
             return Ok(ActionOutput::message("pay.library.none", json!({})));
         }
         let biller = catalog_entry(&input, "library").await?;
-        let total: i64 = fined.iter().map(|(_, l)| l.fine_fen.fen()).sum();
+        let total = Fen::checked_sum(fined.iter().map(|(_, l)| l.fine_fen)).ok_or(
+            ActionError::Upstream {
+                upstream: "public_data",
+                detail: "protocol".to_owned(),
+            },
+        )?;
         let items: Vec<Value> = fined
             .iter()
             .map(|(_, l)| json!({ "title": l.title, "overdue_days": l.overdue_days, "amount_yuan": l.fine_fen.yuan() }))
@@ -522,7 +532,7 @@ fn donation(input: ActionInput<'_>) -> ActionFuture<'_> {
                 let (id, name) = (text_of(p, "id"), text_of(p, "name"));
                 Ok(ask(
                     "pay.donation.ask_amount",
-                    json!({ "project": name, "min_yuan": yuan(biller.min_fen) }),
+                    json!({ "project": name, "min_yuan": biller.min_fen.yuan() }),
                     "amount",
                     json!({ "project_id": id, "project": name }),
                 ))
@@ -560,10 +570,10 @@ fn donation(input: ActionInput<'_>) -> ActionFuture<'_> {
                     biller_id: "donation".into(),
                     target_id: text_of(data, "project_id"),
                     receivable_ids: Vec::new(),
-                    amount_fen: data
+                    amount_fen: Fen(data
                         .get("amount_fen")
                         .and_then(Value::as_i64)
-                        .unwrap_or_default(),
+                        .unwrap_or_default()),
                     item: biller.name.clone(),
                     note: (!skip && !message.is_empty()).then(|| message.to_owned()),
                 };

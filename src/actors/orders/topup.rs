@@ -305,7 +305,7 @@ impl<S: OrderStore> TopUpMachine<S> {
         }
         let request = BankDebit {
             sno: order.sno.as_str().to_owned(),
-            amount_fen: order.amount.fen(),
+            amount_fen: order.amount,
             out_trade_no: key,
             purpose: crate::adapters::bank::PURPOSE_CAMPUS_CARD_LOAD.to_owned(),
         };
@@ -361,7 +361,7 @@ impl<S: OrderStore> TopUpMachine<S> {
         }
         let request = LoadCreate {
             account: order.account.clone(),
-            amount_fen: order.amount.fen(),
+            amount_fen: order.amount,
             out_trade_no: key,
             source: LoadSource::Bank,
             source_ref: order.id.step_key(OrderStep::Debit),
@@ -472,7 +472,7 @@ mod tests {
     };
     use crate::adapters::AdapterError;
     use crate::adapters::{bank, card};
-    use crate::domain::OrderId;
+    use crate::domain::{Fen, OrderId};
     use crate::sim::SimConfig;
     use crate::sim::upstream::testkit::Sim;
     use crate::store::orders::{ManualClock, OrderKind, OrderTask, SystemClock};
@@ -786,7 +786,7 @@ mod tests {
         // the original debit, delayed on the way, reaches the bank after its reversal
         let late = BankDebit {
             sno: SNO.to_owned(),
-            amount_fen: 5_000,
+            amount_fen: Fen(5_000),
             out_trade_no: id.step_key(OrderStep::Debit),
             purpose: crate::adapters::bank::PURPOSE_CAMPUS_CARD_LOAD.to_owned(),
         };
@@ -797,7 +797,7 @@ mod tests {
         // and so is a load with the order's key: the reversal cancelled it by key first
         let late_load = LoadCreate {
             account: ACCOUNT.to_owned(),
-            amount_fen: 5_000,
+            amount_fen: Fen(5_000),
             out_trade_no: id.step_key(OrderStep::Credit),
             source: LoadSource::Bank,
             source_ref: id.step_key(OrderStep::Debit),
