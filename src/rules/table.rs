@@ -220,6 +220,8 @@ pub struct TableStats {
     pub subscribe: bool,
     pub default: bool,
     pub messages: usize,
+    /// `[words]` lists.
+    pub words: usize,
 }
 
 /// One Aho-Corasick pattern: the keyword and every (kind, rule) that uses it.
@@ -692,6 +694,7 @@ impl RuleTable {
             subscribe: !self.subscribe.is_empty(),
             default: !self.default.is_empty(),
             messages: self.messages.len(),
+            words: self.words.len(),
             ..TableStats::default()
         };
         for (_, uses) in &self.ac_hits {

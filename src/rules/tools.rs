@@ -92,7 +92,7 @@ pub fn check(
 fn summarize(dir: &Path, names: &[String], table: &RuleTable) -> String {
     let s = table.stats();
     format!(
-        "{dir}: OK — {rules} rules in {nfiles} files ({names}); keywords: {exact} exact, {prefix} prefix, {suffix} suffix, {contains} contains, {regex} regex; {click} menu keys, {scan} scan keys; subscribe reply: {sub}; default reply: {def} (cooldown {cool} min); {messages} messages",
+        "{dir}: OK — {rules} rules in {nfiles} files ({names}); keywords: {exact} exact, {prefix} prefix, {suffix} suffix, {contains} contains, {regex} regex; {click} menu keys, {scan} scan keys; subscribe reply: {sub}; default reply: {def} (cooldown {cool} min); {messages} messages, {words} word lists",
         dir = dir.display(),
         rules = table.rule_count(),
         nfiles = names.len(),
@@ -108,6 +108,7 @@ fn summarize(dir: &Path, names: &[String], table: &RuleTable) -> String {
         def = if s.default { "yes" } else { "no" },
         cool = table.default_cooldown().as_secs() / 60,
         messages = s.messages,
+        words = s.words,
     )
 }
 
@@ -404,6 +405,13 @@ mod tests {
         let summary = check_dir(&config("config/rules"), &registry).unwrap_or_else(|d| fail(d));
         assert!(summary.contains(": OK — "), "{summary}");
         assert!(!summary.contains("warning"), "{summary}");
+        // Every word list the build reads is shipped, and no other.
+        let mut lists: Vec<&str> = registry.all_words().iter().map(|(l, _)| *l).collect();
+        lists.dedup();
+        assert!(
+            summary.contains(&format!(" messages, {} word lists", lists.len())),
+            "{summary}"
+        );
         // config/menu.toml, next to config/rules, is checked too.
         assert!(
             summary.contains("menu.toml: OK — 15 menu keys"),
