@@ -140,6 +140,21 @@ pub fn spawn_app_with(opts: TestOptions) -> TestApp {
     start_app(opts, AppSlot::beside_others())
 }
 
+/// The shipped rules with the default rule's id changed to `id`: the app's hit counter for it
+/// has a label no other test's app uses (the metrics recorder is one per process).
+pub fn default_rule_renamed(id: &str) -> TestOptions {
+    let chat = std::fs::read_to_string("config/rules/chat.toml").unwrap();
+    let renamed = chat.replace("id = \"fallback\"", &format!("id = \"{id}\""));
+    assert_ne!(
+        renamed, chat,
+        "config/rules/chat.toml has the rule `fallback`"
+    );
+    TestOptions {
+        extra_rules: vec![("chat.toml", renamed)],
+        ..TestOptions::default()
+    }
+}
+
 /// The demo app with `settings` changed, everything else as [`TestOptions::default`].
 pub fn spawn_app_with_settings(settings: fn(&mut Settings)) -> TestApp {
     spawn_app_with(TestOptions {

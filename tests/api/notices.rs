@@ -8,6 +8,8 @@ use onecard::wechat::{Article, Reply};
 use crate::helpers::*;
 use crate::operator_cli::{onecard, stderr, stdout};
 
+// Each content file is written out whole, as an editor writes it: the front matter is what
+// these tests read back, so the files look alike by design.
 const EVERYONE: &str = r#"+++
 title = "图书馆闭馆通知"
 summary = "周六图书馆闭馆一天。"

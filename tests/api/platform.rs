@@ -185,21 +185,7 @@ async fn metrics_cover_what_operators_watch() {
 
 #[tokio::test]
 async fn a_dialog_in_progress_answers_without_a_hit_for_the_rule_it_took_the_message_from() {
-    // A rules directory of our own, so the default rule's hit counter is this test's alone in
-    // the process-wide metrics recorder.
-    let tmp = tempfile::tempdir().unwrap();
-    let rules = tmp.path().join("rules");
-    copy_dir(std::path::Path::new("config/rules"), &rules);
-    let chat = std::fs::read_to_string(rules.join("chat.toml")).unwrap();
-    std::fs::write(
-        rules.join("chat.toml"),
-        chat.replace("id = \"fallback\"", "id = \"fallback_in_dialog\""),
-    )
-    .unwrap();
-    let app = spawn_app_with(TestOptions {
-        rules_dir: Some(rules),
-        ..TestOptions::default()
-    });
+    let app = spawn_app_with(default_rule_renamed("fallback_in_dialog"));
     let hits = r#"onecard_rules_hits_total{rule="fallback_in_dialog"}"#;
     let user = openid("hits-in-dialog");
     let unmatched = "今天食堂吃什么";

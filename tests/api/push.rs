@@ -13,6 +13,8 @@ use crate::helpers::*;
 /// The template the test deployment pushes news with.
 const TEMPLATE: &str = "NEWS_TEMPLATE_0001";
 
+/// A news item as an editor writes it (front matter like notices.rs's files, by design: the
+/// same content format).
 fn news_file(id: &str, title: &str) -> String {
     format!(
         r#"+++

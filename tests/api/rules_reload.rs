@@ -135,21 +135,7 @@ async fn a_restart_with_a_broken_rule_file_answers_with_the_last_good_rules() {
 
 #[tokio::test]
 async fn the_default_rule_counts_only_the_messages_it_answered() {
-    // A rules directory of our own, so the hit counter's label is this test's alone in the
-    // process-wide metrics recorder.
-    let tmp = tempfile::tempdir().unwrap();
-    let rules = tmp.path().join("rules");
-    copy_dir(std::path::Path::new("config/rules"), &rules);
-    let chat = std::fs::read_to_string(rules.join("chat.toml")).unwrap();
-    std::fs::write(
-        rules.join("chat.toml"),
-        chat.replace("id = \"fallback\"", "id = \"fallback_counted\""),
-    )
-    .unwrap();
-    let app = spawn_app_with(TestOptions {
-        rules_dir: Some(rules.clone()),
-        ..TestOptions::default()
-    });
+    let app = spawn_app_with(default_rule_renamed("fallback_counted"));
     let user = openid("default-hits");
     let first = app.say(&user, "今天食堂吃什么").await;
     let second = app.say(&user, "图书馆几点关门").await;

@@ -333,6 +333,7 @@ async fn a_card_without_a_bound_bank_card_is_refused_before_any_debit() {
 
 #[actix_web::test]
 async fn a_debit_the_bank_never_confirms_is_reversed_and_its_late_original_refused() {
+    // Opens like the limits test above: fast orders plus the one setting under test.
     let app = spawn_app_with_settings(|s| {
         fast_orders(s);
         s.orders.topup.debit_attempts = 3;
