@@ -85,6 +85,38 @@ fn yuan(v: &Value) -> String {
     Fen(v.as_i64().unwrap()).yuan()
 }
 
+/// 「提醒设置」's answer (`alert.settings`): every alert as the defaults have it, except the
+/// `switched_on` ones (kind, threshold in yuan or ""); `changed` once the user edited them.
+fn prefs_reply(changed: bool, switched_on: &[(&str, &str)]) -> String {
+    let kinds = [
+        "low_balance",
+        "large_transaction",
+        "lost_card_use",
+        "top_up",
+        "payment",
+        "library_due",
+        "ticket_updates",
+    ];
+    let on_by_default = ["lost_card_use", "ticket_updates"];
+    let items: Vec<Value> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let set = switched_on.iter().find(|(k, _)| k == kind);
+            json!({
+                "n": i + 1,
+                "kind": kind,
+                "on": set.is_some() || on_by_default.contains(kind),
+                "threshold": set.map_or("", |(_, t)| t),
+            })
+        })
+        .collect();
+    message_rendered(
+        "alert.settings",
+        json!({ "changed": changed, "items": items }),
+    )
+}
+
 const LOSS_LINK: &str = "<a href=\"weixin://bizmsgmenu?msgmenucontent=挂失&msgmenuid=1\">挂失</a>（回复「挂失」或点菜单「挂失」）。";
 
 /// A demo card holder with at least 30 元 and a library loan due within 3 days, and those loans' titles and dates.
@@ -146,20 +178,18 @@ async fn each_alert_type_fires_once_from_transactions_in_the_card_simulator() {
         defaults,
         "您的提醒设置：\n1. 余额不足提醒：关\n2. 大额消费提醒：关\n3. 挂失卡消费警告：开\n4. 充值到账提醒：关\n5. 缴费结果提醒：关\n6. 图书到期提醒：关\n7. 报修进度提醒：开\n回复数字开关一项；回复「1 20」设为余额低于 20 元时提醒，「2 100」设为单笔 100 元及以上时提醒；回复「完成」结束设置。"
     );
+    assert_eq!(defaults, prefs_reply(false, &[]));
     let balance = app.sim_account(&sno).await["balance_fen"].as_i64().unwrap();
     // Low balance: below (balance − 10 元), so a 15 元 purchase crosses it.
     let threshold = Fen(balance - 1000).yuan();
-    let set = app.say(&user, &format!("1 {threshold}")).await;
-    assert!(
-        set.starts_with(&format!(
-            "已更新。您的提醒设置：\n1. 余额不足提醒：开（余额低于 {threshold} 元）\n"
-        )),
-        "{set}"
+    let low = ("low_balance", threshold.as_str());
+    assert_eq!(
+        app.say(&user, &format!("1 {threshold}")).await,
+        prefs_reply(true, &[low])
     );
-    assert!(
-        app.say(&user, "2 10")
-            .await
-            .contains("2. 大额消费提醒：开（单笔 10.00 元及以上）\n")
+    assert_eq!(
+        app.say(&user, "2 10").await,
+        prefs_reply(true, &[low, ("large_transaction", "10.00")])
     );
     for n in ["4", "5", "6"] {
         app.say(&user, n).await;
@@ -253,15 +283,25 @@ async fn holder_with(app: &TestApp, fen: i64) -> String {
         .to_owned()
 }
 
+/// A holder with at least 10 元, bound to a fresh user (`tag`) who asked through 「提醒设置」
+/// for an alert on every payment of 1 元 or more: (学工号, user).
+async fn alerted_on_every_payment(app: &TestApp, tag: &str) -> (String, String) {
+    let sno = holder_with(app, 1000).await;
+    let user = openid(tag);
+    app.bind(&user, &sno).await;
+    app.say(&user, "提醒设置").await;
+    assert_eq!(
+        app.say(&user, "2 1").await,
+        prefs_reply(true, &[("large_transaction", "1.00")])
+    );
+    app.say(&user, "完成").await;
+    (sno, user)
+}
+
 #[tokio::test]
 async fn a_large_payment_alert_sent_as_a_template_says_how_to_report_the_loss_in_plain_text() {
     let app = spawn_app_with_settings(quick_alerts);
-    let sno = holder_with(&app, 1000).await;
-    let user = openid("alerttpl");
-    app.bind(&user, &sno).await;
-    app.say(&user, "提醒设置").await;
-    app.say(&user, "2 1").await;
-    app.say(&user, "完成").await;
+    let (sno, user) = alerted_on_every_payment(&app, "alerttpl").await;
     // WeChat allows 5 customer-service messages after the user's last message: the sixth
     // alert goes as the template message.
     let mut last = Value::Null;
@@ -314,16 +354,8 @@ fn large_payment_template_text(tx: &Value) -> String {
 /// sends it again: the user must see it once (WeChat keeps one per openid + `client_msg_id`).
 #[tokio::test]
 async fn a_template_alert_whose_answer_was_lost_is_delivered_once() {
-    let app = spawn_app_with(TestOptions {
-        settings: quick_alerts,
-        ..TestOptions::default()
-    });
-    let sno = holder_with(&app, 1000).await;
-    let user = openid("alertlost");
-    app.bind(&user, &sno).await;
-    app.say(&user, "提醒设置").await;
-    app.say(&user, "2 1").await;
-    app.say(&user, "完成").await;
+    let app = spawn_app_with_settings(quick_alerts);
+    let (sno, user) = alerted_on_every_payment(&app, "alertlost").await;
     app.advance_sim_clock(49 * 3600).await;
     app.set_faults(
         "wechat",
@@ -424,12 +456,14 @@ async fn no_alert_is_missed_or_doubled_across_a_restart_of_the_platform() {
     say("绑定").await;
     chat.text(&user, sno).await.unwrap();
     let code = sims.latest_code(&phone).await;
-    assert!(text_of(&chat.text(&user, &code).await.unwrap()).contains("绑定成功"));
+    assert_eq!(
+        text_of(&chat.text(&user, &code).await.unwrap()),
+        sims.bind_done(sno).await
+    );
     say("提醒设置").await;
-    assert!(
-        say("2 1")
-            .await
-            .contains("2. 大额消费提醒：开（单笔 1.00 元及以上）")
+    assert_eq!(
+        say("2 1").await,
+        prefs_reply(true, &[("large_transaction", "1.00")])
     );
     say("完成").await;
 

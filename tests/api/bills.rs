@@ -335,14 +335,9 @@ async fn the_fun_bill_ranks_a_student_in_their_college_and_links_to_its_page() {
     assert_eq!(text, body(None));
 
     // The operator's refresh reads every bound person's year from the card system.
-    let r = app
-        .http
-        .post(format!("{}/bills/cohorts/refresh", app.admin_base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let report: Value = r.json().await.unwrap();
+    let report = app
+        .admin(reqwest::Method::POST, "/bills/cohorts/refresh", None)
+        .await;
     assert_eq!(report["people"], COHORT_MIN);
     assert_eq!(report["counted"], COHORT_MIN);
     assert_eq!(report["failed"], 0);

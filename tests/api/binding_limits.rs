@@ -289,15 +289,13 @@ async fn unknown_cards_cards_without_a_phone_and_closed_cards_get_one_answer() {
 
 #[tokio::test]
 async fn sms_pumping_through_bind_phone_stops_at_the_user_and_day_caps() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+    let disk = OnDisk::new();
     let app = spawn_app_with(TestOptions {
-        data_dir: Some(data.clone()),
         settings: |s| {
             s.binding.resend_secs = 0;
             s.binding.phone_codes_per_day = 4;
         },
-        ..TestOptions::default()
+        ..disk.options()
     });
     let (pumper, other) = (openid("pump"), openid("pump2"));
     let cards = bindable_cards(&app, 2).await;
@@ -345,7 +343,7 @@ async fn sms_pumping_through_bind_phone_stops_at_the_user_and_day_caps() {
 
     // The other user's dialog, still waiting for the code, kept only the masked number.
     app.stop().await;
-    let store = open_when_released(&data).await;
+    let store = open_when_released(&disk.data).await;
     let mut export = Vec::new();
     store.export(&mut export).unwrap();
     let export = String::from_utf8(export).unwrap();

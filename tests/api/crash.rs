@@ -147,21 +147,28 @@ impl Deployment {
     }
 }
 
+/// A bound user (`tag`) asks 「余额」 while the card system takes [`SLOW_CARD_MS`]: WeChat got
+/// "success" and the reply is promised later. The deployment, its server, the user and the
+/// balance line the reply must start with.
+async fn late_balance_in_flight(tag: &str) -> (Deployment, Proc, String, String) {
+    let mut d = Deployment::new().await;
+    let serve = d.serve().await;
+    let user = openid(tag);
+    d.bind(&user).await;
+    let balance = d.expected_balance_line(&user).await;
+    d.card_latency(SLOW_CARD_MS).await;
+    let ex = d.wx.text(&user, "余额").await.unwrap();
+    assert_eq!((ex.status, ex.body.as_str()), (200, "success"));
+    (d, serve, user, balance)
+}
+
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
 }
 
 #[tokio::test]
 async fn sigkill_with_a_late_reply_in_flight_delivers_it_once_after_restart() {
-    let mut d = Deployment::new().await;
-    let mut serve = d.serve().await;
-    let user = openid("kill");
-    d.bind(&user).await;
-    let balance = d.expected_balance_line(&user).await;
-
-    d.card_latency(SLOW_CARD_MS).await;
-    let ex = d.wx.text(&user, "余额").await.unwrap();
-    assert_eq!((ex.status, ex.body.as_str()), (200, "success"));
+    let (mut d, mut serve, user, balance) = late_balance_in_flight("kill").await;
     serve.kill_hard();
 
     // The message was on disk before "success" went out.
@@ -186,15 +193,7 @@ async fn sigkill_with_a_late_reply_in_flight_delivers_it_once_after_restart() {
 
 #[tokio::test]
 async fn sigterm_with_a_late_reply_in_flight_drains_it_before_exit() {
-    let mut d = Deployment::new().await;
-    let mut serve = d.serve().await;
-    let user = openid("term");
-    d.bind(&user).await;
-    let balance = d.expected_balance_line(&user).await;
-
-    d.card_latency(SLOW_CARD_MS).await;
-    let ex = d.wx.text(&user, "余额").await.unwrap();
-    assert_eq!((ex.status, ex.body.as_str()), (200, "success"));
+    let (mut d, mut serve, user, balance) = late_balance_in_flight("term").await;
     serve.signal("TERM");
     let status = serve.wait_exit(Duration::from_secs(40)).await;
     assert!(status.success(), "{status:?}\n{}", serve.logs());

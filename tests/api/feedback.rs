@@ -18,12 +18,8 @@ fn message(key: &str, field: Option<(&str, usize)>) -> String {
 
 #[tokio::test]
 async fn feedback_is_capped_per_user_and_day_and_unsubscribe_removes_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let app = spawn_app_with(TestOptions {
-        data_dir: Some(data.clone()),
-        ..TestOptions::default()
-    });
+    let disk = OnDisk::new();
+    let app = spawn_app_with(disk.options());
     let (writer, other) = (openid("fbwriter"), openid("fbother"));
     let max_chars = onecard::store::FEEDBACK_MAX_CHARS;
     let per_day = onecard::store::FEEDBACK_PER_USER_PER_DAY;
@@ -61,7 +57,7 @@ async fn feedback_is_capped_per_user_and_day_and_unsubscribe_removes_it() {
     app.unsubscribe(&writer).await;
     app.stop().await;
 
-    let lines = feedback_lines(&data).await;
+    let lines = feedback_lines(&disk.data).await;
     assert_eq!(
         lines.len(),
         2,

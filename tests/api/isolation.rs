@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use onecard::actions::ActionRegistry;
 use onecard::startup::{Profile, StartupError};
+use reqwest::Method;
 
 use crate::helpers::{Overrides, TestOptions, spawn_app, spawn_app_alone, write_demo_without_sim};
 
@@ -246,12 +247,7 @@ async fn production_public_listener_answers_404_for_sim_and_metrics() {
     assert_eq!(app.get("/metrics").await.status(), 404);
     assert_eq!(app.get("/healthz").await.status(), 200);
 
-    let admin = app
-        .http
-        .get(format!("{}/metrics", app.admin_base))
-        .send()
-        .await
-        .unwrap();
+    let admin = app.admin_send(Method::GET, "/metrics", None).await;
     assert_eq!(admin.status(), 200);
     assert_eq!(
         admin.headers()["content-type"].to_str().unwrap(),
@@ -268,12 +264,7 @@ async fn production_public_listener_answers_404_for_sim_and_metrics() {
         "{text}"
     );
     // The admin listener is not a second way in to the callback.
-    let wechat = app
-        .http
-        .get(format!("{}/wechat", app.admin_base))
-        .send()
-        .await
-        .unwrap();
+    let wechat = app.admin_send(Method::GET, "/wechat", None).await;
     assert_eq!(wechat.status(), 404);
 }
 

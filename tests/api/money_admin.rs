@@ -320,12 +320,8 @@ async fn a_day_reconciled_through_the_admin_listener_queues_a_fen_off_debit_and_
     assert_eq!(stored["date"], json!(booked.to_string()));
 
     // the accountant's CSV of that day: UTF-8 with a BOM, the difference on its own line
-    let csv = app
-        .http
-        .get(format!("{}/reconcile/days/{booked}/csv", app.admin_base))
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/reconcile/days/{booked}/csv");
+    let csv = app.admin_send(reqwest::Method::GET, &path, None).await;
     assert_eq!(csv.status(), 200);
     assert_eq!(
         csv.headers()["content-type"].to_str().unwrap(),

@@ -45,6 +45,18 @@ fn message(key: &str) -> String {
     table["messages"][key].as_str().unwrap().to_owned()
 }
 
+/// `n` users bound in a fresh store, and the app on it with `settings`: the store (kept for
+/// a restart on it), the app and the users.
+async fn push_app_with_users(
+    n: usize,
+    settings: fn(&mut onecard::settings::Settings),
+) -> (OnDisk, TestApp, Vec<String>) {
+    let disk = OnDisk::new();
+    let users = seed_bindings(&disk.data, n).await;
+    let app = push_app(&disk.data, settings);
+    (disk, app, users)
+}
+
 fn push_app(data_dir: &Path, settings: fn(&mut onecard::settings::Settings)) -> TestApp {
     spawn_app_with(TestOptions {
         data_dir: Some(data_dir.to_path_buf()),
@@ -125,10 +137,7 @@ impl TestApp {
 
 #[tokio::test]
 async fn publish_with_push_reaches_every_bound_user_once_and_skips_who_unsubscribed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let users = seed_bindings(&data, 30).await;
-    let app = push_app(&data, fast_push);
+    let (_disk, app, users) = push_app_with_users(30, fast_push).await;
 
     let quitter = &users[3];
     assert_eq!(
@@ -211,10 +220,7 @@ async fn the_demo_configs_template_push_is_delivered_to_every_bound_user() {
             demo.wechat.fallback_template_id.clone()
         ]
     );
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let users = seed_bindings(&data, 3).await;
-    let app = push_app(&data, demo_templates);
+    let (_disk, app, users) = push_app_with_users(3, demo_templates).await;
 
     let job_id = app
         .publish_pushed("demo-news", "一卡通系统升级完成", "template")
@@ -240,10 +246,7 @@ async fn the_demo_configs_template_push_is_delivered_to_every_bound_user() {
 
 #[tokio::test]
 async fn pushing_a_draft_or_an_unknown_item_is_refused_with_the_reason() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    seed_bindings(&data, 1).await;
-    let app = push_app(&data, fast_push);
+    let (_disk, app, _users) = push_app_with_users(1, fast_push).await;
     let draft = news_file("later", "草稿").replace("+++\n正文", "draft = true\n+++\n正文");
     app.admin(
         reqwest::Method::POST,
@@ -267,10 +270,7 @@ async fn pushing_a_draft_or_an_unknown_item_is_refused_with_the_reason() {
 
 #[tokio::test]
 async fn a_push_waits_out_wechat_quota_and_rate_refusals_and_finishes_once_each() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let users = seed_bindings(&data, 40).await;
-    let app = push_app(&data, fast_push);
+    let (_disk, app, users) = push_app_with_users(40, fast_push).await;
     // WeChat allows this template 15 messages today, and 20 a second.
     let limits = |quota: u32| json!({"template_daily_quota": quota, "messages_per_second": 20});
     app.wechat_limits(limits(15)).await;
@@ -323,10 +323,7 @@ async fn a_push_waits_out_wechat_quota_and_rate_refusals_and_finishes_once_each(
 
 #[tokio::test]
 async fn a_mass_push_to_everyone_is_one_send_delivered_to_each_follower() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let users = seed_bindings(&data, 3).await;
-    let app = push_app(&data, fast_push);
+    let (_disk, app, users) = push_app_with_users(3, fast_push).await;
     app.sim_act("/sim/wechat/followers", json!({"openids": users}))
         .await;
     let job_id = app.publish_pushed("mass", "寒假服务时间调整", "mass").await;
@@ -618,18 +615,16 @@ async fn measure(app: &TestApp, users: usize, id: &str, sim_rate: u32) -> (f64, 
 #[ignore = "a figure, not a test: run with scripts/push-bench.sh"]
 async fn push_throughput() {
     const USERS: usize = 2000;
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    seed_bindings(&data, USERS).await;
     // Our pace well above the simulator's limit, then matched to it, then no limit at all.
-    let app = push_app(&data, |s| {
+    let (disk, app, _users) = push_app_with_users(USERS, |s| {
         fast_push(s);
         s.push.per_second = 100_000;
         s.push.batch = 50;
         s.push.concurrency = 8;
         s.push.backoff_initial_ms = 200;
         s.push.backoff_max_ms = 1000;
-    });
+    })
+    .await;
     let (unlimited, _) = measure(&app, USERS, "bench-unlimited", 0).await;
     let (flooding, flooding_backoffs) = measure(&app, USERS, "bench-flooding", 200).await;
     println!("push throughput, {USERS} users, template messages over loopback HTTP:");
@@ -638,7 +633,7 @@ async fn push_throughput() {
         "  WeChat allows 200/s, we send unpaced:   {flooding:8.0} messages/s ({flooding_backoffs} back-offs on 45009)"
     );
     app.stop().await;
-    let paced = push_app(&data, |s| {
+    let paced = push_app(&disk.data, |s| {
         fast_push(s);
         s.push.per_second = 200;
         s.push.batch = 50;

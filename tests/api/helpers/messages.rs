@@ -100,14 +100,24 @@ pub fn masked_phone(phone: &str) -> String {
 /// renders replies (plain text, trailing whitespace dropped): for a reply built from data the
 /// test reads from the simulators itself.
 pub fn configured_reply_with(id: &str, fields: serde_json::Value) -> String {
+    render(&configured_reply(id), &fields)
+}
+
+/// The message `key` (config/rules) rendered with `fields` as the rule engine renders it: for
+/// a message with conditions and loops, which [`message`] does not fill.
+pub fn message_rendered(key: &str, fields: serde_json::Value) -> String {
+    render(&configured_message(key), &fields)
+}
+
+/// `template` rendered as the rule engine renders replies (plain text, trailing whitespace
+/// dropped).
+fn render(template: &str, fields: &serde_json::Value) -> String {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    let template = configured_reply(id);
-    let context = jinja_value(&fields);
     let text = env
-        .render_str(&template, context)
-        .expect("the rule's template renders");
+        .render_str(template, jinja_value(fields))
+        .expect("the template renders");
     text.trim_end().to_owned()
 }
 

@@ -40,17 +40,31 @@ fn slow_echo(input: ActionInput<'_>) -> ActionFuture<'_> {
     })
 }
 
-/// The built-in actions plus `slow_echo` (sleeps for the number in "慢1500" ms).
-pub fn actions_with_slow() -> ActionRegistry {
-    let mut r = ActionRegistry::builtin();
-    r.register(ActionDef {
-        name: "slow_echo",
-        fields: &["waited_ms"],
+/// An action of the tests' own: the template `fields` it provides, no messages or words.
+fn test_action(
+    name: &'static str,
+    fields: &'static [&'static str],
+    run: for<'a> fn(ActionInput<'a>) -> ActionFuture<'a>,
+) -> ActionDef {
+    ActionDef {
+        name,
+        fields,
         messages: &[],
         words: &[],
-        run: slow_echo,
-    });
+        run,
+    }
+}
+
+/// The built-in actions and `action`.
+fn builtin_and(action: ActionDef) -> ActionRegistry {
+    let mut r = ActionRegistry::builtin();
+    r.register(action);
     r
+}
+
+/// The built-in actions plus `slow_echo` (sleeps for the number in "慢1500" ms).
+pub fn actions_with_slow() -> ActionRegistry {
+    builtin_and(test_action("slow_echo", &["waited_ms"], slow_echo))
 }
 
 pub const SLOW_RULE: &str = r#"
@@ -86,15 +100,7 @@ fn echo_text(input: ActionInput<'_>) -> ActionFuture<'_> {
 /// The built-ins plus `echo_text`: 「回声 …」 is answered 「你说：…」, the user's own text in the
 /// reply (for what the XML encoder must carry intact).
 pub fn actions_with_echo() -> ActionRegistry {
-    let mut r = ActionRegistry::builtin();
-    r.register(ActionDef {
-        name: "echo_text",
-        fields: &["said"],
-        messages: &[],
-        words: &[],
-        run: echo_text,
-    });
-    r
+    builtin_and(test_action("echo_text", &["said"], echo_text))
 }
 
 pub const ECHO_RULE: &str = r#"
@@ -112,12 +118,6 @@ fn panicking(_input: ActionInput<'_>) -> ActionFuture<'_> {
 /// The built-ins plus `crash`, an action with a bug (it panics).
 pub fn actions_with_crash() -> ActionRegistry {
     let mut r = actions_with_slow();
-    r.register(ActionDef {
-        name: "crash",
-        fields: &[],
-        messages: &[],
-        words: &[],
-        run: panicking,
-    });
+    r.register(test_action("crash", &[], panicking));
     r
 }
