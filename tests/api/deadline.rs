@@ -91,11 +91,8 @@ async fn a_reply_the_window_does_not_allow_is_kept_for_the_next_message() {
 #[tokio::test]
 async fn a_closed_window_falls_back_to_the_configured_template_message() {
     let app = spawn_app_with(TestOptions {
-        budget_ms: 200,
-        extra_rules: vec![("test_slow.toml", SLOW_RULE.to_owned())],
-        actions: actions_with_slow,
         settings: |s| s.wechat.fallback_template_id = "TPL_REPLY".into(),
-        ..TestOptions::default()
+        ..slow_options(200)
     });
     let user = openid("template");
     // Not reported to the simulator: WeChat knows of no interaction, custom pushes get 45015.

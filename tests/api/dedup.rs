@@ -105,10 +105,8 @@ async fn a_retry_after_the_reply_is_dropped_gets_success_and_is_not_processed_ag
     // The reply is kept only for WeChat's retries (here 1 s); until the dedup window ends the
     // message is still recognised, so a later retry or replay must not run the action again.
     let app = spawn_app_with(TestOptions {
-        extra_rules: vec![("test_slow.toml", SLOW_RULE.to_owned())],
-        actions: actions_with_slow,
         settings: |s| s.sessions.dedup_reply_secs = 1,
-        ..TestOptions::default()
+        ..slow_action_options()
     });
     let user = openid("dropped");
     let msg = app.wx.text_message(&user, "慢10");

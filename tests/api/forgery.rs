@@ -125,10 +125,8 @@ const SLOW_10_MS: &str = "慢慢来：10 毫秒";
 /// Plain mode (no EncodingAESKey) with the slow echo action, which counts its runs.
 fn plain_slow_app() -> TestApp {
     spawn_app_with(TestOptions {
-        extra_rules: vec![("test_slow.toml", SLOW_RULE.to_owned())],
-        actions: actions_with_slow,
         settings: plaintext_mode,
-        ..TestOptions::default()
+        ..slow_action_options()
     })
 }
 
@@ -164,13 +162,11 @@ async fn a_byte_for_byte_replay_after_the_dedup_window_does_not_run_the_action_a
     // future (inside the 4 s window), so it stays valid for 7 s — longer than the 4 s dedup
     // window. The delivery must be remembered for as long as the request can be replayed.
     let app = spawn_app_with(TestOptions {
-        extra_rules: vec![("test_slow.toml", SLOW_RULE.to_owned())],
-        actions: actions_with_slow,
         settings: |s| {
             s.wechat.timestamp_window_secs = 4;
             s.sessions.dedup_window_secs = 4;
         },
-        ..TestOptions::default()
+        ..slow_action_options()
     });
     let user = openid("replay");
     let sent_at = std::time::Instant::now();

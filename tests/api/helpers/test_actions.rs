@@ -85,6 +85,11 @@ pub fn slow_options(budget_ms: u64) -> TestOptions {
     }
 }
 
+/// [`slow_options`] with the default callback budget.
+pub fn slow_action_options() -> TestOptions {
+    slow_options(TestOptions::default().budget_ms)
+}
+
 pub fn slow_app(budget_ms: u64) -> TestApp {
     spawn_app_with(slow_options(budget_ms))
 }
@@ -103,6 +108,7 @@ pub fn actions_with_echo() -> ActionRegistry {
     builtin_and(test_action("echo_text", &["said"], echo_text))
 }
 
+// A rule file for the action above, shaped like SLOW_RULE: one rule per test action.
 pub const ECHO_RULE: &str = r#"
 [[rule]]
 id = "test.echo"
