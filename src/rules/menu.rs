@@ -29,30 +29,22 @@ const MAX_SUB_NAME: usize = 60;
 const MAX_KEY: usize = 128;
 const MAX_URL: usize = 1024;
 
-/// Button types that send a `key` to our server.
-const KEYED: &[&str] = &[
-    "click",
-    "scancode_push",
-    "scancode_waitmsg",
-    "pic_sysphoto",
-    "pic_photo_or_album",
-    "pic_weixin",
-    "location_select",
-];
-const ALL_TYPES: &[&str] = &[
-    "click",
-    "view",
-    "scancode_push",
-    "scancode_waitmsg",
-    "pic_sysphoto",
-    "pic_photo_or_album",
-    "pic_weixin",
-    "location_select",
-    "media_id",
-    "view_limited",
-    "miniprogram",
-    "article_id",
-    "article_view_limited",
+/// Every button type WeChat accepts, in its documentation's order, with the fields each needs
+/// (the `key` ones send their key to our server).
+const TYPES: &[(&str, &[&str])] = &[
+    ("click", &["key"]),
+    ("view", &["url"]),
+    ("scancode_push", &["key"]),
+    ("scancode_waitmsg", &["key"]),
+    ("pic_sysphoto", &["key"]),
+    ("pic_photo_or_album", &["key"]),
+    ("pic_weixin", &["key"]),
+    ("location_select", &["key"]),
+    ("media_id", &["media_id"]),
+    ("view_limited", &["media_id"]),
+    ("miniprogram", &["url", "appid", "pagepath"]),
+    ("article_id", &["article_id"]),
+    ("article_view_limited", &["article_id"]),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -295,23 +287,16 @@ impl MenuValidator<'_> {
             return None;
         };
         let kind_name = kind.get_ref().trim();
-        if !ALL_TYPES.contains(&kind_name) {
+        let Some(&(_, required)) = TYPES.iter().find(|(name, _)| *name == kind_name) else {
+            let names: Vec<&str> = TYPES.iter().map(|(name, _)| *name).collect();
             self.error(
                 kind.span().start,
                 format!(
                     "unknown button type `{kind_name}` (error 40017); use one of: {}",
-                    ALL_TYPES.join(", ")
+                    names.join(", ")
                 ),
             );
             return None;
-        }
-        let required: &[&str] = match kind_name {
-            k if KEYED.contains(&k) => &["key"],
-            "view" => &["url"],
-            "media_id" | "view_limited" => &["media_id"],
-            "article_id" | "article_view_limited" => &["article_id"],
-            "miniprogram" => &["url", "appid", "pagepath"],
-            _ => &[],
         };
         let mut fields = Vec::new();
         for (field, v) in self.present_fields(def) {
