@@ -194,7 +194,7 @@ mod tests {
 
     use onecard_wire::paths;
 
-    use super::super::test_support::{CARD, digest, read, sim};
+    use super::super::test_support::{CARD, balance, digest, read, sim};
 
     #[actix_web::test]
     async fn account_lookup_by_sno_card_no_and_account() {
@@ -256,7 +256,7 @@ mod tests {
     #[actix_web::test]
     async fn balance_shows_pending_and_limits() {
         let s = sim().await;
-        let b = read(&s, paths::CARD_BALANCE_GET, json!({"account": "20002"})).await;
+        let b = balance(&s, "20002").await;
         assert_eq!(b["balance_fen"], 1280);
         assert_eq!(b["pending_fen"], 10000);
         assert_eq!(b["wallet_cap_fen"], 100000);
@@ -271,7 +271,7 @@ mod tests {
             .post("/sim/card/accounts/2024000002/claim", json!({}))
             .await;
         assert_eq!(claimed["claimed_fen"], 10000);
-        let b = read(&s, paths::CARD_BALANCE_GET, json!({"account": "20002"})).await;
+        let b = balance(&s, "20002").await;
         assert_eq!(
             (b["balance_fen"].as_i64(), b["pending_fen"].as_i64()),
             (Some(11280), Some(0))

@@ -75,13 +75,12 @@ mod tests {
     use crate::campus::local_date;
     use onecard_wire::paths;
 
-    use super::super::test_support::{read, sim, write_code};
+    use super::super::test_support::{balance, read, sim, trade, write_code};
 
     #[actix_web::test]
     async fn a_claim_moves_every_pending_load_once_and_replays_by_key() {
         let s = sim().await;
-        let balance = |s| read(s, paths::CARD_BALANCE_GET, json!({"account": "20001"}));
-        let before = balance(&s).await;
+        let before = balance(&s, "20001").await;
         let (spendable, pending) = (
             before["balance_fen"].as_i64().unwrap(),
             before["pending_fen"].as_i64().unwrap(),
@@ -96,7 +95,7 @@ mod tests {
         let claimed = pending + 5000;
         assert_eq!(first["claimed_fen"], claimed);
         assert_eq!(first["balance_fen_after"], spendable + claimed);
-        let after = balance(&s).await;
+        let after = balance(&s, "20001").await;
         assert_eq!(
             (after["balance_fen"].as_i64(), after["pending_fen"].as_i64()),
             (Some(spendable + claimed), Some(0))
@@ -105,7 +104,10 @@ mod tests {
         // same key, same body: the first answer again, nothing moves twice
         let (code, again) = write_code(&s, paths::CARD_LOAD_CLAIM, claim.clone()).await;
         assert_eq!((code, &again), (0, &first));
-        assert_eq!(balance(&s).await["balance_fen"], spendable + claimed);
+        assert_eq!(
+            balance(&s, "20001").await["balance_fen"],
+            spendable + claimed
+        );
         // same key, another account: a different request under a used key
         let other = json!({"account": "20002", "out_trade_no": "KL0001"});
         assert_eq!(write_code(&s, paths::CARD_LOAD_CLAIM, other).await.0, 2009);
@@ -125,12 +127,7 @@ mod tests {
             "a refusal replays under its key even once something is pending"
         );
 
-        let q = read(
-            &s,
-            paths::CARD_TRADE_QUERY,
-            json!({"out_trade_no": "KL0001"}),
-        )
-        .await;
+        let q = trade(&s, "KL0001").await;
         assert_eq!(q["state"], "SUCCESS");
         assert_eq!(q["kind"], "claim");
         assert_eq!(q["amount_fen"], claimed);
@@ -184,10 +181,10 @@ mod tests {
         // 20003 (王五) is reported lost, 20004 frozen
         for account in ["20003", "20004"] {
             let money = |b: serde_json::Value| (b["balance_fen"].clone(), b["pending_fen"].clone());
-            let before = read(&s, paths::CARD_BALANCE_GET, json!({"account": account})).await;
+            let before = balance(&s, account).await;
             let claim = json!({"account": account, "out_trade_no": format!("KL{account}")});
             assert_eq!(write_code(&s, paths::CARD_LOAD_CLAIM, claim).await.0, 2202);
-            let after = read(&s, paths::CARD_BALANCE_GET, json!({"account": account})).await;
+            let after = balance(&s, account).await;
             assert_eq!(money(after), money(before), "{account}");
         }
         let nobody = json!({"account": "99", "out_trade_no": "KL99"});

@@ -171,7 +171,7 @@ pub static OPS: &[Op] = &[
 
 #[cfg(test)]
 mod test_support {
-    use serde_json::Value;
+    use serde_json::{Value, json};
 
     use crate::upstream::testkit::{Sim, spawn_campus};
     use onecard_wire::{self as wire};
@@ -184,6 +184,26 @@ mod test_support {
 
     pub(super) async fn read(s: &Sim, path: &str, body: Value) -> Value {
         s.ok(CARD, path, body).await
+    }
+
+    /// The card's balance as `card/balance/get` answers it.
+    pub(super) async fn balance(s: &Sim, account: &str) -> Value {
+        read(
+            s,
+            wire::paths::CARD_BALANCE_GET,
+            json!({"account": account}),
+        )
+        .await
+    }
+
+    /// What `card/trade/query` answers for the trade written under `key`.
+    pub(super) async fn trade(s: &Sim, key: &str) -> Value {
+        read(
+            s,
+            wire::paths::CARD_TRADE_QUERY,
+            json!({"out_trade_no": key}),
+        )
+        .await
     }
 
     pub(super) async fn write_code(s: &Sim, path: &str, body: Value) -> (u64, Value) {

@@ -374,7 +374,7 @@ mod tests {
     use crate::upstream::testkit::spawn;
     use onecard_wire::paths;
 
-    use super::super::test_support::{CARD, digest, read, sim, write_code};
+    use super::super::test_support::{CARD, balance, digest, read, sim, trade, write_code};
 
     #[actix_web::test]
     async fn load_is_idempotent_reversible_and_queryable_by_key() {
@@ -389,10 +389,7 @@ mod tests {
             again, first,
             "same key, same body: the original answer, no second credit"
         );
-        assert_eq!(
-            read(&s, paths::CARD_BALANCE_GET, json!({"account": "20001"})).await["pending_fen"],
-            5000
-        );
+        assert_eq!(balance(&s, "20001").await["pending_fen"], 5000);
         let mut changed = load.clone();
         changed["amount_fen"] = json!(10000);
         assert_eq!(
@@ -404,32 +401,19 @@ mod tests {
             .write(CARD, paths::CARD_LOAD_CREATE, load.clone(), "OTHERKEY")
             .await;
         assert_eq!((a.status, a.code()), (400, 1008));
-        let q = read(
-            &s,
-            paths::CARD_TRADE_QUERY,
-            json!({"out_trade_no": "LD0001"}),
-        )
-        .await;
+        let q = trade(&s, "LD0001").await;
         assert_eq!(q["state"], "SUCCESS");
         assert_eq!(q["kind"], "load");
         assert_eq!(q["amount_fen"], 5000);
         assert_eq!(q["trade_no"], first["trade_no"]);
-        let missing = read(
-            &s,
-            paths::CARD_TRADE_QUERY,
-            json!({"out_trade_no": "NEVER"}),
-        )
-        .await;
+        let missing = trade(&s, "NEVER").await;
         assert_eq!(missing["state"], "NOT_FOUND");
         assert_eq!(missing["kind"], Value::Null);
 
         let rev = json!({"orig_out_trade_no": "LD0001", "out_trade_no": "RV0001"});
         let (code, r) = write_code(&s, paths::CARD_LOAD_REVERSE, rev.clone()).await;
         assert_eq!((code, r["state"].as_str()), (0, Some("REVERSED")));
-        assert_eq!(
-            read(&s, paths::CARD_BALANCE_GET, json!({"account": "20001"})).await["pending_fen"],
-            0
-        );
+        assert_eq!(balance(&s, "20001").await["pending_fen"], 0);
         assert_eq!(
             write_code(&s, paths::CARD_LOAD_REVERSE, rev).await.1["state"],
             "REVERSED"
@@ -440,15 +424,7 @@ mod tests {
             r,
             "already reversed: REVERSED with the first reversal's trade_no"
         );
-        assert_eq!(
-            read(
-                &s,
-                paths::CARD_TRADE_QUERY,
-                json!({"out_trade_no": "LD0001"})
-            )
-            .await["state"],
-            "REVERSED"
-        );
+        assert_eq!(trade(&s, "LD0001").await["state"], "REVERSED");
         let nothing = json!({"orig_out_trade_no": "GHOST", "out_trade_no": "RV0003"});
         assert_eq!(
             write_code(&s, paths::CARD_LOAD_REVERSE, nothing).await.1,
@@ -457,10 +433,7 @@ mod tests {
         // the original, delayed on the way, arrives after its reversal: refused, nothing loaded
         let late = json!({"account": "20001", "amount_fen": 5000, "out_trade_no": "GHOST", "source": "bank", "source_ref": "BKGHOST"});
         assert_eq!(write_code(&s, paths::CARD_LOAD_CREATE, late).await.0, 2213);
-        assert_eq!(
-            read(&s, paths::CARD_BALANCE_GET, json!({"account": "20001"})).await["pending_fen"],
-            0
-        );
+        assert_eq!(balance(&s, "20001").await["pending_fen"], 0);
 
         // A claimed load cannot be reversed.
         let load2 = json!({"account": "20001", "amount_fen": 2000, "out_trade_no": "LD0002", "source": "online", "source_ref": "WX1"});
@@ -469,7 +442,7 @@ mod tests {
             .await;
         let rev2 = json!({"orig_out_trade_no": "LD0002", "out_trade_no": "RV0004"});
         assert_eq!(write_code(&s, paths::CARD_LOAD_REVERSE, rev2).await.0, 2211);
-        let b = read(&s, paths::CARD_BALANCE_GET, json!({"account": "20001"})).await;
+        let b = balance(&s, "20001").await;
         assert_eq!(b["balance_fen"], 7230);
         let today = local_date(s.state.clock().now()).to_string();
         let tx = read(
@@ -495,12 +468,7 @@ mod tests {
             2205,
             "failures replay too"
         );
-        let q = read(
-            &s,
-            paths::CARD_TRADE_QUERY,
-            json!({"out_trade_no": "LD0100"}),
-        )
-        .await;
+        let q = trade(&s, "LD0100").await;
         assert_eq!(
             (q["state"].as_str(), q["error_code"].as_u64()),
             (Some("FAILED"), Some(2205))
@@ -608,7 +576,7 @@ mod tests {
         assert_eq!(types, ["REFUND", "REFUND", "BILL_PAY", "BILL_PAY"]);
         assert_eq!(tx["items"][0]["balance_after_fen"], 3730);
         // Day records are ready at 06:00 the next day.
-        let day = read(&s, paths::CARD_BALANCE_GET, json!({"account": "20001"})).await;
+        let day = balance(&s, "20001").await;
         assert_eq!(day["balance_fen"], 3730);
         let acc_date = ok["acc_date"].as_str().unwrap().to_owned();
         let recon = json!({"acc_date": acc_date, "kind": "all"});
@@ -638,10 +606,9 @@ mod tests {
     async fn debits_stop_at_the_day_limit() {
         let s = sim().await;
         let pw = digest(&s, "20010", "123456");
-        let spent_before =
-            read(&s, paths::CARD_BALANCE_GET, json!({"account": "20010"})).await["day_spent_fen"]
-                .as_i64()
-                .unwrap();
+        let spent_before = balance(&s, "20010").await["day_spent_fen"]
+            .as_i64()
+            .unwrap();
         let mut spent = spent_before;
         let mut refused = None;
         for i in 0..10 {
@@ -656,7 +623,7 @@ mod tests {
         }
         assert_eq!(refused, Some(2305));
         assert!(spent <= 10_000 && spent + 5000 > 10_000, "spent {spent}");
-        let b = read(&s, paths::CARD_BALANCE_GET, json!({"account": "20010"})).await;
+        let b = balance(&s, "20010").await;
         assert_eq!(b["day_spent_fen"].as_i64(), Some(spent));
         assert_eq!(
             b["balance_fen"].as_i64(),
