@@ -72,10 +72,9 @@ pub(super) fn load_claim(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
 mod tests {
     use serde_json::json;
 
-    use crate::campus::local_date;
     use onecard_wire::paths;
 
-    use super::super::test_support::{balance, read, sim, trade, write_code};
+    use super::super::test_support::{balance, read, sim, today, trade, write_code};
 
     #[actix_web::test]
     async fn a_claim_moves_every_pending_load_once_and_replays_by_key() {
@@ -138,13 +137,7 @@ mod tests {
         assert_eq!(write_code(&s, paths::CARD_LOAD_REVERSE, rev).await.0, 2211);
 
         // the statement has one CLAIM for the total, incoming, ending at the new balance
-        let today = local_date(s.state.clock().now()).to_string();
-        let tx = read(
-            &s,
-            paths::CARD_TRANSACTIONS_LIST,
-            json!({"account": "20001", "from": today, "to": today, "type": "CLAIM"}),
-        )
-        .await;
+        let tx = today(&s, "20001", Some("CLAIM")).await;
         assert_eq!(tx["total"], 1);
         assert_eq!(tx["items"][0]["trade_no"], first["trade_no"]);
         assert_eq!(tx["items"][0]["direction"], "in");

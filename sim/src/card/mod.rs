@@ -206,6 +206,17 @@ mod test_support {
         .await
     }
 
+    /// Today's statement of `account` (campus date of the simulated clock), of one `tx_type`
+    /// (`"CLAIM"`, …) or all.
+    pub(super) async fn today(s: &Sim, account: &str, tx_type: Option<&str>) -> Value {
+        let day = crate::campus::local_date(s.state.clock().now()).to_string();
+        let mut query = json!({"account": account, "from": day, "to": day});
+        if let Some(tx_type) = tx_type {
+            query["type"] = tx_type.into();
+        }
+        read(s, wire::paths::CARD_TRANSACTIONS_LIST, query).await
+    }
+
     pub(super) async fn write_code(s: &Sim, path: &str, body: Value) -> (u64, Value) {
         let key = body["out_trade_no"].as_str().unwrap().to_owned();
         let a = s.write(CARD, path, body, &key).await;

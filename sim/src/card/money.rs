@@ -370,11 +370,10 @@ mod tests {
     use serde_json::{Value, json};
 
     use crate::SimConfig;
-    use crate::campus::local_date;
     use crate::upstream::testkit::spawn;
     use onecard_wire::paths;
 
-    use super::super::test_support::{CARD, balance, digest, read, sim, trade, write_code};
+    use super::super::test_support::{CARD, balance, digest, read, sim, today, trade, write_code};
 
     #[actix_web::test]
     async fn load_is_idempotent_reversible_and_queryable_by_key() {
@@ -444,13 +443,7 @@ mod tests {
         assert_eq!(write_code(&s, paths::CARD_LOAD_REVERSE, rev2).await.0, 2211);
         let b = balance(&s, "20001").await;
         assert_eq!(b["balance_fen"], 7230);
-        let today = local_date(s.state.clock().now()).to_string();
-        let tx = read(
-            &s,
-            paths::CARD_TRANSACTIONS_LIST,
-            json!({"account": "20001", "from": today, "to": today, "type": "CLAIM"}),
-        )
-        .await;
+        let tx = today(&s, "20001", Some("CLAIM")).await;
         assert_eq!(tx["items"][0]["amount_fen"], 2000);
         assert_eq!(tx["items"][0]["balance_after_fen"], 7230);
     }
@@ -559,13 +552,7 @@ mod tests {
         );
         let ghost = json!({"orig_out_trade_no": "NOPE", "out_trade_no": "RF4", "amount_fen": 1});
         assert_eq!(write_code(&s, paths::CARD_PAY_REFUND, ghost).await.0, 2307);
-        let today = local_date(s.state.clock().now()).to_string();
-        let tx = read(
-            &s,
-            paths::CARD_TRANSACTIONS_LIST,
-            json!({"account": "20001", "from": today, "to": today}),
-        )
-        .await;
+        let tx = today(&s, "20001", None).await;
         let types: Vec<&str> = tx["items"]
             .as_array()
             .unwrap()
