@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use chrono::FixedOffset;
 use clap::Subcommand;
 use serde_json::Value;
 
@@ -59,6 +60,13 @@ pub struct AdminArgs {
 }
 
 impl AdminArgs {
+    /// Campus time (`server.utc_offset_hours` of `--config`): times print as 「我的报修」 shows
+    /// them, whatever the machine's own zone.
+    fn campus(&self) -> anyhow::Result<FixedOffset> {
+        let hours = super::load(&self.config)?.server.utc_offset_hours;
+        Ok(crate::settings::campus_offset(hours))
+    }
+
     fn base(&self) -> anyhow::Result<String> {
         Ok(match &self.admin {
             Some(url) => url.trim_end_matches('/').to_owned(),
@@ -80,13 +88,14 @@ pub fn run(command: TicketsCommand) -> anyhow::Result<()> {
                 }
                 let list = call(reqwest::Client::new().get(&url), &admin).await?;
                 let tickets = list.as_array().cloned().unwrap_or_default();
+                let campus = admin.campus()?;
                 for t in &tickets {
                     println!(
                         "{}  {:<11}  {:<14}  {}  {}{}",
                         t["no"].as_str().unwrap_or_default(),
                         t["state"].as_str().unwrap_or_default(),
                         t["category"].as_str().unwrap_or_default(),
-                        local(&t["created_at"]),
+                        local(&t["created_at"], campus),
                         t["place"].as_str().unwrap_or_default(),
                         if t["photo"] == true { "  [照片]" } else { "" },
                     );
@@ -95,14 +104,17 @@ pub fn run(command: TicketsCommand) -> anyhow::Result<()> {
             }
             TicketsCommand::Show { no, admin } => {
                 let url = format!("{}/tickets/{no}", admin.base()?);
-                print_ticket(&call(reqwest::Client::new().get(&url), &admin).await?);
+                print_ticket(
+                    &call(reqwest::Client::new().get(&url), &admin).await?,
+                    admin.campus()?,
+                );
             }
             TicketsCommand::Reply { no, text, admin } => {
                 let url = format!("{}/tickets/{no}/reply", admin.base()?);
                 let body = serde_json::json!({ "operator": admin.operator, "text": text });
                 let t = call(reqwest::Client::new().post(&url).json(&body), &admin).await?;
                 println!("replied to {no}; {}", reporter_update(&t));
-                print_ticket(&t);
+                print_ticket(&t, admin.campus()?);
             }
             TicketsCommand::Move {
                 no,
@@ -157,18 +169,18 @@ async fn call(req: reqwest::RequestBuilder, admin: &AdminArgs) -> anyhow::Result
     Ok(response.json().await?)
 }
 
-fn local(ts: &Value) -> String {
+fn local(ts: &Value, campus: FixedOffset) -> String {
     ts.as_i64()
         .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
         .map(|t| {
-            t.with_timezone(&chrono::Local)
+            t.with_timezone(&campus)
                 .format("%Y-%m-%d %H:%M")
                 .to_string()
         })
         .unwrap_or_default()
 }
 
-fn print_ticket(t: &Value) {
+fn print_ticket(t: &Value, campus: FixedOffset) {
     let s = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
     println!("{}  {}  ({})", s("no"), s("state"), s("category"));
     println!("  user         {}", s("user"));
@@ -192,7 +204,7 @@ fn print_ticket(t: &Value) {
         let note = e["note"].as_str().unwrap_or_default();
         println!(
             "  {}  {:<11}  {}{}",
-            local(&e["at"]),
+            local(&e["at"], campus),
             e["state"].as_str().unwrap_or_default(),
             by,
             if note.is_empty() {

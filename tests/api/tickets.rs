@@ -444,10 +444,12 @@ async fn the_tickets_command_lists_moves_replies_and_explains_a_refusal() {
     let place = "一食堂二楼 3 号窗口";
     let no = app.file_ticket(&user, "2", place, None).await;
     let ticket = app.admin_json(&format!("/tickets/{no}")).await;
-    // The command prints times in the machine's time zone.
+    // In campus time (`server.utc_offset_hours` of config/demo.toml), as 「我的报修」 dates it.
+    let hours = demo_settings(&Overrides::default()).server.utc_offset_hours;
+    let campus = chrono::FixedOffset::east_opt(hours * 3600).unwrap();
     let created = chrono::DateTime::from_timestamp(ticket["created_at"].as_i64().unwrap(), 0)
         .unwrap()
-        .with_timezone(&chrono::Local)
+        .with_timezone(&campus)
         .format("%Y-%m-%d %H:%M");
 
     let listed = desk_command(
