@@ -260,8 +260,10 @@ impl ActionCatalog for ActionRegistry {
         self.actions.get(action).map(|d| d.words).unwrap_or(&[])
     }
     fn all_words(&self) -> Vec<(&'static str, &'static str)> {
-        let mut all: Vec<(&'static str, &'static str)> =
-            ROUTER_WORDS.iter().map(|list| (*list, "router")).collect();
+        let mut all: Vec<(&'static str, &'static str)> = ROUTER_WORDS
+            .iter()
+            .map(|list| (*list, crate::rules::ROUTER_READS))
+            .collect();
         for d in self.actions.values() {
             all.extend(d.words.iter().map(|list| (*list, d.name)));
         }

@@ -91,13 +91,18 @@ pub trait ActionCatalog: Send + Sync {
     fn words(&self, _action: &str) -> &'static [&'static str] {
         &[]
     }
-    /// Every word list the build reads, each with who reads it (an action's name, or `router`):
+    /// Every word list the build reads, each with who reads it (an action's name, or
+    /// [`ROUTER_READS`]):
     /// each must be defined even if no rule names the action. A `[words]` list that neither
     /// this nor an action's [`words`](Self::words) names is a mistake.
     fn all_words(&self) -> Vec<(&'static str, &'static str)> {
         Vec::new()
     }
 }
+
+/// Who reads a word list in [`ActionCatalog::all_words`] when the router does: it compares a
+/// reply with its lists before the dialog in progress sees it.
+pub const ROUTER_READS: &str = "router";
 
 /// What happened, as far as routing cares. Text is matched after [`normalize`]; menu and scan
 /// keys are matched exactly (after trimming; a `qrscene_` prefix on scan keys is ignored).

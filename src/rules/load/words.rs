@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{Loc, Validator};
 use crate::rules::model::RuleFile;
-use crate::rules::{ActionCatalog, Diagnostic, word_key};
+use crate::rules::{ActionCatalog, Diagnostic, ROUTER_READS, word_key};
 
 /// Every list of the table: its name → its words in matching form.
 pub(crate) type WordLists = HashMap<String, HashSet<String>>;
@@ -110,6 +110,8 @@ impl Validator {
             }
         }
 
+        self.warn_router_shadows(&readers, &lists, &defined);
+
         // Every list the build reads, even where no rule names the action.
         for (list, who) in &readers {
             if who.is_empty() || defined.contains_key(*list) {
@@ -127,6 +129,54 @@ impl Validator {
             });
         }
         lists
+    }
+}
+
+impl Validator {
+    /// The router compares a reply with its lists before a dialog sees it: a word of an
+    /// action's list that is also the router's (「好」 added to `cancel`) never reaches the
+    /// action. Legal, but rarely meant.
+    fn warn_router_shadows(
+        &mut self,
+        readers: &BTreeMap<&'static str, BTreeSet<&'static str>>,
+        lists: &WordLists,
+        defined: &HashMap<String, Loc>,
+    ) {
+        let routers: Vec<&str> = readers
+            .iter()
+            .filter(|(_, who)| who.contains(ROUTER_READS))
+            .map(|(list, _)| *list)
+            .collect();
+        for (list, who) in readers {
+            if who.contains(ROUTER_READS) {
+                continue;
+            }
+            let (Some(words), Some(loc)) = (lists.get(*list), defined.get(*list)) else {
+                continue;
+            };
+            for router_list in &routers {
+                let Some(first) = lists.get(*router_list) else {
+                    continue;
+                };
+                let mut shared: Vec<&str> = words.intersection(first).map(String::as_str).collect();
+                if shared.is_empty() {
+                    continue;
+                }
+                shared.sort_unstable();
+                let loc = loc.clone();
+                self.warn(
+                    &loc,
+                    format!(
+                        "word list `{list}` shares {} with `{router_list}`, which is checked first in any dialog: there they never reach `{list}`",
+                        shared
+                            .iter()
+                            .map(|w| format!("`{w}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
     }
 }
 
@@ -211,6 +261,22 @@ mod tests {
         assert!(t.is_word("resend", "重发"));
         // A list no one declared matches nothing (and is logged).
         assert!(!t.is_word("confirm", "取消"));
+    }
+
+    #[test]
+    fn a_word_the_router_takes_first_is_a_warning_at_the_shadowed_list() {
+        let t = load(&[(
+            "w.toml",
+            "[words]\ncancel = [\"取消\", \"重发\", \"Q\"]\nresend = [\"q\", \"重发\", \"没收到\"]\n",
+        )])
+        .unwrap();
+        let warnings: Vec<String> = t.warnings().iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            warnings,
+            vec![
+                "rules/w.toml:3:1: word list `resend` shares `q`, `重发` with `cancel`, which is checked first in any dialog: there they never reach `resend`"
+            ]
+        );
     }
 
     #[test]
