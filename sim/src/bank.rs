@@ -436,12 +436,12 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             rows.push((
                 t.at,
                 BankStatementRow {
-                    bank_date: day.to_string(),
+                    bank_date: day,
                     bank_trade_no: t.bank_trade_no.clone(),
                     out_trade_no: key.clone(),
                     card_masked: masked.clone(),
                     sno: t.sno.clone(),
-                    amount_fen: t.amount,
+                    amount_fen: Fen(t.amount),
                     row_type: "DEBIT".to_owned(),
                     state: t.state,
                 },
@@ -453,12 +453,12 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             rows.push((
                 *at,
                 BankStatementRow {
-                    bank_date: day.to_string(),
+                    bank_date: day,
                     bank_trade_no: no.clone(),
                     out_trade_no: key.clone(),
                     card_masked: masked,
                     sno: t.sno.clone(),
-                    amount_fen: t.amount,
+                    amount_fen: Fen(t.amount),
                     row_type: "REVERSAL".to_owned(),
                     state: TradeState::Success,
                 },
@@ -466,9 +466,9 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
         }
     }
     statement::serve(&faults, rows, q.page, q.page_size, |s| BankStatement {
-        date: day.to_string(),
+        date: day,
         count: s.count,
-        sum_fen: s.sum_fen,
+        sum_fen: Fen(s.sum_fen),
         file_sha256: s.file_sha256,
         page: s.page,
     })

@@ -570,21 +570,21 @@ fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             (
                 p.at,
                 BillerStatementRow {
-                    date: day.to_string(),
+                    date: day,
                     biller_id: Some(p.biller_id.clone()),
                     biller_trade_no: p.biller_trade_no.clone(),
                     out_trade_no: key.clone(),
                     target_id: p.target_id.clone(),
-                    amount_fen: p.amount,
+                    amount_fen: Fen(p.amount),
                     state: result_of(key, p, ctx.now).state,
                 },
             )
         })
         .collect();
     statement::serve(&faults, rows, q.page, q.page_size, |s| BillerStatement {
-        date: day.to_string(),
+        date: day,
         count: s.count,
-        sum_fen: s.sum_fen,
+        sum_fen: Fen(s.sum_fen),
         file_sha256: s.file_sha256,
         page: s.page,
     })

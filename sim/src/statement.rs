@@ -96,10 +96,10 @@ impl StatementRow for DailyRecord {
         &self.out_trade_no
     }
     fn amount_fen_mut(&mut self) -> &mut i64 {
-        &mut self.amount_fen
+        &mut self.amount_fen.0
     }
     fn sum_fen(&self) -> i64 {
-        self.amount_fen
+        self.amount_fen.fen()
     }
 }
 
@@ -111,14 +111,14 @@ impl StatementRow for BankStatementRow {
         &self.out_trade_no
     }
     fn amount_fen_mut(&mut self) -> &mut i64 {
-        &mut self.amount_fen
+        &mut self.amount_fen.0
     }
     /// A reversal gives the debit back.
     fn sum_fen(&self) -> i64 {
         if self.row_type == "DEBIT" {
-            self.amount_fen
+            self.amount_fen.fen()
         } else {
-            -self.amount_fen
+            -self.amount_fen.fen()
         }
     }
 }
@@ -131,9 +131,9 @@ impl StatementRow for BillerStatementRow {
         &self.out_trade_no
     }
     fn amount_fen_mut(&mut self) -> &mut i64 {
-        &mut self.amount_fen
+        &mut self.amount_fen.0
     }
     fn sum_fen(&self) -> i64 {
-        self.amount_fen
+        self.amount_fen.fen()
     }
 }

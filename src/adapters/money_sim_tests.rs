@@ -165,13 +165,19 @@ async fn bank_debit_replay_query_reversal_and_statement() {
         .page
         .items
         .iter()
-        .map(|r| (r.row_type.as_str(), r.out_trade_no.as_str(), r.amount_fen))
+        .map(|r| {
+            (
+                r.row_type.as_str(),
+                r.out_trade_no.as_str(),
+                r.amount_fen.fen(),
+            )
+        })
         .collect();
     assert_eq!(
         rows,
         [("DEBIT", "BKT1", 10_000), ("REVERSAL", "BKT1", 10_000)]
     );
-    assert_eq!((statement.count, statement.sum_fen), (2, 0));
+    assert_eq!((statement.count, statement.sum_fen), (2, Fen(0)));
     bank.stop();
 }
 
@@ -381,10 +387,10 @@ async fn biller_catalog_locations_lookup_pay_query_and_statement() {
         .page
         .items
         .iter()
-        .map(|r| (r.out_trade_no.as_str(), r.amount_fen))
+        .map(|r| (r.out_trade_no.as_str(), r.amount_fen.fen()))
         .collect();
     assert_eq!(keys, [("JFT1", 2_800), ("JFPH1", owed.amount_fen.fen())]);
-    assert_eq!(statement.sum_fen, 2_800 + owed.amount_fen.fen());
+    assert_eq!(statement.sum_fen.fen(), 2_800 + owed.amount_fen.fen());
     billers.stop();
 }
 
@@ -421,7 +427,7 @@ async fn biller_answer_lost_after_commit_then_query_by_key_pays_once() {
     let statement = billers.statement(&statement_of(&date)).await.unwrap();
     assert_eq!(
         (statement.count, statement.sum_fen),
-        (1, 1_000),
+        (1, Fen(1_000)),
         "paid once"
     );
     billers.stop();

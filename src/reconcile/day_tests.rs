@@ -476,7 +476,7 @@ async fn claims_of_pending_money_are_in_the_card_records_and_never_a_difference(
         })
         .await
         .unwrap();
-    assert_eq!((claims.count, claims.sum_fen), (2, 5_000 + 3_000));
+    assert_eq!((claims.count, claims.sum_fen), (2, Fen(5_000 + 3_000)));
     let day = w.reconciler.run_day(d).await.unwrap();
     assert!(day.complete(), "{:#?}", day.sources);
     let mut lines: Vec<_> = day

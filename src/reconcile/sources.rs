@@ -221,12 +221,12 @@ async fn bank_rows(
 ) -> Result<(SourceState, Vec<TheirRow>), Unusable> {
     let collected = collect(|page| async move {
         let s = bank.statement(&dated(date, page)).await?;
-        Ok((s.count, s.sum_fen, s.file_sha256, s.page))
+        Ok((s.count, s.sum_fen.fen(), s.file_sha256, s.page))
     })
     .await?;
     let state = check(&collected, |r| match r.row_type.as_str() {
-        "REVERSAL" => -r.amount_fen,
-        _ => r.amount_fen,
+        "REVERSAL" => -r.amount_fen.fen(),
+        _ => r.amount_fen.fen(),
     })?
     .state();
     let mut rows = Vec::with_capacity(collected.rows.len());
@@ -244,7 +244,7 @@ async fn bank_rows(
             r.out_trade_no,
             r.bank_trade_no,
             date,
-            r.amount_fen,
+            r.amount_fen.fen(),
             r.sno,
         ));
     }
@@ -275,10 +275,10 @@ async fn card_rows(
                 page_size: MAX_PAGE_SIZE,
             };
             let s = card.daily_records(&q).await?;
-            Ok((s.count, s.sum_fen, s.file_sha256, s.page))
+            Ok((s.count, s.sum_fen.fen(), s.file_sha256, s.page))
         })
         .await?;
-        let checked = check(&collected, |r| r.amount_fen)?;
+        let checked = check(&collected, |r| r.amount_fen.fen())?;
         count += checked.count;
         sum_fen += checked.sum_fen;
         all_hashed &= checked.hash_checked;
@@ -289,7 +289,7 @@ async fn card_rows(
                 r.out_trade_no,
                 r.trade_no,
                 date,
-                r.amount_fen,
+                r.amount_fen.fen(),
                 r.sno,
             )
         }));
@@ -308,10 +308,10 @@ async fn biller_rows(
 ) -> Result<(SourceState, Vec<TheirRow>), Unusable> {
     let collected = collect(|page| async move {
         let s = billers.statement(&dated(date, page)).await?;
-        Ok((s.count, s.sum_fen, s.file_sha256, s.page))
+        Ok((s.count, s.sum_fen.fen(), s.file_sha256, s.page))
     })
     .await?;
-    let state = check(&collected, |r| r.amount_fen)?.state();
+    let state = check(&collected, |r| r.amount_fen.fen())?.state();
     let rows = collected
         .rows
         .into_iter()
@@ -322,7 +322,7 @@ async fn biller_rows(
             out_trade_no: r.out_trade_no,
             serial: r.biller_trade_no,
             date,
-            amount_fen: r.amount_fen,
+            amount_fen: r.amount_fen.fen(),
             biller_id: r.biller_id,
             sno: None,
         })

@@ -61,12 +61,12 @@ pub struct StatementQuery {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BankStatementRow {
-    pub bank_date: String,
+    pub bank_date: NaiveDate,
     pub bank_trade_no: String,
     pub out_trade_no: String,
     pub card_masked: String,
     pub sno: String,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     /// DEBIT | REVERSAL
     #[serde(rename = "type")]
     pub row_type: String,
@@ -75,9 +75,9 @@ pub struct BankStatementRow {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BankStatement {
-    pub date: String,
+    pub date: NaiveDate,
     pub count: u64,
-    pub sum_fen: i64,
+    pub sum_fen: Fen,
     /// hex SHA-256 of the whole day's rows ([`super::statement_sha256`]), when the upstream
     /// provides one: the receiver recomputes it over every page to know the file is whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,7 +89,7 @@ pub struct BankStatement {
 mod tests {
     use super::*;
     use crate::domain::Fen;
-    use crate::test_support::{refused, round_trip};
+    use crate::test_support::{refused, round_trip, sha256_of_lines};
 
     #[test]
     fn a_bank_debit_carries_fen_and_answers_a_bank_date() {
@@ -109,6 +109,22 @@ mod tests {
         round_trip::<BankTradeStatus>(
             r#"{"out_trade_no":"O20251125ABCDEFGHJKMND","state":"NOT_FOUND","bank_trade_no":null,"amount_fen":null}"#,
         );
+    }
+
+    #[test]
+    fn a_bank_statement_carries_fen_and_dates_and_hashes_as_sent() {
+        let row = r#"{"bank_date":"2025-11-25","bank_trade_no":"B20251125000001","out_trade_no":"O20251125ABCDEFGHJKMND","card_masked":"622202****1234","sno":"2025000001","amount_fen":10000,"type":"DEBIT","state":"SUCCESS"}"#;
+        let json = format!(
+            r#"{{"date":"2025-11-25","count":1,"sum_fen":10000,"file_sha256":"{}","page":{{"total":1,"page":1,"page_size":50,"items":[{row}]}}}}"#,
+            sha256_of_lines(&[row])
+        );
+        let s: BankStatement = round_trip(&json);
+        assert_eq!(
+            (s.sum_fen, s.page.items[0].amount_fen),
+            (Fen(10000), Fen(10000))
+        );
+        assert_eq!(Some(crate::statement_sha256(&s.page.items)), s.file_sha256);
+        refused::<BankStatementRow>(row, "2025-11-25", &["2025.11.25"]);
     }
 
     #[test]

@@ -126,22 +126,23 @@ pub struct BillerPayResult {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillerStatementRow {
-    pub date: String,
+    /// `YYYY-MM-DD` on the wire
+    pub date: NaiveDate,
     /// which biller (`elec`, `net`, …); older gateways may leave it out
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub biller_id: Option<String>,
     pub biller_trade_no: String,
     pub out_trade_no: String,
     pub target_id: String,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub state: BillerState,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillerStatement {
-    pub date: String,
+    pub date: NaiveDate,
     pub count: u64,
-    pub sum_fen: i64,
+    pub sum_fen: Fen,
     /// hex SHA-256 of the whole day's rows ([`super::statement_sha256`]), when the upstream
     /// provides one: the receiver recomputes it over every page to know the file is whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,7 +154,7 @@ pub struct BillerStatement {
 mod tests {
     use super::*;
     use crate::domain::Fen;
-    use crate::test_support::{refused, round_trip};
+    use crate::test_support::{refused, round_trip, sha256_of_lines};
 
     #[test]
     fn the_catalog_and_a_payment_carry_fen() {
@@ -172,6 +173,22 @@ mod tests {
             r#"{"target_id":"E-1-3-301","display_name":"东区1号楼301","remaining_kwh_hundredths":95750,"balance_fen":51705,"used_traffic_mb":null,"quota_mb":null,"receivables":[],"text":"当前余额517.05元,当前剩余电量957.50度"}"#,
         );
         assert_eq!(meter.balance_fen, Some(Fen(51705)));
+    }
+
+    #[test]
+    fn a_biller_statement_carries_fen_and_dates_and_hashes_as_sent() {
+        let row = r#"{"date":"2025-11-25","biller_id":"elec","biller_trade_no":"E20251125000001","out_trade_no":"O20251125ABCDEFGHJKMNC","target_id":"E-1-3-301","amount_fen":2800,"state":"SUCCESS"}"#;
+        let json = format!(
+            r#"{{"date":"2025-11-25","count":1,"sum_fen":2800,"file_sha256":"{}","page":{{"total":1,"page":1,"page_size":50,"items":[{row}]}}}}"#,
+            sha256_of_lines(&[row])
+        );
+        let s: BillerStatement = round_trip(&json);
+        assert_eq!(
+            (s.sum_fen, s.page.items[0].amount_fen),
+            (Fen(2800), Fen(2800))
+        );
+        assert_eq!(Some(crate::statement_sha256(&s.page.items)), s.file_sha256);
+        refused::<BillerStatementRow>(row, "2025-11-25", &["25/11"]);
     }
 
     #[test]

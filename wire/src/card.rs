@@ -455,24 +455,25 @@ pub struct DailyRecordsQuery {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyRecord {
-    pub acc_date: String,
+    pub acc_date: NaiveDate,
     pub trade_no: String,
     pub out_trade_no: String,
     pub account: String,
     pub sno: String,
     #[serde(rename = "type")]
     pub tx_type: TxType,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub state: TradeState,
-    pub occurred_at: String,
+    /// RFC 3339 on the wire
+    pub occurred_at: DateTime<FixedOffset>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyRecords {
-    pub acc_date: String,
+    pub acc_date: NaiveDate,
     /// totals over the whole day (all pages) for the requested kind
     pub count: u64,
-    pub sum_fen: i64,
+    pub sum_fen: Fen,
     /// hex SHA-256 of the whole day's rows ([`super::statement_sha256`]), when the upstream
     /// provides one: the receiver recomputes it over every page to know the file is whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -485,7 +486,7 @@ mod tests {
     use chrono::NaiveDate;
 
     use crate::domain::Fen;
-    use crate::test_support::{refused, round_trip};
+    use crate::test_support::{refused, round_trip, sha256_of_lines};
     use crate::*;
 
     #[test]
@@ -542,6 +543,25 @@ mod tests {
             r#"{"out_trade_no":"O20251125ABCDEFGHJKMNC","state":"NOT_FOUND","kind":null,"trade_no":null,"acc_date":null,"amount_fen":null,"error_code":null,"error_message":null}"#,
         );
         refused::<TradeStatus>(done, "2025-11-25", &["yesterday"]);
+    }
+
+    #[test]
+    fn day_records_carry_fen_dates_and_times_and_hash_as_sent() {
+        let row = r#"{"acc_date":"2025-11-25","trade_no":"Q20251125000001","out_trade_no":"O20251125ABCDEFGHJKMNC","account":"42940","sno":"2025000001","type":"LOAD_BANK","amount_fen":5000,"state":"SUCCESS","occurred_at":"2025-11-25T12:03:04+08:00"}"#;
+        let json = format!(
+            r#"{{"acc_date":"2025-11-25","count":1,"sum_fen":5000,"file_sha256":"{}","page":{{"total":1,"page":1,"page_size":50,"items":[{row}]}}}}"#,
+            sha256_of_lines(&[row])
+        );
+        let day: DailyRecords = round_trip(&json);
+        assert_eq!(
+            (day.sum_fen, day.page.items[0].amount_fen),
+            (Fen(5000), Fen(5000))
+        );
+        assert_eq!(day.page.items[0].occurred_at.timestamp(), 1_764_043_384);
+        // The receiver re-hashes the typed rows: the same hash as over the rows as sent.
+        assert_eq!(Some(statement_sha256(&day.page.items)), day.file_sha256);
+        refused::<DailyRecord>(row, "2025-11-25T12:03:04+08:00", &["12:03", "2025-11-25"]);
+        refused::<DailyRecord>(row, r#""acc_date":"2025-11-25""#, &[r#""acc_date":"昨天""#]);
     }
 
     #[test]

@@ -128,6 +128,18 @@ pub(crate) mod test_support {
         parsed
     }
 
+    /// SHA-256 over `lines`, each followed by `\n`: the file hash as docs/upstream-api.md
+    /// defines it, computed over the text as sent rather than over parsed rows.
+    pub fn sha256_of_lines(lines: &[&str]) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for line in lines {
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+        }
+        hex::encode(hasher.finalize())
+    }
+
     /// `json` with `good` replaced by each of `bad` is not the protocol: reading it fails.
     pub fn refused<T: serde::de::DeserializeOwned>(json: &str, good: &str, bad: &[&str]) {
         assert!(json.contains(good), "{good} is not in {json}");

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::state::{live_mut, not_found, sim};
 use super::{RECORDS_READY_SECS, acc_date};
-use crate::campus::{GenTx, campus_time, local_date, rfc3339};
+use crate::campus::{GenTx, campus_time, local_date};
 use crate::upstream::{Ctx, OpError, OpResult, paginate, parse, range_too_long, to_value};
 use crate::{SimState, lock, statement};
 use onecard_wire::domain::Fen;
@@ -143,23 +143,23 @@ pub(super) fn recon_daily(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
             (
                 t.at,
                 DailyRecord {
-                    acc_date: t.acc_date.to_string(),
+                    acc_date: t.acc_date,
                     trade_no: t.trade_no.clone(),
                     out_trade_no: key.clone(),
                     account: t.account.clone(),
                     sno,
                     tx_type: t.tx_type,
-                    amount_fen: t.amount,
+                    amount_fen: Fen(t.amount),
                     state: t.state,
-                    occurred_at: rfc3339(t.at),
+                    occurred_at: campus_time(t.at),
                 },
             )
         })
         .collect();
     statement::serve(&faults, rows, q.page, q.page_size, |s| DailyRecords {
-        acc_date: day.to_string(),
+        acc_date: day,
         count: s.count,
-        sum_fen: s.sum_fen,
+        sum_fen: Fen(s.sum_fen),
         file_sha256: s.file_sha256,
         page: s.page,
     })
