@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 use crate::money_helpers::*;
-use crate::operator_cli::{onecard, stderr, stdout};
 
 const ZHANG_SAN: &str = "2024000001";
 
@@ -211,7 +210,7 @@ async fn the_manual_queue_reads_the_same_on_a_running_and_on_a_stopped_server() 
 
     let data = app.data_dir.clone();
     app.stop().await;
-    let stopped = onecard(
+    let stopped = run_cli(
         &[
             "orders",
             "list",
@@ -220,10 +219,9 @@ async fn the_manual_queue_reads_the_same_on_a_running_and_on_a_stopped_server() 
             "--data",
             data.to_str().unwrap(),
         ],
-        &[],
+        &Overrides::default(),
     );
-    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
-    assert_eq!(stdout(&stopped), line);
+    assert_eq!(stopped, line);
 }
 
 #[tokio::test]
@@ -402,7 +400,7 @@ async fn a_day_reconciled_through_the_admin_listener_queues_a_fen_off_debit_and_
     // the close is in the audit trail, and the queue reads the same once the server stopped
     let data = app.data_dir.clone();
     app.stop().await;
-    let stopped = onecard(
+    let stopped = run_cli(
         &[
             "reconcile",
             "queue",
@@ -410,10 +408,9 @@ async fn a_day_reconciled_through_the_admin_listener_queues_a_fen_off_debit_and_
             "--data",
             data.to_str().unwrap(),
         ],
-        &[],
+        &Overrides::default(),
     );
-    assert_eq!(stopped.status.code(), Some(0), "{}", stderr(&stopped));
-    assert_eq!(stdout(&stopped), stdout(&all));
+    assert_eq!(stopped, stdout(&all));
     let store = onecard::store::Store::open(&data, 16).unwrap();
     let mut export = Vec::new();
     store.export(&mut export).unwrap();

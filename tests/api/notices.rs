@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use onecard::wechat::{Article, Reply};
 
 use crate::helpers::*;
-use crate::operator_cli::{onecard, stderr, stdout};
 
 // Each content file is written out whole, as an editor writes it: the front matter is what
 // these tests read back, so the files look alike by design.

@@ -2,36 +2,12 @@
 //! and the exact lines it prints (`rules check`, `rules import`, `rules test`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use crate::helpers::copy_dir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_onecard");
+use crate::helpers::{copy_dir, onecard, stderr, stdout};
 
 /// The repository root, where `config/` is.
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `onecard ARGS` in the repository root, without a backtrace on errors (what an operator sees).
-pub fn onecard(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .current_dir(repo())
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("RUST_LIB_BACKTRACE");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run onecard")
-}
-
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn path(p: &Path) -> &str {

@@ -366,10 +366,7 @@ impl TestApp {
 /// the job sends them again with its `client_msg_id`, and each user still has the news once.
 #[tokio::test]
 async fn a_template_push_whose_answers_are_lost_reaches_each_user_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let users = seed_bindings(&data, 5).await;
-    let app = push_app(&data, fast_push);
+    let (_disk, app, users) = push_app_with_users(5, fast_push).await;
     app.set_faults(
         "wechat",
         json!({ "lost_response_rate": 1.0, "ops": ["message/template/send"] }),
@@ -401,10 +398,7 @@ async fn a_template_push_whose_answers_are_lost_reaches_each_user_once() {
 /// `clientmsgid`, WeChat names the first send (45065), and each follower has it once.
 #[tokio::test]
 async fn a_mass_push_whose_answer_is_lost_is_sent_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let users = seed_bindings(&data, 3).await;
-    let app = push_app(&data, fast_push);
+    let (_disk, app, users) = push_app_with_users(3, fast_push).await;
     app.sim_act("/sim/wechat/followers", json!({"openids": users}))
         .await;
     app.set_faults(

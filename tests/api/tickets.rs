@@ -8,7 +8,6 @@ use onecard::wechat::InboundBody;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::operator_cli::{onecard, stderr, stdout};
 
 const PUSH_WAIT: Duration = Duration::from_secs(15);
 

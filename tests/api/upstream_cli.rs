@@ -1,8 +1,7 @@
 //! `onecard upstream check` as a school runs it: the real binary against a running gateway —
 //! here the simulators of a running app — with its exit status and report lines.
 
-use crate::helpers::spawn_app;
-use crate::operator_cli::{onecard, stderr, stdout};
+use crate::helpers::{onecard, spawn_app, stderr, stdout};
 
 /// `upstream check --config config/demo.toml` pointed at `app`'s simulators.
 fn check_against(base: &str, extra_args: &[&str], env: &[(&str, &str)]) -> std::process::Output {

@@ -2,7 +2,7 @@
 //! of them side by side on one data directory.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use onecard::chat::WeChatClient;
@@ -84,23 +84,46 @@ impl Drop for Proc {
     }
 }
 
-/// `onecard ARGS` run to its end as an operator runs it, with `overrides` in its environment:
-/// its standard output. Panics with both outputs unless it exits successfully.
+/// `onecard ARGS` run to its end in the repository root, as an operator runs it: with `env`
+/// and without a backtrace on errors (what an operator sees).
+pub fn onecard(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("RUST_LIB_BACKTRACE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run onecard")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// [`onecard`] with `overrides` in its environment, for a command that must succeed: its
+/// standard output. Panics with both outputs otherwise.
 pub fn run_cli(args: &[&str], overrides: &Overrides) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .envs(overrides.vars().iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("run onecard");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let env: Vec<(&str, &str)> = overrides
+        .vars()
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let out = onecard(args, &env);
     assert!(
         out.status.success(),
-        "onecard {}: {}\n{stdout}{}",
+        "onecard {}: {}\n{}{}",
         args.join(" "),
         out.status,
-        String::from_utf8_lossy(&out.stderr)
+        stdout(&out),
+        stderr(&out)
     );
-    stdout
+    stdout(&out)
 }
 
 /// One JSON value a line, as `--json` listings and `onecard store export` print them.
