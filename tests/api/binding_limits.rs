@@ -243,8 +243,7 @@ async fn a_stranger_locks_the_owner_out_until_the_service_desk_unlocks_the_card(
         message("bind.ask_code", json!({ "phone_masked": masked }))
     );
     let code = app.latest_code(&phone).await;
-    let done = app.say(&owner, &code).await;
-    assert!(done.starts_with("绑定成功！"), "{done}");
+    assert_eq!(app.say(&owner, &code).await, app.bind_done(&sno).await);
 }
 
 #[tokio::test]

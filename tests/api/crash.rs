@@ -137,11 +137,16 @@ impl Deployment {
     async fn expected_balance_line(&self, user: &str) -> String {
         let passive = self.say(user, "余额").await;
         let account = self.sim_get(&format!("/sim/card/accounts/{STUDENT}")).await;
-        let fen = account["balance_fen"].as_i64().unwrap();
+        let fen = onecard::domain::Fen(account["balance_fen"].as_i64().unwrap());
+        let card_no = account["card_no_display"].as_str().unwrap();
         let line = passive.lines().next().unwrap().to_owned();
-        assert!(
-            line.contains(&format!("当前余额为 {}.{:02} 元", fen / 100, fen % 100)),
-            "{line}"
+        assert_eq!(
+            line,
+            format!(
+                "您的校园卡（****{}）当前余额为 {} 元。",
+                &card_no[card_no.len() - 4..],
+                fen.yuan()
+            )
         );
         line
     }
