@@ -89,7 +89,7 @@ pub struct BankStatement {
 mod tests {
     use super::*;
     use crate::domain::Fen;
-    use crate::test_support::{refused, round_trip, sha256_of_lines};
+    use crate::test_support::{one_row_statement, refused, round_trip};
 
     #[test]
     fn a_bank_debit_carries_fen_and_answers_a_bank_date() {
@@ -114,10 +114,7 @@ mod tests {
     #[test]
     fn a_bank_statement_carries_fen_and_dates_and_hashes_as_sent() {
         let row = r#"{"bank_date":"2025-11-25","bank_trade_no":"B20251125000001","out_trade_no":"O20251125ABCDEFGHJKMND","card_masked":"622202****1234","sno":"2025000001","amount_fen":10000,"type":"DEBIT","state":"SUCCESS"}"#;
-        let json = format!(
-            r#"{{"date":"2025-11-25","count":1,"sum_fen":10000,"file_sha256":"{}","page":{{"total":1,"page":1,"page_size":50,"items":[{row}]}}}}"#,
-            sha256_of_lines(&[row])
-        );
+        let json = one_row_statement(r#""date":"2025-11-25","count":1,"sum_fen":10000"#, row);
         let s: BankStatement = round_trip(&json);
         assert_eq!(
             (s.sum_fen, s.page.items[0].amount_fen),

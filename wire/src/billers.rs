@@ -154,7 +154,7 @@ pub struct BillerStatement {
 mod tests {
     use super::*;
     use crate::domain::Fen;
-    use crate::test_support::{refused, round_trip, sha256_of_lines};
+    use crate::test_support::{one_row_statement, refused, round_trip};
 
     #[test]
     fn the_catalog_and_a_payment_carry_fen() {
@@ -178,10 +178,7 @@ mod tests {
     #[test]
     fn a_biller_statement_carries_fen_and_dates_and_hashes_as_sent() {
         let row = r#"{"date":"2025-11-25","biller_id":"elec","biller_trade_no":"E20251125000001","out_trade_no":"O20251125ABCDEFGHJKMNC","target_id":"E-1-3-301","amount_fen":2800,"state":"SUCCESS"}"#;
-        let json = format!(
-            r#"{{"date":"2025-11-25","count":1,"sum_fen":2800,"file_sha256":"{}","page":{{"total":1,"page":1,"page_size":50,"items":[{row}]}}}}"#,
-            sha256_of_lines(&[row])
-        );
+        let json = one_row_statement(r#""date":"2025-11-25","count":1,"sum_fen":2800"#, row);
         let s: BillerStatement = round_trip(&json);
         assert_eq!(
             (s.sum_fen, s.page.items[0].amount_fen),

@@ -486,7 +486,7 @@ mod tests {
     use chrono::NaiveDate;
 
     use crate::domain::Fen;
-    use crate::test_support::{refused, round_trip, sha256_of_lines};
+    use crate::test_support::{one_row_statement, refused, round_trip};
     use crate::*;
 
     #[test]
@@ -548,10 +548,7 @@ mod tests {
     #[test]
     fn day_records_carry_fen_dates_and_times_and_hash_as_sent() {
         let row = r#"{"acc_date":"2025-11-25","trade_no":"Q20251125000001","out_trade_no":"O20251125ABCDEFGHJKMNC","account":"42940","sno":"2025000001","type":"LOAD_BANK","amount_fen":5000,"state":"SUCCESS","occurred_at":"2025-11-25T12:03:04+08:00"}"#;
-        let json = format!(
-            r#"{{"acc_date":"2025-11-25","count":1,"sum_fen":5000,"file_sha256":"{}","page":{{"total":1,"page":1,"page_size":50,"items":[{row}]}}}}"#,
-            sha256_of_lines(&[row])
-        );
+        let json = one_row_statement(r#""acc_date":"2025-11-25","count":1,"sum_fen":5000"#, row);
         let day: DailyRecords = round_trip(&json);
         assert_eq!(
             (day.sum_fen, day.page.items[0].amount_fen),

@@ -128,16 +128,15 @@ pub(crate) mod test_support {
         parsed
     }
 
-    /// SHA-256 over `lines`, each followed by `\n`: the file hash as docs/upstream-api.md
-    /// defines it, computed over the text as sent rather than over parsed rows.
-    pub fn sha256_of_lines(lines: &[&str]) -> String {
+    /// A statement answer of one row as a gateway sends it: `totals` (the date, count and sum
+    /// fields), the file hash computed over the row's text as sent (docs/upstream-api.md
+    /// §5.14: the row and `\n`), not over a parsed row, and one page holding the row.
+    pub fn one_row_statement(totals: &str, row: &str) -> String {
         use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
-        for line in lines {
-            hasher.update(line.as_bytes());
-            hasher.update(b"\n");
-        }
-        hex::encode(hasher.finalize())
+        let hash = hex::encode(Sha256::digest(format!("{row}\n")));
+        format!(
+            r#"{{{totals},"file_sha256":"{hash}","page":{{"total":1,"page":1,"page_size":50,"items":[{row}]}}}}"#
+        )
     }
 
     /// `json` with `good` replaced by each of `bad` is not the protocol: reading it fails.
