@@ -74,7 +74,7 @@ mod tests {
 
     use onecard_wire::paths;
 
-    use super::super::test_support::{balance, read, sim, today, trade, write_code};
+    use super::super::test_support::{balance, day_records, sim, today, trade, write_code};
 
     #[actix_web::test]
     async fn a_claim_moves_every_pending_load_once_and_replays_by_key() {
@@ -147,24 +147,14 @@ mod tests {
         // the day records list it as a claim, apart from the loads
         s.state.clock().advance(2 * 86_400);
         let acc_date = first["acc_date"].as_str().unwrap();
-        let claims = read(
-            &s,
-            paths::CARD_RECON_DAILY,
-            json!({"acc_date": acc_date, "kind": "claim"}),
-        )
-        .await;
+        let claims = day_records(&s, acc_date, "claim").await;
         assert_eq!(
             (claims["count"].as_u64(), claims["sum_fen"].as_i64()),
             (Some(1), Some(claimed))
         );
         assert_eq!(claims["page"]["items"][0]["out_trade_no"], "KL0001");
         assert_eq!(claims["page"]["items"][0]["type"], "CLAIM");
-        let loads = read(
-            &s,
-            paths::CARD_RECON_DAILY,
-            json!({"acc_date": acc_date, "kind": "load"}),
-        )
-        .await;
+        let loads = day_records(&s, acc_date, "load").await;
         assert_eq!(loads["count"], 3);
     }
 

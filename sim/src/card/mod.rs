@@ -217,6 +217,12 @@ mod test_support {
         read(s, wire::paths::CARD_TRANSACTIONS_LIST, query).await
     }
 
+    /// The day records of `acc_date` of one `kind` (`"load"`, `"claim"`, `"debit"`, `"all"`).
+    pub(super) async fn day_records(s: &Sim, acc_date: &str, kind: &str) -> Value {
+        let query = json!({"acc_date": acc_date, "kind": kind});
+        read(s, wire::paths::CARD_RECON_DAILY, query).await
+    }
+
     pub(super) async fn write_code(s: &Sim, path: &str, body: Value) -> (u64, Value) {
         let key = body["out_trade_no"].as_str().unwrap().to_owned();
         let a = s.write(CARD, path, body, &key).await;

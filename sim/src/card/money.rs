@@ -373,7 +373,9 @@ mod tests {
     use crate::upstream::testkit::spawn;
     use onecard_wire::paths;
 
-    use super::super::test_support::{CARD, balance, digest, read, sim, today, trade, write_code};
+    use super::super::test_support::{
+        CARD, balance, day_records, digest, read, sim, today, trade, write_code,
+    };
 
     #[actix_web::test]
     async fn load_is_idempotent_reversible_and_queryable_by_key() {
@@ -577,12 +579,7 @@ mod tests {
         let r = read(&s, paths::CARD_RECON_DAILY, recon).await;
         assert_eq!(r["count"], 4);
         assert_eq!(r["sum_fen"], 3000 + 1500 + 1000 + 2000);
-        let debits = read(
-            &s,
-            paths::CARD_RECON_DAILY,
-            json!({"acc_date": acc_date, "kind": "debit"}),
-        )
-        .await;
+        let debits = day_records(&s, &acc_date, "debit").await;
         assert_eq!(debits["count"], 2);
         assert_eq!(debits["page"]["items"][0]["out_trade_no"], "DB4");
         assert_eq!(debits["page"]["items"][0]["sno"], "2024000001");
