@@ -578,7 +578,9 @@ mod tests {
     fn the_local_rate_limit_sheds_a_burst() {
         rt().block_on(async {
             let mut c = cfg();
-            c.rate_per_sec = 2;
+            // the slowest rate, so the margin is widest: only a stall of 750 ms between two
+            // calls of the burst would let one through
+            c.rate_per_sec = 1;
             c.retries = 0;
             let p = Policy::new("test", &c);
             let mut limited = 0;
@@ -589,8 +591,8 @@ mod tests {
                     limited += 1;
                 }
             }
-            // burst of 2, then a 500 ms wait > 250 ms allowed → refused
-            assert_eq!(limited, 2);
+            // burst of 1, then a 1,000 ms wait > 250 ms allowed → refused
+            assert_eq!(limited, 3);
         });
     }
 
