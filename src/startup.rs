@@ -331,9 +331,13 @@ impl Application {
                 clock: business_clock(sim.as_ref()),
             }),
         };
-        let cohort_job = adapters.as_ref().map(|a| crate::bills::cohorts::CohortJob {
+        let upstreams = adapters.as_ref().zip(settings.upstreams.as_ref());
+        let cohort_job = upstreams.map(|(a, cfg)| crate::bills::cohorts::CohortJob {
             store: store.clone(),
             card: a.card.clone(),
+            pace: Arc::new(crate::bills::fetch::BatchPace::half_of(
+                cfg.card.rate_per_sec,
+            )),
             settings: settings.bills.clone(),
             utc_offset_hours: settings.server.utc_offset_hours,
         });

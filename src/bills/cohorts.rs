@@ -8,12 +8,14 @@
 //! (`POST /bills/cohorts/refresh`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use super::fetch::BatchPace;
 use super::{BillsSettings, Classifier, fetch, summarise};
 use crate::adapters::{AdapterError, CardHandle};
 use crate::store::{CohortTotals, Store, StoreError};
@@ -114,10 +116,12 @@ pub struct RefreshReport {
     pub cohorts: usize,
 }
 
-/// Recompute `period`'s distributions from every binding and replace the stored ones.
+/// Recompute `period`'s distributions from every binding and replace the stored ones, reading
+/// the card system at `pace`.
 pub async fn refresh(
     store: &Store,
     card: &CardHandle,
+    pace: &BatchPace,
     settings: &BillsSettings,
     utc_offset_hours: i32,
     period: &Period,
@@ -137,8 +141,9 @@ pub async fn refresh(
     let results: Vec<Result<(Vec<String>, i64), AdapterError>> =
         futures_util::stream::iter(bindings)
             .map(|(_, binding)| async move {
+                pace.turn().await;
                 let account = card.primary_account(&binding.student_id).await?;
-                let txs = fetch::transactions(card, &account.account, from, to).await?;
+                let txs = fetch::transactions(card, &account.account, from, to, Some(pace)).await?;
                 Ok((cohort_keys(&account), summarise(classifier, &txs).spent.0))
             })
             .buffer_unordered(settings.cohort_concurrency.max(1))
@@ -197,6 +202,9 @@ pub async fn refresh(
 pub struct CohortJob {
     pub store: Store,
     pub card: CardHandle,
+    /// Shared by every run (the daily one, the start-up one, an operator's), so runs that
+    /// overlap still take only their share of the card system's rate together.
+    pub pace: Arc<BatchPace>,
     pub settings: BillsSettings,
     pub utc_offset_hours: i32,
 }
@@ -217,6 +225,7 @@ impl CohortJob {
         refresh(
             &self.store,
             &self.card,
+            &self.pace,
             &self.settings,
             self.utc_offset_hours,
             &period,

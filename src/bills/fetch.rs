@@ -1,6 +1,9 @@
 //! Reading a span of a person's transactions from the card system, page by page.
 
+use std::num::NonZeroU32;
+
 use chrono::NaiveDate;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use crate::adapters::{AdapterError, CardHandle};
 use crate::wire::{Transaction, TransactionsQuery};
@@ -15,13 +18,36 @@ const THROTTLED_TRIES: u32 = 40;
 /// upstream that keeps reporting more.
 const MAX_PAGES: u32 = 200;
 
+/// A batch job's pace of card calls: half of our rate for the card system
+/// (`upstreams.card.rate_per_sec`), one call at a time. The rate limiter in front of the card
+/// system is shared by everything; a job that takes all of it leaves chat and the alerts
+/// consumer's feed poll refused by our own limiter while it runs (a refused poll waits twice
+/// the poll interval, so alerts came up to two intervals late after every start-up).
+pub struct BatchPace(DefaultDirectRateLimiter);
+
+impl BatchPace {
+    pub fn half_of(card_rate_per_sec: u32) -> Self {
+        let rate = NonZeroU32::new(card_rate_per_sec / 2).unwrap_or(NonZeroU32::MIN);
+        Self(RateLimiter::direct(
+            Quota::per_second(rate).allow_burst(NonZeroU32::MIN),
+        ))
+    }
+
+    /// Wait for this job's next turn at the card system.
+    pub async fn turn(&self) {
+        self.0.until_ready().await;
+    }
+}
+
 /// Every transaction of `account` with a trade date in `from..=to` (newest first, as the card
-/// system lists them). The span must be at most 366 days (the card system's limit).
+/// system lists them). The span must be at most 366 days (the card system's limit). A batch
+/// job passes its `pace`; a person waiting for their own bill does not.
 pub async fn transactions(
     card: &CardHandle,
     account: &str,
     from: NaiveDate,
     to: NaiveDate,
+    pace: Option<&BatchPace>,
 ) -> Result<Vec<Transaction>, AdapterError> {
     let mut out = Vec::new();
     for page in 1..=MAX_PAGES {
@@ -34,7 +60,14 @@ pub async fn transactions(
             direction: None,
             tx_type: None,
         };
-        let result = throttled(|| card.transactions(&query)).await?;
+        let query = &query;
+        let result = throttled(move || async move {
+            if let Some(pace) = pace {
+                pace.turn().await;
+            }
+            card.transactions(query).await
+        })
+        .await?;
         let fetched = result.items.len();
         out.extend(result.items);
         if fetched == 0 || out.len() as u64 >= result.total {

@@ -34,8 +34,14 @@ pub async fn monthly(
     let previous = month.previous();
     let this_to = month.last_day().min(today);
     let (this, prev) = futures_util::try_join!(
-        fetch::transactions(card, account, month.first_day(), this_to),
-        fetch::transactions(card, account, previous.first_day(), previous.last_day()),
+        fetch::transactions(card, account, month.first_day(), this_to, None),
+        fetch::transactions(
+            card,
+            account,
+            previous.first_day(),
+            previous.last_day(),
+            None
+        ),
     )?;
     Ok(MonthlyBill {
         month,
@@ -78,7 +84,7 @@ pub async fn fun(
         return Ok(None);
     };
     let account = card.primary_account(&binding.student_id).await?;
-    let txs = fetch::transactions(card, &account.account, from, to).await?;
+    let txs = fetch::transactions(card, &account.account, from, to, None).await?;
     let classifier = Classifier::new(&settings.categories, utc_offset_hours);
     let bill = fun_bill(&classifier, from, to, &txs);
     let bills = store.bills()?;

@@ -10,7 +10,9 @@ use onecard::settings::Settings;
 use onecard::wire::TxType;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, can_bind, openid, spawn_app_with_settings};
+use crate::helpers::{
+    TestApp, TestOptions, can_bind, openid, spawn_app_alone, spawn_app_with_settings,
+};
 
 const COHORT_MIN: usize = 3;
 
@@ -396,5 +398,96 @@ async fn the_fun_bill_ranks_a_student_in_their_college_and_links_to_its_page() {
     forged.replace_range(2..3, if &forged[2..3] == "A" { "B" } else { "A" });
     let refused = app.get(&format!("/h5/api/bills/fun?t={forged}")).await;
     assert_eq!(refused.status().as_u16(), 403);
+    app.stop().await;
+}
+
+/// Card calls our own rate limiter refused so far, over every operation.
+async fn card_calls_refused_by_our_limit(app: &TestApp) -> f64 {
+    app.metrics()
+        .await
+        .lines()
+        .filter(|l| {
+            l.starts_with("onecard_upstream_calls_total{")
+                && l.contains("upstream=\"card\"")
+                && l.contains("outcome=\"rate_limited\"")
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+/// The cohort job reads every bound person's year from the card system, several calls a
+/// person, so a refresh of many people outruns our rate for the card system. It takes only
+/// half of that rate, so nothing meanwhile is refused by our own limiter: not its own calls,
+/// and not the alerts consumer's feed polls (a refused poll waits twice the poll interval,
+/// which made alerts up to two intervals late after every start-up, when the job runs).
+#[actix_web::test]
+async fn the_cohort_job_leaves_half_the_card_rate_to_chat_and_the_feed_poll() {
+    const PEOPLE: usize = 8;
+    let app = spawn_app_alone(TestOptions {
+        settings: |s| {
+            with_bills(s);
+            // Eight people's years are several times this many calls.
+            if let Some(upstreams) = s.upstreams.as_mut() {
+                upstreams.card.rate_per_sec = 20;
+            }
+            // Four polls a second: within the half the job leaves.
+            s.alerts.poll_interval_ms = 250;
+        },
+        ..TestOptions::default()
+    });
+    let accounts = app.sim_accounts(300).await;
+    let people: Vec<&str> = accounts
+        .iter()
+        .filter(|a| can_bind(a))
+        .map(|a| a["id"].as_str().unwrap())
+        .take(PEOPLE)
+        .collect();
+    assert_eq!(people.len(), PEOPLE, "demo cards whose holders can bind");
+    for sno in &people {
+        app.bind(&openid("pace"), sno).await;
+    }
+    // The job's card calls: one account lookup and a page of 50 per person (at least one).
+    let (from, to) = (
+        NaiveDate::from_ymd_opt(today().year(), 1, 1).unwrap(),
+        today(),
+    );
+    let mut pages = 0;
+    for sno in &people {
+        pages += app
+            .sim_transactions(sno, from, to)
+            .await
+            .len()
+            .div_ceil(50)
+            .max(1);
+    }
+    assert!(
+        PEOPLE + pages > 2 * 20,
+        "the refresh must outrun two seconds of the rate to show anything: {pages} pages"
+    );
+    let refused_before = card_calls_refused_by_our_limit(&app).await;
+    let poll_errors_before = app.metric("onecard_alerts_poll_errors_total").await;
+    let list_calls =
+        r#"onecard_upstream_calls_total{upstream="card",op="transactions_list",outcome="ok"}"#;
+    let listed_before = app.metric(list_calls).await;
+
+    let r = app
+        .http
+        .post(format!("{}/bills/cohorts/refresh", app.admin_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["counted"], PEOPLE, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert!(app.metric(list_calls).await - listed_before >= pages as f64);
+    assert_eq!(
+        card_calls_refused_by_our_limit(&app).await - refused_before,
+        0.0
+    );
+    assert_eq!(
+        app.metric("onecard_alerts_poll_errors_total").await - poll_errors_before,
+        0.0
+    );
     app.stop().await;
 }
