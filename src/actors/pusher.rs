@@ -817,31 +817,21 @@ mod tests {
         );
         let server = HttpServer::new(move || {
             let (arr, acc, g, slow) = (arr.clone(), acc.clone(), g.clone(), slow.clone());
-            App::new()
-                .route(
-                    "/cgi-bin/stable_token",
-                    web::post().to(|| async {
-                        HttpResponse::Ok()
-                            .json(serde_json::json!({"access_token": "T", "expires_in": 7200}))
-                    }),
-                )
-                .route(
-                    "/cgi-bin/message/custom/send",
-                    web::post().to(move |body: web::Json<serde_json::Value>| {
-                        let (arr, acc, g, slow) =
-                            (arr.clone(), acc.clone(), g.clone(), slow.clone());
-                        async move {
-                            let to = body["touser"].as_str().unwrap_or_default().to_owned();
-                            lock(&arr).push(to.clone());
-                            if to == slow {
-                                g.notified().await;
-                            }
-                            lock(&acc).push(to);
-                            HttpResponse::Ok()
-                                .json(serde_json::json!({"errcode": 0, "errmsg": "ok"}))
+            App::new().configure(token_route).route(
+                "/cgi-bin/message/custom/send",
+                web::post().to(move |body: web::Json<serde_json::Value>| {
+                    let (arr, acc, g, slow) = (arr.clone(), acc.clone(), g.clone(), slow.clone());
+                    async move {
+                        let to = body["touser"].as_str().unwrap_or_default().to_owned();
+                        lock(&arr).push(to.clone());
+                        if to == slow {
+                            g.notified().await;
                         }
-                    }),
-                )
+                        lock(&acc).push(to);
+                        HttpResponse::Ok().json(serde_json::json!({"errcode": 0, "errmsg": "ok"}))
+                    }
+                }),
+            )
         })
         .workers(1)
         .bind("127.0.0.1:0")
@@ -864,15 +854,43 @@ mod tests {
         }
     }
 
+    /// The stub's `stable_token`: always the same token.
+    fn token_route(cfg: &mut web::ServiceConfig) {
+        cfg.route(
+            "/cgi-bin/stable_token",
+            web::post().to(|| async {
+                HttpResponse::Ok()
+                    .json(serde_json::json!({"access_token": "T", "expires_in": 7200}))
+            }),
+        );
+    }
+
     fn pusher_on(wechat: &StubWeChat, store: &Store, arbiter: ArbiterHandle) -> PusherHandle {
-        let api = ApiClient::new(&wechat.base, "wxapp", "secret", Duration::from_secs(30)).unwrap();
+        pusher_at(&wechat.base, None, store, arbiter)
+    }
+
+    /// A pusher against the stub WeChat at `base`, falling back to `template_id` if given.
+    fn pusher_at(
+        base: &str,
+        template_id: Option<&str>,
+        store: &Store,
+        arbiter: ArbiterHandle,
+    ) -> PusherHandle {
+        let api = ApiClient::new(base, "wxapp", "secret", Duration::from_secs(30)).unwrap();
         let tokens = TokenKeeperHandle::start(api.clone(), true, Duration::from_secs(60));
         let rules = LiveRules::load(
             std::path::Path::new("config/rules"),
             Arc::new(crate::actions::ActionRegistry::builtin()),
         )
         .unwrap();
-        PusherHandle::start(api, tokens, store.clone(), None, rules, arbiter)
+        PusherHandle::start(
+            api,
+            tokens,
+            store.clone(),
+            template_id.map(str::to_owned),
+            rules,
+            arbiter,
+        )
     }
 
     /// The pusher's thread stopped (it never should): the next push starts a new one instead
@@ -950,13 +968,7 @@ mod tests {
         let server = HttpServer::new(move || {
             let seen = seen.clone();
             App::new()
-                .route(
-                    "/cgi-bin/stable_token",
-                    web::post().to(|| async {
-                        HttpResponse::Ok()
-                            .json(serde_json::json!({"access_token": "T", "expires_in": 7200}))
-                    }),
-                )
+                .configure(token_route)
                 .route(
                     "/cgi-bin/message/custom/send",
                     web::post().to(|| async {
@@ -988,22 +1000,8 @@ mod tests {
         .unwrap();
         let base = format!("http://{}", server.addrs()[0]);
         actix_rt::spawn(server.run());
-        let api = ApiClient::new(&base, "wxapp", "secret", Duration::from_secs(30)).unwrap();
-        let tokens = TokenKeeperHandle::start(api.clone(), true, Duration::from_secs(60));
-        let rules = LiveRules::load(
-            std::path::Path::new("config/rules"),
-            Arc::new(crate::actions::ActionRegistry::builtin()),
-        )
-        .unwrap();
         let store = Store::temporary().unwrap();
-        let pusher = PusherHandle::start(
-            api,
-            tokens,
-            store.clone(),
-            Some("TPL-alert".into()),
-            rules,
-            Arbiter::new().handle(),
-        );
+        let pusher = pusher_at(&base, Some("TPL-alert"), &store, Arbiter::new().handle());
 
         pusher
             .hand_over(&user(), None, vec![Reply::Text("【大额消费提醒】".into())])
