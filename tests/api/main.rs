@@ -21,6 +21,7 @@ mod labels;
 mod memory;
 mod money_admin;
 mod money_crash;
+mod notice_quota;
 mod notices;
 mod operator_cli;
 mod payments;

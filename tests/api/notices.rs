@@ -1,9 +1,12 @@
-//! Announcements, news and the service guide in chat, and the article page they link to.
+//! Announcements, news and the service guide in chat, the article page they link to, and mass
+//! sends (群发) of them to a tag within WeChat's quota.
 //! Each test publishes its own content files (the demo's files change with the calendar).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use onecard::wechat::{Article, Reply};
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -103,13 +106,20 @@ async fn news_reply(app: &TestApp, user: &str, text: &str) -> Article {
 
 /// The first bound-able (normal card, phone on file) person of each kind in the simulator.
 async fn person_of_kind(app: &TestApp, kind: &str) -> String {
+    people_of_kind(app, kind, 1).await.remove(0)
+}
+
+/// The first `n` bound-able people of `kind` in the simulator.
+async fn people_of_kind(app: &TestApp, kind: &str, n: usize) -> Vec<String> {
     let list = app.sim_accounts(300).await;
-    list.iter()
-        .find(|a| a["kind"] == kind && can_bind(a))
-        .unwrap_or_else(|| panic!("no {kind} in the simulator"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    let people: Vec<String> = list
+        .iter()
+        .filter(|a| a["kind"] == kind && can_bind(a))
+        .take(n)
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(people.len(), n, "{n} of {kind} in the simulator");
+    people
 }
 
 #[tokio::test]
@@ -295,5 +305,163 @@ async fn the_content_command_publishes_lists_and_withdraws_through_the_admin_lis
     assert_eq!(
         content(&["content", "list"]),
         ok("library-closed\twithdrawn\tannouncement\teveryone\t2026-01-05 09:00\t图书馆闭馆通知\n")
+    );
+}
+
+// ---- mass sends (群发) to a tag, and WeChat's mass-send quota ----------------------------------
+
+/// A news item for `audience` (`students`, `staff`), as an editor writes it (front matter like
+/// the files above and push.rs's, by design: the same content format).
+fn news_for(id: &str, title: &str, audience: &str) -> String {
+    format!(
+        r#"+++
+id = "{id}"
+title = "{title}"
+summary = "请留意。"
+category = "news"
+audience = "{audience}"
+author = "一卡通服务中心"
+publish_at = 2026-01-05T09:00:00+08:00
++++
+正文。
+"#
+    )
+}
+
+/// Two students and a staff member of the card simulator, each bound to a fresh user, and a
+/// follower who never bound: (students, staff, unbound).
+async fn campus_followers(app: &TestApp, tag: &str) -> (Vec<String>, String, String) {
+    let mut students = Vec::new();
+    for (i, sno) in people_of_kind(app, "本科", 2).await.iter().enumerate() {
+        let user = openid(&format!("{tag}S{i}"));
+        app.bind(&user, sno).await;
+        students.push(user);
+    }
+    let staff = openid(&format!("{tag}T"));
+    app.bind(&staff, &person_of_kind(app, "在职教职工").await)
+        .await;
+    let unbound = openid(&format!("{tag}U"));
+    app.say(&unbound, "公告").await;
+    (students, staff, unbound)
+}
+
+impl TestApp {
+    /// Publish `file` (named `id`.md) with a mass push through the admin listener: the job's id.
+    async fn publish_mass(&self, id: &str, file: String) -> u64 {
+        let file = json!({"name": format!("{id}.md"), "text": file});
+        let published = self
+            .admin(
+                reqwest::Method::POST,
+                "/content",
+                Some(json!({ "files": [file], "push": "mass" })),
+            )
+            .await;
+        assert_eq!(published["items"][0]["id"], id, "{published}");
+        published["jobs"][0]["id"].as_u64().unwrap()
+    }
+
+    /// Who received a mass message whose text has `text`, as the WeChat simulator counts it.
+    async fn mass_received(&self, text: &str) -> Value {
+        self.http
+            .get(format!("{}/sim/wechat/received", self.base))
+            .query(&[("kind", "mass"), ("contains", text)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// A mass send to the students' tag reaches the bound students and nobody else; one to the
+/// staff tag reaches the staff member and nobody else.
+#[tokio::test]
+async fn a_mass_push_for_students_or_staff_reaches_exactly_the_tagged_users() {
+    let (_tmp, _data, app) = content_app(&[]);
+    let (students, staff, _unbound) = campus_followers(&app, "tagm").await;
+
+    let job = app
+        .publish_mass("canteen", news_for("canteen", "食堂补助发放", "students"))
+        .await;
+    let job = app.wait_job(job, Duration::from_secs(60)).await;
+    assert_eq!(job["state"], "done", "{job}");
+    let job = app
+        .publish_mass("staffcard", news_for("staffcard", "教职工卡延期", "staff"))
+        .await;
+    let job = app.wait_job(job, Duration::from_secs(60)).await;
+    assert_eq!(job["state"], "done", "{job}");
+
+    assert_eq!(
+        app.mass_received("食堂补助发放").await,
+        json!({"users": 2, "messages": 2, "counts": {&students[0]: 1, &students[1]: 1}})
+    );
+    assert_eq!(
+        app.mass_received("教职工卡延期").await,
+        json!({"users": 1, "messages": 1, "counts": {&staff: 1}})
+    );
+    let records = app.get_json("/sim/wechat/mass").await;
+    let sent: Vec<&Value> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["sent_count"])
+        .collect();
+    assert_eq!(sent, [2, 1], "{records}");
+}
+
+/// A subscription account has one mass send a day: the second is refused with 45028, the job
+/// fails saying so (in the admin listener and in `onecard content jobs`), and nothing goes
+/// out twice.
+#[tokio::test]
+async fn a_second_mass_send_the_same_day_is_refused_and_the_job_says_why() {
+    let (_tmp, _data, app) = content_app(&[]);
+    let (students, _staff, _unbound) = campus_followers(&app, "quota").await;
+    app.sim_act("/sim/wechat/limits", json!({"account": "subscription"}))
+        .await;
+
+    let first = app
+        .publish_mass("first", news_for("first", "食堂补助发放", "students"))
+        .await;
+    assert_eq!(
+        app.wait_job(first, Duration::from_secs(60)).await["state"],
+        "done"
+    );
+    let second = app
+        .publish_mass("second", news_for("second", "浴室暂停开放", "students"))
+        .await;
+    let job = app.wait_job(second, Duration::from_secs(60)).await;
+    assert_eq!(
+        (&job["state"], &job["counts"]["sent"]),
+        (&json!("failed"), &json!(0)),
+        "{job}"
+    );
+    // WeChat's errmsg ends with the request's id (`rid`), different each time.
+    let why = job["last_error"].as_str().unwrap();
+    let [_rid] = whole_match(
+        "no mass-send quota left: WeChat API error 45028: has no masssend quota rid: ([0-9a-f]{16})",
+        why,
+    );
+
+    let out = onecard(&["content", "jobs", "--admin", &app.admin_base], &[]);
+    assert_eq!(stderr(&out), "");
+    let rows: Vec<String> = stdout(&out).lines().skip(1).map(str::to_owned).collect();
+    assert_eq!(
+        rows,
+        [
+            format!("{first}\tdone\tmass\tfirst\t2\t2\t0\t0\t0\t0\t0\t-"),
+            format!("{second}\tfailed\tmass\tsecond\t2\t0\t2\t0\t0\t0\t0\t{why}"),
+        ]
+    );
+
+    let records = app.get_json("/sim/wechat/mass").await;
+    assert_eq!(records.as_array().unwrap().len(), 1, "{records}");
+    assert_eq!(
+        app.mass_received("食堂补助发放").await,
+        json!({"users": 2, "messages": 2, "counts": {&students[0]: 1, &students[1]: 1}})
+    );
+    assert_eq!(
+        app.mass_received("浴室暂停开放").await,
+        json!({"users": 0, "messages": 0, "counts": {}})
     );
 }
