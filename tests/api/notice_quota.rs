@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use onecard::settings::Settings;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -16,15 +16,6 @@ const CAP: u32 = 2;
 fn capped_alerts(s: &mut Settings) {
     s.alerts.poll_interval_ms = 50;
     s.alerts.daily_caps.large_transaction = CAP;
-}
-
-/// `MM-DD HH:MM` in campus time, as alerts show a transaction's time.
-fn campus_time(rfc3339: &Value) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339.as_str().unwrap())
-        .unwrap()
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
-        .format("%m-%d %H:%M")
-        .to_string()
 }
 
 impl TestApp {
@@ -95,7 +86,12 @@ async fn large_payments_beyond_the_daily_cap_give_no_more_alerts_that_day() {
             message_rendered(
                 "alert.large_transaction",
                 json!({
-                    "time": campus_time(&t["occurred_at"]),
+                    // `MM-DD HH:MM` in campus time, as alerts show a transaction's time.
+                    "time": chrono::DateTime::parse_from_rfc3339(t["occurred_at"].as_str().unwrap())
+                        .unwrap()
+                        .with_timezone(&onecard::settings::campus_offset(8))
+                        .format("%m-%d %H:%M")
+                        .to_string(),
                     "merchant": t["merchant_name"],
                     "location": t["location"],
                     "amount": "1.00",
