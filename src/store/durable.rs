@@ -77,6 +77,8 @@ pub(crate) async fn flush_durably(db: &sled::Db) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use futures_util::future::join_all;
 
     use super::*;
@@ -89,17 +91,30 @@ mod tests {
     async fn callers_waiting_at_once_share_a_flush() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
-        let before = flushes(&db);
-        let waits = (0..64).map(|i| {
-            let db = db.clone();
-            async move {
-                db.insert(format!("k{i}"), "v").unwrap();
-                flush_durably(&db).await.unwrap();
+        let group = group_of(&db);
+        let (flushes_before, issued_before) = (flushes(&db), group.issued.load(Ordering::SeqCst));
+        // A flush in progress (its turn held here) while 64 callers write and queue behind it.
+        let turn = group.flushing.lock().await;
+        let waits: Vec<_> = (0..64)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    db.insert(format!("k{i}"), "v").unwrap();
+                    flush_durably(&db).await.unwrap();
+                })
+            })
+            .collect();
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while group.issued.load(Ordering::SeqCst) < issued_before + 64 {
+                tokio::task::yield_now().await;
             }
-        });
-        join_all(waits).await;
-        // the first caller's flush, then one for everyone who queued behind it
-        assert_eq!(flushes(&db) - before, 2);
+        })
+        .await
+        .expect("every caller took its ticket");
+        drop(turn);
+        join_all(waits).await.into_iter().for_each(Result::unwrap);
+        // Once the turn is free, one flush covers every caller that was waiting.
+        assert_eq!(flushes(&db) - flushes_before, 1);
     }
 
     #[tokio::test]
