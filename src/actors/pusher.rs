@@ -344,7 +344,13 @@ impl PusherHandle {
     /// The user did something that opens a window; a message also releases held replies.
     pub fn record_interaction(&self, openid: &OpenId, kind: Interaction, at: i64) {
         self.inner.windows.record(openid, kind, at);
-        if kind == Interaction::Message && lock(&self.inner.waiting).contains(openid) {
+        if kind != Interaction::Message {
+            return;
+        }
+        // A pass in progress may be about to hold this user's replies (WeChat just refused
+        // one): it is not in `waiting` yet, so ask it for a releasing pass as well.
+        let held = lock(&self.inner.waiting).contains(openid);
+        if held || lock(&self.inner.active).contains_key(openid) {
             self.kick(openid, true);
         }
     }
