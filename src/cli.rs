@@ -459,6 +459,15 @@ fn load(path: &Path) -> anyhow::Result<Settings> {
     Settings::load(path).with_context(|| format!("loading settings from {}", path.display()))
 }
 
+/// Where the operator commands find the running server's admin listener: `--admin` as given,
+/// else `server.admin_listen` of the `--config` settings. The base URL, without a trailing `/`.
+fn admin_base(given: Option<&str>, config: &Path) -> anyhow::Result<String> {
+    Ok(match given {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{}", load(config)?.server.admin_listen),
+    })
+}
+
 fn serve(settings: Settings, profile: Profile) -> anyhow::Result<()> {
     crate::telemetry::init_logging(false);
     actix_web::rt::System::new().block_on(async move {

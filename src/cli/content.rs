@@ -75,9 +75,9 @@ enum Via {
 
 impl Target {
     fn open(&self) -> anyhow::Result<Via> {
-        let settings = super::load(&self.config)?;
-        match (&self.data, &self.admin) {
-            (Some(dir), _) => {
+        match &self.data {
+            Some(dir) => {
+                let settings = super::load(&self.config)?;
                 let store = Store::open(dir, 16).with_context(|| {
                     format!(
                         "opening the store at {} (a running server holds it: leave out --data to go through its admin listener)",
@@ -86,11 +86,10 @@ impl Target {
                 })?;
                 Ok(Via::Store(store, Box::new(settings)))
             }
-            (None, Some(url)) => Ok(Via::Admin(url.trim_end_matches('/').to_owned())),
-            (None, None) => Ok(Via::Admin(format!(
-                "http://{}",
-                settings.server.admin_listen
-            ))),
+            None => Ok(Via::Admin(super::admin_base(
+                self.admin.as_deref(),
+                &self.config,
+            )?)),
         }
     }
 }

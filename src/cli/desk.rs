@@ -65,10 +65,7 @@ impl DeskArgs {
         if self.data.is_some() {
             return Ok(None);
         }
-        let base = match &self.admin {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", self.settings()?.server.admin_listen),
-        };
+        let base = super::admin_base(self.admin.as_deref(), &self.config)?;
         let mut request = reqwest::Client::new()
             .request(ask.method, format!("{base}{}", ask.path))
             // a reconciliation run fetches every statement: minutes on a slow upstream

@@ -68,10 +68,7 @@ impl AdminArgs {
     }
 
     fn base(&self) -> anyhow::Result<String> {
-        Ok(match &self.admin {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", super::load(&self.config)?.server.admin_listen),
-        })
+        super::admin_base(self.admin.as_deref(), &self.config)
     }
 }
 
