@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::pusher::PusherHandle;
-use crate::adapters::Adapters;
 use crate::adapters::card::{TransactionFeedItem, TransactionFeedQuery};
+use crate::adapters::{AdapterError, Adapters, RateLimitSource};
 use crate::domain::{Fen, OpenId, StudentId};
 use crate::rules::LiveRules;
 use crate::store::{AlertKind, AlertPrefs, FeedCursor, PlannedAlert, Store};
@@ -132,6 +132,13 @@ impl AlertsConsumer {
                     continue;
                 }
                 Ok(false) => backoff = idle,
+                // Our own limiter was full for a moment (other card calls took the rate): the
+                // card system is fine, so the next poll comes at the usual interval.
+                Err(AlertsError::Card(AdapterError::RateLimited(RateLimitSource::Local))) => {
+                    metrics::counter!("onecard_alerts_poll_errors_total").increment(1);
+                    tracing::debug!("alerts: feed poll waited out by our own card rate limit");
+                    backoff = idle;
+                }
                 Err(e) => {
                     metrics::counter!("onecard_alerts_poll_errors_total").increment(1);
                     tracing::warn!(error = %e, "alerts: feed poll failed; trying again");
