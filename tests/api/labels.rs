@@ -3,7 +3,13 @@
 
 use chrono::{Datelike, Duration, Utc};
 
+use serde_json::json;
+
 use crate::helpers::*;
+use crate::queries::{
+    assert_card_info, assert_transactions_page, recent_transactions_reply, sim_transactions,
+    tomorrows_timetable,
+};
 
 /// config/demo.toml's campus offset (`server.utc_offset_hours`).
 const CAMPUS_OFFSET_HOURS: i64 = 8;
@@ -23,14 +29,16 @@ async fn card_info_names_the_card_state_before_and_after_reporting_it_lost() {
     let user = openid("labels");
     app.bind(&user, "2024000001").await;
     assert_eq!(app.sim_account("2024000001").await["status"], "normal");
-    assert_eq!(status_line(&app.say(&user, "卡片信息").await), "状态：正常");
+    // The whole answer as the card system lists the card, and the state's name in it.
+    let info = app.say(&user, "卡片信息").await;
+    assert_card_info(&app, "2024000001", "card.status.normal", &info).await;
+    assert_eq!(status_line(&info), "状态：正常");
     app.say(&user, "挂失").await;
     app.say(&user, "确认").await;
     assert_eq!(app.sim_account("2024000001").await["status"], "lost");
-    assert_eq!(
-        status_line(&app.say(&user, "卡片信息").await),
-        "状态：已挂失"
-    );
+    let info = app.say(&user, "卡片信息").await;
+    assert_card_info(&app, "2024000001", "card.status.lost", &info).await;
+    assert_eq!(status_line(&info), "状态：已挂失");
 }
 
 #[tokio::test]
@@ -46,8 +54,14 @@ async fn timetable_for_tomorrow_is_headed_by_the_date_and_weekday() {
         WEEKDAYS[tomorrow.weekday().num_days_from_monday() as usize]
     );
     let reply = app.say(&user, "课表 明天").await;
-    // Either "… 的课程（N 节）：" or "… 没有课程安排。", both headed by the day's label.
-    assert!(reply.starts_with(&format!("{label} ")), "{reply}");
+    // The whole day as the public data store lists it, headed by the day's label (either
+    // "… 的课程（N 节）：" or "… 没有课程安排。").
+    assert_eq!(reply, tomorrows_timetable(&app, "2025000005").await);
+    assert_eq!(
+        reply.split_once(' ').map(|(head, _)| head),
+        Some(label.as_str()),
+        "{reply}"
+    );
 }
 
 #[tokio::test]
@@ -55,11 +69,24 @@ async fn transactions_name_their_period() {
     let app = spawn_app();
     let user = openid("labels");
     app.bind(&user, "2024000001").await;
+    // 「流水」 is the last 30 days, page one, as the card simulator lists them.
     let recent = app.say(&user, "流水").await;
-    assert!(recent.starts_with("近30天共 "), "{recent}");
-    let day = app.say(&user, "流水 2026-01-01").await;
-    assert!(
-        day.starts_with("01月01日共 ") || day == "01月01日没有交易记录。",
-        "{day}"
+    assert_eq!(
+        recent,
+        recent_transactions_reply(&app, "2024000001", 1).await
     );
+    let day = app.say(&user, "流水 2026-01-01").await;
+    let period = message(
+        "transactions.period.day",
+        json!({ "month": "01", "day": "01" }),
+    );
+    assert_eq!(period, "01月01日");
+    let new_year = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    match sim_transactions(&app, "2024000001", new_year, new_year).await {
+        0 => assert_eq!(
+            day,
+            message("transactions.empty", json!({ "period": period }))
+        ),
+        total => assert_transactions_page(&day, &period, total, 1),
+    }
 }

@@ -76,7 +76,7 @@ fn page_size() -> u64 {
 }
 
 /// How many transactions the card simulator holds for `sno` from `from` to `to` (campus days).
-async fn sim_transactions(
+pub(crate) async fn sim_transactions(
     app: &TestApp,
     sno: &str,
     from: chrono::NaiveDate,
@@ -96,7 +96,7 @@ async fn sim_transactions(
 /// Check that `reply` is page `page` of the `total` transactions of `period`: the header, one
 /// line per transaction on the page (`MM-DD HH:MM 地点 ±金额 元，余额 …`) and 「更多」 while
 /// pages are left.
-fn assert_transactions_page(reply: &str, period: &str, total: u64, page: u64) {
+pub(crate) fn assert_transactions_page(reply: &str, period: &str, total: u64, page: u64) {
     let size = page_size();
     let pages = total.div_ceil(size).max(1);
     let lines = size.min(total - (page - 1) * size) as usize;
@@ -189,7 +189,7 @@ async fn card_info_report_loss_and_lost_and_found() {
 /// Check that `reply` is 「卡片信息」's whole answer for `sno`: the holder and card number the
 /// card simulator holds, the status named by message `status` (the card type and the issue and
 /// expiry dates are left open: the inspection endpoint does not show them).
-async fn assert_card_info(app: &TestApp, sno: &str, status: &str, reply: &str) {
+pub(crate) async fn assert_card_info(app: &TestApp, sno: &str, status: &str, reply: &str) {
     let name = app.sim_account(sno).await["name"]
         .as_str()
         .unwrap()
@@ -484,7 +484,7 @@ fn campus_today() -> chrono::NaiveDate {
 
 /// Page `page` of 「流水」 (the last 30 days) for `sno`, from the card system's own list, as the
 /// rule file renders it.
-async fn recent_transactions_reply(app: &TestApp, sno: &str, page: u32) -> String {
+pub(crate) async fn recent_transactions_reply(app: &TestApp, sno: &str, page: u32) -> String {
     let today = campus_today();
     let account = app.sim_account(sno).await["account"]
         .as_str()
@@ -613,7 +613,7 @@ async fn week_timetable(app: &TestApp, sno: &str) -> String {
 }
 
 /// 「课表 明天」: tomorrow's lessons (next teaching week's when today is Sunday).
-async fn tomorrows_timetable(app: &TestApp, sno: &str) -> String {
+pub(crate) async fn tomorrows_timetable(app: &TestApp, sno: &str) -> String {
     let tomorrow = campus_today() + chrono::Duration::days(1);
     let current = timetable_of(app, sno, None).await;
     let table = if tomorrow.iso_week() == campus_today().iso_week() {
