@@ -90,25 +90,84 @@ async fn the_menu_is_validated_and_pushed_through_the_api() {
         .unwrap();
     let stored = app.get_json("/sim/wechat/menu").await;
     assert_eq!(stored["button"].as_array().unwrap().len(), 3, "{stored}");
-    // Every click key of the menu is answered by a rule of its own: neither the default reply
-    // nor its hint.
+    // Every click key of the menu is answered by its rule's own reply: for a user not yet
+    // bound, the binding prompt where the rule needs a bound card, else what the rule says.
     let user = openid("menu");
-    let unmatched = [
-        configured_reply("fallback"),
-        configured_message("default.hint"),
-    ];
     for key in menu.click_keys() {
+        let campus_before = campus_now();
         let ex = app
             .wx
             .event(&user, onecard::wechat::Event::Click { key: key.clone() })
             .await
             .unwrap();
         let reply = text_of(&ex);
+        let expected = |campus_now| match click_rule(&key) {
+            (_, true) => configured_message("binding.required"),
+            (id, false) => match id.as_str() {
+                "bind_card" => configured_message("bind.ask_student_id"),
+                "feedback" => configured_message("feedback.ask"),
+                "help" => help_text(),
+                // Two rules share the key; their `when` windows (config/rules/chat.toml) pick.
+                "staff_office_hours" | "staff_after_hours" => {
+                    configured_reply(staff_rule_at(campus_now))
+                }
+                other => panic!("menu key {key} → rule {other}: add its reply here"),
+            },
+        };
+        // A time window may turn between the click and reading the clock: either side is right.
         assert!(
-            ex.reply.is_some() && !unmatched.contains(&reply),
-            "menu key {key} has no rule: {reply}"
+            reply == expected(campus_before) || reply == expected(campus_now()),
+            "menu key {key}: {reply:?}, expected {:?}",
+            expected(campus_before)
         );
     }
+}
+
+/// The campus-local time now (config/demo.toml's `server.utc_offset_hours` = 8).
+fn campus_now() -> chrono::NaiveDateTime {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).naive_utc()
+}
+
+/// The rule 「人工客服」 answers with at campus time `at`: office hours are Monday–Friday
+/// 08:30–17:30 (config/rules/chat.toml).
+fn staff_rule_at(at: chrono::NaiveDateTime) -> &'static str {
+    use chrono::{Datelike, NaiveTime, Weekday};
+    let weekday = !matches!(at.weekday(), Weekday::Sat | Weekday::Sun);
+    let open =
+        NaiveTime::from_hms_opt(8, 30, 0).unwrap()..NaiveTime::from_hms_opt(17, 30, 0).unwrap();
+    if weekday && open.contains(&at.time()) {
+        "staff_office_hours"
+    } else {
+        "staff_after_hours"
+    }
+}
+
+/// The id of the first rule of config/rules whose `click` list holds `key`, and whether it
+/// needs a bound card.
+fn click_rule(key: &str) -> (String, bool) {
+    let mut paths: Vec<_> = std::fs::read_dir("config/rules")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let file: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        let rules = file.get("rule").and_then(toml::Value::as_array);
+        for rule in rules.into_iter().flatten() {
+            let clicks = rule.get("click").and_then(toml::Value::as_array);
+            if clicks
+                .into_iter()
+                .flatten()
+                .any(|k| k.as_str() == Some(key))
+            {
+                let id = rule["id"].as_str().unwrap().to_owned();
+                let bound = rule.get("requires_binding").and_then(toml::Value::as_bool);
+                return (id, bound == Some(true));
+            }
+        }
+    }
+    panic!("no rule answers menu key {key}");
 }
 
 #[tokio::test]
