@@ -15,9 +15,11 @@
 //! Unknown orders, items and days are 404, closing a closed item is 409, a run without
 //! upstreams 503, bad input 400; the body says why in one line.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError, web};
 use serde::Deserialize;
 
+use super::desk_answer as answer;
 use crate::actions::money_desk::{DeskError, MoneyDesk, OrderFilter, parse_date};
 
 pub fn routes(desk: web::Data<MoneyDesk>) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -61,7 +63,7 @@ struct RunBody {
 async fn list(desk: web::Data<MoneyDesk>, q: web::Query<ListQuery>) -> HttpResponse {
     let filter = match OrderFilter::parse(q.state.as_deref(), q.sno.as_deref(), q.day.as_deref()) {
         Ok(f) => f,
-        Err(e) => return error(e),
+        Err(e) => return e.error_response(),
     };
     answer(desk.orders(&filter).await)
 }
@@ -83,7 +85,7 @@ async fn run(desk: web::Data<MoneyDesk>, body: Option<web::Json<RunBody>>) -> Ht
         None => None,
         Some(text) => match parse_date(&text) {
             Ok(d) => Some(d),
-            Err(e) => return error(e),
+            Err(e) => return e.error_response(),
         },
     };
     answer(desk.run(date).await)
@@ -92,14 +94,14 @@ async fn run(desk: web::Data<MoneyDesk>, body: Option<web::Json<RunBody>>) -> Ht
 async fn day(desk: web::Data<MoneyDesk>, date: web::Path<String>) -> HttpResponse {
     match parse_date(&date) {
         Ok(date) => answer(desk.day(date).await),
-        Err(e) => error(e),
+        Err(e) => e.error_response(),
     }
 }
 
 async fn day_csv(desk: web::Data<MoneyDesk>, date: web::Path<String>) -> HttpResponse {
     let date = match parse_date(&date) {
         Ok(d) => d,
-        Err(e) => return error(e),
+        Err(e) => return e.error_response(),
     };
     match desk.day_csv(date).await {
         Ok(bytes) => HttpResponse::Ok()
@@ -109,26 +111,26 @@ async fn day_csv(desk: web::Data<MoneyDesk>, date: web::Path<String>) -> HttpRes
                 format!("attachment; filename=\"reconcile-{date}.csv\""),
             ))
             .body(bytes),
-        Err(e) => error(e),
+        Err(e) => e.error_response(),
     }
 }
 
-fn answer<T: serde::Serialize>(result: Result<T, DeskError>) -> HttpResponse {
-    match result {
-        Ok(v) => HttpResponse::Ok().json(v),
-        Err(e) => error(e),
-    }
-}
-
-fn error(e: DeskError) -> HttpResponse {
-    match e {
-        DeskError::NotFound(_) => HttpResponse::NotFound().body(e.to_string()),
-        DeskError::BadInput(_) => HttpResponse::BadRequest().body(e.to_string()),
-        DeskError::Refused(_) => HttpResponse::Conflict().body(e.to_string()),
-        DeskError::Unavailable(_) => HttpResponse::ServiceUnavailable().body(e.to_string()),
-        DeskError::Store(_) | DeskError::Reconcile(_) => {
-            tracing::error!(error = %e, "money desk failed");
-            HttpResponse::InternalServerError().body("store error")
+impl ResponseError for DeskError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            DeskError::Store(_) | DeskError::Reconcile(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            DeskError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            DeskError::NotFound(_) => StatusCode::NOT_FOUND,
+            DeskError::BadInput(_) => StatusCode::BAD_REQUEST,
+            DeskError::Refused(_) => StatusCode::CONFLICT,
         }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let DeskError::Store(_) | DeskError::Reconcile(_) = self {
+            tracing::error!(error = %self, "money desk failed");
+            return HttpResponse::InternalServerError().body("store error");
+        }
+        HttpResponse::build(self.status_code()).body(self.to_string())
     }
 }

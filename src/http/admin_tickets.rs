@@ -13,9 +13,11 @@
 //! Unknown tickets are 404, a move the ticket's states do not allow is 409, bad input 400;
 //! the body says why in one line.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError, web};
 use serde::Deserialize;
 
+use super::desk_answer as answer;
 use crate::actions::tickets_desk::{DeskError, TicketDesk};
 use crate::store::TicketState;
 
@@ -64,7 +66,7 @@ async fn photo(desk: web::Data<TicketDesk>, no: web::Path<String>) -> HttpRespon
         Ok(p) => HttpResponse::Ok()
             .content_type(p.content_type)
             .body(p.bytes),
-        Err(e) => error(e),
+        Err(e) => e.error_response(),
     }
 }
 
@@ -87,21 +89,21 @@ async fn move_ticket(
     )
 }
 
-fn answer<T: serde::Serialize>(result: Result<T, DeskError>) -> HttpResponse {
-    match result {
-        Ok(v) => HttpResponse::Ok().json(v),
-        Err(e) => error(e),
-    }
-}
-
-fn error(e: DeskError) -> HttpResponse {
-    match e {
-        DeskError::NotFound(_) => HttpResponse::NotFound().body(e.to_string()),
-        DeskError::BadInput(_) => HttpResponse::BadRequest().body(e.to_string()),
-        DeskError::Refused(_) => HttpResponse::Conflict().body(e.to_string()),
-        DeskError::Store(ref s) => {
-            tracing::error!(error = %s, "ticket desk store error");
-            HttpResponse::InternalServerError().body("store error")
+impl ResponseError for DeskError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            DeskError::NotFound(_) => StatusCode::NOT_FOUND,
+            DeskError::BadInput(_) => StatusCode::BAD_REQUEST,
+            DeskError::Refused(_) => StatusCode::CONFLICT,
+            DeskError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let DeskError::Store(s) = self {
+            tracing::error!(error = %s, "ticket desk store error");
+            return HttpResponse::InternalServerError().body("store error");
+        }
+        HttpResponse::build(self.status_code()).body(self.to_string())
     }
 }

@@ -15,9 +15,18 @@ pub mod content_admin;
 pub mod h5;
 pub mod health;
 
-use actix_web::web;
+use actix_web::{HttpResponse, ResponseError, web};
 
 pub use callback::CallbackState;
+
+/// A desk's answer on the admin listener: the value as JSON, or the error as its status and
+/// one-line reason (each desk's error says which status it is).
+fn desk_answer<T: serde::Serialize, E: ResponseError>(result: Result<T, E>) -> HttpResponse {
+    match result {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => e.error_response(),
+    }
+}
 
 /// The public listener: only what WeChat and users reach. Nothing for operators here.
 pub fn public_routes(
