@@ -60,10 +60,7 @@ impl WeChatClient {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|source| ChatError::Http {
-                url: base_url.to_owned(),
-                source,
-            })?;
+            .map_err(http_error(base_url))?;
         let base_url = base_url.trim_end_matches('/').to_owned();
         Ok(Self {
             http,
@@ -178,15 +175,9 @@ impl WeChatClient {
             .body(body)
             .send()
             .await
-            .map_err(|source| ChatError::Http {
-                url: url.clone(),
-                source,
-            })?;
+            .map_err(http_error(&url))?;
         let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|source| ChatError::Http {
-            url: url.clone(),
-            source,
-        })?;
+        let body = resp.text().await.map_err(http_error(&url))?;
         if status != 200 {
             return Ok(Exchange {
                 status,
@@ -232,18 +223,16 @@ impl WeChatClient {
     /// Messages the platform pushed to `openid` (simulator only), oldest first.
     pub async fn outbox(&self, openid: &str) -> Result<Vec<Value>, ChatError> {
         let url = format!("{}/sim/wechat/outbox?openid={openid}", self.base_url);
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|source| ChatError::Http {
-                url: url.clone(),
-                source,
-            })?;
-        resp.json()
-            .await
-            .map_err(|source| ChatError::Http { url, source })
+        let resp = self.http.get(&url).send().await.map_err(http_error(&url))?;
+        resp.json().await.map_err(http_error(&url))
+    }
+}
+
+/// The error for a request to `url` that got no (readable) answer.
+fn http_error(url: &str) -> impl FnOnce(reqwest::Error) -> ChatError + '_ {
+    move |source| ChatError::Http {
+        url: url.to_owned(),
+        source,
     }
 }
 

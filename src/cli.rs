@@ -629,15 +629,7 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
             config,
         } => {
             let offset_hours = load(&config)?.server.utc_offset_hours;
-            let table = crate::rules::load_dir(&dir, &catalog).map_err(|diags| {
-                anyhow::anyhow!(
-                    diags
-                        .iter()
-                        .map(|d| d.to_string())
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                )
-            })?;
+            let table = crate::rules::load_dir(&dir, &catalog).map_err(diagnostics_error)?;
             let now =
                 chrono::Utc::now().naive_utc() + chrono::Duration::hours(i64::from(offset_hours));
             let now = match &at {
@@ -709,18 +701,19 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
     }
 }
 
+/// A loader's diagnostics as one error, one diagnostic a line.
+fn diagnostics_error(diags: Vec<crate::rules::Diagnostic>) -> anyhow::Error {
+    anyhow::anyhow!(
+        diags
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
 fn menu(command: MenuCommand) -> anyhow::Result<()> {
-    let load_menu = |path: &Path| {
-        crate::rules::menu::Menu::load(path).map_err(|diags| {
-            anyhow::anyhow!(
-                diags
-                    .iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })
-    };
+    let load_menu = |path: &Path| crate::rules::menu::Menu::load(path).map_err(diagnostics_error);
     match command {
         MenuCommand::Check { file } => {
             let menu = load_menu(&file)?;
