@@ -554,18 +554,7 @@ impl RuleTable {
         let Some((k, rules)) = map.get_key_value(key) else {
             return Vec::new();
         };
-        let pattern: Arc<str> = Arc::from(k.as_str());
-        rules
-            .iter()
-            .map(|&r| Candidate {
-                rule: r,
-                kind,
-                len: 0,
-                pattern: pattern.clone(),
-                regex: None,
-                captures: Vec::new(),
-            })
-            .collect()
+        whole_candidates(rules, kind, Arc::from(k.as_str()))
     }
 
     fn pick_plain(
@@ -578,17 +567,7 @@ impl RuleTable {
     }
 
     fn plain_candidates(&self, rules: &[usize], kind: MatchKind) -> Vec<Candidate> {
-        rules
-            .iter()
-            .map(|&r| Candidate {
-                rule: r,
-                kind,
-                len: 0,
-                pattern: Arc::from(""),
-                regex: None,
-                captures: Vec::new(),
-            })
-            .collect()
+        whole_candidates(rules, kind, Arc::from(""))
     }
 
     pub(crate) fn set_warnings(&mut self, warnings: Vec<super::Diagnostic>) {
@@ -731,6 +710,22 @@ impl RuleTable {
         self.rule_by_id(id)
             .map(|r| (r.origin.as_str(), r.name.as_deref(), r.priority))
     }
+}
+
+/// `rules` as candidates under one `pattern` that carry no length, regex or captures (the
+/// keyed and plain matches; a regex or prefix match builds its own).
+fn whole_candidates(rules: &[usize], kind: MatchKind, pattern: Arc<str>) -> Vec<Candidate> {
+    rules
+        .iter()
+        .map(|&r| Candidate {
+            rule: r,
+            kind,
+            len: 0,
+            pattern: pattern.clone(),
+            regex: None,
+            captures: Vec::new(),
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for RuleTable {

@@ -281,7 +281,12 @@ pub(crate) fn context(fields: &serde_json::Value, captures: &[String]) -> Value 
             map.insert(k.clone(), json_to_value(v));
         }
     }
-    map.insert(
+    context_of(map, captures)
+}
+
+/// A render context of `fields` (already as template values) plus `captures`.
+pub(crate) fn context_of(mut fields: BTreeMap<String, Value>, captures: &[String]) -> Value {
+    fields.insert(
         CAPTURES.to_owned(),
         Value::from(
             captures
@@ -290,7 +295,7 @@ pub(crate) fn context(fields: &serde_json::Value, captures: &[String]) -> Value 
                 .collect::<Vec<_>>(),
         ),
     );
-    Value::from(map)
+    Value::from(fields)
 }
 
 fn json_to_value(v: &serde_json::Value) -> Value {

@@ -330,16 +330,7 @@ fn placeholder_ctx(fields: &[&str], captures: &[String]) -> Value {
             Value::from_object(Placeholder((*f).to_owned())),
         );
     }
-    map.insert(
-        super::template::CAPTURES.to_owned(),
-        Value::from(
-            captures
-                .iter()
-                .map(|c| Value::from(c.as_str()))
-                .collect::<Vec<_>>(),
-        ),
-    );
-    Value::from(map)
+    super::template::context_of(map, captures)
 }
 
 /// Renders as `‹path›`, has any attribute, and iterates once, so loops over list fields
