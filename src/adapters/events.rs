@@ -101,7 +101,8 @@ impl BreakerChanged {
     }
 }
 
-/// The keeper found an adapter actor dead and started a new one.
+/// The keeper found an adapter actor dead and started a new one. (Shaped like the events above
+/// on purpose: one struct per event keeps each one's fields, level and metric in one place.)
 pub struct AdapterRestarted {
     pub upstream: &'static str,
     pub restarts: u64,

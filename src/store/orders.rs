@@ -133,7 +133,8 @@ pub struct StateChange {
     pub detail: Option<String>,
 }
 
-/// The stored order.
+/// The stored order. It repeats [`NewOrder`]'s fields rather than nest one, so that readers
+/// write `order.amount` and the stored JSON keeps its shape.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub id: OrderId,

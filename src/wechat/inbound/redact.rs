@@ -147,6 +147,8 @@ impl std::fmt::Debug for Event {
                 .field("msg_id", msg_id)
                 .field("status", status)
                 .finish(),
+            // Destructured as in platform/encode.rs: each side names every field on purpose, one
+            // to write it, one to decide what a log may show, so a new field is seen by both.
             Self::MassSendJobFinish {
                 msg_id,
                 status,
