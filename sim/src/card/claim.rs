@@ -9,8 +9,7 @@
 
 use serde_json::Value;
 
-use super::state::{live_mut, not_found, record_trade, record_tx, sim, take_pending};
-use crate::campus::GenTx;
+use super::state::{live_mut, not_found, record_trade, record_tx, sim, take_pending, wechat_tx};
 use crate::upstream::{Ctx, OpResult, parse, to_value};
 use crate::{SimState, lock};
 use onecard_wire::domain::Fen;
@@ -46,19 +45,7 @@ pub(super) fn load_claim(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     record_tx(
         &mut st,
         &q.account,
-        GenTx {
-            trade_no: trade.trade_no.clone(),
-            at: ctx.now,
-            tx_type: "CLAIM",
-            type_name: "领款",
-            incoming: true,
-            amount_fen: claimed,
-            balance_after_fen: balance,
-            merchant_id: "M0700",
-            merchant_name: "在线领款",
-            terminal_id: "W000001".to_owned(),
-            location: "微信服务号".to_owned(),
-        },
+        wechat_tx(&trade, "CLAIM", "领款", "在线领款", true, balance),
     );
     to_value(&ClaimResult {
         claimed_fen: Fen(claimed),

@@ -7,8 +7,8 @@ use serde_json::Value;
 use super::acc_date;
 use super::accounts::check_password;
 use super::feed::feed_push;
-use super::state::{live_mut, not_found, record_trade, record_tx, sim};
-use crate::campus::{GenTx, local_date, local_secs};
+use super::state::{Trade, live_mut, not_found, record_trade, record_tx, sim, wechat_tx};
+use crate::campus::{local_date, local_secs};
 use crate::upstream::{Ctx, OpError, OpResult, parse, to_value};
 use crate::{SimState, lock};
 use onecard_wire::domain::Fen;
@@ -91,19 +91,7 @@ pub(super) fn load_create(state: &SimState, ctx: &Ctx, body: Value) -> OpResult 
         &mut st,
         &q.account,
         false,
-        GenTx {
-            trade_no: trade.trade_no.clone(),
-            at: ctx.now,
-            tx_type: wire_type,
-            type_name: source,
-            incoming: true,
-            amount_fen: amount,
-            balance_after_fen: balance,
-            merchant_id: "M0700",
-            merchant_name: source,
-            terminal_id: "W000001".to_owned(),
-            location: "微信服务号".to_owned(),
-        },
+        wechat_tx(&trade, wire_type, source, source, true, balance),
         "pending",
     );
     to_value(&LoadResult {
@@ -225,25 +213,16 @@ pub(super) fn pay_debit(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     record_tx(
         &mut st,
         &q.account,
-        GenTx {
-            trade_no: trade.trade_no.clone(),
-            at: ctx.now,
-            tx_type: "BILL_PAY",
-            type_name: "代扣代缴",
-            incoming: false,
-            amount_fen: amount,
-            balance_after_fen: balance,
-            merchant_id: "M0700",
-            merchant_name: biller_name(&q.biller_id),
-            terminal_id: "W000001".to_owned(),
-            location: "微信服务号".to_owned(),
-        },
+        wechat_tx(
+            &trade,
+            "BILL_PAY",
+            "代扣代缴",
+            biller_name(&q.biller_id),
+            false,
+            balance,
+        ),
     );
-    to_value(&DebitResult {
-        trade_no: trade.trade_no,
-        acc_date: trade.acc_date,
-        balance_after_fen: Fen(balance),
-    })
+    debit_result(trade, balance)
 }
 
 pub(super) fn pay_refund(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
@@ -280,20 +259,13 @@ pub(super) fn pay_refund(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     record_tx(
         &mut st,
         &orig.account,
-        GenTx {
-            trade_no: trade.trade_no.clone(),
-            at: ctx.now,
-            tx_type: "REFUND",
-            type_name: "退款",
-            incoming: true,
-            amount_fen: amount,
-            balance_after_fen: balance,
-            merchant_id: "M0700",
-            merchant_name: "代扣代缴",
-            terminal_id: "W000001".to_owned(),
-            location: "微信服务号".to_owned(),
-        },
+        wechat_tx(&trade, "REFUND", "退款", "代扣代缴", true, balance),
     );
+    debit_result(trade, balance)
+}
+
+/// A debit's or refund's answer: its trade and the balance it left.
+fn debit_result(trade: Trade, balance: i64) -> OpResult {
     to_value(&DebitResult {
         trade_no: trade.trade_no,
         acc_date: trade.acc_date,

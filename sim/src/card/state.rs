@@ -454,6 +454,31 @@ pub(super) fn record_trade(
     trade
 }
 
+/// The history line of `trade` made through the WeChat account (merchant M0700, terminal
+/// W000001): a load, a claim, a bill payment or its refund, with the balance it left.
+pub(super) fn wechat_tx(
+    trade: &Trade,
+    tx_type: &'static str,
+    type_name: &'static str,
+    merchant_name: &'static str,
+    incoming: bool,
+    balance_after_fen: i64,
+) -> GenTx {
+    GenTx {
+        trade_no: trade.trade_no.clone(),
+        at: trade.at,
+        tx_type,
+        type_name,
+        incoming,
+        amount_fen: trade.amount,
+        balance_after_fen,
+        merchant_id: "M0700",
+        merchant_name,
+        terminal_id: "W000001".to_owned(),
+        location: "微信服务号".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod live_tests {
     use crate::{SimConfig, SimState};
