@@ -424,8 +424,8 @@ async fn card_calls_refused_by_our_limit(app: &TestApp) -> f64 {
 /// The cohort job reads every bound person's year from the card system, several calls a
 /// person, so a refresh of many people outruns our rate for the card system. It takes only
 /// half of that rate, so nothing meanwhile is refused by our own limiter: not its own calls,
-/// and not the alerts consumer's feed polls (a refused poll waits twice the poll interval,
-/// which made alerts up to two intervals late after every start-up, when the job runs).
+/// and not the alerts consumer's feed polls (each refused poll made alerts an interval or
+/// more late after every start-up, when the job runs).
 #[actix_web::test]
 async fn the_cohort_job_leaves_half_the_card_rate_to_chat_and_the_feed_poll() {
     const PEOPLE: usize = 8;
