@@ -392,7 +392,9 @@ impl Outcome {
 #[cfg(test)]
 mod tests {
     //! The machine against the card and billers simulators over loopback HTTP, with a real
-    //! (temporary) sled store. Money is read back from the simulators.
+    //! (temporary) sled store. Money is read back from the simulators. Its opening looks like
+    //! the top-up machine's tests (actors/orders/topup.rs): the shared steps are in
+    //! `orders::test_support`; what differs is which upstreams each world holds.
 
     use std::sync::Arc;
     use std::time::{Duration, Instant};

@@ -551,6 +551,9 @@ pub(crate) fn envelope(encrypt: &str, msg_signature: &str, timestamp: &str, nonc
 
 #[cfg(test)]
 mod tests {
+    //! Protocol vectors: each test spells out its whole query and body (docs/wechat-protocol.md),
+    //! so a reader can check one against WeChat's documentation without following a helper.
+
     use super::*;
     use crate::wechat::inbound::InboundBody;
     use crate::wechat::platform::Platform;

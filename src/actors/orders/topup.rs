@@ -457,7 +457,9 @@ impl<S: OrderStore> TopUpMachine<S> {
 #[cfg(test)]
 mod tests {
     //! The machine against the bank and card simulators over loopback HTTP, with a real
-    //! (temporary) sled store. Money is read back from the simulators.
+    //! (temporary) sled store. Money is read back from the simulators. Its opening looks like
+    //! the payment machine's tests (actors/payments.rs): the shared steps are in
+    //! `orders::test_support`; what differs is which upstreams each world holds.
 
     use std::sync::Arc;
     use std::time::{Duration, Instant};

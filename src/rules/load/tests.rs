@@ -1,3 +1,6 @@
+//! Each test writes the rule file it checks inline, beside its assertions, so the TOML
+//! fixtures share their shape: they are the data each test is about, not repeated code.
+
 use super::*;
 use std::collections::HashMap;
 use std::time::Duration;
