@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::campus::{Rng, mask_phone, rfc3339};
+use super::campus::{Rng, campus_time, mask_phone};
 use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
 use super::{SimState, lock};
 use onecard_wire::{
@@ -182,7 +182,7 @@ fn send(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
     metrics::counter!("onecard_sim_sms_sent_total").increment(1);
     to_value(&SmsSendResult {
         biz_id,
-        accepted_at: rfc3339(ctx.now),
+        accepted_at: campus_time(ctx.now),
         phone_masked: mask_phone(&phone),
     })
 }
@@ -214,8 +214,8 @@ fn status(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
             (true, false) => SmsDelivery::Failed,
         },
         err_code: reported.then(|| if m.delivered { "DELIVRD" } else { "UNDELIV" }.to_owned()),
-        send_time: rfc3339(m.accepted_at),
-        report_time: reported.then(|| rfc3339(m.report_at)),
+        send_time: campus_time(m.accepted_at),
+        report_time: reported.then(|| campus_time(m.report_at)),
     })
 }
 
