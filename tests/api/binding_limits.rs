@@ -4,8 +4,6 @@
 //! 绑定手机. Every reply is compared with the configured message; every SMS count comes from
 //! the SMS simulator's outbox.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -45,18 +43,6 @@ async fn bindable_cards(app: &TestApp, n: usize) -> Vec<(String, String)> {
 /// Move the simulators' clock past the SMS platform's one-message-per-minute rule.
 async fn next_minute(app: &TestApp) {
     app.advance_sim_clock(61).await;
-}
-
-/// The store of a stopped app, once its process-wide lock is released.
-async fn open_when_released(data: &Path) -> onecard::store::Store {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match onecard::store::Store::open(data, 8) {
-            Ok(store) => return store,
-            Err(e) if std::time::Instant::now() > deadline => panic!("{e}"),
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-        }
-    }
 }
 
 fn wrong_for(code: &str) -> &'static str {

@@ -72,14 +72,7 @@ async fn feedback_is_capped_per_user_and_day_and_unsubscribe_removes_it() {
 
 /// The `feedback` and `feedback_by_user` lines of a `store export` of a stopped app.
 async fn feedback_lines(data: &Path) -> Vec<String> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let store = loop {
-        match onecard::store::Store::open(data, 8) {
-            Ok(store) => break store,
-            Err(e) if std::time::Instant::now() > deadline => panic!("{e}"),
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-        }
-    };
+    let store = open_when_released(data).await;
     let mut out = Vec::new();
     store.export(&mut out).unwrap();
     String::from_utf8(out)

@@ -272,6 +272,9 @@ impl TestApp {
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+        // The app's other threads drop their store handles a moment after its own thread ends;
+        // a stopped app is one whose store another process can open.
+        drop(open_when_released(&self.data_dir).await);
         // Keep the temp dir alive for a restart if the caller owns the paths.
         std::mem::forget(self._tmp.take());
     }
@@ -483,4 +486,16 @@ pub async fn write_bindings(
         store.bindings().bind(&openid, &binding).unwrap();
     }
     store.flush().await.unwrap();
+}
+
+/// The store of a stopped app, once its process-wide lock is released.
+pub async fn open_when_released(data: &Path) -> onecard::store::Store {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match onecard::store::Store::open(data, 8) {
+            Ok(store) => return store,
+            Err(e) if std::time::Instant::now() > deadline => panic!("{e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }
