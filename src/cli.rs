@@ -703,13 +703,7 @@ fn rules(command: RulesCommand) -> anyhow::Result<()> {
 
 /// A loader's diagnostics as one error, one diagnostic a line.
 fn diagnostics_error(diags: Vec<crate::rules::Diagnostic>) -> anyhow::Error {
-    anyhow::anyhow!(
-        diags
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    )
+    anyhow::anyhow!(crate::rules::Diagnostic::one_per_line(&diags))
 }
 
 fn menu(command: MenuCommand) -> anyhow::Result<()> {

@@ -48,7 +48,7 @@ pub enum StartupError {
     },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("rule files are invalid:\n{}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
+    #[error("rule files are invalid:\n{}", Diagnostic::one_per_line(.0))]
     Rules(Vec<Diagnostic>),
     #[error("WeChat settings: {0}")]
     WeChat(String),

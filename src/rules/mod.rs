@@ -143,6 +143,17 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// Each diagnostic on its own line, as an operator reads a failed load.
+    pub fn one_per_line(diags: &[Diagnostic]) -> String {
+        diags
+            .iter()
+            .map(Diagnostic::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
 /// Errors at the rules boundary that are not load diagnostics: rendering, unknown message keys,
 /// the watcher, importing.
 #[derive(thiserror::Error)]

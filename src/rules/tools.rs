@@ -373,13 +373,7 @@ mod tests {
     }
 
     fn fail(d: Vec<Diagnostic>) -> ! {
-        panic!(
-            "{}",
-            d.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
+        panic!("{}", Diagnostic::one_per_line(&d))
     }
 
     use crate::rules::load::tests::shipped_table as full_table;

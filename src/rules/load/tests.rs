@@ -42,13 +42,7 @@ pub(crate) fn shipped_table() -> RuleTable {
     let registry = crate::actions::ActionRegistry::builtin();
     match read_dir(&dir).and_then(|files| build(&dir, files, &registry)) {
         Ok(t) => t,
-        Err(d) => panic!(
-            "{}",
-            d.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        ),
+        Err(d) => panic!("{}", Diagnostic::one_per_line(&d)),
     }
 }
 
@@ -92,13 +86,7 @@ fn load(files: &[(&str, &str)]) -> Result<RuleTable, Vec<Diagnostic>> {
 fn ok(files: &[(&str, &str)]) -> RuleTable {
     match load(files) {
         Ok(t) => t,
-        Err(d) => panic!(
-            "{}",
-            d.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        ),
+        Err(d) => panic!("{}", Diagnostic::one_per_line(&d)),
     }
 }
 
