@@ -625,18 +625,36 @@ mod tests {
             }
         }
 
+        /// A 50-yuan top-up whose debit the bank committed but whose answer was lost: the
+        /// order waits in `Debiting`. With the bank's balance and the 过渡余额 from before.
+        async fn debit_committed_answer_lost(&self) -> (OrderId, i64, i64) {
+            let (bank_before, pending_before) = (self.bank_balance(), self.card_pending().await);
+            let id = self.top_up(5_000).await;
+            self.drive_until(&id, |s| s == OrderState::Debiting).await;
+            self.faults("bank", json!({"lost_response_rate": 1.0}))
+                .await;
+            assert_eq!(self.worker.run_once().await.unwrap(), 1);
+            // the bank took the money; we only saw a bare 503
+            assert_eq!(self.bank_balance(), bank_before - 5_000);
+            (id, bank_before, pending_before)
+        }
+
+        /// The bank answers again; the order ends `Succeeded` with the 50 yuan moved once.
+        async fn succeeds_debited_once(&self, id: &OrderId, bank_before: i64, pending_before: i64) {
+            self.faults("bank", json!({})).await;
+            let order = self.drive_until(id, OrderState::is_terminal).await;
+            assert_eq!(order.state, OrderState::Succeeded);
+            assert_eq!(self.bank_balance(), bank_before - 5_000, "debited once");
+            assert_eq!(self.card_pending().await, pending_before + 5_000);
+        }
+
         fn bank_balance(&self) -> i64 {
             self.sim.state.bank().balance(&self.sim.state, SNO).unwrap()
         }
 
         /// 过渡余额 as the card system holds it (read without our adapter and its breaker).
         fn sim_pending(&self) -> i64 {
-            self.sim
-                .state
-                .card()
-                .view(self.sim.state.campus(), SNO)
-                .unwrap()
-                .pending_fen
+            self.sim_card().1
         }
 
         /// (spendable, 过渡余额) as the card system holds them.
@@ -700,24 +718,15 @@ mod tests {
     #[actix_rt::test]
     async fn a_bank_answer_lost_after_commit_is_queried_and_never_debited_twice() {
         let w = world().await;
-        let (bank_before, pending_before) = (w.bank_balance(), w.card_pending().await);
-        let id = w.top_up(5_000).await;
-        w.drive_until(&id, |s| s == OrderState::Debiting).await;
-        w.faults("bank", json!({"lost_response_rate": 1.0})).await;
-        w.worker.run_once().await.unwrap();
-        // the bank took the money; we only saw a bare 503
-        assert_eq!(w.bank_balance(), bank_before - 5_000);
+        let (id, bank_before, pending_before) = w.debit_committed_answer_lost().await;
         let order = w.store.get(&id).await.unwrap().unwrap();
         assert_eq!(
             order.state,
             OrderState::Debiting,
             "outcome unknown, nothing assumed"
         );
-        w.faults("bank", json!({})).await;
-        let order = w.drive_until(&id, OrderState::is_terminal).await;
-        assert_eq!(order.state, OrderState::Succeeded);
-        assert_eq!(w.bank_balance(), bank_before - 5_000, "debited once");
-        assert_eq!(w.card_pending().await, pending_before + 5_000);
+        w.succeeds_debited_once(&id, bank_before, pending_before)
+            .await;
     }
 
     #[actix_rt::test]
@@ -905,23 +914,14 @@ mod tests {
         let mut w = world().await;
         let dir = tempfile::tempdir().unwrap();
         w.use_store(dir.path(), Arc::new(SystemClock));
-        let (bank_before, pending_before) = (w.bank_balance(), w.card_pending().await);
-        let id = w.top_up(5_000).await;
-        w.drive_until(&id, |s| s == OrderState::Debiting).await;
-        // the debit goes out and the bank commits it; the answer is lost
-        w.faults("bank", json!({"lost_response_rate": 1.0})).await;
-        assert_eq!(w.worker.run_once().await.unwrap(), 1);
-        assert_eq!(w.bank_balance(), bank_before - 5_000);
+        let (id, bank_before, pending_before) = w.debit_committed_answer_lost().await;
         // a worker claims the retry and dies holding its lease: the process is gone
         let held = w.crash_holding_the_retry().await;
         assert_eq!(held[0].order_id, id);
-        w.faults("bank", json!({})).await;
         w.restart_after_the_lease(dir.path());
         assert_eq!(w.unfinished().await, [(id.clone(), OrderState::Debiting)]);
-        let order = w.drive_until(&id, OrderState::is_terminal).await;
-        assert_eq!(order.state, OrderState::Succeeded);
-        assert_eq!(w.bank_balance(), bank_before - 5_000, "debited once");
-        assert_eq!(w.card_pending().await, pending_before + 5_000);
+        w.succeeds_debited_once(&id, bank_before, pending_before)
+            .await;
     }
 
     #[actix_rt::test]
