@@ -85,6 +85,14 @@ pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a
         .map(|(_, c)| c)
 }
 
+/// `: did you mean `close`?` to append to an error about `word`, or nothing when no candidate
+/// is close.
+pub(crate) fn did_you_mean_suffix(word: &str, candidates: &[&str]) -> String {
+    did_you_mean(word, candidates)
+        .map(|close| format!(": did you mean `{close}`?"))
+        .unwrap_or_default()
+}
+
 /// `[rule]`, `[rule.when]` or `[rule.replies]` written with one pair of brackets: the root cause
 /// of whatever error the parser reports ("duplicate key", "invalid type: map").
 fn single_bracket_rule(text: &str) -> Option<(usize, String)> {

@@ -302,10 +302,7 @@ impl Validator {
                 }
                 None => {
                     let names = catalog.names();
-                    let hint = match super::hints::did_you_mean(name, &names) {
-                        Some(close) => format!(": did you mean `{close}`?"),
-                        None => String::new(),
-                    };
+                    let hint = super::hints::did_you_mean_suffix(name, &names);
                     let list = if names.is_empty() {
                         String::new()
                     } else {

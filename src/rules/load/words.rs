@@ -39,10 +39,7 @@ impl Validator {
                 };
                 let list = name.get_ref().trim();
                 if !readers.contains_key(list) {
-                    let hint = match super::hints::did_you_mean(list, &known) {
-                        Some(close) => format!(": did you mean `{close}`?"),
-                        None => String::new(),
-                    };
+                    let hint = super::hints::did_you_mean_suffix(list, &known);
                     self.error(
                         &name_loc,
                         format!(
