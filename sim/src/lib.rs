@@ -327,39 +327,27 @@ impl SimState {
     }
 }
 
-// The five signed upstreams, one `Service` each: alike by design, each names its own
-// gateway, operation table and mount.
+/// The five signed upstreams, each mounted at its base URL's path (`http://HOST:PORT/sim/card`
+/// …) with its own gateway and operation table.
+static UPSTREAMS: [upstream::Service; 5] = [
+    signed_upstream(SimState::card_gateway, card::OPS, "/sim/card"),
+    signed_upstream(SimState::sms_gateway, sms::OPS, "/sim/sms"),
+    signed_upstream(SimState::data_gateway, public_data::OPS, "/sim/data"),
+    signed_upstream(SimState::bank_gateway, bank::OPS, "/sim/bank"),
+    signed_upstream(SimState::billers_gateway, billers::OPS, "/sim/billers"),
+];
 
-/// The card gateway: base URL `http://HOST:PORT/sim/card`.
-static CARD: upstream::Service = upstream::Service {
-    gateway: SimState::card_gateway,
-    ops: card::OPS,
-    mount: "/sim/card",
-};
-/// The SMS gateway: base URL `http://HOST:PORT/sim/sms`.
-static SMS: upstream::Service = upstream::Service {
-    gateway: SimState::sms_gateway,
-    ops: sms::OPS,
-    mount: "/sim/sms",
-};
-/// The public data gateway: base URL `http://HOST:PORT/sim/data`.
-static DATA: upstream::Service = upstream::Service {
-    gateway: SimState::data_gateway,
-    ops: public_data::OPS,
-    mount: "/sim/data",
-};
-/// The bank gateway: base URL `http://HOST:PORT/sim/bank`.
-static BANK: upstream::Service = upstream::Service {
-    gateway: SimState::bank_gateway,
-    ops: bank::OPS,
-    mount: "/sim/bank",
-};
-/// The billers gateway: base URL `http://HOST:PORT/sim/billers`.
-static BILLERS: upstream::Service = upstream::Service {
-    gateway: SimState::billers_gateway,
-    ops: billers::OPS,
-    mount: "/sim/billers",
-};
+const fn signed_upstream(
+    gateway: fn(&SimState) -> &upstream::Gateway,
+    ops: &'static [upstream::Op],
+    mount: &'static str,
+) -> upstream::Service {
+    upstream::Service {
+        gateway,
+        ops,
+        mount,
+    }
+}
 
 /// Mount every simulator route under `/sim/...` on an actix-web App:
 ///
@@ -385,15 +373,11 @@ pub fn configure(state: SimState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                         .wrap(actix_web::middleware::from_fn(wechat::faults_mw))
                         .configure(wechat::routes),
                 )
-                .configure(|cfg| CARD.routes(cfg))
+                .configure(|cfg| UPSTREAMS.iter().for_each(|service| service.routes(cfg)))
                 .configure(card::http::routes)
-                .configure(|cfg| SMS.routes(cfg))
                 .route("/sms/outbox", web::get().to(sms_outbox))
-                .configure(|cfg| DATA.routes(cfg))
                 .route("/data/loans/{id}", web::get().to(get_library_loans))
-                .configure(|cfg| BANK.routes(cfg))
                 .route("/bank/accounts/{id}", web::get().to(get_bank_account))
-                .configure(|cfg| BILLERS.routes(cfg))
                 .route("/billers/payments", web::get().to(billers::list_payments))
                 .route(
                     "/billers/meters/{room}/offline",

@@ -86,54 +86,40 @@ pub(crate) fn serve<R: StatementRow, A: Serialize>(
 }
 
 // The three row types are the protocol's own structs (crate::wire), alike in their key and
-// amount fields; each names its trade number differently and the bank's reversal counts
-// negative, so each says so in its own few accessor lines.
-impl StatementRow for DailyRecord {
-    fn trade_no(&self) -> &str {
-        &self.trade_no
-    }
-    fn out_trade_no(&self) -> &str {
-        &self.out_trade_no
-    }
-    fn amount_fen_mut(&mut self) -> &mut i64 {
-        &mut self.amount_fen.0
-    }
-    fn sum_fen(&self) -> i64 {
-        self.amount_fen.fen()
-    }
-}
+// amount fields: each names its trade number differently, and the bank's reversal counts
+// negative.
 
-impl StatementRow for BankStatementRow {
-    fn trade_no(&self) -> &str {
-        &self.bank_trade_no
-    }
-    fn out_trade_no(&self) -> &str {
-        &self.out_trade_no
-    }
-    fn amount_fen_mut(&mut self) -> &mut i64 {
-        &mut self.amount_fen.0
-    }
-    /// A reversal gives the debit back.
-    fn sum_fen(&self) -> i64 {
-        if self.row_type == "DEBIT" {
-            self.amount_fen.fen()
-        } else {
-            -self.amount_fen.fen()
+/// `impl StatementRow` for a row type whose trade number is field `$trade_no` and whose
+/// amount adds to the sum as `$sum_fen` (the row's own amount unless given).
+macro_rules! statement_row {
+    ($row:ty, $trade_no:ident) => {
+        statement_row!($row, $trade_no, |row: &$row| row.amount_fen.fen());
+    };
+    ($row:ty, $trade_no:ident, $sum_fen:expr) => {
+        impl StatementRow for $row {
+            fn trade_no(&self) -> &str {
+                &self.$trade_no
+            }
+            fn out_trade_no(&self) -> &str {
+                &self.out_trade_no
+            }
+            fn amount_fen_mut(&mut self) -> &mut i64 {
+                &mut self.amount_fen.0
+            }
+            fn sum_fen(&self) -> i64 {
+                ($sum_fen)(self)
+            }
         }
-    }
+    };
 }
 
-impl StatementRow for BillerStatementRow {
-    fn trade_no(&self) -> &str {
-        &self.biller_trade_no
+statement_row!(DailyRecord, trade_no);
+statement_row!(BillerStatementRow, biller_trade_no);
+// A reversal gives the debit back.
+statement_row!(BankStatementRow, bank_trade_no, |row: &BankStatementRow| {
+    if row.row_type == "DEBIT" {
+        row.amount_fen.fen()
+    } else {
+        -row.amount_fen.fen()
     }
-    fn out_trade_no(&self) -> &str {
-        &self.out_trade_no
-    }
-    fn amount_fen_mut(&mut self) -> &mut i64 {
-        &mut self.amount_fen.0
-    }
-    fn sum_fen(&self) -> i64 {
-        self.amount_fen.fen()
-    }
-}
+});
