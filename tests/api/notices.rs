@@ -10,71 +10,104 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-// Each content file is written out whole, as an editor writes it: the front matter is what
-// these tests read back, so the files look alike by design.
-const EVERYONE: &str = r#"+++
-title = "图书馆闭馆通知"
-summary = "周六图书馆闭馆一天。"
-category = "announcement"
-author = "图书馆"
-publish_at = 2026-01-05T09:00:00+08:00
-+++
-周六图书馆闭馆一天。
-"#;
+/// A content file as an editor writes it (docs/notices.md): TOML front matter between `+++`
+/// lines — the fields every item has, then `more` (the optional ones: `id`, `audience`, a
+/// guide's `topic` and `keywords`, `draft`; one `key = value` line each) — then the Markdown
+/// body.
+pub(crate) fn content_file(
+    category: &str,
+    title: &str,
+    summary: &str,
+    author: &str,
+    publish_at: &str,
+    more: &str,
+    body: &str,
+) -> String {
+    format!(
+        "+++\ntitle = \"{title}\"\nsummary = \"{summary}\"\ncategory = \"{category}\"\nauthor = \"{author}\"\npublish_at = {publish_at}\n{more}+++\n{body}"
+    )
+}
 
-const STUDENTS: &str = r#"+++
-title = "学生伙食补助已发放"
-summary = "请刷卡领取补助。"
-category = "announcement"
-audience = "students"
-author = "资助中心"
-publish_at = 2026-01-06T09:00:00+08:00
-+++
-请刷卡领取补助。
-"#;
+/// A news item for `audience` (`everyone`, `students`, `staff`), published 2026-01-05.
+pub(crate) fn news_file(id: &str, title: &str, audience: &str) -> String {
+    let more = format!("id = \"{id}\"\naudience = \"{audience}\"\n");
+    let summary = "一卡通系统升级完成，新增线上补卡。";
+    content_file(
+        "news",
+        title,
+        summary,
+        "一卡通服务中心",
+        "2026-01-05T09:00:00+08:00",
+        &more,
+        "正文。\n",
+    )
+}
 
-const STAFF: &str = r#"+++
-title = "教职工卡自动延期"
-summary = "无需到服务中心办理。"
-category = "announcement"
-audience = "staff"
-author = "一卡通服务中心"
-publish_at = 2026-01-07T09:00:00+08:00
-+++
-无需到服务中心办理。
-"#;
+/// An announcement for `audience`, published at 09:00 on 2026-01-`day`; its summary is its
+/// whole body.
+fn announcement(title: &str, summary: &str, audience: &str, author: &str, day: u32) -> String {
+    let published = format!("2026-01-{day:02}T09:00:00+08:00");
+    let more = format!("audience = \"{audience}\"\n");
+    let body = format!("{summary}\n");
+    content_file(
+        "announcement",
+        title,
+        summary,
+        author,
+        &published,
+        &more,
+        &body,
+    )
+}
 
-const GUIDE_LOST: &str = r#"+++
-id = "lost"
-title = "校园卡丢了怎么办"
-summary = "先挂失，再补卡。"
-category = "guide"
-topic = "lost_card"
-keywords = ["挂失", "补卡"]
-author = "一卡通服务中心"
-publish_at = 2026-01-01T08:00:00+08:00
-+++
-## 第一步：挂失
+fn everyone() -> String {
+    announcement(
+        "图书馆闭馆通知",
+        "周六图书馆闭馆一天。",
+        "everyone",
+        "图书馆",
+        5,
+    )
+}
 
-回复「挂失」。<script>alert("x")</script>
+/// A guide on `topic`, found by its `keywords` (a TOML list), published 2026-01-01.
+fn guide(id: &str, title: &str, summary: &str, topic: &str, keywords: &str, body: &str) -> String {
+    let more = format!("id = \"{id}\"\ntopic = \"{topic}\"\nkeywords = {keywords}\n");
+    content_file(
+        "guide",
+        title,
+        summary,
+        "一卡通服务中心",
+        "2026-01-01T08:00:00+08:00",
+        &more,
+        body,
+    )
+}
 
-| 项目 | 费用 |
-| --- | --- |
-| 补卡 | 20 元 |
-"#;
+/// The lost-card guide: a heading, raw HTML an article must never run, and a table.
+fn guide_lost() -> String {
+    let body = "## 第一步：挂失\n\n回复「挂失」。<script>alert(\"x\")</script>\n\n| 项目 | 费用 |\n| --- | --- |\n| 补卡 | 20 元 |\n";
+    guide(
+        "lost",
+        "校园卡丢了怎么办",
+        "先挂失，再补卡。",
+        "lost_card",
+        r#"["挂失", "补卡"]"#,
+        body,
+    )
+}
 
-const GUIDE_TOPUP: &str = r#"+++
-id = "topup"
-title = "充值与到账"
-summary = "圈存后刷卡领款。"
-category = "guide"
-topic = "top_up"
-keywords = ["充值", "到账"]
-author = "一卡通服务中心"
-publish_at = 2026-01-01T08:00:00+08:00
-+++
-圈存后在 POS 机刷卡领款。
-"#;
+fn guide_topup() -> String {
+    let body = "圈存后在 POS 机刷卡领款。\n";
+    guide(
+        "topup",
+        "充值与到账",
+        "圈存后刷卡领款。",
+        "top_up",
+        r#"["充值", "到账"]"#,
+        body,
+    )
+}
 
 /// A data directory whose sibling `content/` holds `files`, published at start.
 fn content_app(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf, TestApp) {
@@ -124,10 +157,24 @@ async fn people_of_kind(app: &TestApp, kind: &str, n: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn announcements_differ_for_a_student_a_staff_member_and_an_unbound_user() {
+    let students = announcement(
+        "学生伙食补助已发放",
+        "请刷卡领取补助。",
+        "students",
+        "资助中心",
+        6,
+    );
+    let staff = announcement(
+        "教职工卡自动延期",
+        "无需到服务中心办理。",
+        "staff",
+        "一卡通服务中心",
+        7,
+    );
     let (_tmp, _data, app) = content_app(&[
-        ("everyone.md", EVERYONE),
-        ("students.md", STUDENTS),
-        ("staff.md", STAFF),
+        ("everyone.md", &everyone()),
+        ("students.md", &students),
+        ("staff.md", &staff),
     ]);
     let url = |id: &str| format!("{}/h5/articles/{id}", app.base);
 
@@ -171,13 +218,14 @@ async fn announcements_differ_for_a_student_a_staff_member_and_an_unbound_user()
 
 #[tokio::test]
 async fn news_with_nothing_published_says_so() {
-    let (_tmp, _data, app) = content_app(&[("everyone.md", EVERYONE)]);
+    let (_tmp, _data, app) = content_app(&[("everyone.md", &everyone())]);
     assert_eq!(app.say(&openid("news"), "新闻").await, "目前没有新的新闻。");
 }
 
 #[tokio::test]
 async fn guide_lists_topics_and_answers_a_keyword_or_a_question_with_the_article() {
-    let (_tmp, _data, app) = content_app(&[("lost.md", GUIDE_LOST), ("topup.md", GUIDE_TOPUP)]);
+    let (_tmp, _data, app) =
+        content_app(&[("lost.md", &guide_lost()), ("topup.md", &guide_topup())]);
     let user = openid("guide");
     assert_eq!(
         app.say(&user, "指南").await,
@@ -205,32 +253,49 @@ async fn guide_lists_topics_and_answers_a_keyword_or_a_question_with_the_article
     );
 }
 
-#[tokio::test]
-async fn article_page_renders_the_markdown_and_a_withdrawn_article_is_gone() {
-    let (_tmp, data, app) = content_app(&[("lost.md", GUIDE_LOST), ("topup.md", GUIDE_TOPUP)]);
-    let page = app.get("/h5/articles/lost").await;
-    assert_eq!(page.status().as_u16(), 200);
+/// An H5 page as a reader gets it: the status, the page's title and the whole of its body
+/// (the style sheet in the head is the same on every page and left out).
+async fn page_seen(app: &TestApp, path: &str) -> (u16, String, String) {
+    let page = app.get(path).await;
+    let status = page.status().as_u16();
     assert_eq!(
         page.headers()["content-type"].to_str().unwrap(),
         "text/html; charset=utf-8"
     );
     let html = page.text().await.unwrap();
-    assert!(html.contains("<h1>校园卡丢了怎么办</h1>"), "{html}");
-    assert!(
-        html.contains("<div class=\"meta\">2026-01-01 · 一卡通服务中心</div>"),
-        "{html}"
+    let [title, body] = whole_match(
+        r#"(?s)<!doctype html>\n<html lang="zh-CN">\n<head>\n.*?<title>(.*?)</title>\n<style>\n.*?</style>\n</head>\n<body>\n(.*)\n</body>\n</html>\n?"#,
+        &html,
     );
-    // Raw HTML in the body is shown as text, never run.
-    assert!(
-        html.contains(
-            "<article>\n<h2>第一步：挂失</h2>\n<p>回复「挂失」。&lt;script&gt;alert(\"x\")&lt;/script&gt;</p>\n<table><thead><tr><th>项目</th><th>费用</th></tr></thead><tbody>\n<tr><td>补卡</td><td>20 元</td></tr>\n</tbody></table>\n\n</article>"
-        ),
-        "{html}"
-    );
-    assert!(html.contains("<a href=\"topup\">充值与到账</a>"), "{html}");
+    (status, title, body)
+}
+
+/// What any address answers once its article is withdrawn, or never was: the same page for
+/// both, so the address reveals nothing.
+fn article_gone() -> (u16, String, String) {
+    (
+        404,
+        "文章不存在".into(),
+        "<p>这篇文章不存在或已撤回。</p>\n<p>回到公众号回复「公告」「新闻」或「指南」查看最新内容。</p>".into(),
+    )
+}
+
+#[tokio::test]
+async fn article_page_renders_the_markdown_and_a_withdrawn_article_is_gone() {
+    let (_tmp, data, app) =
+        content_app(&[("lost.md", &guide_lost()), ("topup.md", &guide_topup())]);
+    // Raw HTML in the body is shown as text, never run; the other guide is linked below.
     assert_eq!(
-        app.get("/h5/articles/nothing-here").await.status().as_u16(),
-        404
+        page_seen(&app, "/h5/articles/lost").await,
+        (
+            200,
+            "校园卡丢了怎么办".into(),
+            "<main>\n<h1>校园卡丢了怎么办</h1>\n<div class=\"meta\">2026-01-01 · 一卡通服务中心</div>\n\n<article>\n<h2>第一步：挂失</h2>\n<p>回复「挂失」。&lt;script&gt;alert(\"x\")&lt;/script&gt;</p>\n<table><thead><tr><th>项目</th><th>费用</th></tr></thead><tbody>\n<tr><td>补卡</td><td>20 元</td></tr>\n</tbody></table>\n\n</article>\n<nav>\n<div>更多指南</div>\n<a href=\"topup\">充值与到账</a>\n</nav>\n</main>".into()
+        )
+    );
+    assert_eq!(
+        page_seen(&app, "/h5/articles/nothing-here").await,
+        article_gone()
     );
     app.stop().await;
 
@@ -242,14 +307,7 @@ async fn article_page_renders_the_markdown_and_a_withdrawn_article_is_gone() {
     }
 
     let app = spawn_app_with(options(&data));
-    let gone = app.get("/h5/articles/lost").await;
-    assert_eq!(gone.status().as_u16(), 404);
-    assert!(
-        gone.text()
-            .await
-            .unwrap()
-            .contains("<p>这篇文章不存在或已撤回。</p>")
-    );
+    assert_eq!(page_seen(&app, "/h5/articles/lost").await, article_gone());
     assert_eq!(
         app.say(&openid("gone"), "指南").await,
         "服务指南（回复「指南 关键词」查看全文）：\n【充值】充值与到账（指南 充值）"
@@ -263,7 +321,7 @@ async fn article_page_renders_the_markdown_and_a_withdrawn_article_is_gone() {
 async fn the_content_command_publishes_lists_and_withdraws_through_the_admin_listener() {
     let (tmp, _data, app) = content_app(&[]);
     let file = tmp.path().join("library-closed.md");
-    std::fs::write(&file, EVERYONE).unwrap();
+    std::fs::write(&file, everyone()).unwrap();
     let content = |args: &[&str]| {
         let args: Vec<&str> = args
             .iter()
@@ -285,22 +343,20 @@ async fn the_content_command_publishes_lists_and_withdraws_through_the_admin_lis
         ok("library-closed\tpublished\tannouncement\teveryone\t2026-01-05 09:00\t图书馆闭馆通知\n")
     );
     assert_eq!(
-        app.get("/h5/articles/library-closed")
-            .await
-            .status()
-            .as_u16(),
-        200
+        page_seen(&app, "/h5/articles/library-closed").await,
+        (
+            200,
+            "图书馆闭馆通知".into(),
+            "<main>\n<h1>图书馆闭馆通知</h1>\n<div class=\"meta\">2026-01-05 · 图书馆</div>\n\n<article>\n<p>周六图书馆闭馆一天。</p>\n\n</article>\n\n</main>".into()
+        )
     );
     assert_eq!(
         content(&["content", "withdraw", "library-closed"]),
         ok("library-closed\twithdrawn\t图书馆闭馆通知\n")
     );
     assert_eq!(
-        app.get("/h5/articles/library-closed")
-            .await
-            .status()
-            .as_u16(),
-        404
+        page_seen(&app, "/h5/articles/library-closed").await,
+        article_gone()
     );
     assert_eq!(
         content(&["content", "list"]),
@@ -309,24 +365,6 @@ async fn the_content_command_publishes_lists_and_withdraws_through_the_admin_lis
 }
 
 // ---- mass sends (群发) to a tag, and WeChat's mass-send quota ----------------------------------
-
-/// A news item for `audience` (`students`, `staff`), as an editor writes it (front matter like
-/// the files above and push.rs's, by design: the same content format).
-fn news_for(id: &str, title: &str, audience: &str) -> String {
-    format!(
-        r#"+++
-id = "{id}"
-title = "{title}"
-summary = "请留意。"
-category = "news"
-audience = "{audience}"
-author = "一卡通服务中心"
-publish_at = 2026-01-05T09:00:00+08:00
-+++
-正文。
-"#
-    )
-}
 
 /// Two students and a staff member of the card simulator, each bound to a fresh user, and a
 /// follower who never bound: (students, staff, unbound).
@@ -382,12 +420,12 @@ async fn a_mass_push_for_students_or_staff_reaches_exactly_the_tagged_users() {
     let (students, staff, _unbound) = campus_followers(&app, "tagm").await;
 
     let job = app
-        .publish_mass("canteen", news_for("canteen", "食堂补助发放", "students"))
+        .publish_mass("canteen", news_file("canteen", "食堂补助发放", "students"))
         .await;
     let job = app.wait_job(job, Duration::from_secs(60)).await;
     assert_eq!(job["state"], "done", "{job}");
     let job = app
-        .publish_mass("staffcard", news_for("staffcard", "教职工卡延期", "staff"))
+        .publish_mass("staffcard", news_file("staffcard", "教职工卡延期", "staff"))
         .await;
     let job = app.wait_job(job, Duration::from_secs(60)).await;
     assert_eq!(job["state"], "done", "{job}");
@@ -421,14 +459,14 @@ async fn a_second_mass_send_the_same_day_is_refused_and_the_job_says_why() {
         .await;
 
     let first = app
-        .publish_mass("first", news_for("first", "食堂补助发放", "students"))
+        .publish_mass("first", news_file("first", "食堂补助发放", "students"))
         .await;
     assert_eq!(
         app.wait_job(first, Duration::from_secs(60)).await["state"],
         "done"
     );
     let second = app
-        .publish_mass("second", news_for("second", "浴室暂停开放", "students"))
+        .publish_mass("second", news_file("second", "浴室暂停开放", "students"))
         .await;
     let job = app.wait_job(second, Duration::from_secs(60)).await;
     assert_eq!(

@@ -9,26 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::notices::news_file;
 
 /// The template the test deployment pushes news with.
 const TEMPLATE: &str = "NEWS_TEMPLATE_0001";
-
-/// A news item as an editor writes it (front matter like notices.rs's files, by design: the
-/// same content format).
-fn news_file(id: &str, title: &str) -> String {
-    format!(
-        r#"+++
-id = "{id}"
-title = "{title}"
-summary = "一卡通系统升级完成，新增线上补卡。"
-category = "news"
-author = "一卡通服务中心"
-publish_at = 2026-01-05T09:00:00+08:00
-+++
-正文。
-"#
-    )
-}
 
 /// `n` bound users written into a store directory before the app opens it.
 pub async fn seed_bindings(data_dir: &Path, n: usize) -> Vec<String> {
@@ -36,13 +20,6 @@ pub async fn seed_bindings(data_dir: &Path, n: usize) -> Vec<String> {
     let bindings = (0..n).map(|i| test_binding(&format!("2099{i:06}")));
     write_bindings(data_dir, users.iter().cloned().zip(bindings)).await;
     users
-}
-
-/// A message of the rule files, as users see it.
-fn message(key: &str) -> String {
-    let text = std::fs::read_to_string("config/rules/push_messages.toml").unwrap();
-    let table: toml::Table = toml::from_str(&text).unwrap();
-    table["messages"][key].as_str().unwrap().to_owned()
 }
 
 /// `n` users bound in a fresh store, and the app on it with `settings`: the store (kept for
@@ -77,7 +54,7 @@ impl TestApp {
     /// Publish the news item `id` (titled `title`) with a push by `channel` (`template`,
     /// `mass`): the push job's id.
     async fn publish_pushed(&self, id: &str, title: &str, channel: &str) -> u64 {
-        let file = json!({"name": format!("{id}.md"), "text": news_file(id, title)});
+        let file = json!({"name": format!("{id}.md"), "text": news_file(id, title, "everyone")});
         let published = self
             .admin(
                 reqwest::Method::POST,
@@ -116,18 +93,14 @@ impl TestApp {
 
     /// Template messages each user received whose link is the article `id`.
     pub async fn received(&self, users: &[String], id: &str) -> Vec<usize> {
+        let link = format!("{}/h5/articles/{id}", self.base);
         let mut counts = Vec::with_capacity(users.len());
         for user in users {
             let outbox = self.wx.outbox(user).await.unwrap();
             counts.push(
                 outbox
                     .iter()
-                    .filter(|m| {
-                        m["kind"] == "template"
-                            && m["url"]
-                                .as_str()
-                                .is_some_and(|u| u.ends_with(&format!("/h5/articles/{id}")))
-                    })
+                    .filter(|m| m["kind"] == "template" && m["url"] == link)
                     .count(),
             );
         }
@@ -142,11 +115,11 @@ async fn publish_with_push_reaches_every_bound_user_once_and_skips_who_unsubscri
     let quitter = &users[3];
     assert_eq!(
         app.say(quitter, "退订新闻").await,
-        message("news.unsubscribed")
+        configured_message("news.unsubscribed")
     );
     assert_eq!(
         app.say(quitter, "退订新闻").await,
-        message("news.already_unsubscribed")
+        configured_message("news.already_unsubscribed")
     );
 
     let job_id = app
@@ -180,7 +153,7 @@ async fn publish_with_push_reaches_every_bound_user_once_and_skips_who_unsubscri
 
     assert_eq!(
         app.say(quitter, "订阅新闻").await,
-        message("news.subscribed")
+        configured_message("news.subscribed")
     );
     // Subscribed again: the next push reaches them.
     let again = app
@@ -247,7 +220,8 @@ async fn the_demo_configs_template_push_is_delivered_to_every_bound_user() {
 #[tokio::test]
 async fn pushing_a_draft_or_an_unknown_item_is_refused_with_the_reason() {
     let (_disk, app, _users) = push_app_with_users(1, fast_push).await;
-    let draft = news_file("later", "草稿").replace("+++\n正文", "draft = true\n+++\n正文");
+    let draft =
+        news_file("later", "草稿", "everyone").replace("+++\n正文", "draft = true\n+++\n正文");
     app.admin(
         reqwest::Method::POST,
         "/content",
@@ -282,10 +256,14 @@ async fn a_push_waits_out_wechat_quota_and_rate_refusals_and_finishes_once_each(
     // between two batches, after one the quota refused: while a batch is out its recipients
     // are `sending`, and a batch soon after another meets the 20-a-second limit first (also
     // 45009, "api freq out of limit").
+    let daily_quota = regex::Regex::new(
+        "^WeChat API error 45009: reach max api daily quota limit rid: [0-9a-f]{16}$",
+    )
+    .unwrap();
     let quota_refused = |job: &Value| {
-        job["last_error"].as_str().is_some_and(|e| {
-            e.starts_with("WeChat API error 45009: reach max api daily quota limit")
-        })
+        job["last_error"]
+            .as_str()
+            .is_some_and(|e| daily_quota.is_match(e))
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     let stuck = loop {
@@ -476,7 +454,11 @@ async fn push_killed_halfway_reaches_each_user_once(n: usize) {
     let started = Instant::now();
 
     let article = dir.join("push-halfway.md");
-    std::fs::write(&article, news_file("push-halfway", "校园卡系统升级通知")).unwrap();
+    std::fs::write(
+        &article,
+        news_file("push-halfway", "校园卡系统升级通知", "everyone"),
+    )
+    .unwrap();
     let stdout = procs.cli(&[
         "content",
         "publish",

@@ -2,6 +2,7 @@
 //! order → bank debit → 圈存 → the user told by a pushed message. Money is read from the bank
 //! and card simulators' inspection endpoints before and after.
 
+use onecard::settings::Settings;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -32,6 +33,18 @@ async fn money_app_for(tag: &str, sno: &str) -> (TestApp, String, Holdings) {
     (app, user, before)
 }
 
+/// [`fast_orders`], and at most 100 元 of top-ups a day.
+fn at_most_100_a_day(s: &mut Settings) {
+    fast_orders(s);
+    s.orders.topup.per_day_max_yuan = 100;
+}
+
+/// [`fast_orders`], and a debit given up after three unanswered tries.
+fn three_debit_tries(s: &mut Settings) {
+    fast_orders(s);
+    s.orders.topup.debit_attempts = 3;
+}
+
 /// The confirmation prompt for `amount` yuan as the user must see it.
 async fn expected_prompt(app: &TestApp, sno: &str, amount: &str) -> String {
     let bank = app.bank_account(sno).await.expect("a bound bank card");
@@ -48,10 +61,15 @@ fn accepted(id: &str, amount: &str) -> String {
     format!("已提交充值订单 {id}（{amount} 元），正在从银行卡扣款并圈存到校园卡，完成后会通知您。")
 }
 
-/// Ask for 50 元 and confirm: the order id.
-async fn confirmed_top_up(app: &TestApp, user: &str, sno: &str) -> String {
+/// 「充值 50」, answered with the confirmation prompt.
+async fn ask_for_50(app: &TestApp, user: &str, sno: &str) {
     let prompt = app.say(user, "充值 50").await;
     assert_eq!(prompt, expected_prompt(app, sno, "50.00").await);
+}
+
+/// Ask for 50 元 and confirm: the order id.
+async fn confirmed_top_up(app: &TestApp, user: &str, sno: &str) -> String {
+    ask_for_50(app, user, sno).await;
     let (reply, id) = app.confirm_order(user).await;
     assert_eq!(reply, accepted(&id, "50.00"));
     id
@@ -80,6 +98,17 @@ fn topped_up(id: &str, before: Holdings) -> String {
         yuan(before.card_fen),
         yuan(before.pending_fen + 5_000)
     )
+}
+
+/// 张三, who held `before`, is told his order `id` of 50 元 went through, and the bank was
+/// debited once.
+async fn assert_topped_up_once(app: &TestApp, user: &str, id: &str, before: Holdings) {
+    assert_eq!(app.pushes(user, 1).await, [topped_up(id, before)]);
+    assert_eq!(
+        app.holdings(ZHANG_SAN).await,
+        after_top_up(before, 5_000),
+        "debited once"
+    );
 }
 
 /// Every 圈存 the card system is asked for fails.
@@ -132,10 +161,7 @@ async fn topping_up_without_an_amount_asks_for_one_and_cancel_moves_nothing() {
 #[tokio::test]
 async fn a_double_confirm_and_a_retried_delivery_make_one_order_and_one_debit() {
     let (app, user, before) = money_app_for("twice", ZHANG_SAN).await;
-    assert_eq!(
-        app.say(&user, "充值 50").await,
-        expected_prompt(&app, ZHANG_SAN, "50.00").await
-    );
+    ask_for_50(&app, &user, ZHANG_SAN).await;
     // the bank is down, so the order is still being debited when the user asks again
     app.set_faults("bank", json!({"down": true, "ops": ["bank/debit"]}))
         .await;
@@ -152,22 +178,14 @@ async fn a_double_confirm_and_a_retried_delivery_make_one_order_and_one_debit() 
         format!("这笔充值已经提交过了（订单号 {id}，50.00 元），不会重复扣款。完成后会通知您。")
     );
     app.set_faults("bank", json!({})).await;
-    assert_eq!(app.pushes(&user, 1).await, [topped_up(&id, before)]);
-    assert_eq!(
-        app.holdings(ZHANG_SAN).await,
-        after_top_up(before, 5_000),
-        "debited once"
-    );
+    assert_topped_up_once(&app, &user, &id, before).await;
     assert_eq!(app.pushed(&user).await.len(), 1, "one notice");
 }
 
 #[tokio::test]
 async fn a_bank_answer_lost_after_the_debit_is_queried_and_the_bank_debits_once() {
     let (app, user, before) = money_app_for("lost", ZHANG_SAN).await;
-    assert_eq!(
-        app.say(&user, "充值 50").await,
-        expected_prompt(&app, ZHANG_SAN, "50.00").await
-    );
+    ask_for_50(&app, &user, ZHANG_SAN).await;
     // every bank answer is lost after the bank did the work
     app.set_faults("bank", json!({"lost_response_rate": 1.0}))
         .await;
@@ -175,12 +193,7 @@ async fn a_bank_answer_lost_after_the_debit_is_queried_and_the_bank_debits_once(
     app.wait_for_bank(ZHANG_SAN, before.bank_fen.unwrap() - 5_000)
         .await;
     app.set_faults("bank", json!({})).await;
-    assert_eq!(app.pushes(&user, 1).await, [topped_up(&id, before)]);
-    assert_eq!(
-        app.holdings(ZHANG_SAN).await,
-        after_top_up(before, 5_000),
-        "debited once"
-    );
+    assert_topped_up_once(&app, &user, &id, before).await;
 }
 
 #[tokio::test]
@@ -250,10 +263,7 @@ async fn a_lost_card_is_refused_before_any_debit() {
 
 #[tokio::test]
 async fn amounts_and_limits_are_refused_before_any_debit() {
-    let app = spawn_app_with_settings(|s| {
-        fast_orders(s);
-        s.orders.topup.per_day_max_yuan = 100;
-    });
+    let app = spawn_app_with_settings(at_most_100_a_day);
     let (user, before) = bound_holder(&app, "limits", ZHANG_SAN).await;
     assert_eq!(
         app.say(&user, "充值 50.5").await,
@@ -304,10 +314,7 @@ async fn a_closed_service_window_is_refused_before_any_debit() {
     assert_eq!(app.holdings(ZHANG_SAN).await, before);
     // the same user once the window has opened
     campus_time_is(&app, 10, 0).await;
-    assert_eq!(
-        app.say(&user, "充值 50").await,
-        expected_prompt(&app, ZHANG_SAN, "50.00").await
-    );
+    ask_for_50(&app, &user, ZHANG_SAN).await;
 }
 
 #[tokio::test]
@@ -333,11 +340,7 @@ async fn a_card_without_a_bound_bank_card_is_refused_before_any_debit() {
 
 #[actix_web::test]
 async fn a_debit_the_bank_never_confirms_is_reversed_and_its_late_original_refused() {
-    // Opens like the limits test above: fast orders plus the one setting under test.
-    let app = spawn_app_with_settings(|s| {
-        fast_orders(s);
-        s.orders.topup.debit_attempts = 3;
-    });
+    let app = spawn_app_with_settings(three_debit_tries);
     let (user, before) = bound_holder(&app, "unresolved", ZHANG_SAN).await;
     // neither the debit nor any query of it gets an answer: the bank never says what it did
     app.set_faults(
