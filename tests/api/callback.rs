@@ -4,6 +4,7 @@
 use onecard::wechat::{Event, InboundBody};
 
 use crate::helpers::*;
+use crate::isolation::healthy;
 
 #[tokio::test]
 async fn url_verification_echoes_echostr_and_refuses_a_forged_signature() {
@@ -316,7 +317,7 @@ async fn bad_requests_are_refused_with_4xx_never_5xx() {
     );
 
     // And the platform is still healthy.
-    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get_json("/healthz").await, healthy(&app));
     // Each refusal is counted, but the oversized body: the body limit answers it before the
     // callback runs.
     assert_eq!(app.metric(refusals).await - refusals_before, 7.0);

@@ -8,7 +8,9 @@ use onecard::adapters::UpstreamConfig;
 use onecard::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::helpers::{DEFAULT_REPLY, TestApp, spawn_app_with_settings, text_of, whole_match};
+use crate::helpers::{
+    DEFAULT_REPLY, TestApp, message, spawn_app_with_settings, text_of, whole_match,
+};
 use crate::money_helpers::*;
 
 /// The billers configured, card payments up to 50 元 without the card password, and
@@ -119,7 +121,8 @@ async fn electricity_offer(app: &TestApp, user: &str, amount: &str) -> Electrici
     for r in 1..=20 {
         let room = format!("6{r:02}");
         let answer = app.say(user, &room).await;
-        if answer.starts_with("抱歉") {
+        let offline = json!({ "room_name": format!("西苑7号楼{room}") });
+        if answer == message("pay.elec.meter_offline", offline) {
             // this meter is offline (the dialog ended): start again
             app.say(user, "电费").await;
             app.say(user, "7").await;

@@ -1,8 +1,15 @@
 //! Operators edit rule files while the platform runs.
 
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use chrono::Datelike;
+use onecard::actions::ActionRegistry;
+use serde_json::json;
+
 use crate::helpers::*;
+use crate::isolation::healthy;
 
 async fn wait_for_reply(
     app: &TestApp,
@@ -50,6 +57,18 @@ const CANTEEN: &str =
 const CANTEEN_BROKEN: &str =
     "[[rule]]\nid = \"op.canteen\"\nexact = [\"食堂\"]\nacton = \"oops\"\n";
 
+/// `/healthz` while `file` holds [`CANTEEN_BROKEN`] and the table that was `live` serves.
+fn degraded(live: &serde_json::Value, file: &Path) -> serde_json::Value {
+    serde_json::json!({
+        "status": "degraded",
+        "rules": live["rules"],
+        "rule_errors": [format!(
+            "{}:4:1: unknown key `acton`: did you mean `action`?",
+            file.display()
+        )],
+    })
+}
+
 #[tokio::test]
 async fn a_saved_edit_goes_live_and_an_invalid_edit_never_goes_live() {
     let app = spawn_app();
@@ -70,26 +89,22 @@ async fn a_saved_edit_goes_live_and_an_invalid_edit_never_goes_live() {
     std::fs::rename(&tmp, &file).unwrap();
     let (ok, took) = wait_for_reply(&app, &user, "食堂", "食堂今天 7:00 开门", DEADLINE).await;
     assert!(ok, "renamed-over edit not live after {took:?}");
-    assert_eq!(healthz(&app).await["status"], "ok");
+    let live = healthy(&app);
+    assert_eq!(healthz(&app).await, live);
 
     // An invalid edit: the old table keeps serving, and /healthz says why, in the operator's
     // words, with file:line:col.
     std::fs::write(&file, CANTEEN_BROKEN).unwrap();
-    let health = wait_for_health(&app, "degraded").await;
     assert_eq!(
-        health["rule_errors"],
-        serde_json::json!([format!(
-            "{}:4:1: unknown key `acton`: did you mean `action`?",
-            file.display()
-        )])
+        wait_for_health(&app, "degraded").await,
+        degraded(&live, &file)
     );
     let ex = app.wx.text(&openid("after"), "食堂").await.unwrap();
     assert_eq!(text_of(&ex), "食堂今天 7:00 开门");
 
     // Fixed: live again, healthy again.
     std::fs::write(&file, CANTEEN).unwrap();
-    let health = wait_for_health(&app, "ok").await;
-    assert_eq!(health.get("rule_errors"), None);
+    assert_eq!(wait_for_health(&app, "ok").await, healthy(&app));
     let ex = app.wx.text(&openid("fixed"), "食堂").await.unwrap();
     assert_eq!(text_of(&ex), "食堂营业时间：6:30-21:00");
 }
@@ -103,6 +118,7 @@ async fn a_restart_with_a_broken_rule_file_answers_with_the_last_good_rules() {
     std::fs::write(&file, CANTEEN).unwrap();
     let (ok, took) = wait_for_reply(&app, "", "食堂", "食堂营业时间：6:30-21:00", DEADLINE).await;
     assert!(ok, "new rule not live after {took:?}");
+    let live = healthy(&app);
     app.stop().await;
 
     // Broken while the service was down: it starts anyway, with the rules that last went live.
@@ -110,15 +126,7 @@ async fn a_restart_with_a_broken_rule_file_answers_with_the_last_good_rules() {
     let app = spawn_app_with(disk.options());
     let ex = app.wx.text(&openid("restart"), "食堂").await.unwrap();
     assert_eq!(text_of(&ex), "食堂营业时间：6:30-21:00");
-    let health = healthz(&app).await;
-    assert_eq!(health["status"], "degraded");
-    assert_eq!(
-        health["rule_errors"],
-        serde_json::json!([format!(
-            "{}:4:1: unknown key `acton`: did you mean `action`?",
-            file.display()
-        )])
-    );
+    assert_eq!(healthz(&app).await, degraded(&live, &file));
 
     // Fixing the file ends the degraded state without another restart.
     std::fs::write(
@@ -126,8 +134,7 @@ async fn a_restart_with_a_broken_rule_file_answers_with_the_last_good_rules() {
         "[[rule]]\nid = \"op.canteen\"\nexact = [\"食堂\"]\nreply = \"食堂修好了\"\n",
     )
     .unwrap();
-    let health = wait_for_health(&app, "ok").await;
-    assert_eq!(health.get("rule_errors"), None);
+    assert_eq!(wait_for_health(&app, "ok").await, healthy(&app));
     let ex = app.wx.text(&openid("fixed"), "食堂").await.unwrap();
     assert_eq!(text_of(&ex), "食堂修好了");
     app.stop().await;
@@ -195,5 +202,175 @@ async fn a_cancel_word_an_operator_adds_ends_a_dialog_once_the_edit_is_live() {
     let user = live.expect("the new cancel word was not live in time");
     // The dialog is over: text no rule knows gets the default reply, not filed as feedback.
     assert_eq!(app.say(&user, "今天食堂吃什么").await, DEFAULT_REPLY);
-    assert_eq!(healthz(&app).await["status"], "ok");
+    assert_eq!(healthz(&app).await, healthy(&app));
+}
+
+/// Where a word of a `[words]` list is answered: the list; a word no shipped list has (added
+/// to the list before its first use); who speaks (one user each, so that no dialog or rate
+/// limit of another use is in the way); what they say first to reach the step that reads the
+/// list (each answer is checked by that dialog's tests); the message with the word in it; and
+/// its answer.
+type WordUse<'a> = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'a [&'a str],
+    &'static str,
+    Answer,
+);
+
+/// The exact answer to a [`WordUse`]'s message.
+enum Answer {
+    Whole(String),
+    /// The message `key` whole with `fields`; the one placeholder left open (a wait in
+    /// seconds, an order id) is whatever the reply holds there.
+    Message(&'static str, serde_json::Value),
+    /// Page one of the day's 「流水」 in the card simulator.
+    DayTransactions(chrono::NaiveDate),
+    /// 「课表 明天」 as the public data store lists it.
+    Tomorrow,
+    /// 「课表 本周」 (0) or 「课表 下周」 (1) as the public data store lists it.
+    Week(u32),
+    /// A repair ticket filed without a photo, under whatever number it was given.
+    TicketFiled,
+    /// What the app answers the user's same question naming the month by number: that
+    /// month's bill, never the refusal of a month it cannot read.
+    SameBillAs(String),
+}
+
+/// Replace `[words]` list `list` in the app's rule files with one that also has `word`, as an
+/// editor saves (a temp file renamed over the old one), and return once the reload it causes
+/// is live: `onecard_rules_reloads_total` has counted it (the app runs alone, so every reload
+/// counted is its own).
+async fn add_word(app: &TestApp, list: &str, word: &str) {
+    let words = app.rules_dir.join("_messages.toml");
+    let before = std::fs::read_to_string(&words).unwrap();
+    let edited = before.replacen(
+        &format!("\n{list} = ["),
+        &format!("\n{list} = [\"{word}\", "),
+        1,
+    );
+    assert_ne!(edited, before, "_messages.toml has the list `{list}`");
+    let reloads = app.metric("onecard_rules_reloads_total").await;
+    let tmp = app.rules_dir.join("._messages.toml.swp");
+    std::fs::write(&tmp, edited).unwrap();
+    std::fs::rename(&tmp, &words).unwrap();
+    let start = Instant::now();
+    while app.metric("onecard_rules_reloads_total").await == reloads {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "adding {word} to `{list}` never went live"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every `[words]` list but `cancel` (its own test is above) is read from the rule files by
+/// the actions that declare it: a word an operator adds to the list is answered as the
+/// shipped words are, once the edit is live.
+#[tokio::test]
+async fn a_word_an_operator_adds_to_any_list_is_answered_by_the_dialogs_that_read_it() {
+    let app = spawn_app_alone(TestOptions::default());
+    let today = crate::queries::campus_today();
+    let last_month = today.with_day(1).unwrap() - chrono::Duration::days(1);
+    let bill_of = |d: chrono::NaiveDate| format!("账单 {}", d.format("%Y-%m"));
+    let (zhang, student) = ("2024000001", "2025000005");
+    let others: Vec<String> = app
+        .sim_accounts(100)
+        .await
+        .iter()
+        .filter(|a| can_bind(a) && a["id"] != zhang && a["id"] != student)
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    // Who binds which card first (a newcomer never binds; the reporter needs no binding).
+    let people: HashMap<&str, Option<&str>> = HashMap::from([
+        ("zhang", Some(zhang)),
+        ("loser", Some(others[0].as_str())),
+        ("newcomer", None),
+        ("verifier", Some(others[2].as_str())),
+        ("alerted", Some(others[3].as_str())),
+        ("reporter", None),
+        ("spender", Some(others[4].as_str())),
+        ("student", Some(student)),
+        ("budgeter", Some(others[5].as_str())),
+    ]);
+    let newcomers_card = others[1].as_str();
+    let card = json!({ "card_no_masked": app.masked_card(&others[0]).await });
+    let day = |n: i64| Answer::DayTransactions(today - chrono::Duration::days(n));
+    #[rustfmt::skip]
+    let uses: [WordUse; 15] = [
+        // 充值 needs a bank card: 张三 has one.
+        ("confirm", "没问题", "zhang", &["充值 50"], "没问题", Answer::Message("topup.accepted", json!({ "amount_yuan": "50.00" }))),
+        ("confirm", "没问题", "loser", &["挂失"], "没问题", Answer::Whole(message("loss.done", card.clone()))),
+        ("confirm", "没问题", "loser", &["解绑"], "没问题", Answer::Whole(message("unbind.done", card))),
+        ("resend", "再来一条", "newcomer", &["绑定", newcomers_card], "再来一条", Answer::Message("bind.too_soon", json!({}))),
+        ("resend", "再来一条", "verifier", &["绑定手机 13912345678"], "再来一条", Answer::Message("phone.too_soon", json!({}))),
+        ("done", "设置好了", "alerted", &["提醒设置"], "设置好了", Answer::Whole(configured_message("alert.settings_done"))),
+        ("skip", "免了", "reporter", &["报修", "2", "一食堂二楼 3 号窗口", "刷卡没有反应"], "免了", Answer::TicketFiled),
+        ("today", "今儿", "spender", &[], "流水 今儿", day(0)),
+        ("yesterday", "昨儿", "spender", &[], "流水 昨儿", day(1)),
+        ("day_before_yesterday", "前儿", "spender", &[], "流水 前儿", day(2)),
+        ("tomorrow", "明儿", "student", &[], "课表 明儿", Answer::Tomorrow),
+        ("this_week", "这礼拜", "student", &[], "课表 这礼拜", Answer::Week(0)),
+        ("next_week", "下礼拜", "student", &[], "课表 下礼拜", Answer::Week(1)),
+        ("this_month", "当月", "budgeter", &[], "账单 当月", Answer::SameBillAs(bill_of(today))),
+        ("last_month", "上一个月", "budgeter", &[], "账单 上一个月", Answer::SameBillAs(bill_of(last_month))),
+    ];
+
+    // None of the words means anything in the shipped lists.
+    let shipped = onecard::rules::load_dir(&app.rules_dir, &ActionRegistry::builtin()).unwrap();
+    for (list, word, ..) in &uses {
+        assert!(!shipped.is_word(list, word), "`{list}` has {word}");
+    }
+
+    let mut users: HashMap<&str, String> = HashMap::new();
+    let mut added: HashSet<&str> = HashSet::new();
+    for (list, word, who, opening, say, answer) in &uses {
+        if added.insert(*list) {
+            add_word(&app, list, word).await;
+        }
+        if !users.contains_key(who) {
+            let user = openid(who);
+            if let Some(sno) = people[who] {
+                app.bind(&user, sno).await;
+            }
+            users.insert(*who, user);
+        }
+        let user = &users[who];
+        for text in *opening {
+            app.say(user, text).await;
+        }
+        let reply = app.say(user, say).await;
+        let sno = people[who].unwrap_or_default();
+        let context = format!("`{list}`: 「{say}」");
+        match answer {
+            Answer::Whole(text) => assert_eq!(&reply, text, "{context}"),
+            Answer::Message(key, fields) => {
+                let [_open] = message_match(key, fields.clone(), &reply);
+            }
+            Answer::DayTransactions(day) => {
+                crate::queries::assert_day_transactions(&app, sno, *day, &reply).await
+            }
+            Answer::Tomorrow => assert_eq!(
+                reply,
+                crate::queries::tomorrows_timetable(&app, sno).await,
+                "{context}"
+            ),
+            Answer::Week(ahead) => assert_eq!(
+                reply,
+                crate::queries::week_timetable(&app, sno, *ahead).await,
+                "{context}"
+            ),
+            Answer::TicketFiled => {
+                let ticket_no = crate::tickets::ticket_no_in(&reply);
+                let filed = json!({ "ticket_no": ticket_no, "photo": false });
+                assert_eq!(reply, message_rendered("repair.done", filed), "{context}");
+            }
+            Answer::SameBillAs(by_number) => {
+                let bill = app.say(user, by_number).await;
+                assert_ne!(bill, configured_message("bill.bad_month"), "{by_number}");
+                assert_eq!(reply, bill, "{context}");
+            }
+        }
+    }
 }

@@ -93,7 +93,7 @@ impl TestApp {
 }
 
 /// The ticket number in the reply that ends the 「报修」 dialog.
-fn ticket_no_in(done: &str) -> String {
+pub(crate) fn ticket_no_in(done: &str) -> String {
     done.strip_prefix("报修已提交，单号 ")
         .map(|rest| rest.chars().take(8).collect())
         .unwrap_or_else(|| panic!("unexpected reply: {done}"))
