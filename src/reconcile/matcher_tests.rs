@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 
 use super::matcher::{MatchRules, Outcome, Remedy, mask_sno, reconcile};
 use crate::domain::{Fen, OpenId, OrderId, OrderStep, StudentId};
-use crate::store::orders::{Order, OrderKind, OrderState};
+use crate::store::orders::{NewOrder, Order, OrderKind, OrderState};
 use crate::store::reconcile::{Action, Class, RowKind, TheirRow, Upstream};
 
 const OFFSET: i32 = 8;
@@ -21,7 +21,7 @@ fn campus(date: &str, hh_mm: &str) -> i64 {
 }
 
 fn order(kind: OrderKind, state: OrderState, created_at_ms: i64, amount: i64) -> Order {
-    Order {
+    let placed = NewOrder {
         id: OrderId::generate(created_at_ms),
         idempotency_key: format!("k{created_at_ms}{amount}"),
         kind,
@@ -29,10 +29,10 @@ fn order(kind: OrderKind, state: OrderState, created_at_ms: i64, amount: i64) ->
         sno: StudentId::parse("2024000001").unwrap(),
         account: "20001".into(),
         amount: Fen(amount),
+    };
+    Order {
         state,
-        created_at_ms,
-        updated_at_ms: created_at_ms,
-        history: vec![],
+        ..Order::new(placed, created_at_ms)
     }
 }
 

@@ -108,7 +108,7 @@ impl OrderKind {
 }
 
 /// An order as the caller asks for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewOrder {
     pub id: OrderId,
     /// What makes a repeat the same order: e.g. the user's openid plus the WeChat message
@@ -133,34 +133,30 @@ pub struct StateChange {
     pub detail: Option<String>,
 }
 
-/// The stored order. It repeats [`NewOrder`]'s fields rather than nest one, so that readers
-/// write `order.amount` and the stored JSON keeps its shape.
+/// The stored order: what was asked for and how far it got. The request is flattened, so the
+/// stored JSON keeps one level, and the order derefs to it, so readers write `order.amount`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
-    pub id: OrderId,
-    pub idempotency_key: String,
-    pub kind: OrderKind,
-    pub openid: OpenId,
-    pub sno: StudentId,
-    pub account: String,
-    pub amount: Fen,
+    #[serde(flatten)]
+    pub placed: NewOrder,
     pub state: OrderState,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub history: Vec<StateChange>,
 }
 
+impl std::ops::Deref for Order {
+    type Target = NewOrder;
+    fn deref(&self) -> &NewOrder {
+        &self.placed
+    }
+}
+
 impl Order {
     /// The record a [`NewOrder`] becomes, in state [`OrderState::Created`].
-    pub fn new(order: NewOrder, now_ms: i64) -> Self {
+    pub fn new(placed: NewOrder, now_ms: i64) -> Self {
         Self {
-            id: order.id,
-            idempotency_key: order.idempotency_key,
-            kind: order.kind,
-            openid: order.openid,
-            sno: order.sno,
-            account: order.account,
-            amount: order.amount,
+            placed,
             state: OrderState::Created,
             created_at_ms: now_ms,
             updated_at_ms: now_ms,
@@ -412,4 +408,45 @@ pub trait OrderStore: Clone + Send + Sync + 'static {
         claim: &Claim,
         delay: Duration,
     ) -> impl Future<Output = Result<Acked, StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Orders already on disk are one flat JSON object (the request's fields beside the
+    /// state), and a stored order reads back as it was.
+    #[test]
+    fn an_order_is_stored_as_one_flat_json_object() {
+        let placed = NewOrder {
+            id: OrderId::parse("O20261202ABCDEFGHJKMN").unwrap(),
+            idempotency_key: "wx-1".to_owned(),
+            kind: OrderKind::TopUp,
+            openid: OpenId::parse("oyORnuP8q7ou2gfYjqLzSIWZf0rs").unwrap(),
+            sno: StudentId::parse("2024000001").unwrap(),
+            account: "20001".to_owned(),
+            amount: Fen(5_000),
+        };
+        let order = Order::new(placed, 1_764_000_000_000);
+        let stored = serde_json::to_value(&order).unwrap();
+        assert_eq!(
+            stored,
+            json!({
+                "id": "O20261202ABCDEFGHJKMN",
+                "idempotency_key": "wx-1",
+                "kind": {"type": "top_up"},
+                "openid": "oyORnuP8q7ou2gfYjqLzSIWZf0rs",
+                "sno": "2024000001",
+                "account": "20001",
+                "amount": 5000,
+                "state": "created",
+                "created_at_ms": 1_764_000_000_000_i64,
+                "updated_at_ms": 1_764_000_000_000_i64,
+                "history": [],
+            })
+        );
+        assert_eq!(serde_json::from_value::<Order>(stored).unwrap(), order);
+    }
 }

@@ -233,7 +233,7 @@ pub async fn unfinished_orders_are_listed_oldest_first_until_terminal<S: OrderSt
         .await
         .unwrap()
         .into_iter()
-        .map(|o| (o.id, o.state))
+        .map(|o| (o.placed.id, o.state))
         .collect();
     assert_eq!(
         unfinished,

@@ -571,7 +571,7 @@ mod tests {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|o| (o.id, o.state))
+                .map(|o| (o.placed.id, o.state))
                 .collect()
         }
 
