@@ -152,16 +152,10 @@ impl<S: OrderStore> PaymentMachine<S> {
         if attempt > 1 {
             match self.card.trade_status(&key).await {
                 Ok(status) => match status.state {
-                    TradeState::Success => {
-                        return self
-                            .step(order, OrderState::Debiting, OrderState::Debited, None)
-                            .await;
-                    }
+                    TradeState::Success => return self.debited(order).await,
                     TradeState::Failed => {
-                        let detail = Some(format!("{CARD_REFUSED}{}", trade_failure(&status)));
-                        return self
-                            .step(order, OrderState::Debiting, OrderState::Failed, detail)
-                            .await;
+                        let why = format!("{CARD_REFUSED}{}", trade_failure(&status));
+                        return self.debit_refused(order, why).await;
                     }
                     TradeState::Processing | TradeState::Reversed => {
                         return unresolved().await;
@@ -183,16 +177,12 @@ impl<S: OrderStore> PaymentMachine<S> {
             password_digest: None,
         };
         match self.card.debit(&request, None).await {
-            Ok(_) => {
-                self.step(order, OrderState::Debiting, OrderState::Debited, None)
-                    .await
-            }
+            Ok(_) => self.debited(order).await,
             Err(e) if nothing_sent(&e) => Ok(After::NotSent),
             Err(e) if transient(&e) => unresolved().await,
             Err(e) => {
-                let detail = Some(format!("{CARD_REFUSED}{}", code_of(&e)));
-                self.step(order, OrderState::Debiting, OrderState::Failed, detail)
-                    .await
+                let why = format!("{CARD_REFUSED}{}", code_of(&e));
+                self.debit_refused(order, why).await
             }
         }
     }
@@ -392,37 +382,28 @@ impl Outcome {
 #[cfg(test)]
 mod tests {
     //! The machine against the card and billers simulators over loopback HTTP, with a real
-    //! (temporary) sled store. Money is read back from the simulators. Its opening looks like
-    //! the top-up machine's tests (actors/orders/topup.rs): the shared steps are in
-    //! `orders::test_support`; what differs is which upstreams each world holds.
+    //! (temporary) sled store. Money is read back from the simulators.
 
-    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use serde_json::json;
 
     use super::*;
-    use crate::actors::orders::OrderWorker;
-    use crate::actors::orders::test_support::{
-        self, ACCOUNT, SNO, Told, detail_into, faults, path, place, quick_upstream,
-        quick_worker_policy, sim_at_ten, temporary_orders,
-    };
+    use crate::actors::orders::test_support::*;
     use crate::adapters::{billers, card};
     use crate::domain::{Fen, OrderId};
     use crate::sim::SimConfig;
     use crate::sim::card::CardSimConfig;
-    use crate::sim::upstream::testkit::Sim;
+    use crate::store::orders::OrderState::{
+        Crediting, Debited, Debiting, Failed, NeedsManual, Reversed, Reversing, Succeeded,
+    };
 
-    use crate::store::{SledOrders, Store};
+    /// The payment machine's test world.
+    type World = Harness<Upstreams>;
 
-    struct World {
-        sim: Sim,
-        store: SledOrders,
-        worker: OrderWorker<SledOrders>,
-        told: Arc<Told>,
+    struct Upstreams {
         card: CardHandle,
         billers: BillersHandle,
-        _dir: Store,
     }
 
     async fn world() -> World {
@@ -436,28 +417,21 @@ mod tests {
             ..SimConfig::default()
         })
         .await;
-        let card = card::actor::start(&quick_upstream(&sim, "/sim/card")).unwrap();
-        let billers = billers::actor::start(&quick_upstream(&sim, "/sim/billers")).unwrap();
-        let (store, dir) = temporary_orders();
-        let policy = PaymentPolicy {
-            debit_attempts: 3,
-            credit_attempts: 3,
-            refund_attempts: 3,
-            unresolved_after: Duration::from_secs(3600),
+        let upstreams = Upstreams {
+            card: card::actor::start(&quick_upstream(&sim, "/sim/card")).unwrap(),
+            billers: billers::actor::start(&quick_upstream(&sim, "/sim/billers")).unwrap(),
         };
-        let machine = PaymentMachine::new(store.clone(), card.clone(), billers.clone(), policy);
-        let told = Arc::new(Told::default());
-        let worker = OrderWorker::new(store.clone(), None, told.clone(), quick_worker_policy())
-            .with_payments(machine);
-        World {
-            sim,
-            store,
-            worker,
-            told,
-            card,
-            billers,
-            _dir: dir,
-        }
+        Harness::new(sim, upstreams, |store, up| {
+            let policy = PaymentPolicy {
+                debit_attempts: 3,
+                credit_attempts: 3,
+                refund_attempts: 3,
+                unresolved_after: Duration::from_secs(3600),
+            };
+            let machine =
+                PaymentMachine::new(store.clone(), up.card.clone(), up.billers.clone(), policy);
+            Machine::Payments(machine)
+        })
     }
 
     impl World {
@@ -476,7 +450,7 @@ mod tests {
                 note: None,
             };
             let key = format!("pay-{}", OrderId::generate(0));
-            place(&self.store, kind, sno, account, amount_fen, key).await
+            self.place(kind, sno, account, amount_fen, key).await
         }
 
         /// The notices, once there is one (rounds run until then, at most 30 s).
@@ -497,10 +471,6 @@ mod tests {
             self.worker.run_once().await.unwrap();
         }
 
-        async fn drive_until(&self, id: &OrderId, done: impl Fn(OrderState) -> bool) -> Order {
-            test_support::drive_until(&self.worker, &self.store, id, done).await
-        }
-
         /// The e-wallet balance as the card simulator's inspection endpoint shows it.
         async fn balance(&self, sno: &str) -> i64 {
             let (status, account) = self.sim.get(&format!("/sim/card/accounts/{sno}")).await;
@@ -516,10 +486,6 @@ mod tests {
                 .balance_fen
                 .unwrap()
                 .fen()
-        }
-
-        async fn faults(&self, upstream: &str, knobs: serde_json::Value) {
-            faults(&self.sim, upstream, knobs).await;
         }
 
         /// A dorm room whose meter answers (`online`) or is offline (6002).
@@ -546,19 +512,11 @@ mod tests {
         let (card_before, net_before) = (w.balance(SNO).await, w.net_balance(SNO).await);
         let id = w.pay(SNO, ACCOUNT, "net", SNO, 1_000).await;
         let order = w.drive_until(&id, OrderState::is_terminal).await;
-        assert_eq!(
-            path(&order),
-            [
-                OrderState::Debiting,
-                OrderState::Debited,
-                OrderState::Crediting,
-                OrderState::Succeeded
-            ]
-        );
+        assert_eq!(path(&order), [Debiting, Debited, Crediting, Succeeded]);
         assert_eq!(Outcome::of(&order), Outcome::Paid);
         assert_eq!(
             w.told().await,
-            [(id.clone(), OrderState::Succeeded)],
+            [(id.clone(), Succeeded)],
             "the user is told once"
         );
         assert_eq!(w.balance(SNO).await, card_before - 1_000);
@@ -574,19 +532,16 @@ mod tests {
         let card_before = w.balance(SNO).await;
         let id = w.pay(SNO, ACCOUNT, "elec", &room, 560).await;
         // accepted: the order stays crediting while the meter controller works
-        let order = w.drive_until(&id, |s| s == OrderState::Crediting).await;
+        let order = w.drive_until(&id, |s| s == Crediting).await;
         w.run_once().await;
         w.run_once().await;
-        assert_eq!(
-            w.store.get(&id).await.unwrap().unwrap().state,
-            OrderState::Crediting
-        );
+        assert_eq!(w.state_of(&id).await, Crediting);
         assert_eq!(order.amount, Fen(560));
         assert_eq!(w.balance(SNO).await, card_before - 560);
         // the meter is credited within 120 s of simulated time
         w.sim.state.clock().advance(121);
         let order = w.drive_until(&id, OrderState::is_terminal).await;
-        assert_eq!(order.state, OrderState::Succeeded);
+        assert_eq!(order.state, Succeeded);
         let kwh_after = w.billers.lookup("elec", &room).await.unwrap();
         assert_eq!(
             kwh_after.remaining_kwh_hundredths.unwrap(),
@@ -604,16 +559,10 @@ mod tests {
         let order = w.drive_until(&id, OrderState::is_terminal).await;
         assert_eq!(
             path(&order),
-            [
-                OrderState::Debiting,
-                OrderState::Debited,
-                OrderState::Crediting,
-                OrderState::Reversing,
-                OrderState::Reversed
-            ]
+            [Debiting, Debited, Crediting, Reversing, Reversed]
         );
         assert_eq!(
-            detail_into(&order, OrderState::Reversing),
+            detail_into(&order, Reversing),
             Some("biller refused: code 6002")
         );
         assert_eq!(
@@ -631,7 +580,7 @@ mod tests {
         let start = w.balance(SNO).await;
         let first = w.pay(SNO, ACCOUNT, "exam", SNO, 3_000).await;
         let first = w.drive_until(&first, OrderState::is_terminal).await;
-        assert_eq!(first.state, OrderState::Succeeded);
+        assert_eq!(first.state, Succeeded);
         assert_eq!(w.balance(SNO).await, start - 3_000);
         // 张三 tops up at a canteen kiosk, so the second debit has the balance to go through
         w.card
@@ -652,7 +601,7 @@ mod tests {
         let card_before = w.balance(SNO).await;
         let second = w.pay(SNO, ACCOUNT, "exam", SNO, 3_000).await;
         let second = w.drive_until(&second, OrderState::is_terminal).await;
-        assert_eq!(second.state, OrderState::Reversed);
+        assert_eq!(second.state, Reversed);
         assert_eq!(
             Outcome::of(&second),
             Outcome::Refunded {
@@ -675,7 +624,7 @@ mod tests {
         let poor_before = w.balance("2025000005").await;
         let lost = w.drive_until(&lost, OrderState::is_terminal).await;
         let poor = w.drive_until(&poor, OrderState::is_terminal).await;
-        assert_eq!(path(&lost), [OrderState::Debiting, OrderState::Failed]);
+        assert_eq!(path(&lost), [Debiting, Failed]);
         assert_eq!(
             Outcome::of(&lost),
             Outcome::Refused {
@@ -696,22 +645,16 @@ mod tests {
         let w = world().await;
         let (card_before, net_before) = (w.balance(SNO).await, w.net_balance(SNO).await);
         let id = w.pay(SNO, ACCOUNT, "net", SNO, 1_500).await;
-        w.drive_until(&id, |s| s == OrderState::Debiting).await;
+        w.drive_until(&id, |s| s == Debiting).await;
         w.faults("card", json!({"lost_response_rate": 1.0})).await;
         w.run_once().await;
-        assert_eq!(
-            w.store.get(&id).await.unwrap().unwrap().state,
-            OrderState::Debiting
-        );
+        assert_eq!(w.state_of(&id).await, Debiting);
         w.faults("card", json!({})).await;
-        w.drive_until(&id, |s| s == OrderState::Crediting).await;
+        w.drive_until(&id, |s| s == Crediting).await;
         w.faults("billers", json!({"lost_response_rate": 1.0}))
             .await;
         w.run_once().await;
-        assert_eq!(
-            w.store.get(&id).await.unwrap().unwrap().state,
-            OrderState::Crediting
-        );
+        assert_eq!(w.state_of(&id).await, Crediting);
         w.faults("billers", json!({})).await;
         assert_eq!(
             w.net_balance(SNO).await,
@@ -719,7 +662,7 @@ mod tests {
             "the biller took it"
         );
         let order = w.drive_until(&id, OrderState::is_terminal).await;
-        assert_eq!(order.state, OrderState::Succeeded);
+        assert_eq!(order.state, Succeeded);
         assert_eq!(w.balance(SNO).await, card_before - 1_500, "debited once");
         assert_eq!(
             w.net_balance(SNO).await,
@@ -734,10 +677,10 @@ mod tests {
         let room = w.room(false).await;
         let card_before = w.balance(SNO).await;
         let id = w.pay(SNO, ACCOUNT, "elec", &room, 1_000).await;
-        w.drive_until(&id, |s| s == OrderState::Crediting).await;
+        w.drive_until(&id, |s| s == Crediting).await;
         w.faults("card", json!({"error_rate": 1.0})).await;
         let order = w.drive_until(&id, OrderState::is_terminal).await;
-        assert_eq!(order.state, OrderState::NeedsManual);
+        assert_eq!(order.state, NeedsManual);
         // "unavailable" or "breaker_open", depending on how the breaker counted the retries
         assert!(
             last_detail(&order).is_some_and(|d| d.starts_with("card refund failed: ")),

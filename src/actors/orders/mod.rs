@@ -130,6 +130,18 @@ pub(crate) trait Transitions {
         Ok(After::Ack)
     }
 
+    /// `debiting → debited`: the debit went through, as its answer or a query of its key says.
+    async fn debited(&self, order: &Order) -> Result<After, OrderError> {
+        self.step(order, OrderState::Debiting, OrderState::Debited, None)
+            .await
+    }
+
+    /// `debiting → failed`, saying why: the payer's side refused the debit; nothing was taken.
+    async fn debit_refused(&self, order: &Order, why: String) -> Result<After, OrderError> {
+        self.step(order, OrderState::Debiting, OrderState::Failed, Some(why))
+            .await
+    }
+
     /// `crediting → reversing`, saying why: the credit will not happen, so the debit goes back.
     async fn give_up_credit(&self, order: &Order, why: String) -> Result<After, OrderError> {
         let (from, to) = (OrderState::Crediting, OrderState::Reversing);

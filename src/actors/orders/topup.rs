@@ -278,16 +278,9 @@ impl<S: OrderStore> TopUpMachine<S> {
         if attempt > 1 {
             match self.bank.query(&key).await {
                 Ok(status) => match status.state {
-                    TradeState::Success => {
-                        return self
-                            .step(order, OrderState::Debiting, OrderState::Debited, None)
-                            .await;
-                    }
+                    TradeState::Success => return self.debited(order).await,
                     TradeState::Failed => {
-                        let detail = Some("bank refused the debit".to_owned());
-                        return self
-                            .step(order, OrderState::Debiting, OrderState::Failed, detail)
-                            .await;
+                        return self.debit_refused(order, BANK_REFUSED.to_owned()).await;
                     }
                     TradeState::Reversed => {
                         let detail = Some("bank reports the debit reversed".to_owned());
@@ -311,15 +304,8 @@ impl<S: OrderStore> TopUpMachine<S> {
         };
         match self.bank.debit(&request).await {
             Ok(result) => match result.state {
-                TradeState::Success => {
-                    self.step(order, OrderState::Debiting, OrderState::Debited, None)
-                        .await
-                }
-                TradeState::Failed => {
-                    let detail = Some(BANK_REFUSED.to_owned());
-                    self.step(order, OrderState::Debiting, OrderState::Failed, detail)
-                        .await
-                }
+                TradeState::Success => self.debited(order).await,
+                TradeState::Failed => self.debit_refused(order, BANK_REFUSED.to_owned()).await,
                 TradeState::Processing | TradeState::Reversed | TradeState::NotFound => {
                     unresolved().await
                 }
@@ -327,9 +313,8 @@ impl<S: OrderStore> TopUpMachine<S> {
             Err(e) if nothing_sent(&e) => Ok(After::NotSent),
             Err(e) if transient(&e) => unresolved().await,
             Err(e) => {
-                let detail = Some(format!("{BANK_REFUSED}: {}", code_of(&e)));
-                self.step(order, OrderState::Debiting, OrderState::Failed, detail)
-                    .await
+                let why = format!("{BANK_REFUSED}: {}", code_of(&e));
+                self.debit_refused(order, why).await
             }
         }
     }
@@ -457,9 +442,7 @@ impl<S: OrderStore> TopUpMachine<S> {
 #[cfg(test)]
 mod tests {
     //! The machine against the bank and card simulators over loopback HTTP, with a real
-    //! (temporary) sled store. Money is read back from the simulators. Its opening looks like
-    //! the payment machine's tests (actors/payments.rs): the shared steps are in
-    //! `orders::test_support`; what differs is which upstreams each world holds.
+    //! (temporary) sled store. Money is read back from the simulators.
 
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -467,38 +450,38 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::actors::orders::OrderWorker;
-    use crate::actors::orders::test_support::{
-        self, ACCOUNT, SNO, Told, detail_into, faults, path, place, quick_upstream,
-        quick_worker_policy, sim_at_ten, temporary_orders,
-    };
+    use crate::actors::orders::test_support::*;
     use crate::adapters::AdapterError;
     use crate::adapters::{bank, card};
     use crate::domain::{Fen, OrderId};
     use crate::sim::SimConfig;
-    use crate::sim::upstream::testkit::Sim;
+    use crate::store::orders::OrderState::{
+        Claiming, Crediting, Debited, Debiting, NeedsManual, Reversed, Reversing, Succeeded,
+    };
     use crate::store::orders::{ManualClock, OrderKind, OrderTask, SystemClock};
-    use crate::store::{SledOrders, Store};
 
-    struct World {
-        sim: Sim,
-        store: SledOrders,
-        worker: OrderWorker<SledOrders>,
-        told: Arc<Told>,
+    /// The top-up machine's test world.
+    type World = Harness<Upstreams>;
+
+    struct Upstreams {
         bank: BankHandle,
         card: CardHandle,
         /// `claim = "automatic"`: the machine claims 过渡余额 after the 圈存.
         claim_after_load: bool,
-        _dir: Store,
     }
 
     async fn world() -> World {
-        world_with_card_breaker_on(None).await
+        world_with(None, false).await
     }
 
-    /// [`world`] with the card adapter's breaker cooldown measured on `clock`, where given: a
-    /// manual clock keeps the breaker open until the test moves it.
-    async fn world_with_card_breaker_on(clock: Option<Arc<ManualClock>>) -> World {
+    /// [`world`] at a school that claims 过渡余额 automatically after each 圈存.
+    async fn claiming_world() -> World {
+        world_with(None, true).await
+    }
+
+    /// A world whose card adapter measures its breaker cooldown on `card_clock`, where given
+    /// (a manual clock keeps the breaker open until the test moves it).
+    async fn world_with(card_clock: Option<Arc<ManualClock>>, claim_after_load: bool) -> World {
         let sim = sim_at_ten(SimConfig {
             accounts: 100,
             ..SimConfig::default()
@@ -506,54 +489,27 @@ mod tests {
         .await;
         let bank = bank::actor::start(&quick_upstream(&sim, "/sim/bank")).unwrap();
         let mut card_upstream = quick_upstream(&sim, "/sim/card");
-        if let Some(clock) = clock {
+        if let Some(clock) = card_clock {
             card_upstream.clock = clock;
         }
         let card = card::actor::start(&card_upstream).unwrap();
-        let (store, dir) = temporary_orders();
-        let told = Arc::new(Told::default());
-        let worker = worker_on(&store, &bank, &card, &told, false);
-        World {
-            sim,
-            store,
-            worker,
-            told,
+        let upstreams = Upstreams {
             bank,
             card,
-            claim_after_load: false,
-            _dir: dir,
-        }
-    }
-
-    /// [`world`] at a school that claims 过渡余额 automatically after each 圈存.
-    async fn claiming_world() -> World {
-        let mut w = world().await;
-        w.claim_after_load = true;
-        w.worker = worker_on(&w.store, &w.bank, &w.card, &w.told, true);
-        w
-    }
-
-    fn worker_on(
-        store: &SledOrders,
-        bank: &BankHandle,
-        card: &CardHandle,
-        told: &Arc<Told>,
-        claim_after_load: bool,
-    ) -> OrderWorker<SledOrders> {
-        let policy = TopUpPolicy {
-            debit_attempts: 3,
-            credit_attempts: 3,
-            reverse_attempts: 3,
             claim_after_load,
-            claim_attempts: 3,
         };
-        let machine = TopUpMachine::new(store.clone(), bank.clone(), card.clone(), policy);
-        OrderWorker::new(
-            store.clone(),
-            Some(machine),
-            told.clone(),
-            quick_worker_policy(),
-        )
+        Harness::new(sim, upstreams, |store, up| {
+            let policy = TopUpPolicy {
+                debit_attempts: 3,
+                credit_attempts: 3,
+                reverse_attempts: 3,
+                claim_after_load: up.claim_after_load,
+                claim_attempts: 3,
+            };
+            let machine =
+                TopUpMachine::new(store.clone(), up.bank.clone(), up.card.clone(), policy);
+            Machine::TopUp(machine)
+        })
     }
 
     impl World {
@@ -561,7 +517,7 @@ mod tests {
         /// worker's lease has run out.
         fn restart_after_the_lease(&mut self, dir: &std::path::Path) {
             let later = ManualClock::starting_at(chrono::Utc::now().timestamp_millis() + 11_000);
-            self.use_store(dir, later);
+            self.reopen(dir, later);
         }
 
         /// The orders not yet ended, with their states.
@@ -575,41 +531,10 @@ mod tests {
                 .collect()
         }
 
-        /// Run on the store in `dir` from now on (the previous store is closed).
-        fn use_store(
-            &mut self,
-            dir: &std::path::Path,
-            clock: Arc<dyn crate::store::orders::OrderClock>,
-        ) {
-            let placeholder = Store::temporary().unwrap();
-            self.store = placeholder.orders().unwrap();
-            self.worker = worker_on(
-                &self.store,
-                &self.bank,
-                &self.card,
-                &self.told,
-                self.claim_after_load,
-            );
-            self._dir = placeholder;
-            let reopened = Store::open(dir, 16).unwrap();
-            self.store = reopened.orders_with_clock(clock).unwrap();
-            self.worker = worker_on(
-                &self.store,
-                &self.bank,
-                &self.card,
-                &self.told,
-                self.claim_after_load,
-            );
-            self._dir = reopened;
-        }
-
         async fn top_up(&self, amount_fen: i64) -> OrderId {
             let key = format!("wx-{amount_fen}");
-            place(&self.store, OrderKind::TopUp, SNO, ACCOUNT, amount_fen, key).await
-        }
-
-        async fn drive_until(&self, id: &OrderId, done: impl Fn(OrderState) -> bool) -> Order {
-            test_support::drive_until(&self.worker, &self.store, id, done).await
+            self.place(OrderKind::TopUp, SNO, ACCOUNT, amount_fen, key)
+                .await
         }
 
         /// A worker claims the order's retry as soon as it is due and dies holding its lease.
@@ -630,7 +555,7 @@ mod tests {
         async fn debit_committed_answer_lost(&self) -> (OrderId, i64, i64) {
             let (bank_before, pending_before) = (self.bank_balance(), self.card_pending().await);
             let id = self.top_up(5_000).await;
-            self.drive_until(&id, |s| s == OrderState::Debiting).await;
+            self.drive_until(&id, |s| s == Debiting).await;
             self.faults("bank", json!({"lost_response_rate": 1.0}))
                 .await;
             assert_eq!(self.worker.run_once().await.unwrap(), 1);
@@ -643,7 +568,7 @@ mod tests {
         async fn succeeds_debited_once(&self, id: &OrderId, bank_before: i64, pending_before: i64) {
             self.faults("bank", json!({})).await;
             let order = self.drive_until(id, OrderState::is_terminal).await;
-            assert_eq!(order.state, OrderState::Succeeded);
+            assert_eq!(order.state, Succeeded);
             assert_eq!(self.bank_balance(), bank_before - 5_000, "debited once");
             assert_eq!(self.card_pending().await, pending_before + 5_000);
         }
@@ -682,10 +607,6 @@ mod tests {
         async fn card_pending(&self) -> i64 {
             self.card.balance(ACCOUNT).await.unwrap().pending_fen.fen()
         }
-
-        async fn faults(&self, upstream: &str, knobs: serde_json::Value) {
-            faults(&self.sim, upstream, knobs).await;
-        }
     }
 
     /// The smallest whole-yuan load (loads must be whole yuan) that exceeds the wallet cap.
@@ -701,15 +622,7 @@ mod tests {
         let (bank_before, pending_before) = (w.bank_balance(), w.card_pending().await);
         let id = w.top_up(5_000).await;
         let order = w.drive_until(&id, OrderState::is_terminal).await;
-        assert_eq!(
-            path(&order),
-            [
-                OrderState::Debiting,
-                OrderState::Debited,
-                OrderState::Crediting,
-                OrderState::Succeeded
-            ]
-        );
+        assert_eq!(path(&order), [Debiting, Debited, Crediting, Succeeded]);
         assert_eq!(w.bank_balance(), bank_before - 5_000);
         assert_eq!(w.card_pending().await, pending_before + 5_000);
         assert_eq!(w.store.list_unfinished().await.unwrap(), []);
@@ -719,10 +632,9 @@ mod tests {
     async fn a_bank_answer_lost_after_commit_is_queried_and_never_debited_twice() {
         let w = world().await;
         let (id, bank_before, pending_before) = w.debit_committed_answer_lost().await;
-        let order = w.store.get(&id).await.unwrap().unwrap();
         assert_eq!(
-            order.state,
-            OrderState::Debiting,
+            w.state_of(&id).await,
+            Debiting,
             "outcome unknown, nothing assumed"
         );
         w.succeeds_debited_once(&id, bank_before, pending_before)
@@ -738,9 +650,9 @@ mod tests {
         let bank_before = w.bank_balance();
         let id = w.top_up(amount).await;
         let order = w.drive_until(&id, OrderState::is_terminal).await;
-        assert_eq!(order.state, OrderState::Reversed);
+        assert_eq!(order.state, Reversed);
         assert_eq!(
-            detail_into(&order, OrderState::Reversing),
+            detail_into(&order, Reversing),
             Some("card load refused: code 2201")
         );
         assert_eq!(w.bank_balance(), bank_before, "the debit was reversed");
@@ -752,10 +664,10 @@ mod tests {
         let w = world().await;
         let (bank_before, pending_before) = (w.bank_balance(), w.card_pending().await);
         let id = w.top_up(5_000).await;
-        w.drive_until(&id, |s| s == OrderState::Debited).await;
+        w.drive_until(&id, |s| s == Debited).await;
         w.faults("card", json!({"error_rate": 1.0})).await;
         // the load is retried with backoff, then given up: the debit is to be reversed
-        let order = w.drive_until(&id, |s| s == OrderState::Reversing).await;
+        let order = w.drive_until(&id, |s| s == Reversing).await;
         assert_eq!(
             order.history.last().and_then(|c| c.detail.as_deref()),
             Some("card load unconfirmed after 3 attempts")
@@ -763,7 +675,7 @@ mod tests {
         // the card system answers again: the load is cancelled by key, the bank refunds
         w.faults("card", json!({})).await;
         let order = w.drive_until(&id, OrderState::is_terminal).await;
-        assert_eq!(order.state, OrderState::Reversed);
+        assert_eq!(order.state, Reversed);
         assert_eq!(w.bank_balance(), bank_before);
         assert_eq!(w.card_pending().await, pending_before);
     }
@@ -773,7 +685,7 @@ mod tests {
         let w = world().await;
         let (bank_before, pending_before) = (w.bank_balance(), w.card_pending().await);
         let id = w.top_up(5_000).await;
-        w.drive_until(&id, |s| s == OrderState::Debiting).await;
+        w.drive_until(&id, |s| s == Debiting).await;
         // neither the debit nor any query of it gets through: its outcome stays unknown
         w.faults(
             "bank",
@@ -781,16 +693,9 @@ mod tests {
         )
         .await;
         let order = w.drive_until(&id, OrderState::is_terminal).await;
+        assert_eq!(path(&order), [Debiting, Reversing, Reversed]);
         assert_eq!(
-            path(&order),
-            [
-                OrderState::Debiting,
-                OrderState::Reversing,
-                OrderState::Reversed
-            ]
-        );
-        assert_eq!(
-            detail_into(&order, OrderState::Reversing),
+            detail_into(&order, Reversing),
             Some("bank debit unresolved after 3 attempts")
         );
         w.faults("bank", json!({})).await;
@@ -828,10 +733,10 @@ mod tests {
         let amount = over_the_cap(&balance);
         let bank_before = w.bank_balance();
         let id = w.top_up(amount).await;
-        w.drive_until(&id, |s| s == OrderState::Reversing).await;
+        w.drive_until(&id, |s| s == Reversing).await;
         w.faults("bank", json!({"error_rate": 1.0})).await;
         let order = w.drive_until(&id, OrderState::is_terminal).await;
-        assert_eq!(order.state, OrderState::NeedsManual);
+        assert_eq!(order.state, NeedsManual);
         // 9000 busy, three times (fewer than the breaker's five failures)
         assert_eq!(
             order.history.last().and_then(|c| c.detail.as_deref()),
@@ -845,10 +750,10 @@ mod tests {
     #[actix_rt::test]
     async fn an_open_breaker_sends_nothing_and_uses_up_no_attempt() {
         // the breaker's cooldown passes only when this clock moves, and nothing moves it
-        let w = world_with_card_breaker_on(Some(ManualClock::starting_at(0))).await;
+        let w = world_with(Some(ManualClock::starting_at(0)), false).await;
         let pending_before = w.sim_pending();
         let id = w.top_up(5_000).await;
-        w.drive_until(&id, |s| s == OrderState::Debited).await;
+        w.drive_until(&id, |s| s == Debited).await;
         // the card system fails until the breaker opens; it stays open
         w.faults("card", json!({"error_rate": 1.0})).await;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -867,8 +772,7 @@ mod tests {
             assert!(Instant::now() < deadline, "only {claims} claims");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let order = w.store.get(&id).await.unwrap().unwrap();
-        assert_eq!(order.state, OrderState::Crediting, "not given up");
+        assert_eq!(w.state_of(&id).await, Crediting, "not given up");
         assert_eq!(w.sim_pending(), pending_before, "nothing loaded");
     }
 
@@ -882,7 +786,7 @@ mod tests {
             note: None,
         };
         let key = "wx-payment".to_owned();
-        let payment = place(&w.store, electricity, SNO, ACCOUNT, 3_000, key).await;
+        let payment = w.place(electricity, SNO, ACCOUNT, 3_000, key).await;
         let top_up = w.top_up(5_000).await;
         w.drive_until(&top_up, OrderState::is_terminal).await;
         // the end is announced; then nothing else is ours
@@ -904,7 +808,7 @@ mod tests {
         );
         assert_eq!(
             *w.told.0.lock().unwrap(),
-            [(top_up, OrderState::Succeeded)],
+            [(top_up, Succeeded)],
             "the top-up's end was announced once"
         );
     }
@@ -913,13 +817,13 @@ mod tests {
     async fn an_order_cut_off_mid_debit_resumes_from_the_reopened_store_and_debits_once() {
         let mut w = world().await;
         let dir = tempfile::tempdir().unwrap();
-        w.use_store(dir.path(), Arc::new(SystemClock));
+        w.reopen(dir.path(), Arc::new(SystemClock));
         let (id, bank_before, pending_before) = w.debit_committed_answer_lost().await;
         // a worker claims the retry and dies holding its lease: the process is gone
         let held = w.crash_holding_the_retry().await;
         assert_eq!(held[0].order_id, id);
         w.restart_after_the_lease(dir.path());
-        assert_eq!(w.unfinished().await, [(id.clone(), OrderState::Debiting)]);
+        assert_eq!(w.unfinished().await, [(id.clone(), Debiting)]);
         w.succeeds_debited_once(&id, bank_before, pending_before)
             .await;
     }
@@ -933,13 +837,7 @@ mod tests {
         let order = w.drive_until(&id, OrderState::is_terminal).await;
         assert_eq!(
             path(&order),
-            [
-                OrderState::Debiting,
-                OrderState::Debited,
-                OrderState::Crediting,
-                OrderState::Claiming,
-                OrderState::Succeeded
-            ]
+            [Debiting, Debited, Crediting, Claiming, Succeeded]
         );
         assert!(claimed_online(&order));
         assert_eq!(w.sim_card(), (balance + pending + 5_000, 0));
@@ -958,18 +856,14 @@ mod tests {
         let w = claiming_world().await;
         let (balance, pending) = w.sim_card();
         let id = w.top_up(5_000).await;
-        w.drive_until(&id, |s| s == OrderState::Claiming).await;
+        w.drive_until(&id, |s| s == Claiming).await;
         w.faults(
             "card",
             json!({"error_rate": 1.0, "ops": ["card/load/claim"]}),
         )
         .await;
         let order = w.drive_until(&id, OrderState::is_terminal).await;
-        assert_eq!(
-            order.state,
-            OrderState::Succeeded,
-            "not failed, not reversed"
-        );
+        assert_eq!(order.state, Succeeded, "not failed, not reversed");
         assert_eq!(
             order.history.last().and_then(|c| c.detail.as_deref()),
             Some("claim failed: unavailable")
@@ -983,10 +877,10 @@ mod tests {
     async fn a_crash_between_the_load_and_the_claim_resumes_and_claims_once() {
         let mut w = claiming_world().await;
         let dir = tempfile::tempdir().unwrap();
-        w.use_store(dir.path(), Arc::new(SystemClock));
+        w.reopen(dir.path(), Arc::new(SystemClock));
         let (balance, pending) = w.sim_card();
         let id = w.top_up(5_000).await;
-        w.drive_until(&id, |s| s == OrderState::Claiming).await;
+        w.drive_until(&id, |s| s == Claiming).await;
         // the claim goes out and the card system commits it; the answer is lost
         w.faults(
             "card",
@@ -995,16 +889,15 @@ mod tests {
         .await;
         assert_eq!(w.worker.run_once().await.unwrap(), 1);
         assert_eq!(w.sim_card(), (balance + pending + 5_000, 0));
-        let order = w.store.get(&id).await.unwrap().unwrap();
-        assert_eq!(order.state, OrderState::Claiming, "outcome unknown");
+        assert_eq!(w.state_of(&id).await, Claiming, "outcome unknown");
         // a worker claims the retry and dies holding its lease: the process is gone
         let held = w.crash_holding_the_retry().await;
         assert_eq!(held[0].order_id, id);
         w.faults("card", json!({})).await;
         w.restart_after_the_lease(dir.path());
-        assert_eq!(w.unfinished().await, [(id.clone(), OrderState::Claiming)]);
+        assert_eq!(w.unfinished().await, [(id.clone(), Claiming)]);
         let order = w.drive_until(&id, OrderState::is_terminal).await;
-        assert_eq!(order.state, OrderState::Succeeded);
+        assert_eq!(order.state, Succeeded);
         assert!(
             claimed_online(&order),
             "the resent key answered the first claim"
