@@ -355,7 +355,7 @@ impl Codec {
     /// key that decrypted the request and a `MsgSignature` under the current token; `success`
     /// and the empty body need no encryption and pass through.
     pub fn seal(&self, mode: &Mode, reply_xml: &str, nonce: &str, now_unix: i64) -> String {
-        self.seal_inner(mode, 0, reply_xml, nonce, now_unix, None)
+        self.seal_reply(mode, 0, reply_xml, nonce, now_unix)
     }
 
     /// [`Codec::seal`] for the reply to `opened`: the key that decrypted it *and* the token
@@ -370,7 +370,12 @@ impl Codec {
         nonce: &str,
         now_unix: i64,
     ) -> String {
-        self.seal_inner(mode, token_index, reply_xml, nonce, now_unix, None)
+        let key = match self.sealing_key(mode, reply_xml) {
+            Ok(key) => key,
+            Err(as_is) => return as_is,
+        };
+        let encrypt = crypto::encrypt(key, &self.inner.app_id, reply_xml.as_bytes());
+        self.signed_envelope(token_index, &encrypt, nonce, now_unix)
     }
 
     /// [`Codec::seal`] with a fixed 16-byte prefix: deterministic output for vectors and tests.
@@ -382,44 +387,49 @@ impl Codec {
         now_unix: i64,
         random: [u8; 16],
     ) -> String {
-        self.seal_inner(mode, 0, reply_xml, nonce, now_unix, Some(random))
+        let key = match self.sealing_key(mode, reply_xml) {
+            Ok(key) => key,
+            Err(as_is) => return as_is,
+        };
+        let app_id = &self.inner.app_id;
+        let encrypt = crypto::encrypt_with_random(key, random, app_id, reply_xml.as_bytes());
+        self.signed_envelope(0, &encrypt, nonce, now_unix)
     }
 
-    fn seal_inner(
-        &self,
-        mode: &Mode,
-        token_index: usize,
-        reply_xml: &str,
-        nonce: &str,
-        now_unix: i64,
-        random: Option<[u8; 16]>,
-    ) -> String {
+    /// The key a reply in `mode` is encrypted with, or else the body to answer as it is: a
+    /// Plain reply, `success` or the empty body (they need no encryption), or `success` where
+    /// Safe mode has no key.
+    fn sealing_key(&self, mode: &Mode, reply_xml: &str) -> Result<&AesKey, String> {
         let key_index = match mode {
-            Mode::Plain => return reply_xml.to_owned(),
+            Mode::Plain => return Err(reply_xml.to_owned()),
             Mode::Safe { key_index } => *key_index,
         };
         if reply_xml.is_empty() || reply_xml == SUCCESS {
-            return reply_xml.to_owned();
+            return Err(reply_xml.to_owned());
         }
-        let Some(key) = self
-            .inner
+        self.inner
             .keys
             .get(key_index)
             .or_else(|| self.inner.keys.first())
-        else {
-            // Safe mode without a key cannot happen through `open`; answering plaintext would
-            // make WeChat show its error page, "success" at least fails quietly.
-            tracing::warn!(
-                "safe-mode reply requested without an EncodingAESKey; answering success"
-            );
-            return SUCCESS.to_owned();
-        };
-        let encrypt = match random {
-            Some(r) => {
-                crypto::encrypt_with_random(key, r, &self.inner.app_id, reply_xml.as_bytes())
-            }
-            None => crypto::encrypt(key, &self.inner.app_id, reply_xml.as_bytes()),
-        };
+            .ok_or_else(|| {
+                // Safe mode without a key cannot happen through `open`; answering plaintext
+                // would make WeChat show its error page, "success" at least fails quietly.
+                tracing::warn!(
+                    "safe-mode reply requested without an EncodingAESKey; answering success"
+                );
+                SUCCESS.to_owned()
+            })
+    }
+
+    /// The encrypted reply in its envelope, with a `MsgSignature` under the token at
+    /// `token_index` (the current one where there is no such token).
+    fn signed_envelope(
+        &self,
+        token_index: usize,
+        encrypt: &str,
+        nonce: &str,
+        now_unix: i64,
+    ) -> String {
         let timestamp = now_unix.to_string();
         let token = self
             .inner
@@ -428,8 +438,8 @@ impl Codec {
             .or_else(|| self.inner.tokens.first())
             .map(String::as_str)
             .unwrap_or_default();
-        let msg_signature = signature::sign(&[token, &timestamp, nonce, &encrypt]);
-        envelope(&encrypt, &msg_signature, &timestamp, nonce)
+        let msg_signature = signature::sign(&[token, &timestamp, nonce, encrypt]);
+        envelope(encrypt, &msg_signature, &timestamp, nonce)
     }
 
     /// The configured mode (resolved: never unset).
