@@ -19,6 +19,18 @@ use std::time::Duration;
 
 use super::policy::BreakerState;
 
+/// One event at `warn` when `$warn` holds, else at `$quiet`: tracing takes the level only as a
+/// constant, so the event is written once here for both.
+macro_rules! warn_if {
+    ($warn:expr, else $quiet:ident, $($event:tt)+) => {
+        if $warn {
+            tracing::warn!($($event)+)
+        } else {
+            tracing::$quiet!($($event)+)
+        }
+    };
+}
+
 /// One attempt of one upstream call finished.
 pub struct UpstreamCalled {
     pub upstream: &'static str,
@@ -36,26 +48,23 @@ pub struct UpstreamCalled {
 impl UpstreamCalled {
     pub fn emit(self) {
         let ms = self.latency.as_millis() as u64;
-        match self.outcome {
-            "ok" | "rejected" => tracing::debug!(
-                upstream = self.upstream,
-                op = self.op,
-                attempt = self.attempt,
-                outcome = self.outcome,
-                code = self.code,
-                latency_ms = ms,
-                "upstream call"
-            ),
-            _ => tracing::warn!(
-                upstream = self.upstream,
-                op = self.op,
-                attempt = self.attempt,
-                outcome = self.outcome,
-                code = self.code,
-                latency_ms = ms,
-                "upstream call failed"
-            ),
-        }
+        let failed = !matches!(self.outcome, "ok" | "rejected");
+        let what = if failed {
+            "upstream call failed"
+        } else {
+            "upstream call"
+        };
+        warn_if!(
+            failed,
+            else debug,
+            upstream = self.upstream,
+            op = self.op,
+            attempt = self.attempt,
+            outcome = self.outcome,
+            code = self.code,
+            latency_ms = ms,
+            "{what}"
+        );
         metrics::counter!(
             "onecard_upstream_calls_total",
             "upstream" => self.upstream,
@@ -82,27 +91,19 @@ pub struct BreakerChanged {
 
 impl BreakerChanged {
     pub fn emit(self) {
-        // The same event at two levels: tracing takes the level only as a constant.
-        if self.state == BreakerState::Closed {
-            tracing::info!(
-                upstream = self.upstream,
-                state = self.state.as_str(),
-                "breaker"
-            );
-        } else {
-            tracing::warn!(
-                upstream = self.upstream,
-                state = self.state.as_str(),
-                "breaker"
-            );
-        }
+        warn_if!(
+            self.state != BreakerState::Closed,
+            else info,
+            upstream = self.upstream,
+            state = self.state.as_str(),
+            "breaker"
+        );
         metrics::gauge!("onecard_upstream_breaker_state", "upstream" => self.upstream)
             .set(self.state.gauge());
     }
 }
 
-/// The keeper found an adapter actor dead and started a new one. (Shaped like the events above
-/// on purpose: one struct per event keeps each one's fields, level and metric in one place.)
+/// The keeper found an adapter actor dead and started a new one.
 pub struct AdapterRestarted {
     pub upstream: &'static str,
     pub restarts: u64,
