@@ -32,6 +32,7 @@ use crate::actors::router::{Router, RouterHandle};
 use crate::actors::sessions::Sessions;
 use crate::actors::token_keeper::TokenKeeperHandle;
 use crate::http::{CallbackState, health::HealthState};
+use crate::reconcile::SledReconciler;
 use crate::rules::{Diagnostic, LiveRules};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -664,9 +665,6 @@ fn spawn_housekeeping(router: Arc<Router>, deliveries: Arc<Deliveries>, codec: C
 }
 
 /// The reconciler (对账) on the adapters this process uses; `None` without `[upstreams]`.
-type SledReconciler =
-    crate::reconcile::Reconciler<crate::store::SledOrders, crate::store::SledRecon>;
-
 fn reconciler(
     settings: &Settings,
     store: &Store,
@@ -675,19 +673,7 @@ fn reconciler(
     let Some(adapters) = adapters else {
         return Ok(None);
     };
-    let sources = crate::reconcile::Sources {
-        bank: adapters.bank.clone(),
-        card: Some(adapters.card.clone()),
-        billers: adapters.billers.clone(),
-    };
-    Ok(Some(crate::reconcile::Reconciler::new(
-        store.orders()?,
-        store.reconcile()?,
-        sources,
-        settings.reconcile.clone(),
-        settings.server.utc_offset_hours,
-        Arc::new(crate::store::orders::SystemClock),
-    )))
+    Ok(Some(SledReconciler::on(settings, store, adapters)?))
 }
 
 /// The daily reconciliation of yesterday.

@@ -14,7 +14,7 @@ use clap::{Args, Subcommand};
 
 use super::desk::{Ask, DeskArgs, runtime};
 use crate::actions::money_desk::DayRun;
-use crate::reconcile::{Reconciler, Sources, run_and_report};
+use crate::reconcile::{SledReconciler, run_and_report};
 use crate::store::reconcile::{Class, DayResult, ManualItem, SourceState};
 
 #[derive(Args)]
@@ -140,19 +140,7 @@ fn reconcile_stopped(
         let adapters = crate::adapters::start(&upstreams)
             .await
             .context("starting the upstream adapters")?;
-        let sources = Sources {
-            bank: adapters.bank.clone(),
-            card: Some(adapters.card.clone()),
-            billers: adapters.billers.clone(),
-        };
-        let reconciler = Reconciler::new(
-            store.orders()?,
-            store.reconcile()?,
-            sources,
-            settings.reconcile.clone(),
-            settings.server.utc_offset_hours,
-            std::sync::Arc::new(crate::store::orders::SystemClock),
-        );
+        let reconciler = SledReconciler::on(&settings, &store, &adapters)?;
         let date = date.unwrap_or_else(|| reconciler.yesterday());
         anyhow::Ok(run_and_report(&reconciler, date, &dir).await?)
     })

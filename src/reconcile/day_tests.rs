@@ -73,14 +73,14 @@ async fn world() -> World {
         card: Some(card.clone()),
         billers: Some(billers.clone()),
     };
-    let reconciler = Reconciler::new(
-        orders.clone(),
-        recon.clone(),
+    let reconciler = Reconciler {
+        orders: orders.clone(),
+        recon: recon.clone(),
         sources,
         settings,
-        OFFSET,
-        clock.clone(),
-    );
+        utc_offset_hours: OFFSET,
+        clock: clock.clone(),
+    };
     World {
         sim,
         clock,

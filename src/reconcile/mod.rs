@@ -105,7 +105,7 @@ pub async fn run_and_report<O: OrderStore, R: ReconStore>(
     let bytes = report::csv(
         &result,
         &report::Labels::builtin()?,
-        reconciler.utc_offset_hours(),
+        reconciler.utc_offset_hours,
     )?;
     std::fs::create_dir_all(report_dir).map_err(report::ReportError::from)?;
     let path = report_dir.join(format!("reconcile-{date}.csv"));
@@ -116,45 +116,45 @@ pub async fn run_and_report<O: OrderStore, R: ReconStore>(
 /// One reconciliation setup: stores, upstreams, policy. Cheap to clone.
 #[derive(Clone)]
 pub struct Reconciler<O: OrderStore, R: ReconStore> {
-    orders: O,
-    recon: R,
-    sources: Sources,
-    settings: ReconcileSettings,
-    utc_offset_hours: i32,
-    clock: std::sync::Arc<dyn OrderClock>,
+    /// Our side of the match: the orders of the day.
+    pub orders: O,
+    /// Where day results, held rows and the operator's queue are kept.
+    pub recon: R,
+    /// Whose statements are read.
+    pub sources: Sources,
+    pub settings: ReconcileSettings,
+    /// The campus's offset from UTC: a day is a campus day.
+    pub utc_offset_hours: i32,
+    /// What "today" is: the daily job reconciles the day before.
+    pub clock: std::sync::Arc<dyn OrderClock>,
+}
+
+/// The reconciler a process runs: on its own store and the adapters it started.
+pub type SledReconciler = Reconciler<crate::store::SledOrders, crate::store::SledRecon>;
+
+impl SledReconciler {
+    /// Reconciliation of `store`'s orders against the statements of `adapters`, by `settings`.
+    pub fn on(
+        settings: &crate::settings::Settings,
+        store: &crate::store::Store,
+        adapters: &crate::adapters::Adapters,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            orders: store.orders()?,
+            recon: store.reconcile()?,
+            sources: Sources {
+                bank: adapters.bank.clone(),
+                card: Some(adapters.card.clone()),
+                billers: adapters.billers.clone(),
+            },
+            settings: settings.reconcile.clone(),
+            utc_offset_hours: settings.server.utc_offset_hours,
+            clock: std::sync::Arc::new(crate::store::orders::SystemClock),
+        })
+    }
 }
 
 impl<O: OrderStore, R: ReconStore> Reconciler<O, R> {
-    pub fn new(
-        orders: O,
-        recon: R,
-        sources: Sources,
-        settings: ReconcileSettings,
-        utc_offset_hours: i32,
-        clock: std::sync::Arc<dyn OrderClock>,
-    ) -> Self {
-        Self {
-            orders,
-            recon,
-            sources,
-            settings,
-            utc_offset_hours,
-            clock,
-        }
-    }
-
-    pub fn settings(&self) -> &ReconcileSettings {
-        &self.settings
-    }
-
-    pub fn utc_offset_hours(&self) -> i32 {
-        self.utc_offset_hours
-    }
-
-    pub fn store(&self) -> &R {
-        &self.recon
-    }
-
     /// The campus day before the clock's today: what the daily job reconciles.
     pub fn yesterday(&self) -> NaiveDate {
         let rules = self.rules(NaiveDate::default());

@@ -25,14 +25,14 @@ pub fn spawn_daily<O: OrderStore, R: ReconStore>(
     reconciler: Reconciler<O, R>,
     report_dir: PathBuf,
 ) {
-    let Some(run_at) = reconciler.settings().run_at_secs() else {
-        tracing::error!(run_at = %reconciler.settings().run_at, "reconcile.run_at is not HH:MM: the daily reconciliation is off");
+    let Some(run_at) = reconciler.settings.run_at_secs() else {
+        tracing::error!(run_at = %reconciler.settings.run_at, "reconcile.run_at is not HH:MM: the daily reconciliation is off");
         return;
     };
     actix_web::rt::spawn(async move {
         loop {
             let now = chrono::Utc::now().timestamp_millis();
-            tokio::time::sleep(next_run_in(now, reconciler.utc_offset_hours(), run_at)).await;
+            tokio::time::sleep(next_run_in(now, reconciler.utc_offset_hours, run_at)).await;
             let date = reconciler.yesterday();
             match super::run_and_report(&reconciler, date, &report_dir).await {
                 Ok((_, path)) => {
