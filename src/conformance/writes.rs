@@ -10,7 +10,7 @@ use super::client::{Gateway, now};
 use super::reads::{Shape, judge, shape};
 use super::signing::expect_code;
 use super::{Fixtures, Report, Upstream, Verdict};
-use crate::wire::{self, paths};
+use crate::wire::{self, ErrorCode, paths};
 
 /// One write to try twice, then with a changed body.
 struct Write {
@@ -18,8 +18,29 @@ struct Write {
     key: String,
     body: Value,
     shape: Shape,
-    /// "same key, different body" (2009, 3009, 5009, 6009).
-    duplicate_code: u64,
+}
+
+impl Write {
+    fn new(path: &'static str, key: &str, shape: Shape, body: Value) -> Self {
+        let key = key.to_owned();
+        Self {
+            path,
+            key,
+            body,
+            shape,
+        }
+    }
+}
+
+/// The upstream's "same key, different body" code; `None` for one without writes.
+fn duplicate_code(upstream: Upstream) -> Option<ErrorCode> {
+    match upstream {
+        Upstream::Card => Some(ErrorCode::CardDuplicateKeyMismatch),
+        Upstream::Sms => Some(ErrorCode::SmsDuplicateKeyMismatch),
+        Upstream::Bank => Some(ErrorCode::BankDuplicateKeyMismatch),
+        Upstream::Billers => Some(ErrorCode::BillerDuplicateKeyMismatch),
+        Upstream::PublicData => None,
+    }
 }
 
 /// Keys unique to this run: `CK` + a tag + the time in hex (≤ 32 chars).
@@ -34,88 +55,78 @@ fn writes(gw: &Gateway, f: &Fixtures) -> Vec<Write> {
             let (load, reverse, debit, refund) = (key("LD"), key("RV"), key("DB"), key("RF"));
             let (loss, cancel) = (key("RL"), key("CL"));
             vec![
-                Write {
-                    path: paths::CARD_LOAD_CREATE,
-                    body: json!({"account": f.account, "amount_fen": 100, "out_trade_no": load, "source": "bank", "source_ref": key("SRC")}),
-                    key: load.clone(),
-                    shape: shape::<wire::LoadResult>,
-                    duplicate_code: 2009,
-                },
-                Write {
-                    path: paths::CARD_LOAD_REVERSE,
-                    body: json!({"orig_out_trade_no": load, "out_trade_no": reverse}),
-                    key: reverse,
-                    shape: shape::<wire::ReverseResult>,
-                    duplicate_code: 2009,
-                },
-                Write {
-                    path: paths::CARD_PAY_DEBIT,
-                    body: json!({"account": f.account, "amount_fen": 100, "out_trade_no": debit, "biller_id": "conformance", "target_id": f.sno, "remark": "conformance"}),
-                    key: debit.clone(),
-                    shape: shape::<wire::DebitResult>,
-                    duplicate_code: 2009,
-                },
-                Write {
-                    path: paths::CARD_PAY_REFUND,
-                    body: json!({"orig_out_trade_no": debit, "out_trade_no": refund, "amount_fen": 100}),
-                    key: refund,
-                    shape: shape::<wire::DebitResult>,
-                    duplicate_code: 2009,
-                },
-                Write {
-                    path: paths::CARD_REPORT_LOSS,
-                    body: json!({"account": f.account, "out_trade_no": loss, "channel": "wechat"}),
-                    key: loss,
-                    shape: shape::<wire::LossResult>,
-                    duplicate_code: 2009,
-                },
-                Write {
-                    path: paths::CARD_CANCEL_LOSS,
-                    body: json!({"account": f.account, "out_trade_no": cancel, "password_digest": digest}),
-                    key: cancel,
-                    shape: shape::<wire::LossResult>,
-                    duplicate_code: 2009,
-                },
+                Write::new(
+                    paths::CARD_LOAD_CREATE,
+                    &load,
+                    shape::<wire::LoadResult>,
+                    json!({"account": f.account, "amount_fen": 100, "out_trade_no": load, "source": "bank", "source_ref": key("SRC")}),
+                ),
+                Write::new(
+                    paths::CARD_LOAD_REVERSE,
+                    &reverse,
+                    shape::<wire::ReverseResult>,
+                    json!({"orig_out_trade_no": load, "out_trade_no": reverse}),
+                ),
+                Write::new(
+                    paths::CARD_PAY_DEBIT,
+                    &debit,
+                    shape::<wire::DebitResult>,
+                    json!({"account": f.account, "amount_fen": 100, "out_trade_no": debit, "biller_id": "conformance", "target_id": f.sno, "remark": "conformance"}),
+                ),
+                Write::new(
+                    paths::CARD_PAY_REFUND,
+                    &refund,
+                    shape::<wire::DebitResult>,
+                    json!({"orig_out_trade_no": debit, "out_trade_no": refund, "amount_fen": 100}),
+                ),
+                Write::new(
+                    paths::CARD_REPORT_LOSS,
+                    &loss,
+                    shape::<wire::LossResult>,
+                    json!({"account": f.account, "out_trade_no": loss, "channel": "wechat"}),
+                ),
+                Write::new(
+                    paths::CARD_CANCEL_LOSS,
+                    &cancel,
+                    shape::<wire::LossResult>,
+                    json!({"account": f.account, "out_trade_no": cancel, "password_digest": digest}),
+                ),
             ]
         }
         Upstream::Sms => {
             let out_id = key("SM");
-            vec![Write {
-                path: paths::SMS_SEND,
-                body: json!({"sno": f.sno, "sign": "校园一卡通", "template_id": "SMS_VERIFY_CODE", "params": {"code": "000000", "minutes": "5"}, "out_id": out_id}),
-                key: out_id,
-                shape: shape::<wire::SmsSendResult>,
-                duplicate_code: 3009,
-            }]
+            vec![Write::new(
+                paths::SMS_SEND,
+                &out_id,
+                shape::<wire::SmsSendResult>,
+                json!({"sno": f.sno, "sign": "校园一卡通", "template_id": "SMS_VERIFY_CODE", "params": {"code": "000000", "minutes": "5"}, "out_id": out_id}),
+            )]
         }
         Upstream::Bank => {
             let (debit, reverse) = (key("BD"), key("BR"));
             vec![
-                Write {
-                    path: paths::BANK_DEBIT,
-                    body: json!({"sno": f.sno, "amount_fen": 100, "out_trade_no": debit, "purpose": "campus_card_load"}),
-                    key: debit.clone(),
-                    shape: shape::<wire::BankDebitResult>,
-                    duplicate_code: 5009,
-                },
-                Write {
-                    path: paths::BANK_REVERSE,
-                    body: json!({"orig_out_trade_no": debit, "out_trade_no": reverse}),
-                    key: reverse,
-                    shape: shape::<wire::ReverseResult>,
-                    duplicate_code: 5009,
-                },
+                Write::new(
+                    paths::BANK_DEBIT,
+                    &debit,
+                    shape::<wire::BankDebitResult>,
+                    json!({"sno": f.sno, "amount_fen": 100, "out_trade_no": debit, "purpose": "campus_card_load"}),
+                ),
+                Write::new(
+                    paths::BANK_REVERSE,
+                    &reverse,
+                    shape::<wire::ReverseResult>,
+                    json!({"orig_out_trade_no": debit, "out_trade_no": reverse}),
+                ),
             ]
         }
         Upstream::Billers => {
             let pay = key("BP");
-            vec![Write {
-                path: paths::BILLERS_PAY,
-                body: json!({"biller_id": f.biller_id, "target_id": f.biller_target, "amount_fen": 100, "out_trade_no": pay, "payer": {"sno": f.sno, "card_out_trade_no": key("BC")}}),
-                key: pay,
-                shape: shape::<wire::BillerPayResult>,
-                duplicate_code: 6009,
-            }]
+            vec![Write::new(
+                paths::BILLERS_PAY,
+                &pay,
+                shape::<wire::BillerPayResult>,
+                json!({"biller_id": f.biller_id, "target_id": f.biller_target, "amount_fen": 100, "out_trade_no": pay, "payer": {"sno": f.sno, "card_out_trade_no": key("BC")}}),
+            )]
         }
         Upstream::PublicData => Vec::new(),
     }
@@ -123,9 +134,10 @@ fn writes(gw: &Gateway, f: &Fixtures) -> Vec<Write> {
 
 pub async fn check(gw: &Gateway, f: &Fixtures, report: &mut Report) {
     let area = gw.area("writes");
-    if matches!(gw.upstream, Upstream::PublicData) {
+    let Some(duplicate_code) = duplicate_code(gw.upstream) else {
         return;
-    }
+    };
+    let duplicate_code = u64::from(duplicate_code.as_u32());
     if !f.writes {
         report.push(
             area,
@@ -177,12 +189,12 @@ pub async fn check(gw: &Gateway, f: &Fixtures, report: &mut Report) {
             area.clone(),
             format!(
                 "{}: same key + another body → {} (HTTP 200)",
-                w.path, w.duplicate_code
+                w.path, duplicate_code
             ),
             expect_code(
                 gw.write(w.path, &changed, &w.key).await,
                 200,
-                w.duplicate_code,
+                duplicate_code,
             ),
         );
         if let Some(lookup) = lookup(gw, &w.key, first_code) {
