@@ -9,6 +9,7 @@
 //! It must never decide retries itself: reads may be re-sent to a restarted actor (the keeper
 //! in [`super::supervise`] does that), writes never are.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use futures_util::future::BoxFuture;
 use super::events::Health;
 use super::policy::Policy;
 use super::supervise::{Builder, Kept, LocalFuture, boxed, start_on_own_arbiter};
+use super::transport::{AdapterClient, UpstreamName};
 use super::{AdapterError, UpstreamConfig};
 
 /// What the generic handle needs of every adapter interface besides its own operations.
@@ -48,6 +50,11 @@ impl<T: ?Sized + Upstream> std::fmt::Debug for AdapterHandle<T> {
     }
 }
 
+/// One operation of an adapter's interface that takes one argument, named as a path
+/// (`CardSystem::balance`, `BankSystem::debit`): what [`AdapterHandle::read_with`] and
+/// [`AdapterHandle::write_with`] run inside the actor.
+pub type Op<T, B, R> = for<'a> fn(&'a T, &'a B) -> BoxFuture<'a, Result<R, AdapterError>>;
+
 /// Margin over the policy's worst case (all attempts and backoffs) for the mailbox deadline,
 /// so the policy's own timeout answers first and the mailbox deadline only catches a stuck
 /// actor.
@@ -72,6 +79,18 @@ impl<T: ?Sized + Upstream> AdapterHandle<T> {
         let cfg = cfg.clone();
         let builder: Builder<Box<T>> = Arc::new(move || connect(&cfg, Arc::clone(&policy)));
         Self::start_with(upstream, builder, deadline)
+    }
+
+    /// Start the adapter whose client is the generic HTTP client under the marker `U` (its
+    /// name and its implementation of the interface), seen as the interface by `as_interface`
+    /// (`|client| client`: the compiler turns the box into `Box<dyn …>`).
+    pub fn start_client<U: UpstreamName>(
+        cfg: &UpstreamConfig,
+        as_interface: fn(Box<AdapterClient<U>>) -> Box<T>,
+    ) -> Result<Self, AdapterError> {
+        Self::start(U::UPSTREAM, cfg, move |cfg, policy| {
+            AdapterClient::<U>::new(cfg, policy).map(|client| as_interface(Box::new(client)))
+        })
     }
 
     /// Run any implementation of the interface (a fake in tests) behind the actor, keeper
@@ -106,6 +125,28 @@ impl<T: ?Sized + Upstream> AdapterHandle<T> {
         F: Fn(Arc<Box<T>>, A) -> LocalFuture<R> + Clone + Send + 'static,
     {
         self.run(false, args, op).await
+    }
+
+    /// [`Self::read`] of one interface operation on `args`:
+    /// `self.read_with(account.to_owned(), CardSystem::balance)`.
+    pub async fn read_with<A, B, R>(&self, args: A, op: Op<T, B, R>) -> Result<R, AdapterError>
+    where
+        A: Borrow<B> + Clone + Send + 'static,
+        B: ?Sized + 'static,
+        R: Send + 'static,
+    {
+        self.run(true, args, call(op)).await
+    }
+
+    /// [`Self::write`] of one interface operation on `args`:
+    /// `self.write_with(req.clone(), BankSystem::debit)`.
+    pub async fn write_with<A, B, R>(&self, args: A, op: Op<T, B, R>) -> Result<R, AdapterError>
+    where
+        A: Borrow<B> + Clone + Send + 'static,
+        B: ?Sized + 'static,
+        R: Send + 'static,
+    {
+        self.run(false, args, call(op)).await
     }
 
     async fn run<A, R, F>(&self, idempotent: bool, args: A, op: F) -> Result<R, AdapterError>
@@ -152,6 +193,20 @@ impl<T: ?Sized + Upstream> AdapterHandle<T> {
     pub fn stop(&self) {
         self.kept.stop();
     }
+}
+
+/// `op` as the closure [`AdapterHandle::run`] sends into the actor: called on the actor's
+/// client with the copied-in arguments.
+fn call<T, A, B, R>(
+    op: Op<T, B, R>,
+) -> impl Fn(Arc<Box<T>>, A) -> LocalFuture<R> + Clone + Send + 'static
+where
+    T: ?Sized + Upstream,
+    A: Borrow<B> + 'static,
+    B: ?Sized + 'static,
+    R: 'static,
+{
+    move |client: Arc<Box<T>>, args: A| boxed(async move { op(&**client, args.borrow()).await })
 }
 
 #[cfg(test)]

@@ -13,11 +13,19 @@
 //! types), `client.rs` (the interface implemented on the one generic
 //! [`transport::AdapterClient`], which signs, sends, verifies and decodes) and `actor.rs` (the
 //! typed methods callers use, e.g. `card.balance("42940").await?`, on the one generic
-//! [`handle::AdapterHandle`], which also carries start, health, restarts and stop). So each
-//! operation is written three times, one line of substance each: declared in the interface
-//! (tests put fakes behind it), mapped to its path and body in `client.rs`, and wrapped in
-//! the handle (arguments copied into the actor; read or write decides re-sending). Those
-//! signatures look alike across upstreams, but each names a different operation.
+//! [`handle::AdapterHandle`], which also carries start, health, restarts and stop).
+//!
+//! Why every upstream has all three: the trait is the seam ([`handle::AdapterHandle::start_with`]
+//! runs any implementation of it, a fake or a school's own integration, behind the same actor
+//! and handle, so one upstream can be replaced without touching its callers); the client is
+//! the only code that knows the wire paths; the handle runs a call inside the supervised actor
+//! and decides whether it may be re-sent. So each operation is written three times with one line of substance
+//! each: declared (`fn debit<'a>(&'a self, req: &'a BankDebit) -> BoxFuture<…>`), mapped to
+//! its path and body (`self.http.write("debit", paths::BANK_DEBIT, req, &req.out_trade_no)`),
+//! and wrapped as a read or a write (`self.write_with(req.clone(), BankSystem::debit)`).
+//! Everything the three have in common is written once in [`transport`] and [`handle`]; what
+//! is left looks alike from one upstream to the next because a signature names its operation
+//! and its types, and a macro generating them would hide exactly those.
 //!
 //! Call [`start`] from inside the actix System, once, before the HTTP server: each adapter gets
 //! its own arbiter (thread), its own `reqwest::Client` built there (docs/rust-dependencies.md 1.2.2) and a keeper

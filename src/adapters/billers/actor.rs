@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use super::client::BillersApi;
 use super::{
     BillerCatalog, BillerLookup, BillerPay, BillerPayResult, BillerStatement, BillerTarget,
-    Billers, BillersClient, Locations, LocationsQuery, StatementQuery, UPSTREAM,
+    Billers, Locations, LocationsQuery, StatementQuery,
 };
 use crate::adapters::handle::AdapterHandle;
 use crate::adapters::supervise::boxed;
@@ -16,9 +17,7 @@ pub type BillersHandle = AdapterHandle<dyn Billers>;
 
 /// Start the billers adapter from its config section (inside the actix System).
 pub fn start(cfg: &UpstreamConfig) -> Result<BillersHandle, AdapterError> {
-    BillersHandle::start(UPSTREAM, cfg, |cfg, policy| {
-        BillersClient::new(cfg, policy).map(|c| Box::new(c) as Box<dyn Billers>)
-    })
+    BillersHandle::start_client::<BillersApi>(cfg, |client| client)
 }
 
 type Gateway = Arc<Box<dyn Billers>>;
@@ -30,10 +29,7 @@ impl AdapterHandle<dyn Billers> {
     }
 
     pub async fn locations(&self, query: &LocationsQuery) -> Result<Locations, AdapterError> {
-        self.read(query.clone(), |c: Gateway, query| {
-            boxed(async move { c.locations(&query).await })
-        })
-        .await
+        self.read_with(query.clone(), Billers::locations).await
     }
 
     /// What `target` (a room id, a student number, a fund) holds or owes at `biller_id`.
@@ -46,31 +42,20 @@ impl AdapterHandle<dyn Billers> {
             biller_id: biller_id.to_owned(),
             target: target.to_owned(),
         };
-        self.read(query, |c: Gateway, query| {
-            boxed(async move { c.lookup(&query).await })
-        })
-        .await
+        self.read_with(query, Billers::lookup).await
     }
 
     /// Sent once. After `Timeout` or `Unavailable` the outcome is unknown: [`Self::query`].
     pub async fn pay(&self, req: &BillerPay) -> Result<BillerPayResult, AdapterError> {
-        self.write(req.clone(), |c: Gateway, req| {
-            boxed(async move { c.pay(&req).await })
-        })
-        .await
+        self.write_with(req.clone(), Billers::pay).await
     }
 
     pub async fn query(&self, out_trade_no: &str) -> Result<BillerPayResult, AdapterError> {
-        self.read(out_trade_no.to_owned(), |c: Gateway, key| {
-            boxed(async move { c.query(&key).await })
-        })
-        .await
+        self.read_with(out_trade_no.to_owned(), Billers::query)
+            .await
     }
 
     pub async fn statement(&self, query: &StatementQuery) -> Result<BillerStatement, AdapterError> {
-        self.read(query.clone(), |c: Gateway, query| {
-            boxed(async move { c.statement(&query).await })
-        })
-        .await
+        self.read_with(query.clone(), Billers::statement).await
     }
 }

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
+use super::client::CardApi;
 use super::{
-    Account, Balance, CardClient, CardInfo, CardSystem, ClaimPending, ClaimResult, DailyRecords,
+    Account, Balance, CardInfo, CardSystem, ClaimPending, ClaimResult, DailyRecords,
     DailyRecordsQuery, Debit, DebitResult, FoundCard, IdType, LoadCreate, LoadResult, LossResult,
     Page, PasswordVerifyResult, Refund, Reverse, ReverseResult, TradeStatus, Transaction,
-    TransactionFeed, TransactionFeedQuery, TransactionsQuery, UPSTREAM,
+    TransactionFeed, TransactionFeedQuery, TransactionsQuery,
 };
 use crate::adapters::handle::AdapterHandle;
 use crate::adapters::supervise::boxed;
@@ -21,9 +22,7 @@ pub type CardHandle = AdapterHandle<dyn CardSystem>;
 
 /// Start the card adapter from its config section (inside the actix System).
 pub fn start(cfg: &UpstreamConfig) -> Result<CardHandle, AdapterError> {
-    CardHandle::start(UPSTREAM, cfg, |cfg, policy| {
-        CardClient::new(cfg, policy).map(|c| Box::new(c) as Box<dyn CardSystem>)
-    })
+    CardHandle::start_client::<CardApi>(cfg, |client| client)
 }
 
 type Card = Arc<Box<dyn CardSystem>>;
@@ -65,20 +64,16 @@ impl AdapterHandle<dyn CardSystem> {
     }
 
     pub async fn balance(&self, account: &str) -> Result<Balance, AdapterError> {
-        self.read(account.to_owned(), |c: Card, account| {
-            boxed(async move { c.balance(&account).await })
-        })
-        .await
+        self.read_with(account.to_owned(), CardSystem::balance)
+            .await
     }
 
     pub async fn transactions(
         &self,
         query: &TransactionsQuery,
     ) -> Result<Page<Transaction>, AdapterError> {
-        self.read(query.clone(), |c: Card, query| {
-            boxed(async move { c.transactions(&query).await })
-        })
-        .await
+        self.read_with(query.clone(), CardSystem::transactions)
+            .await
     }
 
     /// The transaction feed after `cursor` (the alerts consumer's poll).
@@ -86,17 +81,13 @@ impl AdapterHandle<dyn CardSystem> {
         &self,
         query: &TransactionFeedQuery,
     ) -> Result<TransactionFeed, AdapterError> {
-        self.read(query.clone(), |c: Card, query| {
-            boxed(async move { c.transactions_feed(&query).await })
-        })
-        .await
+        self.read_with(query.clone(), CardSystem::transactions_feed)
+            .await
     }
 
     pub async fn card_info(&self, account: &str) -> Result<CardInfo, AdapterError> {
-        self.read(account.to_owned(), |c: Card, account| {
-            boxed(async move { c.card_info(&account).await })
-        })
-        .await
+        self.read_with(account.to_owned(), CardSystem::card_info)
+            .await
     }
 
     /// Not re-sent: every attempt may count against the card's password attempts.
@@ -142,33 +133,23 @@ impl AdapterHandle<dyn CardSystem> {
     }
 
     pub async fn found_card(&self, account: &str) -> Result<FoundCard, AdapterError> {
-        self.read(account.to_owned(), |c: Card, account| {
-            boxed(async move { c.found_card(&account).await })
-        })
-        .await
+        self.read_with(account.to_owned(), CardSystem::found_card)
+            .await
     }
 
     pub async fn load(&self, req: &LoadCreate) -> Result<LoadResult, AdapterError> {
-        self.write(req.clone(), |c: Card, req| {
-            boxed(async move { c.load(&req).await })
-        })
-        .await
+        self.write_with(req.clone(), CardSystem::load).await
     }
 
     pub async fn reverse_load(&self, req: &Reverse) -> Result<ReverseResult, AdapterError> {
-        self.write(req.clone(), |c: Card, req| {
-            boxed(async move { c.reverse_load(&req).await })
-        })
-        .await
+        self.write_with(req.clone(), CardSystem::reverse_load).await
     }
 
     /// 领款 online; written once under its key (a caller that saw a timeout sends the same key
     /// again: the card system replays its first answer).
     pub async fn claim_pending(&self, req: &ClaimPending) -> Result<ClaimResult, AdapterError> {
-        self.write(req.clone(), |c: Card, req| {
-            boxed(async move { c.claim_pending(&req).await })
-        })
-        .await
+        self.write_with(req.clone(), CardSystem::claim_pending)
+            .await
     }
 
     pub async fn debit(
@@ -184,26 +165,19 @@ impl AdapterHandle<dyn CardSystem> {
     }
 
     pub async fn refund(&self, req: &Refund) -> Result<DebitResult, AdapterError> {
-        self.write(req.clone(), |c: Card, req| {
-            boxed(async move { c.refund(&req).await })
-        })
-        .await
+        self.write_with(req.clone(), CardSystem::refund).await
     }
 
     pub async fn trade_status(&self, out_trade_no: &str) -> Result<TradeStatus, AdapterError> {
-        self.read(out_trade_no.to_owned(), |c: Card, key| {
-            boxed(async move { c.trade_status(&key).await })
-        })
-        .await
+        self.read_with(out_trade_no.to_owned(), CardSystem::trade_status)
+            .await
     }
 
     pub async fn daily_records(
         &self,
         query: &DailyRecordsQuery,
     ) -> Result<DailyRecords, AdapterError> {
-        self.read(query.clone(), |c: Card, query| {
-            boxed(async move { c.daily_records(&query).await })
-        })
-        .await
+        self.read_with(query.clone(), CardSystem::daily_records)
+            .await
     }
 }

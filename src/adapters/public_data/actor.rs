@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{Grades, Loans, Locker, Meeting, PublicData, PublicDataClient, Timetable, UPSTREAM};
+use super::client::PublicDataApi;
+use super::{Grades, Loans, Locker, Meeting, PublicData, Timetable};
 use crate::adapters::handle::AdapterHandle;
 use crate::adapters::supervise::boxed;
 use crate::adapters::{AdapterError, UpstreamConfig};
@@ -14,9 +15,7 @@ pub type PublicDataHandle = AdapterHandle<dyn PublicData>;
 
 /// Start the public data adapter from its config section (inside the actix System).
 pub fn start(cfg: &UpstreamConfig) -> Result<PublicDataHandle, AdapterError> {
-    PublicDataHandle::start(UPSTREAM, cfg, |cfg, policy| {
-        PublicDataClient::new(cfg, policy).map(|c| Box::new(c) as Box<dyn PublicData>)
-    })
+    PublicDataHandle::start_client::<PublicDataApi>(cfg, |client| client)
 }
 
 type Data = Arc<Box<dyn PublicData>>;
@@ -61,16 +60,12 @@ impl AdapterHandle<dyn PublicData> {
     }
 
     pub async fn library_loans(&self, sno: &StudentId) -> Result<Loans, AdapterError> {
-        self.read(sno.as_str().to_owned(), |c: Data, sno| {
-            boxed(async move { c.library_loans(&sno).await })
-        })
-        .await
+        self.read_with(sno.as_str().to_owned(), PublicData::library_loans)
+            .await
     }
 
     pub async fn locker(&self, sno: &StudentId) -> Result<Locker, AdapterError> {
-        self.read(sno.as_str().to_owned(), |c: Data, sno| {
-            boxed(async move { c.locker(&sno).await })
-        })
-        .await
+        self.read_with(sno.as_str().to_owned(), PublicData::locker)
+            .await
     }
 }

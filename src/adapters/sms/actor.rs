@@ -1,11 +1,10 @@
 //! The SMS adapter's typed handle: `adapters.sms.send(&msg).await?`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use super::{SmsClient, SmsPlatform, SmsSend, SmsSendResult, SmsStatus, SmsStatusQuery, UPSTREAM};
+use super::client::SmsApi;
+use super::{SmsPlatform, SmsSend, SmsSendResult, SmsStatus, SmsStatusQuery};
 use crate::adapters::handle::AdapterHandle;
-use crate::adapters::supervise::boxed;
 use crate::adapters::{AdapterError, UpstreamConfig};
 use crate::domain::StudentId;
 
@@ -14,20 +13,13 @@ pub type SmsHandle = AdapterHandle<dyn SmsPlatform>;
 
 /// Start the SMS adapter from its config section (inside the actix System).
 pub fn start(cfg: &UpstreamConfig) -> Result<SmsHandle, AdapterError> {
-    SmsHandle::start(UPSTREAM, cfg, |cfg, policy| {
-        SmsClient::new(cfg, policy).map(|c| Box::new(c) as Box<dyn SmsPlatform>)
-    })
+    SmsHandle::start_client::<SmsApi>(cfg, |client| client)
 }
-
-type Sms = Arc<Box<dyn SmsPlatform>>;
 
 impl AdapterHandle<dyn SmsPlatform> {
     /// Send a templated message (write: sent once; after a timeout ask [`Self::status_of`]).
     pub async fn send(&self, req: &SmsSend) -> Result<SmsSendResult, AdapterError> {
-        self.write(req.clone(), |c: Sms, req| {
-            boxed(async move { c.send(&req).await })
-        })
-        .await
+        self.write_with(req.clone(), SmsPlatform::send).await
     }
 
     /// Send a template to the phone on file of `sno` (the platform resolves the number).
@@ -51,10 +43,7 @@ impl AdapterHandle<dyn SmsPlatform> {
     }
 
     pub async fn status(&self, query: &SmsStatusQuery) -> Result<SmsStatus, AdapterError> {
-        self.read(query.clone(), |c: Sms, query| {
-            boxed(async move { c.status(&query).await })
-        })
-        .await
+        self.read_with(query.clone(), SmsPlatform::status).await
     }
 
     /// Delivery status of the message sent with `out_id`.
