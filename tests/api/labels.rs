@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::helpers::*;
 use crate::queries::{
-    assert_day_transactions, card_info_reply, recent_transactions_reply, tomorrows_timetable,
+    assert_day_transactions, card_info_reply, day_timetable, recent_transactions_reply,
 };
 
 /// config/demo.toml's campus offset (`server.utc_offset_hours`).
@@ -50,7 +50,7 @@ async fn timetable_for_tomorrow_is_headed_by_the_date_and_weekday() {
     let reply = app.say(&user, "课表 明天").await;
     // The whole day as the public data store lists it, headed by the day's label (either
     // "… 的课程（N 节）：" or "… 没有课程安排。").
-    assert_eq!(reply, tomorrows_timetable(&app, "2025000005").await);
+    assert_eq!(reply, day_timetable(&app, "2025000005", tomorrow).await);
     assert_eq!(
         reply.split_once(' ').map(|(head, _)| head),
         Some(label.as_str()),

@@ -15,7 +15,7 @@ use crate::money_helpers::*;
 
 /// The billers configured, card payments up to 50 元 without the card password, and
 /// [`fast_orders`].
-fn with_billers(s: &mut Settings) {
+pub(crate) fn with_billers(s: &mut Settings) {
     let upstreams = s.upstreams.as_mut().expect("test upstreams");
     upstreams.billers = Some(UpstreamConfig::new(
         "/sim/billers",

@@ -260,7 +260,8 @@ async fn public_information_queries() {
     let timetable = app.say(&user, "课表 本周").await;
     assert_eq!(timetable, week_timetable(&app, "2025000005", 0).await);
     let tomorrow = app.say(&user, "课表 明天").await;
-    assert_eq!(tomorrow, tomorrows_timetable(&app, "2025000005").await);
+    let day = campus_today() + chrono::Duration::days(1);
+    assert_eq!(tomorrow, day_timetable(&app, "2025000005", day).await);
     let staff = openid("staff");
     app.bind(&staff, "2008900001").await;
     // Staff have no transcript: the reply names no (blank) term.
@@ -642,16 +643,22 @@ pub(crate) async fn week_timetable(app: &TestApp, sno: &str, weeks_ahead: u32) -
     text + "回复「课表 明天」「课表 本周」查看其他日期。"
 }
 
-/// 「课表 明天」: tomorrow's lessons (next teaching week's when today is Sunday).
-pub(crate) async fn tomorrows_timetable(app: &TestApp, sno: &str) -> String {
-    let tomorrow = campus_today() + chrono::Duration::days(1);
-    let current = timetable_of(app, sno, None).await;
-    let table = if tomorrow.iso_week() == campus_today().iso_week() {
-        current
-    } else {
-        timetable_of(app, sno, Some(current.week_no + 1)).await
+/// 「课表」 for one `day` (「课表 明天」, 「课表 11-20」): that day's lessons in its teaching week,
+/// counted from this one, as the public data store lists them.
+pub(crate) async fn day_timetable(app: &TestApp, sno: &str, day: chrono::NaiveDate) -> String {
+    let monday = |d: chrono::NaiveDate| {
+        d - chrono::Duration::days(d.weekday().num_days_from_monday().into())
     };
-    let weekday = tomorrow.weekday().number_from_monday() as u8;
+    let weeks_ahead = (monday(day) - monday(campus_today())).num_weeks();
+    let current = timetable_of(app, sno, None).await;
+    let table = match weeks_ahead {
+        0 => current,
+        ahead => {
+            let week_no = (i64::from(current.week_no) + ahead).max(1);
+            timetable_of(app, sno, Some(week_no as u32)).await
+        }
+    };
+    let weekday = day.weekday().number_from_monday() as u8;
     let mut lessons: Vec<&Lesson> = table
         .items
         .iter()
@@ -660,7 +667,7 @@ pub(crate) async fn tomorrows_timetable(app: &TestApp, sno: &str) -> String {
     lessons.sort_by_key(|l| l.start_section);
     let label = format!(
         "{}（{}）",
-        tomorrow.format("%m月%d日"),
+        day.format("%m月%d日"),
         WEEKDAYS[weekday as usize - 1]
     );
     if lessons.is_empty() {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Datelike;
 use onecard::actions::ActionRegistry;
+use onecard::wire::{BillerCatalog, Locations, paths};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -227,8 +228,8 @@ enum Answer {
     Message(&'static str, serde_json::Value),
     /// Page one of the day's 「流水」 in the card simulator.
     DayTransactions(chrono::NaiveDate),
-    /// 「课表 明天」 as the public data store lists it.
-    Tomorrow,
+    /// 「课表」 for the day as the public data store lists it.
+    Timetable(chrono::NaiveDate),
     /// 「课表 本周」 (0) or 「课表 下周」 (1) as the public data store lists it.
     Week(u32),
     /// A repair ticket filed without a photo, under whatever number it was given.
@@ -265,21 +266,67 @@ async fn add_word(app: &TestApp, list: &str, word: &str) {
     }
 }
 
+/// What 「确认」 to a 12 元 donation answers: the order taken, named as the billers' catalog
+/// names donations (its id is left open).
+async fn donation_accepted(app: &TestApp) -> Answer {
+    let catalog: BillerCatalog = app
+        .upstream_read("/sim/billers", paths::BILLERS_CATALOG, json!({}))
+        .await;
+    let donation = catalog.items.iter().find(|b| b.biller_id == "donation");
+    let item = &donation.expect("the billers take donations").name;
+    Answer::Message(
+        "pay.accepted",
+        json!({ "item": item, "amount_yuan": "12.00" }),
+    )
+}
+
+/// The quote of a 12 元 donation to the billers' first project, without a message, paid from
+/// the card of `sno`.
+async fn quiet_donation_quote(app: &TestApp, sno: &str) -> String {
+    let projects: Locations = app
+        .upstream_read(
+            "/sim/billers",
+            paths::BILLERS_LOCATIONS,
+            json!({ "biller_id": "donation", "level": "project" }),
+        )
+        .await;
+    let balance = app.sim_account(sno).await["balance_fen"].as_i64().unwrap();
+    let yuan = |fen: i64| onecard::domain::Fen(fen).yuan();
+    message_rendered(
+        "pay.donation.quote",
+        json!({
+            "project": projects.items[0].name,
+            "amount_yuan": "12.00",
+            "has_message": false,
+            "message": "",
+            "card_no_masked": app.masked_card(sno).await,
+            "balance_yuan": yuan(balance),
+            "balance_after_yuan": yuan(balance - 1200),
+        }),
+    )
+}
+
 /// Every `[words]` list but `cancel` (its own test is above) is read from the rule files by
 /// the actions that declare it: a word an operator adds to the list is answered as the
 /// shipped words are, once the edit is live.
 #[tokio::test]
 async fn a_word_an_operator_adds_to_any_list_is_answered_by_the_dialogs_that_read_it() {
-    let app = spawn_app_alone(TestOptions::default());
+    let app = spawn_app_alone(TestOptions {
+        settings: crate::payments::with_billers,
+        ..TestOptions::default()
+    });
     let today = crate::queries::campus_today();
+    let date = |days: i64| today + chrono::Duration::days(days);
     let last_month = today.with_day(1).unwrap() - chrono::Duration::days(1);
     let bill_of = |d: chrono::NaiveDate| format!("账单 {}", d.format("%Y-%m"));
     let (zhang, student) = ("2024000001", "2025000005");
+    // Cards that can bind and pay a 12 元 donation.
     let others: Vec<String> = app
         .sim_accounts(100)
         .await
         .iter()
         .filter(|a| can_bind(a) && a["id"] != zhang && a["id"] != student)
+        .filter(|a| a["balance_fen"].as_i64() >= Some(1200))
         .map(|a| a["id"].as_str().unwrap().to_owned())
         .collect();
     // Who binds which card first (a newcomer never binds; the reporter needs no binding).
@@ -293,24 +340,37 @@ async fn a_word_an_operator_adds_to_any_list_is_answered_by_the_dialogs_that_rea
         ("spender", Some(others[4].as_str())),
         ("student", Some(student)),
         ("budgeter", Some(others[5].as_str())),
+        ("donor", Some(others[6].as_str())),
+        ("quietdonor", Some(others[7].as_str())),
     ]);
     let newcomers_card = others[1].as_str();
     let card = json!({ "card_no_masked": app.masked_card(&others[0]).await });
-    let day = |n: i64| Answer::DayTransactions(today - chrono::Duration::days(n));
+    let donated = donation_accepted(&app).await;
+    let quote = quiet_donation_quote(&app, &others[7]).await;
+    let donate: &[&str] = &["捐赠", "1", "12"];
+    let donate_quietly: &[&str] = &["捐赠", "1", "12", "无"];
+    let spent_on = |days: i64| Answer::DayTransactions(date(days));
+    let lessons_on = |days: i64| Answer::Timetable(date(days));
     #[rustfmt::skip]
-    let uses: [WordUse; 15] = [
+    let uses: [WordUse; 21] = [
         // 充值 needs a bank card: 张三 has one.
         ("confirm", "没问题", "zhang", &["充值 50"], "没问题", Answer::Message("topup.accepted", json!({ "amount_yuan": "50.00" }))),
         ("confirm", "没问题", "loser", &["挂失"], "没问题", Answer::Whole(message("loss.done", card.clone()))),
         ("confirm", "没问题", "loser", &["解绑"], "没问题", Answer::Whole(message("unbind.done", card))),
+        ("confirm", "没问题", "donor", donate_quietly, "没问题", donated),
         ("resend", "再来一条", "newcomer", &["绑定", newcomers_card], "再来一条", Answer::Message("bind.too_soon", json!({}))),
         ("resend", "再来一条", "verifier", &["绑定手机 13912345678"], "再来一条", Answer::Message("phone.too_soon", json!({}))),
         ("done", "设置好了", "alerted", &["提醒设置"], "设置好了", Answer::Whole(configured_message("alert.settings_done"))),
         ("skip", "免了", "reporter", &["报修", "2", "一食堂二楼 3 号窗口", "刷卡没有反应"], "免了", Answer::TicketFiled),
-        ("today", "今儿", "spender", &[], "流水 今儿", day(0)),
-        ("yesterday", "昨儿", "spender", &[], "流水 昨儿", day(1)),
-        ("day_before_yesterday", "前儿", "spender", &[], "流水 前儿", day(2)),
-        ("tomorrow", "明儿", "student", &[], "课表 明儿", Answer::Tomorrow),
+        ("skip", "免了", "quietdonor", donate, "免了", Answer::Whole(quote)),
+        ("today", "今儿", "spender", &[], "流水 今儿", spent_on(0)),
+        ("today", "今儿", "student", &[], "课表 今儿", lessons_on(0)),
+        ("yesterday", "昨儿", "spender", &[], "流水 昨儿", spent_on(-1)),
+        ("yesterday", "昨儿", "student", &[], "课表 昨儿", lessons_on(-1)),
+        ("day_before_yesterday", "前儿", "spender", &[], "流水 前儿", spent_on(-2)),
+        ("day_before_yesterday", "前儿", "student", &[], "课表 前儿", lessons_on(-2)),
+        ("tomorrow", "明儿", "student", &[], "课表 明儿", lessons_on(1)),
+        ("tomorrow", "明儿", "spender", &[], "流水 明儿", spent_on(1)),
         ("this_week", "这礼拜", "student", &[], "课表 这礼拜", Answer::Week(0)),
         ("next_week", "下礼拜", "student", &[], "课表 下礼拜", Answer::Week(1)),
         ("this_month", "当月", "budgeter", &[], "账单 当月", Answer::SameBillAs(bill_of(today))),
@@ -351,9 +411,9 @@ async fn a_word_an_operator_adds_to_any_list_is_answered_by_the_dialogs_that_rea
             Answer::DayTransactions(day) => {
                 crate::queries::assert_day_transactions(&app, sno, *day, &reply).await
             }
-            Answer::Tomorrow => assert_eq!(
+            Answer::Timetable(day) => assert_eq!(
                 reply,
-                crate::queries::tomorrows_timetable(&app, sno).await,
+                crate::queries::day_timetable(&app, sno, *day).await,
                 "{context}"
             ),
             Answer::Week(ahead) => assert_eq!(
