@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 
 use onecard::adapters::UpstreamConfig;
 use onecard::settings::Settings;
+use onecard::wire::{Locations, paths};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    DEFAULT_REPLY, TestApp, message, spawn_app_with_settings, text_of, whole_match,
+    DEFAULT_REPLY, TestApp, message, message_rendered, spawn_app_with_settings, text_of,
+    whole_match,
 };
 use crate::money_helpers::*;
 
@@ -104,16 +106,44 @@ struct ElectricityOffer {
     offer: String,
 }
 
+/// The dormitory buildings the billers list for electricity, campus by campus, in the order
+/// 「电费」 numbers them.
+async fn elec_buildings(app: &TestApp) -> Vec<String> {
+    let locations = |level: &str, parent: Option<&str>| json!({ "biller_id": "elec", "level": level, "parent_id": parent });
+    let campuses: Locations = app
+        .upstream_read(
+            "/sim/billers",
+            paths::BILLERS_LOCATIONS,
+            locations("campus", None),
+        )
+        .await;
+    let mut buildings = Vec::new();
+    for campus in campuses.items {
+        let query = locations("building", Some(&campus.id));
+        let list: Locations = app
+            .upstream_read("/sim/billers", paths::BILLERS_LOCATIONS, query)
+            .await;
+        buildings.extend(list.items.into_iter().map(|b| b.name));
+    }
+    buildings
+}
+
 /// Walk the electricity dialog to an offer of `amount` for the first room of 西苑7号楼 6层
 /// whose meter answers.
 async fn electricity_offer(app: &TestApp, user: &str, amount: &str) -> ElectricityOffer {
-    let buildings = app.say(user, "电费").await;
+    let buildings = elec_buildings(app).await;
+    let shown: Vec<Value> = buildings
+        .iter()
+        .enumerate()
+        .map(|(i, name)| json!({ "n": i + 1, "name": name }))
+        .collect();
     assert_eq!(
-        buildings.lines().nth(7),
-        Some("7. 西苑7号楼"),
-        "{buildings}"
+        app.say(user, "电费").await,
+        message_rendered("pay.elec.ask_building", json!({ "buildings": shown }))
     );
-    let asked = app.say(user, "7").await;
+    let xiyuan_7 = buildings.iter().position(|b| b == "西苑7号楼");
+    let xiyuan_7 = (xiyuan_7.expect("the billers list 西苑7号楼") + 1).to_string();
+    let asked = app.say(user, &xiyuan_7).await;
     assert_eq!(
         asked,
         "西苑7号楼：请回复三位房间号，例如「609」（6 层 09 室）。回复「取消」可退出。"
@@ -125,7 +155,7 @@ async fn electricity_offer(app: &TestApp, user: &str, amount: &str) -> Electrici
         if answer == message("pay.elec.meter_offline", offline) {
             // this meter is offline (the dialog ended): start again
             app.say(user, "电费").await;
-            app.say(user, "7").await;
+            app.say(user, &xiyuan_7).await;
             continue;
         }
         let [kwh] = whole_match(
