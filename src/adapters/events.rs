@@ -134,8 +134,70 @@ pub struct Health {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
     use metrics_exporter_prometheus::PrometheusBuilder;
+
+    /// The log lines `emit` writes, as the plain text formatter prints them (no time, no
+    /// colours), at every level.
+    fn logged(emit: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .without_time()
+            .with_target(false)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, emit);
+        String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn failures_log_at_warn_and_the_rest_below_with_the_same_fields() {
+        let call = |attempt, outcome| UpstreamCalled {
+            upstream: "card",
+            op: "balance_get",
+            attempt,
+            outcome,
+            code: None,
+            latency: Duration::from_millis(70),
+            reached_upstream: true,
+        };
+        let text = logged(|| {
+            call(1, "ok").emit();
+            call(2, "timeout").emit();
+            for state in [BreakerState::Closed, BreakerState::Open] {
+                BreakerChanged {
+                    upstream: "card",
+                    state,
+                }
+                .emit();
+            }
+        });
+        assert_eq!(
+            text,
+            concat!(
+                "DEBUG upstream call upstream=\"card\" op=\"balance_get\" attempt=1 outcome=\"ok\" latency_ms=70\n",
+                " WARN upstream call failed upstream=\"card\" op=\"balance_get\" attempt=2 outcome=\"timeout\" latency_ms=70\n",
+                " INFO breaker upstream=\"card\" state=\"closed\"\n",
+                " WARN breaker upstream=\"card\" state=\"open\"\n",
+            )
+        );
+    }
 
     #[test]
     fn metric_names_and_labels_are_the_documented_ones() {
