@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 use super::lock;
 use super::wechat::{WxError, wx};
 
+// WeChat's documented limits, one named constant each like the message-window limits in
+// wechat/mod.rs: alike in shape only, each a different fact.
+
 /// Template messages one template may send per day (WeChat's default: 100 000).
 const TEMPLATE_DAILY_QUOTA: u32 = 100_000;
 /// A service account's follower receives at most 4 mass messages per natural month.
