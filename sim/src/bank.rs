@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::campus::{Person, Rng, local_date, local_secs};
-use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
+use super::upstream::{Ctx, Op, OpError, OpResult, parse, parse_dated, to_value};
 use super::{SimState, lock, statement};
 use onecard_wire::domain::Fen;
 use onecard_wire::{
@@ -407,8 +407,8 @@ fn reverse(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
 }
 
 fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
-    let q: StatementQuery = parse(body)?;
-    let day = super::card::date(&q.date, "date")?;
+    let q = parse_dated(body, ["date"], |q: &StatementQuery| [q.date])?;
+    let day = q.date;
     let faults = state.faults().get("bank").statement;
     statement::ready(
         &faults,

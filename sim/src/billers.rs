@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::campus::{Rng, campus_time, local_date};
-use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
+use super::upstream::{Ctx, Op, OpError, OpResult, parse, parse_dated, to_value};
 use super::{SimState, lock, statement};
 use onecard_wire::domain::Fen;
 use onecard_wire::{
@@ -550,8 +550,8 @@ fn query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
 }
 
 fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
-    let q: wire::StatementQuery = parse(body)?;
-    let day = super::card::date(&q.date, "date")?;
+    let q = parse_dated(body, ["date"], |q: &wire::StatementQuery| [q.date])?;
+    let day = q.date;
     let faults = state.faults().get("billers").statement;
     statement::ready(
         &faults,
@@ -846,7 +846,7 @@ mod tests {
             ok(&s, paths::BILLERS_QUERY, json!({"out_trade_no": "NONE"})).await["state"],
             "NOT_FOUND"
         );
-        let date = crate::campus::local_date(s.state.clock().now()).to_string();
+        let date = crate::campus::local_date(s.state.clock().now());
         assert_eq!(
             s.call(B, paths::BILLERS_STATEMENT, json!({"date": date}))
                 .await

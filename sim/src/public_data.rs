@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::SimState;
 use super::campus::{Campus, Person, PersonKind, Rng, campus_time, local_date, local_ts};
-use super::upstream::{Ctx, Op, OpError, OpResult, parse, range_too_long, to_value};
+use super::upstream::{Ctx, Op, OpError, OpResult, parse, parse_dated, range_too_long, to_value};
 use onecard_wire::domain::Fen;
 use onecard_wire::{
     self as wire, ErrorCode, Grade, Grades, GradesQuery, Lesson, Loan, Loans, Locker, Meeting,
@@ -524,10 +524,9 @@ const ROOMS: &[&str] = &[
 ];
 
 fn meetings(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
-    let q: MeetingsQuery = parse(body)?;
+    let q = parse_dated(body, ["from", "to"], |q: &MeetingsQuery| [q.from, q.to])?;
     let p = person(state.campus(), &q.sno)?;
-    let from = super::card::date(&q.from, "from")?;
-    let to = super::card::date(&q.to, "to")?;
+    let (from, to) = (q.from, q.to);
     if from > to || range_too_long(from, to) {
         return Err(OpError::msg(ErrorCode::BadRequest, "日期范围无效"));
     }

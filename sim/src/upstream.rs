@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{Datelike, NaiveDate};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -70,8 +71,47 @@ pub struct Op {
 
 /// Parse a request body into its wire type; any mismatch is `1007`.
 pub fn parse<T: DeserializeOwned>(v: Value) -> Result<T, OpError> {
-    serde_json::from_value(v)
-        .map_err(|e| OpError::msg(ErrorCode::BadRequest, format!("请求格式错误: {e}")))
+    serde_json::from_value(v).map_err(unreadable_body)
+}
+
+fn unreadable_body(e: serde_json::Error) -> OpError {
+    OpError::msg(ErrorCode::BadRequest, format!("请求格式错误: {e}"))
+}
+
+/// The years a request's date may name: the simulated campus derives weeks, day cuts and
+/// generated history from a date, and that arithmetic must stay in range (a year outside is a
+/// value out of range, `1007`).
+const DATE_YEARS: std::ops::RangeInclusive<i32> = 1970..=2200;
+
+/// Parse a request whose `date_fields` are dates, each read into the date `dates` returns
+/// for it. Any mismatch is `1007`, as with [`parse`]; when a date field holds anything but a
+/// `YYYY-MM-DD` date within [`DATE_YEARS`], the `1007` names that field (docs/upstream-api.md
+/// §3, §4.1).
+pub fn parse_dated<T: DeserializeOwned, const N: usize>(
+    v: Value,
+    date_fields: [&str; N],
+    dates: impl Fn(&T) -> [NaiveDate; N],
+) -> Result<T, OpError> {
+    let not_a_date =
+        |field: &str| OpError::msg(ErrorCode::BadRequest, format!("{field} 必须是 YYYY-MM-DD"));
+    let q = T::deserialize(&v).map_err(|e| {
+        let unreadable = date_fields.iter().find(|field| {
+            v.get(field)
+                .is_some_and(|d| d.as_str().is_none_or(|d| d.parse::<NaiveDate>().is_err()))
+        });
+        match unreadable {
+            Some(field) => not_a_date(field),
+            None => unreadable_body(e),
+        }
+    })?;
+    match date_fields
+        .iter()
+        .zip(dates(&q))
+        .find(|(_, date)| !DATE_YEARS.contains(&date.year()))
+    {
+        Some((field, _)) => Err(not_a_date(field)),
+        None => Ok(q),
+    }
 }
 
 /// Serialize a wire answer.
@@ -652,6 +692,73 @@ mod tests {
         assert_eq!(a.data()["balance_fen"], 5230);
         let rid = a.verify_signature(&s.creds).unwrap();
         assert_eq!(a.body["request_id"], rid);
+    }
+
+    /// A date field holding anything but a date the campus calendar reaches is `1007` (HTTP
+    /// 400) naming the field, whichever operation asks for a date; anything else unreadable
+    /// keeps serde's words.
+    #[actix_web::test]
+    async fn a_date_that_is_not_a_date_is_1007_naming_its_field() {
+        let s = sim().await;
+        let range = |from: serde_json::Value, to: serde_json::Value| json!({"account": "20001", "from": from, "to": to});
+        let cases = [
+            (
+                "/sim/card",
+                paths::CARD_TRANSACTIONS_LIST,
+                range(json!("2025-11-31"), json!("2025-11-30")),
+                "from",
+            ),
+            (
+                "/sim/card",
+                paths::CARD_TRANSACTIONS_LIST,
+                range(json!("2025-11-01"), json!("1969-12-31")),
+                "to",
+            ),
+            (
+                "/sim/card",
+                paths::CARD_RECON_DAILY,
+                json!({"acc_date": "2025/11/24", "kind": "all"}),
+                "acc_date",
+            ),
+            (
+                "/sim/data",
+                paths::DATA_MEETINGS_LIST,
+                json!({"sno": "2024000001", "from": "2025-11-01", "to": 20251130}),
+                "to",
+            ),
+            (
+                "/sim/bank",
+                paths::BANK_STATEMENT,
+                json!({"date": "昨天"}),
+                "date",
+            ),
+            (
+                "/sim/billers",
+                paths::BILLERS_STATEMENT,
+                json!({"date": "2201-01-01"}),
+                "date",
+            ),
+        ];
+        for (mount, path, body, field) in cases {
+            let a = s.call(mount, path, body).await;
+            assert_eq!(
+                (a.status, &a.body["code"], &a.body["message"], a.data()),
+                (
+                    400,
+                    &json!(1007),
+                    &json!(format!("{field} 必须是 YYYY-MM-DD")),
+                    &json!(null)
+                ),
+                "{path} {field}"
+            );
+        }
+        let no_date = s
+            .call("/sim/bank", paths::BANK_STATEMENT, json!({"page": 1}))
+            .await;
+        assert_eq!(
+            (no_date.status, &no_date.body["message"]),
+            (400, &json!("请求格式错误: missing field `date`"))
+        );
     }
 
     /// A client that signed `/api/v1/...` behind a prefixed base URL passed against the

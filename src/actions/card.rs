@@ -129,8 +129,8 @@ async fn transactions_page(
     let page_size = input.services.settings.page_size.max(1);
     let query = TransactionsQuery {
         account: account.to_owned(),
-        from: from.format("%Y-%m-%d").to_string(),
-        to: to.format("%Y-%m-%d").to_string(),
+        from,
+        to,
         page,
         page_size,
         direction: None,

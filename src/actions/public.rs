@@ -82,11 +82,13 @@ fn meetings(input: ActionInput<'_>) -> ActionFuture<'_> {
     Box::pin(async move {
         let b = binding(&input)?;
         let today = today(&input);
-        let from = (today - Duration::days(7)).format("%Y-%m-%d").to_string();
-        let to = (today + Duration::days(30)).format("%Y-%m-%d").to_string();
         let list = adapters(&input)?
             .public_data
-            .meetings(&b.student_id, &from, &to)
+            .meetings(
+                &b.student_id,
+                today - Duration::days(7),
+                today + Duration::days(30),
+            )
             .await
             .map_err(upstream("public_data"))?;
         if list.is_empty() {

@@ -3,6 +3,7 @@
 //! the upstream commits, the answer is lost, and only the key tells the truth. Expected money
 //! is read from the simulators' inspection state, never copied from seed data.
 
+use chrono::NaiveDate;
 use serde_json::json;
 
 use super::bank::PURPOSE_CAMPUS_CARD_LOAD;
@@ -30,8 +31,8 @@ async fn sim() -> Sim {
     sim
 }
 
-fn today(sim: &Sim) -> String {
-    local_date(sim.state.clock().now()).to_string()
+fn today(sim: &Sim) -> NaiveDate {
+    local_date(sim.state.clock().now())
 }
 
 fn upstream(sim: &Sim, mount: &str) -> UpstreamConfig {
@@ -60,9 +61,9 @@ fn bank_balance(sim: &Sim, sno: &str) -> i64 {
         .expect("the person has a bound bank card")
 }
 
-fn statement_of(date: &str) -> StatementQuery {
+fn statement_of(date: NaiveDate) -> StatementQuery {
     StatementQuery {
-        date: date.to_owned(),
+        date,
         page: 1,
         page_size: 50,
     }
@@ -154,13 +155,13 @@ async fn bank_debit_replay_query_reversal_and_statement() {
         TradeState::Reversed
     );
 
-    let date = first.bank_date.to_string();
+    let date = first.bank_date;
     assert_eq!(
-        rejected_code(bank.statement(&statement_of(&date)).await),
+        rejected_code(bank.statement(&statement_of(date)).await),
         Some(ErrorCode::BankStatementNotReady)
     );
     sim.state.clock().advance(2 * 86_400);
-    let statement = bank.statement(&statement_of(&date)).await.unwrap();
+    let statement = bank.statement(&statement_of(date)).await.unwrap();
     let rows: Vec<(&str, &str, i64)> = statement
         .page
         .items
@@ -382,7 +383,7 @@ async fn biller_catalog_locations_lookup_pay_query_and_statement() {
 
     let date = today(&sim);
     sim.state.clock().advance(2 * 86_400);
-    let statement = billers.statement(&statement_of(&date)).await.unwrap();
+    let statement = billers.statement(&statement_of(date)).await.unwrap();
     let keys: Vec<(&str, i64)> = statement
         .page
         .items
@@ -424,7 +425,7 @@ async fn biller_answer_lost_after_commit_then_query_by_key_pays_once() {
 
     let date = today(&sim);
     sim.state.clock().advance(2 * 86_400);
-    let statement = billers.statement(&statement_of(&date)).await.unwrap();
+    let statement = billers.statement(&statement_of(date)).await.unwrap();
     assert_eq!(
         (statement.count, statement.sum_fen),
         (1, Fen(1_000)),

@@ -45,8 +45,8 @@ async fn card_adapter_round_trips_against_the_simulator() {
     let today = local_date(s.state.clock().now());
     let q = TransactionsQuery {
         account: "20001".into(),
-        from: (today - chrono::Days::new(120)).to_string(),
-        to: today.to_string(),
+        from: today - chrono::Days::new(120),
+        to: today,
         page: 1,
         page_size: 20,
         direction: None,

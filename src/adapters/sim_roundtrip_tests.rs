@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
+
 use super::*;
 use crate::domain::StudentId;
 use crate::sim::SimConfig;
@@ -18,6 +20,10 @@ fn upstream(base: &str, mount: &str, sim: &testkit::Sim) -> UpstreamConfig {
     );
     c.require_signed_responses = true;
     c
+}
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("a calendar date")
 }
 
 fn not_protocol<T: std::fmt::Debug>(what: &str, r: &Result<T, AdapterError>) {
@@ -83,8 +89,8 @@ async fn every_adapter_call_decodes_against_the_simulators() {
     let page = card
         .transactions(&TransactionsQuery {
             account: account.account.clone(),
-            from: "2020-01-01".into(),
-            to: "2030-12-31".into(),
+            from: day(2020, 1, 1),
+            to: day(2030, 12, 31),
             page: 1,
             page_size: 5,
             direction: None,
@@ -138,7 +144,7 @@ async fn every_adapter_call_decodes_against_the_simulators() {
     not_protocol("locker", &data.locker(&sno).await);
     not_protocol(
         "meetings",
-        &data.meetings(&sno, "2025-09-01", "2026-07-31").await,
+        &data.meetings(&sno, day(2025, 9, 1), day(2026, 7, 31)).await,
     );
     adapters.stop();
 }

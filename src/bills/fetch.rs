@@ -53,8 +53,8 @@ pub async fn transactions(
     for page in 1..=MAX_PAGES {
         let query = TransactionsQuery {
             account: account.to_owned(),
-            from: from.format("%Y-%m-%d").to_string(),
-            to: to.format("%Y-%m-%d").to_string(),
+            from,
+            to,
             page,
             page_size: PAGE_SIZE,
             direction: None,

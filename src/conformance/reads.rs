@@ -74,9 +74,8 @@ fn campus_today() -> chrono::NaiveDate {
 
 fn reads(gw: &Gateway, f: &Fixtures) -> Vec<Read> {
     let today = campus_today();
-    let yesterday = (today - Days::new(1)).to_string();
-    let month_ago = (today - Days::new(30)).to_string();
-    let today = today.to_string();
+    let yesterday = today - Days::new(1);
+    let month_ago = today - Days::new(30);
     let unknown_key = "CKUNKNOWNKEY0";
     match gw.upstream {
         Upstream::Card => vec![

@@ -469,7 +469,7 @@ async fn claims_of_pending_money_are_in_the_card_records_and_never_a_difference(
     let claims = w
         .card
         .daily_records(&DailyRecordsQuery {
-            acc_date: d.to_string(),
+            acc_date: d,
             kind: ReconKind::Claim,
             page: 1,
             page_size: 50,

@@ -185,7 +185,7 @@ fn report(upstream: Upstream, outcome: Result<SourceState, Unusable>) -> SourceR
 /// Page `page` of the statement of `date`, as the bank and the billers are both asked.
 fn dated(date: NaiveDate, page: u32) -> StatementQuery {
     StatementQuery {
-        date: date.to_string(),
+        date,
         page,
         page_size: MAX_PAGE_SIZE,
     }
@@ -269,7 +269,7 @@ async fn card_rows(
     for (recon, kind) in kinds {
         let collected = collect(|page| async move {
             let q = DailyRecordsQuery {
-                acc_date: date.to_string(),
+                acc_date: date,
                 kind: recon,
                 page,
                 page_size: MAX_PAGE_SIZE,

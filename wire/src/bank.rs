@@ -49,10 +49,11 @@ pub struct BankTradeStatus {
     pub amount_fen: Option<Fen>,
 }
 
-/// `bank/statement`
+/// `bank/statement`, `billers/statement`
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementQuery {
-    pub date: String,
+    /// `YYYY-MM-DD` on the wire
+    pub date: NaiveDate,
     #[serde(default = "default_page")]
     pub page: u32,
     #[serde(default = "default_page_size")]
@@ -109,6 +110,20 @@ mod tests {
         round_trip::<BankTradeStatus>(
             r#"{"out_trade_no":"O20251125ABCDEFGHJKMND","state":"NOT_FOUND","bank_trade_no":null,"amount_fen":null}"#,
         );
+    }
+
+    /// The billers' statement is asked for the same way.
+    #[test]
+    fn a_statement_query_names_a_date() {
+        let json = r#"{"date":"2025-11-25","page":1,"page_size":50}"#;
+        let q: StatementQuery = round_trip(json);
+        assert_eq!(q.date, NaiveDate::from_ymd_opt(2025, 11, 25).unwrap());
+        refused::<StatementQuery>(
+            json,
+            "2025-11-25",
+            &["2025.11.25", "今天", "2025-11-25T00:00:00+08:00"],
+        );
+        refused::<StatementQuery>(json, r#""2025-11-25""#, &["20251125", "null"]);
     }
 
     #[test]

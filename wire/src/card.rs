@@ -133,10 +133,10 @@ pub enum TxType {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransactionsQuery {
     pub account: String,
-    /// `YYYY-MM-DD`, inclusive, by trade date
-    pub from: String,
-    /// `YYYY-MM-DD`, inclusive
-    pub to: String,
+    /// `YYYY-MM-DD` on the wire, inclusive, by trade date
+    pub from: NaiveDate,
+    /// `YYYY-MM-DD` on the wire, inclusive
+    pub to: NaiveDate,
     #[serde(default = "default_page")]
     pub page: u32,
     #[serde(default = "default_page_size")]
@@ -445,7 +445,8 @@ pub enum ReconKind {
 /// `card/recon/daily`: every money record of one accounting day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyRecordsQuery {
-    pub acc_date: String,
+    /// `YYYY-MM-DD` on the wire
+    pub acc_date: NaiveDate,
     pub kind: ReconKind,
     #[serde(default = "default_page")]
     pub page: u32,
@@ -626,11 +627,44 @@ mod tests {
     }
 
     #[test]
+    fn a_transactions_query_asks_for_a_range_of_dates() {
+        let json = r#"{"account":"42940","from":"2025-11-01","to":"2025-11-25","page":2,"page_size":20,"direction":"out","type":"CONSUME"}"#;
+        let q: TransactionsQuery = round_trip(json);
+        assert_eq!(
+            (q.from, q.to),
+            (
+                NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(),
+                NaiveDate::from_ymd_opt(2025, 11, 25).unwrap()
+            )
+        );
+        refused::<TransactionsQuery>(
+            json,
+            "2025-11-01",
+            &[
+                "2025-11-31",
+                "2025/11/01",
+                "20251101",
+                "",
+                "2025-11-01T00:00:00+08:00",
+            ],
+        );
+        refused::<TransactionsQuery>(json, r#""2025-11-25""#, &["20251125", "null"]);
+    }
+
+    #[test]
+    fn a_day_records_query_names_an_accounting_date() {
+        let json = r#"{"acc_date":"2025-11-24","kind":"load","page":1,"page_size":50}"#;
+        let q: DailyRecordsQuery = round_trip(json);
+        assert_eq!(q.acc_date, NaiveDate::from_ymd_opt(2025, 11, 24).unwrap());
+        refused::<DailyRecordsQuery>(json, "2025-11-24", &["昨天", "2025-02-29", "24/11/2025"]);
+    }
+
+    #[test]
     fn optional_request_fields_are_omitted_not_null() {
         let q = TransactionsQuery {
             account: "42940".into(),
-            from: "2025-11-01".into(),
-            to: "2025-11-25".into(),
+            from: NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2025, 11, 25).unwrap(),
             page: 1,
             page_size: 20,
             direction: None,

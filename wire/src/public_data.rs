@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeetingsQuery {
     pub sno: String,
-    /// `YYYY-MM-DD`, inclusive
-    pub from: String,
-    pub to: String,
+    /// `YYYY-MM-DD` on the wire, inclusive
+    pub from: NaiveDate,
+    /// `YYYY-MM-DD` on the wire, inclusive
+    pub to: NaiveDate,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -156,6 +157,15 @@ mod tests {
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn a_meetings_query_asks_for_a_range_of_dates() {
+        let json = r#"{"sno":"2025000001","from":"2025-11-01","to":"2025-11-30"}"#;
+        let q: MeetingsQuery = round_trip(json);
+        assert_eq!((q.from, q.to), (day(2025, 11, 1), day(2025, 11, 30)));
+        refused::<MeetingsQuery>(json, "2025-11-01", &["2025-11-00", "11月1日", ""]);
+        refused::<MeetingsQuery>(json, r#""2025-11-30""#, &["20251130"]);
     }
 
     #[test]

@@ -35,7 +35,6 @@ use onecard_wire::{self as wire, ErrorCode};
 pub use accounts::list_accounts;
 pub(crate) use money::in_window;
 pub use state::{AccountView, CardSim};
-pub(crate) use statements::date;
 pub use statements::transactions_between;
 
 /// `[sim.card]`: school policy switches of the simulated card system.
@@ -209,7 +208,7 @@ mod test_support {
     /// Today's statement of `account` (campus date of the simulated clock), of one `tx_type`
     /// (`"CLAIM"`, …) or all.
     pub(super) async fn today(s: &Sim, account: &str, tx_type: Option<&str>) -> Value {
-        let day = crate::campus::local_date(s.state.clock().now()).to_string();
+        let day = crate::campus::local_date(s.state.clock().now());
         let mut query = json!({"account": account, "from": day, "to": day});
         if let Some(tx_type) = tx_type {
             query["type"] = tx_type.into();

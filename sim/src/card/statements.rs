@@ -7,20 +7,13 @@ use serde_json::Value;
 use super::state::{live_mut, not_found, sim};
 use super::{RECORDS_READY_SECS, acc_date};
 use crate::campus::{GenTx, campus_time, local_date};
-use crate::upstream::{Ctx, OpError, OpResult, paginate, parse, range_too_long, to_value};
+use crate::upstream::{Ctx, OpError, OpResult, paginate, parse_dated, range_too_long, to_value};
 use crate::{SimState, lock, statement};
 use onecard_wire::domain::Fen;
 use onecard_wire::{
     DailyRecord, DailyRecords, DailyRecordsQuery, Direction, ErrorCode, ReconKind, TradeKind,
     Transaction, TransactionsQuery, TxType,
 };
-
-pub(crate) fn date(s: &str, field: &str) -> Result<NaiveDate, OpError> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .filter(|d| (1970..=2200).contains(&chrono::Datelike::year(d)))
-        .ok_or_else(|| OpError::msg(ErrorCode::BadRequest, format!("{field} 必须是 YYYY-MM-DD")))
-}
 
 pub(super) fn tx_type(s: &str) -> TxType {
     match s {
@@ -63,9 +56,8 @@ pub(super) fn wire_tx(t: &GenTx) -> Transaction {
 }
 
 pub(super) fn transactions_list(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
-    let q: TransactionsQuery = parse(body)?;
-    let from = date(&q.from, "from")?;
-    let to = date(&q.to, "to")?;
+    let q = parse_dated(body, ["from", "to"], |q: &TransactionsQuery| [q.from, q.to])?;
+    let (from, to) = (q.from, q.to);
     if from > to {
         return Err(OpError::msg(ErrorCode::BadRequest, "from 晚于 to"));
     }
@@ -110,8 +102,8 @@ pub fn transactions_between(
 }
 
 pub(super) fn recon_daily(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
-    let q: DailyRecordsQuery = parse(body)?;
-    let day = date(&q.acc_date, "acc_date")?;
+    let q = parse_dated(body, ["acc_date"], |q: &DailyRecordsQuery| [q.acc_date])?;
+    let day = q.acc_date;
     let faults = state.faults().get("card").statement;
     statement::ready(
         &faults,
@@ -180,8 +172,7 @@ mod tests {
         let s = sim().await;
         let today = local_date(s.state.clock().now());
         // 120 days always reach into term time, even from the middle of a vacation.
-        let from = (today - chrono::Days::new(120)).to_string();
-        let to = today.to_string();
+        let (from, to) = (today - chrono::Days::new(120), today);
         let q = |page: u32, size: u32| json!({"account": "20001", "from": from, "to": to, "page": page, "page_size": size});
         let p1 = read(&s, paths::CARD_TRANSACTIONS_LIST, q(1, 10)).await;
         let total = p1["total"].as_u64().unwrap();

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use chrono::NaiveDate;
+
 use super::client::PublicDataApi;
 use super::{Grades, Loans, Locker, Meeting, PublicData, Timetable};
 use crate::adapters::handle::AdapterHandle;
@@ -24,12 +26,12 @@ impl AdapterHandle<dyn PublicData> {
     pub async fn meetings(
         &self,
         sno: &StudentId,
-        from: &str,
-        to: &str,
+        from: NaiveDate,
+        to: NaiveDate,
     ) -> Result<Vec<Meeting>, AdapterError> {
-        let args = (sno.as_str().to_owned(), from.to_owned(), to.to_owned());
+        let args = (sno.as_str().to_owned(), from, to);
         self.read(args, |c: Data, (sno, from, to)| {
-            boxed(async move { c.meetings(&sno, &from, &to).await })
+            boxed(async move { c.meetings(&sno, from, to).await })
         })
         .await
     }

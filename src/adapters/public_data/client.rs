@@ -1,5 +1,6 @@
 //! The public data store over HTTP (see [`PublicData`]); every call is a retried read.
 
+use chrono::NaiveDate;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
@@ -22,14 +23,14 @@ impl PublicData for PublicDataClient {
     fn meetings<'a>(
         &'a self,
         sno: &'a str,
-        from: &'a str,
-        to: &'a str,
+        from: NaiveDate,
+        to: NaiveDate,
     ) -> BoxFuture<'a, Result<Vec<Meeting>, AdapterError>> {
         async move {
             let req = wire::MeetingsQuery {
                 sno: sno.to_owned(),
-                from: from.to_owned(),
-                to: to.to_owned(),
+                from,
+                to,
             };
             let list: wire::Meetings = self
                 .http

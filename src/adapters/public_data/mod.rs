@@ -10,6 +10,7 @@
 pub mod actor;
 pub mod client;
 
+use chrono::NaiveDate;
 use futures_util::future::BoxFuture;
 
 pub use crate::wire::{
@@ -25,12 +26,12 @@ pub const UPSTREAM: &str = "public_data";
 
 /// What onecard asks of the public data store.
 pub trait PublicData: Upstream {
-    /// `data/meetings/list`, dates `YYYY-MM-DD` inclusive.
+    /// `data/meetings/list`, dates inclusive.
     fn meetings<'a>(
         &'a self,
         sno: &'a str,
-        from: &'a str,
-        to: &'a str,
+        from: NaiveDate,
+        to: NaiveDate,
     ) -> BoxFuture<'a, Result<Vec<Meeting>, AdapterError>>;
 
     /// `data/grades/list`; `term` `None` = every published term.
