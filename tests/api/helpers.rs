@@ -24,7 +24,6 @@ pub use test_actions::*;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use onecard::actions::ActionRegistry;
@@ -83,8 +82,6 @@ pub struct TestApp {
     /// Plaintext-mode client: answered only by an app configured without an EncodingAESKey.
     pub wx_plain: WeChatClient,
     pub http: reqwest::Client,
-    /// Released when the app goes: other apps, or one that runs alone, may start then.
-    _slot: AppSlot,
     server: Option<actix_web::dev::ServerHandle>,
     system: actix_rt::System,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -137,7 +134,7 @@ pub fn spawn_app() -> TestApp {
 }
 
 pub fn spawn_app_with(opts: TestOptions) -> TestApp {
-    start_app(opts, AppSlot::beside_others())
+    start_app(opts)
 }
 
 /// The shipped rules with the default rule's id changed to `id`: the app's hit counter for it
@@ -163,14 +160,22 @@ pub fn spawn_app_with_settings(settings: fn(&mut Settings)) -> TestApp {
     })
 }
 
-/// An app that runs while no other test's app does, for a test that reads a metric: the
-/// recorder behind `/metrics` is one per process, so only then is a change in a series this
-/// test's own doing. It must be the test's only app.
-pub fn spawn_app_alone(opts: TestOptions) -> TestApp {
-    start_app(opts, AppSlot::alone())
+/// The app of a test that reads a metric, in a process of its own: the recorder behind
+/// `/metrics` is one per process, so only there is a change in a series this test's own doing,
+/// while the other tests' apps run side by side in the test binary's process. There it runs
+/// the calling test again, alone, in a child process of the binary and returns `None` once
+/// that passed (the test's work is done); in the child it returns the app. A test starts with
+/// `let Some(app) = spawn_app_alone(opts) else { return };` and has no other app.
+pub fn spawn_app_alone(opts: TestOptions) -> Option<TestApp> {
+    if in_own_process() {
+        Some(start_app(opts))
+    } else {
+        run_in_own_process();
+        None
+    }
 }
 
-fn start_app(opts: TestOptions, slot: AppSlot) -> TestApp {
+fn start_app(opts: TestOptions) -> TestApp {
     onecard::telemetry::init_logging(true);
     let tmp = tempfile::tempdir().unwrap();
     let rules_dir = match &opts.rules_dir {
@@ -251,7 +256,6 @@ fn start_app(opts: TestOptions, slot: AppSlot) -> TestApp {
         wx,
         wx_plain,
         http: reqwest::Client::new(),
-        _slot: slot,
         server: Some(server),
         system,
         thread: Some(thread),
@@ -357,61 +361,6 @@ impl TestApp {
             .text()
             .await
             .unwrap()
-    }
-}
-
-/// The apps of this process running now, and whether one of them runs alone.
-struct AppsRunning {
-    beside_others: usize,
-    alone: bool,
-}
-
-static APPS_RUNNING: Mutex<AppsRunning> = Mutex::new(AppsRunning {
-    beside_others: 0,
-    alone: false,
-});
-static APPS_CHANGED: Condvar = Condvar::new();
-
-/// A test app's place in the process, held for its life. Apps run side by side, except one
-/// started by [`spawn_app_alone`]: it waits until the others are gone and they wait for it. A
-/// test's second app is never held up by its first (apps side by side wait only for one alone).
-struct AppSlot {
-    alone: bool,
-}
-
-impl AppSlot {
-    fn lock() -> std::sync::MutexGuard<'static, AppsRunning> {
-        APPS_RUNNING.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn beside_others() -> Self {
-        let mut apps = Self::lock();
-        while apps.alone {
-            apps = APPS_CHANGED.wait(apps).unwrap_or_else(|e| e.into_inner());
-        }
-        apps.beside_others += 1;
-        Self { alone: false }
-    }
-
-    fn alone() -> Self {
-        let mut apps = Self::lock();
-        while apps.alone || apps.beside_others > 0 {
-            apps = APPS_CHANGED.wait(apps).unwrap_or_else(|e| e.into_inner());
-        }
-        apps.alone = true;
-        Self { alone: true }
-    }
-}
-
-impl Drop for AppSlot {
-    fn drop(&mut self) {
-        let mut apps = Self::lock();
-        if self.alone {
-            apps.alone = false;
-        } else {
-            apps.beside_others -= 1;
-        }
-        APPS_CHANGED.notify_all();
     }
 }
 

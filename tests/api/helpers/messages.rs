@@ -173,3 +173,38 @@ pub fn assert_passive_text(xml: &str, user: &str, text: &str) {
         xml,
     );
 }
+
+/// What a person reads on an HTML page: the `<title>` and the body's text, one line per block
+/// (a heading, a paragraph, a table cell), inline markup (`<b>`, `<a>`, …) joined into its
+/// line, entities decoded, the page's style sheet and scripts left out. A test compares it
+/// whole with the text it expects, line by line.
+pub fn page_text(html: &str) -> String {
+    let unseen = regex::Regex::new(r"(?s)<(style|script)\b[^>]*>.*?</(style|script)>").unwrap();
+    let tag = regex::Regex::new(r"<(/?)([!A-Za-z0-9-]+)[^>]*>").unwrap();
+    let inline = ["a", "b", "i", "em", "strong", "span", "code"];
+    let text = unseen.replace_all(html, "");
+    let text = tag.replace_all(&text, |c: &regex::Captures| {
+        if inline.contains(&c[2].to_ascii_lowercase().as_str()) {
+            ""
+        } else {
+            "\n"
+        }
+    });
+    let numeric = regex::Regex::new(r"&#(x?)([0-9A-Fa-f]+);").unwrap();
+    let text = numeric.replace_all(&text, |c: &regex::Captures| {
+        let radix = if c[1].is_empty() { 10 } else { 16 };
+        let code = u32::from_str_radix(&c[2], radix).expect("a character number");
+        char::from_u32(code).expect("a character").to_string()
+    });
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&nbsp;", "\u{a0}")
+        .replace("&amp;", "&");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}

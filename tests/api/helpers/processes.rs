@@ -98,6 +98,40 @@ pub fn onecard(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run onecard")
 }
 
+/// Set in a child process that runs one test of this binary by itself.
+const OWN_PROCESS: &str = "ONECARD_TEST_OWN_PROCESS";
+
+/// Whether this test runs in a process of its own: a child of [`run_in_own_process`], or a
+/// runner that starts a process per test (cargo-nextest).
+pub fn in_own_process() -> bool {
+    std::env::var_os(OWN_PROCESS).is_some()
+        || std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|m| m == "process-per-test")
+}
+
+/// Run the calling test again, by itself, in a child process of this test binary; panic with
+/// its output unless it ran and passed. The test harness names a test's thread after the test.
+pub fn run_in_own_process() {
+    let name = std::thread::current()
+        .name()
+        .filter(|n| n.contains("::"))
+        .expect("called on a test's own thread")
+        .to_owned();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([&name, "--exact", "--include-ignored", "--test-threads=1"])
+        .env(OWN_PROCESS, "1")
+        .output()
+        .expect("run the test binary");
+    let (out_text, err_text) = (stdout(&out), stderr(&out));
+    // The harness shows it as the test's own output (on failure, or with --nocapture).
+    print!("{out_text}");
+    eprint!("{err_text}");
+    assert!(
+        out.status.success() && out_text.contains("test result: ok. 1 passed;"),
+        "{name} did not pass in a process of its own ({}): its output is above",
+        out.status
+    );
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
