@@ -3,8 +3,8 @@
 //! task outbox with leases that expire on a hand-moved clock.
 //!
 //! Each scenario is a function generic over the implementation, taking a constructor that
-//! builds an empty store on the given clock. `orders_sled` runs them all against sled; a
-//! second backend adds the same few lines of wrappers and runs the same scenarios.
+//! builds an empty store on the given clock. [`every_scenario!`] makes one test of each:
+//! `orders_sled` runs them all against sled with one line, and so would a second backend.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
@@ -16,6 +16,48 @@ use super::orders::{
     Transition, Transitioned,
 };
 use crate::domain::{Fen, OpenId, OrderId, StudentId};
+
+/// One test per scenario below, against the store the constructor `$make` builds (a function
+/// `Fn(Arc<ManualClock>) -> S`). A new scenario is listed here: async ones run on tokio, the
+/// others start threads of their own.
+macro_rules! every_scenario {
+    ($make:ident) => {
+        $crate::store::orders_contract::every_scenario!(@tests $make;
+            async:
+                create_is_idempotent_by_key,
+                transitions_compare_and_set_and_replays_are_already_applied,
+                unfinished_orders_are_listed_oldest_first_until_terminal,
+                a_claim_is_exclusive_until_its_lease_expires,
+                orders_are_listed_by_state_for_the_manual_queue,
+                a_days_orders_are_listed_by_creation_time_with_the_end_excluded,
+                a_users_orders_are_listed_from_a_time_on,
+                a_students_orders_are_listed_for_the_service_desk,
+                a_worker_claims_only_the_kinds_it_drives,
+                a_put_back_claim_is_not_counted_as_an_attempt,
+                work_queued_while_claimed_survives_the_ack,
+                retry_later_waits_for_its_delay;
+            threads:
+                exactly_one_of_many_concurrent_transitions_wins,
+                concurrent_creates_with_one_key_make_one_order,
+                concurrent_claimers_never_share_a_task
+        );
+    };
+    (@tests $make:ident; async: $($run:ident),+; threads: $($spawn:ident),+) => {
+        $(
+            #[tokio::test]
+            async fn $run() {
+                $crate::store::orders_contract::$run($make).await;
+            }
+        )+
+        $(
+            #[test]
+            fn $spawn() {
+                $crate::store::orders_contract::$spawn($make);
+            }
+        )+
+    };
+}
+pub(crate) use every_scenario;
 
 /// 2025-11-25T09:20:00Z, the start of every scenario's clock.
 pub const T0: i64 = 1_764_062_400_000;

@@ -520,7 +520,8 @@ impl OrderStore for SledOrders {
 
 #[cfg(test)]
 mod tests {
-    //! The contract suite (`orders_contract`) against sled, one test per scenario.
+    //! The contract suite (`orders_contract`) against sled, one test per scenario, and what only
+    //! a store on disk does.
 
     use std::sync::Arc;
 
@@ -536,81 +537,7 @@ mod tests {
             .expect("orders trees")
     }
 
-    #[tokio::test]
-    async fn create_is_idempotent_by_key() {
-        contract::create_is_idempotent_by_key(sled_orders).await;
-    }
-
-    #[tokio::test]
-    async fn transitions_compare_and_set_and_replays_are_already_applied() {
-        contract::transitions_compare_and_set_and_replays_are_already_applied(sled_orders).await;
-    }
-
-    #[test]
-    fn exactly_one_of_many_concurrent_transitions_wins() {
-        contract::exactly_one_of_many_concurrent_transitions_wins(sled_orders);
-    }
-
-    #[test]
-    fn concurrent_creates_with_one_key_make_one_order() {
-        contract::concurrent_creates_with_one_key_make_one_order(sled_orders);
-    }
-
-    #[tokio::test]
-    async fn unfinished_orders_are_listed_oldest_first_until_terminal() {
-        contract::unfinished_orders_are_listed_oldest_first_until_terminal(sled_orders).await;
-    }
-
-    #[tokio::test]
-    async fn a_claim_is_exclusive_until_its_lease_expires() {
-        contract::a_claim_is_exclusive_until_its_lease_expires(sled_orders).await;
-    }
-
-    #[tokio::test]
-    async fn orders_are_listed_by_state_for_the_manual_queue() {
-        contract::orders_are_listed_by_state_for_the_manual_queue(sled_orders).await;
-    }
-
-    #[tokio::test]
-    async fn a_days_orders_are_listed_by_creation_time_with_the_end_excluded() {
-        contract::a_days_orders_are_listed_by_creation_time_with_the_end_excluded(sled_orders)
-            .await;
-    }
-
-    #[tokio::test]
-    async fn a_users_orders_are_listed_from_a_time_on() {
-        contract::a_users_orders_are_listed_from_a_time_on(sled_orders).await;
-    }
-
-    #[tokio::test]
-    async fn a_students_orders_are_listed_for_the_service_desk() {
-        contract::a_students_orders_are_listed_for_the_service_desk(sled_orders).await;
-    }
-
-    #[tokio::test]
-    async fn a_worker_claims_only_the_kinds_it_drives() {
-        contract::a_worker_claims_only_the_kinds_it_drives(sled_orders).await;
-    }
-
-    #[tokio::test]
-    async fn a_put_back_claim_is_not_counted_as_an_attempt() {
-        contract::a_put_back_claim_is_not_counted_as_an_attempt(sled_orders).await;
-    }
-
-    #[tokio::test]
-    async fn work_queued_while_claimed_survives_the_ack() {
-        contract::work_queued_while_claimed_survives_the_ack(sled_orders).await;
-    }
-
-    #[tokio::test]
-    async fn retry_later_waits_for_its_delay() {
-        contract::retry_later_waits_for_its_delay(sled_orders).await;
-    }
-
-    #[test]
-    fn concurrent_claimers_never_share_a_task() {
-        contract::concurrent_claimers_never_share_a_task(sled_orders);
-    }
+    contract::every_scenario!(sled_orders);
 
     #[tokio::test]
     async fn orders_and_their_tasks_survive_reopening_the_store() {
