@@ -21,8 +21,8 @@ const MAX_PAGES: u32 = 200;
 /// A batch job's pace of card calls: half of our rate for the card system
 /// (`upstreams.card.rate_per_sec`), one call at a time. The rate limiter in front of the card
 /// system is shared by everything; a job that takes all of it leaves chat and the alerts
-/// consumer's feed poll refused by our own limiter while it runs (a refused poll waits twice
-/// the poll interval, so alerts came up to two intervals late after every start-up).
+/// consumer's feed poll refused by our own limiter while it runs (each refused poll is an
+/// alert one poll interval later).
 pub struct BatchPace(DefaultDirectRateLimiter);
 
 impl BatchPace {
