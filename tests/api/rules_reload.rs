@@ -239,28 +239,32 @@ enum Answer {
     SameBillAs(String),
 }
 
-/// Replace `[words]` list `list` in the app's rule files with one that also has `word`, as an
-/// editor saves (a temp file renamed over the old one), and return once the reload it causes
-/// is live: `onecard_rules_reloads_total` has counted it (the app runs alone, so every reload
-/// counted is its own).
-async fn add_word(app: &TestApp, list: &str, word: &str) {
-    let words = app.rules_dir.join("_messages.toml");
-    let before = std::fs::read_to_string(&words).unwrap();
-    let edited = before.replacen(
-        &format!("\n{list} = ["),
-        &format!("\n{list} = [\"{word}\", "),
-        1,
-    );
-    assert_ne!(edited, before, "_messages.toml has the list `{list}`");
+/// Add each `(list, word)` to its `[words]` list in the app's rule files, in one edit as an
+/// editor saves it (a temp file renamed over the old one), and return once the reload it
+/// causes is live: `onecard_rules_reloads_total` has counted it (the app runs alone, so every
+/// reload counted is its own). One reload for all the words: each waits out the watcher's
+/// quiet time.
+async fn add_words(app: &TestApp, words: &[(&str, &str)]) {
+    let file = app.rules_dir.join("_messages.toml");
+    let mut edited = std::fs::read_to_string(&file).unwrap();
+    for (list, word) in words {
+        let before = edited.clone();
+        edited = before.replacen(
+            &format!("\n{list} = ["),
+            &format!("\n{list} = [\"{word}\", "),
+            1,
+        );
+        assert_ne!(edited, before, "_messages.toml has the list `{list}`");
+    }
     let reloads = app.metric("onecard_rules_reloads_total").await;
     let tmp = app.rules_dir.join("._messages.toml.swp");
     std::fs::write(&tmp, edited).unwrap();
-    std::fs::rename(&tmp, &words).unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
     let start = Instant::now();
     while app.metric("onecard_rules_reloads_total").await == reloads {
         assert!(
             start.elapsed() < DEADLINE,
-            "adding {word} to `{list}` never went live"
+            "adding {words:?} never went live"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -385,12 +389,16 @@ async fn a_word_an_operator_adds_to_any_list_is_answered_by_the_dialogs_that_rea
         assert!(!shipped.is_word(list, word), "`{list}` has {word}");
     }
 
+    let mut lists = HashSet::new();
+    let words: Vec<(&str, &str)> = uses
+        .iter()
+        .filter(|(list, ..)| lists.insert(*list))
+        .map(|(list, word, ..)| (*list, *word))
+        .collect();
+    add_words(&app, &words).await;
+
     let mut users: HashMap<&str, String> = HashMap::new();
-    let mut added: HashSet<&str> = HashSet::new();
-    for (list, word, who, opening, say, answer) in &uses {
-        if added.insert(*list) {
-            add_word(&app, list, word).await;
-        }
+    for (list, _, who, opening, say, answer) in &uses {
         if !users.contains_key(who) {
             let user = openid(who);
             if let Some(sno) = people[who] {
