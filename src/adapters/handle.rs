@@ -211,16 +211,44 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use futures_util::FutureExt;
 
     use super::*;
+    use crate::adapters::Unavailable;
+
+    impl<T: ?Sized + Upstream> AdapterHandle<T> {
+        /// `builder`'s implementation behind the actor, with a keeper that never checks
+        /// during a test: an actor killed by [`Self::kill_actor`] comes back only when a call
+        /// finds it dead, so that call is the one that restarts it (and is re-sent or not).
+        pub(crate) fn start_with_idle_keeper(
+            upstream: &'static str,
+            builder: Builder<Box<T>>,
+        ) -> Self {
+            let arbiter = actix_rt::Arbiter::new();
+            let deadline = Duration::from_secs(30);
+            let never = Duration::from_secs(24 * 3600);
+            Self {
+                kept: Kept::start(upstream, arbiter.handle(), builder, deadline, 16, never),
+            }
+        }
+
+        /// Kill the actor as a panic in its handler does; returns once it is dead.
+        pub(crate) async fn kill_actor(&self) {
+            self.kept.kill().await;
+        }
+    }
 
     /// A one-operation interface, as a new adapter would declare it.
     trait Echo: Upstream {
         fn echo<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<String, AdapterError>>;
     }
 
-    struct FakeEcho;
+    /// Answers every call, counting them.
+    struct FakeEcho {
+        calls: Arc<AtomicUsize>,
+    }
 
     impl Upstream for FakeEcho {
         fn health(&self) -> BoxFuture<'_, Health> {
@@ -239,12 +267,22 @@ mod tests {
 
     impl Echo for FakeEcho {
         fn echo<'a>(&'a self, text: &'a str) -> BoxFuture<'a, Result<String, AdapterError>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
             async move { Ok(format!("echo: {text}")) }.boxed()
         }
     }
 
+    /// Builds a [`FakeEcho`] (again after each restart) counting into `calls`.
+    fn echo_builder(calls: &Arc<AtomicUsize>) -> Builder<Box<dyn Echo>> {
+        let calls = Arc::clone(calls);
+        Arc::new(move || {
+            let calls = Arc::clone(&calls);
+            Ok(Box::new(FakeEcho { calls }) as Box<dyn Echo>)
+        })
+    }
+
     fn start_echo() -> AdapterHandle<dyn Echo> {
-        let builder: Builder<Box<dyn Echo>> = Arc::new(|| Ok(Box::new(FakeEcho) as Box<dyn Echo>));
+        let builder = echo_builder(&Arc::default());
         AdapterHandle::start_with("echo", builder, Duration::from_secs(5)).unwrap()
     }
 
@@ -274,5 +312,41 @@ mod tests {
             (health.upstream, health.ok, health.detail.as_str()),
             ("echo", false, "unavailable")
         );
+    }
+
+    /// A call that finds the actor dead restarts it; a read is then sent to the new actor,
+    /// a write is not (it comes back `ActorDown`, to be queried by its key). The same for
+    /// each of the four ways a typed method calls.
+    #[actix_rt::test]
+    async fn after_the_actor_died_only_reads_are_sent_to_the_new_one() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let echo = AdapterHandle::start_with_idle_keeper("echo", echo_builder(&calls));
+        let by_closure =
+            |c: Arc<Box<dyn Echo>>, text: String| boxed(async move { c.echo(&text).await });
+        let mut seen = Vec::new();
+        echo.kill_actor().await;
+        let answer = echo.read("a".to_owned(), by_closure).await;
+        seen.push(("read", answer, calls.swap(0, Ordering::SeqCst)));
+        echo.kill_actor().await;
+        let answer = echo.read_with("b".to_owned(), Echo::echo).await;
+        seen.push(("read_with", answer, calls.swap(0, Ordering::SeqCst)));
+        echo.kill_actor().await;
+        let answer = echo.write("c".to_owned(), by_closure).await;
+        seen.push(("write", answer, calls.swap(0, Ordering::SeqCst)));
+        echo.kill_actor().await;
+        let answer = echo.write_with("d".to_owned(), Echo::echo).await;
+        seen.push(("write_with", answer, calls.swap(0, Ordering::SeqCst)));
+        let actor_down = Err(AdapterError::Unavailable(Unavailable::ActorDown));
+        assert_eq!(
+            seen,
+            [
+                ("read", Ok("echo: a".to_owned()), 1),
+                ("read_with", Ok("echo: b".to_owned()), 1),
+                ("write", actor_down.clone(), 0),
+                ("write_with", actor_down, 0),
+            ]
+        );
+        assert_eq!(echo.restarts(), 4);
+        echo.stop();
     }
 }

@@ -43,6 +43,8 @@ mod money_sim_tests;
 pub mod policy;
 pub mod public_data;
 #[cfg(test)]
+mod resend_tests;
+#[cfg(test)]
 mod sim_e2e_tests;
 #[cfg(test)]
 mod sim_roundtrip_tests;

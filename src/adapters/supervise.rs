@@ -298,7 +298,31 @@ where
 
 #[cfg(test)]
 mod tests {
+    use tokio::sync::Notify;
+
     use super::*;
+
+    impl<C: Send + Sync + 'static> Kept<C> {
+        /// Kill the actor the way a panic in its handler does (the keeper is not told), and
+        /// return once its mailbox is closed.
+        pub(crate) async fn kill(&self) {
+            let addr = self.inner.current();
+            addr.do_send(Invoke::<C, ()> {
+                f: Box::new(|_| panic!("the actor is killed on purpose")),
+            });
+            until_gone(&addr, "the killed actor never died").await;
+        }
+    }
+
+    /// Wait until `addr`'s mailbox is closed. Its thread may first print a panic's backtrace
+    /// (RUST_BACKTRACE=1) or stop its arbiter, which on a loaded machine can take seconds.
+    async fn until_gone<C: Send + Sync + 'static>(addr: &Addr<AdapterActor<C>>, failure: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while addr.connected() {
+            assert!(tokio::time::Instant::now() < deadline, "{failure}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 
     struct Fake {
         generation: u64,
@@ -348,15 +372,73 @@ mod tests {
         kept.stop();
     }
 
+    /// Where the client's code runs: actix runs the future a handler returns as a task of its
+    /// own, so a panic there loses that call's answer (`Closed`) and leaves the actor alive.
+    /// Nothing is restarted, so nothing is re-sent, read or write: the one call was made.
+    #[actix_rt::test]
+    async fn a_call_that_panics_loses_its_own_answer_and_is_not_sent_again() {
+        let (kept, built) = start_fake(Duration::from_secs(60), Duration::from_secs(30));
+        let calls = Arc::new(AtomicU64::new(0));
+        for (kind, idempotent) in [("read", true), ("write", false)] {
+            let counted = Arc::clone(&calls);
+            let r: Result<u64, _> = kept
+                .invoke(idempotent, move |_c: Arc<Fake>| {
+                    let counted = Arc::clone(&counted);
+                    boxed(async move {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        panic!("the upstream client panicked");
+                    })
+                })
+                .await;
+            assert_eq!(
+                (r, calls.swap(0, Ordering::SeqCst)),
+                (Err(AdapterError::Unavailable(Unavailable::ActorDown)), 1),
+                "a {kind} whose call panicked"
+            );
+        }
+        assert_eq!((kept.restarts(), built.load(Ordering::SeqCst)), (0, 1));
+        let g = kept
+            .invoke(true, |c: Arc<Fake>| boxed(async move { Ok(c.generation) }))
+            .await;
+        assert_eq!(g, Ok(1), "the same actor answers the next call");
+        kept.stop();
+    }
+
+    /// An actor that dies while a call is in flight does not take the call's answer with it
+    /// (the call runs as its own task), so a write in flight is never left without an answer
+    /// to be guessed at, let alone sent again.
+    #[actix_rt::test]
+    async fn an_answer_in_flight_outlives_its_actor() {
+        let (kept, _) = start_fake(Duration::from_secs(60), Duration::from_secs(30));
+        let entered = Arc::new(Notify::new());
+        let go_on = Arc::new(Notify::new());
+        let call = actix_rt::spawn({
+            let (kept, entered, go_on) = (kept.clone(), Arc::clone(&entered), Arc::clone(&go_on));
+            async move {
+                kept.invoke(false, move |c: Arc<Fake>| {
+                    let (entered, go_on) = (Arc::clone(&entered), Arc::clone(&go_on));
+                    boxed(async move {
+                        entered.notify_one();
+                        go_on.notified().await;
+                        Ok(c.generation)
+                    })
+                })
+                .await
+            }
+        });
+        entered.notified().await;
+        kept.kill().await;
+        go_on.notify_one();
+        assert_eq!(call.await.unwrap(), Ok(1));
+        assert!(!kept.is_alive());
+        kept.stop();
+    }
+
     #[actix_rt::test]
     async fn the_keeper_restarts_a_dead_actor_on_its_own() {
         let (kept, _) = start_fake(Duration::from_millis(20), Duration::from_secs(5));
-        // kill it without touching the handle's retry path: fire and forget a panic
-        let addr = kept.inner.current();
-        addr.do_send(Invoke::<Fake, ()> {
-            f: Box::new(|_| panic!("boom")),
-        });
-        // A panic's backtrace (RUST_BACKTRACE=1) on a loaded machine can take seconds.
+        // kill it without touching the handle's retry path
+        kept.kill().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while !(kept.restarts() > 0 && kept.is_alive()) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -370,15 +452,8 @@ mod tests {
     async fn a_stopped_adapter_stays_stopped() {
         let (kept, built) = start_fake(Duration::from_millis(20), Duration::from_secs(5));
         kept.stop();
-        // the arbiter stops on its own thread: wait until the actor is gone
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while kept.is_alive() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the actor never stopped"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        // the arbiter stops on its own thread
+        until_gone(&kept.inner.current(), "the actor never stopped").await;
         // what the keeper does on each check finds a dead actor and restarts nothing
         assert!(!kept.inner.ensure_alive());
         let r = kept
