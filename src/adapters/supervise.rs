@@ -3,13 +3,16 @@
 //! Why it exists: each upstream gets its own actor on its own arbiter, so its HTTP client and
 //! its connection pool live on one runtime (docs/rust-dependencies.md 1.2.2) and a slow upstream occupies only
 //! its own thread. actix's `Supervisor` restarts an actor that *stops*, not one that panics
-//! (docs/rust-dependencies.md 1.2.1): after a panic every `send` fails with `MailboxError::Closed`. [`Kept`]
-//! therefore notices a dead mailbox — on a periodic check and on every failed send — and
-//! starts a fresh actor from the adapter's builder, counting restarts in a metric.
+//! (docs/rust-dependencies.md 1.2.1): after a panic in the actor's handler every `send` fails
+//! with `MailboxError::Closed`. [`Kept`] therefore notices a dead mailbox — on a periodic check
+//! and on every failed send — and starts a fresh actor from the adapter's builder, counting
+//! restarts in a metric. A panic inside a call's future (where the client code runs) loses only
+//! that call's answer (`ActorDown`); the actor lives on.
 //!
 //! It owns the actor's mailbox deadline (calls never wait forever) and the mapping of
-//! `MailboxError` to [`AdapterError`]. It must never retry a write after the actor died
-//! mid-call (the outcome is unknown); reads are re-sent once to the new actor.
+//! `MailboxError` to [`AdapterError`]. A call that finds the mailbox closed never reached the
+//! client: a read is then re-sent once to the new actor, a write is not (its caller treats the
+//! outcome as unknown and queries by its key, like any other failed write).
 
 use std::future::Future;
 use std::pin::Pin;
