@@ -9,8 +9,8 @@ use onecard::chat::{WeChatClient, pushed_text};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Overrides, Proc, SimAndServe, get_json_from, json_lines, masked_name, masked_phone, message,
-    openid, post_ok, text_of,
+    Overrides, Proc, SimAndServe, get_json_from, json_lines, loopback_http, masked_name,
+    masked_phone, message, openid, post_ok, text_of,
 };
 
 const STUDENT: &str = "2024000001";
@@ -47,10 +47,7 @@ impl Deployment {
             procs,
             // No pooled connections: a kept-alive connection the server is just closing (its
             // 5 s idle timeout, or a restart) would fail the next request.
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()
-                .unwrap(),
+            http: loopback_http().pool_max_idle_per_host(0).build().unwrap(),
             wx,
         }
     }

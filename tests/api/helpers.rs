@@ -255,7 +255,7 @@ fn start_app(opts: TestOptions) -> TestApp {
         data_dir,
         wx,
         wx_plain,
-        http: reqwest::Client::new(),
+        http: loopback_http().build().unwrap(),
         server: Some(server),
         system,
         thread: Some(thread),
@@ -402,6 +402,13 @@ pub async fn post_ok(http: &reqwest::Client, url: &str, body: serde_json::Value)
         "POST {url}: {status} {}",
         r.text().await.unwrap()
     );
+}
+
+/// A client for the test's own listeners and processes (plain HTTP on loopback), without the
+/// system's root certificates: no test request uses TLS, and loading them costs some 10 ms of
+/// CPU for every client built.
+pub fn loopback_http() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().tls_certs_only(std::iter::empty())
 }
 
 /// A fresh OpenID per test so tests never share a session.

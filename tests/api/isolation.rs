@@ -13,7 +13,8 @@ use onecard::startup::{Profile, StartupError};
 use reqwest::Method;
 
 use crate::helpers::{
-    Overrides, TestApp, TestOptions, spawn_app, spawn_app_alone, write_demo_without_sim,
+    Overrides, TestApp, TestOptions, loopback_http, spawn_app, spawn_app_alone,
+    write_demo_without_sim,
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_onecard");
@@ -223,7 +224,7 @@ async fn demo_prints_both_listeners_and_serves_metrics_only_on_the_admin_one() {
     // The demo's upstreams are its own loopback simulators: no insecure-transport alarm.
     assert!(!lines.iter().any(|l| l.contains("INSECURE")), "{lines:#?}");
 
-    let http = reqwest::Client::new();
+    let http = loopback_http().build().unwrap();
     let status = |url: String| {
         let http = http.clone();
         async move { http.get(url).send().await.unwrap().status().as_u16() }

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use onecard::chat::WeChatClient;
 use onecard::wechat::Event;
 
-use crate::helpers::{AES_KEY, APP_ID, TOKEN, free_port};
+use crate::helpers::{AES_KEY, APP_ID, TOKEN, free_port, loopback_http};
 
 const REQUESTS: usize = 20_000;
 const EVENT_KEY_BYTES: usize = 64 * 1024;
@@ -57,7 +57,7 @@ async fn memory_under_attack() {
             .expect("start onecard demo"),
     );
     let pid = server.0.id();
-    let http = reqwest::Client::new();
+    let http = loopback_http().build().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while http.get(format!("{base}/healthz")).send().await.is_err() {
         assert!(Instant::now() < deadline, "the server did not start");

@@ -24,8 +24,8 @@ use rand::Rng as _;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Overrides, Proc, SimAndServe, answers_within, get_json_from, json_lines, post_ok,
-    write_bindings,
+    Overrides, Proc, SimAndServe, answers_within, get_json_from, json_lines, loopback_http,
+    post_ok, write_bindings,
 };
 
 /// The knobs of one run, each overridable from the environment.
@@ -154,7 +154,7 @@ impl Deployment {
             sim_base: procs.sim_base.clone(),
             serve_url: procs.serve_url(),
             // No pooled connections: one the server is closing (a kill) would fail the next call.
-            http: reqwest::Client::builder()
+            http: loopback_http()
                 .pool_max_idle_per_host(0)
                 .timeout(Duration::from_secs(30))
                 .build()

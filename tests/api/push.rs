@@ -445,10 +445,7 @@ async fn push_killed_halfway_reaches_each_user_once(n: usize) {
             );
         }
     };
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let http = loopback_http().pool_max_idle_per_host(0).build().unwrap();
     let mut first = procs.serve().await;
     admin_answers(&first).await;
     let started = Instant::now();

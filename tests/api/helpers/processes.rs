@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use onecard::chat::WeChatClient;
 
-use super::{AES_KEY, APP_ID, DEMO_CONFIG, Overrides, TOKEN, write_demo_without_sim};
+use super::{
+    AES_KEY, APP_ID, DEMO_CONFIG, Overrides, TOKEN, loopback_http, write_demo_without_sim,
+};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_onecard");
@@ -179,10 +181,7 @@ pub fn free_port() -> u16 {
 /// kept-alive connection that a killed or restarting server is closing would fail the check.
 pub async fn answers_within(url: &str, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let http = loopback_http().pool_max_idle_per_host(0).build().unwrap();
     while http.get(url).send().await.is_err() {
         if Instant::now() > deadline {
             return false;
