@@ -225,9 +225,7 @@ fn timetable(input: ActionInput<'_>) -> ActionFuture<'_> {
             .map_err(upstream("public_data"))?;
         // Which teaching week the day falls in, counted from the current one.
         let target = day.unwrap_or(today + Duration::days(if next_week { 7 } else { 0 }));
-        let week_shift = (target.iso_week().week() as i64 - today.iso_week().week() as i64)
-            + 52 * (target.iso_week().year() - today.iso_week().year()) as i64;
-        let week_no = (current.week_no as i64 + week_shift).max(1) as u32;
+        let week_no = (current.week_no as i64 + weeks_from(today, target)).max(1) as u32;
         let table = if week_no == current.week_no {
             current
         } else {
@@ -273,6 +271,13 @@ fn timetable(input: ActionInput<'_>) -> ActionFuture<'_> {
             json!({ "day": label, "week_no": week_no, "count": items.len(), "items": items }),
         ))
     })
+}
+
+/// How many calendar weeks (Monday to Sunday) `target` lies after `today`. Counted from the
+/// weeks' Mondays, not ISO week numbers: some years have 53 ISO weeks.
+fn weeks_from(today: NaiveDate, target: NaiveDate) -> i64 {
+    let monday = |d: NaiveDate| d - Duration::days(d.weekday().num_days_from_monday().into());
+    (monday(target) - monday(today)).num_weeks()
 }
 
 fn library_loans(input: ActionInput<'_>) -> ActionFuture<'_> {
@@ -341,4 +346,25 @@ fn locker(input: ActionInput<'_>) -> ActionFuture<'_> {
         })];
         Ok(ActionOutput::fields(json!({ "count": 1, "items": items })))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn weeks_are_counted_across_a_year_of_53_iso_weeks() {
+        // ISO 2026 has 53 weeks: Mon 2026-12-28 is week 53, Mon 2027-01-04 is week 1.
+        assert_eq!(weeks_from(day("2026-12-28"), day("2027-01-04")), 1);
+        assert_eq!(weeks_from(day("2027-01-03"), day("2027-01-04")), 1);
+        assert_eq!(weeks_from(day("2026-12-21"), day("2027-01-04")), 2);
+        // the same week, a week back, and an ordinary year's turn (2025 has 52)
+        assert_eq!(weeks_from(day("2026-12-28"), day("2027-01-03")), 0);
+        assert_eq!(weeks_from(day("2027-01-04"), day("2026-12-31")), -1);
+        assert_eq!(weeks_from(day("2025-12-29"), day("2026-01-05")), 1);
+    }
 }

@@ -162,7 +162,12 @@ mod tests {
             .with_target(false)
             .with_ansi(false)
             .finish();
-        tracing::subscriber::with_default(subscriber, emit);
+        tracing::subscriber::with_default(subscriber, || {
+            // A log line caches process-wide whether anyone listens; another test thread (with
+            // no subscriber) may have cached "no" for the lines `emit` writes.
+            tracing::callsite::rebuild_interest_cache();
+            emit()
+        });
         String::from_utf8(lines.0.lock().unwrap().clone()).unwrap()
     }
 
