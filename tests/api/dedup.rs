@@ -82,21 +82,29 @@ async fn the_same_msgid_from_two_users_is_two_messages() {
 async fn one_users_messages_are_handled_in_order() {
     let app = slow_app(4000);
     let user = openid("order");
-    // The first message is slow; the second must not overtake it inside the session.
+    // The first message is slow; the second, sent once the first's action has started, must
+    // wait for it inside the session instead of running alongside it.
     let first = app.wx.text_message(&user, "慢400");
     let second = app.wx.text_message(&user, "慢1");
     let (a, b) = tokio::join!(app.wx.send(&first), async {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let started = std::time::Instant::now();
-        let r = app.wx.send(&second).await;
-        (r, started.elapsed())
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while slow_calls(&user) == 0 {
+            assert!(Instant::now() < deadline, "the first message never ran");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        app.wx.send(&second).await
     });
     assert_eq!(text_of(&a.unwrap()), "慢慢来：400 毫秒");
-    let (b, waited) = b;
     assert_eq!(text_of(&b.unwrap()), "慢慢来：1 毫秒");
-    assert!(
-        waited >= Duration::from_millis(250),
-        "second message ran alongside the first ({waited:?})"
+    assert_eq!(
+        slow_steps(&user),
+        [
+            SlowStep::Started(400),
+            SlowStep::Finished(400),
+            SlowStep::Started(1),
+            SlowStep::Finished(1)
+        ],
+        "the second message ran alongside the first"
     );
 }
 

@@ -171,7 +171,6 @@ async fn a_byte_for_byte_replay_after_the_dedup_window_does_not_run_the_action_a
         ..slow_action_options()
     });
     let user = openid("replay");
-    let sent_at = std::time::Instant::now();
     let ts = chrono::Utc::now().timestamp() + 3;
     let xml = app.wx.text_message(&user, "慢10").to_xml();
     let (query, body) = app
@@ -179,6 +178,8 @@ async fn a_byte_for_byte_replay_after_the_dedup_window_does_not_run_the_action_a
         .platform()
         .seal_inbound(&xml, true, ts, "60613", &user);
     let (status, first) = app.post_raw(&query, body.clone()).await;
+    // The server took the delivery before it answered, so its windows started before this.
+    let answered_at = std::time::Instant::now();
     assert_eq!(status, 200, "{first}");
     let open = |sealed: &str| app.wx.platform().open_reply(sealed).unwrap().unwrap();
     assert_passive_text(&open(&first), &user, SLOW_10_MS);
@@ -187,7 +188,7 @@ async fn a_byte_for_byte_replay_after_the_dedup_window_does_not_run_the_action_a
     // Past the dedup window, still inside the timestamp window: the replay is recognised (its
     // reply is kept only for WeChat's retries, so it is answered "success") and the action does
     // not run again.
-    tokio::time::sleep(Duration::from_millis(4500).saturating_sub(sent_at.elapsed())).await;
+    tokio::time::sleep_until((answered_at + Duration::from_secs(4)).into()).await;
     let (status, replayed) = app.post_raw(&query, body.clone()).await;
     assert_eq!((status, replayed.as_str()), (200, "success"));
     assert_eq!(slow_calls(&user), 1, "the replay ran the action again");

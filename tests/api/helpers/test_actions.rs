@@ -9,33 +9,53 @@ use onecard::actions::{ActionDef, ActionFuture, ActionInput, ActionOutput, Actio
 
 use super::{TestApp, TestOptions, spawn_app_with};
 
-static SLOW_CALLS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+/// One step of a `slow_echo` run, with the milliseconds it was asked to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowStep {
+    Started(u64),
+    Finished(u64),
+}
 
-/// How many times the slow action ran for this user.
-pub fn slow_calls(openid: &str) -> usize {
-    SLOW_CALLS
+static SLOW_STEPS: Mutex<Option<HashMap<String, Vec<SlowStep>>>> = Mutex::new(None);
+
+/// What the slow action did for this user, in the order it happened.
+pub fn slow_steps(openid: &str) -> Vec<SlowStep> {
+    SLOW_STEPS
         .lock()
         .unwrap()
         .as_ref()
-        .and_then(|m| m.get(openid).copied())
-        .unwrap_or(0)
+        .and_then(|m| m.get(openid).cloned())
+        .unwrap_or_default()
+}
+
+/// How many times the slow action ran for this user.
+pub fn slow_calls(openid: &str) -> usize {
+    slow_steps(openid)
+        .iter()
+        .filter(|step| matches!(step, SlowStep::Started(_)))
+        .count()
+}
+
+fn record_slow_step(openid: &str, step: SlowStep) {
+    SLOW_STEPS
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .entry(openid.to_owned())
+        .or_default()
+        .push(step);
 }
 
 fn slow_echo(input: ActionInput<'_>) -> ActionFuture<'_> {
     Box::pin(async move {
-        {
-            let mut guard = SLOW_CALLS.lock().unwrap();
-            *guard
-                .get_or_insert_with(HashMap::new)
-                .entry(input.openid.as_str().to_owned())
-                .or_default() += 1;
-        }
         let ms: u64 = input
             .captures
             .iter()
             .find_map(|c| c.parse().ok())
             .unwrap_or(1000);
+        record_slow_step(input.openid.as_str(), SlowStep::Started(ms));
         tokio::time::sleep(Duration::from_millis(ms)).await;
+        record_slow_step(input.openid.as_str(), SlowStep::Finished(ms));
         Ok(ActionOutput::fields(serde_json::json!({ "waited_ms": ms })))
     })
 }
