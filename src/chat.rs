@@ -57,7 +57,7 @@ impl WeChatClient {
     ) -> Result<Self, ChatError> {
         let platform = Platform::new(token, encoding_aes_key, app_id)
             .map_err(|e| ChatError::Reply(e.to_string()))?;
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(http_error(base_url))?;

@@ -36,7 +36,8 @@
 //! - [`conformance`] the kit that checks any gateway (ours or a school's) against the [`wire`]
 //!   protocol: `onecard upstream check`.
 //! - [`cli`], [`chat`], [`doctor`] the command line, the WeChat player, the set-up check;
-//!   [`settings`], [`startup`], [`telemetry`] configuration, wiring, logs and metrics.
+//!   [`settings`], [`startup`], [`telemetry`], [`tls`] configuration, wiring, logs and metrics,
+//!   the TLS setup the outbound HTTP clients share.
 
 pub mod actions;
 pub mod actors;
@@ -53,6 +54,7 @@ pub mod settings;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod wechat;
 
 /// The simulators: the top-level `sim/` crate (`onecard-sim`), built in with the default

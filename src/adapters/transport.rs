@@ -131,7 +131,12 @@ impl UpstreamClient {
             )));
         }
         let timeout = cfg.timeout();
-        let mut builder = reqwest::Client::builder()
+        // Extra roots for this upstream make reqwest set TLS up for this client alone.
+        let builder = match cfg.ca_cert_path {
+            Some(_) => reqwest::Client::builder(),
+            None => crate::tls::client_builder(),
+        };
+        let mut builder = builder
             .timeout(timeout)
             .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms.max(1)).min(timeout))
             .pool_max_idle_per_host(cfg.concurrency.max(1))

@@ -85,7 +85,7 @@ impl Gateway {
             base_url,
             prefix,
             creds,
-            http: reqwest::Client::builder()
+            http: crate::tls::client_builder()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap_or_default(),

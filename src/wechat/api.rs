@@ -337,7 +337,7 @@ impl ApiClient {
                 "base_url must start with http:// or https://",
             ));
         }
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .timeout(timeout)
             .build()
             .map_err(|e| ApiError::Transport(e.without_url()))?;
