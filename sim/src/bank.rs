@@ -407,7 +407,7 @@ fn reverse(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
 }
 
 fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
-    let q = parse_dated(body, ["date"], |q: &StatementQuery| [q.date])?;
+    let q: StatementQuery = parse_dated(body, &["date"])?;
     let day = q.date;
     let faults = state.faults().get("bank").statement;
     statement::ready(

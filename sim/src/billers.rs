@@ -550,7 +550,7 @@ fn query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
 }
 
 fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
-    let q = parse_dated(body, ["date"], |q: &wire::StatementQuery| [q.date])?;
+    let q: wire::StatementQuery = parse_dated(body, &["date"])?;
     let day = q.date;
     let faults = state.faults().get("billers").statement;
     statement::ready(

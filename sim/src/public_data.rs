@@ -524,12 +524,12 @@ const ROOMS: &[&str] = &[
 ];
 
 fn meetings(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
-    let q = parse_dated(body, ["from", "to"], |q: &MeetingsQuery| [q.from, q.to])?;
-    let p = person(state.campus(), &q.sno)?;
+    let q: MeetingsQuery = parse_dated(body, &["from", "to"])?;
     let (from, to) = (q.from, q.to);
     if from > to || range_too_long(from, to) {
         return Err(OpError::msg(ErrorCode::BadRequest, "日期范围无效"));
     }
+    let p = person(state.campus(), &q.sno)?;
     let seed = state.config().seed;
     let staff = p.kind == PersonKind::Staff;
     let mut items = Vec::new();
@@ -880,5 +880,8 @@ mod tests {
         }
         let nobody = json!({"sno": "nobody", "from": from, "to": from});
         assert_eq!(code(&s, paths::DATA_MEETINGS_LIST, nobody).await, 4001);
+        // A range the request alone gets wrong is refused before the person is looked up.
+        let backwards = json!({"sno": "nobody", "from": from, "to": "2000-01-01"});
+        assert_eq!(code(&s, paths::DATA_MEETINGS_LIST, backwards).await, 1007);
     }
 }

@@ -83,35 +83,28 @@ fn unreadable_body(e: serde_json::Error) -> OpError {
 /// value out of range, `1007`).
 const DATE_YEARS: std::ops::RangeInclusive<i32> = 1970..=2200;
 
-/// Parse a request whose `date_fields` are dates, each read into the date `dates` returns
-/// for it. Any mismatch is `1007`, as with [`parse`]; when a date field holds anything but a
-/// `YYYY-MM-DD` date within [`DATE_YEARS`], the `1007` names that field (docs/upstream-api.md
-/// §3, §4.1).
-pub fn parse_dated<T: DeserializeOwned, const N: usize>(
-    v: Value,
-    date_fields: [&str; N],
-    dates: impl Fn(&T) -> [NaiveDate; N],
-) -> Result<T, OpError> {
-    let not_a_date =
-        |field: &str| OpError::msg(ErrorCode::BadRequest, format!("{field} 必须是 YYYY-MM-DD"));
-    let q = T::deserialize(&v).map_err(|e| {
-        let unreadable = date_fields.iter().find(|field| {
-            v.get(field)
-                .is_some_and(|d| d.as_str().is_none_or(|d| d.parse::<NaiveDate>().is_err()))
-        });
-        match unreadable {
-            Some(field) => not_a_date(field),
-            None => unreadable_body(e),
-        }
-    })?;
+/// Parse a request whose `date_fields` are dates. A present date field holding anything but a
+/// `YYYY-MM-DD` date within [`DATE_YEARS`] is `1007` naming that field (the first such, in
+/// `date_fields` order); any other mismatch is `1007` in serde's words, as with [`parse`]
+/// (docs/upstream-api.md §3, §4.1).
+pub fn parse_dated<T: DeserializeOwned>(v: Value, date_fields: &[&str]) -> Result<T, OpError> {
     match date_fields
         .iter()
-        .zip(dates(&q))
-        .find(|(_, date)| !DATE_YEARS.contains(&date.year()))
+        .find(|field| v.get(field).is_some_and(|d| !is_campus_date(d)))
     {
-        Some((field, _)) => Err(not_a_date(field)),
-        None => Ok(q),
+        Some(field) => Err(OpError::msg(
+            ErrorCode::BadRequest,
+            format!("{field} 必须是 YYYY-MM-DD"),
+        )),
+        None => parse(v),
     }
+}
+
+/// A `YYYY-MM-DD` string naming a day in [`DATE_YEARS`].
+fn is_campus_date(v: &Value) -> bool {
+    v.as_str()
+        .and_then(|d| d.parse::<NaiveDate>().ok())
+        .is_some_and(|d| DATE_YEARS.contains(&d.year()))
 }
 
 /// Serialize a wire answer.
@@ -725,6 +718,20 @@ mod tests {
                 paths::DATA_MEETINGS_LIST,
                 json!({"sno": "2024000001", "from": "2025-11-01", "to": 20251130}),
                 "to",
+            ),
+            // Both dates wrong: the first is named.
+            (
+                "/sim/card",
+                paths::CARD_TRANSACTIONS_LIST,
+                range(json!("2025/11/01"), json!(null)),
+                "from",
+            ),
+            // The body is checked before the person is looked up (an unknown sno is 4001).
+            (
+                "/sim/data",
+                paths::DATA_MEETINGS_LIST,
+                json!({"sno": "1999999999", "from": "2025-02-30", "to": "2025-03-01"}),
+                "from",
             ),
             (
                 "/sim/bank",

@@ -56,7 +56,7 @@ pub(super) fn wire_tx(t: &GenTx) -> Transaction {
 }
 
 pub(super) fn transactions_list(state: &SimState, _ctx: &Ctx, body: Value) -> OpResult {
-    let q = parse_dated(body, ["from", "to"], |q: &TransactionsQuery| [q.from, q.to])?;
+    let q: TransactionsQuery = parse_dated(body, &["from", "to"])?;
     let (from, to) = (q.from, q.to);
     if from > to {
         return Err(OpError::msg(ErrorCode::BadRequest, "from 晚于 to"));
@@ -102,7 +102,7 @@ pub fn transactions_between(
 }
 
 pub(super) fn recon_daily(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
-    let q = parse_dated(body, ["acc_date"], |q: &DailyRecordsQuery| [q.acc_date])?;
+    let q: DailyRecordsQuery = parse_dated(body, &["acc_date"])?;
     let day = q.acc_date;
     let faults = state.faults().get("card").statement;
     statement::ready(
