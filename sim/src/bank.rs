@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::campus::{Person, Rng, local_date, local_secs};
-use super::upstream::{Ctx, Op, OpError, OpResult, parse, parse_dated, to_value};
+use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
 use super::{SimState, lock, statement};
 use onecard_wire::domain::Fen;
 use onecard_wire::{
@@ -51,9 +51,15 @@ impl Default for BankSimConfig {
     }
 }
 
-/// The bank's day ends at 23:00 campus time; statements of D are ready at 06:00 on D+1.
+/// The bank's day ends at 23:00 campus time.
 const BANK_CUT_SECS: i64 = 23 * 3600;
-const STATEMENT_READY_SECS: i64 = 6 * 3600;
+/// Statements of D are ready at 06:00 on D+1.
+const STATEMENT: statement::Schedule = statement::Schedule {
+    upstream: "bank",
+    ready_secs: 6 * 3600,
+    not_ready: ErrorCode::BankStatementNotReady,
+    missing_message: "对账文件不存在",
+};
 
 fn bank_date(ts: i64) -> NaiveDate {
     let d = local_date(ts);
@@ -407,17 +413,8 @@ fn reverse(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
 }
 
 fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
-    let q: StatementQuery = parse_dated(body, &["date"])?;
+    let (q, faults) = statement::open::<StatementQuery>(state, ctx.now, body, &STATEMENT)?;
     let day = q.date;
-    let faults = state.faults().get("bank").statement;
-    statement::ready(
-        &faults,
-        day,
-        STATEMENT_READY_SECS,
-        ctx.now,
-        ErrorCode::BankStatementNotReady,
-        "对账文件不存在",
-    )?;
     let bank = state.bank();
     let mut st = lock(&bank.st);
     let mut rows: Vec<(i64, BankStatementRow)> = Vec::new();

@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::campus::{Rng, campus_time, local_date};
-use super::upstream::{Ctx, Op, OpError, OpResult, parse, parse_dated, to_value};
+use super::upstream::{Ctx, Op, OpError, OpResult, parse, to_value};
 use super::{SimState, lock, statement};
 use onecard_wire::domain::Fen;
 use onecard_wire::{
@@ -28,7 +28,13 @@ use onecard_wire::{
 
 /// Electricity price: 0.56 元 per kWh.
 const ELEC_UNIT_FEN: i64 = 56;
-const STATEMENT_READY_SECS: i64 = 6 * 3600;
+/// Statements of D are ready at 06:00 on D+1.
+const STATEMENT: statement::Schedule = statement::Schedule {
+    upstream: "billers",
+    ready_secs: 6 * 3600,
+    not_ready: ErrorCode::BillerStatementNotReady,
+    missing_message: "对账文件不存在",
+};
 
 fn catalog() -> Vec<Biller> {
     let b = |id: &str, name: &str, rule, min, max, day_max, unit: Option<i64>| Biller {
@@ -550,17 +556,8 @@ fn query(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
 }
 
 fn statement(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
-    let q: wire::StatementQuery = parse_dated(body, &["date"])?;
+    let (q, faults) = statement::open::<wire::StatementQuery>(state, ctx.now, body, &STATEMENT)?;
     let day = q.date;
-    let faults = state.faults().get("billers").statement;
-    statement::ready(
-        &faults,
-        day,
-        STATEMENT_READY_SECS,
-        ctx.now,
-        ErrorCode::BillerStatementNotReady,
-        "对账文件不存在",
-    )?;
     let st = lock(&state.billers().st);
     let rows: Vec<(i64, BillerStatementRow)> = st
         .payments

@@ -72,7 +72,12 @@ const LOSS_EFFECTIVE_AFTER_SECS: i64 = 300;
 /// The accounting day ends at 23:30 campus time (docs/campus-domain.md §11).
 const DAY_CUT_SECS: i64 = 23 * 3600 + 30 * 60;
 /// Day records of D are ready at 06:00 on D+1.
-const RECORDS_READY_SECS: i64 = 6 * 3600;
+const RECORDS: crate::statement::Schedule = crate::statement::Schedule {
+    upstream: "card",
+    ready_secs: 6 * 3600,
+    not_ready: ErrorCode::RecordsNotReady,
+    missing_message: "对账数据不存在",
+};
 
 /// Accounting date of an instant: after the day cut it is already tomorrow.
 pub fn acc_date(ts: i64) -> NaiveDate {

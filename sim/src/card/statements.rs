@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::state::{live_mut, not_found, sim};
-use super::{RECORDS_READY_SECS, acc_date};
+use super::{RECORDS, acc_date};
 use crate::campus::{GenTx, campus_time, local_date};
 use crate::upstream::{Ctx, OpError, OpResult, paginate, parse_dated, range_too_long, to_value};
 use crate::{SimState, lock, statement};
@@ -102,17 +102,8 @@ pub fn transactions_between(
 }
 
 pub(super) fn recon_daily(state: &SimState, ctx: &Ctx, body: Value) -> OpResult {
-    let q: DailyRecordsQuery = parse_dated(body, &["acc_date"])?;
+    let (q, faults) = statement::open::<DailyRecordsQuery>(state, ctx.now, body, &RECORDS)?;
     let day = q.acc_date;
-    let faults = state.faults().get("card").statement;
-    statement::ready(
-        &faults,
-        day,
-        RECORDS_READY_SECS,
-        ctx.now,
-        ErrorCode::RecordsNotReady,
-        "对账数据不存在",
-    )?;
     let (campus, card) = sim(state);
     let st = lock(&card.st);
     let rows: Vec<(i64, DailyRecord)> = st
