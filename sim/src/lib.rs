@@ -330,24 +330,32 @@ impl SimState {
 /// The five signed upstreams, each mounted at its base URL's path (`http://HOST:PORT/sim/card`
 /// …) with its own gateway and operation table.
 static UPSTREAMS: [upstream::Service; 5] = [
-    signed_upstream(SimState::card_gateway, card::OPS, "/sim/card"),
-    signed_upstream(SimState::sms_gateway, sms::OPS, "/sim/sms"),
-    signed_upstream(SimState::data_gateway, public_data::OPS, "/sim/data"),
-    signed_upstream(SimState::bank_gateway, bank::OPS, "/sim/bank"),
-    signed_upstream(SimState::billers_gateway, billers::OPS, "/sim/billers"),
-];
-
-const fn signed_upstream(
-    gateway: fn(&SimState) -> &upstream::Gateway,
-    ops: &'static [upstream::Op],
-    mount: &'static str,
-) -> upstream::Service {
     upstream::Service {
-        gateway,
-        ops,
-        mount,
-    }
-}
+        gateway: SimState::card_gateway,
+        ops: card::OPS,
+        mount: "/sim/card",
+    },
+    upstream::Service {
+        gateway: SimState::sms_gateway,
+        ops: sms::OPS,
+        mount: "/sim/sms",
+    },
+    upstream::Service {
+        gateway: SimState::data_gateway,
+        ops: public_data::OPS,
+        mount: "/sim/data",
+    },
+    upstream::Service {
+        gateway: SimState::bank_gateway,
+        ops: bank::OPS,
+        mount: "/sim/bank",
+    },
+    upstream::Service {
+        gateway: SimState::billers_gateway,
+        ops: billers::OPS,
+        mount: "/sim/billers",
+    },
+];
 
 /// Mount every simulator route under `/sim/...` on an actix-web App:
 ///
