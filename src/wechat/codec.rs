@@ -136,6 +136,14 @@ pub enum Mode {
     Safe { key_index: usize },
 }
 
+/// How [`Codec::seal_reply`] sends a reply out.
+enum Sealing<'a> {
+    /// Encrypted with this key, in a signed envelope.
+    Encrypt(&'a AesKey),
+    /// This body, unencrypted.
+    AsIs(&'a str),
+}
+
 /// A verified, decrypted and parsed callback.
 #[derive(Clone, Debug)]
 pub struct Opened {
@@ -370,9 +378,9 @@ impl Codec {
         nonce: &str,
         now_unix: i64,
     ) -> String {
-        let key = match self.sealing_key(mode, reply_xml) {
-            Ok(key) => key,
-            Err(as_is) => return as_is,
+        let key = match self.sealing(mode, reply_xml) {
+            Sealing::Encrypt(key) => key,
+            Sealing::AsIs(body) => return body.to_owned(),
         };
         let encrypt = crypto::encrypt(key, &self.inner.app_id, reply_xml.as_bytes());
         self.signed_envelope(token_index, &encrypt, nonce, now_unix)
@@ -387,38 +395,42 @@ impl Codec {
         now_unix: i64,
         random: [u8; 16],
     ) -> String {
-        let key = match self.sealing_key(mode, reply_xml) {
-            Ok(key) => key,
-            Err(as_is) => return as_is,
+        let key = match self.sealing(mode, reply_xml) {
+            Sealing::Encrypt(key) => key,
+            Sealing::AsIs(body) => return body.to_owned(),
         };
         let app_id = &self.inner.app_id;
         let encrypt = crypto::encrypt_with_random(key, random, app_id, reply_xml.as_bytes());
         self.signed_envelope(0, &encrypt, nonce, now_unix)
     }
 
-    /// The key a reply in `mode` is encrypted with, or else the body to answer as it is: a
-    /// Plain reply, `success` or the empty body (they need no encryption), or `success` where
-    /// Safe mode has no key.
-    fn sealing_key(&self, mode: &Mode, reply_xml: &str) -> Result<&AesKey, String> {
+    /// How a reply in `mode` goes out: encrypted with the key of `mode`, or as it is — a Plain
+    /// reply, `success` or the empty body (they need no encryption), or `success` where Safe
+    /// mode has no key.
+    fn sealing<'a>(&'a self, mode: &Mode, reply_xml: &'a str) -> Sealing<'a> {
         let key_index = match mode {
-            Mode::Plain => return Err(reply_xml.to_owned()),
+            Mode::Plain => return Sealing::AsIs(reply_xml),
             Mode::Safe { key_index } => *key_index,
         };
         if reply_xml.is_empty() || reply_xml == SUCCESS {
-            return Err(reply_xml.to_owned());
+            return Sealing::AsIs(reply_xml);
         }
-        self.inner
+        match self
+            .inner
             .keys
             .get(key_index)
             .or_else(|| self.inner.keys.first())
-            .ok_or_else(|| {
+        {
+            Some(key) => Sealing::Encrypt(key),
+            None => {
                 // Safe mode without a key cannot happen through `open`; answering plaintext
                 // would make WeChat show its error page, "success" at least fails quietly.
                 tracing::warn!(
                     "safe-mode reply requested without an EncodingAESKey; answering success"
                 );
-                SUCCESS.to_owned()
-            })
+                Sealing::AsIs(SUCCESS)
+            }
+        }
     }
 
     /// The encrypted reply in its envelope, with a `MsgSignature` under the token at
