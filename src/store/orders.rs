@@ -135,6 +135,8 @@ pub struct StateChange {
 
 /// The stored order: what was asked for and how far it got. The request is flattened, so the
 /// stored JSON keeps one level, and the order derefs to it, so readers write `order.amount`.
+/// Name `order.placed` only to take a field out of an owned order (`o.placed.id` moves the
+/// id, which a deref cannot) or to hand on the whole request; otherwise read through the deref.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     #[serde(flatten)]
@@ -448,5 +450,77 @@ mod tests {
             })
         );
         assert_eq!(serde_json::from_value::<Order>(stored).unwrap(), order);
+    }
+
+    /// A payment's details sit inside `kind`, beside its tag, and the ones it may leave out
+    /// read back as empty: serde's defaults inside an internally tagged enum that is itself
+    /// inside a flattened struct.
+    #[test]
+    fn a_payment_keeps_its_details_inside_its_kind_and_may_omit_the_optional_ones() {
+        let placed = NewOrder {
+            id: OrderId::parse("O20261202ABCDEFGHJKMP").unwrap(),
+            idempotency_key: "wx-2".to_owned(),
+            kind: OrderKind::Payment {
+                biller_id: "ELEC".to_owned(),
+                target_id: "A1-203".to_owned(),
+                receivable_ids: vec!["R1".to_owned(), "R2".to_owned()],
+                note: Some("感谢母校".to_owned()),
+            },
+            openid: OpenId::parse("oyORnuP8q7ou2gfYjqLzSIWZf0rs").unwrap(),
+            sno: StudentId::parse("2024000001").unwrap(),
+            account: "20001".to_owned(),
+            amount: Fen(12_345),
+        };
+        let mut order = Order::new(placed, 1_764_000_000_000);
+        order.state = OrderState::Debiting;
+        order.updated_at_ms = 1_764_000_000_001;
+        order.history.push(StateChange {
+            from: OrderState::Created,
+            to: OrderState::Debiting,
+            at_ms: 1_764_000_000_001,
+            detail: None,
+        });
+        let stored = serde_json::to_value(&order).unwrap();
+        assert_eq!(
+            stored,
+            json!({
+                "id": "O20261202ABCDEFGHJKMP",
+                "idempotency_key": "wx-2",
+                "kind": {
+                    "type": "payment",
+                    "biller_id": "ELEC",
+                    "target_id": "A1-203",
+                    "receivable_ids": ["R1", "R2"],
+                    "note": "感谢母校",
+                },
+                "openid": "oyORnuP8q7ou2gfYjqLzSIWZf0rs",
+                "sno": "2024000001",
+                "account": "20001",
+                "amount": 12345,
+                "state": "debiting",
+                "created_at_ms": 1_764_000_000_000_i64,
+                "updated_at_ms": 1_764_000_000_001_i64,
+                "history": [{"from": "created", "to": "debiting", "at_ms": 1_764_000_000_001_i64}],
+            })
+        );
+        assert_eq!(
+            serde_json::from_value::<Order>(stored.clone()).unwrap(),
+            order
+        );
+
+        let mut without_details = stored;
+        let kind = without_details["kind"].as_object_mut().unwrap();
+        kind.remove("receivable_ids");
+        kind.remove("note");
+        let read = serde_json::from_value::<Order>(without_details).unwrap();
+        assert_eq!(
+            read.kind,
+            OrderKind::Payment {
+                biller_id: "ELEC".to_owned(),
+                target_id: "A1-203".to_owned(),
+                receivable_ids: Vec::new(),
+                note: None,
+            }
+        );
     }
 }
