@@ -317,7 +317,7 @@ async fn a_read_is_signed_exactly_as_documented() {
         let headers = pairs.as_slice();
         wire::verify_request(&creds(), "POST", &r.path, headers, &r.body, now, &guard)
     };
-    assert!(verify().is_ok());
+    assert_eq!(verify(), Ok(creds()));
     assert_eq!(verify(), Err(wire::WireError::NonceReplayed));
     card.stop();
 }

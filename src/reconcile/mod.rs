@@ -122,6 +122,8 @@ pub struct Reconciler<O: OrderStore, R: ReconStore> {
     pub recon: R,
     /// Whose statements are read.
     pub sources: Sources,
+    /// The policy: how long an order waits for its rows, whether differences are resolved
+    /// without a person, when the daily run starts and where its report goes.
     pub settings: ReconcileSettings,
     /// The campus's offset from UTC: a day is a campus day.
     pub utc_offset_hours: i32,
