@@ -18,6 +18,7 @@ pub fn start(cfg: &UpstreamConfig) -> Result<BankHandle, AdapterError> {
     BankHandle::start_client::<BankApi>(cfg, |client| client)
 }
 
+// Alike the other adapters' handles by design: see `src/adapters/mod.rs`.
 impl AdapterHandle<dyn BankSystem> {
     /// The bank card bound to this person (masked); `Rejected 5001` when none is bound.
     pub async fn binding(&self, sno: &StudentId) -> Result<BankBinding, AdapterError> {

@@ -22,6 +22,7 @@ impl UpstreamName for BankApi {
 
 pub type BankClient = AdapterClient<BankApi>;
 
+// Alike the other adapters' clients by design: see `src/adapters/mod.rs`.
 impl BankSystem for BankClient {
     fn binding<'a>(&'a self, sno: &'a str) -> BoxFuture<'a, Result<BankBinding, AdapterError>> {
         self.http

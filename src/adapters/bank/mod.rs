@@ -31,6 +31,8 @@ pub const UPSTREAM: &str = "bank";
 pub const PURPOSE_CAMPUS_CARD_LOAD: &str = "campus_card_load";
 
 /// What onecard asks of the bank.
+///
+/// Alike the other adapters' traits by design: see `src/adapters/mod.rs`.
 pub trait BankSystem: Upstream {
     /// `bank/binding/get`: the bank card bound to `sno` (masked); `Rejected 5001` if none.
     fn binding<'a>(&'a self, sno: &'a str) -> BoxFuture<'a, Result<BankBinding, AdapterError>>;

@@ -22,6 +22,7 @@ pub fn start(cfg: &UpstreamConfig) -> Result<BillersHandle, AdapterError> {
 
 type Gateway = Arc<Box<dyn Billers>>;
 
+// Alike the other adapters' handles by design: see `src/adapters/mod.rs`.
 impl AdapterHandle<dyn Billers> {
     pub async fn catalog(&self) -> Result<BillerCatalog, AdapterError> {
         self.read((), |c: Gateway, ()| boxed(async move { c.catalog().await }))

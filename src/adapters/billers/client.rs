@@ -22,6 +22,7 @@ impl UpstreamName for BillersApi {
 
 pub type BillersClient = AdapterClient<BillersApi>;
 
+// Alike the other adapters' clients by design: see `src/adapters/mod.rs`.
 impl Billers for BillersClient {
     fn catalog(&self) -> BoxFuture<'_, Result<BillerCatalog, AdapterError>> {
         async move {

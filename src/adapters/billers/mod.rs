@@ -28,6 +28,8 @@ use super::handle::Upstream;
 pub const UPSTREAM: &str = "billers";
 
 /// What onecard asks of the billers' gateway.
+///
+/// Alike the other adapters' traits by design: see `src/adapters/mod.rs`.
 pub trait Billers: Upstream {
     /// `billers/catalog`: every biller with its amount rules.
     fn catalog(&self) -> BoxFuture<'_, Result<BillerCatalog, AdapterError>>;

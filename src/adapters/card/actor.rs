@@ -27,6 +27,7 @@ pub fn start(cfg: &UpstreamConfig) -> Result<CardHandle, AdapterError> {
 
 type Card = Arc<Box<dyn CardSystem>>;
 
+// Alike the other adapters' handles by design: see `src/adapters/mod.rs`.
 impl AdapterHandle<dyn CardSystem> {
     pub async fn find_accounts(
         &self,

@@ -34,6 +34,7 @@ impl CardClient {
     }
 }
 
+// Alike the other adapters' clients by design: see `src/adapters/mod.rs`.
 impl CardSystem for CardClient {
     fn find_accounts<'a>(
         &'a self,

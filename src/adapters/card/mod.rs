@@ -31,6 +31,8 @@ pub const UPSTREAM: &str = "card";
 
 /// Everything onecard asks of the card system. Implemented by [`CardClient`] (HTTP) and by
 /// fakes in tests; [`CardHandle`] runs an implementation inside the adapter actor.
+///
+/// Alike the other adapters' traits by design: see `src/adapters/mod.rs`.
 pub trait CardSystem: Upstream {
     /// `card/account/get`: every account of one person (the first is the primary card).
     fn find_accounts<'a>(

@@ -22,6 +22,7 @@ pub fn start(cfg: &UpstreamConfig) -> Result<PublicDataHandle, AdapterError> {
 
 type Data = Arc<Box<dyn PublicData>>;
 
+// Alike the other adapters' handles by design: see `src/adapters/mod.rs`.
 impl AdapterHandle<dyn PublicData> {
     pub async fn meetings(
         &self,

@@ -19,6 +19,7 @@ impl UpstreamName for PublicDataApi {
 
 pub type PublicDataClient = AdapterClient<PublicDataApi>;
 
+// Alike the other adapters' clients by design: see `src/adapters/mod.rs`.
 impl PublicData for PublicDataClient {
     fn meetings<'a>(
         &'a self,

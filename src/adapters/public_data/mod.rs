@@ -25,6 +25,8 @@ use super::handle::Upstream;
 pub const UPSTREAM: &str = "public_data";
 
 /// What onecard asks of the public data store.
+///
+/// Alike the other adapters' traits by design: see `src/adapters/mod.rs`.
 pub trait PublicData: Upstream {
     /// `data/meetings/list`, dates inclusive.
     fn meetings<'a>(

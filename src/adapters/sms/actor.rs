@@ -16,6 +16,7 @@ pub fn start(cfg: &UpstreamConfig) -> Result<SmsHandle, AdapterError> {
     SmsHandle::start_client::<SmsApi>(cfg, |client| client)
 }
 
+// Alike the other adapters' handles by design: see `src/adapters/mod.rs`.
 impl AdapterHandle<dyn SmsPlatform> {
     /// Send a templated message (write: sent once; after a timeout ask [`Self::status_of`]).
     pub async fn send(&self, req: &SmsSend) -> Result<SmsSendResult, AdapterError> {

@@ -18,6 +18,7 @@ impl UpstreamName for SmsApi {
 
 pub type SmsClient = AdapterClient<SmsApi>;
 
+// Alike the other adapters' clients by design: see `src/adapters/mod.rs`.
 impl SmsPlatform for SmsClient {
     fn send<'a>(&'a self, req: &'a SmsSend) -> BoxFuture<'a, Result<SmsSendResult, AdapterError>> {
         async move {

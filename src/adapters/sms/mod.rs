@@ -22,6 +22,8 @@ use super::handle::Upstream;
 pub const UPSTREAM: &str = "sms";
 
 /// What onecard asks of the SMS platform.
+///
+/// Alike the other adapters' traits by design: see `src/adapters/mod.rs`.
 pub trait SmsPlatform: Upstream {
     /// `sms/send` (write, key `out_id`).
     fn send<'a>(&'a self, req: &'a SmsSend) -> BoxFuture<'a, Result<SmsSendResult, AdapterError>>;
