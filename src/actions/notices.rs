@@ -27,14 +27,14 @@ pub(super) fn all() -> Vec<ActionDef> {
             fields: LIST_FIELDS,
             messages: &["announcements.none"],
             words: &[],
-            run: announcements,
+            run: |input| Box::pin(latest(input, Category::Announcement, "announcements.none")),
         },
         ActionDef {
             name: "news",
             fields: LIST_FIELDS,
             messages: &["news.none"],
             words: &[],
-            run: news,
+            run: |input| Box::pin(latest(input, Category::News, "news.none")),
         },
         ActionDef {
             name: "guide",
@@ -53,14 +53,7 @@ pub(super) fn all() -> Vec<ActionDef> {
     ]
 }
 
-fn announcements(input: ActionInput<'_>) -> ActionFuture<'_> {
-    Box::pin(latest(input, Category::Announcement, "announcements.none"))
-}
-
-fn news(input: ActionInput<'_>) -> ActionFuture<'_> {
-    Box::pin(latest(input, Category::News, "news.none"))
-}
-
+/// The newest items of `category` the reader may see, or `none` where there is none.
 async fn latest(
     input: ActionInput<'_>,
     category: Category,

@@ -88,14 +88,16 @@ pub(super) fn all() -> Vec<ActionDef> {
             fields: &[],
             messages: ANSWER_MESSAGES,
             words: &[],
-            run: repair_confirm,
+            // 「确认解决 [单号]」: the reporter confirms a resolved ticket.
+            run: |input| Box::pin(answer(input, TicketState::Confirmed, "repair.confirmed")),
         },
         ActionDef {
             name: "repair_reopen",
             fields: &[],
             messages: ANSWER_MESSAGES,
             words: &[],
-            run: repair_reopen,
+            // 「未解决 [单号]」: the reporter reopens a resolved ticket.
+            run: |input| Box::pin(answer(input, TicketState::Submitted, "repair.reopened")),
         },
     ]
 }
@@ -255,16 +257,8 @@ fn my_repairs(input: ActionInput<'_>) -> ActionFuture<'_> {
     })
 }
 
-/// 「确认解决 [单号]」: the reporter confirms a resolved ticket.
-fn repair_confirm(input: ActionInput<'_>) -> ActionFuture<'_> {
-    Box::pin(answer(input, TicketState::Confirmed, "repair.confirmed"))
-}
-
-/// 「未解决 [单号]」: the reporter reopens a resolved ticket.
-fn repair_reopen(input: ActionInput<'_>) -> ActionFuture<'_> {
-    Box::pin(answer(input, TicketState::Submitted, "repair.reopened"))
-}
-
+/// The reporter's answer to a resolved ticket (the one named, else the latest they may still
+/// answer): move it to `to` and say `done`.
 async fn answer(
     input: ActionInput<'_>,
     to: TicketState,
