@@ -11,36 +11,51 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 /// A content file as an editor writes it (docs/notices.md): TOML front matter between `+++`
-/// lines — the fields every item has, then `more` (the optional ones: `id`, `audience`, a
-/// guide's `topic` and `keywords`, `draft`; one `key = value` line each) — then the Markdown
-/// body.
-pub(crate) fn content_file(
-    category: &str,
-    title: &str,
-    summary: &str,
-    author: &str,
-    publish_at: &str,
-    more: &str,
-    body: &str,
-) -> String {
-    format!(
-        "+++\ntitle = \"{title}\"\nsummary = \"{summary}\"\ncategory = \"{category}\"\nauthor = \"{author}\"\npublish_at = {publish_at}\n{more}+++\n{body}"
-    )
+/// lines — the fields every item has, then `more` — then the Markdown body. Named fields, so
+/// a title and a summary cannot trade places unnoticed.
+struct ContentFile<'a> {
+    category: &'a str,
+    title: &'a str,
+    summary: &'a str,
+    author: &'a str,
+    /// An RFC 3339 time, written bare (a TOML datetime).
+    publish_at: &'a str,
+    /// The optional fields (`id`, `audience`, a guide's `topic` and `keywords`, `draft`), one
+    /// `key = value` line each.
+    more: &'a str,
+    body: &'a str,
+}
+
+impl ContentFile<'_> {
+    fn text(&self) -> String {
+        let ContentFile {
+            category,
+            title,
+            summary,
+            author,
+            publish_at,
+            more,
+            body,
+        } = self;
+        format!(
+            "+++\ntitle = \"{title}\"\nsummary = \"{summary}\"\ncategory = \"{category}\"\nauthor = \"{author}\"\npublish_at = {publish_at}\n{more}+++\n{body}"
+        )
+    }
 }
 
 /// A news item for `audience` (`everyone`, `students`, `staff`), published 2026-01-05.
 pub(crate) fn news_file(id: &str, title: &str, audience: &str) -> String {
     let more = format!("id = \"{id}\"\naudience = \"{audience}\"\n");
-    let summary = "一卡通系统升级完成，新增线上补卡。";
-    content_file(
-        "news",
+    ContentFile {
+        category: "news",
         title,
-        summary,
-        "一卡通服务中心",
-        "2026-01-05T09:00:00+08:00",
-        &more,
-        "正文。\n",
-    )
+        summary: "一卡通系统升级完成，新增线上补卡。",
+        author: "一卡通服务中心",
+        publish_at: "2026-01-05T09:00:00+08:00",
+        more: &more,
+        body: "正文。\n",
+    }
+    .text()
 }
 
 /// An announcement for `audience`, published at 09:00 on 2026-01-`day`; its summary is its
@@ -49,15 +64,16 @@ fn announcement(title: &str, summary: &str, audience: &str, author: &str, day: u
     let published = format!("2026-01-{day:02}T09:00:00+08:00");
     let more = format!("audience = \"{audience}\"\n");
     let body = format!("{summary}\n");
-    content_file(
-        "announcement",
+    ContentFile {
+        category: "announcement",
         title,
         summary,
         author,
-        &published,
-        &more,
-        &body,
-    )
+        publish_at: &published,
+        more: &more,
+        body: &body,
+    }
+    .text()
 }
 
 fn everyone() -> String {
@@ -73,15 +89,16 @@ fn everyone() -> String {
 /// A guide on `topic`, found by its `keywords` (a TOML list), published 2026-01-01.
 fn guide(id: &str, title: &str, summary: &str, topic: &str, keywords: &str, body: &str) -> String {
     let more = format!("id = \"{id}\"\ntopic = \"{topic}\"\nkeywords = {keywords}\n");
-    content_file(
-        "guide",
+    ContentFile {
+        category: "guide",
         title,
         summary,
-        "一卡通服务中心",
-        "2026-01-01T08:00:00+08:00",
-        &more,
+        author: "一卡通服务中心",
+        publish_at: "2026-01-01T08:00:00+08:00",
+        more: &more,
         body,
-    )
+    }
+    .text()
 }
 
 /// The lost-card guide: a heading, raw HTML an article must never run, and a table.
