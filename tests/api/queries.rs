@@ -219,12 +219,11 @@ pub(crate) async fn card_info_reply(app: &TestApp, sno: &str, status: &str) -> S
             json!({ "account": account["account"] }),
         )
         .await;
-    let no = &info.card_no_display;
     configured_reply_with(
         "card_info",
         json!({
             "name_masked": masked_name(account["name"].as_str().unwrap()),
-            "card_no_masked": format!("****{}", &no[no.len() - 4..]),
+            "card_no_masked": app.masked_card(sno).await,
             "card_type": info.card_type_name,
             "status": status,
             "issued": info.issue_date.to_string(),
