@@ -335,6 +335,11 @@ async fn a_word_an_operator_adds_to_any_list_is_answered_by_the_dialogs_that_rea
         .filter(|a| a["balance_fen"].as_i64() >= Some(1200))
         .map(|a| a["id"].as_str().unwrap().to_owned())
         .collect();
+    assert!(
+        others.len() >= 8,
+        "8 demo cards besides zhang's and the student's that can bind and pay 12 元, among the first 100: {} found",
+        others.len()
+    );
     // Who binds which card first (a newcomer never binds; the reporter needs no binding).
     let people: HashMap<&str, Option<&str>> = HashMap::from([
         ("zhang", Some(zhang)),
