@@ -166,6 +166,11 @@ pub fn spawn_app_with_settings(settings: fn(&mut Settings)) -> TestApp {
 /// the calling test again, alone, in a child process of the binary and returns `None` once
 /// that passed (the test's work is done); in the child it returns the app. A test starts with
 /// `let Some(app) = spawn_app_alone(opts) else { return };` and has no other app.
+///
+/// Limits: it must be called on the test's own thread, directly in its body (the child is
+/// found by that thread's name, so not from a spawned task or thread); code before it runs in
+/// both processes; the child runs with `--test-threads=1` and is killed, failing the test,
+/// after five minutes (`processes::run_in_own_process`).
 pub fn spawn_app_alone(opts: TestOptions) -> Option<TestApp> {
     if in_own_process() {
         Some(start_app(opts))

@@ -110,28 +110,65 @@ pub fn in_own_process() -> bool {
         || std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|m| m == "process-per-test")
 }
 
+/// How long a test may run in a process of its own before it is killed and fails: many times
+/// the slowest test's time on a loaded machine, there only so that a test that hangs fails
+/// with its output instead of holding up the whole run.
+const OWN_PROCESS_LIMIT: Duration = Duration::from_secs(300);
+
 /// Run the calling test again, by itself, in a child process of this test binary; panic with
-/// its output unless it ran and passed. The test harness names a test's thread after the test.
+/// its output unless it ran and passed within [`OWN_PROCESS_LIMIT`]. The child is found by
+/// the name the test harness gives the test's own thread, so this must be called on that
+/// thread (directly in the test's body, not in a task or thread it spawns).
 pub fn run_in_own_process() {
     let name = std::thread::current()
         .name()
         .filter(|n| n.contains("::"))
         .expect("called on a test's own thread")
         .to_owned();
-    let out = Command::new(std::env::current_exe().unwrap())
+    let (mut out, mut err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .args([&name, "--exact", "--include-ignored", "--test-threads=1"])
         .env(OWN_PROCESS, "1")
-        .output()
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .spawn()
         .expect("run the test binary");
-    let (out_text, err_text) = (stdout(&out), stderr(&out));
+    let deadline = Instant::now() + OWN_PROCESS_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the test binary") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (out_text, err_text) = (written(&mut out), written(&mut err));
     // The harness shows it as the test's own output (on failure, or with --nocapture).
     print!("{out_text}");
     eprint!("{err_text}");
+    let Some(status) = status else {
+        panic!(
+            "{name} did not finish within {OWN_PROCESS_LIMIT:?} in a process of its own and was \
+             killed: its output is above"
+        );
+    };
     assert!(
-        out.status.success() && out_text.contains("test result: ok. 1 passed;"),
-        "{name} did not pass in a process of its own ({}): its output is above",
-        out.status
+        status.success() && out_text.contains("test result: ok. 1 passed;"),
+        "{name} did not pass in a process of its own ({status}): its output is above"
     );
+}
+
+/// Everything written to `file`, from its start.
+fn written(file: &mut std::fs::File) -> String {
+    use std::io::{Read, Seek};
+    let mut bytes = Vec::new();
+    file.rewind().unwrap();
+    file.read_to_end(&mut bytes).unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 pub fn stdout(o: &Output) -> String {
