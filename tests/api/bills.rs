@@ -14,6 +14,7 @@ use crate::helpers::{
     TestApp, TestOptions, can_bind, openid, page_text, spawn_app_alone, spawn_app_with_settings,
     whole_match,
 };
+use crate::money_helpers::yuan;
 
 const COHORT_MIN: usize = 3;
 
@@ -105,10 +106,6 @@ fn out(t: &Value) -> bool {
 
 fn fen(t: &Value) -> i64 {
     t["amount_fen"].as_i64().unwrap()
-}
-
-fn yuan(fen: i64) -> String {
-    format!("{}.{:02}", fen / 100, fen % 100)
 }
 
 impl TestApp {
