@@ -25,6 +25,12 @@ pub enum ChatError {
     Reply(String),
 }
 
+/// How long a kept-alive connection may sit idle and still be reused: well under the 5 s
+/// after which actix-web (the platform's listeners) closes an idle one, so that no request goes
+/// out on a connection the server is closing at that moment (the request fails with
+/// "connection closed before message completed").
+pub const REUSE_IDLE_CONNECTIONS_FOR: Duration = Duration::from_secs(2);
+
 /// One exchange with the callback.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -59,6 +65,7 @@ impl WeChatClient {
             .map_err(|e| ChatError::Reply(e.to_string()))?;
         let http = crate::tls::client_builder()
             .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(REUSE_IDLE_CONNECTIONS_FOR)
             .build()
             .map_err(http_error(base_url))?;
         let base_url = base_url.trim_end_matches('/').to_owned();

@@ -411,9 +411,11 @@ pub async fn post_ok(http: &reqwest::Client, url: &str, body: serde_json::Value)
 
 /// A client for the test's own listeners and processes (plain HTTP on loopback), without the
 /// system's root certificates: no test request uses TLS, and loading them costs some 10 ms of
-/// CPU for every client built.
+/// CPU for every client built. It reuses a connection only while the server surely keeps it.
 pub fn loopback_http() -> reqwest::ClientBuilder {
-    reqwest::Client::builder().tls_certs_only(std::iter::empty())
+    reqwest::Client::builder()
+        .tls_certs_only(std::iter::empty())
+        .pool_idle_timeout(onecard::chat::REUSE_IDLE_CONNECTIONS_FOR)
 }
 
 /// A fresh OpenID per test so tests never share a session.

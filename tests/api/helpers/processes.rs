@@ -6,6 +6,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use onecard::chat::WeChatClient;
+use rand::Rng as _;
 
 use super::{
     AES_KEY, APP_ID, DEMO_CONFIG, Overrides, TOKEN, loopback_http, write_demo_without_sim,
@@ -206,12 +207,36 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A port for a child process to listen on: free now, and outside the kernel's ephemeral
+/// range, from which every `bind(…:0)` (the other tests' apps) and every outgoing connection
+/// takes its port. One from inside that range could be taken by one of those between this
+/// check and the child's bind, or while the child restarts. Never the same port twice in one
+/// test process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let ephemeral = ephemeral_ports();
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = rand::rng().random_range(1024..=u16::MAX);
+        if ephemeral.contains(&port) || given.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
+/// The ports the kernel picks from by itself (Linux's default where it cannot be read).
+fn ephemeral_ports() -> std::ops::RangeInclusive<u16> {
+    let configured = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| {
+            let mut ends = range.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some(ends.next()??..=ends.next()??)
+        });
+    configured.unwrap_or(32768..=60999)
 }
 
 /// Whether `url` answers (any HTTP status) within `timeout`. A fresh client each try: a
