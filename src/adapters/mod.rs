@@ -173,6 +173,12 @@ pub struct UpstreamConfig {
     pub timeout_ms: u64,
     #[serde(default = "defaults::connect_timeout_ms")]
     pub connect_timeout_ms: u64,
+    /// How long a kept-alive connection may sit idle and still be reused. Under the gateway's
+    /// own keep-alive (5 s on actix-web and Apache by default), so that no call goes out on a
+    /// connection the gateway is closing at that moment: a read would be retried, but a write
+    /// would end with its outcome unknown.
+    #[serde(default = "defaults::idle_connection_ms")]
+    pub idle_connection_ms: u64,
     /// Calls in flight at once to this upstream.
     #[serde(default = "defaults::concurrency")]
     pub concurrency: usize,
@@ -227,6 +233,9 @@ mod defaults {
     pub fn connect_timeout_ms() -> u64 {
         1_000
     }
+    pub fn idle_connection_ms() -> u64 {
+        4_000
+    }
     pub fn concurrency() -> usize {
         16
     }
@@ -266,6 +275,7 @@ impl UpstreamConfig {
             app_secret: app_secret.into(),
             timeout_ms: defaults::timeout_ms(),
             connect_timeout_ms: defaults::connect_timeout_ms(),
+            idle_connection_ms: defaults::idle_connection_ms(),
             concurrency: defaults::concurrency(),
             rate_per_sec: defaults::rate_per_sec(),
             retries: defaults::retries(),

@@ -140,7 +140,7 @@ impl UpstreamClient {
             .timeout(timeout)
             .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms.max(1)).min(timeout))
             .pool_max_idle_per_host(cfg.concurrency.max(1))
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_millis(cfg.idle_connection_ms))
             .user_agent(concat!("onecard/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &cfg.ca_cert_path {
             let pem = std::fs::read(path).map_err(|e| {
