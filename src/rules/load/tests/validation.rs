@@ -1,4 +1,6 @@
-//! The loader's errors: each with its exact file:line:col, and in an operator's words.
+//! The loader's errors: each with its exact file:line:col, and in an operator's words. Like the
+//! matching tests beside it (tests/mod.rs), each test writes the rule file it checks inline, so
+//! the TOML fixtures share their shape: they are the data each test is about, not repeated code.
 
 use super::*;
 
