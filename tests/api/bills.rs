@@ -86,6 +86,17 @@ fn by_category(spending: &[&Value]) -> Vec<(&'static str, i64)> {
         .collect()
 }
 
+/// The fun bill's reply split after its 「完整账单：」 label: the text, then the page's link.
+/// A reply without it (say, the 「success」 of an answer that missed the callback budget) is
+/// shown whole in the failure.
+fn split_at_link(reply: &str) -> (&str, &str) {
+    let label = "完整账单：";
+    match reply.find(label) {
+        Some(at) => reply.split_at(at + label.len()),
+        None => panic!("the fun bill's reply has no {label} link: {reply:?}"),
+    }
+}
+
 fn campus() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap()
 }
@@ -352,7 +363,7 @@ async fn the_fun_bill_ranks_a_student_in_their_college_and_links_to_its_page() {
         s
     };
     let reply = app.say(&users[0], "趣味账单").await;
-    let (text, _) = reply.split_at(reply.find("完整账单：").unwrap() + "完整账单：".len());
+    let (text, _) = split_at_link(&reply);
     assert_eq!(text, body(None));
 
     // The operator's refresh reads every bound person's year from the card system.
@@ -388,8 +399,7 @@ async fn the_fun_bill_ranks_a_student_in_their_college_and_links_to_its_page() {
         None => String::new(),
     };
     let reply = app.say(&users[0], "趣味账单").await;
-    let start = reply.find("完整账单：").unwrap() + "完整账单：".len();
-    let (text, link) = reply.split_at(start);
+    let (text, link) = split_at_link(&reply);
     assert_eq!(text, body(Some(format!("{rank}{grade_line}"))));
 
     // The link opens the page and its JSON for this person only, and cannot be altered.
