@@ -32,6 +32,7 @@ mod tickets;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub(crate) use durable::flush_durably;
 
@@ -140,6 +141,26 @@ impl Store {
                 ))
             })?;
         Self::from_db(db)
+    }
+
+    /// [`Store::open`], trying again for up to `within` while it fails: for tests and tools that
+    /// reopen a store their own process has just let go of, whose last handle can be a flush
+    /// finishing on sled's own thread a moment after its caller moved on. A store another
+    /// process holds is still refused, once `within` has passed.
+    pub fn open_when_released(
+        dir: &Path,
+        cache_mb: u64,
+        within: Duration,
+    ) -> Result<Self, StoreError> {
+        let deadline = Instant::now() + within;
+        loop {
+            match Self::open(dir, cache_mb) {
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                opened => return opened,
+            }
+        }
     }
 
     /// A throwaway store in a temporary location (deleted on drop), for unit tests and benches.

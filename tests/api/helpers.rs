@@ -453,12 +453,10 @@ pub async fn write_bindings(
 
 /// The store of a stopped app, once its process-wide lock is released.
 pub async fn open_when_released(data: &Path) -> onecard::store::Store {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match onecard::store::Store::open(data, 8) {
-            Ok(store) => return store,
-            Err(e) if std::time::Instant::now() > deadline => panic!("{e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
+    let data = data.to_owned();
+    let within = Duration::from_secs(30);
+    tokio::task::spawn_blocking(move || onecard::store::Store::open_when_released(&data, 8, within))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -127,7 +127,8 @@ impl<U> Harness<U> {
         self.store = placeholder.orders().unwrap();
         self.rebuild_worker();
         self._dir = placeholder;
-        let reopened = open_when_released(dir);
+        let reopened = Store::open_when_released(dir, 16, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}"));
         self.store = reopened.orders_with_clock(clock).unwrap();
         self.rebuild_worker();
         self._dir = reopened;
@@ -192,19 +193,6 @@ impl<U> Harness<U> {
             .post(&format!("/sim/faults/{upstream}"), knobs)
             .await;
         assert_eq!(status, 200);
-    }
-}
-
-/// The store in `dir` once the handles just dropped have let go of its lock: the last one
-/// can be a flush finishing on sled's own thread a moment after its caller moved on.
-fn open_when_released(dir: &Path) -> Store {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match Store::open(dir, 16) {
-            Ok(store) => return store,
-            Err(e) if Instant::now() > deadline => panic!("{e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
     }
 }
 
