@@ -71,11 +71,8 @@ pub struct Op {
 
 /// Parse a request body into its wire type; any mismatch is `1007`.
 pub fn parse<T: DeserializeOwned>(v: Value) -> Result<T, OpError> {
-    serde_json::from_value(v).map_err(unreadable_body)
-}
-
-fn unreadable_body(e: serde_json::Error) -> OpError {
-    OpError::msg(ErrorCode::BadRequest, format!("请求格式错误: {e}"))
+    serde_json::from_value(v)
+        .map_err(|e| OpError::msg(ErrorCode::BadRequest, format!("请求格式错误: {e}")))
 }
 
 /// The years a request's date may name: the simulated campus derives weeks, day cuts and
