@@ -136,7 +136,7 @@ pub enum Mode {
     Safe { key_index: usize },
 }
 
-/// How a sealed reply goes out (see `Codec::sealing`).
+/// How [`Codec::seal_reply`] sends a reply out.
 enum Sealing<'a> {
     /// Encrypted with this key, in a signed envelope.
     Encrypt(&'a AesKey),
@@ -378,14 +378,12 @@ impl Codec {
         nonce: &str,
         now_unix: i64,
     ) -> String {
-        self.seal_encrypting(
-            mode,
-            token_index,
-            reply_xml,
-            nonce,
-            now_unix,
-            crypto::encrypt,
-        )
+        let key = match self.sealing(mode, reply_xml) {
+            Sealing::Encrypt(key) => key,
+            Sealing::AsIs(body) => return body.to_owned(),
+        };
+        let encrypt = crypto::encrypt(key, &self.inner.app_id, reply_xml.as_bytes());
+        self.signed_envelope(token_index, &encrypt, nonce, now_unix)
     }
 
     /// [`Codec::seal`] with a fixed 16-byte prefix: deterministic output for vectors and tests.
@@ -397,29 +395,13 @@ impl Codec {
         now_unix: i64,
         random: [u8; 16],
     ) -> String {
-        self.seal_encrypting(mode, 0, reply_xml, nonce, now_unix, |key, app_id, msg| {
-            crypto::encrypt_with_random(key, random, app_id, msg)
-        })
-    }
-
-    /// The sealed reply: as it is where [`Self::sealing`] says so, else `encrypt(key, app_id,
-    /// reply)` in an envelope signed under the token at `token_index`.
-    fn seal_encrypting(
-        &self,
-        mode: &Mode,
-        token_index: usize,
-        reply_xml: &str,
-        nonce: &str,
-        now_unix: i64,
-        encrypt: impl FnOnce(&AesKey, &str, &[u8]) -> String,
-    ) -> String {
-        match self.sealing(mode, reply_xml) {
-            Sealing::AsIs(body) => body.to_owned(),
-            Sealing::Encrypt(key) => {
-                let encrypted = encrypt(key, &self.inner.app_id, reply_xml.as_bytes());
-                self.signed_envelope(token_index, &encrypted, nonce, now_unix)
-            }
-        }
+        let key = match self.sealing(mode, reply_xml) {
+            Sealing::Encrypt(key) => key,
+            Sealing::AsIs(body) => return body.to_owned(),
+        };
+        let app_id = &self.inner.app_id;
+        let encrypt = crypto::encrypt_with_random(key, random, app_id, reply_xml.as_bytes());
+        self.signed_envelope(0, &encrypt, nonce, now_unix)
     }
 
     /// How a reply in `mode` goes out: encrypted with the key of `mode`, or as it is — a Plain
